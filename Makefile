@@ -1,0 +1,52 @@
+# Two commands for a fresh Debian machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+# Qt offscreen needs the first line; a real X window (Xvfb) the second; PyInstaller the third.
+APT_PACKAGES := libegl1 libgl1 libx11-6 libdbus-1-3 libfontconfig1 libfreetype6 libglib2.0-0 libxkbcommon0 \
+	xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 \
+	libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 \
+	binutils
+
+.PHONY: run test lint bench package package-smoke system-deps clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing system packages: $$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "Missing system packages. Run:"; echo "  sudo apt-get install -y $$missing"; exit 1; \
+		fi; \
+	fi
+
+run: $(VENV)/.installed
+	$(PY) -m desktop_app --demo
+
+test: $(VENV)/.installed
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check desktop_app tests bench
+
+bench: $(VENV)/.installed
+	$(PY) -m desktop_app bench ingest
+	$(PY) bench/sample_cost.py
+
+package: $(VENV)/.installed
+	bash packaging/build.sh $(PY)
+
+package-smoke: package
+	bash packaging/smoke.sh
+
+clean:
+	rm -rf build dist $(VENV)

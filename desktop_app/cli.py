@@ -1,0 +1,79 @@
+"""Command line: headless verbs over the core, or the desktop window when no verb is given.
+
+Each verb module under `desktop_app.verbs` exposes `register(subparsers)`; the handler it sets
+with `set_defaults(handler=...)` returns the process exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from desktop_app import __version__
+from desktop_app.core.errors import PulseError
+
+# Modules that contribute verbs. Imported lazily per call so `stats` never loads Qt.
+VERB_MODULES = (
+    "desktop_app.verbs.inspect",  # stats, backup, checkpoint, vacuum, check
+    "desktop_app.verbs.stream",  # demo-server, ingest, ingest-file, bench
+    "desktop_app.verbs.gui",  # smoke
+)
+
+EXIT_USAGE_OR_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sqlite-pulse",
+        description="Watch a SQLite database live; ingest WebSocket streams into it.",
+    )
+    parser.add_argument("--version", action="version", version=f"SQLite Pulse {__version__}")
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name in VERB_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a verb module exists but its own import failed: that is a bug
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def is_verb_call(argv: Sequence[str]) -> bool:
+    """True when argv names a verb (or asks for help/version) rather than a database to open."""
+    if not argv:
+        return False
+    first = argv[0]
+    if first in ("-h", "--help", "--version"):
+        return True
+    return not first.startswith("-") and first in _verb_names()
+
+
+def _verb_names() -> set[str]:
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
+def run_verb(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(list(argv))
+    try:
+        return int(args.handler(args) or 0)
+    except PulseError as exc:
+        print(f"sqlite-pulse: {exc}", file=sys.stderr)
+        return EXIT_USAGE_OR_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if is_verb_call(argv):
+        return run_verb(argv)
+    from desktop_app.app import main as gui_main  # Qt is imported only for the window
+
+    return gui_main(argv)

@@ -1,0 +1,96 @@
+"""Typed errors with messages a person understands.
+
+Environment problems (missing file, locked, full disk, not a database) are `PulseError`s and are
+shown to the user; anything else is a bug and should surface as one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import apsw
+
+
+class PulseError(Exception):
+    """A problem with the user's file or environment, explained in plain words."""
+
+
+class DatabaseMissing(PulseError):
+    pass
+
+
+class NotADatabase(PulseError):
+    pass
+
+
+class DatabaseCorrupt(PulseError):
+    pass
+
+
+class DatabaseLocked(PulseError):
+    pass
+
+
+class DatabaseReadOnly(PulseError):
+    pass
+
+
+class DatabaseFull(PulseError):
+    pass
+
+
+class DatabaseExists(PulseError):
+    pass
+
+
+class QueryError(PulseError):
+    """SQL the user typed failed: a syntax error, a missing table, a write on a read-only database."""
+
+
+class QueryInterrupted(PulseError):
+    pass
+
+
+def describe_lock_holders(path: Path) -> str:
+    """' (held by process 1234 python3)' when /proc/locks tells who locks the file, else ''."""
+    from desktop_app.core.locks import lock_holders  # local: keeps this module import-light
+
+    holders = lock_holders(path)
+    if not holders:
+        return ""
+    named = ", ".join(f"{pid} {name}".strip() for pid, name in holders)
+    return f" (held by process {named})"
+
+
+def translate(exc: BaseException, path: Path | str) -> PulseError:
+    """Map an apsw/OS error about `path` to a typed, readable `PulseError`."""
+    path = Path(path)
+    name = path.name
+    if isinstance(exc, PulseError):
+        return exc
+    if isinstance(exc, apsw.NotADBError):
+        return NotADatabase(f"{name} is not a SQLite database (or it is encrypted).")
+    if isinstance(exc, apsw.CorruptError):
+        return DatabaseCorrupt(f"{name} is corrupt: {exc}. Open a backup, or try `.recover` in the sqlite3 shell.")
+    if isinstance(exc, apsw.BusyError | apsw.LockedError):
+        return DatabaseLocked(
+            f"{name} is locked by another connection{describe_lock_holders(path)}. "
+            "A write or a long transaction is in progress; wait, or close the other program."
+        )
+    if isinstance(exc, apsw.ReadOnlyError):
+        return DatabaseReadOnly(f"{name} is read-only here: {exc}. Open it read-only, or check its permissions.")
+    if isinstance(exc, apsw.FullError):
+        return DatabaseFull(f"{name}: the disk is full or the database reached its size limit ({exc}).")
+    if isinstance(exc, apsw.CantOpenError | FileNotFoundError):
+        if not path.exists():
+            return DatabaseMissing(f"{path} does not exist.")
+        return DatabaseReadOnly(f"Cannot open {path}: {exc}. Check the permissions of the file and its folder.")
+    if isinstance(exc, apsw.InterruptError):
+        return QueryInterrupted("Cancelled.")
+    if isinstance(exc, apsw.SQLError | apsw.ConstraintError | apsw.MismatchError | apsw.TooBigError):
+        return QueryError(str(exc).removeprefix("SQLError: "))
+    if isinstance(exc, PermissionError):
+        return DatabaseReadOnly(f"No permission to open {path}.")
+    if isinstance(exc, apsw.IOError | OSError):
+        return PulseError(f"{name}: input/output error: {exc}")
+    raise exc

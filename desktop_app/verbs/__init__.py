@@ -1,0 +1,1 @@
+"""Headless verbs. Each module exposes `register(subparsers)`; heavy imports stay inside handlers."""

@@ -1,0 +1,54 @@
+"""Shared fixtures: real SQLite files in tmp_path; Qt always offscreen unless a test asks for X."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import apsw
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyside6")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Never touch the user's real settings: config and data directories point into a temp folder."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    return home
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A fresh WAL database made by our own `create_database`, with a small `readings` table."""
+    from desktop_app.core.database import connect_write, create_database
+
+    path = tmp_path / "pulse.db"
+    create_database(path)
+    connection = connect_write(path)
+    connection.execute(
+        "CREATE TABLE readings(id INTEGER PRIMARY KEY, device TEXT NOT NULL, value REAL) STRICT;"
+        "CREATE INDEX readings_device ON readings(device);"
+    )
+    with connection:
+        connection.executemany(
+            "INSERT INTO readings(device, value) VALUES (?, ?)", [(f"dev{i % 7}", i * 0.5) for i in range(500)]
+        )
+    connection.close()
+    return path
+
+
+@pytest.fixture
+def delete_mode_db(tmp_path: Path) -> Path:
+    """A rollback-journal (DELETE mode) database built with plain settings, as many apps leave them."""
+    path = tmp_path / "legacy.db"
+    connection = apsw.Connection(str(path))
+    connection.execute("CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT)")
+    with connection:
+        connection.executemany("INSERT INTO notes(body) VALUES (?)", [(f"note {i}",) for i in range(200)])
+    connection.close()
+    return path
