@@ -36,7 +36,8 @@ def db_path(tmp_path: Path) -> Path:
     )
     with connection:
         connection.executemany(
-            "INSERT INTO readings(device, value) VALUES (?, ?)", [(f"dev{i % 7}", i * 0.5) for i in range(500)]
+            "INSERT INTO readings(device, value) VALUES (?, ?)",
+            [(f"dev{i % 7}", i * 0.5) for i in range(500)],
         )
     connection.close()
     return path

@@ -35,7 +35,9 @@ class Database:
 
     def connect_write(self, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> apsw.Connection:
         if self.read_only:
-            raise errors.DatabaseReadOnly(f"{self.path.name} was opened read-only; reopen it read-write to change it.")
+            raise errors.DatabaseReadOnly(
+                f"{self.path.name} was opened read-only; reopen it read-write to change it."
+            )
         return connect_write(self.path, busy_timeout_ms)
 
 
@@ -73,7 +75,9 @@ def check_file(path: Path) -> None:
     if size == 0:
         return  # SQLite treats an empty file as an empty database
     if not header.startswith(SQLITE_HEADER[: min(len(header), len(SQLITE_HEADER))]):
-        raise errors.NotADatabase(f"{path.name} is not a SQLite database (its first bytes are not a SQLite header).")
+        raise errors.NotADatabase(
+            f"{path.name} is not a SQLite database (its first bytes are not a SQLite header)."
+        )
     if size < HEADER_SIZE:
         raise errors.DatabaseCorrupt(f"{path.name} is truncated: {size} bytes, shorter than a SQLite header.")
     expected = expected_size_from_header(header)

@@ -71,20 +71,26 @@ def translate(exc: BaseException, path: Path | str) -> PulseError:
     if isinstance(exc, apsw.NotADBError):
         return NotADatabase(f"{name} is not a SQLite database (or it is encrypted).")
     if isinstance(exc, apsw.CorruptError):
-        return DatabaseCorrupt(f"{name} is corrupt: {exc}. Open a backup, or try `.recover` in the sqlite3 shell.")
+        return DatabaseCorrupt(
+            f"{name} is corrupt: {exc}. Open a backup, or try `.recover` in the sqlite3 shell."
+        )
     if isinstance(exc, apsw.BusyError | apsw.LockedError):
         return DatabaseLocked(
             f"{name} is locked by another connection{describe_lock_holders(path)}. "
             "A write or a long transaction is in progress; wait, or close the other program."
         )
     if isinstance(exc, apsw.ReadOnlyError):
-        return DatabaseReadOnly(f"{name} is read-only here: {exc}. Open it read-only, or check its permissions.")
+        return DatabaseReadOnly(
+            f"{name} is read-only here: {exc}. Open it read-only, or check its permissions."
+        )
     if isinstance(exc, apsw.FullError):
         return DatabaseFull(f"{name}: the disk is full or the database reached its size limit ({exc}).")
     if isinstance(exc, apsw.CantOpenError | FileNotFoundError):
         if not path.exists():
             return DatabaseMissing(f"{path} does not exist.")
-        return DatabaseReadOnly(f"Cannot open {path}: {exc}. Check the permissions of the file and its folder.")
+        return DatabaseReadOnly(
+            f"Cannot open {path}: {exc}. Check the permissions of the file and its folder."
+        )
     if isinstance(exc, apsw.InterruptError):
         return QueryInterrupted("Cancelled.")
     if isinstance(exc, apsw.SQLError | apsw.ConstraintError | apsw.MismatchError | apsw.TooBigError):

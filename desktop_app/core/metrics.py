@@ -29,11 +29,27 @@ SHM_BACKFILL_OFFSET = 96  # checkpoint info: nBackfill, native byte order
 
 FREELIST_FLAG_PERCENT = 20.0
 FREELIST_FLAG_MIN_PAGES = 16
-WAL_FLAG_AUTOCHECKPOINT_MULTIPLE = 4  # live frames beyond 4x the auto-checkpoint threshold: checkpoints starved
+WAL_FLAG_FRAMES = 4000  # 4x the default auto-checkpoint: frames beyond this mean checkpoints are starved
 WAL_GROWTH_SAMPLES = 5
 NETWORK_FILESYSTEMS = frozenset(
-    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre", "fuse.sshfs",
-     "fuse.rclone", "fuse.s3fs", "davfs", "fuse.davfs2", "fuse.gcsfuse"}
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "9p",
+        "afs",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "fuse.sshfs",
+        "fuse.rclone",
+        "fuse.s3fs",
+        "davfs",
+        "fuse.davfs2",
+        "fuse.gcsfuse",
+    }
 )
 ROLLBACK_JOURNAL_MODES = frozenset({"delete", "truncate", "persist"})
 
@@ -62,7 +78,9 @@ class Sample:
     freelist_percent: float
     db_bytes: int
     wal_bytes: int
-    wal_frames: int  # frames the WAL file has room for: (wal_bytes - 32) / (page_size + 24), stale ones included
+    wal_frames: (
+        int  # frames the WAL file has room for: (wal_bytes - 32) / (page_size + 24), stale ones included
+    )
     wal_live_frames: int  # mxFrame from the -shm index: frames in the current WAL generation
     wal_backfilled_frames: int  # nBackfill: frames already copied into the database by checkpoints
     wal_restarted: bool  # the WAL salt changed since the previous sample: the WAL was reset and reused
@@ -108,12 +126,14 @@ def read_shm_counters(shm_path: Path) -> tuple[int, int]:
     return mx_frame, backfill
 
 
-def filesystem_type(path: Path) -> str | None:
+def filesystem_type(path: Path, mounts_table: str | None = None) -> str | None:
     """The type of the filesystem holding `path`, from /proc/mounts (longest matching mount point)."""
-    try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
-    except OSError:
-        return None
+    if mounts_table is None:
+        try:
+            mounts_table = Path("/proc/mounts").read_text()
+        except OSError:
+            return None
+    mounts = mounts_table.splitlines()
     resolved = str(path.resolve())
     best, best_type = "", None
     for line in mounts:
@@ -130,8 +150,9 @@ def filesystem_type(path: Path) -> str | None:
 class MetricsSampler:
     """Samples one database. Use from a single thread; call `close()` when done."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, wal_flag_frames: int = WAL_FLAG_FRAMES) -> None:
         self.path = Path(path)
+        self.wal_flag_frames = wal_flag_frames
         self.wal_path = Path(f"{self.path}-wal")
         self.shm_path = Path(f"{self.path}-shm")
         self._connection: apsw.Connection | None = connect_read(self.path, busy_timeout_ms=200)
@@ -172,7 +193,9 @@ class MetricsSampler:
         db_bytes = _size(self.path)
         wal_bytes = _size(self.wal_path)
         header = read_wal_header(self.wal_path) if wal_bytes else None
-        wal_frames = max(0, (wal_bytes - WAL_HEADER_SIZE) // (page_size + WAL_FRAME_HEADER_SIZE)) if wal_bytes else 0
+        wal_frames = (
+            max(0, (wal_bytes - WAL_HEADER_SIZE) // (page_size + WAL_FRAME_HEADER_SIZE)) if wal_bytes else 0
+        )
         live_frames, backfilled = read_shm_counters(self.shm_path) if journal_mode == "wal" else (0, 0)
         salt = header.salt if header else None
         restarted = salt is not None and self._previous_salt is not None and salt != self._previous_salt
@@ -217,36 +240,48 @@ class MetricsSampler:
 
     def _red_flags(self, sample: Sample) -> list[RedFlag]:
         flags: list[RedFlag] = []
-        limit = WAL_FLAG_AUTOCHECKPOINT_MULTIPLE * max(sample.wal_autocheckpoint, 1000)
+        limit = self.wal_flag_frames
         history = list(self._live_frames_history)
-        growing = len(history) >= 2 and all(b >= a for a, b in zip(history, history[1:])) and history[-1] > history[0]
+        growing = (
+            len(history) >= 2
+            and all(b >= a for a, b in zip(history, history[1:], strict=False))
+            and history[-1] > history[0]
+        )
         if sample.journal_mode == "wal" and sample.wal_live_frames > limit:
             megabytes = sample.wal_live_frames * (sample.page_size + WAL_FRAME_HEADER_SIZE) / 1e6
             trend = " and still growing" if growing else ""
-            flags.append(RedFlag(
-                "wal_unbounded",
-                f"The WAL holds {sample.wal_live_frames:,} frames ({megabytes:,.1f} MB){trend}: checkpoints are not "
-                "keeping up, usually because a long-running reader pins an old snapshot. Close idle readers, "
-                "then run a checkpoint.",
-            ))
+            flags.append(
+                RedFlag(
+                    "wal_unbounded",
+                    f"The WAL holds {sample.wal_live_frames:,} frames ({megabytes:,.1f} MB){trend}: checkpoints are not "
+                    "keeping up, usually because a long-running reader pins an old snapshot. Close idle readers, "
+                    "then run a checkpoint.",
+                )
+            )
         if sample.page_count >= FREELIST_FLAG_MIN_PAGES and sample.freelist_percent > FREELIST_FLAG_PERCENT:
-            flags.append(RedFlag(
-                "freelist_high",
-                f"{sample.freelist_percent:.0f}% of pages are free ({sample.freelist_count:,} of {sample.page_count:,}):"
-                " the file is larger than its data. VACUUM reclaims the space.",
-            ))
+            flags.append(
+                RedFlag(
+                    "freelist_high",
+                    f"{sample.freelist_percent:.0f}% of pages are free ({sample.freelist_count:,} of {sample.page_count:,}):"
+                    " the file is larger than its data. VACUUM reclaims the space.",
+                )
+            )
         if sample.journal_mode in ROLLBACK_JOURNAL_MODES and self._writes_seen:
-            flags.append(RedFlag(
-                "rollback_journal_writes",
-                f"journal_mode={sample.journal_mode.upper()} on a database that is being written: readers and the "
-                "writer block each other. WAL mode (PRAGMA journal_mode=WAL) lets them run together.",
-            ))
+            flags.append(
+                RedFlag(
+                    "rollback_journal_writes",
+                    f"journal_mode={sample.journal_mode.upper()} on a database that is being written: readers and the "
+                    "writer block each other. WAL mode (PRAGMA journal_mode=WAL) lets them run together.",
+                )
+            )
         if self._network_fs:
-            flags.append(RedFlag(
-                "network_filesystem",
-                "The database is on a network filesystem: file locking there is unreliable and can corrupt a "
-                "database with concurrent writers. Keep it on a local disk.",
-            ))
+            flags.append(
+                RedFlag(
+                    "network_filesystem",
+                    "The database is on a network filesystem: file locking there is unreliable and can corrupt a "
+                    "database with concurrent writers. Keep it on a local disk.",
+                )
+            )
         return flags
 
 

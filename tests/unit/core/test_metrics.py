@@ -1,0 +1,183 @@
+"""The metrics sampler on real databases: WAL accounting, external writes, red flags, and no side effects."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import apsw
+import pytest
+
+from desktop_app.core.database import connect_write
+from desktop_app.core.metrics import (
+    MetricsSampler,
+    filesystem_type,
+    read_shm_counters,
+    read_wal_header,
+)
+
+
+@pytest.fixture
+def sampler(db_path: Path):
+    with MetricsSampler(db_path) as live:
+        yield live
+
+
+def insert_rows(connection: apsw.Connection, count: int, blob_bytes: int = 2000) -> None:
+    with connection:
+        connection.executemany(
+            "INSERT INTO readings(device, value) VALUES (?, ?)",
+            [(f"d{i}" + "x" * blob_bytes, float(i)) for i in range(count)],
+        )
+
+
+def codes(sample) -> set[str]:
+    return {flag.code for flag in sample.red_flags}
+
+
+def test_fresh_database_sample(sampler: MetricsSampler, db_path: Path) -> None:
+    sample = sampler.sample()
+    assert sample.page_size == 8192
+    assert sample.journal_mode == "wal"
+    assert sample.page_count >= 3
+    assert sample.db_bytes + sample.wal_bytes > 0
+    assert sample.freelist_count == 0 and sample.freelist_percent == 0.0
+    assert sample.external_write is False
+    assert sample.red_flags == []
+    assert set(sample.to_dict()) >= {
+        "page_size",
+        "page_count",
+        "freelist_count",
+        "db_bytes",
+        "wal_bytes",
+        "wal_frames",
+        "journal_mode",
+        "data_version",
+        "red_flags",
+    }
+
+
+def test_wal_frames_follow_writes_and_checkpoints(sampler: MetricsSampler, db_path: Path) -> None:
+    writer = connect_write(db_path)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")  # this test drives checkpoints itself
+    writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    empty = sampler.sample()
+    assert empty.wal_bytes == 0 and empty.wal_frames == 0
+
+    insert_rows(writer, 200)
+    written = sampler.sample()
+    assert written.external_write is True
+    assert written.wal_live_frames > 20
+    assert written.wal_frames == (written.wal_bytes - 32) // (8192 + 24)
+    assert written.wal_frames >= written.wal_live_frames
+    assert written.wal_backfilled_frames == 0
+    assert written.page_count > empty.page_count
+
+    busy, log, done = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
+    after_checkpoint = sampler.sample()
+    assert (busy, log, done) == (0, written.wal_live_frames, written.wal_live_frames)
+    assert after_checkpoint.wal_backfilled_frames == written.wal_live_frames
+    assert after_checkpoint.wal_bytes == written.wal_bytes  # the WAL file keeps its size after a checkpoint
+    assert after_checkpoint.external_write is False
+    assert after_checkpoint.wal_restarted is False
+
+    insert_rows(writer, 1)  # the next write after a full checkpoint restarts the WAL with new salts
+    restarted = sampler.sample()
+    assert restarted.wal_restarted is True
+    assert restarted.wal_live_frames < written.wal_live_frames
+    writer.close()
+
+
+def test_sampling_leaves_no_read_transaction_open(sampler: MetricsSampler, db_path: Path) -> None:
+    writer = connect_write(db_path)
+    insert_rows(writer, 50)
+    sampler.sample()
+    busy, _log, _done = writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()[0]
+    assert busy == 0  # a pinned snapshot would make TRUNCATE report busy
+    assert Path(f"{db_path}-wal").stat().st_size == 0
+    writer.close()
+
+
+def test_sampling_does_not_change_the_files(sampler: MetricsSampler, db_path: Path) -> None:
+    writer = connect_write(db_path)
+    insert_rows(writer, 20)
+    files = [db_path, Path(f"{db_path}-wal")]
+    before = [hashlib.sha256(path.read_bytes()).hexdigest() for path in files]
+    for _ in range(5):
+        sampler.sample()
+    sampler.close()
+    assert [hashlib.sha256(path.read_bytes()).hexdigest() for path in files] == before
+    writer.close()
+
+
+def test_freelist_flag_after_mass_delete(sampler: MetricsSampler, db_path: Path) -> None:
+    writer = connect_write(db_path)
+    insert_rows(writer, 400)
+    writer.execute("DELETE FROM readings")
+    sample = sampler.sample()
+    assert sample.freelist_percent > 20
+    assert "freelist_high" in codes(sample)
+    writer.execute("VACUUM")
+    assert "freelist_high" not in codes(sampler.sample())
+    writer.close()
+
+
+def test_wal_growth_flag_when_a_reader_pins_a_snapshot(db_path: Path) -> None:
+    reader = apsw.Connection(str(db_path))
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM readings").fetchall()  # holds a snapshot: checkpoints cannot finish
+    writer = connect_write(db_path)
+    with MetricsSampler(db_path, wal_flag_frames=50) as sampler:
+        first = sampler.sample()
+        insert_rows(writer, 150)
+        grown = sampler.sample()
+    assert "wal_unbounded" not in codes(first)
+    assert grown.wal_live_frames > 50
+    flag = next(flag for flag in grown.red_flags if flag.code == "wal_unbounded")
+    assert "still growing" in flag.message and "reader" in flag.message
+    reader.execute("COMMIT")
+    reader.close()
+    writer.close()
+
+
+def test_rollback_journal_flag_once_writes_are_seen(delete_mode_db: Path) -> None:
+    with MetricsSampler(delete_mode_db) as sampler:
+        quiet = sampler.sample()
+        writer = apsw.Connection(str(delete_mode_db))
+        writer.execute("INSERT INTO notes(body) VALUES ('new')")
+        writer.close()
+        written = sampler.sample()
+    assert quiet.journal_mode == "delete" and "rollback_journal_writes" not in codes(quiet)
+    assert written.external_write is True
+    assert "rollback_journal_writes" in codes(written)
+
+
+def test_network_filesystem_detection(tmp_path: Path) -> None:
+    mounts = (
+        "/dev/vda / ext4 rw 0 0\n"
+        "server:/export /mnt/share nfs4 rw 0 0\n"
+        "//nas/data /mnt/my\\040nas cifs rw 0 0\n"
+    )
+    assert filesystem_type(Path("/mnt/share/app/data.db"), mounts) == "nfs4"
+    assert filesystem_type(Path("/mnt/my nas/x.db"), mounts) == "cifs"
+    assert filesystem_type(Path("/mnt/shared.db"), mounts) == "ext4"
+    assert filesystem_type(tmp_path) is not None  # the real /proc/mounts answers too
+
+
+def test_header_readers_on_missing_and_real_files(db_path: Path, tmp_path: Path) -> None:
+    assert read_wal_header(tmp_path / "none-wal") is None
+    assert read_shm_counters(tmp_path / "none-shm") == (0, 0)
+    writer = connect_write(db_path)
+    insert_rows(writer, 5)
+    header = read_wal_header(Path(f"{db_path}-wal"))
+    assert header is not None and header.page_size == 8192
+    mx_frame, _backfill = read_shm_counters(Path(f"{db_path}-shm"))
+    assert mx_frame > 0
+    writer.close()
+
+
+def test_closed_sampler_refuses_to_sample(db_path: Path) -> None:
+    sampler = MetricsSampler(db_path)
+    sampler.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        sampler.sample()
