@@ -1,0 +1,467 @@
+"""Packaging pieces that can be checked without building the bundle: desktop entry, MIME XML, icons, the
+per-user installer, the bundle policy (what the spec keeps and drops), the ICU trimming and the spec itself.
+Building and smoke-running the real bundle is `make package-smoke` (CI runs it)."""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import apsw
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGING = ROOT / "packaging"
+RESOURCES = ROOT / "resources"
+sys.path.insert(0, str(PACKAGING))
+
+import bundle_policy  # noqa: E402
+import elf_info  # noqa: E402
+import icu_trim  # noqa: E402
+import render_icons  # noqa: E402
+
+MIME_NS = "{http://www.freedesktop.org/standards/shared-mime-info}"
+SQLITE_TYPES = {"application/vnd.sqlite3", "application/x-sqlite3"}
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def read_desktop_entry(path: Path) -> dict[str, str]:
+    parser = configparser.ConfigParser(interpolation=None, delimiters=("=",))
+    parser.optionxform = str  # keys are case-sensitive
+    parser.read(path, encoding="utf-8")
+    return dict(parser["Desktop Entry"])
+
+
+def make_sqlite_file(path: Path) -> Path:
+    connection = apsw.Connection(str(path))
+    connection.execute("CREATE TABLE t(x)")
+    connection.close()
+    return path
+
+
+# --- desktop entry, MIME, icons -------------------------------------------------------------------------
+
+
+def test_desktop_entry_opens_sqlite_files_with_the_app() -> None:
+    entry = read_desktop_entry(RESOURCES / "sqlite-pulse.desktop")
+    assert entry["Type"] == "Application"
+    assert entry["Name"] == "SQLite Pulse"
+    assert entry["Exec"] == "sqlite-pulse %f"
+    assert entry["Icon"] == "sqlite-pulse"
+    assert entry["Terminal"] == "false"
+    assert set(filter(None, entry["MimeType"].split(";"))) == SQLITE_TYPES
+    if shutil.which("desktop-file-validate"):  # desktop-file-utils: the reference validator, when installed
+        result = subprocess.run(
+            ["desktop-file-validate", str(RESOURCES / "sqlite-pulse.desktop")], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mime_xml_recognises_sqlite_by_content_and_aliases_the_old_name() -> None:
+    root = ET.parse(RESOURCES / "sqlite-pulse-mime.xml").getroot()
+    (mime_type,) = root.findall(f"{MIME_NS}mime-type")
+    assert mime_type.get("type") == "application/vnd.sqlite3"
+    assert mime_type.find(f"{MIME_NS}alias").get("type") == "application/x-sqlite3"
+    match = mime_type.find(f"{MIME_NS}magic/{MIME_NS}match")
+    assert match.get("offset") == "0" and match.get("value").startswith("SQLite format 3")
+    globs = {glob.get("pattern") for glob in mime_type.findall(f"{MIME_NS}glob")}
+    assert "*.sqlite3" in globs
+    assert "*.db" not in globs  # other formats use .db too: those files are told apart by their header
+
+
+def test_every_icon_size_is_rendered_at_its_size() -> None:
+    svg = ET.parse(RESOURCES / "sqlite-pulse.svg").getroot()
+    assert svg.get("viewBox") == "0 0 256 256"
+    for size in render_icons.PNG_SIZES:
+        assert png_size(render_icons.png_path(size).read_bytes()) == (size, size)
+    assert min(render_icons.PNG_SIZES) == 16 and max(render_icons.PNG_SIZES) == 512
+
+
+def test_windows_icon_holds_each_size_as_png() -> None:
+    data = (RESOURCES / "icons" / "sqlite-pulse.ico").read_bytes()
+    reserved, kind, count = struct.unpack_from("<HHH", data, 0)
+    assert (reserved, kind, count) == (0, 1, len(render_icons.ICO_SIZES))
+    sizes = []
+    for index in range(count):
+        width, _height, _colors, _zero, _planes, _bits, length, offset = struct.unpack_from(
+            "<BBBBHHII", data, 6 + 16 * index
+        )
+        width = width or 256
+        assert png_size(data[offset : offset + length]) == (width, width)
+        sizes.append(width)
+    assert sorted(sizes) == sorted(render_icons.ICO_SIZES)
+
+
+def test_macos_icon_holds_the_retina_sizes() -> None:
+    data = (RESOURCES / "icons" / "sqlite-pulse.icns").read_bytes()
+    assert data[:4] == b"icns" and struct.unpack(">I", data[4:8])[0] == len(data)
+    chunks, position = {}, 8
+    while position < len(data):
+        kind, length = data[position : position + 4], struct.unpack(">I", data[position + 4 : position + 8])[0]
+        chunks[kind] = png_size(data[position + 8 : position + length])
+        position += length
+    assert chunks == {kind: (size, size) for kind, size in render_icons.ICNS_TYPES}
+
+
+def test_ico_and_icns_builders_round_trip() -> None:
+    fake = {16: b"\x89PNG\r\n\x1a\n" + b"\0" * 8 + struct.pack(">II", 16, 16)}
+    ico = render_icons.build_ico(fake)
+    assert struct.unpack_from("<HHH", ico, 0) == (0, 1, 1)
+    assert ico[22:] == fake[16]
+
+
+# --- the per-user installer -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_bundle(tmp_path: Path) -> Path:
+    """A stand-in for dist/sqlite-pulse: the installer only copies it and links its launcher."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    launcher = bundle / "sqlite-pulse"
+    launcher.write_text('#!/bin/sh\necho "launched with: $*"\n')
+    launcher.chmod(0o755)
+    (bundle / "_internal").mkdir()
+    (bundle / "_internal" / "marker").write_text("bundle content")
+    return bundle
+
+
+def installer_env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {
+        "HOME": str(home),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_BIN_HOME": str(tmp_path / "bin"),
+        "LANG": "C.UTF-8",
+    }
+
+
+def run_installer(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(PACKAGING / "install-linux.sh"), *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_installer_installs_for_the_current_user_and_uninstalls(tmp_path: Path, fake_bundle: Path) -> None:
+    env = installer_env(tmp_path)
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "mimeapps.list").write_text(
+        "[Default Applications]\ntext/plain=editor.desktop;\napplication/vnd.sqlite3=other.desktop;\n"
+    )
+
+    result = run_installer(env, "--bundle", str(fake_bundle))
+    assert result.returncode == 0, result.stderr
+
+    data = tmp_path / "data"
+    app_dir = data / "sqlite-pulse"
+    assert (app_dir / "_internal" / "marker").read_text() == "bundle content"  # a copy, not a link
+    launcher = tmp_path / "bin" / "sqlite-pulse"
+    assert launcher.is_symlink() and Path(os.readlink(launcher)) == app_dir / "sqlite-pulse"
+    assert subprocess.run([str(launcher), "x.db"], capture_output=True, text=True).stdout == "launched with: x.db\n"
+
+    entry = read_desktop_entry(data / "applications" / "sqlite-pulse.desktop")
+    assert entry["Exec"] == f'"{app_dir / "sqlite-pulse"}" %f'  # absolute: a desktop PATH may lack ~/.local/bin
+    assert entry["TryExec"] == str(app_dir / "sqlite-pulse")
+    assert set(filter(None, entry["MimeType"].split(";"))) == SQLITE_TYPES
+    for size in render_icons.PNG_SIZES:
+        icon = data / "icons" / "hicolor" / f"{size}x{size}" / "apps" / "sqlite-pulse.png"
+        assert png_size(icon.read_bytes()) == (size, size)
+    assert (data / "icons" / "hicolor" / "scalable" / "apps" / "sqlite-pulse.svg").is_file()
+    assert (data / "mime" / "packages" / "sqlite-pulse.xml").is_file()
+    if shutil.which("update-desktop-database"):
+        cache = (data / "applications" / "mimeinfo.cache").read_text()
+        assert "application/vnd.sqlite3=sqlite-pulse.desktop;" in cache
+
+    defaults = (config / "mimeapps.list").read_text()
+    assert "application/vnd.sqlite3=sqlite-pulse.desktop;" in defaults
+    assert "application/x-sqlite3=sqlite-pulse.desktop;" in defaults
+    assert "other.desktop" not in defaults
+    assert "text/plain=editor.desktop;" in defaults  # other associations untouched
+
+    result = run_installer(env, "--uninstall")
+    assert result.returncode == 0, result.stderr
+    assert not app_dir.exists() and not launcher.exists() and not launcher.is_symlink()
+    assert not (data / "applications" / "sqlite-pulse.desktop").exists()
+    assert not list((data / "icons").rglob("sqlite-pulse.*"))
+    assert not (data / "mime" / "packages" / "sqlite-pulse.xml").exists()
+    defaults = (config / "mimeapps.list").read_text()
+    assert "sqlite-pulse" not in defaults and "text/plain=editor.desktop;" in defaults
+
+
+def test_installer_can_leave_the_default_app_alone(tmp_path: Path, fake_bundle: Path) -> None:
+    env = installer_env(tmp_path)
+    result = run_installer(env, "--bundle", str(fake_bundle), "--no-default")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "data" / "applications" / "sqlite-pulse.desktop").is_file()
+    mimeapps = tmp_path / "config" / "mimeapps.list"
+    assert not mimeapps.exists() or "sqlite-pulse" not in mimeapps.read_text()
+
+
+def test_installer_refuses_to_replace_a_command_it_did_not_make(tmp_path: Path, fake_bundle: Path) -> None:
+    env = installer_env(tmp_path)
+    (tmp_path / "bin").mkdir()
+    foreign = tmp_path / "bin" / "sqlite-pulse"
+    foreign.write_text("#!/bin/sh\n")
+    result = run_installer(env, "--bundle", str(fake_bundle))
+    assert result.returncode != 0
+    assert "not a link this script made" in result.stderr
+    assert foreign.read_text() == "#!/bin/sh\n"
+
+
+def test_installer_explains_a_missing_bundle(tmp_path: Path) -> None:
+    result = run_installer(installer_env(tmp_path), "--bundle", str(tmp_path / "nowhere"))
+    assert result.returncode != 0
+    assert "make package" in result.stderr
+
+
+def test_installed_mime_data_maps_a_sqlite_db_file_to_the_app_type(tmp_path: Path, fake_bundle: Path) -> None:
+    """The double-click chain: a SQLite .db file is typed by its header, and that type opens the app."""
+    env = installer_env(tmp_path)
+    assert run_installer(env, "--bundle", str(fake_bundle)).returncode == 0
+    sqlite_db = make_sqlite_file(tmp_path / "readings.db")
+    other_db = tmp_path / "other.db"
+    other_db.write_bytes(b"\x00\x06\x15\x61" + b"\0" * 4092)  # another format that also ends in .db
+    probe = (
+        "import sys\n"
+        "from PySide6.QtCore import QMimeDatabase\n"
+        "db = QMimeDatabase()\n"
+        "for path in sys.argv[1:]:\n"
+        "    print(db.mimeTypeForFile(path).name())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(sqlite_db), str(other_db)],
+        env={**env, "QT_QPA_PLATFORM": "offscreen"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    sqlite_type, other_type = result.stdout.split()
+    assert sqlite_type in SQLITE_TYPES
+    assert other_type not in SQLITE_TYPES
+    entry = read_desktop_entry(tmp_path / "data" / "applications" / "sqlite-pulse.desktop")
+    assert sqlite_type in entry["MimeType"].split(";")
+
+
+# --- what the bundle keeps --------------------------------------------------------------------------------
+
+
+def test_version_is_read_from_the_package() -> None:
+    import desktop_app
+
+    assert bundle_policy.read_version(ROOT / "desktop_app" / "__init__.py") == desktop_app.__version__
+    assert bundle_policy.version_tuple("1.2.3") == (1, 2, 3, 0)
+    assert bundle_policy.version_tuple("0.4.0rc1+local") == (0, 4, 0, 1)
+
+
+def qt_modules_imported_by(package_dir: Path) -> set[str]:
+    found = set()
+    for source in package_dir.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module == "PySide6":
+                    found |= {alias.name for alias in node.names}
+                elif node.module.startswith("PySide6."):
+                    found.add(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("PySide6.")}
+    return found
+
+
+def test_the_bundle_keeps_every_qt_module_the_app_imports() -> None:
+    imported = qt_modules_imported_by(ROOT / "desktop_app")
+    missing = imported - bundle_policy.KEPT_QT_MODULES
+    assert not missing, f"desktop_app imports {missing}: add them to KEPT_QT_MODULES in bundle_policy.py"
+    excluded = bundle_policy.excluded_qt_modules(bundle_policy.available_pyside6_modules())
+    assert "PySide6.QtQml" in excluded and "PySide6.QtQuick" in excluded
+    assert "PySide6.QtWebEngineCore" in excluded and "PySide6.QtMultimedia" in excluded
+    assert not any(name.endswith((".QtCore", ".QtGui", ".QtWidgets")) for name in excluded)
+
+
+@pytest.mark.parametrize(
+    ("dest_name", "unwanted"),
+    [
+        ("PySide6/Qt/plugins/platforms/libqxcb.so", False),
+        ("PySide6/Qt/plugins/platforms/libqoffscreen.so", False),
+        ("PySide6/Qt/plugins/platforms/libqeglfs.so", True),
+        ("PySide6/Qt/plugins/platformthemes/libqgtk3.so", True),
+        ("PySide6/Qt/plugins/imageformats/libqpdf.so", True),
+        ("PySide6/Qt/plugins/imageformats/libqsvg.so", False),
+        ("PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so", True),
+        ("PySide6/Qt/translations/qtbase_de.qm", True),
+        ("PySide6/Qt/lib/libQt6Qml.so.6", True),
+        ("PySide6/Qt/lib/libQt6Quick.so.6", True),
+        ("PySide6/Qt/lib/libQt6Widgets.so.6", False),
+        ("PySide6/plugins/platforms/qwindows.dll", False),
+        ("libQt6Pdf.so.6", True),
+        ("libgtk-3.so.0", True),
+        ("numpy/_core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so", False),
+    ],
+)
+def test_unwanted_files_are_recognised(dest_name: str, unwanted: bool) -> None:
+    assert bundle_policy.is_unwanted_file(dest_name) is unwanted
+
+
+def test_pruning_keeps_what_extensions_and_plugins_link_and_drops_the_rest() -> None:
+    binaries = [
+        ("PySide6/QtGui.abi3.so", "/x/QtGui.abi3.so", "EXTENSION"),
+        ("PySide6/Qt/plugins/platforms/libqxcb.so", "/x/libqxcb.so", "BINARY"),
+        ("PySide6/Qt/lib/libQt6Gui.so.6", "/x/libQt6Gui.so.6", "BINARY"),
+        ("libxcb-cursor.so.0", "/x/libxcb-cursor.so.0", "BINARY"),
+        ("libfontconfig.so.1", "/x/libfontconfig.so.1", "BINARY"),
+        ("libfreetype.so.6", "/x/libfreetype.so.6", "BINARY"),
+        ("libcairo.so.2", "/x/libcairo.so.2", "BINARY"),  # was linked by a plugin the spec dropped
+        ("libpython3.11.so.1.0", "/x/libpython3.11.so.1.0", "BINARY"),
+    ]
+    links = {
+        "/x/QtGui.abi3.so": ["libQt6Gui.so.6"],
+        "/x/libqxcb.so": ["libQt6Gui.so.6", "libxcb-cursor.so.0"],
+        "/x/libQt6Gui.so.6": ["libfontconfig.so.1", "libc.so.6"],
+        "/x/libfontconfig.so.1": ["libfreetype.so.6"],  # reached only through a system-provided library
+    }
+    kept, dropped = bundle_policy.prune_libraries(binaries, lambda path: links.get(path, []))
+    assert [Path(entry[0]).name for entry in kept] == [
+        "QtGui.abi3.so",
+        "libqxcb.so",
+        "libQt6Gui.so.6",
+        "libxcb-cursor.so.0",
+        "libpython3.11.so.1.0",
+    ]
+    assert sorted(dropped) == ["libcairo.so.2", "libfontconfig.so.1", "libfreetype.so.6"]
+
+
+def test_elf_reader_lists_real_link_dependencies() -> None:
+    import PySide6
+
+    qt_gui = next((Path(PySide6.__file__).parent / "Qt" / "lib").glob("libQt6Gui.so.*"))
+    needed = elf_info.needed_libraries(qt_gui)
+    assert any(name.startswith("libQt6Core.so") for name in needed)
+    assert elf_info.soname(qt_gui).startswith("libQt6Gui.so")
+    assert elf_info.needed_libraries(RESOURCES / "sqlite-pulse.svg") == []
+
+
+def make_bundle_tree(root: Path, extra: dict[str, int]) -> Path:
+    files = {
+        "sqlite-pulse": 10,
+        "_internal/PySide6/Qt/plugins/platforms/libqxcb.so": 10,
+        "_internal/PySide6/Qt/plugins/platforms/libqoffscreen.so": 10,
+        "_internal/resources/sqlite-pulse.svg": 10,
+        "licenses/LICENSE": 10,
+        "licenses/THIRD-PARTY-NOTICES.txt": 10,
+        "licenses/Qt/LGPL-3.0.txt": 10,
+        **extra,
+    }
+    for relative, size in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * size)
+    return root
+
+
+def test_bundle_inspection_accepts_a_complete_bundle(tmp_path: Path) -> None:
+    report = bundle_policy.inspect_bundle(make_bundle_tree(tmp_path, {}))
+    assert report.problems == []
+    assert report.file_count == 7 and report.total_bytes == 70
+
+
+def test_bundle_inspection_reports_forbidden_missing_and_oversized(tmp_path: Path) -> None:
+    bundle = make_bundle_tree(
+        tmp_path,
+        {"_internal/PySide6/Qt/lib/libQt6Quick.so.6": 10, "_internal/PySide6/Qt/translations/qt_de.qm": 10},
+    )
+    (bundle / "licenses" / "Qt" / "LGPL-3.0.txt").unlink()
+    report = bundle_policy.inspect_bundle(bundle, size_limit=50)
+    text = "\n".join(report.problems)
+    assert "forbidden library in bundle: _internal/PySide6/Qt/lib/libQt6Quick.so.6" in text
+    assert "translation file in bundle" in text
+    assert "missing from bundle: Qt LGPL text" in text
+    assert "over the" in text
+
+
+def test_licence_texts_of_bundled_components_are_found() -> None:
+    files = bundle_policy.distribution_license_files()
+    components = {license_file.component for license_file in files}
+    assert {"numpy", "pyqtgraph", "websockets", "qasync", "apsw", "Qt", "Python"} <= components
+    assert all(license_file.source.is_file() for license_file in files)
+    notices = bundle_policy.notices_text("9.9.9")
+    for name in ("PySide6", "numpy", "pyqtgraph", "websockets", "qasync", "apsw", "LGPL-3.0"):
+        assert name.lower() in notices.lower()
+
+
+def test_spec_and_packaging_scripts_are_valid() -> None:
+    compile((PACKAGING / "sqlite-pulse.spec").read_text(encoding="utf-8"), "sqlite-pulse.spec", "exec")
+    for script in ("build.sh", "smoke.sh", "install-linux.sh"):
+        assert subprocess.run(["bash", "-n", str(PACKAGING / script)]).returncode == 0, script
+
+
+# --- ICU data trimming ------------------------------------------------------------------------------------
+
+
+def qt_icu_data_library() -> Path:
+    import PySide6
+
+    return next((Path(PySide6.__file__).parent / "Qt" / "lib").glob("libicudata.so.*"))
+
+
+def test_icu_package_survives_a_parse_and_rebuild() -> None:
+    elf = qt_icu_data_library().read_bytes()
+    symbol = icu_trim.find_data_symbol(elf)
+    blob = elf[symbol.file_offset : symbol.file_offset + symbol.size]
+    package = icu_trim.parse_package(blob)
+    assert len(package.items) > 1000
+    rebuilt = icu_trim.parse_package(icu_trim.build_package(package))
+    assert rebuilt.items == package.items  # each item keeps its bytes (its padding is already 16-aligned)
+    trimmed = icu_trim.trim(package)
+    names = {name.split("/", 1)[1] for name in trimmed.items}
+    assert {"coll/root.res", "coll/de.res", "zoneinfo64.res", "coll/ucadata.icu", "nfkc.nrm", "zone/en.res"} <= names
+    assert not any(name.endswith(".cnv") or name.startswith(("lang/de", "curr/fr")) for name in names)
+
+
+ICU_PROBE = """
+from PySide6.QtCore import QCollator, QLocale
+mapped = {line.split()[-1] for line in open("/proc/self/maps") if "libicudata" in line}
+collator = QCollator(QLocale("de_DE"))
+print(sorted(mapped))
+print(sorted(["zebra", "Äpfel", "apple", "Zoo", "Öl", "ober"], key=collator.sortKey))
+print(QLocale("de_DE").toUpper("straße"), QLocale("tr_TR").toUpper("i"))
+"""
+
+
+def test_qt_runs_on_the_trimmed_icu_data(tmp_path: Path) -> None:
+    if not (shutil.which("as") and shutil.which("ld")):
+        pytest.fail("binutils (as, ld) are needed to build the bundle; install them: apt-get install binutils")
+    source = qt_icu_data_library()
+    trimmed = tmp_path / source.name
+    before, after = icu_trim.trim_library(source, trimmed)
+    assert after < before * 0.4
+    assert elf_info.soname(trimmed) == elf_info.soname(source)
+
+    def probe(library_path: str | None) -> list[str]:
+        env = {key: value for key, value in os.environ.items() if key != "LD_LIBRARY_PATH"}
+        if library_path:
+            env["LD_LIBRARY_PATH"] = library_path  # wins over the Qt libraries' $ORIGIN runpath
+        result = subprocess.run(
+            [sys.executable, "-c", ICU_PROBE], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()
+
+    original, with_trimmed = probe(None), probe(str(tmp_path))
+    assert str(trimmed) in with_trimmed[0]
+    assert with_trimmed[1:] == original[1:]
+    assert "STRASSE" in with_trimmed[2]
