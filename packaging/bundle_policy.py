@@ -147,8 +147,9 @@ BUNDLED_DISTRIBUTIONS = (
     "apsw",
 )
 LICENSE_FILE_PATTERN = re.compile(r"(^|/)(LICEN[CS]E|COPYING|NOTICE)[^/]*$", re.IGNORECASE)
-# The Qt wheels carry no licence file: their terms come from the committed texts.
-STATIC_LICENSE_TEXTS = ("LGPL-3.0.txt", "GPL-3.0.txt")
+# The Qt wheels carry no licence file: their terms come from the committed texts (component, file name).
+# ICU-LICENSE.txt is the Unicode licence as shipped with ICU 72.1; ICU 73 in the Qt wheel has the same terms.
+STATIC_LICENSE_TEXTS = (("Qt", "LGPL-3.0.txt"), ("Qt", "GPL-3.0.txt"), ("ICU", "ICU-LICENSE.txt"))
 
 
 def read_version(init_file: Path) -> str:
@@ -289,8 +290,8 @@ def distribution_license_files(names: Iterable[str] = BUNDLED_DISTRIBUTIONS) -> 
         for file in pyinstaller.files or ():
             if str(file).endswith("COPYING.txt") and "dist-info" in str(file):
                 found.append(LicenseFile("PyInstaller", Path(str(file.locate())), "PyInstaller/COPYING.txt"))
-    for text in STATIC_LICENSE_TEXTS:
-        found.append(LicenseFile("Qt", PACKAGING_DIR / "licenses" / text, f"Qt/{text}"))
+    for component, text in STATIC_LICENSE_TEXTS:
+        found.append(LicenseFile(component, PACKAGING_DIR / "licenses" / text, f"{component}/{text}"))
     return found
 
 
@@ -319,16 +320,24 @@ def notices_text(app_version: str) -> str:
         home = metadata.get("Home-page") or ""
         for url in metadata.get_all("Project-URL") or ():
             home = home or url.split(",", 1)[-1].strip()
-        lines += [f"* {metadata['Name']} {metadata['Version']}", f"  Licence: {_license_expression(name)}"]
+        licence = _license_expression(name)
+        if name in ("PySide6_Essentials", "shiboken6"):
+            licence += " (used under LGPL-3.0; texts in Qt/)"
+        lines += [f"* {metadata['Name']} {metadata['Version']}", f"  Licence: {licence}"]
         if home:
             lines.append(f"  Source: {home}")
         lines.append("")
     lines += [
-        "* Qt 6 (libQt6*.so, plugins) and its bundled third-party code (ICU, HarfBuzz, libpng, PCRE2, zlib, ...)",
+        "* Qt 6 (libQt6*.so, plugins) and its bundled third-party code (HarfBuzz, libpng, PCRE2, zlib, ...)",
         "  Licence: LGPL-3.0-only (texts in Qt/). The Qt libraries are shipped as separate, unmodified shared",
         "  libraries in this folder, so you may replace them with your own build of the same Qt version.",
         "  Source: https://download.qt.io/official_releases/qt/ and the PySide6 sources at",
         "  https://download.qt.io/official_releases/QtForPython/",
+        "",
+        "* ICU (libicuuc, libicui18n, libicudata) - Unicode License (ICU/ICU-LICENSE.txt)",
+        "  libicudata is rebuilt with a subset of its data (legacy converters, localised display names,",
+        "  transliteration and word-break dictionaries removed) to keep the download small; the code libraries",
+        "  are unmodified. Source: https://github.com/unicode-org/icu",
         "",
         "* Python runtime (libpython, standard library) - PSF License (Python/LICENSE.txt)",
         "",
@@ -370,6 +379,7 @@ def inspect_bundle(bundle_dir: Path, *, size_limit: int = SIZE_LIMIT_BYTES) -> B
         "project licence": [f"{LICENSES_DIR}/LICENSE"],
         "third-party notices": [f"{LICENSES_DIR}/THIRD-PARTY-NOTICES.txt"],
         "Qt LGPL text": [f"{LICENSES_DIR}/Qt/LGPL-3.0.txt"],
+        "ICU licence text": [f"{LICENSES_DIR}/ICU/ICU-LICENSE.txt"],
         "app icon": ["*resources/sqlite-pulse.svg"],
     }
     for what, patterns in required.items():

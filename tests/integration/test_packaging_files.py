@@ -364,6 +364,7 @@ def make_bundle_tree(root: Path, extra: dict[str, int]) -> Path:
         "licenses/LICENSE": 10,
         "licenses/THIRD-PARTY-NOTICES.txt": 10,
         "licenses/Qt/LGPL-3.0.txt": 10,
+        "licenses/ICU/ICU-LICENSE.txt": 10,
         **extra,
     }
     for relative, size in files.items():
@@ -376,7 +377,7 @@ def make_bundle_tree(root: Path, extra: dict[str, int]) -> Path:
 def test_bundle_inspection_accepts_a_complete_bundle(tmp_path: Path) -> None:
     report = bundle_policy.inspect_bundle(make_bundle_tree(tmp_path, {}))
     assert report.problems == []
-    assert report.file_count == 7 and report.total_bytes == 70
+    assert report.file_count == 8 and report.total_bytes == 80
 
 
 def test_bundle_inspection_reports_forbidden_missing_and_oversized(tmp_path: Path) -> None:
@@ -396,10 +397,10 @@ def test_bundle_inspection_reports_forbidden_missing_and_oversized(tmp_path: Pat
 def test_licence_texts_of_bundled_components_are_found() -> None:
     files = bundle_policy.distribution_license_files()
     components = {license_file.component for license_file in files}
-    assert {"numpy", "pyqtgraph", "websockets", "qasync", "apsw", "Qt", "Python"} <= components
+    assert {"numpy", "pyqtgraph", "websockets", "qasync", "apsw", "Qt", "ICU", "Python"} <= components
     assert all(license_file.source.is_file() for license_file in files)
     notices = bundle_policy.notices_text("9.9.9")
-    for name in ("PySide6", "numpy", "pyqtgraph", "websockets", "qasync", "apsw", "LGPL-3.0"):
+    for name in ("PySide6", "numpy", "pyqtgraph", "websockets", "qasync", "apsw", "LGPL-3.0", "ICU"):
         assert name.lower() in notices.lower()
 
 
