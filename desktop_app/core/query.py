@@ -1,0 +1,534 @@
+"""Run the user's SQL off the calling thread: streamed result pages, EXPLAIN as data, a cancel that cancels.
+
+`QueryRunner` owns one worker thread and its own connections. Reads run on a `mode=ro` connection and
+every statement is checked with `sqlite3_stmt_readonly` before it runs, so a write typed into the console
+is refused with a clear message before it touches anything; writes need `allow_writes=True` on a
+read-write `Database` and go through a write connection opened on first use. No run leaves a statement
+or a transaction open afterwards: an open read transaction would pin a WAL snapshot and starve checkpoints.
+
+The table-browsing helpers at the bottom are plain functions over a connection the caller owns; each is
+one short statement, and none counts rows (`count(*)` on a 90M-row table takes minutes).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import apsw
+
+from desktop_app.core import errors
+from desktop_app.core.database import Database
+from desktop_app.core.errors import PulseError, QueryError, QueryInterrupted
+
+log = logging.getLogger(__name__)
+
+# How often (in VM instructions) SQLite asks whether the run was cancelled. interrupt() is the fast path;
+# this catches a cancel that lands between two statements, where interrupt() alone would be forgotten.
+CANCEL_CHECK_INSTRUCTIONS = 20_000
+
+# Argument-less pragmas that SQLite flags as not read-only but that only report a value. Anything with
+# an argument, and the action pragmas below, still need writes enabled.
+ACTION_PRAGMAS = frozenset({"wal_checkpoint", "incremental_vacuum", "optimize", "shrink_memory"})
+PRAGMA_QUERY = re.compile(r"PRAGMA\s+(?:[\w\"]+\s*\.\s*)?\"?(\w+)\"?\s*;?\s*$", re.IGNORECASE)
+ROWID_ALIASES = ("rowid", "_rowid_", "oid")
+
+
+@dataclass(frozen=True)
+class ResultPage:
+    columns: list[str]
+    rows: list[tuple]
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    row_count: int
+    elapsed_ms: float
+    truncated: bool  # stopped at max_rows
+    changes: int  # rows inserted, updated or deleted by the run (triggers included)
+
+
+@dataclass
+class PlanNode:
+    id: int
+    parent: int
+    detail: str
+    full_scan: bool
+    children: list[PlanNode] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SchemaObject:
+    type: str
+    name: str
+    tbl_name: str
+    sql: str | None
+
+
+@dataclass(frozen=True)
+class TablePage:
+    columns: list[str]
+    rows: list[tuple]
+    last_key: int | None  # pass back as `after_key` for the next page
+
+
+ErrorCallback = Callable[[PulseError], None]
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def strip_leading_trivia(sql: str) -> str:
+    """`sql` without leading whitespace, comments and empty statements (`;`)."""
+    position, length = 0, len(sql)
+    while position < length:
+        char = sql[position]
+        if char.isspace() or char == ";":
+            position += 1
+        elif sql.startswith("--", position):
+            newline = sql.find("\n", position)
+            position = length if newline < 0 else newline + 1
+        elif sql.startswith("/*", position):
+            end = sql.find("*/", position + 2)
+            position = length if end < 0 else end + 2
+        else:
+            break
+    return sql[position:]
+
+
+def has_statement(sql: str) -> bool:
+    return bool(strip_leading_trivia(sql))
+
+
+def is_pragma_query(statement: str) -> bool:
+    """True for `PRAGMA name` without an argument, other than the pragmas that act (checkpoint, optimize)."""
+    match = PRAGMA_QUERY.match(strip_leading_trivia(statement))
+    return bool(match) and match.group(1).lower() not in ACTION_PRAGMAS
+
+
+def is_full_scan(detail: str, cte_names: frozenset[str] = frozenset()) -> bool:
+    """A plan step that visits every row of a table: `SCAN t` or `SCAN t USING INDEX i`.
+
+    Not full scans: covering-index scans (they read only the smaller index), constant rows, subquery
+    results, CTE results and virtual tables (table-valued functions have no rows on disk).
+    """
+    if not detail.startswith("SCAN "):
+        return False
+    rest = detail[len("SCAN ") :]
+    if rest.startswith(("CONSTANT ROW", "(")) or " COVERING INDEX " in f" {rest} ":
+        return False
+    if " VIRTUAL TABLE " in f" {rest} ":
+        return False
+    return rest.split(" ", 1)[0] not in cte_names
+
+
+def build_plan_tree(rows: list[tuple]) -> list[PlanNode]:
+    """EXPLAIN QUERY PLAN rows (id, parent, notused, detail) as a forest; roots are returned in order."""
+    cte_names = frozenset(
+        detail.split(" ", 1)[1]
+        for _id, _parent, _unused, detail in rows
+        if detail.startswith(("CO-ROUTINE ", "MATERIALIZE "))
+    )
+    nodes: dict[int, PlanNode] = {}
+    roots: list[PlanNode] = []
+    for node_id, parent, _unused, detail in rows:
+        node = PlanNode(
+            id=node_id, parent=parent, detail=detail, full_scan=is_full_scan(detail, cte_names)
+        )
+        nodes[node_id] = node
+        parent_node = nodes.get(parent)
+        if parent_node is None:
+            roots.append(node)
+        else:
+            parent_node.children.append(node)
+    return roots
+
+
+class _Job:
+    """One queued request; `sequence` orders it against cancel() calls."""
+
+    def __init__(self, sequence: int, work: Callable[[_Job], None], on_error: ErrorCallback) -> None:
+        self.sequence = sequence
+        self.work = work
+        self.on_error = on_error
+        self.cancelled = threading.Event()
+
+
+class _ScriptTracker:
+    """Follows a multi-statement run through apsw's exec tracer (called before each statement runs).
+
+    It refuses writes when they are not allowed, notes which statement is the last one (only its rows
+    are reported), and stops before the next statement once the run is cancelled.
+    """
+
+    def __init__(self, script: str, job: _Job, allow_writes: bool) -> None:
+        self.script = script
+        self.job = job
+        self.allow_writes = allow_writes
+        self.offset = 0
+        self.statements = 0
+        self.columns: list[str] = []
+        self.at_last = False
+        self.abort: PulseError | None = None
+
+    def __call__(self, cursor: apsw.Cursor, statement: str, _bindings: object) -> bool:
+        self.offset += len(statement)
+        if not has_statement(statement):
+            return True  # a trailing comment: apsw hands it over as an empty statement
+        if self.job.cancelled.is_set():
+            self.abort = QueryInterrupted("Cancelled.")
+            return False
+        if not self.allow_writes and not (cursor.is_readonly or is_pragma_query(statement)):
+            self.abort = QueryError(
+                f"Writes are disabled, and this statement changes the database: "
+                f"{_shorten(strip_leading_trivia(statement))} — enable writes to run it."
+            )
+            return False
+        self.statements += 1
+        self.at_last = not has_statement(self.script[self.offset :])
+        self.columns = [name for name, _type in cursor.get_description()]
+        return True
+
+
+def _shorten(statement: str, limit: int = 80) -> str:
+    text = " ".join(statement.split()).rstrip(";")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class QueryRunner:
+    """Runs SQL for one database on its own worker thread. Callbacks run on that worker thread."""
+
+    def __init__(self, database: Database, *, page_rows: int = 500, max_rows: int = 100_000) -> None:
+        if page_rows < 1 or max_rows < 1:
+            raise ValueError("page_rows and max_rows must be positive")
+        self.database = database
+        self.page_rows = page_rows
+        self.max_rows = max_rows
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._sequence = itertools.count(1)
+        self._lock = threading.Lock()  # guards the fields below, shared with cancel()
+        self._pending: list[_Job] = []
+        self._active_connection: apsw.Connection | None = None
+        self._closed = False
+        # Connections are created, used and closed on the worker thread only.
+        self._read_connection: apsw.Connection | None = None
+        self._write_connection: apsw.Connection | None = None
+        self._thread = threading.Thread(
+            target=self._work, name=f"pulse-query:{database.path.name}", daemon=True
+        )
+        self._thread.start()
+
+    # ----- public API (any thread) -----
+
+    def execute(
+        self,
+        sql: str,
+        *,
+        allow_writes: bool = False,
+        on_page: Callable[[ResultPage], None],
+        on_done: Callable[[QueryResult], None],
+        on_error: ErrorCallback,
+    ) -> None:
+        """Queue `sql` (one or more statements). Rows of the last statement arrive in pages, then on_done."""
+        self._submit(lambda job: self._run_script(job, sql, allow_writes, on_page, on_done), on_error)
+
+    def explain_plan(
+        self, sql: str, *, on_done: Callable[[list[PlanNode]], None], on_error: ErrorCallback
+    ) -> None:
+        """EXPLAIN QUERY PLAN of one statement, as a tree (roots). The statement is not run."""
+        self._submit(lambda job: on_done(build_plan_tree(self._explain_rows(job, sql, mode=2)[1])), on_error)
+
+    def explain(self, sql: str, *, on_done: Callable[[ResultPage], None], on_error: ErrorCallback) -> None:
+        """EXPLAIN of one statement: its bytecode program, one row per instruction. The statement is not run."""
+
+        def work(job: _Job) -> None:
+            columns, rows = self._explain_rows(job, sql, mode=1)
+            on_done(ResultPage(columns=columns, rows=rows))
+
+        self._submit(work, on_error)
+
+    def cancel(self) -> None:
+        """Interrupt the running statement and drop everything queued so far (each gets QueryInterrupted)."""
+        with self._lock:
+            for job in self._pending:
+                job.cancelled.set()
+            if self._active_connection is not None:
+                self._active_connection.interrupt()
+
+    def close(self) -> None:
+        """Cancel what is running or queued, stop the worker thread and close its connections."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self.cancel()
+        self._jobs.put(None)
+        self._thread.join()
+
+    def __enter__(self) -> QueryRunner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ----- worker thread -----
+
+    def _submit(self, work: Callable[[_Job], None], on_error: ErrorCallback) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("QueryRunner is closed")
+            job = _Job(next(self._sequence), work, on_error)
+            self._pending.append(job)
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        try:
+            while (job := self._jobs.get()) is not None:
+                self._run_job(job)
+        finally:
+            for connection in (self._read_connection, self._write_connection):
+                if connection is not None:
+                    connection.close()
+            self._read_connection = self._write_connection = None
+
+    def _run_job(self, job: _Job) -> None:
+        try:
+            if job.cancelled.is_set():
+                raise QueryInterrupted("Cancelled.")
+            job.work(job)
+        except PulseError as exc:
+            self._report(job, exc)
+        except Exception as exc:  # a bug: log it with its traceback, and still tell the caller it ended
+            log.exception("query job failed")
+            self._report(job, PulseError(f"Internal error while running the query: {exc!r}"))
+        finally:
+            with self._lock:
+                self._pending.remove(job)
+                self._active_connection = None
+
+    @staticmethod
+    def _report(job: _Job, error: PulseError) -> None:
+        try:
+            job.on_error(error)
+        except Exception:
+            log.exception("on_error callback failed")
+
+    def _activate(self, job: _Job, connection: apsw.Connection) -> None:
+        with self._lock:
+            self._active_connection = connection
+        if job.cancelled.is_set():
+            raise QueryInterrupted("Cancelled.")
+
+    def _connection_for(self, allow_writes: bool) -> apsw.Connection:
+        if not allow_writes:
+            if self._read_connection is None:
+                self._read_connection = self.database.connect_read()
+            return self._read_connection
+        if self.database.read_only:
+            raise QueryError(
+                f"{self.database.path.name} is open read-only, so it cannot be changed here. "
+                "Reopen it read-write to run statements that change it."
+            )
+        if self._write_connection is None:
+            self._write_connection = self.database.connect_write()
+        return self._write_connection
+
+    def _translate(self, exc: apsw.Error, allow_writes: bool) -> PulseError:
+        if isinstance(exc, apsw.ReadOnlyError) and not allow_writes:
+            return QueryError(f"Writes are disabled, and this statement tried to change the database ({exc}).")
+        return errors.translate(exc, self.database.path)
+
+    def _run_script(
+        self,
+        job: _Job,
+        sql: str,
+        allow_writes: bool,
+        on_page: Callable[[ResultPage], None],
+        on_done: Callable[[QueryResult], None],
+    ) -> None:
+        if not has_statement(sql):
+            raise QueryError("There is no SQL statement to run.")
+        connection = self._connection_for(allow_writes)
+        self._activate(job, connection)
+        started = time.perf_counter()
+        changes_before = connection.total_changes()
+        tracker = _ScriptTracker(sql, job, allow_writes)
+        cursor = connection.cursor()
+        cursor.exec_trace = tracker
+        connection.set_progress_handler(job.cancelled.is_set, CANCEL_CHECK_INSTRUCTIONS)
+        row_count, truncated, page = 0, False, []
+        try:
+            for row in cursor.execute(sql):
+                if not tracker.at_last:
+                    continue  # rows of an earlier statement: run it, report only the last result set
+                page.append(row)
+                row_count += 1
+                if len(page) >= self.page_rows:
+                    on_page(ResultPage(columns=tracker.columns, rows=page))
+                    page = []
+                if row_count >= self.max_rows:
+                    truncated = True
+                    break
+                if job.cancelled.is_set():
+                    raise QueryInterrupted("Cancelled.")
+        except apsw.ExecTraceAbort as exc:
+            raise tracker.abort or QueryError("The run was stopped.") from exc
+        except apsw.Error as exc:
+            raise self._translate(exc, allow_writes) from exc
+        finally:
+            cursor.close(force=True)
+            connection.set_progress_handler(None)
+            left_open = not connection.get_autocommit()
+            if left_open:
+                connection.execute("ROLLBACK")
+        if left_open and allow_writes:
+            raise QueryError(
+                "The statements left a transaction open (BEGIN without COMMIT). It was rolled back so the "
+                "database is not kept locked; end it with COMMIT in the same run."
+            )
+        if page:
+            on_page(ResultPage(columns=tracker.columns, rows=page))
+        on_done(
+            QueryResult(
+                columns=tracker.columns,
+                row_count=row_count,
+                elapsed_ms=(time.perf_counter() - started) * 1000.0,
+                truncated=truncated,
+                changes=connection.total_changes() - changes_before,
+            )
+        )
+
+    def _explain_rows(self, job: _Job, sql: str, *, mode: int) -> tuple[list[str], list[tuple]]:
+        """(columns, rows) of EXPLAIN (mode 1) or EXPLAIN QUERY PLAN (mode 2) for the single statement in `sql`."""
+        connection = self._connection_for(allow_writes=False)
+        self._activate(job, connection)
+        statements: list[str] = []
+        columns: list[str] = []
+
+        def trace(cursor: apsw.Cursor, statement: str, _bindings: object) -> bool:
+            if not has_statement(statement):
+                return True
+            statements.append(statement)
+            columns[:] = [name for name, _type in cursor.get_description()]
+            return len(statements) == 1
+
+        cursor = connection.cursor()
+        cursor.exec_trace = trace
+        try:
+            rows = cursor.execute(sql, explain=mode).fetchall()
+        except apsw.ExecTraceAbort:
+            rows = []
+        except apsw.Error as exc:
+            raise self._translate(exc, allow_writes=False) from exc
+        finally:
+            cursor.close(force=True)
+        if not statements:
+            raise QueryError("There is no SQL statement to explain.")
+        if len(statements) > 1:
+            raise QueryError("Explain works on one statement at a time: select the statement to explain.")
+        return columns, rows
+
+
+# ----- table browsing: each call is one short statement on the caller's connection -----
+
+
+def list_schema(connection: apsw.Connection) -> list[SchemaObject]:
+    """Tables, views, indexes and triggers of the main database, in schema order by type then name."""
+    rows = connection.execute(
+        "SELECT type, name, tbl_name, sql FROM sqlite_schema "
+        "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'view' THEN 1 WHEN 'index' THEN 2 ELSE 3 END, name"
+    ).fetchall()
+    return [SchemaObject(*row) for row in rows]
+
+
+def _table_kind(connection: apsw.Connection, table: str) -> tuple[str, bool]:
+    """(type, without_rowid) of a table or view in main, e.g. ('table', False); QueryError if absent."""
+    rows = connection.execute(
+        "SELECT type, wr FROM pragma_table_list WHERE schema = 'main' AND name = ? COLLATE NOCASE", (table,)
+    ).fetchall()
+    if not rows:
+        raise QueryError(f"There is no table or view named {table!r}.")
+    kind, without_rowid = rows[0]
+    return str(kind), bool(without_rowid)
+
+
+def table_columns(connection: apsw.Connection, table: str) -> list[str]:
+    """Column names as `SELECT *` returns them (generated columns included, hidden ones not)."""
+    rows = connection.execute(
+        "SELECT name FROM pragma_table_xinfo(?) WHERE hidden <> 1 ORDER BY cid", (table,)
+    ).fetchall()
+    if not rows:
+        _table_kind(connection, table)  # raises a clear error for a missing table
+    return [name for (name,) in rows]
+
+
+def _rowid_name(connection: apsw.Connection, table: str) -> str | None:
+    """A name for the rowid that no column shadows, or None for views, WITHOUT ROWID and virtual tables."""
+    kind, without_rowid = _table_kind(connection, table)
+    if kind != "table" or without_rowid:
+        return None
+    names = {
+        name.lower()
+        for (name,) in connection.execute("SELECT name FROM pragma_table_xinfo(?)", (table,)).fetchall()
+    }
+    return next((alias for alias in ROWID_ALIASES if alias not in names), None)
+
+
+def fetch_table_page(
+    connection: apsw.Connection, table: str, *, after_key: int | None, limit: int
+) -> TablePage:
+    """Up to `limit` rows after `after_key`, in rowid order; instant at any depth of a huge table.
+
+    Rowid tables page by key (`WHERE rowid > ?`), which is an index seek. Views and WITHOUT ROWID tables
+    fall back to LIMIT/OFFSET, and their key is the offset of the next page.
+    """
+    quoted = quote_identifier(table)
+    columns = table_columns(connection, table)
+    key = _rowid_name(connection, table)
+    try:
+        if key is None:
+            offset = after_key or 0
+            rows = connection.execute(f"SELECT * FROM {quoted} LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+            return TablePage(columns=columns, rows=rows, last_key=offset + len(rows))
+        where = f" WHERE {key} > ?" if after_key is not None else ""
+        bindings = (after_key, limit) if after_key is not None else (limit,)
+        keyed = connection.execute(
+            f"SELECT {key}, * FROM {quoted}{where} ORDER BY {key} LIMIT ?", bindings
+        ).fetchall()
+    except apsw.Error as exc:
+        raise errors.translate(exc, connection.filename) from exc
+    last_key = keyed[-1][0] if keyed else after_key
+    return TablePage(columns=columns, rows=[row[1:] for row in keyed], last_key=last_key)
+
+
+def estimate_row_count(connection: apsw.Connection, table: str) -> int | None:
+    """Roughly how many rows, without counting them.
+
+    Rowid tables: max(rowid) - min(rowid) + 1, two index seeks; exact for append-only tables, an upper
+    bound after deletes. Otherwise the row count ANALYZE stored in sqlite_stat1, if any; else None.
+    """
+    key = _rowid_name(connection, table)
+    if key is not None:
+        quoted = quote_identifier(table)
+        # Two subqueries: min() and max() in one SELECT would scan the table instead of seeking twice.
+        low, high = connection.execute(
+            f"SELECT (SELECT min({key}) FROM {quoted}), (SELECT max({key}) FROM {quoted})"
+        ).fetchall()[0]
+        return 0 if high is None else int(high) - int(low) + 1
+    if not connection.table_exists("main", "sqlite_stat1"):
+        return None
+    rows = connection.execute(
+        "SELECT stat FROM sqlite_stat1 WHERE tbl = ? COLLATE NOCASE LIMIT 1", (table,)
+    ).fetchall()
+    if not rows or not rows[0][0]:
+        return None
+    first = str(rows[0][0]).split(" ", 1)[0]
+    return int(first) if first.isdigit() else None

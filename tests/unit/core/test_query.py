@@ -1,0 +1,513 @@
+"""QueryRunner on real database files: streamed pages, read-only by default, EXPLAIN as data, cancel, browsing."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import apsw
+import pytest
+
+from desktop_app.core import errors
+from desktop_app.core.database import connect_read, connect_write, open_database
+from desktop_app.core.query import (
+    PlanNode,
+    QueryResult,
+    QueryRunner,
+    ResultPage,
+    build_plan_tree,
+    estimate_row_count,
+    fetch_table_page,
+    has_statement,
+    is_full_scan,
+    is_pragma_query,
+    list_schema,
+    quote_identifier,
+    strip_leading_trivia,
+    table_columns,
+)
+
+WAIT_S = 30.0  # upper bound for a callback to arrive; tests end as soon as it does
+ENDLESS_QUERY = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n"
+
+
+class Outcome:
+    """Collects the callbacks of one request and lets the test wait for its end."""
+
+    def __init__(self) -> None:
+        self.pages: list[ResultPage] = []
+        self.result: object = None
+        self.error: errors.PulseError | None = None
+        self.threads: set[int] = set()
+        self.finished = threading.Event()
+
+    def on_page(self, page: ResultPage) -> None:
+        self.threads.add(threading.get_ident())
+        self.pages.append(page)
+
+    def on_done(self, result: object) -> None:
+        self.threads.add(threading.get_ident())
+        self.result = result
+        self.finished.set()
+
+    def on_error(self, error: errors.PulseError) -> None:
+        self.threads.add(threading.get_ident())
+        self.error = error
+        self.finished.set()
+
+    def wait(self) -> Outcome:
+        assert self.finished.wait(WAIT_S), "the runner never reported back"
+        return self
+
+    @property
+    def rows(self) -> list[tuple]:
+        return [row for page in self.pages for row in page.rows]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def runner(db_path: Path) -> Iterator[QueryRunner]:
+    with QueryRunner(open_database(db_path), page_rows=200) as query_runner:
+        yield query_runner
+
+
+@pytest.fixture
+def writable_runner(db_path: Path) -> Iterator[QueryRunner]:
+    with QueryRunner(open_database(db_path, read_only=False), page_rows=200) as query_runner:
+        yield query_runner
+
+
+def run(runner: QueryRunner, sql: str, *, allow_writes: bool = False) -> Outcome:
+    outcome = Outcome()
+    runner.execute(
+        sql,
+        allow_writes=allow_writes,
+        on_page=outcome.on_page,
+        on_done=outcome.on_done,
+        on_error=outcome.on_error,
+    )
+    return outcome.wait()
+
+
+def count_readings(path: Path) -> int:
+    connection = connect_read(path)
+    try:
+        return connection.execute("SELECT count(*) FROM readings").fetchall()[0][0]
+    finally:
+        connection.close()
+
+
+# ----- execute -----
+
+
+def test_results_stream_in_pages_on_the_worker_thread(runner: QueryRunner) -> None:
+    outcome = run(runner, "SELECT id, device, value FROM readings ORDER BY id")
+    assert outcome.error is None
+    assert [len(page.rows) for page in outcome.pages] == [200, 200, 100]
+    assert all(page.columns == ["id", "device", "value"] for page in outcome.pages)
+    assert [row[0] for row in outcome.rows] == list(range(1, 501))
+    result = outcome.result
+    assert isinstance(result, QueryResult)
+    assert (result.columns, result.row_count, result.truncated, result.changes) == (
+        ["id", "device", "value"],
+        500,
+        False,
+        0,
+    )
+    assert result.elapsed_ms >= 0
+    assert threading.get_ident() not in outcome.threads
+
+
+def test_max_rows_truncates_and_leaves_no_snapshot_open(db_path: Path) -> None:
+    with QueryRunner(open_database(db_path), page_rows=50, max_rows=120) as runner:
+        outcome = run(runner, "SELECT * FROM readings")
+        assert outcome.result.truncated is True
+        assert outcome.result.row_count == 120
+        assert len(outcome.rows) == 120
+        # If the truncated statement still held its read transaction, a new write could not be
+        # checkpointed past it and RESTART would report busy.
+        writer = connect_write(db_path, busy_timeout_ms=100)
+        writer.execute("INSERT INTO readings(device, value) VALUES ('after', 1)")
+        busy, log_frames, checkpointed = writer.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()[0]
+        writer.close()
+    assert busy == 0 and log_frames == checkpointed
+
+
+def test_empty_result_still_reports_columns(runner: QueryRunner) -> None:
+    outcome = run(runner, "SELECT device, value FROM readings WHERE value < 0")
+    assert outcome.pages == []
+    assert outcome.result.columns == ["device", "value"]
+    assert outcome.result.row_count == 0
+
+
+def test_multiple_statements_report_the_last_result_set(runner: QueryRunner) -> None:
+    outcome = run(
+        runner,
+        "SELECT * FROM readings;\n-- the one we want\nSELECT count(*) AS n FROM readings WHERE device = 'dev1';"
+        "  /* trailing comment */ ",
+    )
+    assert outcome.error is None
+    assert outcome.result.columns == ["n"]
+    assert outcome.rows == [(72,)]
+
+
+def test_write_is_refused_before_it_changes_anything(db_path: Path, runner: QueryRunner) -> None:
+    before = digest(db_path)
+    outcome = run(runner, "DELETE FROM readings")
+    assert isinstance(outcome.error, errors.QueryError)
+    assert "Writes are disabled" in str(outcome.error) and "DELETE FROM readings" in str(outcome.error)
+    assert count_readings(db_path) == 500
+    assert digest(db_path) == before
+
+
+def test_write_after_a_read_in_one_run_is_refused(db_path: Path, runner: QueryRunner) -> None:
+    outcome = run(runner, "SELECT 1; INSERT INTO readings(device, value) VALUES ('x', 1); SELECT 2")
+    assert isinstance(outcome.error, errors.QueryError)
+    assert outcome.result is None
+    assert count_readings(db_path) == 500
+
+
+@pytest.mark.parametrize(
+    "sql", ["PRAGMA user_version = 7", "CREATE TABLE extra(x)", "PRAGMA wal_checkpoint", "VACUUM"]
+)
+def test_statements_that_change_the_file_need_writes(db_path: Path, runner: QueryRunner, sql: str) -> None:
+    before = digest(db_path)
+    outcome = run(runner, sql)
+    assert isinstance(outcome.error, errors.QueryError)
+    assert digest(db_path) == before
+
+
+def test_pragma_queries_run_without_writes(runner: QueryRunner) -> None:
+    outcome = run(runner, "PRAGMA journal_mode")
+    assert outcome.error is None
+    assert outcome.rows == [("wal",)]
+
+
+def test_reads_use_a_read_only_connection(db_path: Path, runner: QueryRunner) -> None:
+    # REINDEX is flagged read-only by SQLite yet rewrites indexes: the mode=ro connection stops it.
+    before = digest(db_path)
+    outcome = run(runner, "REINDEX readings_device")
+    assert isinstance(outcome.error, errors.QueryError)
+    assert "Writes are disabled" in str(outcome.error)
+    assert digest(db_path) == before
+
+
+def test_allowed_writes_commit_and_count_changes(db_path: Path, writable_runner: QueryRunner) -> None:
+    outcome = run(
+        writable_runner,
+        "UPDATE readings SET value = -1 WHERE device = 'dev2'; SELECT count(*) FROM readings WHERE value = -1",
+        allow_writes=True,
+    )
+    assert outcome.error is None
+    assert outcome.rows == [(72,)]
+    assert outcome.result.changes == 72
+    reader = connect_read(db_path)
+    assert reader.execute("SELECT count(*) FROM readings WHERE value = -1").fetchall() == [(72,)]
+    reader.close()
+
+
+def test_read_only_database_refuses_writes_clearly(db_path: Path, runner: QueryRunner) -> None:
+    outcome = run(runner, "DELETE FROM readings", allow_writes=True)
+    assert isinstance(outcome.error, errors.QueryError)
+    assert "read-only" in str(outcome.error)
+    assert count_readings(db_path) == 500
+
+
+def test_transaction_left_open_is_rolled_back(db_path: Path, writable_runner: QueryRunner) -> None:
+    outcome = run(writable_runner, "BEGIN; DELETE FROM readings", allow_writes=True)
+    assert isinstance(outcome.error, errors.QueryError)
+    assert "COMMIT" in str(outcome.error)
+    assert count_readings(db_path) == 500
+    # The runner holds no lock afterwards: another writer gets in at once.
+    writer = connect_write(db_path, busy_timeout_ms=100)
+    writer.execute("INSERT INTO readings(device, value) VALUES ('x', 1)")
+    writer.close()
+
+
+def test_explicit_transaction_on_the_read_connection_is_ended(db_path: Path, runner: QueryRunner) -> None:
+    outcome = run(runner, "BEGIN; SELECT count(*) FROM readings")
+    assert outcome.rows == [(500,)]
+    writer = connect_write(db_path, busy_timeout_ms=100)
+    writer.execute("INSERT INTO readings(device, value) VALUES ('x', 1)")
+    busy, log_frames, checkpointed = writer.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()[0]
+    writer.close()
+    assert busy == 0 and log_frames == checkpointed
+
+
+@pytest.mark.parametrize(
+    ("sql", "fragment"),
+    [("SELEC 1", "syntax error"), ("SELECT * FROM nowhere", "no such table"), ("  -- nothing\n ;", "no SQL")],
+)
+def test_bad_sql_reports_a_query_error(runner: QueryRunner, sql: str, fragment: str) -> None:
+    outcome = run(runner, sql)
+    assert isinstance(outcome.error, errors.QueryError)
+    assert fragment in str(outcome.error)
+
+
+def test_constraint_violation_is_a_query_error(writable_runner: QueryRunner) -> None:
+    outcome = run(writable_runner, "INSERT INTO readings(id, device) VALUES (1, 'dup')", allow_writes=True)
+    assert isinstance(outcome.error, errors.QueryError)
+    assert "UNIQUE" in str(outcome.error)
+
+
+def test_callback_failure_is_reported_not_swallowed(runner: QueryRunner) -> None:
+    outcome = Outcome()
+
+    def broken_page(_page: ResultPage) -> None:
+        raise ZeroDivisionError("boom")
+
+    runner.execute("SELECT 1", on_page=broken_page, on_done=outcome.on_done, on_error=outcome.on_error)
+    outcome.wait()
+    assert isinstance(outcome.error, errors.PulseError)
+    assert "ZeroDivisionError" in str(outcome.error)
+
+
+# ----- cancel -----
+
+
+def test_cancel_interrupts_a_running_query(runner: QueryRunner) -> None:
+    outcome = Outcome()
+    runner.execute(ENDLESS_QUERY, on_page=outcome.on_page, on_done=outcome.on_done, on_error=outcome.on_error)
+    time.sleep(0.2)  # let it get going; the query never ends by itself
+    runner.cancel()
+    outcome.wait()
+    assert isinstance(outcome.error, errors.QueryInterrupted)
+    # The runner is usable afterwards.
+    assert run(runner, "SELECT 42").rows == [(42,)]
+
+
+def test_cancel_right_after_submitting_still_cancels(runner: QueryRunner) -> None:
+    outcome = Outcome()
+    runner.execute(ENDLESS_QUERY, on_page=outcome.on_page, on_done=outcome.on_done, on_error=outcome.on_error)
+    runner.cancel()
+    outcome.wait()
+    assert isinstance(outcome.error, errors.QueryInterrupted)
+
+
+def test_cancel_drops_queued_requests_and_reports_each(runner: QueryRunner) -> None:
+    running, queued = Outcome(), Outcome()
+    runner.execute(ENDLESS_QUERY, on_page=running.on_page, on_done=running.on_done, on_error=running.on_error)
+    runner.execute("SELECT 1", on_page=queued.on_page, on_done=queued.on_done, on_error=queued.on_error)
+    time.sleep(0.1)
+    runner.cancel()
+    assert isinstance(running.wait().error, errors.QueryInterrupted)
+    assert isinstance(queued.wait().error, errors.QueryInterrupted)
+    assert run(runner, "SELECT 7").rows == [(7,)]
+
+
+def test_close_stops_the_worker_thread_even_mid_query(db_path: Path) -> None:
+    runner = QueryRunner(open_database(db_path))
+    outcome = Outcome()
+    runner.execute(ENDLESS_QUERY, on_page=outcome.on_page, on_done=outcome.on_done, on_error=outcome.on_error)
+    time.sleep(0.1)
+    runner.close()
+    assert isinstance(outcome.wait().error, errors.QueryInterrupted)
+    assert not any(thread.name.startswith("pulse-query") for thread in threading.enumerate())
+    with pytest.raises(RuntimeError):
+        runner.execute("SELECT 1", on_page=outcome.on_page, on_done=outcome.on_done, on_error=outcome.on_error)
+
+
+# ----- EXPLAIN -----
+
+
+def explain_plan(runner: QueryRunner, sql: str) -> Outcome:
+    outcome = Outcome()
+    runner.explain_plan(sql, on_done=outcome.on_done, on_error=outcome.on_error)
+    return outcome.wait()
+
+
+def test_plan_flags_a_full_table_scan(runner: QueryRunner) -> None:
+    roots = explain_plan(runner, "SELECT * FROM readings WHERE value > 3").result
+    assert [(node.detail, node.full_scan) for node in roots] == [("SCAN readings", True)]
+
+
+def test_plan_of_indexed_lookups_has_no_full_scan(runner: QueryRunner) -> None:
+    search = explain_plan(runner, "SELECT * FROM readings WHERE device = 'dev1'").result
+    assert search[0].detail.startswith("SEARCH readings USING INDEX readings_device")
+    assert search[0].full_scan is False
+    covering = explain_plan(runner, "SELECT device FROM readings").result
+    assert "COVERING INDEX" in covering[0].detail and covering[0].full_scan is False
+
+
+def test_plan_is_a_tree_with_subquery_children(runner: QueryRunner) -> None:
+    roots = explain_plan(
+        runner, "SELECT * FROM readings WHERE value > (SELECT avg(value) FROM readings WHERE device = 'dev3')"
+    ).result
+    subquery = next(node for node in roots if node.detail.startswith("SCALAR SUBQUERY"))
+    assert [child.parent for child in subquery.children] == [subquery.id]
+    assert subquery.children[0].detail.startswith("SEARCH readings")
+    assert all(isinstance(node, PlanNode) for node in roots)
+
+
+def test_plan_of_recursive_cte_is_not_a_table_scan(runner: QueryRunner) -> None:
+    roots = explain_plan(runner, ENDLESS_QUERY).result
+
+    def walk(nodes: list[PlanNode]) -> Iterator[PlanNode]:
+        for node in nodes:
+            yield node
+            yield from walk(node.children)
+
+    details = {node.detail: node.full_scan for node in walk(roots)}
+    assert details["SCAN n"] is False
+    assert "CO-ROUTINE n" in details
+
+
+def test_plan_of_a_write_does_not_run_it(db_path: Path, runner: QueryRunner) -> None:
+    roots = explain_plan(runner, "DELETE FROM readings WHERE value > 3").result
+    assert roots[0].detail == "SCAN readings"
+    assert count_readings(db_path) == 500
+
+
+def test_explain_returns_bytecode_rows(runner: QueryRunner) -> None:
+    outcome = Outcome()
+    runner.explain("SELECT * FROM readings WHERE id = 5", on_done=outcome.on_done, on_error=outcome.on_error)
+    page = outcome.wait().result
+    assert isinstance(page, ResultPage)
+    assert page.columns[:2] == ["addr", "opcode"]
+    opcodes = [row[1] for row in page.rows]
+    assert "SeekRowid" in opcodes and opcodes[-1] == "Goto"
+
+
+def test_explain_wants_exactly_one_statement(runner: QueryRunner) -> None:
+    outcome = explain_plan(runner, "SELECT 1; SELECT 2")
+    assert isinstance(outcome.error, errors.QueryError) and "one statement" in str(outcome.error)
+    outcome = explain_plan(runner, "-- only a comment")
+    assert isinstance(outcome.error, errors.QueryError)
+    outcome = explain_plan(runner, "SELECT * FROM missing_table")
+    assert isinstance(outcome.error, errors.QueryError) and "missing_table" in str(outcome.error)
+
+
+def test_build_plan_tree_keeps_order_and_nesting() -> None:
+    rows = [(2, 0, 0, "CO-ROUTINE n"), (5, 2, 0, "SETUP"), (6, 5, 0, "SCAN CONSTANT ROW"), (29, 0, 0, "SCAN n")]
+    roots = build_plan_tree(rows)
+    assert [node.id for node in roots] == [2, 29]
+    assert roots[0].children[0].children[0].detail == "SCAN CONSTANT ROW"
+    assert roots[1].full_scan is False
+
+
+@pytest.mark.parametrize(
+    ("detail", "expected"),
+    [
+        ("SCAN readings", True),
+        ("SCAN readings USING INDEX readings_device", True),
+        ("SCAN readings USING COVERING INDEX readings_device", False),
+        ("SCAN CONSTANT ROW", False),
+        ("SCAN (subquery-1)", False),
+        ("SCAN pragma_table_info VIRTUAL TABLE INDEX 0:", False),
+        ("SEARCH readings USING INTEGER PRIMARY KEY (rowid=?)", False),
+        ("SCALAR SUBQUERY 1", False),
+    ],
+)
+def test_is_full_scan(detail: str, expected: bool) -> None:
+    assert is_full_scan(detail) is expected
+
+
+def test_sql_text_helpers() -> None:
+    assert strip_leading_trivia("  ;-- a\n/* b */ SELECT 1") == "SELECT 1"
+    assert has_statement("-- only\n/* comments */ ;") is False
+    assert has_statement("/* unterminated") is False
+    assert is_pragma_query("-- c\nPRAGMA main.journal_mode;") is True
+    assert is_pragma_query("PRAGMA journal_mode = DELETE") is False
+    assert is_pragma_query("PRAGMA wal_checkpoint") is False
+    assert quote_identifier('we"ird name') == '"we""ird name"'
+
+
+# ----- table browsing -----
+
+
+@pytest.fixture
+def browse_db(db_path: Path) -> Iterator[apsw.Connection]:
+    writer = connect_write(db_path)
+    writer.execute(
+        'CREATE TABLE "odd ""name"" table"(k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID;'
+        "CREATE TABLE shadow(rowid TEXT, payload TEXT);"
+        "CREATE TABLE empty(x);"
+        "CREATE VIEW busy_devices AS SELECT device, count(*) AS n FROM readings GROUP BY device;"
+    )
+    with writer:
+        writer.executemany('INSERT INTO "odd ""name"" table" VALUES (?, ?)', [(f"k{i:03d}", i) for i in range(25)])
+        writer.executemany("INSERT INTO shadow VALUES (?, ?)", [(f"r{i}", f"p{i}") for i in range(7)])
+    writer.close()
+    connection = connect_read(db_path)
+    yield connection
+    connection.close()
+
+
+def test_list_schema_lists_every_object(browse_db: apsw.Connection) -> None:
+    objects = list_schema(browse_db)
+    by_name = {item.name: item for item in objects}
+    assert by_name["readings"].type == "table"
+    assert by_name["readings_device"].type == "index" and by_name["readings_device"].tbl_name == "readings"
+    assert by_name["busy_devices"].type == "view"
+    assert by_name["readings"].sql.startswith("CREATE TABLE readings")
+    kinds = [item.type for item in objects]
+    assert kinds == sorted(kinds, key=["table", "view", "index", "trigger"].index)
+
+
+def test_table_columns(browse_db: apsw.Connection) -> None:
+    assert table_columns(browse_db, "readings") == ["id", "device", "value"]
+    assert table_columns(browse_db, 'odd "name" table') == ["k", "v"]
+    assert table_columns(browse_db, "busy_devices") == ["device", "n"]
+    with pytest.raises(errors.QueryError, match="no table or view"):
+        table_columns(browse_db, "missing")
+
+
+def page_through(connection: apsw.Connection, table: str, limit: int) -> list[list[tuple]]:
+    pages, key = [], None
+    while True:
+        page = fetch_table_page(connection, table, after_key=key, limit=limit)
+        if not page.rows:
+            return pages
+        pages.append(page.rows)
+        key = page.last_key
+
+
+def test_fetch_table_page_keyset_pages_cover_the_table_once(browse_db: apsw.Connection) -> None:
+    first = fetch_table_page(browse_db, "readings", after_key=None, limit=3)
+    assert first.columns == ["id", "device", "value"]
+    assert [row[0] for row in first.rows] == [1, 2, 3] and first.last_key == 3
+    pages = page_through(browse_db, "readings", 120)
+    assert [len(rows) for rows in pages] == [120, 120, 120, 120, 20]
+    assert [row for rows in pages for row in rows] == browse_db.execute("SELECT * FROM readings ORDER BY id").fetchall()
+
+
+def test_fetch_table_page_uses_an_index_seek(browse_db: apsw.Connection) -> None:
+    plan = browse_db.execute("EXPLAIN QUERY PLAN SELECT rowid, * FROM readings WHERE rowid > 400 ORDER BY rowid LIMIT 5").fetchall()
+    assert plan[0][3].startswith("SEARCH readings USING INTEGER PRIMARY KEY")
+    page = fetch_table_page(browse_db, "readings", after_key=400, limit=5)
+    assert [row[0] for row in page.rows] == [401, 402, 403, 404, 405]
+
+
+def test_fetch_table_page_falls_back_to_offsets(browse_db: apsw.Connection) -> None:
+    pages = page_through(browse_db, 'odd "name" table', 10)
+    assert [len(rows) for rows in pages] == [10, 10, 5]
+    assert pages[0][0] == ("k000", 0) and pages[2][-1] == ("k024", 24)
+    view_page = fetch_table_page(browse_db, "busy_devices", after_key=None, limit=100)
+    assert view_page.columns == ["device", "n"] and len(view_page.rows) == 7 and view_page.last_key == 7
+
+
+def test_fetch_table_page_with_a_column_named_rowid(browse_db: apsw.Connection) -> None:
+    pages = page_through(browse_db, "shadow", 3)
+    assert [row for rows in pages for row in rows] == [(f"r{i}", f"p{i}") for i in range(7)]
+
+
+def test_fetch_table_page_empty_table(browse_db: apsw.Connection) -> None:
+    page = fetch_table_page(browse_db, "empty", after_key=None, limit=10)
+    assert (page.columns, page.rows, page.last_key) == (["x"], [], None)
+
+
+def test_estimate_row_count_without_counting(db_path: Path, browse_db: apsw.Connection) -> None:
+    assert estimate_row_count(browse_db, "readings") == 500
+    assert estimate_row_count(browse_db, "empty") == 0
+    assert estimate_row_count(browse_db, 'odd "name" table') is None  # WITHOUT ROWID and never analyzed
+    assert estimate_row_count(browse_db, "busy_devices") is None
+    writer = connect_write(db_path)
+    writer.execute("ANALYZE")
+    writer.close()
+    assert estimate_row_count(browse_db, 'odd "name" table') == 25
