@@ -71,13 +71,13 @@ check_headless_stats() {
 }
 
 smoke_offscreen() {
-    QT_QPA_PLATFORM=offscreen timeout 180 "$scratch/run" smoke --seconds "$seconds" \
+    QT_QPA_PLATFORM=offscreen timeout --kill-after=10 180 "$scratch/run" smoke --seconds "$seconds" \
         --screenshot "$scratch/work/offscreen.png"
     cp "$scratch/work/offscreen.png" "$repo/dist/smoke/offscreen.png"
 }
 
 smoke_xvfb() {
-    QT_QPA_PLATFORM=xcb timeout 180 xvfb-run -a -s "-screen 0 1400x900x24 -nolisten tcp" \
+    QT_QPA_PLATFORM=xcb timeout --kill-after=10 180 xvfb-run -a -s "-screen 0 1400x900x24 -nolisten tcp" \
         "$scratch/run" smoke --seconds "$seconds" --screenshot "$scratch/work/xvfb.png"
     cp "$scratch/work/xvfb.png" "$repo/dist/smoke/xvfb.png"
 }
