@@ -1,0 +1,83 @@
+"""The desktop app: `sqlite-pulse [PATH] [--read-only] [--demo]` opens the main window on a qasync loop.
+
+PySide6 is imported before qasync (qasync binds to the Qt already loaded). Database and network work runs
+on worker threads; the loop here only drives the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+# isort: split
+import qasync  # after PySide6 on purpose: it binds to the Qt already imported
+
+from desktop_app import __version__
+from desktop_app.ui.settings import APPLICATION, ORGANIZATION
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sqlite-pulse", description="Watch a SQLite database live.")
+    parser.add_argument("path", nargs="?", type=Path, help="database to open")
+    parser.add_argument("--read-only", action="store_true", help="open PATH read-only (no write lock, no changes)")
+    parser.add_argument("--demo", action="store_true", help="open a demo database with a live stream flowing into it")
+    parser.add_argument("--demo-rate", type=int, default=2000, metavar="N", help="demo messages per second (0: unthrottled)")
+    parser.add_argument("--settings", type=Path, metavar="INI", help="settings file (default: per-user)")
+    parser.add_argument("--version", action="version", version=f"SQLite Pulse {__version__}")
+    return parser
+
+
+def create_application(argv: Sequence[str] = ()) -> QApplication:
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "sqlite-pulse", *argv])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("sqlite-pulse")
+    icon = QIcon.fromTheme("sqlite-pulse")
+    if not icon.isNull():
+        app.setWindowIcon(icon)
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    app = create_application()
+
+    from desktop_app.ui.excepthook import install_excepthook
+    from desktop_app.ui.main_window import MainWindow
+    from desktop_app.ui.settings import AppSettings
+
+    settings = AppSettings.at(args.settings) if args.settings else AppSettings.default()
+    window = MainWindow(settings)
+    restore_hook = install_excepthook(window.dialogs.show_error)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    # Ctrl+C or SIGTERM closes the window properly (stops the ingest and the demo server). Python runs signal
+    # handlers only between bytecodes, so a slow timer gives it the chance while Qt idles.
+    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
+    signal.signal(signal.SIGTERM, lambda *_: QTimer.singleShot(0, window.close))
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(300)
+
+    window.show()
+    if args.demo:
+        QTimer.singleShot(0, lambda: window.start_demo(args.demo_rate))
+    elif args.path is not None:
+        window.open_path(args.path, read_only=args.read_only)
+    try:
+        with loop:
+            loop.run_forever()  # returns when the last window closes
+    finally:
+        wake.stop()
+        window.shutdown()
+        restore_hook()
+    return 0

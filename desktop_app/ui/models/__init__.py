@@ -1,0 +1,1 @@
+"""Qt item models that page data in lazily from worker threads."""

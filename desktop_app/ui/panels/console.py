@@ -1,0 +1,443 @@
+"""Query console: SQL editor, run (Ctrl+Enter, or the selection), cancel, lazy results, EXPLAIN views.
+
+Statements run on the core QueryRunner's own thread; pages of rows stream back through queued calls and
+fill a lazy model. A run is tagged with a generation number so late pages of a cancelled run are dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QBrush, QColor, QFontDatabase, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.database import Database
+from desktop_app.core.errors import PulseError, QueryInterrupted
+from desktop_app.core.query import PlanNode, QueryResult, QueryRunner, ResultPage
+from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
+from desktop_app.ui.export import export_csv, export_json
+from desktop_app.ui.models.result_model import ResultModel
+from desktop_app.ui.settings import AppSettings
+from desktop_app.ui.sql_highlighter import SqlHighlighter
+from desktop_app.ui.workers import GuiPoster, TaskRunner
+
+FULL_SCAN_BACKGROUND = QColor("#fdecea")
+FULL_SCAN_FOREGROUND = QColor("#a61b1b")
+PLACEHOLDER_SQL = "SELECT * FROM sqlite_schema;"
+TAB_RESULTS, TAB_PLAN, TAB_BYTECODE = range(3)
+
+
+class ConsolePanel(QWidget):
+    query_finished = Signal(object)  # QueryResult
+    query_failed = Signal(object)  # PulseError
+    plan_ready = Signal(object)  # list[PlanNode]
+    bytecode_ready = Signal(object)  # ResultPage
+    database_changed_by_query = Signal()
+    exported = Signal(object)  # Path
+
+    def __init__(
+        self,
+        settings: AppSettings,
+        poster: GuiPoster,
+        tasks: TaskRunner,
+        dialogs: Dialogs | ScriptedDialogs,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("console")
+        self._settings = settings
+        self._poster = poster
+        self._tasks = tasks
+        self.dialogs = dialogs
+        self._database: Database | None = None
+        self._runner: QueryRunner | None = None
+        self._generation = 0
+        self._busy = False
+        self._clock = QElapsedTimer()
+        self.last_result: QueryResult | None = None
+        self.last_error: PulseError | None = None
+        self.last_plan: list[PlanNode] = []
+        self._current_sql = ""
+        self._kind = "run"
+
+        self.editor = QPlainTextEdit()
+        self.editor.setObjectName("sqlEditor")
+        self.editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.editor.setPlaceholderText("Type SQL here. Ctrl+Enter runs it (or just the selected part).")
+        self.editor.setPlainText(PLACEHOLDER_SQL)
+        self.editor.setTabChangesFocus(False)
+        self.highlighter = SqlHighlighter(self.editor.document())
+
+        self.run_button = QPushButton("Run")
+        self.run_button.setToolTip("Run the statement, or the selected text (Ctrl+Enter)")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Interrupt the running statement")
+        self.plan_button = QPushButton("Query plan")
+        self.plan_button.setToolTip("EXPLAIN QUERY PLAN: how SQLite will find the rows (full scans in red)")
+        self.bytecode_button = QPushButton("Bytecode")
+        self.bytecode_button.setToolTip("EXPLAIN: the virtual machine program of the statement")
+        self.allow_writes = QCheckBox("Allow writes")
+        self.allow_writes.setToolTip("Statements that change the database only run when this is on")
+        self.history = QComboBox()
+        self.history.setObjectName("queryHistory")
+        self.history.setMinimumContentsLength(24)
+        self.history.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.history.setToolTip("Statements run before (kept across sessions)")
+        self.export_csv_button = QPushButton("Export CSV…")
+        self.export_json_button = QPushButton("Export JSON…")
+
+        self.run_action = QAction("Run", self)
+        self.run_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.run_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.run_action.triggered.connect(lambda: self.run())
+        self.addAction(self.run_action)
+        self.cancel_action = QAction("Cancel query", self)
+        self.cancel_action.setShortcut(QKeySequence("Ctrl+."))
+        self.cancel_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.cancel_action.triggered.connect(self.cancel)
+        self.addAction(self.cancel_action)
+
+        self.run_button.clicked.connect(lambda: self.run())
+        self.cancel_button.clicked.connect(self.cancel)
+        self.plan_button.clicked.connect(lambda: self.explain_plan())
+        self.bytecode_button.clicked.connect(lambda: self.explain_bytecode())
+        self.history.activated.connect(self._recall_history)
+        self.export_csv_button.clicked.connect(lambda: self.export("csv"))
+        self.export_json_button.clicked.connect(lambda: self.export("json"))
+
+        self.result_model = ResultModel()
+        self.result_view = self._make_table_view("resultGrid")
+        self.result_view.setModel(self.result_model)
+        self.bytecode_model = ResultModel()
+        self.bytecode_view = self._make_table_view("bytecodeGrid")
+        self.bytecode_view.setModel(self.bytecode_model)
+        self.plan_tree = QTreeWidget()
+        self.plan_tree.setObjectName("planTree")
+        self.plan_tree.setHeaderLabels(["Step", "id"])
+        self.plan_tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.plan_tree.header().setStretchLastSection(False)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.result_view, "Results")
+        self.tabs.addTab(self.plan_tree, "Query plan")
+        self.tabs.addTab(self.bytecode_view, "Bytecode")
+
+        self.error_label = QLabel()
+        self.error_label.setObjectName("queryError")
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setStyleSheet("color: #a61b1b; background: #fdecea; padding: 4px; border-radius: 3px;")
+        self.error_label.hide()
+        self.status_label = QLabel("No database open.")
+        self.status_label.setObjectName("queryStatus")
+
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.run_button, self.cancel_button, self.plan_button, self.bytecode_button, self.allow_writes):
+            buttons.addWidget(widget)
+        buttons.addStretch(1)
+        buttons.addWidget(QLabel("History:"))
+        buttons.addWidget(self.history, 1)
+
+        lower = QWidget()
+        lower_layout = QVBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 0, 0, 0)
+        lower_layout.addWidget(self.error_label)
+        lower_layout.addWidget(self.tabs, 1)
+        footer = QHBoxLayout()
+        footer.addWidget(self.status_label, 1)
+        footer.addWidget(self.export_csv_button)
+        footer.addWidget(self.export_json_button)
+        lower_layout.addLayout(footer)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.editor)
+        splitter.addWidget(lower)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 2)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(buttons)
+        layout.addWidget(splitter, 1)
+
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(100)
+        self._ticker.timeout.connect(self._show_progress)
+        self._load_history()
+        self._update_buttons()
+
+    @staticmethod
+    def _make_table_view(name: str) -> QTableView:
+        view = QTableView()
+        view.setObjectName(name)
+        view.setAlternatingRowColors(True)
+        view.setWordWrap(False)
+        view.verticalHeader().setDefaultSectionSize(22)
+        view.horizontalHeader().setDefaultSectionSize(120)
+        return view
+
+    # Database ---------------------------------------------------------------------------------------------
+    def set_database(self, database: Database | None) -> None:
+        self.close_runner()
+        self._database = database
+        if database is not None:
+            self._runner = QueryRunner(database)
+            self.status_label.setText(f"Ready: {database.path.name}{' (read-only)' if database.read_only else ''}.")
+        else:
+            self.status_label.setText("No database open.")
+        self.allow_writes.setChecked(False)
+        self.allow_writes.setEnabled(database is not None and not database.read_only)
+        self.allow_writes.setToolTip(
+            "This database is open read-only" if database is not None and database.read_only
+            else "Statements that change the database only run when this is on"
+        )
+        self._update_buttons()
+
+    def close_runner(self) -> None:
+        if self._runner is not None:
+            self._generation += 1  # anything still on its way belongs to the old database
+            runner, self._runner = self._runner, None
+            runner.close()  # cancels what runs (interrupt) and joins its thread
+            self._set_busy(False)
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    # Actions ----------------------------------------------------------------------------------------------
+    def statement_text(self) -> str:
+        """The selection if there is one, else the whole editor."""
+        selected = self.editor.textCursor().selectedText()
+        text = selected if selected.strip() else self.editor.toPlainText()
+        return text.replace("\u2029", "\n")  # Qt's paragraph separator in selections
+
+    def run(self, sql: str | None = None) -> None:
+        runner = self._start("run", sql)
+        if runner is None:
+            return
+        sql = self._current_sql
+        self.result_model = ResultModel()
+        self.result_view.setModel(self.result_model)
+        self.tabs.setCurrentIndex(TAB_RESULTS)
+        generation = self._generation
+        runner.execute(
+            sql,
+            allow_writes=self.allow_writes.isChecked(),
+            on_page=self._poster.wrap(lambda page: self._on_page(generation, page)),
+            on_done=self._poster.wrap(lambda result: self._on_done(generation, result)),
+            on_error=self._poster.wrap(lambda error: self._on_error(generation, error)),
+        )
+
+    def explain_plan(self, sql: str | None = None) -> None:
+        runner = self._start("plan", sql)
+        if runner is None:
+            return
+        generation = self._generation
+        runner.explain_plan(
+            self._current_sql,
+            on_done=self._poster.wrap(lambda roots: self._on_plan(generation, roots)),
+            on_error=self._poster.wrap(lambda error: self._on_error(generation, error)),
+        )
+
+    def explain_bytecode(self, sql: str | None = None) -> None:
+        runner = self._start("bytecode", sql)
+        if runner is None:
+            return
+        generation = self._generation
+        runner.explain(
+            self._current_sql,
+            on_done=self._poster.wrap(lambda page: self._on_bytecode(generation, page)),
+            on_error=self._poster.wrap(lambda error: self._on_error(generation, error)),
+        )
+
+    def cancel(self) -> None:
+        if self._runner is not None and self._busy:
+            self._runner.cancel()
+            self.status_label.setText("Cancelling…")
+
+    def _start(self, kind: str, sql: str | None) -> QueryRunner | None:
+        if self._runner is None:
+            self._show_error("Open a database first.")
+            return None
+        if self._busy:
+            self.status_label.setText("A statement is still running: cancel it first.")
+            return None
+        text = (sql if sql is not None else self.statement_text()).strip()
+        if not text:
+            self._show_error("There is no SQL to run.")
+            return None
+        self._current_sql = text
+        self._generation += 1
+        self.error_label.hide()
+        self.last_error = None
+        if kind == "run":
+            self._remember(text)
+        self._kind = kind
+        self._set_busy(True)
+        return self._runner
+
+    # Results (GUI thread) ---------------------------------------------------------------------------------
+    def _on_page(self, generation: int, page: ResultPage) -> None:
+        if generation == self._generation:
+            self.result_model.add_page(page)
+
+    def _on_done(self, generation: int, result: QueryResult) -> None:
+        if generation != self._generation:
+            return
+        self._set_busy(False)
+        self.result_model.set_columns(result.columns)
+        self.last_result = result
+        parts = [f"{result.row_count:,} row{'s' if result.row_count != 1 else ''}"]
+        if result.truncated:
+            parts[0] += f" (stopped at the {result.row_count:,}-row limit)"
+        if result.changes:
+            parts.append(f"{result.changes:,} changed")
+        parts.append(f"{result.elapsed_ms:,.1f} ms")
+        self.status_label.setText(" · ".join(parts))
+        self.query_finished.emit(result)
+        if result.changes or not result.columns:
+            self.database_changed_by_query.emit()
+
+    def _on_plan(self, generation: int, roots: list[PlanNode]) -> None:
+        if generation != self._generation:
+            return
+        self._set_busy(False)
+        self.last_plan = roots
+        self.plan_tree.clear()
+        scans = self._add_plan_nodes(self.plan_tree.invisibleRootItem(), roots)
+        self.plan_tree.expandAll()
+        self.tabs.setCurrentIndex(TAB_PLAN)
+        note = f" · {scans} full scan{'s' if scans != 1 else ''} (in red)" if scans else " · no full scans"
+        self.status_label.setText(f"Query plan: {count_nodes(roots)} steps{note}")
+        self.plan_ready.emit(roots)
+
+    def _add_plan_nodes(self, parent: QTreeWidgetItem, nodes: list[PlanNode]) -> int:
+        scans = 0
+        for node in nodes:
+            item = QTreeWidgetItem(parent, [("⚠ " if node.full_scan else "") + node.detail, str(node.id)])
+            if node.full_scan:
+                scans += 1
+                for column in range(2):
+                    item.setBackground(column, QBrush(FULL_SCAN_BACKGROUND))
+                    item.setForeground(column, QBrush(FULL_SCAN_FOREGROUND))
+                item.setToolTip(0, "Full scan: every row is read. An index on the filtered or joined column helps.")
+            scans += self._add_plan_nodes(item, node.children)
+        return scans
+
+    def _on_bytecode(self, generation: int, page: ResultPage) -> None:
+        if generation != self._generation:
+            return
+        self._set_busy(False)
+        self.bytecode_model = ResultModel(page.columns)
+        self.bytecode_model.add_page(page)
+        self.bytecode_view.setModel(self.bytecode_model)
+        self.tabs.setCurrentIndex(TAB_BYTECODE)
+        self.status_label.setText(f"Bytecode: {len(page.rows):,} instructions")
+        self.bytecode_ready.emit(page)
+
+    def _on_error(self, generation: int, error: PulseError) -> None:
+        if generation != self._generation:
+            return
+        self._set_busy(False)
+        self.last_error = error
+        if isinstance(error, QueryInterrupted):
+            self.status_label.setText(f"Cancelled after {self._clock.elapsed():,} ms.")
+        else:
+            self.status_label.setText("Failed.")
+            self._show_error(str(error))
+        self.query_failed.emit(error)
+
+    def _show_error(self, text: str) -> None:
+        self.error_label.setText(text)
+        self.error_label.show()
+
+    def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        if busy:
+            self._clock.start()
+            self._ticker.start()
+            self.status_label.setText("Running…")
+        else:
+            self._ticker.stop()
+        self._update_buttons()
+
+    def _show_progress(self) -> None:
+        seconds = self._clock.elapsed() / 1000.0
+        received = self.result_model.received_count if self._kind == "run" else 0
+        rows = f" · {received:,} rows so far" if received else ""
+        self.status_label.setText(f"Running… {seconds:.1f} s{rows}")
+
+    def _update_buttons(self) -> None:
+        ready = self._runner is not None and not self._busy
+        for widget in (self.run_button, self.plan_button, self.bytecode_button):
+            widget.setEnabled(ready)
+        self.cancel_button.setEnabled(self._busy)
+        has_rows = self.result_model.received_count > 0 or bool(self.result_model.columns)
+        self.export_csv_button.setEnabled(has_rows and not self._busy)
+        self.export_json_button.setEnabled(has_rows and not self._busy)
+
+    # History ----------------------------------------------------------------------------------------------
+    def _load_history(self) -> None:
+        self.history.clear()
+        for sql in reversed(self._settings.query_history()):
+            first_line = " ".join(sql.split())
+            self.history.addItem(first_line[:120], sql)
+
+    def _remember(self, sql: str) -> None:
+        self._settings.add_query(sql)
+        self._load_history()
+
+    def _recall_history(self, index: int) -> None:
+        sql = self.history.itemData(index)
+        if sql:
+            self.editor.setPlainText(sql)
+            self.editor.setFocus()
+
+    # Export -----------------------------------------------------------------------------------------------
+    def export(self, kind: str) -> None:
+        columns, rows = self.result_model.columns, list(self.result_model.all_rows())
+        if not columns:
+            self._show_error("Run a query first: there is nothing to export.")
+            return
+        suffix = ".csv" if kind == "csv" else ".json"
+        file_filter = "CSV files (*.csv)" if kind == "csv" else "JSON files (*.json)"
+        suggested = f"result-{time.strftime('%Y%m%d-%H%M%S')}{suffix}"
+
+        def write(path: Path) -> None:
+            writer = export_csv if kind == "csv" else export_json
+
+            def job() -> int:
+                try:
+                    return writer(path, columns, rows)
+                except OSError as exc:
+                    raise PulseError(f"Cannot write {path}: {exc.strerror or exc}") from exc
+
+            self._tasks.run(job, lambda count: self._exported(path, count), lambda error: self._show_error(str(error)))
+
+        self.dialogs.ask_save_path(f"Export {kind.upper()}…", write, suggested=suggested, file_filter=file_filter)
+
+    def _exported(self, path: Path, count: int) -> None:
+        self.status_label.setText(f"Exported {count:,} rows to {path}")
+        self.exported.emit(path)
+
+
+def count_nodes(nodes: list[PlanNode]) -> int:
+    return sum(1 + count_nodes(node.children) for node in nodes)

@@ -1,0 +1,203 @@
+"""Ingest panel: stream URL, target table, mapping mode, Start/Stop, the demo stream, live counters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.database import Database
+from desktop_app.core.errors import PulseError
+from desktop_app.core.ingest import IngestConfig, IngestStats
+from desktop_app.ui.ingest_controller import DEMO_RATE, IngestController
+from desktop_app.ui.settings import AppSettings
+
+COUNTERS = (
+    ("received", "Received"),
+    ("written", "Written"),
+    ("dead_letters", "Dead letters"),
+    ("reconnects", "Reconnects"),
+    ("gaps", "Gaps"),
+    ("queue_depth", "Queue depth"),
+    ("rows_per_s", "Rows/s"),
+    ("batches", "Batches"),
+)
+STATE_COLORS = {
+    "connecting": "#b26a00",
+    "connected": "#1e7e34",
+    "backoff": "#b26a00",
+    "paused": "#a61b1b",
+    "stopped": "#555",
+}
+
+
+def describe_state(stats: IngestStats | None) -> str:
+    if stats is None:
+        return "idle"
+    state = stats.state
+    if state == "backoff" and stats.next_retry_in is not None:
+        return f"backoff — reconnecting in {stats.next_retry_in:.1f} s"
+    if state == "paused" and stats.pause_reason:
+        return f"paused — {stats.pause_reason}"
+    return state
+
+
+class IngestPanel(QWidget):
+    demo_requested = Signal(int)  # messages per second, 0 = as fast as possible
+
+    def __init__(self, controller: IngestController, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ingest")
+        self.controller = controller
+        self._settings = settings
+        self._database: Database | None = None
+
+        self.url_edit = QLineEdit(settings.stream_url())
+        self.url_edit.setObjectName("streamUrl")
+        self.url_edit.setPlaceholderText("ws://host:port/path")
+        self.table_edit = QLineEdit(settings.ingest_table())
+        self.table_edit.setObjectName("targetTable")
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItem("JSON fields → columns", False)
+        self.mode_combo.addItem("Raw (whole message in one column)", True)
+        self.start_button = QPushButton("Start")
+        self.stop_button = QPushButton("Stop")
+        self.demo_button = QPushButton("Start demo stream")
+        self.demo_button.setToolTip("Launch the built-in sensor stream server and ingest it into this database")
+        self.demo_rate = QSpinBox()
+        self.demo_rate.setRange(0, 200_000)
+        self.demo_rate.setSingleStep(500)
+        self.demo_rate.setValue(DEMO_RATE)
+        self.demo_rate.setSuffix(" msg/s")
+        self.demo_rate.setSpecialValueText("unthrottled")
+        self.demo_rate.setToolTip("Demo stream rate (0 = as fast as possible)")
+
+        form = QFormLayout()
+        form.addRow("Stream URL", self.url_edit)
+        form.addRow("Table", self.table_edit)
+        form.addRow("Mapping", self.mode_combo)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        demo_row = QHBoxLayout()
+        demo_row.addWidget(self.demo_button)
+        demo_row.addWidget(self.demo_rate)
+        demo_row.addStretch(1)
+
+        self.state_label = QLabel("idle")
+        self.state_label.setObjectName("ingestState")
+        self.error_label = QLabel("")
+        self.error_label.setObjectName("ingestError")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #a61b1b;")
+        self.counter_labels: dict[str, QLabel] = {}
+        counters = QGroupBox("Live counters")
+        grid = QGridLayout(counters)
+        for index, (key, title) in enumerate(COUNTERS):
+            value = QLabel("–")
+            value.setObjectName(f"counter_{key}")
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            value.setStyleSheet("font-weight: bold;")
+            self.counter_labels[key] = value
+            grid.addWidget(QLabel(title), index // 2, (index % 2) * 2)
+            grid.addWidget(value, index // 2, (index % 2) * 2 + 1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addLayout(demo_row)
+        state_row = QHBoxLayout()
+        state_row.addWidget(QLabel("State:"))
+        state_row.addWidget(self.state_label, 1)
+        layout.addLayout(state_row)
+        layout.addWidget(counters)
+        layout.addWidget(self.error_label)
+        layout.addStretch(1)
+
+        self.start_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.stop)
+        self.demo_button.clicked.connect(lambda: self.demo_requested.emit(self.demo_rate.value()))
+        controller.stats_changed.connect(self.show_stats)
+        controller.started.connect(self._on_started)
+        controller.stopped.connect(lambda _stats: self._update_buttons())
+        controller.failed.connect(self.show_error)
+        controller.demo_starting.connect(self._on_demo_starting)
+        self._update_buttons()
+
+    def set_database(self, database: Database | None) -> None:
+        self._database = database
+        self._update_buttons()
+
+    def config(self) -> IngestConfig:
+        if self._database is None or self._database.read_only:
+            raise PulseError("Open a database read-write to ingest into it.")
+        url = self.url_edit.text().strip()
+        if not url.startswith(("ws://", "wss://")):
+            raise PulseError(f"{url or 'The URL'} is not a WebSocket URL (ws://… or wss://…).")
+        table = self.table_edit.text().strip() or "readings"
+        return IngestConfig(url=url, db_path=Path(self._database.path), table=table, raw=bool(self.mode_combo.currentData()))
+
+    def start(self) -> None:
+        try:
+            config = self.config()
+            self._settings.set_stream_url(config.url)
+            self._settings.set_ingest_table(config.table)
+            self.controller.start(config)
+        except PulseError as exc:
+            self.show_error(exc)
+
+    def stop(self) -> None:
+        self.controller.stop()
+        self.state_label.setText("stopping…")
+        self.stop_button.setEnabled(False)
+
+    def show_stats(self, stats: IngestStats) -> None:
+        for key, label in self.counter_labels.items():
+            value = getattr(stats, key)
+            label.setText(f"{value:,.0f}" if isinstance(value, float) else f"{value:,}")
+        self.state_label.setText(describe_state(stats))
+        self.state_label.setStyleSheet(f"color: {STATE_COLORS.get(stats.state, '#333')}; font-weight: bold;")
+        if stats.last_error:
+            self.error_label.setText(f"Last error: {stats.last_error}")
+
+    def show_error(self, error: PulseError) -> None:
+        self.error_label.setText(str(error))
+        self._update_buttons()
+
+    def _on_started(self, config: IngestConfig) -> None:
+        self.error_label.setText("")
+        self.state_label.setText("connecting")
+        if self.controller.demo_url:
+            self.url_edit.setText(config.url)  # show where the demo server listens (not saved)
+        self.table_edit.setText(config.table)
+        self._update_buttons()
+
+    def _on_demo_starting(self) -> None:
+        self.error_label.setText("")
+        self.state_label.setText("starting the demo stream server…")
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        running = self.controller.running
+        writable = self._database is not None and not self._database.read_only
+        self.start_button.setEnabled(writable and not running)
+        self.start_button.setToolTip("" if writable else "Open a database read-write to ingest into it")
+        self.stop_button.setEnabled(running)
+        self.demo_button.setEnabled(not running and (self._database is None or writable))
+        for widget in (self.url_edit, self.table_edit, self.mode_combo):
+            widget.setEnabled(not running)

@@ -1,0 +1,78 @@
+"""SQL syntax highlighting for the console editor and the schema SQL view."""
+
+from __future__ import annotations
+
+import re
+
+from PySide6.QtGui import QColor, QFont, QSyntaxHighlighter, QTextCharFormat, QTextDocument
+
+KEYWORDS = ["ABORT", "ACTION", "ADD", "AFTER", "ALL", "ALTER", "ALWAYS", "ANALYZE", "AND", "AS", "ASC", "ATTACH", "AUTOINCREMENT", "BEFORE", "BEGIN", "BETWEEN", "BY", "CASCADE", "CASE", "CAST", "CHECK", "COLLATE", "COLUMN", "COMMIT", "CONFLICT", "CONSTRAINT", "CREATE", "CROSS", "CURRENT", "CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIMESTAMP", "DATABASE", "DEFAULT", "DEFERRABLE", "DEFERRED", "DELETE", "DESC", "DETACH", "DISTINCT", "DO", "DROP", "EACH", "ELSE", "END", "ESCAPE", "EXCEPT", "EXCLUDE", "EXCLUSIVE", "EXISTS", "EXPLAIN", "FAIL", "FILTER", "FIRST", "FOLLOWING", "FOR", "FOREIGN", "FROM", "FULL", "GENERATED", "GLOB", "GROUP", "GROUPS", "HAVING", "IF", "IGNORE", "IMMEDIATE", "IN", "INDEX", "INDEXED", "INITIALLY", "INNER", "INSERT", "INSTEAD", "INTERSECT", "INTO", "IS", "ISNULL", "JOIN", "KEY", "LAST", "LEFT", "LIKE", "LIMIT", "MATCH", "MATERIALIZED", "NATURAL", "NO", "NOT", "NOTHING", "NOTNULL", "NULL", "NULLS", "OF", "OFFSET", "ON", "OR", "ORDER", "OTHERS", "OUTER", "OVER", "PARTITION", "PLAN", "PRAGMA", "PRECEDING", "PRIMARY", "QUERY", "RAISE", "RANGE", "RECURSIVE", "REFERENCES", "REGEXP", "REINDEX", "RELEASE", "RENAME", "REPLACE", "RESTRICT", "RETURNING", "RIGHT", "ROLLBACK", "ROW", "ROWS", "SAVEPOINT", "SELECT", "SET", "STRICT", "TABLE", "TEMP", "TEMPORARY", "THEN", "TIES", "TO", "TRANSACTION", "TRIGGER", "UNBOUNDED", "UNION", "UNIQUE", "UPDATE", "USING", "VACUUM", "VALUES", "VIEW", "VIRTUAL", "WHEN", "WHERE", "WINDOW", "WITH", "WITHOUT"]  # noqa: SIM905 (a word list reads better as text)
+TYPES = "INTEGER INT REAL TEXT BLOB NUMERIC ANY BOOLEAN VARCHAR FLOAT DOUBLE DATE DATETIME".split()  # noqa: SIM905
+FUNCTIONS = ["abs", "avg", "changes", "char", "coalesce", "count", "date", "datetime", "format", "glob", "group_concat", "hex", "ifnull", "iif", "instr", "json", "json_extract", "json_array", "json_object", "julianday", "last_insert_rowid", "length", "like", "lower", "ltrim", "max", "min", "nullif", "printf", "quote", "random", "randomblob", "replace", "round", "rtrim", "strftime", "string_agg", "substr", "substring", "sum", "time", "total", "total_changes", "trim", "typeof", "unhex", "unicode", "unixepoch", "upper", "zeroblob"]  # noqa: SIM905
+
+
+def _format(color: str, *, bold: bool = False, italic: bool = False) -> QTextCharFormat:
+    fmt = QTextCharFormat()
+    fmt.setForeground(QColor(color))
+    if bold:
+        fmt.setFontWeight(QFont.Weight.Bold)
+    fmt.setFontItalic(italic)
+    return fmt
+
+
+class SqlHighlighter(QSyntaxHighlighter):
+    IN_COMMENT = 1
+
+    def __init__(self, document: QTextDocument) -> None:
+        super().__init__(document)
+        words = lambda items: r"\b(?:" + "|".join(items) + r")\b"  # noqa: E731
+        self._rules = [
+            (re.compile(words(KEYWORDS), re.IGNORECASE), _format("#1a4fa3", bold=True)),
+            (re.compile(words(TYPES), re.IGNORECASE), _format("#7a3e9d")),
+            (re.compile(words(FUNCTIONS) + r"(?=\s*\()", re.IGNORECASE), _format("#00796b")),
+            (re.compile(r"\b\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b|\bx'[0-9a-fA-F]*'"), _format("#b35900")),
+            (re.compile(r"[?:@$]\w*"), _format("#b35900")),
+            (re.compile(r'"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]'), _format("#5d4037")),
+            (re.compile(r"'(?:[^']|'')*'?"), _format("#2e7d32")),
+        ]
+        self._comment = _format("#8a8a8a", italic=True)
+
+    def highlightBlock(self, text: str) -> None:  # noqa: N802 (Qt override)
+        for pattern, fmt in self._rules:
+            for match in pattern.finditer(text):
+                self.setFormat(match.start(), match.end() - match.start(), fmt)
+        self._comments(text)
+
+    def _comments(self, text: str) -> None:
+        """Line comments and /* block comments */ (which may span lines) override everything else."""
+        self.setCurrentBlockState(0)
+        position = 0
+        if self.previousBlockState() == self.IN_COMMENT:
+            end = text.find("*/")
+            if end < 0:
+                self.setFormat(0, len(text), self._comment)
+                self.setCurrentBlockState(self.IN_COMMENT)
+                return
+            self.setFormat(0, end + 2, self._comment)
+            position = end + 2
+        while position < len(text):
+            line = text.find("--", position)
+            block = text.find("/*", position)
+            starts = [p for p in (line, block) if p >= 0 and not _inside_string(text, p)]
+            if not starts:
+                return
+            start = min(starts)
+            if start == line:
+                self.setFormat(start, len(text) - start, self._comment)
+                return
+            end = text.find("*/", start + 2)
+            if end < 0:
+                self.setFormat(start, len(text) - start, self._comment)
+                self.setCurrentBlockState(self.IN_COMMENT)
+                return
+            self.setFormat(start, end + 2 - start, self._comment)
+            position = end + 2
+
+
+def _inside_string(text: str, position: int) -> bool:
+    return text.count("'", 0, position) % 2 == 1
