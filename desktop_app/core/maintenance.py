@@ -1,0 +1,297 @@
+"""Maintenance actions on a database file: checkpoint, online backup, VACUUM, integrity check, optimize.
+
+Plain blocking functions: the caller runs them off the GUI thread. Each opens its own connection and
+closes it before returning, and every failure is a typed `PulseError` with a message a person understands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import apsw
+
+from desktop_app.core import errors
+from desktop_app.core.database import connect_read, connect_write, open_database, pragma
+
+CHECKPOINT_MODES = ("passive", "full", "restart", "truncate")
+# Copying every page in one step holds the source's read lock for the whole copy; in WAL mode that does
+# not block writers, so a backup restarted this many times by concurrent writes finishes in one go.
+BACKUP_RESTARTS_BEFORE_ONE_STEP = 3
+# PRAGMA optimize flags: 0x02 runs ANALYZE where it helps, 0x10000 looks at every table (a fresh
+# connection has not queried any, so the default mask would do nothing), 0x01 only lists the work.
+OPTIMIZE_MASK = 0x10002
+OPTIMIZE_DEBUG = 0x01
+
+
+@dataclass(frozen=True)
+class CheckpointResult:
+    mode: str
+    busy: int  # 1 when a reader or writer prevented the checkpoint from finishing
+    # Frames in the WAL, and how many of them are now in the database file, as SQLite reports them:
+    # -1 and -1 when the database is not in WAL mode; 0 and 0 after a TRUNCATE that emptied the WAL.
+    log_frames: int
+    checkpointed_frames: int
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    destination: Path
+    pages: int
+    seconds: float
+    cancelled: bool
+
+
+@dataclass(frozen=True)
+class VacuumResult:
+    before_bytes: int
+    after_bytes: int
+    seconds: float
+    destination: Path | None  # set by VACUUM INTO
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    messages: list[str]
+    quick: bool
+
+
+def checkpoint(path: Path | str, mode: str = "passive") -> CheckpointResult:
+    """`PRAGMA wal_checkpoint(MODE)`: copy WAL frames back into the database file.
+
+    PASSIVE never waits; FULL waits for writers; RESTART also waits for readers so the next writer starts
+    the WAL from the beginning; TRUNCATE does that and truncates the WAL file to zero bytes.
+    """
+    mode = mode.lower()
+    if mode not in CHECKPOINT_MODES:
+        raise ValueError(f"checkpoint mode must be one of {CHECKPOINT_MODES}, not {mode!r}")
+    database = open_database(path, read_only=False)
+    connection = connect_write(database.path)
+    try:
+        # Closing this connection must not run a second, full checkpoint: report exactly what MODE did.
+        connection.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
+        busy, log_frames, checkpointed = connection.execute(
+            f"PRAGMA wal_checkpoint({mode.upper()})"
+        ).fetchall()[0]
+    except apsw.Error as exc:
+        raise errors.translate(exc, database.path) from exc
+    finally:
+        connection.close()
+    return CheckpointResult(mode=mode, busy=busy, log_frames=log_frames, checkpointed_frames=checkpointed)
+
+
+def backup(
+    source_path: Path | str,
+    destination_path: Path | str,
+    *,
+    pages_per_step: int = 1024,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+    overwrite: bool = False,
+) -> BackupResult:
+    """Copy a live database with SQLite's online backup API, `pages_per_step` pages at a time.
+
+    Between steps the source is unlocked, so writers keep going. The copy is written to a hidden file
+    beside the destination and renamed into place when complete: a cancelled or failed backup leaves
+    nothing behind, and an existing destination is only replaced (with `overwrite=True`) by a whole copy.
+    `progress(done_pages, total_pages)` is called after each step.
+    """
+    if pages_per_step == 0 or pages_per_step < -1:
+        raise ValueError("pages_per_step must be positive, or -1 for everything in one step")
+    source = open_database(source_path).path
+    destination = Path(destination_path).expanduser().absolute()
+    _check_destination(source, destination, overwrite=overwrite)
+    partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
+    _remove_database_files(partial)
+    started = time.perf_counter()
+    cancelled = False
+    pages = 0
+    try:
+        source_connection = connect_read(source)
+        try:
+            wal_source = pragma(source_connection, "journal_mode") == "wal"
+            target = connect_write(partial, create=True)
+            try:
+                pages, cancelled = _copy_pages(
+                    source_connection, target, pages_per_step, wal_source, progress, cancel
+                )
+            finally:
+                target.close()
+        finally:
+            source_connection.close()
+        if cancelled:
+            _remove_database_files(partial)
+        else:
+            _sync(partial)
+            os.replace(partial, destination)
+            _sync(destination.parent)
+    except apsw.Error as exc:
+        _remove_database_files(partial)
+        failed_on = destination if isinstance(exc, apsw.FullError | apsw.CantOpenError) else source
+        raise errors.translate(exc, failed_on) from exc
+    except BaseException:
+        _remove_database_files(partial)
+        raise
+    return BackupResult(
+        destination=destination, pages=pages, seconds=time.perf_counter() - started, cancelled=cancelled
+    )
+
+
+def _copy_pages(
+    source: apsw.Connection,
+    target: apsw.Connection,
+    pages_per_step: int,
+    wal_source: bool,
+    progress: Callable[[int, int], None] | None,
+    cancel: threading.Event | None,
+) -> tuple[int, bool]:
+    """Run the backup steps; (total pages, cancelled)."""
+    restarts, last_done, step = 0, 0, pages_per_step
+    with target.backup("main", source, "main") as job:
+        while not job.done:
+            if cancel is not None and cancel.is_set():
+                return job.page_count, True
+            job.step(step)
+            total = job.page_count
+            done = total - job.remaining
+            # Every step copies at least one page, so no progress means another connection wrote to the
+            # source and SQLite restarted the copy from the first page.
+            if not job.done and done <= last_done:
+                restarts += 1
+                if wal_source and restarts >= BACKUP_RESTARTS_BEFORE_ONE_STEP:
+                    step = -1
+            last_done = done
+            if progress is not None:
+                progress(done, total)
+        return job.page_count, False
+
+
+def _check_destination(source: Path, destination: Path, *, overwrite: bool) -> None:
+    if destination == source or (destination.exists() and destination.samefile(source)):
+        raise errors.DatabaseExists("The backup destination is the source database itself; choose another file.")
+    if not destination.parent.is_dir():
+        raise errors.DatabaseMissing(f"The folder {destination.parent} does not exist.")
+    if destination.is_dir():
+        raise errors.DatabaseExists(f"{destination} is a folder; give a file name for the copy.")
+    if destination.exists() and not overwrite:
+        raise errors.DatabaseExists(f"{destination} already exists; choose a new file name or allow overwriting.")
+    for suffix in ("-wal", "-journal"):
+        companion = Path(f"{destination}{suffix}")
+        if companion.exists() and companion.stat().st_size > 0:
+            raise errors.DatabaseLocked(
+                f"{destination.name} has a {suffix} file beside it: it is open in another program or was not "
+                "closed cleanly. Close it first, or choose a new file name."
+            )
+
+
+def _remove_database_files(path: Path) -> None:
+    for candidate in (path, Path(f"{path}-journal"), Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+
+
+def _sync(path: Path) -> None:
+    """fsync a file or a folder, so a rename survives a power cut."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def vacuum(path: Path | str) -> VacuumResult:
+    """Rebuild the database in place, returning free pages to the file system.
+
+    In WAL mode the rebuilt pages land in the WAL first, so a TRUNCATE checkpoint follows: without it the
+    file would not shrink until some later checkpoint.
+    """
+    database = open_database(path, read_only=False)
+    before = _size(database.path)
+    started = time.perf_counter()
+    connection = connect_write(database.path)
+    try:
+        connection.execute("VACUUM")
+        if pragma(connection, "journal_mode") == "wal":
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except apsw.Error as exc:
+        raise errors.translate(exc, database.path) from exc
+    finally:
+        connection.close()
+    return VacuumResult(
+        before_bytes=before,
+        after_bytes=_size(database.path),
+        seconds=time.perf_counter() - started,
+        destination=None,
+    )
+
+
+def vacuum_into(path: Path | str, destination: Path | str) -> VacuumResult:
+    """Write a compacted copy of the database to `destination` (which must not exist); the source is only read."""
+    database = open_database(path)
+    target = Path(destination).expanduser().absolute()
+    if target.exists():
+        raise errors.DatabaseExists(f"{target} already exists; choose a new file name.")
+    if not target.parent.is_dir():
+        raise errors.DatabaseMissing(f"The folder {target.parent} does not exist.")
+    before = _size(database.path)
+    started = time.perf_counter()
+    connection = connect_read(database.path)
+    try:
+        connection.execute("VACUUM INTO ?", (str(target),))
+        _sync(target)  # VACUUM INTO does not sync its output
+    except apsw.Error as exc:
+        _remove_database_files(target)
+        failed_on = target if isinstance(exc, apsw.FullError | apsw.CantOpenError) else database.path
+        raise errors.translate(exc, failed_on) from exc
+    finally:
+        connection.close()
+    return VacuumResult(
+        before_bytes=before,
+        after_bytes=_size(target),
+        seconds=time.perf_counter() - started,
+        destination=target,
+    )
+
+
+def integrity_check(path: Path | str, *, quick: bool = False, max_errors: int = 100) -> CheckResult:
+    """`PRAGMA integrity_check` (or the faster `quick_check`, which skips index contents) on a read-only connection."""
+    database = open_database(path)
+    name = "quick_check" if quick else "integrity_check"
+    connection = connect_read(database.path)
+    try:
+        rows = connection.execute(f"PRAGMA {name}({int(max_errors)})").fetchall()
+    except apsw.CorruptError as exc:
+        return CheckResult(ok=False, messages=[f"The check stopped on damaged data: {exc}"], quick=quick)
+    except apsw.Error as exc:
+        raise errors.translate(exc, database.path) from exc
+    finally:
+        connection.close()
+    messages = [str(message) for (message,) in rows]
+    return CheckResult(ok=messages == ["ok"], messages=messages, quick=quick)
+
+
+def optimize(path: Path | str) -> list[str]:
+    """`PRAGMA optimize` over every table; returns the statements it ran (ANALYZE of stale tables), maybe none."""
+    database = open_database(path, read_only=False)
+    connection = connect_write(database.path)
+    try:
+        planned = connection.execute(f"PRAGMA optimize({OPTIMIZE_MASK | OPTIMIZE_DEBUG:#x})").fetchall()
+        connection.execute(f"PRAGMA optimize({OPTIMIZE_MASK:#x})").fetchall()
+    except apsw.Error as exc:
+        raise errors.translate(exc, database.path) from exc
+    finally:
+        connection.close()
+    return [str(statement) for (statement,) in planned]
