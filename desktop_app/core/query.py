@@ -12,6 +12,7 @@ one short statement, and none counts rows (`count(*)` on a 90M-row table takes m
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import queue
@@ -20,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import apsw
 
@@ -28,6 +30,7 @@ from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError, QueryError, QueryInterrupted
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How often (in VM instructions) SQLite asks whether the run was cancelled. interrupt() is the fast path;
 # this catches a cancel that lands between two statements, where interrupt() alone would be forgotten.
@@ -344,6 +347,8 @@ class QueryRunner:
     def _translate(self, exc: apsw.Error, allow_writes: bool) -> PulseError:
         if isinstance(exc, apsw.ReadOnlyError) and not allow_writes:
             return QueryError(f"Writes are disabled, and this statement tried to change the database ({exc}).")
+        if isinstance(exc, apsw.CantOpenError):  # e.g. ATTACH of a file that is not there
+            return QueryError(f"A file this statement refers to cannot be opened: {exc}.")
         return errors.translate(exc, self.database.path)
 
     def _run_script(
@@ -440,6 +445,20 @@ class QueryRunner:
 # ----- table browsing: each call is one short statement on the caller's connection -----
 
 
+def _translated(function: Callable[..., T]) -> Callable[..., T]:
+    """Turn an apsw error raised by a browsing helper into a typed, readable PulseError."""
+
+    @functools.wraps(function)
+    def wrapper(connection: apsw.Connection, *args: object, **kwargs: object) -> T:
+        try:
+            return function(connection, *args, **kwargs)
+        except apsw.Error as exc:
+            raise errors.translate(exc, connection.filename) from exc
+
+    return wrapper
+
+
+@_translated
 def list_schema(connection: apsw.Connection) -> list[SchemaObject]:
     """Tables, views, indexes and triggers of the main database, in schema order by type then name."""
     rows = connection.execute(
@@ -460,6 +479,7 @@ def _table_kind(connection: apsw.Connection, table: str) -> tuple[str, bool]:
     return str(kind), bool(without_rowid)
 
 
+@_translated
 def table_columns(connection: apsw.Connection, table: str) -> list[str]:
     """Column names as `SELECT *` returns them (generated columns included, hidden ones not)."""
     rows = connection.execute(
@@ -482,6 +502,7 @@ def _rowid_name(connection: apsw.Connection, table: str) -> str | None:
     return next((alias for alias in ROWID_ALIASES if alias not in names), None)
 
 
+@_translated
 def fetch_table_page(
     connection: apsw.Connection, table: str, *, after_key: int | None, limit: int
 ) -> TablePage:
@@ -493,22 +514,18 @@ def fetch_table_page(
     quoted = quote_identifier(table)
     columns = table_columns(connection, table)
     key = _rowid_name(connection, table)
-    try:
-        if key is None:
-            offset = after_key or 0
-            rows = connection.execute(f"SELECT * FROM {quoted} LIMIT ? OFFSET ?", (limit, offset)).fetchall()
-            return TablePage(columns=columns, rows=rows, last_key=offset + len(rows))
-        where = f" WHERE {key} > ?" if after_key is not None else ""
-        bindings = (after_key, limit) if after_key is not None else (limit,)
-        keyed = connection.execute(
-            f"SELECT {key}, * FROM {quoted}{where} ORDER BY {key} LIMIT ?", bindings
-        ).fetchall()
-    except apsw.Error as exc:
-        raise errors.translate(exc, connection.filename) from exc
+    if key is None:
+        offset = after_key or 0
+        rows = connection.execute(f"SELECT * FROM {quoted} LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+        return TablePage(columns=columns, rows=rows, last_key=offset + len(rows))
+    where = f" WHERE {key} > ?" if after_key is not None else ""
+    bindings = (after_key, limit) if after_key is not None else (limit,)
+    keyed = connection.execute(f"SELECT {key}, * FROM {quoted}{where} ORDER BY {key} LIMIT ?", bindings).fetchall()
     last_key = keyed[-1][0] if keyed else after_key
     return TablePage(columns=columns, rows=[row[1:] for row in keyed], last_key=last_key)
 
 
+@_translated
 def estimate_row_count(connection: apsw.Connection, table: str) -> int | None:
     """Roughly how many rows, without counting them.
 

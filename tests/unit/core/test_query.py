@@ -250,6 +250,13 @@ def test_bad_sql_reports_a_query_error(runner: QueryRunner, sql: str, fragment: 
     assert fragment in str(outcome.error)
 
 
+def test_attaching_a_missing_file_is_a_query_error(tmp_path: Path, runner: QueryRunner) -> None:
+    outcome = run(runner, f"ATTACH '{tmp_path / 'absent.db'}' AS other")
+    assert isinstance(outcome.error, errors.QueryError)
+    assert "cannot be opened" in str(outcome.error)
+    assert not (tmp_path / "absent.db").exists()
+
+
 def test_constraint_violation_is_a_query_error(writable_runner: QueryRunner) -> None:
     outcome = run(writable_runner, "INSERT INTO readings(id, device) VALUES (1, 'dup')", allow_writes=True)
     assert isinstance(outcome.error, errors.QueryError)
@@ -511,3 +518,18 @@ def test_estimate_row_count_without_counting(db_path: Path, browse_db: apsw.Conn
     writer.execute("ANALYZE")
     writer.close()
     assert estimate_row_count(browse_db, 'odd "name" table') == 25
+
+
+def test_browsing_a_locked_database_raises_a_typed_error(delete_mode_db: Path) -> None:
+    holder = apsw.Connection(str(delete_mode_db))
+    holder.execute("BEGIN EXCLUSIVE; DELETE FROM notes")
+    connection = connect_read(delete_mode_db, busy_timeout_ms=20)
+    try:
+        with pytest.raises(errors.DatabaseLocked):
+            fetch_table_page(connection, "notes", after_key=None, limit=10)
+        with pytest.raises(errors.DatabaseLocked):
+            list_schema(connection)
+    finally:
+        connection.close()
+        holder.execute("ROLLBACK")
+        holder.close()
