@@ -252,8 +252,8 @@ class DashboardPanel(QWidget):
         return len(self._buffer)
 
     def plotted_points(self) -> int:
-        """Points handed to the throughput chart at the last redraw."""
-        x, _y = self.curves[ACTIVITY].getData()
+        """Points handed to the throughput chart at the last redraw (before pyqtgraph downsamples them)."""
+        x = self.curves[ACTIVITY].xData
         return 0 if x is None else len(x)
 
     # Controls ---------------------------------------------------------------------------------------------

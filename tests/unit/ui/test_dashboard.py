@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from desktop_app.core.database import connect_write
+from desktop_app.core.metrics import MetricsSampler, RedFlag
+from desktop_app.ui.activity import Activity, ActivityMeter
+from desktop_app.ui.panels.dashboard import ACTIVITY, INGEST, WINDOWS, DashboardPanel, Reading
+
+pytestmark = pytest.mark.gui
+
+
+def reading(at: float, rows: float = 100.0, *, wal: int = 0, db: int = 1_000_000) -> Reading:
+    return Reading(
+        taken_at=at,
+        ingest_rows_per_s=rows,
+        activity=Activity("WAL frames/s", rows / 10),
+        wal_file_bytes=wal,
+        wal_content_bytes=wal // 2,
+        db_bytes=db,
+        page_count=db // 4096,
+        freelist_count=3,
+        freelist_percent=1.5,
+    )
+
+
+@pytest.fixture
+def dashboard(qtbot) -> DashboardPanel:
+    panel = DashboardPanel(sample_interval=0.25)
+    qtbot.addWidget(panel)
+    panel.resize(900, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    return panel
+
+
+def test_real_samples_reach_the_charts(dashboard: DashboardPanel, db_path: Path, qtbot) -> None:
+    meter = ActivityMeter()
+    writer = connect_write(db_path)
+    with MetricsSampler(db_path) as sampler:
+        for index in range(5):
+            with writer:
+                writer.execute("INSERT INTO readings(device, value) VALUES ('d', ?)", (index,))
+            sample = sampler.sample()
+            dashboard.add_sample(sample, meter.update(sample, None), ingest_rows_per_s=10.0)
+    writer.close()
+    assert dashboard.point_count() == 5
+    assert not dashboard.placeholder.isVisible()
+    qtbot.waitUntil(lambda: dashboard.plotted_points() == 5, timeout=2000)
+    assert list(dashboard.curves[INGEST].yData) == [10.0] * 5
+    assert "Write throughput" in dashboard.throughput_plot.titleLabel.text
+
+
+def test_redraw_timer_runs_only_while_visible_and_not_paused(dashboard: DashboardPanel, qtbot) -> None:
+    assert not dashboard._timer.isActive()  # no data yet
+    dashboard.add_reading(reading(time.time()))
+    assert dashboard._timer.isActive()
+    before = dashboard.redraw_count
+    qtbot.waitUntil(lambda: dashboard.redraw_count > before + 2, timeout=2000)
+    dashboard.set_paused(True)
+    assert not dashboard._timer.isActive()
+    assert dashboard.pause_button.text() == "Resume"
+    assert dashboard.throughput_plot.getViewBox().state["mouseEnabled"] == [True, True]
+    dashboard.set_paused(False)
+    assert dashboard._timer.isActive()
+    dashboard.hide()
+    assert not dashboard._timer.isActive()
+
+
+def test_window_buttons_choose_the_visible_span(dashboard: DashboardPanel) -> None:
+    now = time.time()
+    for index in range(400):  # 400 s of data at one sample per second
+        dashboard.add_reading(reading(now - 400 + index, rows=float(index)))
+    for label, seconds in WINDOWS:
+        dashboard.window_buttons[seconds].click()
+        assert dashboard.window_seconds == seconds, label
+        low, high = dashboard.throughput_plot.getViewBox().viewRange()[0]
+        # a window longer than the data shows the data across the full width
+        assert high - low == pytest.approx(min(seconds, 400), abs=1.0)
+        # only the window (plus a small margin) is handed to the curve
+        assert dashboard.plotted_points() <= min(400, seconds * 1.05 + 2)
+
+
+def test_red_flag_banner_shows_and_hides(dashboard: DashboardPanel) -> None:
+    dashboard.show_red_flags([RedFlag("freelist_high", "40% of pages are free <b>")])
+    assert dashboard.banner.isVisible()
+    assert "freelist high" in dashboard.banner.text()
+    assert "&lt;b&gt;" in dashboard.banner.text()  # messages are escaped, not rendered
+    dashboard.show_red_flags([])
+    assert not dashboard.banner.isVisible()
+
+
+def test_activity_unit_follows_the_journal_mode(dashboard: DashboardPanel) -> None:
+    now = time.time()
+    dashboard.add_reading(
+        Reading(now, 0.0, Activity("commits/s", 3.0), 0, 0, 4096, 1, 0, 0.0)
+    )
+    label = dashboard.throughput_plot.legend.getLabel(dashboard.curves[ACTIVITY])
+    assert "commits" in label.text
+    dashboard.redraw()
+    assert "commits/s" in dashboard.throughput_plot.titleLabel.text
+
+
+def test_clear_empties_the_charts(dashboard: DashboardPanel) -> None:
+    dashboard.add_reading(reading(time.time()))
+    dashboard.redraw()
+    dashboard.clear()
+    assert dashboard.point_count() == 0
+    assert dashboard.plotted_points() == 0
+    assert dashboard.placeholder.isVisible()

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desktop_app.core.database import connect_write, open_database
+from desktop_app.ui.panels.schema import OBJECT_ROLE, SchemaPanel
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def rich_db(db_path: Path) -> Path:
+    connection = connect_write(db_path)
+    connection.execute(
+        "CREATE VIEW busy_devices AS SELECT device, count(*) AS n FROM readings GROUP BY device;"
+        "CREATE TABLE audit(at TEXT, what TEXT);"
+        "CREATE TRIGGER readings_audit AFTER INSERT ON readings BEGIN INSERT INTO audit VALUES (datetime(), 'insert'); END;"
+    )
+    connection.close()
+    return db_path
+
+
+@pytest.fixture
+def schema(qtbot, poster, rich_db: Path) -> Iterator[SchemaPanel]:
+    panel = SchemaPanel(poster)
+    qtbot.addWidget(panel)
+    panel.resize(900, 500)
+    panel.show()
+    with qtbot.waitSignal(panel.schema_loaded, timeout=5000):
+        panel.set_database(open_database(rich_db))
+    yield panel
+    panel.set_database(None)
+
+
+def groups(panel: SchemaPanel) -> dict[str, list[str]]:
+    result = {}
+    for index in range(panel.tree.topLevelItemCount()):
+        group = panel.tree.topLevelItem(index)
+        title = group.text(0).split(" (")[0]
+        result[title] = [group.child(i).data(0, OBJECT_ROLE).name for i in range(group.childCount())]
+    return result
+
+
+def test_lists_tables_views_indexes_and_triggers(schema: SchemaPanel) -> None:
+    assert groups(schema) == {
+        "Tables": ["audit", "readings"],
+        "Views": ["busy_devices"],
+        "Indexes": ["readings_device"],
+        "Triggers": ["readings_audit"],
+    }
+
+
+def test_selecting_a_table_shows_its_sql_and_first_rows(qtbot, schema: SchemaPanel) -> None:
+    with qtbot.waitSignal(schema.table_opened, timeout=5000):
+        assert schema.select("readings")
+    assert "CREATE TABLE readings" in schema.sql_view.toPlainText()
+    qtbot.waitUntil(lambda: schema.model is not None and schema.model.rowCount() > 0, timeout=5000)
+    qtbot.waitUntil(lambda: schema.estimated_rows is not None, timeout=5000)
+    assert schema.estimated_rows == 500
+    assert schema.model.columns == ["id", "device", "value"]
+    assert "about 500 rows" in schema.info_label.text()
+
+
+def test_views_browse_too_and_triggers_show_sql_only(qtbot, schema: SchemaPanel) -> None:
+    with qtbot.waitSignal(schema.table_opened, timeout=5000):
+        schema.select("busy_devices")
+    qtbot.waitUntil(lambda: schema.model is not None and schema.model.rowCount() == 7, timeout=5000)
+    schema.select("readings_audit")
+    assert "CREATE TRIGGER readings_audit" in schema.sql_view.toPlainText()
+    assert schema.current_table == "busy_devices"  # the data view keeps the last table
+
+
+def test_refresh_sees_new_objects_and_keeps_the_selection(qtbot, schema: SchemaPanel, rich_db: Path) -> None:
+    schema.select("readings")
+    connection = connect_write(rich_db)
+    connection.execute("CREATE TABLE later(x)")
+    connection.close()
+    with qtbot.waitSignal(schema.schema_loaded, timeout=5000):
+        schema.refresh_button.click()
+    assert "later" in groups(schema)["Tables"]
+    assert schema.tree.currentItem().data(0, OBJECT_ROLE).name == "readings"
+
+
+def test_appended_rows_appear_after_an_external_write(qtbot, schema: SchemaPanel, rich_db: Path) -> None:
+    schema.select("audit")
+    qtbot.waitUntil(lambda: schema.model is not None and schema.model.exhausted, timeout=5000)
+    assert schema.model.rowCount() == 0
+    connection = connect_write(rich_db)
+    with connection:
+        connection.execute("INSERT INTO readings(device, value) VALUES ('x', 1)")
+    connection.close()
+    schema.look_for_new_rows()
+    qtbot.waitUntil(lambda: schema.model.rowCount() == 1, timeout=5000)
+
+
+def test_closing_clears_the_panel(schema: SchemaPanel) -> None:
+    schema.set_database(None)
+    assert schema.tree.topLevelItemCount() == 0
+    assert schema.model is None
