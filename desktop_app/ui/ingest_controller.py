@@ -53,6 +53,10 @@ class IngestController(QObject):
     def demo_url(self) -> str | None:
         return self._demo.url if self._demo is not None else None
 
+    @property
+    def demo_pid(self) -> int | None:
+        return self._demo.pid if self._demo is not None else None
+
     def start(self, config: IngestConfig) -> None:
         if self.running:
             raise PulseError("An ingest is already running; stop it first.")

@@ -15,7 +15,7 @@ import apsw
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QToolButton, QWidget
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QToolButton, QWidget
 
 from desktop_app import __version__
 from desktop_app.core.database import Database, create_database, open_database
@@ -109,7 +109,14 @@ class MainWindow(QMainWindow):
         ):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"{key}Dock")
-            dock.setWidget(widget)
+            if key == "ingest":  # a tall form: scroll it rather than force a tall window
+                scroller = QScrollArea()
+                scroller.setWidgetResizable(True)
+                scroller.setFrameShape(QScrollArea.Shape.NoFrame)
+                scroller.setWidget(widget)
+                dock.setWidget(scroller)
+            else:
+                dock.setWidget(widget)
             self.docks[key] = dock
         self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.docks["dashboard"])
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.docks["console"])
@@ -142,7 +149,7 @@ class MainWindow(QMainWindow):
         )
         self.new_action = self._action("&New Database…", self.ask_new, QKeySequence.StandardKey.New, "Create a WAL database")
         self.close_action = self._action("&Close", self.close_database, QKeySequence.StandardKey.Close, "Close the database")
-        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.quit_action = self._action("&Quit", self.close, "Ctrl+Q")
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
 
         m = self.maintenance
@@ -355,8 +362,9 @@ class MainWindow(QMainWindow):
     def start_demo(self, rate: int | None = 2000) -> None:
         """Stream the demo server into the open database, or into a fresh demo database when none is open."""
         rate = rate or None  # 0 from the panel's spin box means unthrottled
+        table = self.ingest.table_edit.text().strip() or "readings"
         if self.database is not None and not self.database.read_only:
-            self.ingest_controller.start_demo(self.database.path, rate=rate)
+            self.ingest_controller.start_demo(self.database.path, table=table, rate=rate)
             return
         path = self.demo_database_path()
 
@@ -368,7 +376,7 @@ class MainWindow(QMainWindow):
 
         def created(database: Database) -> None:
             self.attach(database)
-            self.ingest_controller.start_demo(database.path, rate=rate)
+            self.ingest_controller.start_demo(database.path, table=table, rate=rate)
 
         self.close_database()
         self.tasks.run(fresh, created, lambda error: self.dialogs.show_error("Cannot start the demo", str(error)))

@@ -130,7 +130,8 @@ class SmokeTest:
         console = self.window.console
         table = self.window.ingest_controller.config.table
         sql = f'SELECT count(*) AS n, max(rowid) AS last FROM "{table}"'
-        (result,) = await next_emission(console.query_finished, lambda: console.run(sql), STEP_TIMEOUT, "the query")
+        console.editor.setPlainText(sql)  # typed in, as a user would: the screenshot shows it
+        (result,) = await next_emission(console.query_finished, console.run, STEP_TIMEOUT, "the query")
         rows = console.result_model.rows()
         return result.row_count == 1 and rows[0][0] > 0, f"{rows[0][0]:,} rows in {table} ({result.elapsed_ms:.1f} ms)"
 

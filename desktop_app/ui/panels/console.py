@@ -97,7 +97,7 @@ class ConsolePanel(QWidget):
         self.allow_writes.setToolTip("Statements that change the database only run when this is on")
         self.history = QComboBox()
         self.history.setObjectName("queryHistory")
-        self.history.setMinimumContentsLength(24)
+        self.history.setMinimumContentsLength(8)
         self.history.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.history.setToolTip("Statements run before (kept across sessions)")
         self.export_csv_button = QPushButton("Export CSV…")

@@ -144,20 +144,27 @@ class DashboardPanel(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.graphics.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.graphics.setMinimumHeight(240)
-        self.throughput_plot = self._add_plot(0, 0, colspan=2)
+        self.graphics.setMinimumHeight(150)
+        self.throughput_plot = self._add_plot(0, 0)
+        self.activity_plot = self._add_plot(0, 1)
         self.wal_plot = self._add_plot(1, 0)
         self.db_plot = self._add_plot(1, 1)
         self.freelist_plot = self._add_plot(2, 0)
         self.freelist_percent_plot = self._add_plot(2, 1)
-        self.plots = [self.throughput_plot, self.wal_plot, self.db_plot, self.freelist_plot, self.freelist_percent_plot]
+        self.plots = [
+            self.throughput_plot,
+            self.activity_plot,
+            self.wal_plot,
+            self.db_plot,
+            self.freelist_plot,
+            self.freelist_percent_plot,
+        ]
         # No setXLink: pyqtgraph aligns linked views by screen position, which skews side-by-side plots.
 
-        self.throughput_plot.addLegend(offset=(8, 4), labelTextSize="8pt")
         self.wal_plot.addLegend(offset=(8, 4), labelTextSize="8pt")
         self.curves = {
-            INGEST: self._add_curve(self.throughput_plot, COLORS["ingest"], "rows/s written by ingest"),
-            ACTIVITY: self._add_curve(self.throughput_plot, COLORS["activity"], "WAL frames/s (all writers)"),
+            INGEST: self._add_curve(self.throughput_plot, COLORS["ingest"], None),
+            ACTIVITY: self._add_curve(self.activity_plot, COLORS["activity"], None),
             WAL_FILE: self._add_curve(self.wal_plot, COLORS["wal_file"], "file on disk"),
             WAL_CONTENT: self._add_curve(self.wal_plot, COLORS["wal_content"], "live frames"),
             DB_SIZE: self._add_curve(self.db_plot, COLORS["db"], None),
@@ -220,10 +227,7 @@ class DashboardPanel(QWidget):
                 reading.freelist_percent,
             ]
         )
-        if reading.activity.unit != self._activity_unit:
-            self._activity_unit = reading.activity.unit
-            label = f"{self._activity_unit.replace('/s', '')} per second (all writers)"
-            self.throughput_plot.legend.getLabel(self.curves[ACTIVITY]).setText(label)
+        self._activity_unit = reading.activity.unit
         self._dirty = True
         if self.placeholder.isVisible():
             self.placeholder.hide()
@@ -250,6 +254,15 @@ class DashboardPanel(QWidget):
     def point_count(self) -> int:
         """Samples held (what the charts can show)."""
         return len(self._buffer)
+
+    def latest(self) -> dict[str, float] | None:
+        """The newest plotted values by name (None before the first sample)."""
+        last = self._buffer.last()
+        if last is None:
+            return None
+        names = ("time", "ingest_rows_per_s", "activity_per_s", "wal_file_mb", "wal_content_mb", "db_mb",
+                 "page_count", "freelist_count", "freelist_percent")
+        return dict(zip(names, (float(value) for value in last), strict=True))
 
     def plotted_points(self) -> int:
         """Points handed to the throughput chart at the last redraw (before pyqtgraph downsamples them)."""
@@ -334,16 +347,18 @@ class DashboardPanel(QWidget):
             return f"<span style='font-size:9pt'>{text}</span> <b style='font-size:9pt'>{value}</b>"
 
         if last is None:
-            self.throughput_plot.setTitle(title("Write throughput", "–"))
+            self.throughput_plot.setTitle(title("Rows/s written by ingest", "–"))
+            self.activity_plot.setTitle(title(f"Write activity, all writers ({self._activity_unit})", "–"))
             self.wal_plot.setTitle(title("WAL size (MB)", "–"))
             self.db_plot.setTitle(title("Database size (MB)", "–"))
             self.freelist_plot.setTitle(title("Freelist pages", "–"))
             self.freelist_percent_plot.setTitle(title("Freelist (% of pages)", "–"))
             self.summary.setText("")
             return
-        ingest, activity = last[INGEST], last[ACTIVITY]
-        rate = f"{ingest:,.0f} rows/s · {activity:,.0f} {self._activity_unit}"
-        self.throughput_plot.setTitle(title("Write throughput", rate))
+        self.throughput_plot.setTitle(title("Rows/s written by ingest", f"{last[INGEST]:,.0f}"))
+        self.activity_plot.setTitle(
+            title(f"Write activity, all writers ({self._activity_unit})", f"{last[ACTIVITY]:,.0f}")
+        )
         self.wal_plot.setTitle(title("WAL size (MB)", f"{last[WAL_FILE]:,.2f} file · {last[WAL_CONTENT]:,.2f} live"))
         self.db_plot.setTitle(title("Database size (MB)", f"{last[DB_SIZE]:,.2f} · {int(last[PAGES]):,} pages"))
         self.freelist_plot.setTitle(title("Freelist pages", f"{int(last[FREE_PAGES]):,}"))

@@ -1,0 +1,111 @@
+"""The `sqlite-pulse` launcher end to end, in a child process: open a file, or the demo; quit cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from desktop_app.app import build_parser
+from desktop_app.core.database import connect_read
+
+pytestmark = pytest.mark.gui
+
+
+def test_arguments() -> None:
+    args = build_parser().parse_args(["data.db", "--read-only"])
+    assert args.path == Path("data.db") and args.read_only and not args.demo
+    args = build_parser().parse_args(["--demo", "--demo-rate", "0"])
+    assert args.demo and args.demo_rate == 0 and args.path is None
+
+
+def launch(tmp_path: Path, *args: str) -> subprocess.Popen:
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "desktop_app", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(predicate, timeout: float, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if process.poll() is not None:
+            pytest.fail(f"the app exited early ({process.returncode}): {process.stderr.read()[-2000:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"timed out; stderr: {process.communicate()[1][-2000:]}")
+        time.sleep(0.1)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def terminate(process: subprocess.Popen) -> tuple[int, str]:
+    process.send_signal(signal.SIGTERM)
+    try:
+        _out, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _out, err = process.communicate()
+        pytest.fail(f"the app did not quit on SIGTERM: {err[-2000:]}")
+    return process.returncode, err
+
+
+def test_opens_the_file_given_on_the_command_line_and_quits_cleanly(tmp_path: Path, db_path: Path) -> None:
+    ini = tmp_path / "pulse.ini"
+    process = launch(tmp_path, str(db_path), "--settings", str(ini))
+    wait_for(lambda: ini.exists() and str(db_path) in ini.read_text(), 60, process)  # recent files: it opened
+    code, err = terminate(process)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert "window" in ini.read_text()  # geometry saved on the way out
+
+
+def test_demo_mode_streams_live_data_and_leaves_no_server_behind(tmp_path: Path) -> None:
+    process = launch(tmp_path, "--demo", "--demo-rate", "1000", "--settings", str(tmp_path / "pulse.ini"))
+    demo_db = tmp_path / "data" / "SQLitePulse" / "SQLite Pulse" / "demo.db"
+
+    def has_rows() -> bool:
+        if not demo_db.exists():
+            return False
+        connection = connect_read(demo_db)
+        try:
+            tables = connection.execute("SELECT name FROM sqlite_schema WHERE name = 'readings'").fetchall()
+            return bool(tables) and connection.execute("SELECT count(*) FROM readings").fetchall()[0][0] > 0
+        finally:
+            connection.close()
+
+    wait_for(has_rows, 60, process)
+    servers = children_of(process.pid)
+    assert servers, "the demo server should be a child process"
+    code, err = terminate(process)
+    assert code == 0, err
+    assert "Traceback" not in err
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in servers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in servers)
