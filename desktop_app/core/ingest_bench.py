@@ -1,0 +1,172 @@
+"""`bench ingest`: how much faster the pipeline is than the plain approach, and how close to the wire.
+
+Three measurements in one run, one after the other, on this machine:
+  (a) naive: per message open a connection, INSERT, commit, close (how many apps log). It is slow, so it
+      runs on a smaller sample and its rate is what is compared.
+  (b) receive-only: a WebSocket client that only counts messages from the demo server (separate process,
+      unthrottled): the ceiling set by the network stack and the WebSocket library.
+  (c) pipeline: the `ingest` verb in its own process against the same kind of demo server: JSON parsed,
+      mapped to a STRICT table, committed in batches. Its peak RSS is the ingest process's own.
+Rates count from the first message received to the last one counted (b) or committed (c).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import apsw
+
+from desktop_app.core.demo import SensorFeed, spawn_demo_server
+from desktop_app.core.errors import PulseError
+from desktop_app.core.ingest import RECEIVE_QUEUE_FRAMES
+
+NAIVE_FLOOR = 50.0
+RECEIVE_FLOOR = 0.5
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    name: str
+    messages: int
+    seconds: float
+    per_second: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class IngestBenchResult:
+    naive: BenchRow
+    receive: BenchRow
+    pipeline: BenchRow
+    ratio_vs_naive: float  # pipeline rate / naive rate
+    ratio_vs_receive: float  # pipeline rate / receive-only rate
+    peak_rss_mb: float  # of the ingest process during (c)
+    written: int
+    dead_letters: int
+    batches: int
+    mean_commit_ms: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def measure_naive(path: Path, messages: list[str]) -> BenchRow:
+    """Open, insert, commit, close per message, with SQLite's default settings (rollback journal)."""
+    setup = apsw.Connection(str(path))
+    setup.execute("CREATE TABLE readings(id INTEGER PRIMARY KEY, received_at REAL, payload TEXT)")
+    setup.close()
+    started = time.perf_counter()
+    for message in messages:
+        connection = apsw.Connection(str(path))
+        connection.execute("INSERT INTO readings(received_at, payload) VALUES (?, ?)", (time.time(), message))
+        connection.close()  # autocommit: the INSERT committed on its own
+    seconds = time.perf_counter() - started
+    return BenchRow(
+        "(a) naive: open/insert/commit/close per message",
+        len(messages),
+        round(seconds, 3),
+        round(len(messages) / seconds, 1),
+        f"measured on a {len(messages):,}-message sample",
+    )
+
+
+async def _receive_only(url: str, expected: int) -> tuple[int, float]:
+    from websockets.asyncio.client import connect
+
+    async with connect(url, compression=None, max_queue=RECEIVE_QUEUE_FRAMES, max_size=2**22) as connection:
+        await connection.recv()
+        started = time.perf_counter()
+        count = 1
+        async for _message in connection:
+            count += 1
+            if count >= expected:
+                break
+        return count, time.perf_counter() - started
+
+
+def measure_receive_only(messages: int) -> BenchRow:
+    with spawn_demo_server(count=messages) as server:
+        count, seconds = asyncio.run(_receive_only(server.url, messages))
+    return BenchRow("(b) receive only (WebSocket, counting)", count, round(seconds, 3), round(count / seconds, 1))
+
+
+def ingest_command(url: str, db_path: Path, messages: int) -> list[str]:
+    base = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "desktop_app"]
+    return [*base, "ingest", url, "--db", str(db_path), "--max-messages", str(messages), "--json"]
+
+
+def measure_pipeline(db_path: Path, messages: int) -> dict:
+    with spawn_demo_server(count=messages) as server:
+        completed = subprocess.run(
+            ingest_command(server.url, db_path, messages),
+            capture_output=True,
+            text=True,
+            timeout=max(120.0, messages / 2_000),
+        )
+    if completed.returncode != 0 or not completed.stdout.strip():
+        raise PulseError(f"The ingest run failed ({completed.returncode}): {completed.stderr.strip()[-500:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def run_ingest_bench(
+    *,
+    messages: int = 200_000,
+    naive_messages: int = 2_000,
+    progress: Callable[[str], None] = lambda _text: None,
+    workdir: Path | None = None,
+) -> IngestBenchResult:
+    with tempfile.TemporaryDirectory(prefix="pulse-bench-", dir=workdir) as folder:
+        folder_path = Path(folder)
+        progress(f"(a) naive inserts, {naive_messages:,} messages...")
+        sample = [m for m in SensorFeed(seed=1).take(naive_messages) if isinstance(m, str)]
+        naive = measure_naive(folder_path / "naive.db", sample)
+        progress(f"(b) receive only, {messages:,} messages...")
+        receive = measure_receive_only(messages)
+        progress(f"(c) full pipeline, {messages:,} messages...")
+        stats = measure_pipeline(folder_path / "pipeline.db", messages)
+    if stats["written"] != messages or stats["dead_letters"] or stats["unwritten"]:
+        raise PulseError(f"The pipeline run lost or refused messages: {stats}")
+    active = stats["written"] / stats["rows_per_s"] if stats["rows_per_s"] else stats["seconds"]
+    pipeline = BenchRow(
+        "(c) pipeline: WebSocket -> JSON -> STRICT table, batched",
+        stats["written"],
+        round(active, 3),
+        stats["rows_per_s"],
+        f"{stats['batches']:,} batches, mean commit {stats['mean_commit_ms']:.2f} ms",
+    )
+    return IngestBenchResult(
+        naive=naive,
+        receive=receive,
+        pipeline=pipeline,
+        ratio_vs_naive=round(pipeline.per_second / naive.per_second, 1),
+        ratio_vs_receive=round(pipeline.per_second / receive.per_second, 3),
+        peak_rss_mb=stats["peak_rss_mb"],
+        written=stats["written"],
+        dead_letters=stats["dead_letters"],
+        batches=stats["batches"],
+        mean_commit_ms=stats["mean_commit_ms"],
+    )
+
+
+def format_table(result: IngestBenchResult) -> str:
+    rows = [result.naive, result.receive, result.pipeline]
+    width = max(len(row.name) for row in rows)
+    lines = [f"{'approach':<{width}}  {'messages':>10}  {'seconds':>8}  {'msgs/s':>10}  note"]
+    for row in rows:
+        lines.append(
+            f"{row.name:<{width}}  {row.messages:>10,}  {row.seconds:>8.2f}  {row.per_second:>10,.0f}  {row.note}"
+        )
+    naive_ok = "ok" if result.ratio_vs_naive >= NAIVE_FLOOR else "BELOW FLOOR"
+    receive_ok = "ok" if result.ratio_vs_receive >= RECEIVE_FLOOR else "BELOW FLOOR"
+    lines.append(f"ratio_vs_naive   (c/a) = {result.ratio_vs_naive:,.1f}   (floor {NAIVE_FLOOR:g}: {naive_ok})")
+    lines.append(f"ratio_vs_receive (c/b) = {result.ratio_vs_receive:.3f}   (floor {RECEIVE_FLOOR:g}: {receive_ok})")
+    lines.append(f"peak RSS of the ingest process: {result.peak_rss_mb:.0f} MB")
+    return "\n".join(lines)

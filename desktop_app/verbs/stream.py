@@ -1,0 +1,260 @@
+"""Streaming verbs: demo-server, ingest, ingest-file, and the `bench` family (`bench ingest` lives here).
+
+Heavy imports (websockets, the ingest pipeline) stay inside the handlers so `stats` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_UNWRITTEN = 1  # the run ended with messages that could not be written
+PROGRESS_INTERVAL_S = 1.0
+BENCHMARKS_ATTRIBUTE = "_pulse_benchmarks"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    demo = subparsers.add_parser("demo-server", help="serve a synthetic sensor stream over WebSocket")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
+    demo.add_argument("--rate", type=float, metavar="R", help="messages per second per connection (default: unthrottled)")
+    demo.add_argument("--count", type=int, metavar="N", help="end the stream after N messages")
+    demo.add_argument("--drop-every", type=int, metavar="K", help="cut each connection after K messages")
+    demo.add_argument("--malformed-every", type=int, metavar="M", help="make every M-th message malformed")
+    demo.add_argument("--to-file", type=Path, metavar="NDJSON", help="write --count messages to a file and exit")
+    demo.set_defaults(handler=run_demo_server)
+
+    ingest = subparsers.add_parser("ingest", help="land a WebSocket stream in a SQLite table")
+    ingest.add_argument("url", help="ws:// or wss:// URL")
+    _add_pipeline_options(ingest)
+    ingest.add_argument("--ca-file", type=Path, help="wss: trust this CA bundle")
+    ingest.add_argument("--insecure", action="store_true", help="wss: do not verify the server certificate")
+    ingest.add_argument("--compression", choices=("deflate",), help="offer permessage-deflate (default: off)")
+    ingest.set_defaults(handler=run_ingest)
+
+    replay = subparsers.add_parser("ingest-file", help="the ingest pipeline fed from a recorded NDJSON file")
+    replay.add_argument("file", type=Path)
+    _add_pipeline_options(replay)
+    replay.set_defaults(handler=run_ingest_file)
+
+    benchmarks = bench_subparsers(subparsers)
+    bench_ingest = benchmarks.add_parser("ingest", help="naive inserts vs receive-only vs the full pipeline")
+    bench_ingest.add_argument("--messages", type=int, default=200_000, metavar="N")
+    bench_ingest.add_argument(
+        "--naive-messages", type=int, default=2_000, metavar="N", help="sample size for the slow naive baseline"
+    )
+    bench_ingest.add_argument("--json", action="store_true", help="last line: one JSON object")
+    bench_ingest.set_defaults(handler=run_bench_ingest)
+
+
+def bench_subparsers(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """The `bench` verb's sub-benchmarks; another verb module adds its own with `.add_parser(...)`."""
+    bench = subparsers.choices.get("bench")
+    if bench is None:
+        bench = subparsers.add_parser("bench", help="benchmarks (run one at a time; they measure this machine)")
+        benchmarks = bench.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+        setattr(bench, BENCHMARKS_ATTRIBUTE, benchmarks)
+    return getattr(bench, BENCHMARKS_ATTRIBUTE)
+
+
+def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, required=True, help="database file (created in WAL mode if new)")
+    parser.add_argument("--table", default="readings")
+    parser.add_argument("--raw", action="store_true", help="store (received_at, payload) instead of typed columns")
+    parser.add_argument(
+        "--columns", metavar="SPEC", help="typed columns, e.g. device_id:TEXT,seq:INTEGER,temperature:REAL"
+    )
+    parser.add_argument("--max-messages", type=int, metavar="N")
+    parser.add_argument("--seconds", type=float, metavar="S")
+    parser.add_argument("--batch-rows", type=int, metavar="N")
+    parser.add_argument("--batch-ms", type=float, metavar="MS")
+    parser.add_argument("--max-message-bytes", type=int, metavar="N")
+    parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object with the counts")
+
+
+def _config(args: argparse.Namespace, url: str) -> Any:
+    from desktop_app.core.ingest import IngestConfig
+    from desktop_app.core.mapping import parse_columns
+
+    options: dict[str, Any] = {
+        "url": url,
+        "db_path": args.db,
+        "table": args.table,
+        "raw": args.raw,
+        "max_messages": args.max_messages,
+        "seconds": args.seconds,
+        "columns": parse_columns(args.columns) if args.columns else None,
+    }
+    for name in ("batch_rows", "batch_ms", "max_message_bytes"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    for name in ("ca_file", "compression"):
+        if getattr(args, name, None) is not None:
+            options[name] = getattr(args, name)
+    if getattr(args, "insecure", False):
+        options["verify_tls"] = False
+    return IngestConfig(**options)
+
+
+SUMMARY_KEYS = ("received", "written", "dead_letters", "reconnects", "gaps", "seconds", "rows_per_s")
+
+
+def _report(stats: Any, as_json: bool) -> int:
+    data = stats.to_dict()
+    if as_json:
+        print(json.dumps(data))
+    else:
+        print(
+            f"received {data['received']:,}  written {data['written']:,}  dead letters {data['dead_letters']:,}  "
+            f"reconnects {data['reconnects']}  gaps {data['gaps']} ({data['missing']} missing)  "
+            f"{data['seconds']:.1f} s  {data['rows_per_s']:,.0f} rows/s"
+        )
+        if data["journal_mode"] and data["journal_mode"] != "wal":
+            print(
+                f"note: the database uses journal_mode={data['journal_mode']}; WAL lets readers and this writer "
+                "run together (it was left unchanged).",
+                file=sys.stderr,
+            )
+    if data["unwritten"]:
+        print(f"sqlite-pulse: {data['unwritten']:,} messages could not be written: {data['last_error']}", file=sys.stderr)
+        return EXIT_UNWRITTEN
+    return EXIT_OK
+
+
+def _progress_line(stats: Any) -> str:
+    state = stats.state
+    if state == "backoff" and stats.next_retry_in is not None:
+        state = f"backoff (retry in {stats.next_retry_in:.1f} s)"
+    elif state == "paused":
+        state = f"paused: {stats.pause_reason}"
+    return (
+        f"received {stats.received:,}  written {stats.written:,}  dead {stats.dead_letters:,}  "
+        f"gaps {stats.gaps}  reconnects {stats.reconnects}  {stats.recent_rows_per_s:,.0f} rows/s  {state}"
+    )
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from desktop_app.core.ingest import IngestSession
+
+    session = IngestSession(_config(args, args.url))
+    show_progress = sys.stderr.isatty() and not args.json
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+
+        def on_signal(number: int) -> None:
+            # First Ctrl+C / SIGTERM: stop and flush. A second one gets the default behaviour (abort).
+            session.stop()
+            loop.remove_signal_handler(number)
+
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, on_signal, number)
+        progress = asyncio.ensure_future(_print_progress(session)) if show_progress else None
+        try:
+            return await session.run()
+        finally:
+            if progress is not None:
+                progress.cancel()
+                sys.stderr.write("\n")
+
+    stats = asyncio.run(main())
+    return _report(stats, args.json)
+
+
+async def _print_progress(session: Any) -> None:
+    import asyncio
+
+    while True:
+        await asyncio.sleep(PROGRESS_INTERVAL_S)
+        sys.stderr.write("\r\x1b[K" + _progress_line(session.stats()))
+        sys.stderr.flush()
+
+
+def run_ingest_file(args: argparse.Namespace) -> int:
+    import signal
+
+    from desktop_app.core.ingest import FileIngest
+
+    replay = FileIngest(args.file, _config(args, "file://" + str(args.file)))
+    previous = signal.signal(signal.SIGTERM, lambda *_: replay.stop())
+    try:
+        stats = replay.run()
+    except KeyboardInterrupt:  # Ctrl+C while reading: what was handed over is already flushed by run()
+        replay.stop()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return _report(stats, args.json)
+
+
+def run_demo_server(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from desktop_app.core.demo import READY_PREFIX, DemoServer, write_ndjson
+
+    if args.to_file is not None:
+        if not args.count:
+            raise _usage_error("--to-file needs --count")
+        write_ndjson(args.to_file, args.count, malformed_every=args.malformed_every)
+        print(f"wrote {args.count:,} messages to {args.to_file}")
+        return EXIT_OK
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, stop.set)
+        try:
+            server = DemoServer(
+                args.host,
+                args.port,
+                rate=args.rate,
+                count=args.count,
+                drop_every=args.drop_every,
+                malformed_every=args.malformed_every,
+            )
+        except ValueError as exc:
+            raise _usage_error(str(exc)) from exc
+        try:
+            await server.start()
+        except OSError as exc:
+            raise _usage_error(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+        print(READY_PREFIX + server.url, flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await server.close()
+
+    asyncio.run(main())
+    return EXIT_OK
+
+
+def _usage_error(message: str) -> Exception:
+    from desktop_app.core.errors import PulseError
+
+    return PulseError(message)
+
+
+def run_bench_ingest(args: argparse.Namespace) -> int:
+    from desktop_app.core.ingest_bench import format_table, run_ingest_bench
+
+    def progress(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    started = time.monotonic()
+    result = run_ingest_bench(messages=args.messages, naive_messages=args.naive_messages, progress=progress)
+    print(format_table(result))
+    if args.json:
+        data = result.to_dict()
+        data["bench_seconds"] = round(time.monotonic() - started, 1)
+        print(json.dumps(data))
+    return EXIT_OK
