@@ -15,6 +15,7 @@ DT_SONAME = 14
 
 @dataclass(frozen=True)
 class Section:
+    name_index: int
     kind: int
     address: int
     offset: int
@@ -34,11 +35,25 @@ def sections(elf: bytes) -> list[Section]:
     entry_size, count = struct.unpack_from("<HH", elf, 0x3A)
     found = []
     for index in range(count):
-        _name, kind, _flags, address, offset, size, link, _info, _align, entsize = struct.unpack_from(
+        name, kind, _flags, address, offset, size, link, _info, _align, entsize = struct.unpack_from(
             "<IIQQQQIIQQ", elf, table_offset + index * entry_size
         )
-        found.append(Section(kind, address, offset, size, link, entsize))
+        found.append(Section(name, kind, address, offset, size, link, entsize))
     return found
+
+
+def section_names(elf: bytes) -> list[str]:
+    (names_index,) = struct.unpack_from("<H", elf, 0x3E)
+    table = sections(elf)
+    if not table or names_index >= len(table):
+        return []
+    return [_string(elf, table[names_index], section.name_index) for section in table]
+
+
+def has_debug_info(path: Path) -> bool:
+    """True when the file carries DWARF debug sections (a Python built from source keeps them)."""
+    elf = path.read_bytes()
+    return is_elf64_le(elf) and any(name.startswith(".debug_") for name in section_names(elf))
 
 
 def _string(elf: bytes, table: Section, index: int) -> str:

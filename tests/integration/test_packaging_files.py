@@ -275,7 +275,7 @@ def qt_modules_imported_by(package_dir: Path) -> set[str]:
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module:
                 if node.module == "PySide6":
-                    found |= {alias.name for alias in node.names}
+                    found |= {alias.name for alias in node.names if alias.name.startswith("Qt")}
                 elif node.module.startswith("PySide6."):
                     found.add(node.module.split(".")[1])
             elif isinstance(node, ast.Import):
@@ -283,10 +283,63 @@ def qt_modules_imported_by(package_dir: Path) -> set[str]:
     return found
 
 
+KEPT_ONLY_PROBE = """
+import importlib, pkgutil, sys
+KEPT = {kept!r}
+
+class BlockExcludedQt:
+    # Excluded Qt modules are absent, as in the bundle, where only the runtime hooks' finders supply them.
+    def find_spec(self, name, path=None, target=None):
+        parts = name.split(".")
+        if parts[0] == "PySide6" and len(parts) > 1 and parts[1].startswith("Qt") and parts[1] not in KEPT:
+            for finder in sys.meta_path:
+                if type(finder).__module__ == "__runtime_hook__":
+                    spec = finder.find_spec(name, path, target)
+                    if spec is not None:
+                        return spec
+            raise ImportError(f"{{name}} is excluded from the bundle")
+        return None
+
+sys.meta_path.insert(0, BlockExcludedQt())
+for hook in {hooks!r}:  # what the bundle runs before the app
+    exec(compile(open(hook).read(), hook, "exec"), {{"__name__": "__runtime_hook__"}})
+import desktop_app
+for module in pkgutil.walk_packages(desktop_app.__path__, "desktop_app."):
+    importlib.import_module(module.name)
+import PySide6.QtOpenGL as placeholder
+try:
+    placeholder.QOpenGLBuffer
+except AttributeError as exc:
+    print("placeholder:", exc)
+"""
+
+
 def test_the_bundle_keeps_every_qt_module_the_app_imports() -> None:
     imported = qt_modules_imported_by(ROOT / "desktop_app")
     missing = imported - bundle_policy.KEPT_QT_MODULES
     assert not missing, f"desktop_app imports {missing}: add them to KEPT_QT_MODULES in bundle_policy.py"
+    # Dependencies count too (pyqtgraph imports QtOpenGL for its curves): import every app module with the
+    # excluded Qt modules blocked, as in the bundle.
+    probe = KEPT_ONLY_PROBE.format(
+        kept=sorted(bundle_policy.KEPT_QT_MODULES), hooks=[str(hook) for hook in bundle_policy.RUNTIME_HOOKS]
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "placeholder: PySide6.QtOpenGL.QOpenGLBuffer is not in this bundle" in result.stdout
+
+
+def test_the_app_never_turns_on_opengl_rendering() -> None:
+    """The bundle's QtOpenGL is a placeholder: pyqtgraph's OpenGL mode would fail there."""
+    offenders = []
+    for source in (ROOT / "desktop_app").rglob("*.py"):
+        text = source.read_text(encoding="utf-8")
+        for marker in ("useOpenGL", "enableExperimental", "QtOpenGL.", "import QtOpenGL", "QtOpenGL import"):
+            if marker in text:
+                offenders.append(f"{source.relative_to(ROOT)}: {marker}")
+    assert not offenders, "OpenGL use needs PySide6.QtOpenGL in KEPT_QT_MODULES: " + "; ".join(offenders)
+
+
+def test_heavy_qt_modules_are_excluded() -> None:
     excluded = bundle_policy.excluded_qt_modules(bundle_policy.available_pyside6_modules())
     assert "PySide6.QtQml" in excluded and "PySide6.QtQuick" in excluded
     assert "PySide6.QtWebEngineCore" in excluded and "PySide6.QtMultimedia" in excluded
