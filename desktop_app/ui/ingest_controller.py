@@ -1,8 +1,10 @@
-"""Drives an IngestSession from the GUI: the session runs on its own thread with its own asyncio loop.
+"""Drives an ingest from the GUI, off the GUI's thread, and reports its stats ~5 times a second.
 
-Ingesting tens of thousands of messages a second on the GUI's loop would starve the window, so the session
-gets a thread (`asyncio.run` there); the GUI polls its cheap, thread-safe `stats()` from a 5 Hz QTimer.
-The demo stream server is a child process (`spawn_demo_server`), stopped once the session has ended.
+By default the ingest runs in a child process (`IngestProcess`, the hidden `ingest-worker` verb): parsing
+and writing tens of thousands of messages a second in the GUI's process would hold the GIL and starve the
+window (bench/gui_responsiveness.py measures both). `mode="thread"` runs the IngestSession on a thread of
+this process with its own asyncio loop instead. The demo stream server is a child process too
+(`spawn_demo_server`), stopped once the ingest has ended.
 """
 
 from __future__ import annotations
@@ -16,10 +18,43 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest import IngestConfig, IngestSession, IngestStats
+from desktop_app.ui.ingest_process import EndCallback, IngestProcess
 from desktop_app.ui.workers import GuiPoster, TaskRunner
 
 POLL_MS = 200
 DEMO_RATE = 2000
+MODES = ("process", "thread")
+
+
+class ThreadIngest:
+    """An IngestSession on its own thread and asyncio loop, in this process."""
+
+    def __init__(self, config: IngestConfig, on_end: EndCallback) -> None:
+        self.config = config
+        self.session = IngestSession(config)
+        self._on_end = on_end
+        self._thread = threading.Thread(target=self._run, name="pulse-ingest", daemon=True)
+        self._thread.start()
+
+    def stats(self) -> IngestStats:
+        return self.session.stats()
+
+    def stop(self) -> None:
+        self.session.stop()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            final = asyncio.run(self.session.run())
+        except BaseException as exc:  # PulseErrors are shown; anything else is re-raised on the GUI thread
+            self._on_end(None, exc)
+        else:
+            self._on_end(final, None)
 
 
 class IngestController(QObject):
@@ -29,12 +64,16 @@ class IngestController(QObject):
     failed = Signal(object)  # PulseError
     demo_starting = Signal()
 
-    def __init__(self, poster: GuiPoster, tasks: TaskRunner, parent: QObject | None = None) -> None:
+    def __init__(
+        self, poster: GuiPoster, tasks: TaskRunner, parent: QObject | None = None, *, mode: str = "process"
+    ) -> None:
         super().__init__(parent)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        self.mode = mode
         self._poster = poster
         self._tasks = tasks
-        self._session: IngestSession | None = None
-        self._thread: threading.Thread | None = None
+        self._runner: IngestProcess | ThreadIngest | None = None
         self._demo = None  # DemoProcess while the demo server runs
         self._demo_pending = False
         self._stop_requested = False
@@ -47,7 +86,7 @@ class IngestController(QObject):
 
     @property
     def running(self) -> bool:
-        return self._demo_pending or (self._thread is not None and self._thread.is_alive())
+        return self._demo_pending or (self._runner is not None and self._runner.is_alive())
 
     @property
     def demo_url(self) -> str | None:
@@ -60,13 +99,16 @@ class IngestController(QObject):
     def start(self, config: IngestConfig) -> None:
         if self.running:
             raise PulseError("An ingest is already running; stop it first.")
-        session = IngestSession(config)
-        self._session, self.config = session, config
         self._stop_requested = False
         self.last_stats = None
         self._rate_mark = None
-        self._thread = threading.Thread(target=self._run, args=(session,), name="pulse-ingest", daemon=True)
-        self._thread.start()
+        self.config = config
+        holder: list[IngestProcess | ThreadIngest] = []
+        # Resolved on the GUI thread: a run that ends at once may report before `holder` is filled.
+        on_end = lambda final, error: self._poster.post(lambda: self._ended(holder[0], final, error))  # noqa: E731
+        runner_type = IngestProcess if self.mode == "process" else ThreadIngest
+        self._runner = runner_type(config, on_end)
+        holder.append(self._runner)
         self._timer.start()
         self.started.emit(config)
 
@@ -102,54 +144,43 @@ class IngestController(QObject):
     def stop(self) -> None:
         """Ask the session to stop; `stopped` is emitted once it has flushed everything."""
         self._stop_requested = True
-        if self._session is not None:
-            self._session.stop()
+        if self._runner is not None:
+            self._runner.stop()
 
     def shutdown(self, timeout: float = 20.0) -> None:
         """Stop and wait (window closing): the session flushes, the demo server exits."""
         self.stop()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
+        runner = self._runner
+        if runner is not None:
+            runner.join(timeout)
         self._timer.stop()
         self._stop_demo(wait=True)
 
     def poll(self) -> IngestStats | None:
-        if self._session is None:
+        if self._runner is None:
             return None
-        self.last_stats = self._session.stats()
+        self.last_stats = self._runner.stats()
         self.stats_changed.emit(self.last_stats)
         return self.last_stats
 
     def rows_per_second(self) -> float | None:
         """Rows written per second since the previous call; None when no ingest runs."""
-        if self._session is None or not self.running:
+        if self._runner is None or not self.running:
             self._rate_mark = None
             return None
-        now, written = time.monotonic(), self._session.stats().written
+        now, written = time.monotonic(), self._runner.stats().written
         mark, self._rate_mark = self._rate_mark, (now, written)
         if mark is None or now <= mark[0]:
             return 0.0
         return max(0, written - mark[1]) / (now - mark[0])
 
-    # Session thread ---------------------------------------------------------------------------------------
-    def _run(self, session: IngestSession) -> None:
-        try:
-            final = asyncio.run(session.run())
-        except PulseError as exc:
-            self._poster.post(self._ended, session, None, exc)
-        except BaseException as exc:  # a bug: end cleanly here, then raise it on the GUI thread
-            self._poster.post(self._ended, session, None, exc)
-        else:
-            self._poster.post(self._ended, session, final, None)
-
-    def _ended(self, session: IngestSession, final: IngestStats | None, error: BaseException | None) -> None:
-        if session is not self._session:
+    # End of a run (GUI thread) ----------------------------------------------------------------------------
+    def _ended(self, runner, final: IngestStats | None, error: BaseException | None) -> None:
+        if runner is not self._runner:
             return
-        if self._thread is not None:
-            self._thread.join()
+        runner.join()
         self._timer.stop()
-        self.last_stats = final or session.stats()
+        self.last_stats = final or runner.stats()
         self.stats_changed.emit(self.last_stats)
         self._stop_demo()
         if error is not None and not isinstance(error, PulseError):
