@@ -308,6 +308,7 @@ class MessageMapper:
         self._keys_folded = {name.lower(): index for index, name in enumerate(names)}
         self._getter = itemgetter(*names) if len(names) > 1 else (lambda obj: (obj[names[0]],))
         self._json_indexes = [index for index, column in enumerate(columns) if column.json]
+        self._text_indexes = [index for index, column in enumerate(columns) if column.type in ("TEXT", "ANY")]
         self._seq_index = self._keys.get(self.seq_field) if self.seq_field else None
         placeholders = ", ".join("?" * len(names))
         quoted = ", ".join(quote_identifier(name) for name in names)
@@ -441,11 +442,14 @@ class MessageMapper:
                     batch.dead.append(DeadLetter(received_at, NOT_AN_OBJECT, _raw_bytes(message)))
                     continue
                 row = None
-                if len(obj) == width and not json_indexes:
+                if len(obj) == width:
                     try:
                         row = getter(obj)  # exactly the table's keys, in any order
                     except KeyError:
                         row = None
+                    else:
+                        if json_indexes:
+                            row = self._json_text(row, json_indexes)
                 if row is None:
                     row = slow(received_at, message, obj, batch)
                     if row is None:
@@ -468,11 +472,18 @@ class MessageMapper:
                 batch.dead.append(DeadLetter(received_at, f"{reason}: {key[:80]!r}", _raw_bytes(message)))
                 return None
             row[index] = value
-        for index in self._json_indexes:
-            value = row[index]
-            if isinstance(value, dict | list):
-                row[index] = json.dumps(value, separators=(",", ":"))
-        return tuple(row)
+        return self._json_text(tuple(row), self._json_indexes)
+
+    @staticmethod
+    def _json_text(row: tuple, indexes: Sequence[int]) -> tuple:
+        """Objects and arrays at `indexes` become compact JSON text."""
+        if not any(isinstance(row[index], dict | list) for index in indexes):
+            return row
+        values = list(row)
+        for index in indexes:
+            if isinstance(values[index], dict | list):
+                values[index] = json.dumps(values[index], separators=(",", ":"))
+        return tuple(values)
 
     # -- writing (inside the writer's transaction) --------------------------------------------------------
 
@@ -508,7 +519,12 @@ class MessageMapper:
         kept_rows, kept_sources, starts = [], [], []
         for index, (row, source) in enumerate(zip(batch.rows, batch.sources, strict=True)):
             try:
-                connection.execute(self._insert_sql, row)
+                try:
+                    connection.execute(self._insert_sql, row)
+                except TypeError:
+                    # An object or array where a TEXT or ANY column expected a scalar: keep it as JSON text.
+                    row = self._json_text(row, self._text_indexes)
+                    connection.execute(self._insert_sql, row)
             except ROW_REFUSALS as exc:
                 reason = f"{WRONG_TYPE}: {exc}"
                 batch.dead.append(DeadLetter(batch.received_at(index), reason, _raw_bytes(source)))
