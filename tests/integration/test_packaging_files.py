@@ -61,6 +61,9 @@ def test_desktop_entry_opens_sqlite_files_with_the_app() -> None:
     assert entry["Icon"] == "sqlite-pulse"
     assert entry["Terminal"] == "false"
     assert set(filter(None, entry["MimeType"].split(";"))) == SQLITE_TYPES
+    from desktop_app.ui.settings import APPLICATION  # Qt puts it in WM_CLASS: docks group windows by it
+
+    assert entry["StartupWMClass"] == APPLICATION
     if shutil.which("desktop-file-validate"):  # desktop-file-utils: the reference validator, when installed
         result = subprocess.run(
             ["desktop-file-validate", str(RESOURCES / "sqlite-pulse.desktop")], capture_output=True, text=True
