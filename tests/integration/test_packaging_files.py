@@ -522,3 +522,44 @@ def test_qt_runs_on_the_trimmed_icu_data(tmp_path: Path) -> None:
     assert str(trimmed) in with_trimmed[0]
     assert with_trimmed[1:] == original[1:]
     assert "STRASSE" in with_trimmed[2]
+
+
+# --- the startup timer ------------------------------------------------------------------------------------
+
+STUB_WINDOW = """
+import sys
+from PySide6.QtWidgets import QApplication, QMainWindow
+app = QApplication(sys.argv)
+window = QMainWindow()
+window.setWindowTitle("SQLite Pulse (stub)")
+window.show()
+sys.exit(app.exec())
+"""
+
+
+@pytest.mark.xvfb
+def test_startup_timer_sees_the_window_map_on_a_real_x_server(tmp_path: Path) -> None:
+    import measure_startup
+
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is needed for the startup timer (apt-get install xvfb)")
+    script = tmp_path / "stub_window.py"
+    script.write_text(STUB_WINDOW)
+    server = measure_startup.XServer()
+    try:
+        elapsed_ms, title = measure_startup.time_window(server, [sys.executable, str(script)], "SQLite Pulse", 60)
+    finally:
+        server.close()
+    assert title == "SQLite Pulse (stub)"
+    assert 0 < elapsed_ms < 60_000
+    assert server.process.poll() is not None  # the private X server is gone
+
+
+def test_page_cache_eviction_covers_every_file(tmp_path: Path) -> None:
+    import measure_startup
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "lib.so").write_bytes(b"x" * 8192)
+    (tmp_path / "exe").write_bytes(b"y" * 100)
+    (tmp_path / "link").symlink_to(tmp_path / "exe")
+    assert measure_startup.evict_from_page_cache(tmp_path) == 8192 + 100
