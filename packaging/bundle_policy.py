@@ -22,7 +22,7 @@ from pathlib import Path
 APP_NAME = "sqlite-pulse"
 DISPLAY_NAME = "SQLite Pulse"
 BUNDLE_IDENTIFIER = "io.sqlitepulse.SQLitePulse"
-SIZE_LIMIT_BYTES = 150 * 1024 * 1024
+SIZE_LIMIT_BYTES = 150_000_000  # the "<= 150 MB" for the one-folder build, read strictly (decimal MB)
 
 PACKAGING_DIR = Path(__file__).resolve().parent
 ROOT = PACKAGING_DIR.parent
@@ -393,5 +393,5 @@ def inspect_bundle(bundle_dir: Path, *, size_limit: int = SIZE_LIMIT_BYTES) -> B
             problems.append(f"missing from bundle: {what}")
     total = sum(size for size, _ in sizes)
     if total > size_limit:
-        problems.append(f"bundle is {total / 2**20:.1f} MiB, over the {size_limit / 2**20:.0f} MiB limit")
+        problems.append(f"bundle is {total / 1e6:.1f} MB, over the {size_limit / 1e6:.0f} MB limit")
     return BundleReport(total, len(sizes), problems, sorted(sizes, reverse=True)[:15])

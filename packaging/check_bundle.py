@@ -53,26 +53,33 @@ def unresolved_links(bundle: Path) -> dict[str, list[str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path)
-    parser.add_argument("--size-limit-mb", type=float, default=policy.SIZE_LIMIT_BYTES / 2**20)
+    parser.add_argument("--size-limit-mb", type=float, default=policy.SIZE_LIMIT_BYTES / 1e6, help="decimal MB")
     args = parser.parse_args(argv)
     bundle: Path = args.bundle
     if not bundle.is_dir():
         print(f"check_bundle: {bundle} is not a directory", file=sys.stderr)
         return 1
 
-    report = policy.inspect_bundle(bundle, size_limit=int(args.size_limit_mb * 2**20))
+    report = policy.inspect_bundle(bundle, size_limit=int(args.size_limit_mb * 1e6))
     problems = list(report.problems)
+    optional_files, optional_libraries = [], set()
     for relative, libraries in sorted(unresolved_links(bundle).items()):
-        name = Path(relative).name
-        essential = any(Path(name).match(pattern) for pattern in ESSENTIAL_PATTERNS)
-        label = "problem" if essential else "note"
-        line = f"{relative} links to {', '.join(libraries)}, not in the bundle nor on this system"
-        if essential:
-            problems.append(line)
+        if any(Path(relative).match(pattern) for pattern in ESSENTIAL_PATTERNS):
+            problems.append(f"{relative} links to {', '.join(libraries)}, not in the bundle nor on this system")
         else:
-            print(f"check_bundle: {label}: {line} (optional plugin; loads only where the system has it)")
+            optional_files.append(Path(relative).name)
+            optional_libraries.update(libraries)
+    if optional_files:
+        print(
+            f"check_bundle: note: {len(optional_files)} optional files ({', '.join(optional_files[:4])}, ...) link "
+            f"{', '.join(sorted(optional_libraries))}, absent here; they load only where the system has them "
+            "(e.g. the Wayland plugins on a Wayland desktop)"
+        )
 
-    print(f"bundle: {bundle}  {report.total_bytes / 2**20:.1f} MiB in {report.file_count} files")
+    print(
+        f"bundle: {bundle}  {report.total_bytes / 1e6:.1f} MB ({report.total_bytes / 2**20:.1f} MiB) "
+        f"in {report.file_count} files; limit {args.size_limit_mb:.0f} MB"
+    )
     print("largest files:")
     for size, relative in report.largest[:10]:
         print(f"  {size / 2**20:7.1f} MiB  {relative}")
