@@ -1,0 +1,135 @@
+"""The streaming verbs as a user runs them: demo-server, ingest (--json, SIGTERM), ingest-file, bench ingest."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from desktop_app.core.database import connect_read
+from desktop_app.core.demo import READY_PREFIX, spawn_demo_server
+
+PULSE = [sys.executable, "-m", "desktop_app"]
+SUMMARY_KEYS = {"received", "written", "dead_letters", "reconnects", "gaps", "seconds", "rows_per_s"}
+
+
+def pulse(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PULSE, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def count_rows(db: Path) -> int:
+    connection = connect_read(db)
+    try:
+        return connection.execute("SELECT count(*) FROM readings").fetchone()[0]
+    finally:
+        connection.close()
+
+
+def test_ingest_json_summary(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    with spawn_demo_server(count=5000) as server:
+        completed = pulse("ingest", server.url, "--db", str(db), "--max-messages", "5000", "--json")
+    assert completed.returncode == 0, completed.stderr
+    stats = last_json(completed.stdout)
+    assert stats.keys() >= SUMMARY_KEYS
+    assert (stats["received"], stats["written"], stats["dead_letters"], stats["gaps"]) == (5000, 5000, 0, 0)
+    assert stats["rows_per_s"] > 0 and stats["seconds"] > 0
+    assert count_rows(db) == 5000
+
+
+def test_ingest_plain_summary_and_raw_mode(tmp_path: Path) -> None:
+    db = tmp_path / "raw.db"
+    with spawn_demo_server(count=300) as server:
+        completed = pulse("ingest", server.url, "--db", str(db), "--raw", "--table", "feed", "--max-messages", "300")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("received 300  written 300  dead letters 0")
+    connection = connect_read(db)
+    assert connection.execute("SELECT count(*) FROM feed WHERE json_valid(payload)").fetchone() == (300,)
+    connection.close()
+
+
+def test_sigterm_stops_cleanly_and_flushes(tmp_path: Path) -> None:
+    db = tmp_path / "term.db"
+    with spawn_demo_server(rate=5000) as server:
+        process = subprocess.Popen(
+            [*PULSE, "ingest", server.url, "--db", str(db), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not (db.exists() and _rows_or_zero(db) > 0):
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.02)
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            process.kill()
+    assert process.returncode == 0, stderr
+    stats = last_json(stdout)
+    assert stats["state"] == "stopped" and stats["queue_depth"] == 0
+    assert stats["received"] == stats["written"] + stats["dead_letters"] > 0
+    assert count_rows(db) == stats["written"]
+
+
+def _rows_or_zero(db: Path) -> int:
+    try:
+        return count_rows(db)
+    except Exception:  # the table does not exist until the first batch
+        return 0
+
+
+def test_recorded_file_replays_through_ingest_file(tmp_path: Path) -> None:
+    recording = tmp_path / "demo.ndjson"
+    recorded = pulse("demo-server", "--to-file", str(recording), "--count", "1500", "--malformed-every", "100")
+    assert recorded.returncode == 0, recorded.stderr
+    db = tmp_path / "replay.db"
+    completed = pulse("ingest-file", str(recording), "--db", str(db), "--json")
+    assert completed.returncode == 0, completed.stderr
+    stats = last_json(completed.stdout)
+    assert (stats["received"], stats["written"], stats["dead_letters"]) == (1500, 1485, 15)
+    assert count_rows(db) == 1485
+
+
+def test_problems_are_one_line_errors(tmp_path: Path) -> None:
+    bad_url = pulse("ingest", "http://example.org", "--db", str(tmp_path / "x.db"))
+    assert bad_url.returncode == 2 and "not a WebSocket URL" in bad_url.stderr
+    assert "Traceback" not in bad_url.stderr
+    bad_table = pulse("ingest-file", "/dev/null", "--db", str(tmp_path / "x.db"), "--table", "sqlite_x")
+    assert bad_table.returncode == 2 and "cannot be an ingest table name" in bad_table.stderr
+    with spawn_demo_server() as server:
+        port = server.url.rsplit(":", 1)[1]
+        taken = pulse("demo-server", "--port", port)
+    assert taken.returncode == 2 and "cannot listen" in taken.stderr and "Traceback" not in taken.stderr
+
+
+def test_demo_server_verb_announces_its_url() -> None:
+    process = subprocess.Popen(
+        [*PULSE, "demo-server", "--port", "0", "--count", "10"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith(READY_PREFIX + "ws://127.0.0.1:")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+        process.stdout.close()
+
+
+def test_bench_ingest_reports_both_ratios() -> None:
+    completed = pulse("bench", "ingest", "--messages", "3000", "--naive-messages", "40", "--json", timeout=170)
+    assert completed.returncode == 0, completed.stderr
+    result = last_json(completed.stdout)
+    assert result["written"] == 3000 and result["dead_letters"] == 0
+    assert result["ratio_vs_naive"] > 0 and result["ratio_vs_receive"] > 0 and result["peak_rss_mb"] > 0
+    assert "ratio_vs_naive" in completed.stdout.splitlines()[-4]
+    assert pulse("bench").returncode == 2  # a sub-benchmark must be named
