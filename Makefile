@@ -3,11 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-# Qt offscreen needs the first line; a real X window (Xvfb) the second; PyInstaller the third.
+# Qt offscreen needs the first line; a real X window (Xvfb) the second; fonts so text renders on a bare
+# machine; PyInstaller needs binutils; the desktop installer and its tests use the last two.
 APT_PACKAGES := libegl1 libgl1 libx11-6 libdbus-1-3 libfontconfig1 libfreetype6 libglib2.0-0 libxkbcommon0 \
 	xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 \
 	libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 \
-	binutils
+	fonts-dejavu-core \
+	binutils \
+	desktop-file-utils shared-mime-info
 
 .PHONY: run test lint bench package package-smoke system-deps clean
 
@@ -36,7 +39,7 @@ test: $(VENV)/.installed
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 lint: $(VENV)/.installed
-	$(PY) -m ruff check desktop_app tests bench
+	$(PY) -m ruff check desktop_app tests bench packaging
 
 bench: $(VENV)/.installed
 	$(PY) -m desktop_app bench ingest
