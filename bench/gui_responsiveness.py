@@ -68,7 +68,9 @@ class LatenessProbe:
 
     def stop(self) -> dict:
         self.timer.stop()
-        values = sorted(self.lateness_ms)
+        # A tick still pending counts too: a loop blocked until now would otherwise go unseen.
+        pending = (time.perf_counter() - self._last) * 1000.0 - TICK_MS
+        values = sorted([*self.lateness_ms, pending] if pending > 0 else self.lateness_ms)
         if not values:
             return {"ticks": 0}
         return {

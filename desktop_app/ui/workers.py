@@ -7,6 +7,8 @@ poster lives in (the GUI thread), through a queued signal, so widgets are only t
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,12 +45,27 @@ class GuiPoster(QObject):
         fn()
 
 
+BACKGROUND_NICENESS = 10
+
+
+def lower_thread_priority(niceness: int = BACKGROUND_NICENESS) -> None:
+    """Make the calling thread yield the CPU to the GUI thread (Linux schedules threads individually).
+
+    A quick check or a backup of a big file keeps a core busy for seconds; on a loaded two-core machine
+    the window's event loop then waits for a core. Elsewhere this does nothing."""
+    if sys.platform.startswith("linux") and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        except OSError as exc:  # a sandbox may forbid it: the job still runs, at normal priority
+            print(f"sqlite-pulse: could not lower a worker thread's priority: {exc}", file=sys.stderr)
+
+
 class TaskRunner:
-    """A small thread pool for one-off jobs (open a file, back up, vacuum, export)."""
+    """A small thread pool for one-off jobs (open a file, back up, vacuum, export), below the GUI's priority."""
 
     def __init__(self, poster: GuiPoster, *, workers: int = 2, name: str = "pulse-task") -> None:
         self._poster = poster
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name, initializer=lower_thread_priority)
         self._pending: set[Future] = set()
         self._lock = threading.Lock()
 

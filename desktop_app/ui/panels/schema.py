@@ -124,6 +124,7 @@ class SchemaPanel(QWidget):
 
     def _on_schema(self, objects: list[SchemaObject]) -> None:
         if objects == self._objects and self.tree.topLevelItemCount():
+            self.schema_loaded.emit(objects)
             return  # unchanged: keep the selection and the scroll position
         selected = self._selected_name()
         self._objects = objects
