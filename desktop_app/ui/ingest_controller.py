@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -79,7 +78,6 @@ class IngestController(QObject):
         self._stop_requested = False
         self.config: IngestConfig | None = None
         self.last_stats: IngestStats | None = None
-        self._rate_mark: tuple[float, int] | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self.poll)
@@ -101,7 +99,6 @@ class IngestController(QObject):
             raise PulseError("An ingest is already running; stop it first.")
         self._stop_requested = False
         self.last_stats = None
-        self._rate_mark = None
         self.config = config
         holder: list[IngestProcess | ThreadIngest] = []
         # Resolved on the GUI thread: a run that ends at once may report before `holder` is filled.
@@ -164,15 +161,12 @@ class IngestController(QObject):
         return self.last_stats
 
     def rows_per_second(self) -> float | None:
-        """Rows written per second since the previous call; None when no ingest runs."""
+        """Rows written per second over the session's last two seconds; None when no ingest runs.
+
+        (A difference of `written` between two polls would beat against the 5 Hz stats reports.)"""
         if self._runner is None or not self.running:
-            self._rate_mark = None
             return None
-        now, written = time.monotonic(), self._runner.stats().written
-        mark, self._rate_mark = self._rate_mark, (now, written)
-        if mark is None or now <= mark[0]:
-            return 0.0
-        return max(0, written - mark[1]) / (now - mark[0])
+        return self._runner.stats().recent_rows_per_s
 
     # End of a run (GUI thread) ----------------------------------------------------------------------------
     def _ended(self, runner, final: IngestStats | None, error: BaseException | None) -> None:

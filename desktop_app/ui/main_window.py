@@ -127,7 +127,7 @@ class MainWindow(QMainWindow):
     def default_layout_sizes(self) -> None:
         """Give the charts most of the height and the ingest panel a narrow column (when nothing was saved)."""
         height, width = self.height(), self.width()
-        self.resizeDocks([self.docks["dashboard"], self.docks["console"]], [int(height * 0.6), int(height * 0.35)], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["dashboard"], self.docks["console"]], [int(height * 0.57), int(height * 0.38)], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["console"], self.docks["ingest"]], [width - 380, 380], Qt.Orientation.Horizontal)
 
     def _action(self, text: str, slot, shortcut: QKeySequence | str | None = None, tip: str = "") -> QAction:

@@ -32,7 +32,7 @@ COUNTERS = (
     ("reconnects", "Reconnects"),
     ("gaps", "Gaps"),
     ("queue_depth", "Queue depth"),
-    ("rows_per_s", "Rows/s"),
+    ("recent_rows_per_s", "Rows/s"),
     ("batches", "Batches"),
 )
 STATE_COLORS = {
@@ -107,6 +107,8 @@ class IngestPanel(QWidget):
         self.counter_labels: dict[str, QLabel] = {}
         counters = QGroupBox("Live counters")
         grid = QGridLayout(counters)
+        grid.setVerticalSpacing(2)
+        grid.setContentsMargins(8, 4, 8, 4)
         for index, (key, title) in enumerate(COUNTERS):
             value = QLabel("–")
             value.setObjectName(f"counter_{key}")
