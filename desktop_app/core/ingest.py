@@ -337,7 +337,11 @@ class IngestSession(_Pipeline):
         """Hands a partly filled chunk to the writer when the stream is slow or idle."""
         while True:
             await asyncio.sleep(FLUSH_TICK_S)
-            self._try_handoff()
+            try:
+                self._try_handoff()
+            except PulseError:  # the writer stopped on a fatal error: end the run, run() raises it
+                self.stop()
+                return
 
     async def _connect_loop(self) -> None:
         from websockets.asyncio.client import connect

@@ -17,7 +17,7 @@ from websockets.asyncio.server import serve
 
 from desktop_app.core import ingest as ingest_module
 from desktop_app.core.demo import DemoServer, write_ndjson
-from desktop_app.core.errors import NotADatabase
+from desktop_app.core.errors import NotADatabase, QueryError
 from desktop_app.core.ingest import (
     FileIngest,
     IngestConfig,
@@ -270,3 +270,23 @@ def test_the_file_replay_uses_the_same_pipeline(tmp_path: Path) -> None:
     reasons = dict(rows(db, f"SELECT reason LIKE 'binary%', count(*) FROM {DEAD_LETTER_TABLE} GROUP BY 1"))
     assert reasons == {1: 6, 0: 7}
     assert rows(db, "SELECT count(*) FROM readings WHERE json_valid(payload)") == [(1987,)]
+
+
+def test_a_fatal_database_error_mid_run_ends_the_run_with_that_error(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+
+    async def scenario():
+        async with DemoServer(rate=2000) as server:
+            session = IngestSession(IngestConfig(url=server.url, db_path=db))
+            task = asyncio.ensure_future(session.run())
+            await wait_for(lambda: session.stats().written > 0)
+            vandal = apsw.Connection(str(db))
+            vandal.execute("DROP TABLE readings; CREATE VIEW readings AS SELECT 1 AS seq")
+            vandal.close()
+            with pytest.raises(QueryError, match="readings"):
+                await task
+            return session.stats()
+
+    stats = run(scenario())
+    assert stats.state == "stopped" and stats.unwritten > 0
+    assert stats.received == stats.written + stats.dead_letters + stats.unwritten
