@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,20 @@ import pytest
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.settings import AppSettings
 from desktop_app.ui.workers import GuiPoster, TaskRunner
+
+
+@pytest.fixture(autouse=True)
+def no_threads_left_behind() -> Iterator[None]:
+    """Every worker thread a test starts (sampler, readers, pools, ingest) must be gone when it ends."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5
+    while True:
+        left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert not left, f"threads left running: {[t.name for t in left]}"
 
 
 @pytest.fixture
