@@ -176,7 +176,7 @@ class IngestPanel(QWidget):
         self.state_label.setStyleSheet(f"color: {STATE_COLORS.get(stats.state, '#333')}; font-weight: bold;")
         if stats.last_error:
             self.error_label.setText(f"Last error: {stats.last_error}")
-        elif stats.received >= 10 and stats.dead_letters == stats.received:
+        elif stats.written == 0 and stats.dead_letters >= 10:
             self.error_label.setText(
                 "Every message so far became a dead letter: they do not fit the columns of this table. "
                 "Choose a new table name, or the raw mapping."
