@@ -18,6 +18,7 @@ import contextlib
 import random
 import resource
 import ssl
+import sys
 import threading
 import time
 from collections import deque
@@ -74,6 +75,10 @@ class IngestConfig:
     ca_file: Path | None = None  # wss: trust this CA bundle instead of the system's
     flush_timeout_s: float | None = None  # on stop, give up on a locked/full database after this long
     max_page_count: int | None = None  # size limit for the writer's connection (tests simulate a full disk)
+    # While running, the interpreter's thread switch interval. Each SQLite call of the writer thread hands the
+    # GIL to the busy receive loop, and getting it back waits up to one interval: at 1 ms instead of Python's
+    # 5 ms the writer's time per batch halves (measured: 12.5 -> 6.5 ms per 1024 rows). None leaves it alone.
+    gil_switch_interval_s: float | None = 0.001
 
     def writer_config(self) -> WriterConfig:
         return WriterConfig(
@@ -307,9 +312,11 @@ class IngestSession(_Pipeline):
             raise
         timer = self._loop.call_later(self.config.seconds, self.stop) if self.config.seconds else None
         flusher = asyncio.ensure_future(self._flush_ticks())
+        switch_interval = _SwitchInterval(self.config.gil_switch_interval_s)
         try:
             await self._connect_loop()
         finally:
+            switch_interval.restore()
             if timer is not None:
                 timer.cancel()
             flusher.cancel()
@@ -437,6 +444,20 @@ class IngestSession(_Pipeline):
     async def _wait_for_room(self) -> None:
         while not self._try_handoff():
             await asyncio.sleep(ROOM_POLL_S)
+
+
+class _SwitchInterval:
+    """Sets sys.setswitchinterval for a run; restores the previous value unless someone changed it since."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.previous = sys.getswitchinterval()
+        self.applied = seconds
+        if seconds is not None:
+            sys.setswitchinterval(seconds)
+
+    def restore(self) -> None:
+        if self.applied is not None and sys.getswitchinterval() == self.applied:
+            sys.setswitchinterval(self.previous)
 
 
 def _describe_close(exc: Exception) -> str:
