@@ -8,6 +8,7 @@ import random
 import socket
 import ssl
 import subprocess
+import sys
 from http import HTTPStatus
 from pathlib import Path
 
@@ -84,7 +85,9 @@ def test_a_clean_run_lands_every_message(tmp_path: Path) -> None:
             config = IngestConfig(url=server.url, db_path=db, max_messages=3000)
             return await IngestSession(config, on_commit=lambda n, _ms: commits.append(n)).run()
 
+    before = sys.getswitchinterval()
     stats = run(scenario())
+    assert sys.getswitchinterval() == before  # the run's 1 ms switch interval is undone afterwards
     assert (stats.received, stats.written, stats.dead_letters, stats.queue_depth) == (3000, 3000, 0, 0)
     assert (stats.gaps, stats.reconnects, stats.unwritten, stats.state) == (0, 0, 0, "stopped")
     assert stats.rows_per_s > 0 and stats.journal_mode == "wal" and stats.compression is None
