@@ -431,6 +431,8 @@ class IngestSession(_Pipeline):
             return
         while True:
             message = await recv()
+            if self._first_message_at is None:  # rates count from the first message received
+                self._first_message_at = time.monotonic()
             pending = self._pending
             pending.append(message)
             if len(pending) >= CHUNK_ROWS and not self._try_handoff():
