@@ -35,13 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+BUNDLED_ICON = Path(__file__).resolve().parent.parent / "resources" / "sqlite-pulse.svg"
+
+
 def create_application(argv: Sequence[str] = ()) -> QApplication:
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "sqlite-pulse", *argv])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("sqlite-pulse")
+    # The installed theme icon first; else the SVG beside the package (source tree and bundle share the layout).
     icon = QIcon.fromTheme("sqlite-pulse")
+    if icon.isNull():
+        icon = QIcon(str(BUNDLED_ICON))
     if not icon.isNull():
         app.setWindowIcon(icon)
     return app

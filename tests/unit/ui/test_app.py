@@ -109,3 +109,12 @@ def test_demo_mode_streams_live_data_and_leaves_no_server_behind(tmp_path: Path)
     while any(Path(f"/proc/{pid}").exists() for pid in servers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(Path(f"/proc/{pid}").exists() for pid in servers)
+
+
+def test_window_icon_comes_from_the_bundled_svg_when_no_theme_has_it(qapp) -> None:
+    from desktop_app.app import BUNDLED_ICON, create_application
+
+    assert BUNDLED_ICON.is_file()
+    app = create_application()
+    assert not app.windowIcon().isNull()
+    assert not app.windowIcon().pixmap(32, 32).isNull()
