@@ -67,7 +67,7 @@ def check_table_name(name: str) -> str:
     if not valid_identifier(name) or name.lower() in (DEAD_LETTER_TABLE, BATCH_LEDGER_TABLE):
         raise QueryError(
             f"'{name}' cannot be an ingest table name: use letters, digits and underscores (at most 64), "
-            "start with a letter, and avoid the sqlite_ and pulse_ names."
+            f"start with a letter or underscore, and avoid sqlite_* and {DEAD_LETTER_TABLE}/{BATCH_LEDGER_TABLE}."
         )
     return name
 
@@ -225,11 +225,11 @@ def _too_large(message: Message, limit: int) -> bool:
 
 
 # What a table can refuse about one row: a STRICT type, a NOT NULL/CHECK/UNIQUE constraint, a value too
-# big, or a JSON value that cannot be bound (an object in a non-JSON column, an integer over 64 bits).
+# big, or a JSON value that cannot be bound (an object for a numeric column, an integer over 64 bits).
 ROW_REFUSALS = (apsw.ConstraintError, apsw.MismatchError, apsw.TooBigError, TypeError, OverflowError)
-REJECTED = object()
+REJECTED = object()  # _screen's answer for a message that went to the dead letters
 MAX_ROWS_PER_STATEMENT = 1024
-MAX_PARAMETERS = 32_766  # SQLITE_MAX_VARIABLE_NUMBER's default since SQLite 3.32  # _screen's answer for a message that went to the dead letters
+MAX_PARAMETERS = 32_766  # SQLITE_MAX_VARIABLE_NUMBER's default since SQLite 3.32
 
 
 @contextmanager
