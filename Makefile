@@ -33,6 +33,8 @@ system-deps:
 	fi
 
 run: $(VENV)/.installed
+	@if [ -z "$$DISPLAY$$WAYLAND_DISPLAY$$QT_QPA_PLATFORM" ]; then \
+		echo "No display found: run this in a desktop session, or headless with: xvfb-run -a make run"; exit 1; fi
 	$(PY) -m desktop_app --demo
 
 test: $(VENV)/.installed
@@ -41,9 +43,14 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(PY) -m ruff check desktop_app tests bench packaging
 
+# One at a time, each against a baseline measured in the same run (they measure the machine).
 bench: $(VENV)/.installed
 	$(PY) -m desktop_app bench ingest
 	$(PY) bench/sample_cost.py
+	$(PY) bench/query_cancel.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_responsiveness.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/table_open.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_actions.py
 
 package: $(VENV)/.installed
 	bash packaging/build.sh $(PY)
