@@ -19,6 +19,8 @@ from desktop_app.core.demo import DemoServer, spawn_demo_server
 from desktop_app.core.ingest import IngestConfig, IngestSession
 from desktop_app.core.maintenance import integrity_check
 from desktop_app.core.mapping import BATCH_LEDGER_TABLE, DEAD_LETTER_TABLE
+from tests.scenarios import run_bounded
+from tests.scenarios import wait_for as wait_until
 
 SCENARIO_TIMEOUT_S = 90.0
 HOLD_LOCK = """
@@ -32,16 +34,11 @@ connection.execute("COMMIT")
 
 
 def run(scenario) -> object:
-    return asyncio.run(asyncio.wait_for(scenario, SCENARIO_TIMEOUT_S))
+    return run_bounded(scenario, SCENARIO_TIMEOUT_S)
 
 
 async def wait_for(condition, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.01)
+    await wait_until(condition, timeout)
 
 
 def query(path: Path, sql: str) -> list[tuple]:

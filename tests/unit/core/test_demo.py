@@ -19,13 +19,13 @@ from desktop_app.core.demo import (
     spawn_demo_server,
     write_ndjson,
 )
+from tests.scenarios import run_bounded
 
 SCENARIO_TIMEOUT_S = 60.0
 
 
 def run(scenario) -> None:
-    """Run a scenario on a fresh loop, bounded so a hang fails instead of stalling the suite."""
-    asyncio.run(asyncio.wait_for(scenario, SCENARIO_TIMEOUT_S))
+    run_bounded(scenario, SCENARIO_TIMEOUT_S)
 
 
 READING_KEYS = {"device_id", "seq", "ts", "temperature", "humidity", "pressure", "battery"}

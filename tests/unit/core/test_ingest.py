@@ -28,21 +28,13 @@ from desktop_app.core.ingest import (
     check_url,
 )
 from desktop_app.core.mapping import BATCH_LEDGER_TABLE, DEAD_LETTER_TABLE
+from tests.scenarios import run_bounded, wait_for
 
 SCENARIO_TIMEOUT_S = 60.0
 
 
 def run(scenario) -> object:
-    return asyncio.run(asyncio.wait_for(scenario, SCENARIO_TIMEOUT_S))
-
-
-async def wait_for(condition, timeout: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.01)
+    return run_bounded(scenario, SCENARIO_TIMEOUT_S)
 
 
 def rows(path: Path, sql: str) -> list[tuple]:

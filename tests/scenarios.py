@@ -1,0 +1,22 @@
+"""Helpers for asyncio test scenarios: each runs on a fresh loop and is bounded, so a hang fails fast."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+
+def run_bounded(scenario: Coroutine[Any, Any, Any], timeout_s: float = 60.0) -> Any:
+    """Run `scenario` on a fresh event loop; a scenario that outlives `timeout_s` fails instead of stalling."""
+    return asyncio.run(asyncio.wait_for(scenario, timeout_s))
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll `condition` every 10 ms until it holds; AssertionError after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
