@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from measure import percentile
+
 from desktop_app.core.database import connect_read, connect_write, create_database, open_database
 from desktop_app.core.errors import QueryInterrupted
 from desktop_app.core.query import QueryRunner
@@ -65,11 +67,6 @@ def run_and_wait(runner: QueryRunner, sql: str, cancel_after_s: float | None) ->
     if not finished.wait(60):
         raise RuntimeError("query did not end within 60 s")
     return (time.perf_counter() - started) * 1000.0, outcome[0]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import apsw
+from measure import percentile
 
 from desktop_app.core.metrics import MetricsSampler
 
@@ -63,11 +64,6 @@ def count_rows_ms(path: Path) -> float:
     elapsed = (time.perf_counter() - started) * 1000
     connection.close()
     return elapsed
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def main() -> None:
