@@ -8,11 +8,12 @@ from pathlib import Path
 import apsw
 import pytest
 
-from desktop_app.core.database import connect_write
+from desktop_app.core.database import connect_read, connect_write
 from desktop_app.core.metrics import (
     MetricsSampler,
+    ShmCounters,
     filesystem_type,
-    read_shm_counters,
+    read_change_counter,
     read_wal_header,
 )
 
@@ -164,16 +165,22 @@ def test_network_filesystem_detection(tmp_path: Path) -> None:
     assert filesystem_type(tmp_path) is not None  # the real /proc/mounts answers too
 
 
-def test_header_readers_on_missing_and_real_files(db_path: Path, tmp_path: Path) -> None:
-    assert read_wal_header(tmp_path / "none-wal") is None
-    assert read_shm_counters(tmp_path / "none-shm") == (0, 0)
+def test_header_readers_go_through_sqlite(db_path: Path) -> None:
+    reader = connect_read(db_path)
+    assert read_wal_header(reader) is None  # no read yet: no WAL open on this connection
     writer = connect_write(db_path)
     insert_rows(writer, 5)
-    header = read_wal_header(Path(f"{db_path}-wal"))
+    reader.execute("SELECT count(*) FROM readings").fetchall()
+    header = read_wal_header(reader)
     assert header is not None and header.page_size == 8192
-    mx_frame, _backfill = read_shm_counters(Path(f"{db_path}-shm"))
+    assert read_change_counter(reader) is not None
+    shm = ShmCounters(Path(f"{db_path}-shm"))
+    mx_frame, _backfill = shm.read()
     assert mx_frame > 0
+    assert shm.borrowing  # Linux: SQLite's own descriptor, none of ours
+    reader.close()
     writer.close()
+    assert ShmCounters(Path(f"{db_path}-none-shm")).read() == (0, 0)
 
 
 def test_closed_sampler_refuses_to_sample(db_path: Path) -> None:
