@@ -494,11 +494,18 @@ class MetricsSampler:
         text = f"The WAL holds {pending:,} frames ({megabytes:,.1f} MB) not yet copied into the database{trend}."
         readers = self.pinned_readers()
         if readers:
-            held = "; ".join(f"{r.describe()} has held a read snapshot for {r.seconds:.0f} s" for r in readers)
-            text += f" {held[0].upper()}{held[1:]}, so checkpoints cannot copy past it. End that read transaction, then run a checkpoint."
+            held = "; ".join(f"{r.describe()} has held a read snapshot for {_seconds(r.seconds)}" for r in readers)
+            text += (
+                f" Checkpoints cannot copy past a reader's snapshot: {held}. End that read transaction, "
+                "then run a checkpoint."
+            )
         else:
             text += " Run a checkpoint to copy them (no reader is holding a snapshot)."
         return RedFlag("wal_unbounded", text)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 10 else f"{value:,.0f} s"
 
 
 def _size(path: Path) -> int:
