@@ -114,8 +114,9 @@ def check_header(connection: apsw.Connection, path: Path, size: int) -> None:
     if size < HEADER_SIZE:
         raise errors.DatabaseCorrupt(f"{path.name} is truncated: {size} bytes, shorter than a SQLite header.")
     expected = expected_size_from_header(header)
-    wal_exists = Path(f"{path}-wal").exists()
-    if expected is not None and size < expected and not wal_exists:
+    # The WAL, or a hot journal being rolled back, can legitimately hold pages the file lacks.
+    companion = any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-journal"))
+    if expected is not None and size < expected and not companion:
         raise errors.DatabaseCorrupt(
             f"{path.name} is truncated: its header says {expected:,} bytes but the file has {size:,}."
         )
