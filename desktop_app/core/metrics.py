@@ -437,7 +437,7 @@ class MetricsSampler:
         """A pinned snapshot is a reader that stays: same read mark holder, backfill not advancing."""
         previous = self._previous
         self._readers_checked_at = now
-        if pending == 0:  # nothing waits for a checkpoint: no reader is in the way
+        if pending <= self.wal_flag_frames:  # no WAL flag to explain: skip reading /proc/locks
             self._readers_since, self._readers_confirmed = {}, set()
             return
         holders = read_mark_holders(self.shm_path)
