@@ -17,6 +17,7 @@ from desktop_app.core.errors import PulseError
 # Modules that contribute verbs. Imported lazily per call so `stats` never loads Qt.
 VERB_MODULES = (
     "desktop_app.verbs.inspect",  # stats, backup, checkpoint, vacuum, check
+    "desktop_app.verbs.watch",  # watch
     "desktop_app.verbs.stream",  # demo-server, ingest, ingest-file, bench
     "desktop_app.verbs.gui",  # smoke
 )

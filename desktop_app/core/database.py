@@ -8,6 +8,7 @@ Every connection in SQLite Pulse comes from here, so the safety settings live in
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +43,14 @@ class Database:
 
 
 def open_database(path: Path | str, *, read_only: bool = True) -> Database:
-    """Validate `path` and prove it can be read. Raises a typed `PulseError`; never modifies the file."""
+    """Validate `path` and prove it can be read. Raises a typed `PulseError`; never modifies the file.
+
+    The returned path is resolved (symlinks followed), as SQLite itself does: its -wal, -shm and -journal
+    live beside the real file, so everything derived from `Database.path` finds them.
+    """
     path = Path(path).expanduser().absolute()
-    check_file(path)
+    size = check_file(path)
+    path = path.resolve()
     if not read_only and not os.access(path, os.W_OK):
         raise errors.DatabaseReadOnly(
             f"{path.name} is not writable by this user. Open it read-only, or change its permissions."
@@ -52,6 +58,7 @@ def open_database(path: Path | str, *, read_only: bool = True) -> Database:
     # Reading the schema proves the file is a readable database (catches encryption, corruption, locks).
     connection = connect_read(path, busy_timeout_ms=1000)
     try:
+        check_header(connection, path, size)
         connection.execute("SELECT count(*) FROM sqlite_schema").fetchall()
     except apsw.Error as exc:
         raise errors.translate(exc, path) from exc
@@ -60,20 +67,46 @@ def open_database(path: Path | str, *, read_only: bool = True) -> Database:
     return Database(path=path, read_only=read_only)
 
 
-def check_file(path: Path) -> None:
-    """Cheap checks on the file itself, before SQLite sees it: exists, a file, a SQLite header, not truncated."""
-    if not path.exists():
-        raise errors.DatabaseMissing(f"{path} does not exist.")
-    if path.is_dir():
-        raise errors.NotADatabase(f"{path} is a folder, not a database file.")
+FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def check_file(path: Path) -> int:
+    """What `os.stat` can tell before SQLite sees the file: it exists and is a regular file. Returns its size.
+
+    Never opens the file: closing any descriptor of a database drops this process's SQLite locks on it,
+    and reading a FIFO or a device could block forever or never end.
+    """
     try:
-        with path.open("rb") as handle:
-            header = handle.read(HEADER_SIZE)
+        info = os.stat(path)
+    except FileNotFoundError as exc:
+        raise errors.DatabaseMissing(f"{path} does not exist.") from exc
     except PermissionError as exc:
         raise errors.DatabaseReadOnly(f"No permission to read {path}.") from exc
-    size = path.stat().st_size
+    except OSError as exc:
+        raise errors.translate(exc, path) from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise errors.NotADatabase(f"{path} is a folder, not a database file.")
+    for test, kind in FILE_KINDS:
+        if test(info.st_mode):
+            raise errors.SpecialFile(f"{path} is {kind}, not a database file.")
+    if not stat.S_ISREG(info.st_mode):
+        raise errors.SpecialFile(f"{path} is not a regular file, so it cannot be a database.")
+    if not os.access(path, os.R_OK):
+        raise errors.DatabaseReadOnly(f"No permission to read {path}.")
+    return info.st_size
+
+
+def check_header(connection: apsw.Connection, path: Path, size: int) -> None:
+    """The first 100 bytes, read through SQLite's own file handle: a SQLite header, and not truncated."""
     if size == 0:
         return  # SQLite treats an empty file as an empty database
+    _complete, header = connection.read("main", 0, 0, HEADER_SIZE)
+    header = header[: min(size, HEADER_SIZE)]
     if not header.startswith(SQLITE_HEADER[: min(len(header), len(SQLITE_HEADER))]):
         raise errors.NotADatabase(
             f"{path.name} is not a SQLite database (its first bytes are not a SQLite header)."
@@ -81,8 +114,9 @@ def check_file(path: Path) -> None:
     if size < HEADER_SIZE:
         raise errors.DatabaseCorrupt(f"{path.name} is truncated: {size} bytes, shorter than a SQLite header.")
     expected = expected_size_from_header(header)
-    wal_exists = Path(f"{path}-wal").exists()
-    if expected is not None and size < expected and not wal_exists:
+    # The WAL, or a hot journal being rolled back, can legitimately hold pages the file lacks.
+    companion = any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-journal"))
+    if expected is not None and size < expected and not companion:
         raise errors.DatabaseCorrupt(
             f"{path.name} is truncated: its header says {expected:,} bytes but the file has {size:,}."
         )
@@ -110,9 +144,20 @@ def _configure(connection: apsw.Connection, busy_timeout_ms: int) -> None:
     connection.execute("PRAGMA trusted_schema = OFF")
 
 
+def _refuse_special_file(path: Path) -> None:
+    """SQLite would block opening a FIFO or read a device as an endless empty database: refuse both."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing or unreadable: SQLite's own error says which
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        check_file(path)
+
+
 def connect_read(path: Path | str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> apsw.Connection:
     """A read-only connection that takes no write lock and never checkpoints or deletes the WAL on close."""
     path = Path(path)
+    _refuse_special_file(path)
     try:
         connection = apsw.Connection(
             _uri(path, mode="ro"), flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
@@ -129,6 +174,7 @@ def connect_write(
 ) -> apsw.Connection:
     """A read-write connection. In WAL mode it uses synchronous=NORMAL (durable at checkpoints, fast commits)."""
     path = Path(path)
+    _refuse_special_file(path)
     flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI
     if create:
         flags |= apsw.SQLITE_OPEN_CREATE

@@ -43,12 +43,40 @@ class DatabaseExists(PulseError):
     pass
 
 
+class SpecialFile(NotADatabase):
+    """A FIFO, socket or device: refused before SQLite (or anything else) tries to read it."""
+
+
+class HotJournal(DatabaseReadOnly):
+    """A writer died mid-transaction and left a hot `-journal`: only a read-write open can roll it back."""
+
+
+class CopyDamaged(DatabaseCorrupt):
+    """A backup or VACUUM INTO copy failed its verification: the source is damaged."""
+
+
 class QueryError(PulseError):
     """SQL the user typed failed: a syntax error, a missing table, a write on a read-only database."""
 
 
 class QueryInterrupted(PulseError):
     pass
+
+
+SQLITE_READONLY_ROLLBACK = 776  # SQLITE_READONLY | (3 << 8): a hot journal needs a read-write open
+
+
+def hot_journal(path: Path) -> HotJournal:
+    journal = Path(f"{path}-journal")
+    try:
+        size = f", {journal.stat().st_size:,} bytes"
+    except OSError:
+        size = ""
+    return HotJournal(
+        f"{path.name} has a hot journal ({journal.name}{size}): a writer stopped in the middle of a transaction. "
+        f"Roll it back first: `sqlite-pulse check {path}` does it (as SQLite does on any read-write open) "
+        "and then checks the file; or open it read-write."
+    )
 
 
 def describe_lock_holders(path: Path) -> str:
@@ -79,6 +107,8 @@ def translate(exc: BaseException, path: Path | str) -> PulseError:
             f"{name} is locked by another connection{describe_lock_holders(path)}. "
             "A write or a long transaction is in progress; wait, or close the other program."
         )
+    if isinstance(exc, apsw.ReadOnlyError) and getattr(exc, "extendedresult", 0) == SQLITE_READONLY_ROLLBACK:
+        return hot_journal(path)
     if isinstance(exc, apsw.ReadOnlyError):
         return DatabaseReadOnly(
             f"{name} is read-only here: {exc}. Open it read-only, or check its permissions."

@@ -1,47 +1,85 @@
-"""Who holds a lock on a file: read from /proc/locks (Linux), so 'database is locked' can name the culprit."""
+"""Who holds a lock on a file: read from /proc/locks (Linux), so 'database is locked' can name the culprit
+and a pinned WAL snapshot can be traced to the process that holds it."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+# wal-index lock bytes in the -shm (unix VFS): WAL_WRITE_LOCK at 120, CKPT 121, RECOVER 122,
+# WAL_READ_LOCK(0..4) at 123..127 (held SHARED for the whole of a read transaction), DMS at 128.
+SHM_READ_MARK_BYTES = range(123, 128)
+SHM_DMS_BYTE = 128
 
-def lock_holders(path: Path | str) -> list[tuple[int, str]]:
-    """(pid, command name) of other processes holding POSIX/OFD locks on `path` or its -shm/-wal files."""
-    inodes = set()
-    for candidate in (Path(path), Path(f"{path}-shm"), Path(f"{path}-wal")):
-        try:
-            st = candidate.stat()
-        except OSError:
-            continue
-        inodes.add((os.major(st.st_dev), os.minor(st.st_dev), st.st_ino))
+
+@dataclass(frozen=True)
+class FileLock:
+    pid: int
+    kind: str  # POSIX, OFDLCK, FLOCK
+    access: str  # READ or WRITE
+    start: int
+    end: int | None  # None: to the end of the file ("EOF")
+
+    def covers(self, byte: int) -> bool:
+        return self.start <= byte and (self.end is None or byte <= self.end)
+
+
+def file_locks(path: Path | str) -> list[FileLock]:
+    """Every lock /proc/locks lists on the file at `path` (any process); [] when unknown."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return []
+    key = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
     try:
         lines = Path("/proc/locks").read_text().splitlines()
     except OSError:
         return []
-    holders: dict[int, str] = {}
+    found = []
     for line in lines:
         parsed = _parse_lock_line(line)
-        if parsed is None:
-            continue
-        pid, inode_key = parsed
-        if inode_key in inodes and pid != os.getpid() and pid > 0:
-            holders[pid] = _process_name(pid)
+        if parsed is not None and parsed[0] == key:
+            found.append(parsed[1])
+    return found
+
+
+def read_mark_holders(shm_path: Path | str) -> set[int]:
+    """Pids holding a WAL read mark (a read transaction, hence a snapshot) on this -shm."""
+    return {
+        lock.pid
+        for lock in file_locks(shm_path)
+        if lock.access == "READ" and lock.pid > 0 and any(lock.covers(b) for b in SHM_READ_MARK_BYTES)
+    }
+
+
+def lock_holders(path: Path | str) -> list[tuple[int, str]]:
+    """(pid, command name) of other processes holding POSIX/OFD locks on `path` or its -shm/-wal files."""
+    real = Path(path).resolve()
+    holders: dict[int, str] = {}
+    for candidate in (real, Path(f"{real}-shm"), Path(f"{real}-wal")):
+        for lock in file_locks(candidate):
+            if lock.pid != os.getpid() and lock.pid > 0:
+                holders[lock.pid] = process_name(lock.pid)
     return sorted(holders.items())
 
 
-def _parse_lock_line(line: str) -> tuple[int, tuple[int, int, int]] | None:
-    # "1: POSIX  ADVISORY  WRITE 1234 fd:01:5678 1073741824 1073741824"
-    fields = line.replace("->", "").split()
+def _parse_lock_line(line: str) -> tuple[tuple[int, int, int], FileLock] | None:
+    # "1: POSIX  ADVISORY  WRITE 1234 fd:01:5678 1073741824 1073741824"  ("-> " marks a blocked waiter)
+    if "->" in line:
+        return None
+    fields = line.split()
     try:
-        pid = int(fields[4])
+        kind, access, pid = fields[1], fields[3], int(fields[4])
         major, minor, inode = fields[5].split(":")
-        return pid, (int(major, 16), int(minor, 16), int(inode))
+        start = int(fields[6])
+        end = None if fields[7] == "EOF" else int(fields[7])
     except (IndexError, ValueError):
         return None
+    return (int(major, 16), int(minor, 16), int(inode)), FileLock(pid, kind, access, start, end)
 
 
-def _process_name(pid: int) -> str:
+def process_name(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:

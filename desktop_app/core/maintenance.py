@@ -17,7 +17,7 @@ from pathlib import Path
 import apsw
 
 from desktop_app.core import errors
-from desktop_app.core.database import connect_read, connect_write, open_database, pragma
+from desktop_app.core.database import check_file, connect_read, connect_write, open_database, pragma
 
 CHECKPOINT_MODES = ("passive", "full", "restart", "truncate")
 # Copying every page in one step holds the source's read lock for the whole copy; in WAL mode that does
@@ -58,8 +58,9 @@ class VacuumResult:
 @dataclass(frozen=True)
 class CheckResult:
     ok: bool
-    messages: list[str]
+    messages: list[str]  # SQLite's own rows ("ok", or one problem per row), up to max_errors
     quick: bool
+    rolled_back_journal: bool = False  # a hot journal was rolled back first, as a read-write open does
 
 
 def checkpoint(path: Path | str, mode: str = "passive") -> CheckpointResult:
@@ -94,13 +95,16 @@ def backup(
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
     overwrite: bool = False,
+    verify: bool = True,
 ) -> BackupResult:
     """Copy a live database with SQLite's online backup API, `pages_per_step` pages at a time.
 
     Between steps the source is unlocked, so writers keep going. The copy is written to a hidden file
     beside the destination and renamed into place when complete: a cancelled or failed backup leaves
     nothing behind, and an existing destination is only replaced (with `overwrite=True`) by a whole copy.
-    `progress(done_pages, total_pages)` is called after each step.
+    `progress(done_pages, total_pages)` is called after each step. With `verify` the copy must pass
+    `quick_check` before it takes the destination's name; if it fails, the source is damaged and
+    `CopyDamaged` says so (nothing is left behind).
     """
     if pages_per_step == 0 or pages_per_step < -1:
         raise ValueError("pages_per_step must be positive, or -1 for everything in one step")
@@ -121,6 +125,10 @@ def backup(
                 pages, cancelled = _copy_pages(
                     source_connection, target, pages_per_step, wal_source, progress, cancel
                 )
+                if verify and not cancelled:  # on the copy's own connection, before it gets its name
+                    problems = check_lines(target, quick=True, max_errors=VERIFY_MAX_ERRORS)
+                    if problems:
+                        raise _damaged(source, destination, "backup", problems)
             finally:
                 target.close()
         finally:
@@ -238,8 +246,11 @@ def vacuum(path: Path | str) -> VacuumResult:
     )
 
 
-def vacuum_into(path: Path | str, destination: Path | str) -> VacuumResult:
-    """Write a compacted copy of the database to `destination` (which must not exist); the source is only read."""
+def vacuum_into(path: Path | str, destination: Path | str, *, verify: bool = True) -> VacuumResult:
+    """Write a compacted copy of the database to `destination` (which must not exist); the source is only read.
+
+    With `verify`, the source and the copy must pass `quick_check`, else `CopyDamaged` and no copy is left.
+    """
     database = open_database(path)
     target = Path(destination).expanduser().absolute()
     if target.exists():
@@ -251,7 +262,17 @@ def vacuum_into(path: Path | str, destination: Path | str) -> VacuumResult:
     connection = connect_read(database.path)
     try:
         connection.execute("VACUUM INTO ?", (str(target),))
+        if verify:
+            # VACUUM INTO rebuilds the b-trees, so a damaged source can yield a copy that passes
+            # quick_check yet lacks rows: check the source too (quick_check reads it once more).
+            problems = check_lines(connection, quick=True, max_errors=VERIFY_MAX_ERRORS)
+            if problems:
+                raise _damaged(database.path, target, "VACUUM INTO", problems)
+            _verify_copy(database.path, target, target, what="VACUUM INTO")
         _sync(target)  # VACUUM INTO does not sync its output
+    except errors.CopyDamaged:
+        _remove_database_files(target)
+        raise
     except apsw.Error as exc:
         _remove_database_files(target)
         failed_on = target if isinstance(exc, apsw.FullError | apsw.CantOpenError) else database.path
@@ -267,20 +288,86 @@ def vacuum_into(path: Path | str, destination: Path | str) -> VacuumResult:
 
 
 def integrity_check(path: Path | str, *, quick: bool = False, max_errors: int = 100) -> CheckResult:
-    """`PRAGMA integrity_check` (or the faster `quick_check`, which skips index contents) on a read-only connection."""
-    database = open_database(path)
-    name = "quick_check" if quick else "integrity_check"
-    connection = connect_read(database.path)
+    """`PRAGMA integrity_check` (or the faster `quick_check`, which skips index contents) on a read-only connection.
+
+    A hot journal (a writer killed mid-transaction) is rolled back first, as SQLite does on any read-write
+    open: `rolled_back_journal` says so. A damaged file is still checked: SQLite's own lines are the result.
+    """
+    rolled_back = False
     try:
-        rows = connection.execute(f"PRAGMA {name}({int(max_errors)})").fetchall()
-    except apsw.CorruptError as exc:
-        return CheckResult(ok=False, messages=[f"The check stopped on damaged data: {exc}"], quick=quick)
-    except apsw.Error as exc:
-        raise errors.translate(exc, database.path) from exc
+        database_path = open_database(path).path
+    except errors.HotJournal:
+        database_path = roll_back_hot_journal(path)
+        rolled_back = True
+    except errors.DatabaseCorrupt:
+        database_path = Path(path).expanduser().absolute().resolve()  # a SQLite file, damaged: check it
+    connection = connect_read(database_path)
+    try:
+        messages = check_lines(connection, quick=quick, max_errors=max_errors) or ["ok"]
     finally:
         connection.close()
-    messages = [str(message) for (message,) in rows]
-    return CheckResult(ok=messages == ["ok"], messages=messages, quick=quick)
+    return CheckResult(ok=messages == ["ok"], messages=messages, quick=quick, rolled_back_journal=rolled_back)
+
+
+def check_lines(connection: apsw.Connection, *, quick: bool, max_errors: int) -> list[str]:
+    """SQLite's problem rows from integrity_check/quick_check, [] when it says ok.
+
+    The check can report some rows and then stop on damage it cannot walk past: the rows so far are kept.
+    """
+    name = "quick_check" if quick else "integrity_check"
+    rows: list[str] = []
+    try:
+        for (message,) in connection.execute(f"PRAGMA {name}({int(max_errors)})"):
+            rows.append(str(message))
+    except apsw.CorruptError as exc:
+        rows.append(f"The check stopped on damaged data: {exc}")
+    except apsw.Error as exc:
+        raise errors.translate(exc, connection.filename) from exc
+    return [] if rows == ["ok"] else rows[: max(1, int(max_errors))]
+
+
+def roll_back_hot_journal(path: Path | str) -> Path:
+    """Undo the unfinished transaction a killed writer left in a hot `-journal`, exactly as SQLite does:
+    open read-write and read. Committed data is kept. Returns the resolved database path."""
+    real = Path(path).expanduser().absolute()
+    check_file(real)
+    real = real.resolve()
+    if not os.access(real, os.W_OK) or not os.access(real.parent, os.W_OK):
+        raise errors.DatabaseReadOnly(
+            f"{real.name} has a hot journal, and rolling it back needs write access to the file and its folder: "
+            "run the check as a user who can write there."
+        )
+    connection = connect_write(real)  # its first read rolls the journal back
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_schema").fetchall()
+    except apsw.Error as exc:
+        raise errors.translate(exc, real) from exc
+    finally:
+        connection.close()
+    return real
+
+
+VERIFY_MAX_ERRORS = 10
+
+
+def _verify_copy(source: Path, copy: Path, destination: Path, *, what: str) -> None:
+    # Read-write on purpose: the copy is ours alone, and the last connection's close removes its -wal/-shm.
+    connection = connect_write(copy)
+    try:
+        problems = check_lines(connection, quick=True, max_errors=VERIFY_MAX_ERRORS)
+    finally:
+        connection.close()
+    if problems:
+        raise _damaged(source, destination, what, problems)
+
+
+def _damaged(source: Path, destination: Path, what: str, problems: list[str]) -> errors.CopyDamaged:
+    first = " ".join(problems[0].split())
+    return errors.CopyDamaged(
+        f"{source.name} is damaged, so the {what} copy is not written to {destination}: quick_check reports "
+        f"{len(problems)}{'+' if len(problems) >= VERIFY_MAX_ERRORS else ''} problem(s), first: {first}. "
+        f"Run `sqlite-pulse check {source}` for the full list; `.recover` in the sqlite3 shell can salvage rows."
+    )
 
 
 def optimize(path: Path | str) -> list[str]:

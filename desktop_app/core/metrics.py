@@ -4,22 +4,30 @@ One `MetricsSampler` keeps one read-only connection open for its lifetime (so wa
 does not checkpoint or delete its WAL when we would otherwise close the last connection) and never
 leaves a read transaction open between samples (that would pin a snapshot and starve checkpoints).
 No sample scans a table: the cost is the same for a 10 MB and a 10 GB file.
+
+SQLite's files are only read through SQLite: the database and WAL headers with `Connection.read`, and
+the -shm counters through the descriptor SQLite itself holds (see `ShmCounters`). Opening and closing
+any of them from Python would drop every POSIX lock this process holds on the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import sys
+import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import apsw
 
 from desktop_app.core import errors
-from desktop_app.core.database import connect_read, pragma
+from desktop_app.core.database import check_file, connect_read, pragma
+from desktop_app.core.locks import process_name, read_mark_holders
 
 WAL_HEADER_SIZE = 32
 WAL_FRAME_HEADER_SIZE = 24
@@ -31,6 +39,10 @@ FREELIST_FLAG_PERCENT = 20.0
 FREELIST_FLAG_MIN_PAGES = 16
 WAL_FLAG_FRAMES = 4000  # 4x the default auto-checkpoint: frames beyond this mean checkpoints are starved
 WAL_GROWTH_SAMPLES = 5
+# The rollback-journal flag needs writes from others seen within this many seconds; it clears after.
+WRITE_QUIET_SECONDS = 30.0
+HEADER_SIZE = 100
+CHANGE_COUNTER_OFFSET = 24
 NETWORK_FILESYSTEMS = frozenset(
     {
         "nfs",
@@ -91,18 +103,18 @@ class Sample:
     synchronous: int
     auto_vacuum: int
     wal_autocheckpoint: int
+    # Added fields keep defaults so older constructors still work.
+    wal_pending_frames: int = 0  # mxFrame - nBackfill: frames a checkpoint has still to copy
+    data_bytes: int = 0  # page_count * page_size: the database's size including what still sits in the WAL
+    change_counter: int | None = None  # file change counter from the on-disk header (+1 per rollback commit)
+    own_change: bool = False  # data_version moved, and the app said the change was its own maintenance
     red_flags: list[RedFlag] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def read_wal_header(wal_path: Path) -> WalHeader | None:
-    try:
-        with wal_path.open("rb") as handle:
-            raw = handle.read(WAL_HEADER_SIZE)
-    except OSError:
-        return None
+def parse_wal_header(raw: bytes) -> WalHeader | None:
     if len(raw) < WAL_HEADER_SIZE:
         return None
     magic, _version, page_size, sequence, salt1, salt2 = struct.unpack(">6I", raw[:24])
@@ -111,19 +123,116 @@ def read_wal_header(wal_path: Path) -> WalHeader | None:
     return WalHeader(page_size=page_size, checkpoint_sequence=sequence, salt=(salt1, salt2))
 
 
-def read_shm_counters(shm_path: Path) -> tuple[int, int]:
-    """(mxFrame, nBackfill) from the wal-index; (0, 0) when there is no -shm yet."""
+def read_wal_header(connection: apsw.Connection) -> WalHeader | None:
+    """The WAL header, read through SQLite's own WAL handle; None when the WAL is empty or not open."""
     try:
-        with shm_path.open("rb") as handle:
-            raw = handle.read(SHM_BACKFILL_OFFSET + 4)
-    except OSError:
-        return 0, 0
+        complete, raw = connection.read("main", 1, 0, WAL_HEADER_SIZE)
+    except apsw.SQLError:  # no WAL open on this connection (not WAL mode, or nothing read yet)
+        return None
+    return parse_wal_header(raw) if complete else None
+
+
+def read_change_counter(connection: apsw.Connection) -> int | None:
+    """The file change counter from the database header, read through SQLite's own file handle."""
+    try:
+        complete, raw = connection.read("main", 0, 0, HEADER_SIZE)
+    except apsw.SQLError:
+        return None
+    if not complete:
+        return None
+    return struct.unpack_from(">I", raw, CHANGE_COUNTER_OFFSET)[0]
+
+
+def parse_shm_counters(raw: bytes) -> tuple[int, int]:
+    """(mxFrame, nBackfill) from the first bytes of a wal-index; (0, 0) if too short."""
     if len(raw) < SHM_BACKFILL_OFFSET + 4:
         return 0, 0
     order = "<" if sys.byteorder == "little" else ">"
     (mx_frame,) = struct.unpack_from(order + "I", raw, SHM_MX_FRAME_OFFSET)
     (backfill,) = struct.unpack_from(order + "I", raw, SHM_BACKFILL_OFFSET)
     return mx_frame, backfill
+
+
+FD_DIRECTORIES = ("/proc/self/fd", "/dev/fd")
+
+
+class ShmCounters:
+    """Reads mxFrame and nBackfill from a -shm without ever opening or closing it (on Linux and macOS).
+
+    SQLite offers no call for these counters, and a Python `open()`/`close()` of the -shm would drop the
+    POSIX locks SQLite holds on it. So this reads with `os.pread` through the descriptor SQLite itself
+    keeps open for the -shm (found in /proc/self/fd by inode, re-checked with `fstat` before every read):
+    no descriptor of ours exists, so there is nothing to close and no lifetime to get wrong. The owner
+    must hold a WAL-mode SQLite connection to the file while it reads (the sampler does).
+
+    Where descriptors cannot be listed (Windows, whose locks belong to a handle and are not dropped by
+    closing another), it falls back to one read-only descriptor of its own, opened lazily, re-opened
+    only when the -shm's inode changes, and closed by `close()`.
+    """
+
+    def __init__(self, shm_path: Path, *, borrow: bool | None = None) -> None:
+        self.shm_path = shm_path
+        directory = next((d for d in FD_DIRECTORIES if os.path.isdir(d)), None)
+        self._fd_directory = directory if borrow is not False else None
+        if borrow and directory is None:
+            raise RuntimeError("this system cannot list open descriptors")
+        self._fd: int | None = None  # borrowed (SQLite's) or owned, see _owned
+        self._owned = False
+
+    @property
+    def borrowing(self) -> bool:
+        return self._fd_directory is not None
+
+    def read(self) -> tuple[int, int]:
+        try:
+            target = os.stat(self.shm_path)
+        except OSError:
+            return 0, 0
+        fd = self._descriptor(target)
+        if fd is None:
+            return 0, 0
+        try:
+            raw = os.pread(fd, SHM_BACKFILL_OFFSET + 4, 0)
+        except OSError:
+            return 0, 0
+        return parse_shm_counters(raw)
+
+    def close(self) -> None:
+        """Closes an owned descriptor (fallback only); call after the SQLite connection is closed."""
+        if self._owned and self._fd is not None:
+            os.close(self._fd)
+        self._fd, self._owned = None, False
+
+    def _descriptor(self, target: os.stat_result) -> int | None:
+        if self._fd is not None and _same_file(self._fd, target):
+            return self._fd
+        if self._owned:
+            self.close()  # the -shm was replaced: re-open below
+        self._fd = None
+        if self._fd_directory is not None:
+            self._fd = self._find_sqlite_descriptor(target)
+        else:
+            self._fd, self._owned = os.open(self.shm_path, os.O_RDONLY), True
+        return self._fd
+
+    def _find_sqlite_descriptor(self, target: os.stat_result) -> int | None:
+        assert self._fd_directory is not None
+        try:
+            names = os.listdir(self._fd_directory)
+        except OSError:
+            return None
+        for name in names:
+            if name.isdigit() and _same_file(int(name), target):
+                return int(name)
+        return None
+
+
+def _same_file(fd: int, target: os.stat_result) -> bool:
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        return False
+    return (info.st_dev, info.st_ino) == (target.st_dev, target.st_ino)
 
 
 def filesystem_type(path: Path, mounts_table: str | None = None) -> str | None:
@@ -147,25 +256,62 @@ def filesystem_type(path: Path, mounts_table: str | None = None) -> str | None:
     return best_type
 
 
-class MetricsSampler:
-    """Samples one database. Use from a single thread; call `close()` when done."""
+@dataclass(frozen=True)
+class PinnedReader:
+    pid: int
+    name: str
+    seconds: float  # how long it has held a read mark while no checkpoint progressed
 
-    def __init__(self, path: Path | str, *, wal_flag_frames: int = WAL_FLAG_FRAMES) -> None:
-        self.path = Path(path)
+    def describe(self) -> str:
+        who = "this process" if self.pid == os.getpid() else "process"
+        return f"{who} {self.pid} {self.name}".rstrip()
+
+
+class MetricsSampler:
+    """Samples one database. Use from a single thread; call `close()` when done.
+
+    The sampler owns one read-only connection for its lifetime and reads SQLite's files only through
+    SQLite (see the module docstring). With the descriptor fallback of `ShmCounters` (systems where open
+    descriptors cannot be listed), closing the sampler closes one -shm descriptor: whoever owns other
+    connections to the same file in this process must close them first (the session closes the sampler
+    last). `own_changes()` / `begin_own_change()` tell it which data_version moves are the app's own
+    maintenance, so they never raise a flag; they may be called from any thread.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        wal_flag_frames: int = WAL_FLAG_FRAMES,
+        write_quiet_seconds: float = WRITE_QUIET_SECONDS,
+        borrow_shm_descriptor: bool | None = None,
+    ) -> None:
+        given = Path(path).expanduser().absolute()
+        check_file(given)  # a FIFO or device is refused before anything tries to read it
+        self.path = given.resolve()  # SQLite puts -wal and -shm beside the real file, not the symlink
         self.wal_flag_frames = wal_flag_frames
+        self.write_quiet_seconds = write_quiet_seconds
         self.wal_path = Path(f"{self.path}-wal")
         self.shm_path = Path(f"{self.path}-shm")
         self._connection: apsw.Connection | None = connect_read(self.path, busy_timeout_ms=200)
+        self._shm = ShmCounters(self.shm_path, borrow=borrow_shm_descriptor)
         self._previous: Sample | None = None
         self._previous_salt: tuple[int, int] | None = None
-        self._live_frames_history: deque[int] = deque(maxlen=WAL_GROWTH_SAMPLES)
-        self._writes_seen = False
+        self._pending_history: deque[int] = deque(maxlen=WAL_GROWTH_SAMPLES)
+        self._last_write_at: float | None = None  # monotonic time of the last change not made by us
+        self._readers_since: dict[int, float] = {}  # pid -> since when it holds a read mark, no backfill
+        self._readers_confirmed: set[int] = set()  # of those, seen in consecutive samples
+        self._readers_checked_at = 0.0
+        self._own_lock = threading.Lock()
+        self._own_active = 0
+        self._own_pending = False
         self._network_fs = filesystem_type(self.path) in NETWORK_FILESYSTEMS
 
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        self._shm.close()  # after the connection: see the class docstring
 
     def __enter__(self) -> MetricsSampler:
         return self
@@ -173,11 +319,46 @@ class MetricsSampler:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    # -- the app's own changes ---------------------------------------------------------------------
+
+    def begin_own_change(self) -> None:
+        """A maintenance job of this app is about to write (VACUUM, optimize, checkpoint ...)."""
+        with self._own_lock:
+            self._own_active += 1
+
+    def end_own_change(self) -> None:
+        """The job finished: the next data_version change the sampler sees is still the job's."""
+        with self._own_lock:
+            self._own_active = max(0, self._own_active - 1)
+            self._own_pending = True
+
+    @contextlib.contextmanager
+    def own_changes(self) -> Iterator[None]:
+        self.begin_own_change()
+        try:
+            yield
+        finally:
+            self.end_own_change()
+
+    def note_own_writes(self) -> None:
+        """Our ingest writes this database: its commits count as writes (journal-mode flag included)."""
+        self._last_write_at = time.monotonic()
+
+    def _take_own_change(self) -> bool:
+        with self._own_lock:
+            own = self._own_active > 0 or self._own_pending
+            if self._own_active == 0:
+                self._own_pending = False
+            return own
+
+    # -- sampling --------------------------------------------------------------------------------
+
     def sample(self) -> Sample:
         if self._connection is None:
             raise RuntimeError("sampler is closed")
         started = time.perf_counter()
         connection = self._connection
+        own = self._take_own_change()
         try:
             # Each pragma runs in its own autocommit statement: no read transaction outlives this call.
             page_size = int(pragma(connection, "page_size"))
@@ -190,23 +371,28 @@ class MetricsSampler:
             wal_autocheckpoint = int(pragma(connection, "wal_autocheckpoint"))
         except apsw.Error as exc:
             raise errors.translate(exc, self.path) from exc
+        wal_mode = journal_mode == "wal"
         db_bytes = _size(self.path)
         wal_bytes = _size(self.wal_path)
-        header = read_wal_header(self.wal_path) if wal_bytes else None
+        header = read_wal_header(connection) if wal_bytes and wal_mode else None
         wal_frames = (
             max(0, (wal_bytes - WAL_HEADER_SIZE) // (page_size + WAL_FRAME_HEADER_SIZE)) if wal_bytes else 0
         )
-        live_frames, backfilled = read_shm_counters(self.shm_path) if journal_mode == "wal" else (0, 0)
+        live_frames, backfilled = self._shm.read() if wal_mode else (0, 0)
+        pending = max(0, live_frames - backfilled)
         salt = header.salt if header else None
         restarted = salt is not None and self._previous_salt is not None and salt != self._previous_salt
         previous = self._previous
-        external_write = previous is not None and data_version != previous.data_version
-        self._writes_seen = self._writes_seen or external_write
-        self._live_frames_history.append(live_frames)
+        changed = previous is not None and data_version != previous.data_version
+        now = time.monotonic()
+        if changed and not own:
+            self._last_write_at = now
+        self._pending_history.append(pending)
+        self._track_readers(pending, backfilled, restarted, now)
 
         sample = Sample(
             taken_at=time.time(),
-            monotonic=time.monotonic(),
+            monotonic=now,
             cost_ms=0.0,
             page_size=page_size,
             page_count=page_count,
@@ -220,11 +406,15 @@ class MetricsSampler:
             wal_restarted=restarted,
             checkpoint_sequence=header.checkpoint_sequence if header else None,
             data_version=data_version,
-            external_write=external_write,
+            external_write=changed and not own,
             journal_mode=journal_mode,
             synchronous=synchronous,
             auto_vacuum=auto_vacuum,
             wal_autocheckpoint=wal_autocheckpoint,
+            wal_pending_frames=pending,
+            data_bytes=page_count * page_size,
+            change_counter=None if wal_mode else read_change_counter(connection),
+            own_change=changed and own,
         )
         sample.red_flags.extend(self._red_flags(sample))
         if salt is not None:
@@ -234,30 +424,40 @@ class MetricsSampler:
         object.__setattr__(sample, "cost_ms", round(cost_ms, 3))
         return sample
 
-    def note_own_writes(self) -> None:
-        """Tell the sampler that this app wrote to the database (our writer's commits do change data_version)."""
-        self._writes_seen = True
+    def pinned_readers(self) -> list[PinnedReader]:
+        """Readers that held a WAL read mark across consecutive samples while no checkpoint progressed."""
+        at = self._readers_checked_at
+        return [
+            PinnedReader(pid, process_name(pid), at - since)
+            for pid, since in sorted(self._readers_since.items())
+            if pid in self._readers_confirmed
+        ]
+
+    def _track_readers(self, pending: int, backfilled: int, restarted: bool, now: float) -> None:
+        """A pinned snapshot is a reader that stays: same read mark holder, backfill not advancing."""
+        previous = self._previous
+        self._readers_checked_at = now
+        if pending <= self.wal_flag_frames:  # no WAL flag to explain: skip reading /proc/locks
+            self._readers_since, self._readers_confirmed = {}, set()
+            return
+        holders = read_mark_holders(self.shm_path)
+        progressed = previous is None or restarted or backfilled > previous.wal_backfilled_frames
+        if progressed:
+            self._readers_since, self._readers_confirmed = dict.fromkeys(holders, now), set()
+            return
+        self._readers_confirmed = {pid for pid in holders if pid in self._readers_since}
+        self._readers_since = {pid: self._readers_since.get(pid, now) for pid in holders}
 
     def _red_flags(self, sample: Sample) -> list[RedFlag]:
         flags: list[RedFlag] = []
-        limit = self.wal_flag_frames
-        history = list(self._live_frames_history)
+        history = list(self._pending_history)
         growing = (
             len(history) >= 2
             and all(b >= a for a, b in zip(history, history[1:], strict=False))
             and history[-1] > history[0]
         )
-        if sample.journal_mode == "wal" and sample.wal_live_frames > limit:
-            megabytes = sample.wal_live_frames * (sample.page_size + WAL_FRAME_HEADER_SIZE) / 1e6
-            trend = " and still growing" if growing else ""
-            flags.append(
-                RedFlag(
-                    "wal_unbounded",
-                    f"The WAL holds {sample.wal_live_frames:,} frames ({megabytes:,.1f} MB){trend}: checkpoints are not "
-                    "keeping up, usually because a long-running reader pins an old snapshot. Close idle readers, "
-                    "then run a checkpoint.",
-                )
-            )
+        if sample.journal_mode == "wal" and sample.wal_pending_frames > self.wal_flag_frames:
+            flags.append(self._wal_flag(sample, growing))
         if sample.page_count >= FREELIST_FLAG_MIN_PAGES and sample.freelist_percent > FREELIST_FLAG_PERCENT:
             flags.append(
                 RedFlag(
@@ -266,7 +466,10 @@ class MetricsSampler:
                     " the file is larger than its data. VACUUM reclaims the space.",
                 )
             )
-        if sample.journal_mode in ROLLBACK_JOURNAL_MODES and self._writes_seen:
+        recent_writes = (
+            self._last_write_at is not None and sample.monotonic - self._last_write_at <= self.write_quiet_seconds
+        )
+        if sample.journal_mode in ROLLBACK_JOURNAL_MODES and recent_writes:
             flags.append(
                 RedFlag(
                     "rollback_journal_writes",
@@ -283,6 +486,26 @@ class MetricsSampler:
                 )
             )
         return flags
+
+    def _wal_flag(self, sample: Sample, growing: bool) -> RedFlag:
+        pending = sample.wal_pending_frames
+        megabytes = pending * (sample.page_size + WAL_FRAME_HEADER_SIZE) / 1e6
+        trend = " and still growing" if growing else ""
+        text = f"The WAL holds {pending:,} frames ({megabytes:,.1f} MB) not yet copied into the database{trend}."
+        readers = self.pinned_readers()
+        if readers:
+            held = "; ".join(f"{r.describe()} has held a read snapshot for {_seconds(r.seconds)}" for r in readers)
+            text += (
+                f" Checkpoints cannot copy past a reader's snapshot: {held}. End that read transaction, "
+                "then run a checkpoint."
+            )
+        else:
+            text += " Run a checkpoint to copy them (no reader is holding a snapshot)."
+        return RedFlag("wal_unbounded", text)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 10 else f"{value:,.0f} s"
 
 
 def _size(path: Path) -> int:

@@ -525,21 +525,39 @@ def fetch_table_page(
     return TablePage(columns=columns, rows=[row[1:] for row in keyed], last_key=last_key)
 
 
+# The smallest a table row can be on disk: a 2-byte cell pointer, 1-byte payload size, 1-byte rowid and a
+# 1-byte record header, with every column NULL. No page can hold more rows than page_size / this.
+MIN_ROW_BYTES = 5
+
+
 @_translated
 def estimate_row_count(connection: apsw.Connection, table: str) -> int | None:
-    """Roughly how many rows, without counting them.
+    """Roughly how many rows, without counting them; None when nothing cheap gives a believable number.
 
-    Rowid tables: max(rowid) - min(rowid) + 1, two index seeks; exact for append-only tables, an upper
-    bound after deletes. Otherwise the row count ANALYZE stored in sqlite_stat1, if any; else None.
+    First the row count ANALYZE stored in sqlite_stat1. Otherwise, for rowid tables, max(rowid) - min(rowid)
+    + 1 (two index seeks): exact for append-only tables, an upper bound after deletes, and discarded when
+    the whole file could not hold that many rows (sparse or random rowids).
     """
-    key = _rowid_name(connection, table)
-    if key is not None:
-        quoted = quote_identifier(table)
-        # Two subqueries: min() and max() in one SELECT would scan the table instead of seeking twice.
-        low, high = connection.execute(
-            f"SELECT (SELECT min({key}) FROM {quoted}), (SELECT max({key}) FROM {quoted})"
-        ).fetchall()[0]
-        return 0 if high is None else int(high) - int(low) + 1
+    key = _rowid_name(connection, table)  # first: its statement also reloads a schema changed by others
+    analyzed = _analyzed_row_count(connection, table)
+    if analyzed is not None or key is None:
+        return analyzed
+    quoted = quote_identifier(table)
+    # Two subqueries: min() and max() in one SELECT would scan the table instead of seeking twice.
+    low, high = connection.execute(
+        f"SELECT (SELECT min({key}) FROM {quoted}), (SELECT max({key}) FROM {quoted})"
+    ).fetchall()[0]
+    if high is None:
+        return 0
+    span = int(high) - int(low) + 1
+    page_size, page_count = connection.execute(
+        "SELECT * FROM pragma_page_size(), pragma_page_count()"
+    ).fetchall()[0]
+    most_rows = int(page_count) * (int(page_size) // MIN_ROW_BYTES)
+    return span if span <= most_rows else None
+
+
+def _analyzed_row_count(connection: apsw.Connection, table: str) -> int | None:
     if not connection.table_exists("main", "sqlite_stat1"):
         return None
     rows = connection.execute(

@@ -2,35 +2,21 @@
 
 In WAL mode every commit appends frames, and `mxFrame` in the -shm header counts the frames of the current
 WAL generation; in rollback-journal modes the header's file change counter goes up by one per commit.
-Both come from any writer, ours or another process's, which is how external writes are seen.
+Both come from any writer, ours or another process's, which is how external writes are seen. The sampler
+reads both through SQLite: this module opens no file.
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
-from pathlib import Path
 
 from desktop_app.core.metrics import Sample
-
-CHANGE_COUNTER_OFFSET = 24
 
 
 @dataclass(frozen=True)
 class Activity:
     unit: str  # "WAL frames/s" or "commits/s"
     per_second: float
-
-
-def read_change_counter(path: Path) -> int | None:
-    """The file change counter from the database header (bumped by every commit in rollback mode)."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(CHANGE_COUNTER_OFFSET)
-            raw = handle.read(4)
-    except OSError:
-        return None
-    return struct.unpack(">I", raw)[0] if len(raw) == 4 else None
 
 
 class ActivityMeter:
@@ -40,7 +26,10 @@ class ActivityMeter:
         self._previous: Sample | None = None
         self._previous_counter: int | None = None
 
-    def update(self, sample: Sample, change_counter: int | None) -> Activity:
+    def update(self, sample: Sample, change_counter: int | None = None) -> Activity:
+        """`change_counter` defaults to the one the sampler read through SQLite (`Sample.change_counter`)."""
+        if change_counter is None:
+            change_counter = sample.change_counter
         previous, previous_counter = self._previous, self._previous_counter
         self._previous, self._previous_counter = sample, change_counter
         wal = sample.journal_mode == "wal"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from desktop_app.core.errors import PulseError
 from desktop_app.core.metrics import MetricsSampler, Sample
-from desktop_app.ui.activity import Activity, ActivityMeter, read_change_counter
+from desktop_app.ui.activity import Activity, ActivityMeter
 
 DEFAULT_INTERVAL = 0.25
 
@@ -65,8 +65,7 @@ class SamplerThread:
                     last_error = str(exc)
                 else:
                     last_error = ""
-                    counter = read_change_counter(self.path) if sample.journal_mode != "wal" else None
-                    self._on_sample(sample, meter.update(sample, counter))
+                    self._on_sample(sample, meter.update(sample))
                 self._stop.wait(self.interval)
         finally:
             sampler.close()

@@ -44,10 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     vacuum.add_argument("--json", action="store_true")
     vacuum.set_defaults(handler=run_vacuum)
 
-    check = subparsers.add_parser("check", help="integrity check (exit 1 when problems are found)")
+    check = subparsers.add_parser(
+        "check", help="integrity check, rolling back a hot journal first (exit 1 when problems are found)"
+    )
     check.add_argument("db", type=Path)
     check.add_argument("--quick", action="store_true", help="quick_check: skip verifying index contents")
-    check.add_argument("--max-errors", type=int, default=100, metavar="N")
+    check.add_argument("--max-errors", type=int, default=100, metavar="N", help="report at most N problems")
     check.add_argument("--json", action="store_true")
     check.set_defaults(handler=run_check)
 
@@ -79,10 +81,12 @@ STATS_ROWS = (
     ("free pages", "freelist_count"),
     ("free pages %", "freelist_percent"),
     ("database bytes", "db_bytes"),
+    ("data bytes (incl. WAL)", "data_bytes"),
     ("WAL bytes", "wal_bytes"),
     ("WAL frames (room)", "wal_frames"),
     ("WAL frames (live)", "wal_live_frames"),
     ("WAL frames checkpointed", "wal_backfilled_frames"),
+    ("WAL frames pending", "wal_pending_frames"),
     ("WAL auto-checkpoint", "wal_autocheckpoint"),
     ("data version", "data_version"),
 )
@@ -186,9 +190,15 @@ def run_check(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(asdict(result))
     else:
+        if result.rolled_back_journal:
+            print(
+                "rolled back a hot journal: the transaction a writer left unfinished was undone, "
+                "every committed one is kept"
+            )
         kind = "quick_check" if result.quick else "integrity_check"
         print(f"{kind}: {'ok' if result.ok else 'PROBLEMS FOUND'}")
         if not result.ok:
-            for message in result.messages:
-                print(f"  {message}")
+            for message in result.messages:  # SQLite's own lines; one row can hold several
+                for line in message.splitlines():
+                    print(f"  {line}")
     return EXIT_OK if result.ok else EXIT_CHECK_FAILED

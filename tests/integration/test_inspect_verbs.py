@@ -61,6 +61,11 @@ def test_stats_json_on_a_wal_database(db_path: Path) -> None:
     assert stats["page_size"] == 8192
     assert stats["db_bytes"] == db_path.stat().st_size
     assert stats["red_flags"] == []
+    # Added keys (the old ones above keep their names): frames a checkpoint still has to copy, and the
+    # size of the data including what sits in the WAL.
+    assert stats["wal_pending_frames"] == stats["wal_live_frames"] - stats["wal_backfilled_frames"]
+    assert stats["data_bytes"] == stats["page_count"] * stats["page_size"]
+    assert {"change_counter", "own_change"} <= stats.keys()
 
 
 def test_stats_leaves_a_delete_mode_database_byte_identical(delete_mode_db: Path) -> None:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import apsw
 import pytest
 
-from desktop_app.core.database import connect_write
+from desktop_app.core.database import connect_read, connect_write
+from desktop_app.core.maintenance import optimize, vacuum
 from desktop_app.core.metrics import (
     MetricsSampler,
+    ShmCounters,
     filesystem_type,
-    read_shm_counters,
+    read_change_counter,
     read_wal_header,
 )
 
@@ -122,22 +127,77 @@ def test_freelist_flag_after_mass_delete(sampler: MetricsSampler, db_path: Path)
     writer.close()
 
 
-def test_wal_growth_flag_when_a_reader_pins_a_snapshot(db_path: Path) -> None:
-    reader = apsw.Connection(str(db_path))
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM readings").fetchall()  # holds a snapshot: checkpoints cannot finish
+HOLD_SNAPSHOT = """
+import sys, apsw
+reader = apsw.Connection(sys.argv[1])
+reader.execute("BEGIN")
+reader.execute("SELECT count(*) FROM readings").fetchall()  # holds a read mark: checkpoints stop there
+print("holding", flush=True)
+sys.stdin.readline()
+reader.execute("COMMIT")
+"""
+
+
+def test_wal_flag_names_a_reader_that_pins_a_snapshot_and_clears_after_checkpoint(db_path: Path) -> None:
     writer = connect_write(db_path)
-    with MetricsSampler(db_path, wal_flag_frames=50) as sampler:
-        first = sampler.sample()
-        insert_rows(writer, 150)
-        grown = sampler.sample()
+    insert_rows(writer, 5)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SNAPSHOT, str(db_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with MetricsSampler(db_path, wal_flag_frames=50) as sampler:
+            first = sampler.sample()
+            insert_rows(writer, 150)
+            grown = sampler.sample()  # the first sight of the reader: not yet a measured cause
+            insert_rows(writer, 50)
+            pinned = sampler.sample()  # the same reader, and no checkpoint progress since
+            holder.communicate("done\n", timeout=10)
+            assert writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0][0] == 0
+            cleared = sampler.sample()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        writer.close()
     assert "wal_unbounded" not in codes(first)
-    assert grown.wal_live_frames > 50
-    flag = next(flag for flag in grown.red_flags if flag.code == "wal_unbounded")
-    assert "still growing" in flag.message and "reader" in flag.message
-    reader.execute("COMMIT")
-    reader.close()
+    assert grown.wal_pending_frames > 50 and "wal_unbounded" in codes(grown)
+    assert pinned.wal_pending_frames > grown.wal_pending_frames
+    flag = next(flag for flag in pinned.red_flags if flag.code == "wal_unbounded")
+    assert f"process {holder.pid} python" in flag.message and "held a read snapshot" in flag.message
+    assert "still growing" in flag.message
+    assert cleared.wal_pending_frames == 0 and cleared.wal_live_frames > 0  # copied, not yet reset
+    assert "wal_unbounded" not in codes(cleared)
+
+
+def test_a_one_off_bulk_write_does_not_blame_a_reader(db_path: Path) -> None:
+    writer = connect_write(db_path)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")  # nothing copies the frames until we checkpoint
+    with MetricsSampler(db_path, wal_flag_frames=50) as sampler:
+        sampler.sample()
+        insert_rows(writer, 300)
+        writer.execute("DELETE FROM readings WHERE value < 200")
+        grown = [sampler.sample() for _ in range(3)]
+        writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        cleared = sampler.sample()
     writer.close()
+    for sample in grown:
+        flag = next(flag for flag in sample.red_flags if flag.code == "wal_unbounded")
+        assert "held a read snapshot" not in flag.message and "no reader is holding" in flag.message
+    assert grown[-1].wal_backfilled_frames == 0 and grown[-1].wal_pending_frames == grown[-1].wal_live_frames
+    assert cleared.wal_backfilled_frames == cleared.wal_live_frames and "wal_unbounded" not in codes(cleared)
+
+
+def test_data_bytes_counts_what_is_still_in_the_wal(db_path: Path) -> None:
+    writer = connect_write(db_path)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    with MetricsSampler(db_path) as sampler:
+        before = sampler.sample()
+        insert_rows(writer, 300)
+        after = sampler.sample()
+    writer.close()
+    assert after.db_bytes == before.db_bytes  # nothing reached the database file yet
+    assert after.data_bytes == after.page_count * after.page_size > after.db_bytes
+    assert after.wal_pending_frames > 0
 
 
 def test_rollback_journal_flag_once_writes_are_seen(delete_mode_db: Path) -> None:
@@ -152,6 +212,49 @@ def test_rollback_journal_flag_once_writes_are_seen(delete_mode_db: Path) -> Non
     assert "rollback_journal_writes" in codes(written)
 
 
+def test_rollback_journal_flag_clears_after_a_quiet_period(delete_mode_db: Path) -> None:
+    with MetricsSampler(delete_mode_db, write_quiet_seconds=0.3) as sampler:
+        sampler.sample()
+        writer = apsw.Connection(str(delete_mode_db))
+        writer.execute("INSERT INTO notes(body) VALUES ('new')")
+        assert "rollback_journal_writes" in codes(sampler.sample())
+        quiet_since = time.monotonic()
+        while "rollback_journal_writes" in codes(sample := sampler.sample()):
+            assert time.monotonic() - quiet_since < 5, "the flag never cleared"
+            time.sleep(0.05)
+        writer.close()
+    assert sample.monotonic - quiet_since >= 0.3
+
+
+def test_own_maintenance_never_raises_the_journal_flag(delete_mode_db: Path) -> None:
+    with MetricsSampler(delete_mode_db) as sampler:
+        first = sampler.sample()
+        with sampler.own_changes():
+            vacuum(delete_mode_db)
+            optimize(delete_mode_db)
+        after = sampler.sample()
+        again = sampler.sample()
+        writer = apsw.Connection(str(delete_mode_db))
+        writer.execute("INSERT INTO notes(body) VALUES ('theirs')")
+        writer.close()
+        theirs = sampler.sample()
+    assert after.data_version != first.data_version
+    assert after.own_change and not after.external_write
+    assert "rollback_journal_writes" not in codes(after) | codes(again)
+    assert theirs.external_write and "rollback_journal_writes" in codes(theirs)
+
+
+def test_change_counter_read_through_sqlite(delete_mode_db: Path) -> None:
+    with MetricsSampler(delete_mode_db) as sampler:
+        first = sampler.sample()
+        writer = apsw.Connection(str(delete_mode_db))
+        for index in range(3):
+            writer.execute("INSERT INTO notes(body) VALUES (?)", (f"n{index}",))
+        writer.close()
+        second = sampler.sample()
+    assert first.change_counter is not None and second.change_counter == first.change_counter + 3
+
+
 def test_network_filesystem_detection(tmp_path: Path) -> None:
     mounts = (
         "/dev/vda / ext4 rw 0 0\n"
@@ -164,16 +267,22 @@ def test_network_filesystem_detection(tmp_path: Path) -> None:
     assert filesystem_type(tmp_path) is not None  # the real /proc/mounts answers too
 
 
-def test_header_readers_on_missing_and_real_files(db_path: Path, tmp_path: Path) -> None:
-    assert read_wal_header(tmp_path / "none-wal") is None
-    assert read_shm_counters(tmp_path / "none-shm") == (0, 0)
+def test_header_readers_go_through_sqlite(db_path: Path) -> None:
+    reader = connect_read(db_path)
+    assert read_wal_header(reader) is None  # no read yet: no WAL open on this connection
     writer = connect_write(db_path)
     insert_rows(writer, 5)
-    header = read_wal_header(Path(f"{db_path}-wal"))
+    reader.execute("SELECT count(*) FROM readings").fetchall()
+    header = read_wal_header(reader)
     assert header is not None and header.page_size == 8192
-    mx_frame, _backfill = read_shm_counters(Path(f"{db_path}-shm"))
+    assert read_change_counter(reader) is not None
+    shm = ShmCounters(Path(f"{db_path}-shm"))
+    mx_frame, _backfill = shm.read()
     assert mx_frame > 0
+    assert shm.borrowing  # Linux: SQLite's own descriptor, none of ours
+    reader.close()
     writer.close()
+    assert ShmCounters(Path(f"{db_path}-none-shm")).read() == (0, 0)
 
 
 def test_closed_sampler_refuses_to_sample(db_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from desktop_app.core.database import connect_write
 from desktop_app.core.metrics import MetricsSampler
-from desktop_app.ui.activity import ActivityMeter, read_change_counter
+from desktop_app.ui.activity import ActivityMeter
 
 
 def _insert(path: Path, rows: int, commits: int) -> None:
@@ -57,7 +57,7 @@ def test_commits_per_second_in_rollback_mode(delete_mode_db: Path) -> None:
     meter = ActivityMeter()
     with MetricsSampler(delete_mode_db) as sampler:
         first = sampler.sample()
-        meter.update(first, read_change_counter(delete_mode_db))
+        meter.update(first)
         connection = apsw.Connection(str(delete_mode_db))
         for index in range(4):
             with connection:
@@ -65,10 +65,7 @@ def test_commits_per_second_in_rollback_mode(delete_mode_db: Path) -> None:
         connection.close()
         second = sampler.sample()
     second = dataclasses.replace(second, monotonic=first.monotonic + 2.0)
-    activity = meter.update(second, read_change_counter(delete_mode_db))
+    assert second.change_counter == first.change_counter + 4  # read through SQLite, not open()
+    activity = meter.update(second)
     assert activity.unit == "commits/s"
     assert activity.per_second == pytest.approx(2.0)  # 4 commits in 2 s
-
-
-def test_change_counter_of_a_missing_file_is_none(tmp_path: Path) -> None:
-    assert read_change_counter(tmp_path / "nope.db") is None
