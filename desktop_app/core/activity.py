@@ -2,8 +2,8 @@
 
 In WAL mode every commit appends frames, and `mxFrame` in the -shm header counts the frames of the current
 WAL generation; in rollback-journal modes the header's file change counter goes up by one per commit.
-Both come from any writer, ours or another process's, which is how external writes are seen. Nothing here
-reads a file: the counters come with the sample (read through SQLite by the sampler).
+Both come from any writer, ours or another process's, which is how external writes are seen. The sampler
+reads both through SQLite: this module opens no file.
 """
 
 from __future__ import annotations
@@ -24,9 +24,14 @@ class ActivityMeter:
 
     def __init__(self) -> None:
         self._previous: Sample | None = None
+        self._previous_counter: int | None = None
 
-    def update(self, sample: Sample) -> Activity:
-        previous, self._previous = self._previous, sample
+    def update(self, sample: Sample, change_counter: int | None = None) -> Activity:
+        """`change_counter` defaults to the one the sampler read through SQLite (`Sample.change_counter`)."""
+        if change_counter is None:
+            change_counter = sample.change_counter
+        previous, previous_counter = self._previous, self._previous_counter
+        self._previous, self._previous_counter = sample, change_counter
         wal = sample.journal_mode == "wal"
         unit = "WAL frames/s" if wal else "commits/s"
         if previous is None:
@@ -38,15 +43,8 @@ class ActivityMeter:
             frames = sample.wal_live_frames
             restarted = sample.wal_restarted or frames < previous.wal_live_frames
             delta = frames if restarted else frames - previous.wal_live_frames
+        elif change_counter is not None and previous_counter is not None:
+            delta = (change_counter - previous_counter) % 2**32
         else:
-            counter, previous_counter = _change_counter(sample), _change_counter(previous)
-            if counter is not None and previous_counter is not None:
-                delta = (counter - previous_counter) % 2**32
-            else:
-                delta = 1 if sample.external_write else 0
+            delta = 1 if sample.external_write else 0
         return Activity(unit, delta / elapsed)
-
-
-def _change_counter(sample: Sample) -> int | None:
-    # The header's file change counter, when the sampler reports it (read through SQLite, never open()).
-    return getattr(sample, "change_counter", None)

@@ -151,7 +151,6 @@ class Session:
         self._schema_version: int | None = None
         self._schema_stale = threading.Event()
         self._own_writes = threading.Event()
-        self._own_maintenance = threading.Event()
 
     # Lifecycle --------------------------------------------------------------------------------------------
     @classmethod
@@ -321,11 +320,6 @@ class Session:
         if self._own_writes.is_set():
             self._own_writes.clear()
             self._sampler.note_own_writes()
-        if self._own_maintenance.is_set():
-            self._own_maintenance.clear()
-            note = getattr(self._sampler, "note_own_maintenance", None)
-            if note is not None:
-                note()
         sample = self._sampler.sample()
         activity = self._meter.update(sample)
         return Tick(sample, activity, self._schema_if_changed())
@@ -510,13 +504,11 @@ class Session:
             loop.call_soon_threadsafe(deliver, done, total)
 
         def run() -> Any:
-            if name in WRITE_JOBS:
-                self._own_maintenance.set()
-            try:
-                return work(job, report)
-            finally:
-                if name in WRITE_JOBS:
-                    self._own_maintenance.set()  # again after: the sampler sees the result as ours
+            sampler = self._sampler  # made by the first sample, before any job can start
+            if name in WRITE_JOBS and sampler is not None:
+                with sampler.own_changes():  # the app's own maintenance never raises a flag
+                    return work(job, report)
+            return work(job, report)
 
         job.future = asyncio.wrap_future(self._job_pool.submit(run), loop=loop)
         self._jobs.add(job)

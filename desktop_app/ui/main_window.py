@@ -243,7 +243,7 @@ class MainWindow(QMainWindow):
         for key, tip in (
             ("file", "Open database"),
             ("journal", "Journal mode"),
-            ("size", "Database file size"),
+            ("size", "Database size (its pages, those still in the WAL included)"),
             ("wal", "WAL file size"),
             ("access", "Read-only or read-write"),
             ("ingest", "Ingest state"),
@@ -467,7 +467,7 @@ class MainWindow(QMainWindow):
         self._set_status("access", "read-only" if database.read_only else "read-write")
         if sample is not None:
             self._set_status("journal", f"journal: {sample.journal_mode.upper()}")
-            self._set_status("size", f"size: {human_bytes(sample.db_bytes)}")
+            self._set_status("size", f"size: {human_bytes(sample.data_bytes or sample.db_bytes)}")
             self._set_status("wal", f"WAL: {human_bytes(sample.wal_bytes)}" if sample.journal_mode == "wal" else "no WAL")
 
     def _update_actions(self) -> None:

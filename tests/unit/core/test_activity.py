@@ -8,7 +8,7 @@ import pytest
 
 from desktop_app.core.database import connect_write
 from desktop_app.core.metrics import MetricsSampler
-from desktop_app.ui.activity import ActivityMeter
+from desktop_app.core.activity import ActivityMeter
 
 
 def _insert(path: Path, rows: int, commits: int) -> None:
