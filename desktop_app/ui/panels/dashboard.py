@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.metrics import RedFlag, Sample
 from desktop_app.core.activity import Activity
+from desktop_app.core.metrics import RedFlag, Sample
 from desktop_app.ui.ring_buffer import RingBuffer
 
 WINDOWS = (("1 min", 60), ("5 min", 300), ("1 h", 3600))
