@@ -141,7 +141,7 @@ class TableModel(RowsModel):
         if not self._rows and self._last_key is None:
             await self._next_page()
             return
-        was_exhausted = self._exhausted
+        was_exhausted, shown = self._exhausted, len(self._rows)
         page = await self.session.reload(self.table, through_key=self._last_key, count=len(self._rows))
         if self._closed:
             return
@@ -154,7 +154,7 @@ class TableModel(RowsModel):
         self._replace(page.rows)
         self._last_key = page.last_key
         self.refreshed.emit(len(self._rows))
-        if was_exhausted:  # everything was shown: rows appended since belong on screen too
+        if was_exhausted or len(self._rows) < shown:  # all was shown, or rows went: show what follows
             page = await self.session.page(self.table, after_key=self._last_key, limit=self.page_rows)
             if not self._closed:
                 self._accept_page(page)
