@@ -206,3 +206,17 @@ def test_a_flag_clears_in_the_window_once_its_cause_is_fixed(qtbot, window, db_p
     qtbot.waitUntil(lambda: window.last_sample is not None and "freelist_high" not in flag_codes(window), timeout=5000)
     qtbot.waitUntil(window.dashboard.banner.isHidden, timeout=5000)
     assert flag_codes(window) == set()  # and the app's own VACUUM raised none
+
+
+def test_the_apps_own_vacuum_raises_no_flag_on_a_rollback_journal_file(qtbot, window, delete_mode_db: Path) -> None:
+    open_in(qtbot, window, delete_mode_db)
+    qtbot.waitUntil(lambda: window.last_sample is not None, timeout=5000)
+    seen = []
+    window.sample_received.connect(seen.append)
+    finished(qtbot, window, window.vacuum_action.trigger)
+    # Wait for the sample that saw VACUUM's change (marked as ours), then a few more.
+    qtbot.waitUntil(lambda: any(sample.own_change for sample in seen), timeout=5000)
+    first_own = next(i for i, sample in enumerate(seen) if sample.own_change)
+    qtbot.waitUntil(lambda: len(seen) >= first_own + 5, timeout=5000)
+    assert all(not sample.red_flags for sample in seen), [f.code for s in seen for f in s.red_flags]
+    assert window.dashboard.banner.isHidden()
