@@ -38,9 +38,9 @@ def read_locks(pid: int, path: Path) -> list[str]:
         if "->" in fields:  # a lock waiting on another: not held
             continue
         # "1: POSIX  ADVISORY  READ 1234 08:01:5678 128 128"
-        if len(fields) >= 8 and fields[1] == "POSIX" and int(fields[4]) == pid:
-            if int(fields[5].split(":")[2]) == inode:
-                kinds.append(fields[3])
+        held_by_us = len(fields) >= 8 and fields[1] == "POSIX" and int(fields[4]) == pid
+        if held_by_us and int(fields[5].split(":")[2]) == inode:
+            kinds.append(fields[3])
     return kinds
 
 
