@@ -362,6 +362,10 @@ class MainWindow(QMainWindow):
         session = self.session
         if session is None:
             return None
+        # Nothing the old session still publishes while it shuts down may reach the screen.
+        session.events.sample.disconnect(self._on_sample)
+        session.events.sampler_error.disconnect(self._on_sampler_error)
+        session.events.job_done.disconnect(self._on_job_done)
         if self.ingest_controller.running:
             self.ingest_controller.shutdown()
         self.session = None

@@ -186,3 +186,19 @@ def test_display_text() -> None:
     assert display_text("line\nbreak") == "line⏎ break"
     assert display_text("x" * 1000).endswith("…")
     assert display_text(b"\x00" * 20).endswith("…")
+
+
+def test_a_memory_error_is_shown_and_reaches_the_excepthook(session: Session, qtbot, monkeypatch) -> None:
+    async def exhausted(*_args, **_kwargs):
+        raise MemoryError("a row too big to hold")
+
+    monkeypatch.setattr(session, "page", exhausted)
+    model = TableModel(session, "readings")
+    with qtbot.captureExceptions() as exceptions:
+        with qtbot.waitSignal(model.failed, timeout=5000) as blocker:
+            model.start()
+        qtbot.waitUntil(lambda: not model.fetching, timeout=5000)
+        qtbot.waitUntil(lambda: bool(exceptions), timeout=5000)
+    assert "MemoryError" in str(blocker.args[0])
+    assert exceptions[0][0] is MemoryError  # not swallowed: the app's excepthook shows it
+    assert not model.canFetchMore()
