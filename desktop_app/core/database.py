@@ -55,6 +55,17 @@ def open_database(path: Path | str, *, read_only: bool = True) -> Database:
         raise errors.DatabaseReadOnly(
             f"{path.name} is not writable by this user. Open it read-only, or change its permissions."
         )
+    try:
+        _probe(path, size)
+    except errors.HotJournal:
+        if read_only:
+            raise  # a read-only open must not write: the message says how to recover
+        roll_back_hot_journal(path)  # what SQLite itself does on a read-write open
+        _probe(path, check_file(path))
+    return Database(path=path, read_only=read_only)
+
+
+def _probe(path: Path, size: int) -> None:
     # Reading the schema proves the file is a readable database (catches encryption, corruption, locks).
     connection = connect_read(path, busy_timeout_ms=1000)
     try:
@@ -64,7 +75,6 @@ def open_database(path: Path | str, *, read_only: bool = True) -> Database:
         raise errors.translate(exc, path) from exc
     finally:
         connection.close()
-    return Database(path=path, read_only=read_only)
 
 
 FILE_KINDS = (
@@ -120,6 +130,27 @@ def check_header(connection: apsw.Connection, path: Path, size: int) -> None:
         raise errors.DatabaseCorrupt(
             f"{path.name} is truncated: its header says {expected:,} bytes but the file has {size:,}."
         )
+
+
+def roll_back_hot_journal(path: Path | str) -> Path:
+    """Undo the unfinished transaction a killed writer left in a hot `-journal`, exactly as SQLite does:
+    open read-write and read. Committed data is kept. Returns the resolved database path."""
+    real = Path(path).expanduser().absolute()
+    check_file(real)
+    real = real.resolve()
+    if not os.access(real, os.W_OK) or not os.access(real.parent, os.W_OK):
+        raise errors.DatabaseReadOnly(
+            f"{real.name} has a hot journal, and rolling it back needs write access to the file and its folder: "
+            "open or check it as a user who can write there."
+        )
+    connection = connect_write(real)  # its first read rolls the journal back
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_schema").fetchall()
+    except apsw.Error as exc:
+        raise errors.translate(exc, real) from exc
+    finally:
+        connection.close()
+    return real
 
 
 def expected_size_from_header(header: bytes) -> int | None:

@@ -17,7 +17,13 @@ from pathlib import Path
 import apsw
 
 from desktop_app.core import errors
-from desktop_app.core.database import check_file, connect_read, connect_write, open_database, pragma
+from desktop_app.core.database import (
+    connect_read,
+    connect_write,
+    open_database,
+    pragma,
+    roll_back_hot_journal,
+)
 
 CHECKPOINT_MODES = ("passive", "full", "restart", "truncate")
 # Copying every page in one step holds the source's read lock for the whole copy; in WAL mode that does
@@ -324,27 +330,6 @@ def check_lines(connection: apsw.Connection, *, quick: bool, max_errors: int) ->
     except apsw.Error as exc:
         raise errors.translate(exc, connection.filename) from exc
     return [] if rows == ["ok"] else rows[: max(1, int(max_errors))]
-
-
-def roll_back_hot_journal(path: Path | str) -> Path:
-    """Undo the unfinished transaction a killed writer left in a hot `-journal`, exactly as SQLite does:
-    open read-write and read. Committed data is kept. Returns the resolved database path."""
-    real = Path(path).expanduser().absolute()
-    check_file(real)
-    real = real.resolve()
-    if not os.access(real, os.W_OK) or not os.access(real.parent, os.W_OK):
-        raise errors.DatabaseReadOnly(
-            f"{real.name} has a hot journal, and rolling it back needs write access to the file and its folder: "
-            "run the check as a user who can write there."
-        )
-    connection = connect_write(real)  # its first read rolls the journal back
-    try:
-        connection.execute("SELECT count(*) FROM sqlite_schema").fetchall()
-    except apsw.Error as exc:
-        raise errors.translate(exc, real) from exc
-    finally:
-        connection.close()
-    return real
 
 
 VERIFY_MAX_ERRORS = 10

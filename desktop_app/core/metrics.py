@@ -41,6 +41,8 @@ WAL_FLAG_FRAMES = 4000  # 4x the default auto-checkpoint: frames beyond this mea
 WAL_GROWTH_SAMPLES = 5
 # The rollback-journal flag needs writes from others seen within this many seconds; it clears after.
 WRITE_QUIET_SECONDS = 30.0
+# After the app's own maintenance, a data_version change seen this soon is still the job's commit.
+OWN_CHANGE_GRACE_SECONDS = 5.0
 HEADER_SIZE = 100
 CHANGE_COUNTER_OFFSET = 24
 NETWORK_FILESYSTEMS = frozenset(
@@ -274,8 +276,8 @@ class MetricsSampler:
     SQLite (see the module docstring). With the descriptor fallback of `ShmCounters` (systems where open
     descriptors cannot be listed), closing the sampler closes one -shm descriptor: whoever owns other
     connections to the same file in this process must close them first (the session closes the sampler
-    last). `own_changes()` / `begin_own_change()` tell it which data_version moves are the app's own
-    maintenance, so they never raise a flag; they may be called from any thread.
+    last). `own_changes()` (or `begin_own_change()`/`end_own_change()`, or `note_own_maintenance()`) tell
+    it which data_version moves are the app's own maintenance, so they never raise a flag; any thread.
     """
 
     def __init__(
@@ -304,7 +306,7 @@ class MetricsSampler:
         self._readers_checked_at = 0.0
         self._own_lock = threading.Lock()
         self._own_active = 0
-        self._own_pending = False
+        self._own_until: float | None = None  # monotonic deadline of a "the next change is ours" note
         self._network_fs = filesystem_type(self.path) in NETWORK_FILESYSTEMS
 
     def close(self) -> None:
@@ -322,33 +324,40 @@ class MetricsSampler:
     # -- the app's own changes ---------------------------------------------------------------------
 
     def begin_own_change(self) -> None:
-        """A maintenance job of this app is about to write (VACUUM, optimize, checkpoint ...)."""
+        """A maintenance job of this app starts writing (VACUUM, optimize, checkpoint ...). Any thread."""
         with self._own_lock:
             self._own_active += 1
 
     def end_own_change(self) -> None:
-        """The job finished: the next data_version change the sampler sees is still the job's."""
+        """The job finished: a data_version change seen within the next few seconds is still the job's."""
         with self._own_lock:
             self._own_active = max(0, self._own_active - 1)
-            self._own_pending = True
+            self._own_until = time.monotonic() + OWN_CHANGE_GRACE_SECONDS
 
     @contextlib.contextmanager
     def own_changes(self) -> Iterator[None]:
+        """`with sampler.own_changes(): vacuum(path)`: the job's commits never count as outside writes."""
         self.begin_own_change()
         try:
             yield
         finally:
             self.end_own_change()
 
+    def note_own_maintenance(self) -> None:
+        """The next data_version change (seen within a few seconds) is the app's own. Any thread."""
+        with self._own_lock:
+            self._own_until = time.monotonic() + OWN_CHANGE_GRACE_SECONDS
+
     def note_own_writes(self) -> None:
         """Our ingest writes this database: its commits count as writes (journal-mode flag included)."""
         self._last_write_at = time.monotonic()
 
-    def _take_own_change(self) -> bool:
+    def _is_own_change(self, changed: bool, now: float) -> bool:
         with self._own_lock:
-            own = self._own_active > 0 or self._own_pending
-            if self._own_active == 0:
-                self._own_pending = False
+            marked = self._own_until is not None and now <= self._own_until
+            own = self._own_active > 0 or marked
+            if (changed and marked) or (self._own_until is not None and now > self._own_until):
+                self._own_until = None  # used up by this change, or expired
             return own
 
     # -- sampling --------------------------------------------------------------------------------
@@ -358,7 +367,6 @@ class MetricsSampler:
             raise RuntimeError("sampler is closed")
         started = time.perf_counter()
         connection = self._connection
-        own = self._take_own_change()
         try:
             # Each pragma runs in its own autocommit statement: no read transaction outlives this call.
             page_size = int(pragma(connection, "page_size"))
@@ -385,6 +393,7 @@ class MetricsSampler:
         previous = self._previous
         changed = previous is not None and data_version != previous.data_version
         now = time.monotonic()
+        own = self._is_own_change(changed, now)
         if changed and not own:
             self._last_write_at = now
         self._pending_history.append(pending)

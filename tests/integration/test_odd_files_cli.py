@@ -44,7 +44,8 @@ def test_a_hot_journal_stats_explains_and_check_recovers(tmp_path: Path) -> None
     committed = make_hot_journal(path)
     line = one_error_line(pulse("stats", path, "--json"))
     assert "hot journal" in line and f"sqlite-pulse check {path}" in line
-    assert Path(f"{path}-journal").exists()  # stats is read-only: it rolled nothing back
+    assert "hot journal" in one_error_line(pulse("watch", path, "--seconds", "1"))
+    assert Path(f"{path}-journal").exists()  # stats and watch are read-only: they rolled nothing back
 
     checked = pulse("check", path)
     assert checked.returncode == 0, checked.stderr

@@ -11,6 +11,7 @@ from pathlib import Path
 import apsw
 import pytest
 
+from desktop_app.core import metrics
 from desktop_app.core.database import connect_read, connect_write
 from desktop_app.core.maintenance import optimize, vacuum
 from desktop_app.core.metrics import (
@@ -241,6 +242,25 @@ def test_own_maintenance_never_raises_the_journal_flag(delete_mode_db: Path) -> 
     assert after.data_version != first.data_version
     assert after.own_change and not after.external_write
     assert "rollback_journal_writes" not in codes(after) | codes(again)
+    assert theirs.external_write and "rollback_journal_writes" in codes(theirs)
+
+
+def test_a_note_of_own_maintenance_covers_one_change_and_expires(
+    delete_mode_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metrics, "OWN_CHANGE_GRACE_SECONDS", 0.2)
+    with MetricsSampler(delete_mode_db) as sampler:
+        sampler.sample()
+        sampler.note_own_maintenance()
+        vacuum(delete_mode_db)
+        ours = sampler.sample()
+        sampler.note_own_maintenance()  # noted, but no job follows: the note must not hide later writes
+        time.sleep(0.3)
+        writer = apsw.Connection(str(delete_mode_db))
+        writer.execute("INSERT INTO notes(body) VALUES ('theirs')")
+        writer.close()
+        theirs = sampler.sample()
+    assert ours.own_change and "rollback_journal_writes" not in codes(ours)
     assert theirs.external_write and "rollback_journal_writes" in codes(theirs)
 
 

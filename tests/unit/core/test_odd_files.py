@@ -83,6 +83,14 @@ def test_check_rolls_a_hot_journal_back_and_keeps_every_committed_row(tmp_path: 
     assert not integrity_check(path).rolled_back_journal  # nothing left to roll back
 
 
+def test_a_read_write_open_rolls_a_hot_journal_back_as_sqlite_does(tmp_path: Path) -> None:
+    path = tmp_path / "hot.db"
+    committed = make_hot_journal(path)
+    assert not open_database(path, read_only=False).read_only
+    assert not Path(f"{path}-journal").exists()
+    assert committed_notes(path) == committed
+
+
 def test_check_keeps_sqlite_lines_when_it_stops_on_damage(tmp_path: Path) -> None:
     path = tmp_path / "broken.db"
     connection = apsw.Connection(str(path))

@@ -100,6 +100,7 @@ def test_descriptor_fallback_opens_the_shm_once_per_sampler(db_path: Path, tmp_p
     others = [record for record in result.opens if not str(record["path"]).endswith("-shm")]
     assert others == [], result.describe()
     assert len(result.opens) == 1, result.describe()  # one lazy read-only descriptor for the sampler's life
+    assert "LOCKS True True wal" in result.stdout, result.stdout + result.stderr
 
 
 def test_the_audit_sees_python_opens(db_path: Path) -> None:
