@@ -217,6 +217,7 @@ class Session:
             self._teardown_thread = threading.Thread(target=teardown, name="pulse-close")
             self._teardown_thread.start()
         await done
+        self._teardown_thread.join()  # it has only its return left: nothing of the session outlives close()
         self._announce_closed()
 
     def close_now(self) -> None:
