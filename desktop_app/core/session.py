@@ -144,7 +144,8 @@ class Session:
         self._teardown_lock = threading.Lock()
         self._teardown_thread: threading.Thread | None = None
         self._torn_down = threading.Event()
-        # Owned by the sampler thread: created, used and closed there only.
+        # Owned by the sampler thread: created, used and closed there only (the sampler's own-change
+        # notes are the exception: thread-safe by design, jobs call them from their own threads).
         self._sampler: MetricsSampler | None = None
         self._meta: apsw.Connection | None = None
         self._meter = ActivityMeter()
