@@ -220,3 +220,19 @@ def test_the_apps_own_vacuum_raises_no_flag_on_a_rollback_journal_file(qtbot, wi
     qtbot.waitUntil(lambda: len(seen) >= first_own + 5, timeout=5000)
     assert all(not sample.red_flags for sample in seen), [f.code for s in seen for f in s.red_flags]
     assert window.dashboard.banner.isHidden()
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux /proc/locks")
+def test_reopening_the_same_file_keeps_the_locks(qtbot, window, db_path: Path) -> None:
+    open_in(qtbot, window, db_path)
+    open_in(qtbot, window, db_path, read_only=True)  # the old session closes fully before the new one opens
+    qtbot.waitUntil(lambda: window.dashboard.point_count() >= 2, timeout=5000)
+    writer = subprocess.run(
+        [sys.executable, "-c", WRITER, str(db_path), "5"], capture_output=True, text=True, timeout=60
+    )
+    assert writer.returncode == 0, writer.stderr
+    assert Path(f"{db_path}-wal").exists()
+    assert "READ" in read_locks(os.getpid(), db_path)
+    assert "READ" in read_locks(os.getpid(), Path(f"{db_path}-shm"))
+    _result, rows = run_query(qtbot, window, "SELECT count(*) FROM readings")
+    assert rows == [(505,)]
