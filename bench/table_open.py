@@ -1,7 +1,7 @@
 """Opening a 10-million-row table in the data view: time to first rows and the cost of each fetchMore.
 
 Builds (once, cached in the temp folder) a database with a 10,000,000-row table, then measures, through
-the real TableModel on its read thread with a running Qt event loop:
+the real TableModel awaiting the session's browse thread on a qasync loop driven by Qt's event loop:
   - time from opening the table to its first rows in the model (what the user waits for)
   - per-fetchMore cost near the start and deep in the table (keyset paging: should not grow with depth)
   - the longest GUI-thread stall while 100 pages stream in (a 1 ms QTimer's worst lateness)
@@ -14,6 +14,7 @@ LIMIT/OFFSET page at the same depth. Run it under the benchmark lock:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -27,9 +28,11 @@ import apsw  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QTableView  # noqa: E402
 
-from desktop_app.core.database import open_database  # noqa: E402
+# isort: split
+import qasync  # noqa: E402  (after PySide6 on purpose: it binds to the Qt already imported)
+
+from desktop_app.core.session import Session  # noqa: E402
 from desktop_app.ui.models.table_model import TableModel  # noqa: E402
-from desktop_app.ui.workers import ConnectionWorker, GuiPoster  # noqa: E402
 
 PAGE_ROWS = 500
 
@@ -66,6 +69,16 @@ def cached_database(rows: int) -> Path:
         build(path, rows)
         print(f"  built in {time.perf_counter() - started:.1f} s, {path.stat().st_size / 1e6:,.0f} MB", flush=True)
     return path
+
+
+def resolve(awaitable):
+    """Spin Qt's event loop (which runs the qasync loop's callbacks) until `awaitable` is done."""
+    task = asyncio.ensure_future(awaitable)
+    if not task.done():
+        loop = QEventLoop()
+        task.add_done_callback(lambda _task: loop.quit())
+        loop.exec()
+    return task.result()
 
 
 def wait_for(signal, start) -> float:
@@ -105,9 +118,9 @@ class StallMeter:
 
 def measure(path: Path, rows: int) -> dict:
     app = QApplication.instance() or QApplication([])
-    poster = GuiPoster()
-    database = open_database(path)
-    worker = ConnectionWorker(database, poster)
+    # A qasync loop that counts as running while Qt's own event loops spin (QEventLoop.exec below).
+    asyncio.set_event_loop(qasync.QEventLoop(app, already_running=True))
+    session = resolve(Session.open(path, read_only=True, interval=60.0))
     view = QTableView()
     view.resize(1000, 700)
     view.show()
@@ -117,7 +130,7 @@ def measure(path: Path, rows: int) -> dict:
     # the first table, so the first open is reported separately).
     first_opens = []
     for _ in range(5):
-        model = TableModel(worker, "events", page_rows=PAGE_ROWS)
+        model = TableModel(session, "events", page_rows=PAGE_ROWS)
         view.setModel(model)
         first_opens.append(wait_for(model.page_loaded, model.start))
         assert model.rowCount() == PAGE_ROWS
@@ -133,11 +146,11 @@ def measure(path: Path, rows: int) -> dict:
     results["gui_stall_ms_max"] = round(max(stall.gaps), 2) if stall.gaps else 0.0
     results["rows_loaded"] = model.rowCount()
 
-    deep = TableModel(worker, "events", page_rows=PAGE_ROWS)
+    deep = TableModel(session, "events", page_rows=PAGE_ROWS)
     deep._last_key = rows - 10 * PAGE_ROWS  # as if scrolled to the end of the table
-    deep_costs = [wait_for(deep.page_loaded, deep._request) for _ in range(5)]
+    deep_costs = [wait_for(deep.page_loaded, lambda: deep._launch(deep._next_page)) for _ in range(5)]
     results["fetch_more_deep_ms_median"] = round(statistics.median(deep_costs), 3)
-    worker.close()
+    session.close_now()
     view.close()
 
     # Baselines, same file, same run: what opening a table costs when a browser counts rows or pages by OFFSET.

@@ -1,7 +1,8 @@
 """The desktop app: `sqlite-pulse [PATH] [--read-only] [--demo]` opens the main window on a qasync loop.
 
-PySide6 is imported before qasync (qasync binds to the Qt already loaded). Database and network work runs
-on worker threads; the loop here only drives the window.
+PySide6 is imported before qasync (qasync binds to the Qt already loaded). The qasync loop drives the
+window: opening a file, every query, page and maintenance job is a coroutine on it that awaits work done on
+the session's threads.
 """
 
 from __future__ import annotations
@@ -61,11 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from desktop_app.ui.main_window import MainWindow
     from desktop_app.ui.settings import AppSettings
 
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
     settings = AppSettings.at(args.settings) if args.settings else AppSettings.default()
     window = MainWindow(settings)
     restore_hook = install_excepthook(window.dialogs.show_error)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
     # Ctrl+C or SIGTERM closes the window properly (stops the ingest and the demo server). Python runs signal
     # handlers only between bytecodes, so a slow timer gives it the chance while Qt idles.
     signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
@@ -75,10 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     wake.start(300)
 
     window.show()
+    # Scheduled on the loop: they start once it runs, as coroutines awaiting the session.
     if args.demo:
-        QTimer.singleShot(0, lambda: window.start_demo(args.demo_rate))
+        loop.call_soon(window.start_demo, args.demo_rate)
     elif args.path is not None:
-        window.open_path(args.path, read_only=args.read_only)
+        loop.call_soon(lambda: window.open_path(args.path, read_only=args.read_only))
     try:
         with loop:
             loop.run_forever()  # returns when the last window closes

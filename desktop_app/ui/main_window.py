@@ -1,14 +1,15 @@
 """The main window: menus, toolbar, status bar, dock panels; opening files by dialog, argument or drop.
 
-It wires the core to the panels: a sampler thread feeds the dashboard and the status bar, the schema and
-console panels get the open `Database`, maintenance actions and the ingest controller run off the GUI
-thread. Every user-facing problem (`PulseError`) ends in a dialog through `self.dialogs`.
+The window owns at most one `Session` (core/session.py), the open database. It creates it (awaiting
+`Session.open` on the qasync loop), hands it to the panels, which subscribe to its events, and closes it
+before another file opens, so every view starts empty. Samples arrive as session events and feed the
+dashboard and the status bar. Every user-facing problem (`PulseError`) ends in a dialog through `self.dialogs`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
-import time
 from pathlib import Path
 
 import apsw
@@ -18,11 +19,13 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIc
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QToolButton, QWidget
 
 from desktop_app import __version__
-from desktop_app.core.database import Database, create_database, open_database
+from desktop_app.core.activity import Activity
+from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError
 from desktop_app.core.maintenance import CHECKPOINT_MODES
 from desktop_app.core.metrics import Sample
-from desktop_app.ui.activity import Activity
+from desktop_app.core.session import DEFAULT_INTERVAL, Session
+from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 from desktop_app.ui.ingest_controller import IngestController
 from desktop_app.ui.maintenance import MaintenanceActions, human_bytes
@@ -30,12 +33,10 @@ from desktop_app.ui.panels.console import ConsolePanel
 from desktop_app.ui.panels.dashboard import DashboardPanel
 from desktop_app.ui.panels.ingest import IngestPanel, describe_state
 from desktop_app.ui.panels.schema import SchemaPanel
-from desktop_app.ui.sampling import DEFAULT_INTERVAL, SamplerThread
 from desktop_app.ui.settings import AppSettings
 from desktop_app.ui.workers import GuiPoster, TaskRunner
 
 APP_TITLE = "SQLite Pulse"
-SCHEMA_REFRESH_SECONDS = 2.0
 STATUS_MESSAGE_MS = 15_000
 
 
@@ -67,21 +68,20 @@ class MainWindow(QMainWindow):
         self.dialogs = dialogs if dialogs is not None else Dialogs(self)
         self.data_dir = data_dir if data_dir is not None else default_data_dir()
         self.sample_interval = sample_interval
-        self.database: Database | None = None
+        self.session: Session | None = None
         self.last_sample: Sample | None = None
-        self._sampler: SamplerThread | None = None
         self._open_token = 0
-        self._last_schema_refresh = 0.0
+        self._closing: list[tuple[Session, asyncio.Task]] = []  # sessions still shutting down
         self._shut_down = False
 
-        self.poster = GuiPoster(self)
+        self.poster = GuiPoster(self)  # the ingest controller's callback style, until it awaits too
         self.tasks = TaskRunner(self.poster)
         self.ingest_controller = IngestController(self.poster, self.tasks, self)
-        self.maintenance = MaintenanceActions(self.tasks, self.poster, self.dialogs, self.show_status, self)
+        self.maintenance = MaintenanceActions(self.dialogs, self.show_status, self)
 
         self.dashboard = DashboardPanel(sample_interval=sample_interval)
-        self.schema = SchemaPanel(self.poster)
-        self.console = ConsolePanel(self.settings, self.poster, self.tasks, self.dialogs)
+        self.schema = SchemaPanel()
+        self.console = ConsolePanel(self.settings, self.tasks, self.dialogs)
         self.ingest = IngestPanel(self.ingest_controller, self.settings)
 
         self._build_docks()
@@ -162,10 +162,14 @@ class MainWindow(QMainWindow):
         self.vacuum_into_action = self._action("VACUUM &INTO…", m.vacuum_into, tip="Write a compacted copy")
         self.integrity_action = self._action("Integrity &Check", m.integrity_check, tip="PRAGMA integrity_check")
         self.optimize_action = self._action("&Optimize", m.optimize, tip="PRAGMA optimize: refresh planner statistics")
+        self.refresh_action = self._action(
+            "&Refresh", self.refresh, QKeySequence.StandardKey.Refresh, "Re-read the schema and the open table"
+        )
         self.about_action = self._action("&About SQLite Pulse", self.show_about)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         self.database_actions = [
             self.close_action,
+            self.refresh_action,
             self.backup_action,
             *self.checkpoint_actions.values(),
             self.vacuum_action,
@@ -205,6 +209,7 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
+        view.addAction(self.refresh_action)
         view.addAction(self._action("Show &All Panels", self.show_all_panels))
 
         help_menu = bar.addMenu("&Help")
@@ -238,7 +243,7 @@ class MainWindow(QMainWindow):
         for key, tip in (
             ("file", "Open database"),
             ("journal", "Journal mode"),
-            ("size", "Database file size"),
+            ("size", "Database size (its pages, those still in the WAL included)"),
             ("wal", "WAL file size"),
             ("access", "Read-only or read-write"),
             ("ingest", "Ingest state"),
@@ -258,7 +263,6 @@ class MainWindow(QMainWindow):
         self.ingest_controller.stopped.connect(self._on_ingest_stopped)
         self.ingest_controller.failed.connect(lambda error: self.show_status(f"Ingest: {error}"))
         self.console.database_changed_by_query.connect(self.schema.refresh)
-        self.maintenance.finished.connect(lambda _action, _result: self.schema.refresh())
 
     def _restore_window(self) -> None:
         geometry, state = self.settings.window_geometry(), self.settings.window_state()
@@ -277,113 +281,144 @@ class MainWindow(QMainWindow):
     def ask_new(self) -> None:
         self.dialogs.ask_save_path("New Database", self.create_path, suggested="new.db")
 
-    def open_path(self, path: Path | str, *, read_only: bool = False) -> None:
-        """Validate and open `path` off the GUI thread; `database_opened` or an error dialog follows."""
-        path = Path(path)
+    @property
+    def database(self) -> Database | None:
+        return self.session.database if self.session is not None else None
+
+    def open_path(self, path: Path | str, *, read_only: bool = False) -> asyncio.Task:
+        """Close what is open, then validate and open `path` off the GUI thread; `database_opened` or an
+        error dialog follows. Returns the task (tests and the self-test may await it)."""
+        return spawn(self._open(Path(path), read_only=read_only, create=False))
+
+    def create_path(self, path: Path | str) -> asyncio.Task:
+        return spawn(self._open(Path(path), read_only=False, create=True))
+
+    async def _open(self, path: Path, *, read_only: bool, create: bool) -> Session | None:
         self._open_token += 1
         token = self._open_token
+        self.close_database()
         self.show_status(f"Opening {path.name}…")
-        self.tasks.run(
-            lambda: open_database(path, read_only=read_only),
-            lambda database: self._opened(token, database),
-            lambda error: self._open_failed(token, path, error),
-        )
-
-    def create_path(self, path: Path | str) -> None:
-        path = Path(path)
-        self._open_token += 1
-        token = self._open_token
-        self.tasks.run(
-            lambda: create_database(path),
-            lambda database: self._opened(token, database),
-            lambda error: self._open_failed(token, path, error),
-        )
-
-    def _opened(self, token: int, database: Database) -> None:
+        # The old session must be fully shut first: the same file opened again would otherwise share locks
+        # with a session whose last descriptors are about to close (closing one drops the process's locks).
+        await self._closed_sessions()
+        try:
+            session = await Session.open(path, read_only=read_only, interval=self.sample_interval, create=create)
+        except PulseError as error:
+            if token == self._open_token:
+                self._open_failed(path, error)
+            return None
         if token != self._open_token or self._shut_down:
-            return
-        self.attach(database)
+            await session.close()
+            return None
+        self.attach(session)
+        return session
 
-    def _open_failed(self, token: int, path: Path, error: PulseError) -> None:
-        if token != self._open_token:
-            return
+    async def _closed_sessions(self) -> None:
+        while self._closing:
+            await asyncio.gather(*(task for _session, task in self._closing), return_exceptions=True)
+            self._closing = [(session, task) for session, task in self._closing if not task.done()]
+
+    def _open_failed(self, path: Path, error: PulseError) -> None:
         if not path.exists():
             self.settings.remove_recent_file(path)
         self.show_status(f"Could not open {path.name}.")
         self.dialogs.show_error(f"Cannot open {path.name}", str(error))
         self.open_failed.emit(error)
 
-    def attach(self, database: Database) -> None:
-        """Show `database` in every panel (closing the one shown before)."""
+    def attach(self, session: Session) -> None:
+        """Show `session` in every panel (closing the one shown before)."""
         self.close_database()
-        self.database = database
+        self.session = session
+        database = session.database
         self.settings.add_recent_file(database.path)
         self.setWindowTitle(f"{database.path.name}{' (read-only)' if database.read_only else ''} — {APP_TITLE}")
         self.dashboard.clear()
-        self.schema.set_database(database)
-        self.console.set_database(database)
+        self.schema.set_session(session)
+        self.console.set_session(session)
+        self.maintenance.set_session(session)
         self.ingest.set_database(database)
-        self.maintenance.database = database
-        self._sampler = SamplerThread(
-            database.path,
-            self.poster.wrap(self._on_sample),
-            self.poster.wrap(self._on_sampler_error),
-            interval=self.sample_interval,
-        )
-        self._sampler.start()
+        session.events.sample.connect(self._on_sample)
+        session.events.sampler_error.connect(self._on_sampler_error)
+        session.events.job_done.connect(self._on_job_done)
+        if session.last_sample is not None:
+            self._on_sample(session.last_sample, session.last_activity)
         self._update_actions()
         self._update_status_labels()
         self.show_status(f"Opened {database.path}")
         self.database_opened.emit(database)
 
-    def close_database(self) -> None:
-        if self.database is None:
-            return
+    def close_database(self) -> asyncio.Task | None:
+        """Empty every view at once and close the session in the background (its threads end off the GUI)."""
+        session = self._detach()
+        if session is None:
+            return None
+        task = spawn(session.close())
+        self._closing.append((session, task))
+        self.database_closed.emit()
+        return task
+
+    def _detach(self) -> Session | None:
+        """Take the session off every view; the caller closes it."""
+        session = self.session
+        if session is None:
+            return None
+        # Nothing the old session still publishes while it shuts down may reach the screen.
+        session.events.sample.disconnect(self._on_sample)
+        session.events.sampler_error.disconnect(self._on_sampler_error)
+        session.events.job_done.disconnect(self._on_job_done)
         if self.ingest_controller.running:
             self.ingest_controller.shutdown()
-        if self._sampler is not None:
-            self._sampler.stop()
-            self._sampler = None
-        self.schema.set_database(None)
-        self.console.set_database(None)
-        self.ingest.set_database(None)
-        self.maintenance.database = None
-        self.database = None
+        self.session = None
         self.last_sample = None
+        self.schema.set_session(None)
+        self.console.set_session(None)
+        self.maintenance.set_session(None)
+        self.ingest.set_database(None)
+        self.dashboard.clear()
         self.setWindowTitle(APP_TITLE)
         self._update_actions()
         self._update_status_labels()
-        self.database_closed.emit()
+        return session
+
+    def refresh(self) -> None:
+        """Re-read the schema and reload the open table or view (F5)."""
+        self.schema.refresh()
 
     # Demo -------------------------------------------------------------------------------------------------
     def demo_database_path(self) -> Path:
         return self.data_dir / "demo.db"
 
-    def start_demo(self, rate: int | None = 2000) -> None:
+    def start_demo(self, rate: int | None = 2000) -> asyncio.Task | None:
         """Stream the demo server into the open database, or into a fresh demo database when none is open."""
         rate = rate or None  # 0 from the panel's spin box means unthrottled
         table = self.ingest.table_edit.text().strip() or "readings"
         if self.database is not None and not self.database.read_only:
             self.ingest_controller.start_demo(self.database.path, table=table, rate=rate)
             return
-        path = self.demo_database_path()
+        return spawn(self._start_demo_in_fresh_database(table, rate))
 
-        def fresh() -> Database:
+    async def _start_demo_in_fresh_database(self, table: str, rate: int | None) -> None:
+        path = self.demo_database_path()
+        self.close_database()
+        await self._closed_sessions()  # the old session may be on demo.db itself
+
+        def clear() -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
-            return create_database(path)
 
-        def created(database: Database) -> None:
-            self.attach(database)
-            self.ingest_controller.start_demo(database.path, table=table, rate=rate)
-
-        self.close_database()
-        self.tasks.run(fresh, created, lambda error: self.dialogs.show_error("Cannot start the demo", str(error)))
+        try:
+            await self.tasks.call(clear)
+        except OSError as error:
+            self.dialogs.show_error("Cannot start the demo", f"Cannot prepare {path}: {error.strerror or error}")
+            return
+        session = await self._open(path, read_only=False, create=True)
+        if session is not None and session is self.session:
+            self.ingest_controller.start_demo(session.path, table=table, rate=rate)
 
     def _on_ingest_started(self, _config) -> None:
-        if self._sampler is not None:
-            self._sampler.note_own_writes()
+        if self.session is not None:
+            self.session.note_own_writes()
         self._set_status("ingest", "ingest: connecting")
         QTimer.singleShot(1500, self.schema.refresh)  # the session creates its table on the first batch
 
@@ -393,22 +428,26 @@ class MainWindow(QMainWindow):
         if stats is not None:
             self.show_status(f"Ingest stopped: {stats.written:,} rows written, {stats.dead_letters:,} dead letters.")
 
-    # Samples ----------------------------------------------------------------------------------------------
+    # Session events -------------------------------------------------------------------------------------
     def _on_sample(self, sample: Sample, activity: Activity) -> None:
-        if self._sampler is None:
-            return  # a late sample from a closed database
         self.last_sample = sample
         self.dashboard.add_sample(sample, activity, self.ingest_controller.rows_per_second())
         self._update_status_labels()
-        now = time.monotonic()
-        if sample.external_write and now - self._last_schema_refresh > SCHEMA_REFRESH_SECONDS:
-            self._last_schema_refresh = now
-            self.schema.refresh()
-            self.schema.look_for_new_rows()
         self.sample_received.emit(sample)
 
     def _on_sampler_error(self, error: PulseError) -> None:
         self.show_status(f"⚠ {error}")
+
+    def _on_job_done(self, job, _result) -> None:
+        # What a job changed shows at once, not at the next sample (the flag it cleared, the size it saved).
+        if self.session is not None and not self.session.closed:
+            spawn(self._sample_after_job(self.session))
+
+    async def _sample_after_job(self, session: Session) -> None:
+        try:
+            await session.sample_now()
+        except PulseError as error:
+            self._on_sampler_error(error)
 
     # Status -----------------------------------------------------------------------------------------------
     def show_status(self, text: str) -> None:
@@ -432,7 +471,7 @@ class MainWindow(QMainWindow):
         self._set_status("access", "read-only" if database.read_only else "read-write")
         if sample is not None:
             self._set_status("journal", f"journal: {sample.journal_mode.upper()}")
-            self._set_status("size", f"size: {human_bytes(sample.db_bytes)}")
+            self._set_status("size", f"size: {human_bytes(sample.data_bytes or sample.db_bytes)}")
             self._set_status("wal", f"WAL: {human_bytes(sample.wal_bytes)}" if sample.journal_mode == "wal" else "no WAL")
 
     def _update_actions(self) -> None:
@@ -494,14 +533,18 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Stop everything this window started: ingest (flushed), demo server, sampler, query threads, pool."""
+        """Stop everything this window started: ingest (flushed), demo server, the session, the pool."""
         if self._shut_down:
             return
         self._shut_down = True
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.ingest_controller.shutdown()
-        self.close_database()
-        self.maintenance.cancel_backup()
+        session = self._detach()
+        if session is not None:
+            session.close_now()  # blocking: at exit there may be no loop left to run a close task
+            self.database_closed.emit()
+        for closing, _task in self._closing:
+            closing.close_now()  # joins the close already under way
         self.tasks.shutdown()
         self.settings.sync()
 

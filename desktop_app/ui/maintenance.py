@@ -1,11 +1,12 @@
 """Tools menu actions: backup, checkpoint, VACUUM, VACUUM INTO, integrity check, optimize.
 
-Each runs the core function on the task pool; the result comes back to the GUI thread and is shown in a
-message and the status bar, and announced through `finished` (the self-test and the tests listen to it).
+Each is a job of the window's `Session`, awaited on the qasync loop; the result is shown in a message and
+the status bar, and announced through `finished` (the self-test and the tests listen to it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -14,10 +15,10 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from desktop_app.core import maintenance
-from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError
+from desktop_app.core.session import Job, Session
+from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, Progress, ScriptedDialogs
-from desktop_app.ui.workers import GuiPoster, TaskRunner
 
 WRITE_ACTIONS = frozenset({"checkpoint", "vacuum", "optimize"})
 
@@ -82,171 +83,177 @@ class MaintenanceActions(QObject):
 
     def __init__(
         self,
-        tasks: TaskRunner,
-        poster: GuiPoster,
         dialogs: Dialogs | ScriptedDialogs,
         show_status: Callable[[str], None],
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self._tasks = tasks
-        self._poster = poster
         self.dialogs = dialogs
         self._show_status = show_status
-        self.database: Database | None = None
-        self._running: set[str] = set()
-        self._backup_cancel: threading.Event | None = None
+        self.session: Session | None = None
+        self._running: dict[str, Job] = {}
 
     @property
     def running(self) -> frozenset[str]:
         return frozenset(self._running)
 
+    def set_session(self, session: Session | None) -> None:
+        """Act on `session`; jobs of the previous one are cancelled where they can be (the session waits
+        for the rest when it closes) and their results are no longer shown."""
+        for job in self._running.values():
+            job.cancel()
+        self._running.clear()
+        self.busy_changed.emit(False)
+        self.session = session
+
     # Entry points (menu and toolbar) ----------------------------------------------------------------------
     def backup(self) -> None:
-        database = self._require("backup")
-        if database is None:
+        session = self._require("backup")
+        if session is None:
             return
-        suggested = str(database.path.with_name(f"{database.path.stem}-backup{database.path.suffix or '.db'}"))
+        path = session.path
+        suggested = str(path.with_name(f"{path.stem}-backup{path.suffix or '.db'}"))
         self.dialogs.ask_save_path("Back up to…", self.backup_to, suggested=suggested)
 
-    def backup_to(self, destination: Path) -> None:
-        database = self._require("backup")
-        if database is None:
-            return
-        cancel = threading.Event()
-        self._backup_cancel = cancel
-        progress: Progress = self.dialogs.progress("Backup", f"Backing up {database.path.name}…", cancel.set)
-        report = self._poster.wrap(progress.update)
+    def backup_to(self, destination: Path) -> asyncio.Task | None:
+        session = self._require("backup")
+        if session is None:
+            return None
         overwrite = destination.exists()  # the save dialog already asked before replacing it
-
-        def job() -> maintenance.BackupResult:
-            return maintenance.backup(database.path, destination, progress=report, cancel=cancel, overwrite=overwrite)
-
-        def done(result: maintenance.BackupResult) -> None:
+        cancel = threading.Event()
+        progress: Progress = self.dialogs.progress("Backup", f"Backing up {session.path.name}…", cancel.set)
+        try:
+            job = session.backup(destination, progress=progress.update, overwrite=overwrite, cancel=cancel)
+        except PulseError as error:
             progress.close()
-            self._backup_cancel = None
-            self._succeeded("backup", result, describe_backup(result))
-
-        def failed(error: PulseError) -> None:
-            progress.close()
-            self._backup_cancel = None
             self._failed("backup", error)
-
-        self._start("backup", job, done, failed)
+            return None
+        return self._watch("backup", job, describe_backup, on_end=progress.close)
 
     def cancel_backup(self) -> None:
-        if self._backup_cancel is not None:
-            self._backup_cancel.set()
+        job = self._running.get("backup")
+        if job is not None:
+            job.cancel()
 
-    def checkpoint(self, mode: str) -> None:
-        database = self._require("checkpoint")
-        if database is None:
-            return
-        self._start(
-            "checkpoint",
-            lambda: maintenance.checkpoint(database.path, mode),
-            lambda result: self._succeeded("checkpoint", result, describe_checkpoint(result), popup=False),
-            lambda error: self._failed("checkpoint", error),
-        )
+    def checkpoint(self, mode: str) -> asyncio.Task | None:
+        session = self._require("checkpoint")
+        if session is None:
+            return None
+        return self._start("checkpoint", lambda: session.checkpoint(mode), describe_checkpoint, popup=False)
 
     def vacuum(self) -> None:
-        database = self._require("vacuum")
-        if database is None:
+        session = self._require("vacuum")
+        if session is None:
             return
         self.dialogs.confirm(
             "VACUUM",
-            f"VACUUM rewrites all of {database.path.name} to reclaim free pages. It needs free disk space about "
+            f"VACUUM rewrites all of {session.path.name} to reclaim free pages. It needs free disk space about "
             "the size of the database, and other writers wait until it finishes. Run it now?",
             self.run_vacuum,
             accept_label="Run VACUUM",
         )
 
-    def run_vacuum(self) -> None:
-        database = self._require("vacuum")
-        if database is None:
-            return
-        self._start(
-            "vacuum",
-            lambda: maintenance.vacuum(database.path),
-            lambda result: self._succeeded("vacuum", result, describe_vacuum(result)),
-            lambda error: self._failed("vacuum", error),
-        )
+    def run_vacuum(self) -> asyncio.Task | None:
+        session = self._require("vacuum")
+        if session is None:
+            return None
+        return self._start("vacuum", session.vacuum, describe_vacuum)
 
     def vacuum_into(self) -> None:
-        database = self._require("vacuum_into")
-        if database is None:
+        session = self._require("vacuum_into")
+        if session is None:
             return
-        suggested = str(database.path.with_name(f"{database.path.stem}-compact{database.path.suffix or '.db'}"))
+        path = session.path
+        suggested = str(path.with_name(f"{path.stem}-compact{path.suffix or '.db'}"))
         self.dialogs.ask_save_path("VACUUM INTO…", self.vacuum_into_path, suggested=suggested)
 
-    def vacuum_into_path(self, destination: Path) -> None:
-        database = self._require("vacuum_into")
-        if database is None:
-            return
-        self._start(
-            "vacuum_into",
-            lambda: maintenance.vacuum_into(database.path, destination),
-            lambda result: self._succeeded("vacuum_into", result, describe_vacuum(result)),
-            lambda error: self._failed("vacuum_into", error),
-        )
+    def vacuum_into_path(self, destination: Path) -> asyncio.Task | None:
+        session = self._require("vacuum_into")
+        if session is None:
+            return None
+        return self._start("vacuum_into", lambda: session.vacuum_into(destination), describe_vacuum)
 
-    def integrity_check(self, *, quick: bool = False) -> None:
-        database = self._require("integrity_check")
-        if database is None:
-            return
-        self._start(
-            "integrity_check",
-            lambda: maintenance.integrity_check(database.path, quick=quick),
-            lambda result: self._succeeded("integrity_check", result, describe_check(result)),
-            lambda error: self._failed("integrity_check", error),
-        )
+    def integrity_check(self, *, quick: bool = False) -> asyncio.Task | None:
+        session = self._require("integrity_check")
+        if session is None:
+            return None
+        return self._start("integrity_check", lambda: session.integrity_check(quick=quick), describe_check)
 
-    def optimize(self) -> None:
-        database = self._require("optimize")
-        if database is None:
-            return
-        self._start(
-            "optimize",
-            lambda: maintenance.optimize(database.path),
-            lambda result: self._succeeded("optimize", result, describe_optimize(result)),
-            lambda error: self._failed("optimize", error),
-        )
+    def optimize(self) -> asyncio.Task | None:
+        session = self._require("optimize")
+        if session is None:
+            return None
+        return self._start("optimize", session.optimize, describe_optimize)
 
     # Plumbing ---------------------------------------------------------------------------------------------
-    def _require(self, action: str) -> Database | None:
+    def _require(self, action: str) -> Session | None:
         title = action.replace("_", " ").capitalize()
-        if self.database is None:
+        session = self.session
+        if session is None or session.closed:
             self.dialogs.show_error(title, "Open a database first.")
             return None
-        if action in WRITE_ACTIONS and self.database.read_only:
+        if action in WRITE_ACTIONS and session.read_only:
             self.dialogs.show_error(
-                title, f"{self.database.path.name} is open read-only. Reopen it read-write (File ▸ Open…) to do this."
+                title, f"{session.path.name} is open read-only. Reopen it read-write (File ▸ Open…) to do this."
             )
             return None
         if action in self._running:
             self._show_status(f"{title} is already running.")
             return None
-        return self.database
+        return session
 
-    def _start(self, action: str, job: Callable[[], Any], done: Callable[[Any], None], failed: Callable) -> None:
-        self._running.add(action)
+    def _start(
+        self, action: str, begin: Callable[[], Job], describe: Callable[[Any], str], *, popup: bool = True
+    ) -> asyncio.Task | None:
+        try:
+            job = begin()
+        except PulseError as error:
+            self._failed(action, error)
+            return None
+        return self._watch(action, job, describe, popup=popup)
+
+    def _watch(
+        self,
+        action: str,
+        job: Job,
+        describe: Callable[[Any], str],
+        *,
+        popup: bool = True,
+        on_end: Callable[[], None] | None = None,
+    ) -> asyncio.Task:
+        self._running[action] = job
         self.busy_changed.emit(True)
         self._show_status(f"{action.replace('_', ' ').capitalize()} running…")
-        self._tasks.run(job, done, failed)
 
-    def _finish(self, action: str) -> None:
-        self._running.discard(action)
+        async def settle() -> None:
+            try:
+                result = await job
+            except PulseError as error:
+                if self._finish(action, job, on_end):
+                    self._failed(action, error)
+            else:
+                if self._finish(action, job, on_end):
+                    self._succeeded(action, result, describe(result), popup=popup)
+
+        return spawn(settle())
+
+    def _finish(self, action: str, job: Job, on_end: Callable[[], None] | None) -> bool:
+        """Forget `job`; False when its session was replaced meanwhile (its result is not shown)."""
+        if on_end is not None:
+            on_end()
+        if self._running.get(action) is not job:
+            return False
+        del self._running[action]
         self.busy_changed.emit(bool(self._running))
+        return True
 
     def _succeeded(self, action: str, result: object, message: str, *, popup: bool = True) -> None:
-        self._finish(action)
         self._show_status(message.splitlines()[0])
         if popup:
             self.dialogs.show_info(action.replace("_", " ").capitalize(), message)
         self.finished.emit(action, result)
 
     def _failed(self, action: str, error: PulseError) -> None:
-        self._finish(action)
         title = action.replace("_", " ").capitalize()
         self._show_status(f"{title} failed: {error}")
         self.dialogs.show_error(f"{title} failed", str(error))

@@ -1,11 +1,13 @@
 """Query console: SQL editor, run (Ctrl+Enter, or the selection), cancel, lazy results, EXPLAIN views.
 
-Statements run on the core QueryRunner's own thread; pages of rows stream back through queued calls and
-fill a lazy model. A run is tagged with a generation number so late pages of a cancelled run are dropped.
+Statements run on the session's query runner thread and are awaited on the qasync loop; pages of rows
+arrive on the loop thread and fill a lazy model. A run is tagged with a generation number (and its
+session) so late pages of a cancelled run, or of a database closed since, are dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -28,15 +30,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError, QueryInterrupted
-from desktop_app.core.query import PlanNode, QueryResult, QueryRunner, ResultPage
+from desktop_app.core.query import PlanNode, QueryResult, ResultPage
+from desktop_app.core.session import Session
+from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 from desktop_app.ui.export import export_csv, export_json
 from desktop_app.ui.models.result_model import ResultModel
 from desktop_app.ui.settings import AppSettings
 from desktop_app.ui.sql_highlighter import SqlHighlighter
-from desktop_app.ui.workers import GuiPoster, TaskRunner
+from desktop_app.ui.workers import TaskRunner
 
 FULL_SCAN_BACKGROUND = QColor("#fdecea")
 FULL_SCAN_FOREGROUND = QColor("#a61b1b")
@@ -55,7 +58,6 @@ class ConsolePanel(QWidget):
     def __init__(
         self,
         settings: AppSettings,
-        poster: GuiPoster,
         tasks: TaskRunner,
         dialogs: Dialogs | ScriptedDialogs,
         parent: QWidget | None = None,
@@ -63,11 +65,10 @@ class ConsolePanel(QWidget):
         super().__init__(parent)
         self.setObjectName("console")
         self._settings = settings
-        self._poster = poster
         self._tasks = tasks
         self.dialogs = dialogs
-        self._database: Database | None = None
-        self._runner: QueryRunner | None = None
+        self._session: Session | None = None
+        self._task: asyncio.Task | None = None
         self._generation = 0
         self._busy = False
         self._clock = QElapsedTimer()
@@ -194,29 +195,39 @@ class ConsolePanel(QWidget):
         view.horizontalHeader().setDefaultSectionSize(120)
         return view
 
-    # Database ---------------------------------------------------------------------------------------------
-    def set_database(self, database: Database | None) -> None:
-        self.close_runner()
-        self._database = database
-        if database is not None:
-            self._runner = QueryRunner(database)
-            self.status_label.setText(f"Ready: {database.path.name}{' (read-only)' if database.read_only else ''}.")
+    # Session ----------------------------------------------------------------------------------------------
+    def set_session(self, session: Session | None) -> None:
+        """Work on `session` (None: nothing open). Results, plan, bytecode and errors of the last one go."""
+        self._generation += 1  # anything still on its way belongs to the old database
+        if self._task is not None and not self._task.done():
+            self._task.cancel()  # interrupts its statement
+        self._task = None
+        self._session = session
+        self._set_busy(False)
+        self._clear_results()
+        if session is not None:
+            self.status_label.setText(f"Ready: {session.path.name}{' (read-only)' if session.read_only else ''}.")
         else:
             self.status_label.setText("No database open.")
         self.allow_writes.setChecked(False)
-        self.allow_writes.setEnabled(database is not None and not database.read_only)
+        self.allow_writes.setEnabled(session is not None and not session.read_only)
         self.allow_writes.setToolTip(
-            "This database is open read-only" if database is not None and database.read_only
+            "This database is open read-only" if session is not None and session.read_only
             else "Statements that change the database only run when this is on"
         )
         self._update_buttons()
 
-    def close_runner(self) -> None:
-        if self._runner is not None:
-            self._generation += 1  # anything still on its way belongs to the old database
-            runner, self._runner = self._runner, None
-            runner.close()  # cancels what runs (interrupt) and joins its thread
-            self._set_busy(False)
+    def _clear_results(self) -> None:
+        self.result_model = ResultModel()
+        self.result_view.setModel(self.result_model)
+        self.bytecode_model = ResultModel()
+        self.bytecode_view.setModel(self.bytecode_model)
+        self.plan_tree.clear()
+        self.error_label.hide()
+        self.error_label.clear()
+        self.last_result = None
+        self.last_error = None
+        self.last_plan = []
 
     @property
     def busy(self) -> bool:
@@ -229,52 +240,58 @@ class ConsolePanel(QWidget):
         text = selected if selected.strip() else self.editor.toPlainText()
         return text.replace("\u2029", "\n")  # Qt's paragraph separator in selections
 
-    def run(self, sql: str | None = None) -> None:
-        runner = self._start("run", sql)
-        if runner is None:
-            return
-        sql = self._current_sql
+    def run(self, sql: str | None = None) -> asyncio.Task | None:
+        session = self._start("run", sql)
+        if session is None:
+            return None
         self.result_model = ResultModel()
         self.result_view.setModel(self.result_model)
         self.tabs.setCurrentIndex(TAB_RESULTS)
-        generation = self._generation
-        runner.execute(
-            sql,
-            allow_writes=self.allow_writes.isChecked(),
-            on_page=self._poster.wrap(lambda page: self._on_page(generation, page)),
-            on_done=self._poster.wrap(lambda result: self._on_done(generation, result)),
-            on_error=self._poster.wrap(lambda error: self._on_error(generation, error)),
+        generation, model = self._generation, self.result_model
+
+        def page(result_page: ResultPage) -> None:
+            if generation == self._generation:
+                model.add_page(result_page)
+
+        allow_writes = self.allow_writes.isChecked()
+        return self._launch(
+            generation,
+            lambda: session.run_query(self._current_sql, allow_writes=allow_writes, on_page=page),
+            self._on_done,
         )
 
-    def explain_plan(self, sql: str | None = None) -> None:
-        runner = self._start("plan", sql)
-        if runner is None:
-            return
-        generation = self._generation
-        runner.explain_plan(
-            self._current_sql,
-            on_done=self._poster.wrap(lambda roots: self._on_plan(generation, roots)),
-            on_error=self._poster.wrap(lambda error: self._on_error(generation, error)),
-        )
+    def explain_plan(self, sql: str | None = None) -> asyncio.Task | None:
+        session = self._start("plan", sql)
+        if session is None:
+            return None
+        return self._launch(self._generation, lambda: session.explain_plan(self._current_sql), self._on_plan)
 
-    def explain_bytecode(self, sql: str | None = None) -> None:
-        runner = self._start("bytecode", sql)
-        if runner is None:
-            return
-        generation = self._generation
-        runner.explain(
-            self._current_sql,
-            on_done=self._poster.wrap(lambda page: self._on_bytecode(generation, page)),
-            on_error=self._poster.wrap(lambda error: self._on_error(generation, error)),
-        )
+    def explain_bytecode(self, sql: str | None = None) -> asyncio.Task | None:
+        session = self._start("bytecode", sql)
+        if session is None:
+            return None
+        return self._launch(self._generation, lambda: session.explain(self._current_sql), self._on_bytecode)
+
+    def _launch(self, generation: int, work, on_result) -> asyncio.Task:
+        # `work()` makes its coroutine inside the task: cancelled before it starts, none is left un-awaited.
+        async def settle() -> None:
+            try:
+                result = await work()
+            except PulseError as error:
+                self._on_error(generation, error)
+            else:
+                on_result(generation, result)
+
+        self._task = spawn(settle())
+        return self._task
 
     def cancel(self) -> None:
-        if self._runner is not None and self._busy:
-            self._runner.cancel()
+        if self._session is not None and self._busy:
+            self._session.cancel_query()
             self.status_label.setText("Cancelling…")
 
-    def _start(self, kind: str, sql: str | None) -> QueryRunner | None:
-        if self._runner is None:
+    def _start(self, kind: str, sql: str | None) -> Session | None:
+        if self._session is None:
             self._show_error("Open a database first.")
             return None
         if self._busy:
@@ -292,13 +309,9 @@ class ConsolePanel(QWidget):
             self._remember(text)
         self._kind = kind
         self._set_busy(True)
-        return self._runner
+        return self._session
 
     # Results (GUI thread) ---------------------------------------------------------------------------------
-    def _on_page(self, generation: int, page: ResultPage) -> None:
-        if generation == self._generation:
-            self.result_model.add_page(page)
-
     def _on_done(self, generation: int, result: QueryResult) -> None:
         if generation != self._generation:
             return
@@ -386,7 +399,7 @@ class ConsolePanel(QWidget):
         self.status_label.setText(f"Running… {seconds:.1f} s{rows}")
 
     def _update_buttons(self) -> None:
-        ready = self._runner is not None and not self._busy
+        ready = self._session is not None and not self._busy
         for widget in (self.run_button, self.plan_button, self.bytecode_button):
             widget.setEnabled(ready)
         self.cancel_button.setEnabled(self._busy)
@@ -430,9 +443,17 @@ class ConsolePanel(QWidget):
                 except OSError as exc:
                     raise PulseError(f"Cannot write {path}: {exc.strerror or exc}") from exc
 
-            self._tasks.run(job, lambda count: self._exported(path, count), lambda error: self._show_error(str(error)))
+            spawn(self._export(path, job))
 
         self.dialogs.ask_save_path(f"Export {kind.upper()}…", write, suggested=suggested, file_filter=file_filter)
+
+    async def _export(self, path: Path, job) -> None:
+        try:
+            count = await self._tasks.call(job)
+        except PulseError as error:
+            self._show_error(str(error))
+        else:
+            self._exported(path, count)
 
     def _exported(self, path: Path, count: int) -> None:
         self.status_label.setText(f"Exported {count:,} rows to {path}")

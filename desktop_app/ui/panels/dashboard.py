@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.activity import Activity
 from desktop_app.core.metrics import RedFlag, Sample
-from desktop_app.ui.activity import Activity
 from desktop_app.ui.ring_buffer import RingBuffer
 
 WINDOWS = (("1 min", 60), ("5 min", 300), ("1 h", 3600))
@@ -70,8 +70,10 @@ class Reading:
             ingest_rows_per_s=ingest_rows_per_s or 0.0,
             activity=activity,
             wal_file_bytes=sample.wal_bytes,
-            wal_content_bytes=sample.wal_live_frames * frame_bytes if sample.wal_live_frames else 0,
-            db_bytes=sample.db_bytes,
+            # Frames a checkpoint has still to copy (mxFrame - nBackfill): what the WAL really holds.
+            wal_content_bytes=sample.wal_pending_frames * frame_bytes,
+            # Pages the database has, those still in the WAL included (the file alone lags behind).
+            db_bytes=sample.data_bytes or sample.db_bytes,
             page_count=sample.page_count,
             freelist_count=sample.freelist_count,
             freelist_percent=sample.freelist_percent,
@@ -190,7 +192,7 @@ class DashboardPanel(QWidget):
             INGEST: self._add_curve(self.throughput_plot, COLORS["ingest"], None),
             ACTIVITY: self._add_curve(self.activity_plot, COLORS["activity"], None),
             WAL_FILE: self._add_curve(self.wal_plot, COLORS["wal_file"], "file on disk"),
-            WAL_CONTENT: self._add_curve(self.wal_plot, COLORS["wal_content"], "live frames"),
+            WAL_CONTENT: self._add_curve(self.wal_plot, COLORS["wal_content"], "not yet checkpointed"),
             DB_SIZE: self._add_curve(self.db_plot, COLORS["db"], None),
             FREE_PAGES: self._add_curve(self.freelist_plot, COLORS["free"], None),
             FREE_PERCENT: self._add_curve(self.freelist_percent_plot, COLORS["free_percent"], None),
@@ -408,7 +410,7 @@ class DashboardPanel(QWidget):
             return
         self._set_tile("ingest", f"{last[INGEST]:,.0f}")
         self._set_tile("activity", f"{last[ACTIVITY]:,.0f}", self._activity_unit)
-        self._set_tile("wal", f"{last[WAL_FILE]:,.2f} MB", f"WAL · {last[WAL_CONTENT]:,.2f} MB live")
+        self._set_tile("wal", f"{last[WAL_FILE]:,.2f} MB", f"WAL · {last[WAL_CONTENT]:,.2f} MB to checkpoint")
         self._set_tile("db", f"{last[DB_SIZE]:,.2f} MB", f"database · {int(last[PAGES]):,} pages")
         self._set_tile("freelist", f"{last[FREE_PERCENT]:.1f} %", f"free · {int(last[FREE_PAGES]):,} pages")
         updated = time.strftime("%H:%M:%S", time.localtime(last[T]))

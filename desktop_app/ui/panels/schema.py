@@ -1,9 +1,13 @@
 """Schema browser: tables, views, indexes and triggers with their SQL, and a lazily paged data view.
 
-All statements run on the panel's own read thread (ConnectionWorker), one short statement at a time.
+The panel follows the window's `Session`: the schema tree is the session's `schema_changed` event, the data
+view reloads in place on `data_changed` (another connection committed), and a table or view that goes away
+closes with a note. Pages are awaited from the session's browse thread; a slow one shows a Cancel.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
@@ -20,12 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError
-from desktop_app.core.query import SchemaObject, estimate_row_count, list_schema
+from desktop_app.core.metrics import Sample
+from desktop_app.core.query import SchemaObject
+from desktop_app.core.session import Session
+from desktop_app.ui.aio import spawn
 from desktop_app.ui.models.table_model import TableModel
 from desktop_app.ui.sql_highlighter import SqlHighlighter
-from desktop_app.ui.workers import ConnectionWorker, GuiPoster
 
 GROUPS = (("table", "Tables"), ("view", "Views"), ("index", "Indexes"), ("trigger", "Triggers"))
 BROWSABLE = frozenset({"table", "view"})
@@ -37,11 +42,12 @@ class SchemaPanel(QWidget):
     table_opened = Signal(str)
     failed = Signal(object)  # PulseError
 
-    def __init__(self, poster: GuiPoster, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("schema")
-        self._poster = poster
-        self._worker: ConnectionWorker | None = None
+        self._session: Session | None = None
+        self._estimate_task: asyncio.Task | None = None
+        self._last_error: PulseError | None = None
         self._objects: list[SchemaObject] = []
         self.model: TableModel | None = None
         self.current_table: str | None = None
@@ -69,6 +75,12 @@ class SchemaPanel(QWidget):
         self.data_view.horizontalHeader().setDefaultSectionSize(110)
         self.info_label = QLabel("")
         self.info_label.setObjectName("tableInfo")
+        self.info_label.setWordWrap(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelBrowse")
+        self.cancel_button.setToolTip("Stop reading this table or view")
+        self.cancel_button.clicked.connect(self.cancel_loading)
+        self.cancel_button.hide()
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -82,7 +94,10 @@ class SchemaPanel(QWidget):
         data = QWidget()
         data_layout = QVBoxLayout(data)
         data_layout.setContentsMargins(0, 0, 0, 0)
-        data_layout.addWidget(self.info_label)
+        info_row = QHBoxLayout()
+        info_row.addWidget(self.info_label, 1)
+        info_row.addWidget(self.cancel_button)
+        data_layout.addLayout(info_row)
         data_layout.addWidget(self.data_view, 1)
 
         right = QSplitter(Qt.Orientation.Vertical)
@@ -100,32 +115,64 @@ class SchemaPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(splitter)
 
-    # Database ---------------------------------------------------------------------------------------------
-    def set_database(self, database: Database | None) -> None:
+    # Session ----------------------------------------------------------------------------------------------
+    def set_session(self, session: Session | None) -> None:
+        """Follow `session` (None: show nothing). Everything of the previous one leaves the screen."""
+        if self._session is not None:
+            self._session.events.schema_changed.disconnect(self._on_schema)
+            self._session.events.data_changed.disconnect(self._on_data_changed)
         self._close_table()
-        if self._worker is not None:
-            self._worker.close()
-            self._worker = None
+        self._session = session
         self._objects = []
         self.tree.clear()
         self.sql_view.clear()
         self.info_label.setText("")
-        if database is not None:
-            self._worker = ConnectionWorker(database, self._poster)
-            self.refresh()
+        if session is not None:
+            session.events.schema_changed.connect(self._on_schema)
+            session.events.data_changed.connect(self._on_data_changed)
+            self._on_schema(list(session.schema))
 
     @property
     def objects(self) -> list[SchemaObject]:
         return list(self._objects)
 
     def refresh(self) -> None:
-        if self._worker is not None:
-            self._worker.submit(list_schema, self._on_schema, self._on_error)
+        """Re-read the schema, and reload the open table or view (Refresh, F5)."""
+        if self._session is None:
+            return
+        spawn(self._refresh(self._session))
+
+    async def _refresh(self, session: Session) -> None:
+        try:
+            objects = await session.refresh_schema()
+        except PulseError as error:
+            if session is self._session:
+                self._on_error(error)
+            return
+        if session is not self._session:
+            return
+        if objects == self._objects:
+            self.schema_loaded.emit(objects)  # unchanged: still tell listeners the refresh happened
+        self.reload_table()
+
+    def reload_table(self) -> None:
+        if self.model is not None:
+            self.model.refresh()
+            self._request_estimate()
+
+    def _on_data_changed(self, _sample: Sample) -> None:
+        self.reload_table()
 
     def _on_schema(self, objects: list[SchemaObject]) -> None:
         if objects == self._objects and self.tree.topLevelItemCount():
             self.schema_loaded.emit(objects)
             return  # unchanged: keep the selection and the scroll position
+        if self.current_table is not None and not any(
+            obj.type in BROWSABLE and obj.name == self.current_table for obj in objects
+        ):
+            gone = self.current_table
+            self._close_table()
+            self.info_label.setText(f"⚠ {gone} is no longer in the database (dropped or renamed); it was closed.")
         selected = self._selected_name()
         self._objects = objects
         self.tree.blockSignals(True)
@@ -177,39 +224,76 @@ class SchemaPanel(QWidget):
 
     # Data view --------------------------------------------------------------------------------------------
     def open_table(self, name: str) -> None:
-        if self._worker is None:
+        if self._session is None:
             return
-        self._close_table()
+        self._close_table()  # also interrupts a page of the previous table still being read
         self.current_table = name
         self.estimated_rows = None
-        self.model = TableModel(self._worker, name)
-        self.model.page_loaded.connect(self._show_info)
+        self.model = TableModel(self._session, name)
+        self._last_error = None
+        self.model.page_loaded.connect(self._on_rows)
+        self.model.refreshed.connect(self._on_rows)
         self.model.failed.connect(self._on_error)
+        self.model.busy_changed.connect(self._on_busy)
         self.data_view.setModel(self.model)
         self.info_label.setText(f"{name}: loading…")
         self.model.start()
-        self._worker.submit(
-            lambda connection: estimate_row_count(connection, name),
-            lambda estimate: self._on_estimate(name, estimate),
-            self._on_error,
-        )
+        self._request_estimate()
         self.table_opened.emit(name)
 
-    def _close_table(self) -> None:
+    def cancel_loading(self) -> None:
         if self.model is not None:
-            self.model.close()
-            self.model.page_loaded.disconnect(self._show_info)
-            self.model.failed.disconnect(self._on_error)
-        self.model = None
-        self.current_table = None
+            self.model.cancel()
 
-    def _on_estimate(self, name: str, estimate: int | None) -> None:
-        if name == self.current_table:
+    def _request_estimate(self) -> None:
+        if self._session is None or self.current_table is None:
+            return
+        if self._estimate_task is not None and not self._estimate_task.done():
+            return
+        self._estimate_task = spawn(self._estimate(self._session, self.current_table))
+
+    async def _estimate(self, session: Session, name: str) -> None:
+        try:
+            estimate = await session.estimate_rows(name)
+        except PulseError:
+            return  # the page request reports the same problem, once
+        if session is self._session and name == self.current_table:
             self.estimated_rows = estimate
             self._show_info()
 
+    def _close_table(self) -> None:
+        if self._estimate_task is not None:
+            self._estimate_task.cancel()
+            self._estimate_task = None
+        if self.model is not None:
+            model, self.model = self.model, None
+            model.close()
+            for signal, slot in (
+                (model.page_loaded, self._on_rows),
+                (model.refreshed, self._on_rows),
+                (model.failed, self._on_error),
+                (model.busy_changed, self._on_busy),
+            ):
+                signal.disconnect(slot)
+            self.data_view.setModel(None)
+            model.deleteLater()
+        self.cancel_button.hide()
+        self.current_table = None
+        self.estimated_rows = None
+
+    def _on_busy(self, busy: bool) -> None:
+        self.cancel_button.setVisible(busy and self.model is not None)
+        if not busy:
+            self._show_info()
+
+    def _on_rows(self, _count: int) -> None:
+        self._last_error = None
+        self._show_info()
+
     def _show_info(self, *_args: object) -> None:
-        if self.model is None or self.current_table is None:
+        if self.model is None or self.current_table is None or self.model.fetching:
+            return
+        if self._last_error is not None:
             return
         loaded = self.model.rowCount()
         total = f"about {self.estimated_rows:,} rows" if self.estimated_rows is not None else "rows"
@@ -222,5 +306,6 @@ class SchemaPanel(QWidget):
             self.model.look_for_new_rows()
 
     def _on_error(self, error: PulseError) -> None:
+        self._last_error = error
         self.info_label.setText(f"⚠ {error}")
         self.failed.emit(error)

@@ -1,13 +1,22 @@
-"""Fixtures for the window tests: settings in tmp_path, scripted dialogs, worker plumbing that is torn down."""
+"""Fixtures for the window tests: a qasync loop, settings in tmp_path, scripted dialogs, sessions torn down.
+
+The loop: a qasync `QEventLoop` made with `already_running=True` is the current *running* loop for the
+whole test, and qtbot's waits (`waitUntil`, `waitSignal`) spin Qt's event loop, which is what runs its
+callbacks. So a test calls the window as a user would and waits for a condition; coroutines started by the
+window (`asyncio.get_running_loop()` included) work, and `resolve(qtbot, awaitable)` waits for one result.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import qasync
 
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.settings import AppSettings
@@ -26,6 +35,58 @@ def no_threads_left_behind() -> Iterator[None]:
             break
         time.sleep(0.02)
     assert not left, f"threads left running: {[t.name for t in left]}"
+
+
+# Closed loops are kept, never garbage-collected: the cyclic GC may run on any thread, and collecting a
+# loop on a worker thread would delete its Qt timer and signaller objects off the GUI thread (a crash).
+_retired_loops: list[asyncio.AbstractEventLoop] = []
+
+
+@pytest.fixture
+def qloop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
+    """A qasync loop that counts as running for the test; torn down without `stop()` (which would make
+    the QApplication quit and every later qtbot wait return at once)."""
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    deadline = time.monotonic() + 10
+    while any(not task.done() for task in pending) and time.monotonic() < deadline:
+        qapp.processEvents()
+        time.sleep(0.005)
+    qapp.aboutToQuit.disconnect(loop._after_run_forever)
+    loop._after_run_forever()
+    loop._QEventLoop__is_running = False  # the loop never ran `exec()`: nothing to stop
+    asyncio.events._set_running_loop(None)
+    loop.close()
+    asyncio.set_event_loop(None)
+    _retired_loops.append(loop)
+
+
+def resolve(qtbot, awaitable: Awaitable[Any], timeout: int = 15_000) -> Any:
+    """Run `awaitable` on the test's qasync loop and wait (spinning Qt) for its result."""
+    task = asyncio.ensure_future(awaitable)
+    qtbot.waitUntil(task.done, timeout=timeout)
+    return task.result()
+
+
+@pytest.fixture
+def open_session(qtbot, qloop):
+    """`open_session(path, read_only=...)` -> a started Session; every one opened is closed afterwards."""
+    from desktop_app.core.session import Session
+
+    sessions: list[Session] = []
+
+    def opener(path: Path, *, read_only: bool = False, interval: float = 0.05) -> Session:
+        session = resolve(qtbot, Session.open(path, read_only=read_only, interval=interval))
+        sessions.append(session)
+        return session
+
+    yield opener
+    for session in sessions:
+        resolve(qtbot, session.close())
 
 
 @pytest.fixture
@@ -51,7 +112,7 @@ def tasks(poster: GuiPoster) -> Iterator[TaskRunner]:
 
 
 @pytest.fixture
-def window(qtbot, settings: AppSettings, scripted: ScriptedDialogs, tmp_path: Path):
+def window(qtbot, qloop, settings: AppSettings, scripted: ScriptedDialogs, tmp_path: Path):
     """The real main window (offscreen) with scripted dialogs; everything it starts is stopped afterwards."""
     from desktop_app.ui.main_window import MainWindow
 

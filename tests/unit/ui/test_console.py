@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 
-from desktop_app.core.database import connect_read, open_database
+from desktop_app.core.database import connect_read
 from desktop_app.core.errors import QueryError, QueryInterrupted
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.panels.console import FULL_SCAN_FOREGROUND, TAB_BYTECODE, TAB_PLAN, ConsolePanel
@@ -25,14 +25,14 @@ ENDLESS = (
 
 
 @pytest.fixture
-def console(qtbot, settings: AppSettings, poster, tasks, scripted: ScriptedDialogs, db_path: Path) -> Iterator[ConsolePanel]:
-    panel = ConsolePanel(settings, poster, tasks, scripted)
+def console(qtbot, settings: AppSettings, tasks, scripted: ScriptedDialogs, open_session, db_path: Path) -> Iterator[ConsolePanel]:
+    panel = ConsolePanel(settings, tasks, scripted)
     qtbot.addWidget(panel)
     panel.resize(800, 500)
     panel.show()
-    panel.set_database(open_database(db_path, read_only=False))
+    panel.set_session(open_session(db_path))
     yield panel
-    panel.close_runner()
+    panel.set_session(None)
 
 
 def run(qtbot, console: ConsolePanel, sql: str | None = None):
@@ -117,8 +117,8 @@ def test_writes_need_the_toggle(qtbot, console: ConsolePanel, db_path: Path) -> 
     connection.close()
 
 
-def test_read_only_database_refuses_writes(qtbot, console: ConsolePanel, db_path: Path) -> None:
-    console.set_database(open_database(db_path, read_only=True))
+def test_read_only_database_refuses_writes(qtbot, console: ConsolePanel, open_session, db_path: Path) -> None:
+    console.set_session(open_session(db_path, read_only=True))
     assert not console.allow_writes.isEnabled()
     error = fail(qtbot, console, "UPDATE readings SET value = 0")
     assert isinstance(error, QueryError)
@@ -150,11 +150,11 @@ def test_bytecode_table(qtbot, console: ConsolePanel) -> None:
     assert "Init" in opcodes and "Halt" in opcodes
 
 
-def test_history_is_kept_across_runs_and_sessions(qtbot, console: ConsolePanel, settings: AppSettings, poster, tasks, scripted) -> None:
+def test_history_is_kept_across_runs_and_sessions(qtbot, console: ConsolePanel, settings: AppSettings, tasks, scripted) -> None:
     run(qtbot, console, "SELECT 1")
     run(qtbot, console, "SELECT 2")
     assert settings.query_history()[-2:] == ["SELECT 1", "SELECT 2"]
-    again = ConsolePanel(settings, poster, tasks, scripted)
+    again = ConsolePanel(settings, tasks, scripted)
     qtbot.addWidget(again)
     assert again.history.itemData(0) == "SELECT 2"  # newest first
     again.history.activated.emit(1)
@@ -179,7 +179,7 @@ def test_export_csv_and_json(qtbot, console: ConsolePanel, scripted: ScriptedDia
 
 
 def test_without_a_database_nothing_runs(qtbot, console: ConsolePanel) -> None:
-    console.set_database(None)
+    console.set_session(None)
     assert not console.run_button.isEnabled()
     console.run("SELECT 1")
     assert console.error_label.isVisible()

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from desktop_app.core.activity import Activity, ActivityMeter
 from desktop_app.core.database import connect_write
 from desktop_app.core.metrics import MetricsSampler, RedFlag
-from desktop_app.ui.activity import Activity, ActivityMeter
 from desktop_app.ui.panels.dashboard import INGEST, WINDOWS, DashboardPanel, Reading
 
 pytestmark = pytest.mark.gui

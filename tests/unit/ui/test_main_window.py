@@ -211,7 +211,7 @@ def test_panels_can_be_hidden_and_shown(window) -> None:
     assert not window.docks["schema"].isHidden()
 
 
-def test_geometry_and_layout_persist(qtbot, settings: AppSettings, scripted: ScriptedDialogs, tmp_path: Path) -> None:
+def test_geometry_and_layout_persist(qtbot, qloop, settings: AppSettings, scripted: ScriptedDialogs, tmp_path: Path) -> None:
     from desktop_app.ui.main_window import MainWindow
 
     first = MainWindow(settings, dialogs=scripted, data_dir=tmp_path)
@@ -231,7 +231,7 @@ def test_geometry_and_layout_persist(qtbot, settings: AppSettings, scripted: Scr
     second.shutdown()
 
 
-def test_real_error_dialog_is_non_blocking(qtbot, settings: AppSettings, tmp_path: Path) -> None:
+def test_real_error_dialog_is_non_blocking(qtbot, qloop, settings: AppSettings, tmp_path: Path) -> None:
     from desktop_app.ui.main_window import MainWindow
 
     main = MainWindow(settings, data_dir=tmp_path)  # real Qt dialogs

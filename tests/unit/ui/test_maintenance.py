@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.database import connect_write, open_database
+from desktop_app.core.database import connect_write
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.maintenance import MaintenanceActions, human_bytes
 
@@ -12,11 +12,11 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def actions(qtbot, tasks, poster, scripted: ScriptedDialogs, db_path: Path) -> MaintenanceActions:
+def actions(qtbot, open_session, scripted: ScriptedDialogs, db_path: Path) -> MaintenanceActions:
     statuses: list[str] = []
-    maintenance = MaintenanceActions(tasks, poster, scripted, statuses.append)
+    maintenance = MaintenanceActions(scripted, statuses.append)
     maintenance.statuses = statuses
-    maintenance.database = open_database(db_path, read_only=False)
+    maintenance.set_session(open_session(db_path))
     return maintenance
 
 
@@ -98,8 +98,8 @@ def test_integrity_check_and_optimize(qtbot, actions: MaintenanceActions, script
     assert scripted.infos[-1][0] == "Optimize"
 
 
-def test_write_actions_refuse_a_read_only_database(actions: MaintenanceActions, scripted: ScriptedDialogs, db_path: Path) -> None:
-    actions.database = open_database(db_path, read_only=True)
+def test_write_actions_refuse_a_read_only_database(actions: MaintenanceActions, scripted: ScriptedDialogs, open_session, db_path: Path) -> None:
+    actions.set_session(open_session(db_path, read_only=True))
     for start in (lambda: actions.checkpoint("passive"), actions.vacuum, actions.optimize):
         start()
     assert len(scripted.errors) == 3
@@ -108,7 +108,7 @@ def test_write_actions_refuse_a_read_only_database(actions: MaintenanceActions, 
 
 
 def test_no_database_means_an_explanation(actions: MaintenanceActions, scripted: ScriptedDialogs) -> None:
-    actions.database = None
+    actions.set_session(None)
     actions.backup()
     assert scripted.errors == [("Backup", "Open a database first.")]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.database import connect_write, open_database
+from desktop_app.core.database import connect_write
 from desktop_app.ui.panels.schema import OBJECT_ROLE, SchemaPanel
 
 pytestmark = pytest.mark.gui
@@ -24,15 +24,15 @@ def rich_db(db_path: Path) -> Path:
 
 
 @pytest.fixture
-def schema(qtbot, poster, rich_db: Path) -> Iterator[SchemaPanel]:
-    panel = SchemaPanel(poster)
+def schema(qtbot, open_session, rich_db: Path) -> Iterator[SchemaPanel]:
+    panel = SchemaPanel()
     qtbot.addWidget(panel)
     panel.resize(900, 500)
     panel.show()
     with qtbot.waitSignal(panel.schema_loaded, timeout=5000):
-        panel.set_database(open_database(rich_db))
+        panel.set_session(open_session(rich_db))
     yield panel
-    panel.set_database(None)
+    panel.set_session(None)
 
 
 def groups(panel: SchemaPanel) -> dict[str, list[str]]:
@@ -92,11 +92,66 @@ def test_appended_rows_appear_after_an_external_write(qtbot, schema: SchemaPanel
     with connection:
         connection.execute("INSERT INTO readings(device, value) VALUES ('x', 1)")
     connection.close()
-    schema.look_for_new_rows()
+    # No call from the test: the session sees data_version move and the view follows the file.
     qtbot.waitUntil(lambda: schema.model.rowCount() == 1, timeout=5000)
 
 
+def test_deleted_rows_leave_the_view_and_the_estimate_follows(qtbot, schema: SchemaPanel, rich_db: Path) -> None:
+    schema.select("readings")
+    qtbot.waitUntil(lambda: schema.model is not None and schema.model.rowCount() == 500, timeout=5000)
+    qtbot.waitUntil(lambda: "500" in schema.info_label.text(), timeout=5000)
+    connection = connect_write(rich_db)
+    with connection:
+        connection.execute("DELETE FROM readings WHERE id > 400")
+    connection.close()
+    qtbot.waitUntil(lambda: schema.model.rowCount() == 400, timeout=5000)
+    qtbot.waitUntil(lambda: "about 400 rows" in schema.info_label.text(), timeout=5000)
+
+
+def test_a_dropped_table_closes_with_a_note(qtbot, schema: SchemaPanel, rich_db: Path) -> None:
+    schema.select("audit")
+    qtbot.waitUntil(lambda: schema.model is not None and schema.model.exhausted, timeout=5000)
+    connection = connect_write(rich_db)
+    connection.execute("DROP TRIGGER readings_audit; DROP TABLE audit")
+    connection.close()
+    qtbot.waitUntil(lambda: schema.model is None, timeout=5000)
+    assert "audit is no longer in the database" in schema.info_label.text()
+    assert "audit" not in groups(schema)["Tables"]
+
+
+def test_a_failing_view_shows_its_error(qtbot, schema: SchemaPanel, rich_db: Path) -> None:
+    connection = connect_write(rich_db)
+    connection.execute("CREATE TABLE tmp(x); CREATE VIEW broken AS SELECT x FROM tmp; DROP TABLE tmp")
+    connection.close()
+    qtbot.waitUntil(lambda: "broken" in groups(schema)["Views"], timeout=5000)
+    with qtbot.waitSignal(schema.failed, timeout=5000):
+        schema.select("broken")
+    assert schema.info_label.text().startswith("⚠")
+    assert "loading" not in schema.info_label.text()
+
+
+def test_an_endless_view_shows_cancel_and_does_not_block_other_tables(qtbot, schema: SchemaPanel, rich_db: Path) -> None:
+    connection = connect_write(rich_db)
+    connection.execute(
+        "CREATE VIEW endless AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+        "SELECT i FROM n WHERE i < 0"
+    )
+    connection.close()
+    qtbot.waitUntil(lambda: "endless" in groups(schema)["Views"], timeout=5000)
+    schema.select("endless")
+    qtbot.waitUntil(schema.cancel_button.isVisible, timeout=5000)
+    assert "loading" in schema.info_label.text()
+    with qtbot.waitSignal(schema.table_opened, timeout=5000):
+        schema.select("readings")  # moving on interrupts the endless read
+    qtbot.waitUntil(lambda: schema.model is not None and schema.model.rowCount() == 500, timeout=5000)
+    schema.select("endless")
+    qtbot.waitUntil(schema.cancel_button.isVisible, timeout=5000)
+    schema.cancel_button.click()
+    qtbot.waitUntil(lambda: not schema.cancel_button.isVisible(), timeout=5000)
+    assert "Cancelled" in schema.info_label.text()
+
+
 def test_closing_clears_the_panel(schema: SchemaPanel) -> None:
-    schema.set_database(None)
+    schema.set_session(None)
     assert schema.tree.topLevelItemCount() == 0
     assert schema.model is None

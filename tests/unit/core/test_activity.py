@@ -6,9 +6,9 @@ from pathlib import Path
 import apsw
 import pytest
 
+from desktop_app.core.activity import ActivityMeter
 from desktop_app.core.database import connect_write
 from desktop_app.core.metrics import MetricsSampler
-from desktop_app.ui.activity import ActivityMeter
 
 
 def _insert(path: Path, rows: int, commits: int) -> None:

@@ -1,0 +1,539 @@
+"""THE open database: one object owns every connection, thread and job the app has on one file.
+
+A `Session` owns the read connections (browse worker, schema watcher), the metrics sampler, the console's
+query runner and the maintenance jobs with their cancellation, and publishes what happens as plain events
+(`session.events.sample.connect(cb)`). It is Qt-free and lives on an asyncio loop: the window runs it on
+qasync's loop, a headless `watch` could run it on a plain one. Work that touches the file runs on the
+session's worker threads and is awaited (`await session.checkpoint("passive")`); results and events reach
+the loop thread only, through `loop.call_soon_threadsafe` (via `run_in_executor` / `wrap_future`).
+
+Sampling is a task on the loop that awaits one sample at a time on the sampler's own thread, then sleeps
+`interval`: no free-running thread, no timer polling, and no sample piles up behind a slow one.
+
+Closing cancels the jobs that can be cancelled, interrupts queries, waits for the rest, closes the query
+and browse connections, and closes the sampler LAST: it keeps a descriptor on the -shm, and on POSIX closing
+any descriptor of a file drops every lock this process holds on it, SQLite's included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import apsw
+
+from desktop_app.core import maintenance
+from desktop_app.core.activity import Activity, ActivityMeter
+from desktop_app.core.browse import BrowseWorker, reload_rows
+from desktop_app.core.database import Database, connect_read, create_database, open_database, pragma
+from desktop_app.core.errors import PulseError, translate
+from desktop_app.core.events import EmitterGroup
+from desktop_app.core.metrics import MetricsSampler, Sample
+from desktop_app.core.query import (
+    PlanNode,
+    QueryResult,
+    QueryRunner,
+    ResultPage,
+    SchemaObject,
+    TablePage,
+    estimate_row_count,
+    fetch_table_page,
+    list_schema,
+)
+
+T = TypeVar("T")
+DEFAULT_INTERVAL = 0.25
+BACKGROUND_NICENESS = 10
+EVENT_NAMES = (
+    "opened",  # (session)
+    "closed",  # (session)
+    "sample",  # (sample: Sample, activity: Activity)
+    "sampler_error",  # (error: PulseError), once per distinct problem
+    "schema_changed",  # (objects: list[SchemaObject])
+    "data_changed",  # (sample: Sample): data_version moved, another connection committed
+    "job_started",  # (job: Job)
+    "job_progress",  # (job: Job, done: int, total: int)
+    "job_done",  # (job: Job, result)
+    "job_failed",  # (job: Job, error: PulseError)
+)
+# Maintenance that writes the file: the sampler is told, so the app's own work never raises a flag.
+WRITE_JOBS = frozenset({"checkpoint", "vacuum", "optimize"})
+
+
+def lower_thread_priority(niceness: int = BACKGROUND_NICENESS) -> None:
+    """Make the calling thread yield the CPU to the GUI thread (Linux schedules threads individually).
+
+    A quick check or a backup of a big file keeps a core busy for seconds; on a loaded two-core machine the
+    window's event loop then waits for a core. Elsewhere this does nothing."""
+    if sys.platform.startswith("linux") and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        except OSError as exc:  # a sandbox may forbid it: the job still runs, at normal priority
+            print(f"sqlite-pulse: could not lower a worker thread's priority: {exc}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What one pass of the sampler thread found."""
+
+    sample: Sample
+    activity: Activity
+    schema: list[SchemaObject] | None  # set when the schema changed (or on the first pass)
+
+
+class Job:
+    """A maintenance job: `await job` gives its result (or raises its PulseError); `cancel()` asks it to stop
+    where the work allows it (a backup stops between steps and leaves nothing behind)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, name: str, cancel_event: threading.Event | None = None) -> None:
+        self.id = next(self._ids)
+        self.name = name
+        self.cancel_event = cancel_event if cancel_event is not None else threading.Event()
+        self.future: asyncio.Future | None = None
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def done(self) -> bool:
+        return self.future is not None and self.future.done()
+
+    def __await__(self):
+        assert self.future is not None
+        return self.future.__await__()
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.name}>"
+
+
+class Session:
+    """One open database. Create with `await Session.open(path)`; end with `await session.close()`."""
+
+    def __init__(self, *, interval: float = DEFAULT_INTERVAL) -> None:
+        self.interval = interval
+        self.events = EmitterGroup(*EVENT_NAMES)
+        self.database: Database | None = None
+        self.schema: list[SchemaObject] = []
+        self.last_sample: Sample | None = None
+        self.last_activity: Activity | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sampler_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pulse-sampler")
+        self._job_pool = ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="pulse-job", initializer=lower_thread_priority
+        )
+        self._runner: QueryRunner | None = None
+        self._browse: BrowseWorker | None = None
+        self._jobs: set[Job] = set()
+        self._sampling: asyncio.Task | None = None
+        self._last_sampler_error = ""
+        self._closing = False
+        self._teardown_lock = threading.Lock()
+        self._teardown_thread: threading.Thread | None = None
+        self._torn_down = threading.Event()
+        # Owned by the sampler thread: created, used and closed there only (the sampler's own-change
+        # notes are the exception: thread-safe by design, jobs call them from their own threads).
+        self._sampler: MetricsSampler | None = None
+        self._meta: apsw.Connection | None = None
+        self._meter = ActivityMeter()
+        self._schema_version: int | None = None
+        self._schema_stale = threading.Event()
+        self._own_writes = threading.Event()
+
+    # Lifecycle --------------------------------------------------------------------------------------------
+    @classmethod
+    async def open(
+        cls, path: Path | str, *, read_only: bool = True, interval: float = DEFAULT_INTERVAL, create: bool = False
+    ) -> Session:
+        """Validate and open `path` (or create it with production settings), take the first sample, start
+        sampling. Raises a typed PulseError; nothing is left open when it does."""
+        session = cls(interval=interval)
+        try:
+            await session._start(Path(path), read_only=read_only, create=create)
+        except BaseException:
+            await session.close()
+            raise
+        return session
+
+    async def _start(self, path: Path, *, read_only: bool, create: bool) -> None:
+        self._loop = asyncio.get_running_loop()
+        if create:
+            database = await self._loop.run_in_executor(self._job_pool, create_database, path)
+        else:
+            database = await self._loop.run_in_executor(self._job_pool, lambda: open_database(path, read_only=read_only))
+        self.database = database
+        self._runner = QueryRunner(database)
+        self._browse = BrowseWorker(database)
+        tick = await self._loop.run_in_executor(self._sampler_pool, self._sample_once)
+        self._publish(tick)
+        self._sampling = self._loop.create_task(self._sample_forever(), name=f"pulse-sampling:{path.name}")
+        self.events.opened.emit(self)
+
+    @property
+    def path(self) -> Path:
+        assert self.database is not None
+        return self.database.path
+
+    @property
+    def read_only(self) -> bool:
+        return self.database is None or self.database.read_only
+
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
+    async def close(self) -> None:
+        """Stop everything; the heavy part (joining threads, waiting for a running VACUUM) runs off the loop.
+        Emits `closed` once everything is shut, then drops every subscriber."""
+        if self._closing:
+            await self._wait_torn_down()
+            return
+        self._closing = True
+        await self._stop_sampling()
+        self._ask_everything_to_stop()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future = loop.create_future()
+
+        def teardown() -> None:
+            try:
+                self._teardown()
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop may be gone at exit
+                    loop.call_soon_threadsafe(_settle, done)
+
+        with self._teardown_lock:
+            self._teardown_thread = threading.Thread(target=teardown, name="pulse-close")
+            self._teardown_thread.start()
+        await done
+        self._teardown_thread.join()  # it has only its return left: nothing of the session outlives close()
+        self._announce_closed()
+
+    def close_now(self) -> None:
+        """Blocking close, for shutdown paths that cannot await (the window's closeEvent)."""
+        if not self._closing:
+            self._closing = True
+            if self._sampling is not None:
+                self._sampling.cancel()
+            self._ask_everything_to_stop()
+        with self._teardown_lock:
+            thread = self._teardown_thread
+        if thread is not None:
+            thread.join()
+        else:
+            self._teardown()
+        self._announce_closed()
+
+    async def _wait_torn_down(self) -> None:
+        while not self._torn_down.is_set():
+            await asyncio.sleep(0.02)
+
+    async def _stop_sampling(self) -> None:
+        task = self._sampling
+        if task is None or task.done():
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    def _ask_everything_to_stop(self) -> None:
+        for job in list(self._jobs):
+            job.cancel()
+        if self._runner is not None:
+            self._runner.cancel()
+        if self._browse is not None:
+            self._browse.interrupt()
+
+    def _teardown(self) -> None:
+        """Blocking, once: queries, browsing, jobs, then the sampler (its -shm descriptor) LAST."""
+        with self._teardown_lock:
+            if self._torn_down.is_set():
+                return
+            if self._runner is not None:
+                self._runner.close()
+            if self._browse is not None:
+                self._browse.close()
+            self._job_pool.shutdown(wait=True, cancel_futures=True)
+            self._sampler_pool.submit(self._close_sampler_side)
+            self._sampler_pool.shutdown(wait=True, cancel_futures=False)
+            self._torn_down.set()
+
+    def _announce_closed(self) -> None:
+        if getattr(self, "_announced", False):
+            return
+        self._announced = True
+        self.events.closed.emit(self)
+        self.events.disconnect_all()
+
+    # Sampling (the loop side) -----------------------------------------------------------------------------
+    async def _sample_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                tick = await loop.run_in_executor(self._sampler_pool, self._sample_once)
+            except PulseError as exc:
+                if str(exc) != self._last_sampler_error:  # report a persisting problem once, keep trying
+                    self._last_sampler_error = str(exc)
+                    self.events.sampler_error.emit(exc)
+                continue
+            self._last_sampler_error = ""
+            self._publish(tick)
+
+    def _publish(self, tick: Tick) -> None:
+        self.last_sample, self.last_activity = tick.sample, tick.activity
+        if tick.schema is not None and tick.schema != self.schema:
+            self.schema = tick.schema
+            self.events.schema_changed.emit(list(tick.schema))
+        self.events.sample.emit(tick.sample, tick.activity)
+        if tick.sample.external_write:
+            self.events.data_changed.emit(tick.sample)
+
+    def note_own_writes(self) -> None:
+        """Our ingest writes this database (the sampler's flags take it into account). Any thread."""
+        self._own_writes.set()
+
+    async def sample_now(self) -> Sample:
+        """Take a sample at once (after a job, say) and publish it like any other."""
+        if self._closing:
+            raise PulseError("The database was closed.")
+        tick = await asyncio.get_running_loop().run_in_executor(self._sampler_pool, self._sample_once)
+        self._publish(tick)
+        return tick.sample
+
+    # Sampling (the sampler thread) ------------------------------------------------------------------------
+    def _sample_once(self) -> Tick:
+        assert self.database is not None
+        if self._sampler is None:
+            self._meta = connect_read(self.database.path, busy_timeout_ms=200)
+            self._sampler = MetricsSampler(self.database.path)
+        if self._own_writes.is_set():
+            self._own_writes.clear()
+            self._sampler.note_own_writes()
+        sample = self._sampler.sample()
+        activity = self._meter.update(sample)
+        return Tick(sample, activity, self._schema_if_changed())
+
+    def _schema_if_changed(self) -> list[SchemaObject] | None:
+        """The schema list when its version moved (one cheap pragma otherwise)."""
+        assert self._meta is not None
+        try:
+            version = int(pragma(self._meta, "schema_version"))
+        except apsw.Error as exc:
+            raise translate(exc, self.database.path) from exc
+        if version == self._schema_version and not self._schema_stale.is_set():
+            return None
+        self._schema_stale.clear()
+        objects = list_schema(self._meta)
+        self._schema_version = version
+        return objects
+
+    def _close_sampler_side(self) -> None:
+        if self._meta is not None:
+            self._meta.close()
+            self._meta = None
+        if self._sampler is not None:
+            self._sampler.close()
+            self._sampler = None
+
+    # Schema and browsing ----------------------------------------------------------------------------------
+    async def refresh_schema(self) -> list[SchemaObject]:
+        """Read the schema list now (Refresh, F5); emits `schema_changed` when it differs from the last one."""
+        self._schema_stale.set()
+        await self.sample_now()
+        return list(self.schema)
+
+    def _browser(self) -> BrowseWorker:
+        if self._browse is None or self._closing:
+            raise PulseError("The database was closed.")
+        return self._browse
+
+    async def page(self, table: str, *, after_key: int | None = None, limit: int = 500) -> TablePage:
+        """Up to `limit` rows of `table` after `after_key` (keyset paging). Cancel the awaiting task to stop it."""
+        return await self._browser().call(lambda c: fetch_table_page(c, table, after_key=after_key, limit=limit))
+
+    async def reload(self, table: str, *, through_key: int | None, count: int) -> TablePage:
+        """The rows already shown, as they are now (see `browse.reload_rows`)."""
+        return await self._browser().call(lambda c: reload_rows(c, table, through_key=through_key, count=count))
+
+    async def estimate_rows(self, table: str) -> int | None:
+        return await self._browser().call(lambda c: estimate_row_count(c, table))
+
+    async def browse(self, fn: Callable[[apsw.Connection], T]) -> T:
+        """Run `fn(connection)` on the browse thread (one short statement, please)."""
+        return await self._browser().call(fn)
+
+    def cancel_browse(self) -> None:
+        if self._browse is not None:
+            self._browse.interrupt()
+
+    # Console ----------------------------------------------------------------------------------------------
+    def _query_runner(self) -> QueryRunner:
+        if self._runner is None or self._closing:
+            raise PulseError("The database was closed.")
+        return self._runner
+
+    async def run_query(
+        self, sql: str, *, allow_writes: bool = False, on_page: Callable[[ResultPage], None] | None = None
+    ) -> QueryResult:
+        """Run `sql`; pages of the last statement's rows go to `on_page` on the loop thread, in order."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future = loop.create_future()
+
+        def page(result_page: ResultPage) -> None:
+            if on_page is not None and not done.done():
+                on_page(result_page)
+
+        self._query_runner().execute(
+            sql,
+            allow_writes=allow_writes,
+            on_page=lambda p: loop.call_soon_threadsafe(page, p),
+            on_done=lambda r: loop.call_soon_threadsafe(_settle, done, r),
+            on_error=lambda e: loop.call_soon_threadsafe(_settle, done, None, e),
+        )
+        return await self._await_query(done)
+
+    async def explain_plan(self, sql: str) -> list[PlanNode]:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future = loop.create_future()
+        self._query_runner().explain_plan(
+            sql,
+            on_done=lambda r: loop.call_soon_threadsafe(_settle, done, r),
+            on_error=lambda e: loop.call_soon_threadsafe(_settle, done, None, e),
+        )
+        return await self._await_query(done)
+
+    async def explain(self, sql: str) -> ResultPage:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future = loop.create_future()
+        self._query_runner().explain(
+            sql,
+            on_done=lambda r: loop.call_soon_threadsafe(_settle, done, r),
+            on_error=lambda e: loop.call_soon_threadsafe(_settle, done, None, e),
+        )
+        return await self._await_query(done)
+
+    async def _await_query(self, done: asyncio.Future) -> Any:
+        try:
+            return await done
+        except asyncio.CancelledError:
+            self.cancel_query()
+            raise
+
+    def cancel_query(self) -> None:
+        """Interrupt the console's running statement and drop what is queued (each ends in QueryInterrupted)."""
+        if self._runner is not None:
+            self._runner.cancel()
+
+    # Maintenance jobs -------------------------------------------------------------------------------------
+    @property
+    def jobs(self) -> frozenset[Job]:
+        return frozenset(self._jobs)
+
+    def cancel_jobs(self) -> None:
+        for job in list(self._jobs):
+            job.cancel()
+
+    def checkpoint(self, mode: str = "passive") -> Job:
+        return self._start_job("checkpoint", lambda job, report: maintenance.checkpoint(self.path, mode))
+
+    def backup(
+        self,
+        destination: Path | str,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        overwrite: bool = False,
+        cancel: threading.Event | None = None,
+    ) -> Job:
+        """Online backup to `destination`; `progress(done, total)` runs on the loop thread after each step.
+        `job.cancel()` (or setting `cancel`) stops it between steps; the result then says `cancelled`."""
+        return self._start_job(
+            "backup",
+            lambda job, report: maintenance.backup(
+                self.path, destination, progress=report, cancel=job.cancel_event, overwrite=overwrite
+            ),
+            progress=progress,
+            cancel=cancel,
+        )
+
+    def vacuum(self) -> Job:
+        return self._start_job("vacuum", lambda job, report: maintenance.vacuum(self.path))
+
+    def vacuum_into(self, destination: Path | str) -> Job:
+        return self._start_job("vacuum_into", lambda job, report: maintenance.vacuum_into(self.path, destination))
+
+    def integrity_check(self, *, quick: bool = False) -> Job:
+        return self._start_job("integrity_check", lambda job, report: maintenance.integrity_check(self.path, quick=quick))
+
+    def optimize(self) -> Job:
+        return self._start_job("optimize", lambda job, report: maintenance.optimize(self.path))
+
+    def run_job(self, name: str, fn: Callable[[], T]) -> Job:
+        """Any other blocking work on the session's job threads (an export, say), awaited like the rest."""
+        return self._start_job(name, lambda job, report: fn())
+
+    def _start_job(
+        self,
+        name: str,
+        work: Callable[[Job, Callable[[int, int], None]], Any],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Job:
+        if self._closing or self.database is None:
+            raise PulseError("The database was closed.")
+        loop = self._loop or asyncio.get_running_loop()
+        job = Job(name, cancel)
+
+        def deliver(done: int, total: int) -> None:
+            self.events.job_progress.emit(job, done, total)
+            if progress is not None:
+                progress(done, total)
+
+        def report(done: int, total: int) -> None:
+            loop.call_soon_threadsafe(deliver, done, total)
+
+        def run() -> Any:
+            sampler = self._sampler  # made by the first sample, before any job can start
+            if name in WRITE_JOBS and sampler is not None:
+                with sampler.own_changes():  # the app's own maintenance never raises a flag
+                    return work(job, report)
+            return work(job, report)
+
+        job.future = asyncio.wrap_future(self._job_pool.submit(run), loop=loop)
+        self._jobs.add(job)
+        job.future.add_done_callback(lambda future: self._job_ended(job, future))
+        self.events.job_started.emit(job)
+        return job
+
+    def _job_ended(self, job: Job, future: asyncio.Future) -> None:
+        self._jobs.discard(job)
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is None:
+            self.events.job_done.emit(job, future.result())
+        elif isinstance(error, PulseError):
+            self.events.job_failed.emit(job, error)
+
+
+def _settle(future: asyncio.Future, result: object = None, error: BaseException | None = None) -> None:
+    """Resolve `future` on the loop thread (a late reply to an abandoned request is dropped)."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
