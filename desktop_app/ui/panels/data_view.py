@@ -12,7 +12,7 @@ import asyncio
 import time
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QIntValidator
+from PySide6.QtGui import QGuiApplication, QIntValidator, QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -43,6 +43,24 @@ def about(count: int) -> str:
     return f"{round(count, -digits):,}"
 
 
+class GridView(QTableView):
+    """A table view that asks for earlier rows when the user scrolls up past the top of the window."""
+
+    scrolled_past_top = Signal()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt API)
+        at_top = self.verticalScrollBar().value() == self.verticalScrollBar().minimum()
+        if at_top and event.angleDelta().y() > 0:
+            self.scrolled_past_top.emit()
+        super().wheelEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
+        upward = event.key() in (Qt.Key.Key_Up, Qt.Key.Key_PageUp)
+        if upward and self.currentIndex().row() <= 0 and self.verticalScrollBar().value() == 0:
+            self.scrolled_past_top.emit()
+        super().keyPressEvent(event)
+
+
 class DataView(QWidget):
     table_opened = Signal(str)
     failed = Signal(object)  # PulseError
@@ -58,7 +76,7 @@ class DataView(QWidget):
         self.current_table: str | None = None
         self.estimated_rows: int | None = None
 
-        self.view = QTableView()
+        self.view = GridView()
         self.view.setObjectName("tableData")
         self.header = FilterHeader(self.view)
         self.header.setObjectName("filterHeader")
@@ -70,6 +88,7 @@ class DataView(QWidget):
         self.header.setDefaultSectionSize(110)
         self.view.horizontalScrollBar().valueChanged.connect(lambda _v: self.header.place_editors())
         self.view.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        self.view.scrolled_past_top.connect(self.fetch_previous)
         self.header.sort_requested.connect(self._on_sort)
         self.header.filters_changed.connect(self._on_filters)
         self.header.filter_error.connect(self._on_filter_error)
@@ -138,9 +157,17 @@ class DataView(QWidget):
 
     # Opening and closing ----------------------------------------------------------------------------------
     def set_session(self, session: Session | None) -> None:
+        """Follow `session`: its `data_changed` (another connection committed) reloads the rows shown."""
+        if self._session is not None:
+            self._session.events.data_changed.disconnect(self._on_data_changed)
         self.close_table()
         self._session = session
         self.info_label.setText("")
+        if session is not None:
+            session.events.data_changed.connect(self._on_data_changed)
+
+    def _on_data_changed(self, _sample: object) -> None:
+        self.reload()
 
     def open_table(self, name: str) -> None:
         if self._session is None:
@@ -283,6 +310,10 @@ class DataView(QWidget):
     def _on_scrolled(self, value: int) -> None:
         bar = self.view.verticalScrollBar()
         if self.model is not None and value == bar.minimum() and self.model.can_fetch_previous:
+            self.model.fetch_previous()
+
+    def fetch_previous(self) -> None:
+        if self.model is not None and self.model.can_fetch_previous:
             self.model.fetch_previous()
 
     def _on_prepended(self, count: int) -> None:
