@@ -272,7 +272,8 @@ class TableModel(RowsModel):
 
     async def _go_to(self, index: int) -> None:
         spec = await self._spec()
-        cursor = await self.session.browse(lambda c: keyset.cursor_at(c, spec, index))
+        total = self.total
+        cursor = await self.session.browse(lambda c: keyset.cursor_at(c, spec, index, total))
         if cursor is None:  # past the end: the last page
             await self._last_page()
             return

@@ -181,3 +181,13 @@ def test_plan_tells_an_indexed_sort_from_a_scan(connection) -> None:
     filtered = BrowseSpec(relation, None, False, (parse_filter("grp", "=1"),))
     assert not keyset.page_plan(connection, filtered).filter_scans
     assert keyset.page_plan(connection, BrowseSpec(relation, None, False, (parse_filter("name", "x"),))).filter_scans
+
+
+def test_go_to_row_with_a_known_total_walks_from_the_nearer_end_or_not_at_all(connection) -> None:
+    for name, sort, conditions in (("t", None, ()), ("t", "grp", ()), ("t", None, (parse_filter("grp", "!=3"),))):
+        relation = keyset.describe(connection, name)
+        for descending in (False, True):
+            spec = BrowseSpec(relation, sort, descending, conditions)
+            total = keyset.count_rows(connection, spec)
+            for index in (0, 5, total // 2, total // 2 + 1, total - 1, total):
+                assert keyset.cursor_at(connection, spec, index, total) == keyset.cursor_at(connection, spec, index)
