@@ -272,6 +272,14 @@ class TableModel(RowsModel):
 
     async def _go_to(self, index: int) -> None:
         spec = await self._spec()
+        if self.total is None:
+            # Counting first is cheaper than it looks: count(*) reads the smallest b-tree's pages without
+            # decoding rows, it clamps N, lets the walk start from the nearer end, and the label gets it.
+            counted = await self.session.count(lambda c: keyset.count_rows(c, spec))
+            if self._closed or spec != self.spec:
+                return
+            self.total = counted
+            self.counted.emit(counted)
         total = self.total
         cursor = await self.session.browse(lambda c: keyset.cursor_at(c, spec, index, total))
         if cursor is None:  # past the end: the last page

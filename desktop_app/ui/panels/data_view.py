@@ -428,7 +428,8 @@ class DataView(QWidget):
             return ""
         notes = []
         if model.plan.sort_scans:
-            notes.append(f"⚠ no index on {model.spec.sort}: each page sorts the whole table")
+            rows = "every matching row" if model.spec.conditions else "the whole table"
+            notes.append(f"⚠ no index on {model.spec.sort}: each page sorts {rows}")
         if model.plan.filter_scans:
             notes.append("the filter reads every row (no index for it)")
         return " · ".join(notes)
