@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -100,8 +101,11 @@ class DataView(QWidget):
         self.cancel_button = self._button("Cancel", "cancelBrowse", "Stop reading this table or view", self.cancel_loading)
         self.cancel_button.hide()
 
-        self.first_button = self._button("⏮ First", "firstPage", "The first rows (Ctrl+Home)", self.first_page)
-        self.last_button = self._button("Last ⏭", "lastPage", "The last rows, read backwards by key (Ctrl+End)", self.last_page)
+        self.first_button = self._button("First", "firstPage", "The first rows", self.first_page)
+        self.last_button = self._button("Last", "lastPage", "The last rows, read backwards by key", self.last_page)
+        style = self.style()
+        self.first_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSkipBackward))
+        self.last_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSkipForward))
         self.go_edit = QLineEdit()
         self.go_edit.setObjectName("goToRow")
         self.go_edit.setPlaceholderText("Go to row…")
@@ -131,7 +135,7 @@ class DataView(QWidget):
         nav = QHBoxLayout()
         for widget in (self.first_button, self.last_button, self.go_edit, self.count_button, self.follow_box):
             nav.addWidget(widget)
-        nav.addWidget(self.info_label, 1)
+        nav.addStretch(1)
         nav.addWidget(self.cancel_button)
         where = QHBoxLayout()
         where.addWidget(self.where_label, 1)
@@ -140,6 +144,7 @@ class DataView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(nav)
+        layout.addWidget(self.info_label)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.filter_error_label)
         layout.addLayout(where)

@@ -86,11 +86,13 @@ def test_clicking_a_header_sorts_ascending_descending_then_off(qtbot, grid: Data
     expected = reference(grid_db, "SELECT * FROM readings ORDER BY value, id LIMIT 500")
     assert grid.model.rows() == expected and expected[0][2] is None  # NULLs first, as SQLite sorts them
     assert "sorted by value ↑" in grid.info_label.text()
+    assert grid.model.headerData(2, Qt.Orientation.Horizontal) == "value ↑"
     assert "no index on value" in grid.info_label.text()  # no index: each page sorts the table
     click_header(qtbot, grid, "value")
     assert grid.model.rows() == reference(grid_db, "SELECT * FROM readings ORDER BY value DESC, id DESC LIMIT 500")
     click_header(qtbot, grid, "value")
     assert [row[0] for row in grid.model.rows()] == list(range(1, 501))
+    assert grid.model.headerData(2, Qt.Orientation.Horizontal) == "value"
     click_header(qtbot, grid, "device")
     assert "no index" not in grid.info_label.text()  # readings_device serves this order
     while grid.model.canFetchMore():
@@ -242,6 +244,8 @@ def test_follow_keeps_the_newest_rows_in_view(qtbot, grid: DataView, grid_db: Pa
         qtbot.waitUntil(lambda newest=newest: grid.model.rows()[-1][0] == newest, timeout=5000)
     bar = grid.view.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=5000)
+    qtbot.waitUntil(lambda: grid.count_text() == "5,030 rows", timeout=5000)  # the count follows too
+    assert grid.model.headerData(grid.model.rowCount() - 1, Qt.Orientation.Vertical) == "5,030"
     grid.first_page()  # a jump ends following
     settle(qtbot, grid)
     assert not grid.follow_box.isChecked() and grid.model.rows()[0][0] == 1
