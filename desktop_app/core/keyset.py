@@ -341,7 +341,9 @@ def _offset_page(connection: apsw.Connection, spec: BrowseSpec, after: Cursor | 
     if where:
         sql += f" WHERE {where}"
     if spec.sort:
-        sql += f" ORDER BY {_order_by([spec.sort], spec.descending)}"
+        # Every column breaks ties, so pages of a sorted view neither repeat nor skip rows of equal value.
+        ties = ", ".join(str(n) for n in range(1, len(spec.relation.columns) + 1))
+        sql += f" ORDER BY {_order_by([spec.sort], spec.descending)}, {ties}"
     rows = connection.execute(sql + " LIMIT ? OFFSET ?", (*values, limit, start)).fetchall()
     if not backward:
         complete = len(rows) < limit

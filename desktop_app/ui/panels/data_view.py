@@ -48,6 +48,8 @@ class GridView(QTableView):
     """A table view that asks for earlier rows when the user scrolls up past the top of the window."""
 
     scrolled_past_top = Signal()
+    home_requested = Signal()  # Ctrl+Home: the first rows, wherever the window is
+    end_requested = Signal()  # Ctrl+End: the last rows, without walking there
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt API)
         at_top = self.verticalScrollBar().value() == self.verticalScrollBar().minimum()
@@ -56,6 +58,10 @@ class GridView(QTableView):
         super().wheelEvent(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier and event.key() in (Qt.Key.Key_Home, Qt.Key.Key_End):
+            (self.home_requested if event.key() == Qt.Key.Key_Home else self.end_requested).emit()
+            event.accept()
+            return
         upward = event.key() in (Qt.Key.Key_Up, Qt.Key.Key_PageUp)
         if upward and self.currentIndex().row() <= 0 and self.verticalScrollBar().value() == 0:
             self.scrolled_past_top.emit()
@@ -90,6 +96,9 @@ class DataView(QWidget):
         self.view.horizontalScrollBar().valueChanged.connect(lambda _v: self.header.place_editors())
         self.view.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.view.scrolled_past_top.connect(self.fetch_previous)
+        self.view.home_requested.connect(self.first_page)
+        self.view.end_requested.connect(self.last_page)
+        self._show_end = False  # the next window is the last page: scroll to its last row
         self.header.sort_requested.connect(self._on_sort)
         self.header.filters_changed.connect(self._on_filters)
         self.header.filter_error.connect(self._on_filter_error)
@@ -200,6 +209,7 @@ class DataView(QWidget):
             (model.plan_known, self._on_plan),
             (model.counted, self._on_counted),
             (model.modelReset, self._on_columns),
+            (model.window_moved, self._on_window_moved),
         ]
 
     def close_table(self) -> None:
@@ -234,12 +244,14 @@ class DataView(QWidget):
 
     # Actions ----------------------------------------------------------------------------------------------
     def first_page(self) -> None:
+        self._show_end = False
         if self.model is not None:
             self._set_follow_box(False)
             self.model.first_page()
 
     def last_page(self) -> None:
         if self.model is not None:
+            self._show_end = True
             self.model.last_page()
 
     def go_to_row(self, number: int) -> None:
@@ -311,6 +323,11 @@ class DataView(QWidget):
     def _on_columns(self) -> None:
         if self.model is not None and self.model.columns and not self.header.editors:
             self.header.set_columns(self.model.columns)
+
+    def _on_window_moved(self) -> None:
+        if self._show_end or (self.model is not None and self.model.follow):
+            self._show_end = False
+            self.view.scrollToBottom()
 
     def _on_scrolled(self, value: int) -> None:
         bar = self.view.verticalScrollBar()

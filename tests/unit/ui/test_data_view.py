@@ -163,6 +163,11 @@ def test_sort_filter_and_jumps_combine(qtbot, grid: DataView, grid_db: Path) -> 
     assert grid.model.rows() == expected[733:1733] and grid.model.first_row_number() == 734
     assert grid.view.rowAt(0) > 450  # the view stays near the rows it showed (PageUp moved one screen)
 
+    grid.view.setFocus()
+    QTest.keyClick(grid.view, Qt.Key.Key_End, Qt.KeyboardModifier.ControlModifier)
+    settle(qtbot, grid)
+    assert grid.model.rows()[-500:] == expected[-500:]
+    qtbot.waitUntil(lambda: grid.view.rowAt(grid.view.viewport().height() - 2) in (-1, grid.model.rowCount() - 1), timeout=5000)
     grid.first_button.click()
     settle(qtbot, grid)
     assert grid.model.rows()[:500] == expected[:500] and grid.model.first_row_number() == 1
