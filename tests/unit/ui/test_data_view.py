@@ -267,3 +267,20 @@ def test_window_puts_the_grid_sql_in_the_console(qtbot, window, grid_db: Path) -
         schema.browser.header.set_filter_text("device", "=it's")
     schema.browser.to_console_button.click()
     assert window.console.editor.toPlainText() == """SELECT * FROM "readings" WHERE "device" = 'it''s'"""
+
+
+def test_a_sort_that_scans_says_so_shows_cancel_and_stops(qtbot, grid: DataView, grid_db: Path) -> None:
+    connection = connect_write(grid_db)
+    connection.execute("CREATE VIEW endless AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n")
+    connection.close()
+    open_table(qtbot, grid, "endless")  # unsorted, the first page streams at once
+    click = grid.model.columns.index("i")
+    grid.header._on_clicked(click)  # sorting needs every row first: it never ends
+    qtbot.waitUntil(lambda: grid.cancel_button.isVisible() and "no index on i" in grid.info_label.text(), timeout=5000)
+    assert "loading…" in grid.info_label.text()
+    grid.cancel_button.click()
+    qtbot.waitUntil(lambda: not grid.model.fetching and "Cancelled" in grid.info_label.text(), timeout=5000)
+    grid.header._on_clicked(click)  # descending: a new order is tried again
+    qtbot.waitUntil(lambda: grid.model.fetching, timeout=5000)
+    grid.header._on_clicked(click)  # off: back to the streaming order
+    qtbot.waitUntil(lambda: not grid.model.fetching and grid.model.rowCount() == 500, timeout=5000)
