@@ -366,9 +366,8 @@ class TableModel(RowsModel):
         if self._first is None:
             await self._first_page()
             return
-        page = await self.session.browse(
-            lambda c: keyset.fetch_page(c, spec, after=self._first, inclusive=True, limit=max(shown, self.page_rows))
-        )
+        first, limit = self._first, max(shown, self.page_rows)  # read here, not on the browse thread
+        page = await self.session.browse(lambda c: keyset.fetch_page(c, spec, after=first, inclusive=True, limit=limit))
         if self._closed:
             return
         self.reloads += 1

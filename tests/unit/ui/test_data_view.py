@@ -208,6 +208,11 @@ def test_every_kind_of_relation_sorts_filters_and_jumps(qtbot, grid: DataView, g
     assert grid.model.rows() == expected[-500:]
     note = "paged by position" in grid.info_label.text()
     assert note == (name == "per_device")
+    grid.go_to_row(3)
+    settle(qtbot, grid)
+    column = grid.model.columns.index(sort)
+    assert [row[column] for row in grid.model.rows()[:5]] == [row[column] for row in expected[2:7]]
+    assert grid.model.first_row_number() == 3
     first_column = grid.model.columns[0]
     with qtbot.waitSignal(grid.model.page_loaded, timeout=5000):
         grid.header.set_filter_text(first_column, "!NULL")
