@@ -94,7 +94,8 @@ class DataView(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.header.setDefaultSectionSize(110)
         self.view.horizontalScrollBar().valueChanged.connect(lambda _v: self.header.place_editors())
-        self.view.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        # User actions only (drag, arrows, page clicks): a reset moving the bar to the top must not read more.
+        self.view.verticalScrollBar().actionTriggered.connect(lambda _action: QTimer.singleShot(0, self._on_scrolled))
         self.view.scrolled_past_top.connect(self.fetch_previous)
         self.view.home_requested.connect(self.first_page)
         self.view.end_requested.connect(self.last_page)
@@ -329,9 +330,9 @@ class DataView(QWidget):
             self._show_end = False
             self.view.scrollToBottom()
 
-    def _on_scrolled(self, value: int) -> None:
+    def _on_scrolled(self) -> None:
         bar = self.view.verticalScrollBar()
-        if self.model is not None and value == bar.minimum() and self.model.can_fetch_previous:
+        if self.model is not None and bar.value() == bar.minimum() and self.model.can_fetch_previous:
             self.model.fetch_previous()
 
     def fetch_previous(self) -> None:

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QAbstractSlider
 
 from desktop_app.core.database import connect_write
 from desktop_app.ui.panels.data_view import DataView, about
@@ -162,6 +163,9 @@ def test_sort_filter_and_jumps_combine(qtbot, grid: DataView, grid_db: Path) -> 
     qtbot.waitUntil(lambda: grid.model.rowCount() == 1000, timeout=5000)
     assert grid.model.rows() == expected[733:1733] and grid.model.first_row_number() == 734
     assert grid.view.rowAt(0) > 450  # the view stays near the rows it showed (PageUp moved one screen)
+    grid.view.verticalScrollBar().triggerAction(QAbstractSlider.SliderAction.SliderToMinimum)  # drag to the top
+    qtbot.waitUntil(lambda: grid.model.rowCount() == 1500, timeout=5000)
+    assert grid.model.rows() == expected[233:1733] and grid.model.first_row_number() == 234
 
     grid.view.setFocus()
     QTest.keyClick(grid.view, Qt.Key.Key_End, Qt.KeyboardModifier.ControlModifier)
