@@ -253,6 +253,7 @@ class Page:
     first: Cursor | None  # cursor of the first row (None when empty)
     last: Cursor | None  # cursor of the last row
     complete: bool  # fewer rows than asked: the end (in the direction read) was reached
+    cursors: list[Cursor] = field(default_factory=list)  # one per row: where it sits in the order
 
 
 def _order_by(columns: Sequence[str], descending: bool) -> str:
@@ -323,8 +324,10 @@ def fetch_page(
     complete = len(rows) < limit
     if backward:
         rows.reverse()
-    cursors = [row[:width] for row in rows]
-    return Page([row[width:] for row in rows], cursors[0] if rows else None, cursors[-1] if rows else None, complete)
+    cursors = [tuple(row[:width]) for row in rows]
+    return Page(
+        [row[width:] for row in rows], cursors[0] if rows else None, cursors[-1] if rows else None, complete, cursors
+    )
 
 
 def _offset_page(
@@ -351,7 +354,7 @@ def _offset_page(
         complete = len(rows) < limit
     if not rows:
         return Page([], None, None, complete)
-    return Page(rows, (start,), (start + len(rows) - 1,), complete)
+    return Page(rows, (start,), (start + len(rows) - 1,), complete, [(start + n,) for n in range(len(rows))])
 
 
 def cursor_at(connection: apsw.Connection, spec: BrowseSpec, offset: int, total: int | None = None) -> Cursor | None:

@@ -111,8 +111,8 @@ class DataView(QWidget):
         self.cancel_button = self._button("Cancel", "cancelBrowse", "Stop reading this table or view", self.cancel_loading)
         self.cancel_button.hide()
 
-        self.first_button = self._button("First", "firstPage", "The first rows", self.first_page)
-        self.last_button = self._button("Last", "lastPage", "The last rows, read backwards by key", self.last_page)
+        self.first_button = self._button("First", "firstPage", "The first rows (Ctrl+Home in the grid)", self.first_page)
+        self.last_button = self._button("Last", "lastPage", "The last rows, read backwards by key (Ctrl+End in the grid)", self.last_page)
         style = self.style()
         self.first_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSkipBackward))
         self.last_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSkipForward))
