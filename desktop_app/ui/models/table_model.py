@@ -101,6 +101,7 @@ class TableModel(RowsModel):
         self._restart()
 
     def first_page(self) -> None:
+        self._follow = False  # the top of the table is not its tail
         self._restart(keep_total=True)
 
     def last_page(self) -> None:
@@ -110,6 +111,7 @@ class TableModel(RowsModel):
     def go_to_row(self, number: int) -> None:
         """Show the window starting at row `number` (1-based) of the current order and filter."""
         self._halted = False
+        self._follow = False
         self._launch(lambda: self._go_to(max(number, 1) - 1))
 
     def fetch_previous(self) -> None:
@@ -215,7 +217,7 @@ class TableModel(RowsModel):
         if not keep_total:
             self.total = None
             self.cancel_count()
-        self._launch(self._first_page)
+        self._launch(self._last_page if self._follow else self._first_page)  # following: the new tail
 
     def _launch(self, request: Callable[[], Awaitable[None]]) -> None:
         # A new request replaces the one in flight (a jump while a page is read). The coroutine is made

@@ -293,7 +293,7 @@ class DataView(QWidget):
         self.follow_box.setChecked(on)
         self.follow_box.blockSignals(False)
         if self.model is not None and not on and self.model.follow:
-            self.model._follow = False  # leaving the end by a jump stops following without another jump
+            self.model.follow = False
 
     def _on_go(self) -> None:
         text = self.go_edit.text().strip()
