@@ -39,7 +39,7 @@ class TableModel(RowsModel):
     refreshed = Signal(int)  # rows shown after a reload
     busy_changed = Signal(bool)
     failed = Signal(object)  # PulseError
-    window_moved = Signal()  # a jump or a new order/filter replaced the rows shown
+    window_moved = Signal()  # a jump or a new order/filter replaced the rows shown (the view scrolls to them)
     prepended = Signal(int)  # rows added above the window (the view keeps its place)
     plan_known = Signal(object)  # keyset.Plan of the current order and filter
     counted = Signal(object)  # exact row count (int), or None when the count was cancelled or failed
@@ -438,10 +438,12 @@ class TableModel(RowsModel):
     def _replace(self, rows: list[tuple], cursors: list[Cursor], *, reset: bool = False) -> None:
         """Swap in `rows` with row-level change signals (no model reset), so the view keeps its scroll."""
         self._cursors = list(cursors)
-        if reset:
-            self.beginResetModel()
-            self._rows = list(rows)
-            self.endResetModel()
+        if reset:  # a new window: old rows out, new rows in (a model reset costs the view far more)
+            if self._rows:
+                self.beginRemoveRows(QModelIndex(), 0, len(self._rows) - 1)
+                self._rows = []
+                self.endRemoveRows()
+            self._append(list(rows))
             return
         old = len(self._rows)
         new = len(rows)

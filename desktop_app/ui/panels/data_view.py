@@ -329,6 +329,8 @@ class DataView(QWidget):
         if self._show_end or (self.model is not None and self.model.follow):
             self._show_end = False
             self.view.scrollToBottom()
+        else:
+            self.view.scrollToTop()
 
     def _on_scrolled(self) -> None:
         bar = self.view.verticalScrollBar()
