@@ -209,6 +209,11 @@ def result_chunks(
             ) from exc
         except apsw.Error as exc:
             raise errors.translate(exc, connection.filename) from exc
+        except UnicodeDecodeError as exc:  # SQLite stores what it is given; Python text must be UTF-8
+            raise QueryError(
+                "A text value is not valid UTF-8 (its bytes were stored as TEXT); "
+                "CAST that column AS BLOB to export its bytes."
+            ) from exc
     finally:
         cursor.close(force=True)
         connection.set_progress_handler(None)
