@@ -78,7 +78,7 @@ def northwind_like(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "COMMIT;"
         """CREATE TABLE "Cust""omer's"(code TEXT PRIMARY KEY, city TEXT) WITHOUT ROWID;"""
         """INSERT INTO "Cust""omer's" VALUES ('ALFKI', 'Berlin'), ('ÅRE', 'Åre, "north"');"""
-        "CREATE VIEW big_orders AS SELECT OrderID, Quantity FROM \"Order Details\" WHERE Quantity > 48;"
+        'CREATE VIEW big_orders AS SELECT OrderID, Quantity FROM "Order Details" WHERE Quantity > 48;'
         "CREATE VIRTUAL TABLE docs USING fts5(body);"
         "INSERT INTO docs VALUES ('hello world'), ('other text');",
         (ORDER_DETAILS_ROWS,),
@@ -142,18 +142,24 @@ def test_table_format_aligns_and_says_when_it_stops(northwind_like: Path) -> Non
     assert "NULL" in result.stdout and "<BLOB 6 bytes>" in result.stdout
     assert lines[-1].startswith("(1,000 rows shown; more rows not shown")
     assert len(lines) == 2 + 1000 + 1
-    small = pulse("query", northwind_like, "SELECT code, city FROM \"Cust\"\"omer's\"", "--table")
+    small = pulse("query", northwind_like, 'SELECT code, city FROM "Cust""omer\'s"', "--table")
     assert small.stdout.splitlines()[-1] == "(2 rows)"
 
 
 def test_without_rowid_view_and_fts5_with_bound_parameters(northwind_like: Path) -> None:
-    view = pulse("query", northwind_like, "SELECT count(*) AS n FROM big_orders WHERE OrderID < ?", "--param", 10100)
+    view = pulse(
+        "query", northwind_like, "SELECT count(*) AS n FROM big_orders WHERE OrderID < ?", "--param", 10100
+    )
     assert view.stdout == "n\r\n20\r\n"  # Quantity 49 once per 50 rows: ids 10000..10099 hold 1,000 rows
-    fts = pulse("query", northwind_like, "SELECT body FROM docs WHERE docs MATCH ?", "-p", "hello", "--ndjson")
+    fts = pulse(
+        "query", northwind_like, "SELECT body FROM docs WHERE docs MATCH ?", "-p", "hello", "--ndjson"
+    )
     assert fts.stdout == '{"body":"hello world"}\n'
     code = pulse("query", northwind_like, """SELECT city FROM "Cust""omer's" WHERE code = ?""", "-p", "ÅRE")
     assert code.stdout == 'city\r\n"Åre, ""north"""\r\n'
-    hostile = pulse("query", northwind_like, """SELECT city FROM "Cust""omer's" WHERE code = ?""", "-p", "' OR 1=1 --")
+    hostile = pulse(
+        "query", northwind_like, """SELECT city FROM "Cust""omer's" WHERE code = ?""", "-p", "' OR 1=1 --"
+    )
     assert hostile.stdout == "city\r\n"
 
 
@@ -169,7 +175,9 @@ def test_writes_are_refused_without_write(northwind_like: Path, tmp_path: Path) 
     refused = pulse("query", db, 'DELETE FROM "Cust""omer\'s"')
     assert_one_line_error(refused, "Add --write")
     assert db.read_bytes() == before
-    allowed = pulse("query", db, """DELETE FROM "Cust""omer's" WHERE code = ? RETURNING code""", "-p", "ALFKI", "--write")
+    allowed = pulse(
+        "query", db, """DELETE FROM "Cust""omer's" WHERE code = ? RETURNING code""", "-p", "ALFKI", "--write"
+    )
     assert allowed.returncode == 0, allowed.stderr
     assert allowed.stdout == "code\r\nALFKI\r\n"
     assert pulse("query", db, """SELECT count(*) FROM "Cust""omer's" """).stdout.endswith("\r\n1\r\n")
@@ -187,13 +195,13 @@ def test_errors_are_one_line_and_exit_2(northwind_like: Path, tmp_path: Path) ->
 
 def test_output_file_is_written_whole_or_not_at_all(northwind_like: Path, tmp_path: Path) -> None:
     out = tmp_path / "result.ndjson"  # the suffix picks the format
-    ok = pulse("query", northwind_like, "SELECT OrderID FROM \"Order Details\" LIMIT 3", "--output", out)
+    ok = pulse("query", northwind_like, 'SELECT OrderID FROM "Order Details" LIMIT 3', "--output", out)
     assert ok.returncode == 0, ok.stderr
     assert [json.loads(line) for line in out.read_text().splitlines()] == [{"OrderID": 10000}] + [
         {"OrderID": 10000}
     ] * 2
     assert "3 rows written" in ok.stderr
-    failing = "SELECT CASE WHEN OrderID > 20000 THEN abs(-9223372036854775807 - 1) END FROM \"Order Details\""
+    failing = 'SELECT CASE WHEN OrderID > 20000 THEN abs(-9223372036854775807 - 1) END FROM "Order Details"'
     bad = pulse("query", northwind_like, failing, "-o", tmp_path / "failed.csv")
     assert_one_line_error(bad, "integer overflow")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["result.ndjson"]

@@ -45,7 +45,9 @@ def sample_db(tmp_path: Path) -> Path:
     with connection:
         connection.executemany('INSERT INTO "Order Details" VALUES (?, ?, ?, ?, ?)', ROWS)
         connection.executemany("""INSERT INTO "Cust""omer's" VALUES (?, ?)""", [("b", "Köln"), ("a", "Åre")])
-        connection.executemany("INSERT INTO docs VALUES (?)", [("hello world",), ("other text",), ("hello again",)])
+        connection.executemany(
+            "INSERT INTO docs VALUES (?)", [("hello world",), ("other text",), ("hello again",)]
+        )
         connection.execute(
             "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ?) "
             "INSERT INTO big SELECT i FROM c",
@@ -73,7 +75,13 @@ def test_csv_is_rfc4180_with_nulls_empty_and_blobs_base64(reader: apsw.Connectio
     assert text.startswith("id,name,price,note,data\r\n")
     parsed = list(csv.reader(io.StringIO(text, newline="")))
     assert parsed[0] == ["id", "name", "price", "note", "data"]
-    assert parsed[1] == ["1", "Crème brûlée 日本 🍮", "1.5", 'say "hi",\nthen go', base64.b64encode(b"\x00\x01\xff").decode()]
+    assert parsed[1] == [
+        "1",
+        "Crème brûlée 日本 🍮",
+        "1.5",
+        'say "hi",\nthen go',
+        base64.b64encode(b"\x00\x01\xff").decode(),
+    ]
     assert parsed[2] == ["2", "", "", "", ""]
     assert parsed[3] == ["3", "a},{b", "-0.25", "line\r\nbreak", ""]
     assert '"say ""hi"",\nthen go"' in text  # quotes doubled, the field quoted
@@ -104,7 +112,9 @@ def test_json_is_one_object_a_line_and_empty_results_are_valid(reader: apsw.Conn
 
 
 def test_repeated_column_names_keep_every_value_in_json(reader: apsw.Connection) -> None:
-    assert json.loads(export_text(reader, "SELECT 1 AS a, 2 AS a, 3 AS b", "json")) == [{"a": 1, "a:2": 2, "b": 3}]
+    assert json.loads(export_text(reader, "SELECT 1 AS a, 2 AS a, 3 AS b", "json")) == [
+        {"a": 1, "a:2": 2, "b": 3}
+    ]
 
 
 def test_nan_and_infinity_become_null_in_json(reader: apsw.Connection) -> None:
@@ -167,7 +177,9 @@ def test_writes_are_refused_unless_allowed(sample_db: Path, tmp_path: Path) -> N
         writer.close()
 
 
-def test_file_export_replaces_the_destination_only_on_success(reader: apsw.Connection, tmp_path: Path) -> None:
+def test_file_export_replaces_the_destination_only_on_success(
+    reader: apsw.Connection, tmp_path: Path
+) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     target = out_dir / "rows.csv"
@@ -217,7 +229,9 @@ def test_result_chunks_stop_early_without_leaving_a_statement_open(reader: apsw.
 RUNAWAY = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT max(i) FROM r"
 
 
-def test_export_job_runs_off_the_calling_thread_and_delivers_a_result(sample_db: Path, tmp_path: Path) -> None:
+def test_export_job_runs_off_the_calling_thread_and_delivers_a_result(
+    sample_db: Path, tmp_path: Path
+) -> None:
     threads: set[str] = set()
     target = tmp_path / "all.json"
     job = ExportJob(
@@ -259,4 +273,7 @@ def test_unknown_format_is_a_programming_error(reader: apsw.Connection) -> None:
 def test_text_that_is_not_utf8_is_a_clear_error(reader: apsw.Connection) -> None:
     with pytest.raises(QueryError, match="not valid UTF-8"):
         export_text(reader, "SELECT CAST(x'41ff42' AS TEXT) AS broken", "csv")
-    assert export_text(reader, "SELECT CAST(CAST(x'41ff42' AS TEXT) AS BLOB) AS bytes", "ndjson") == '{"bytes":"Qf9C"}\n'
+    assert (
+        export_text(reader, "SELECT CAST(CAST(x'41ff42' AS TEXT) AS BLOB) AS bytes", "ndjson")
+        == '{"bytes":"Qf9C"}\n'
+    )
