@@ -11,6 +11,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -374,6 +375,74 @@ def test_installed_mime_data_maps_a_sqlite_db_file_to_the_app_type(tmp_path: Pat
     assert other_type not in SQLITE_TYPES
     entry = read_desktop_entry(tmp_path / "data" / "applications" / "sqlite-pulse.desktop")
     assert sqlite_type in entry["MimeType"].split(";")
+
+
+APP_LAUNCHER = """#!/bin/sh
+echo "$$ $*" > {marker}
+exec {python} -m desktop_app "$@"
+"""
+
+
+@pytest.mark.xvfb
+def test_xdg_open_starts_the_app_on_a_sqlite_file(tmp_path: Path) -> None:
+    """The double-click path outside GNOME/KDE/XFCE: `xdg-open file.db` in its generic mode, on a real X
+    server, with the entry installed in a temporary XDG_DATA_HOME, starts the app on that file."""
+    import measure_startup
+
+    if shutil.which("xdg-open") is None:
+        pytest.skip("xdg-open is not installed here (xdg-utils); the Exec line is checked without it above")
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is needed for this test (apt-get install xvfb)")
+    marker = tmp_path / "launched"
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    launcher = bundle / "sqlite-pulse"  # the real app from this source tree, behind the bundle's name
+    launcher.write_text(APP_LAUNCHER.format(marker=marker, python=sys.executable))
+    launcher.chmod(0o755)
+    env = installer_env(tmp_path)
+    result = run_installer(env, "--bundle", str(bundle))
+    assert result.returncode == 0, result.stderr
+    database = make_sqlite_file(tmp_path / "readings.db")
+
+    server = measure_startup.XServer()
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    open_env = {
+        **env,  # no XDG_CURRENT_DESKTOP, KDE_FULL_SESSION or GNOME_DESKTOP_SESSION_ID: xdg-open's generic mode
+        "DISPLAY": server.display_name,
+        "XDG_RUNTIME_DIR": str(runtime),
+        "PYTHONPATH": str(ROOT),
+        "QT_QPA_PLATFORM": "xcb",
+    }
+    opener = subprocess.Popen(
+        ["xdg-open", str(database)],
+        env=open_env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # the app runs in xdg-open's group: one killpg ends both
+    )
+    try:
+        _mapped_at, title = server.wait_for_window("SQLite Pulse", time.monotonic() + 60, opener)
+        pid, _space, arguments = marker.read_text().strip().partition(" ")
+        assert arguments == str(database)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the app has the database itself open, not just its window
+            try:
+                fds = [os.readlink(fd) for fd in (Path("/proc") / pid / "fd").iterdir()]
+            except FileNotFoundError:
+                fds = []
+            if str(database) in fds:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"the app (pid {pid}, window {title!r}) never opened {database}")
+    finally:
+        measure_startup.stop(opener)
+        stderr = opener.stderr.read().decode(errors="replace")
+        opener.stderr.close()
+        server.close()
+    assert "Permission denied" not in stderr and "not found" not in stderr, stderr
 
 
 # --- what the bundle keeps --------------------------------------------------------------------------------
