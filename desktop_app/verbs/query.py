@@ -113,7 +113,7 @@ def format_table(columns: list[str], rows: list[tuple], more: bool) -> str:
         all(isinstance(row[index], int | float) or row[index] is None for row in rows) and bool(rows)
         for index in range(len(columns))
     ]
-    lines = [_line(header, widths, [False] * len(columns)), "  ".join("-" * width for width in widths)]
+    lines = [_line(header, widths, numeric), "  ".join("-" * width for width in widths)]
     lines.extend(_line(row, widths, numeric) for row in cells)
     count = f"{len(rows):,} row{'s' if len(rows) != 1 else ''}"
     lines.append(

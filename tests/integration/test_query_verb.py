@@ -218,3 +218,16 @@ def test_a_reader_that_stops_early_is_not_an_error(northwind_like: Path) -> None
         stderr = process.stderr.read().decode()
         assert process.wait(timeout=60) == 0
     assert stderr == ""  # no traceback, no message
+
+
+def test_table_columns_line_up_with_wide_characters_and_long_text() -> None:
+    from desktop_app.verbs.query import TABLE_CELL_WIDTH, _width, format_table
+
+    text = format_table(["name", "n"], [("日本", 1), ("abc", 22), ("x" * 100, None)], more=False)
+    header, rule, *rows, footer = text.splitlines()
+    assert footer == "(3 rows)"
+    # The numbers are right-aligned, so every line ends in the same terminal column: the wide characters
+    # count two columns each.
+    assert len({_width(line) for line in [header, rule, *rows]}) == 1
+    assert rows[2].startswith("x" * (TABLE_CELL_WIDTH - 1) + "…")
+    assert rows[2].endswith("NULL") and rows[0].endswith(" 1")
