@@ -79,7 +79,7 @@ def export_to_file(
     destination = Path(destination).expanduser().absolute()
     _refuse_database_files(connection, destination)
     if not destination.parent.is_dir():
-        raise errors.PulseError(f"The folder {destination.parent} does not exist.")
+        raise PulseError(f"The folder {destination.parent} does not exist.")
     try:
         fd, temp_name = tempfile.mkstemp(
             dir=destination.parent, prefix=f".{destination.name}.", suffix=".partial"
@@ -121,7 +121,12 @@ def export_rows(
     progress: Progress | None = None,
     cancel: Cancel = None,
 ) -> ExportResult:
-    """Run `sql` with `bindings` and write the last statement's rows to the binary `stream`, chunk by chunk."""
+    """Run `sql` with `bindings` and write the last statement's rows to the binary `stream`, chunk by chunk.
+
+    `progress(rows)` is called after each chunk; `cancel` (an Event, or a callable returning True) is checked
+    between chunks and, through the connection's progress handler (taken for the run), while SQLite is still
+    computing a row. Cancelled runs raise `QueryInterrupted`.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {FORMATS}")
     started = time.perf_counter()

@@ -226,9 +226,6 @@ def test_result_chunks_stop_early_without_leaving_a_statement_open(reader: apsw.
     assert reader.get_autocommit()
 
 
-RUNAWAY = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT max(i) FROM r"
-
-
 def test_export_job_runs_off_the_calling_thread_and_delivers_a_result(
     sample_db: Path, tmp_path: Path
 ) -> None:
@@ -249,13 +246,17 @@ def test_export_job_runs_off_the_calling_thread_and_delivers_a_result(
 
 def test_export_job_cancel_stops_a_long_first_row_at_once(sample_db: Path, tmp_path: Path) -> None:
     target = tmp_path / "never.csv"
-    job = ExportJob(lambda: connect_read(sample_db), RUNAWAY, target, fmt="csv")
+    computing = threading.Event()
+
+    def open_connection() -> apsw.Connection:
+        connection = connect_read(sample_db)
+        connection.create_scalar_function("computing", lambda: computing.set() or 1)  # says it has started
+        return connection
+
+    runaway = "WITH RECURSIVE r(i) AS (SELECT computing() UNION ALL SELECT i + 1 FROM r) SELECT max(i) FROM r"
+    job = ExportJob(open_connection, runaway, target, fmt="csv")
     future = job.start()
-    deadline = time.monotonic() + 10
-    while job._connection is None and time.monotonic() < deadline:  # wait until it is computing
-        time.sleep(0.005)
-    time.sleep(0.05)
-    assert not future.done()
+    assert computing.wait(timeout=10), "the statement never started"
     cancelled_at = time.perf_counter()
     job.cancel()
     with pytest.raises(QueryInterrupted):
