@@ -28,11 +28,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "a BLOB is base64 text. The format defaults to the --output file's suffix, else CSV."
         ),
     )
-    query.add_argument("db", type=Path)
-    query.add_argument("sql", help="one or more statements; ? placeholders take the --param values in order")
+    query.add_argument("db", type=Path, help="the database (opened read-only unless --write)")
+    query.add_argument(
+        "sql",
+        help="one or more statements (- reads them from stdin); ? placeholders take the --param values in order",
+    )
     formats = query.add_mutually_exclusive_group()
-    for name in ("csv", "json", "ndjson"):
-        formats.add_argument(f"--{name}", dest="format", action="store_const", const=name)
+    for name, text in (
+        ("csv", "RFC 4180 CSV with a header row (the default)"),
+        ("json", "one JSON array of objects, one object a line"),
+        ("ndjson", "one JSON object a line"),
+    ):
+        formats.add_argument(f"--{name}", dest="format", action="store_const", const=name, help=text)
     formats.add_argument(
         "--table",
         dest="format",
@@ -53,6 +60,8 @@ def run_query(args: argparse.Namespace) -> int:
     from desktop_app.core.errors import PulseError
     from desktop_app.core.export import WritesDisabled, export_rows, export_to_file
 
+    if args.sql == "-":
+        args.sql = sys.stdin.read()
     fmt = args.format or (FORMAT_BY_SUFFIX.get(args.output.suffix.lower()) if args.output else None) or "csv"
     database = open_database(args.db, read_only=not args.write)
     connection = database.connect_write() if args.write else database.connect_read()

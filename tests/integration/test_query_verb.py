@@ -231,3 +231,15 @@ def test_table_columns_line_up_with_wide_characters_and_long_text() -> None:
     assert len({_width(line) for line in [header, rule, *rows]}) == 1
     assert rows[2].startswith("x" * (TABLE_CELL_WIDTH - 1) + "…")
     assert rows[2].endswith("NULL") and rows[0].endswith(" 1")
+
+
+def test_sql_can_come_from_stdin(northwind_like: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop_app", "query", northwind_like, "-", "-p", "ALFKI", "--ndjson"],
+        input='-- a saved query\nSELECT city FROM "Cust""omer\'s" WHERE code = ?;\n',
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == '{"city":"Berlin"}\n'
