@@ -278,3 +278,58 @@ def test_text_that_is_not_utf8_is_a_clear_error(reader: apsw.Connection) -> None
         export_text(reader, "SELECT CAST(CAST(x'41ff42' AS TEXT) AS BLOB) AS bytes", "ndjson")
         == '{"bytes":"Qf9C"}\n'
     )
+
+
+AWKWARD_VALUES = [
+    None, "", " ", "plain", "a,b", 'say "hi"', "cr\rlf\n", "\r\n", "lone\rcr", "None", "null", "日本 🍮", "trailing ",
+    0, -1, 2**63 - 1, -(2**63), 0.0, -0.0, 1.5, 0.1 + 0.2, 1e16, 1e-5, 123456789.125, float("inf"),
+    float("-inf"), float("nan"), b"", b"\x00\xff", b"x" * 100,
+]  # fmt: skip
+
+
+def reference_csv(columns: list[str], rows: list[tuple]) -> str:
+    """What Python's csv.writer makes of the same rows, BLOBs as base64: the fields ours must parse to."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    writer.writerows(
+        [base64.b64encode(value).decode() if isinstance(value, bytes) else value for value in row]
+        for row in rows
+    )
+    return out.getvalue()
+
+
+def same_field(ours: str, reference: str) -> bool:
+    if ours == reference:
+        return True
+    try:  # numbers may be spelled differently (1e16 and 1e+16), never valued differently
+        return float(ours) == float(reference)
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("width", [1, 2, 3])
+def test_csv_fields_match_the_csv_module_for_awkward_values(tmp_path: Path, width: int) -> None:
+    """Every value in every position: alone in a column, mixed with other types, in one-column tables."""
+    path = tmp_path / "awkward.db"
+    connection = apsw.Connection(str(path))
+    names = [f"c{index}" for index in range(width)]
+    connection.execute(f"CREATE TABLE t({', '.join(names)})")
+    values = AWKWARD_VALUES * 3
+    rows = [
+        tuple(values[(i + shift * 7) % len(values)] for shift in range(width)) for i in range(len(values))
+    ]
+    rows += [(value,) * width for value in AWKWARD_VALUES]  # each value alone in its whole row
+    with connection:
+        connection.executemany(f"INSERT INTO t VALUES ({', '.join('?' * width)})", rows)
+    stored = connection.execute("SELECT * FROM t ORDER BY rowid").fetchall()  # as SQLite gives them back
+    for chunk_rows in (1, 5, len(stored)):  # chunk edges fall between different value mixes
+        buffer = io.BytesIO()
+        export_rows(connection, "SELECT * FROM t ORDER BY rowid", buffer, fmt="csv", chunk_rows=chunk_rows)
+        ours = list(csv.reader(io.StringIO(buffer.getvalue().decode(), newline=""), strict=True))
+        reference = list(csv.reader(io.StringIO(reference_csv(names, stored), newline=""), strict=True))
+        assert len(ours) == len(reference) == len(stored) + 1
+        for our_row, reference_row in zip(ours, reference, strict=True):
+            assert len(our_row) == len(reference_row) == width
+            assert all(map(same_field, our_row, reference_row)), (our_row, reference_row)
+    connection.close()
