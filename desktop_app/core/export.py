@@ -498,18 +498,19 @@ class _JsonWriter(_NdjsonWriter):
 
     def __init__(self, stream: BinaryIO, columns: Sequence[str]) -> None:
         super().__init__(stream, columns)
-        self.separator = b"\n"  # before the first object; b",\n" before every other
+        self.empty = True
         stream.write(b"[")
 
     def write(self, rows: list[tuple]) -> None:
-        write = self.stream.write
-        for encoded in map(_dump_record, self.records(rows)):
-            write(self.separator)
-            write(encoded)
-            self.separator = b",\n"
+        encoded = map(_dump_record, self.records(rows))
+        if self.empty:
+            self.stream.write(b"\n" + next(encoded))
+            self.empty = False
+        # ",\n" before every further object, interleaved without a Python-level loop.
+        self.stream.writelines(itertools.chain.from_iterable(zip(itertools.repeat(b",\n"), encoded)))
 
     def close(self) -> None:
-        self.stream.write(b"]\n" if self.separator == b"\n" else b"\n]\n")
+        self.stream.write(b"]\n" if self.empty else b"\n]\n")
 
 
 _WRITERS: dict[str, type[_Writer]] = {"csv": _CsvWriter, "json": _JsonWriter, "ndjson": _NdjsonWriter}
