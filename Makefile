@@ -4,13 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 
 # Qt offscreen needs the first line; a real X window (Xvfb) the second; fonts so text renders on a bare
-# machine; PyInstaller needs binutils; the desktop installer and its tests use the last two.
+# machine; PyInstaller needs binutils; the desktop installer and its tests use the last three (the tests
+# also hide xdg-utils from PATH to cover the installer's own fallback).
 APT_PACKAGES := libegl1 libgl1 libx11-6 libdbus-1-3 libfontconfig1 libfreetype6 libglib2.0-0 libxkbcommon0 \
 	xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 \
 	libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 \
 	fonts-dejavu-core \
 	binutils \
-	desktop-file-utils shared-mime-info
+	desktop-file-utils shared-mime-info xdg-utils
 
 .PHONY: run test lint bench package package-smoke system-deps clean
 

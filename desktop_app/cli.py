@@ -20,6 +20,7 @@ VERB_MODULES = (
     "desktop_app.verbs.watch",  # watch
     "desktop_app.verbs.stream",  # demo-server, ingest, ingest-file, bench
     "desktop_app.verbs.gui",  # smoke
+    "desktop_app.verbs.query",  # query
 )
 
 EXIT_USAGE_OR_ERROR = 2

@@ -77,6 +77,33 @@ set_default_in_mimeapps() {
     mv "$list.tmp" "$list"
 }
 
+# Characters the Desktop Entry spec reserves in Exec arguments: a program path holding one must be quoted.
+needs_quoting() { [[ "$1" == *[[:space:]\'\"\\\`\$\>\<\~\|\&\;\*\?\#\(\)]* ]]; }
+
+# The program for Exec: the app itself, else the ~/.local/bin link when only the app's path needs quotes,
+# else the app's path quoted (with a warning: launchers that do not unquote cannot start it).
+exec_program_for() {
+    local app="$1" link="$2"
+    if ! needs_quoting "$app"; then printf '%s' "$app"; return; fi
+    if ! needs_quoting "$link"; then printf '%s' "$link"; return; fi
+    echo "install-linux.sh: warning: $app needs quoting in the menu entry; xdg-open outside GNOME/KDE/XFCE" \
+         "cannot start a quoted program. Install to a path without spaces or special characters" \
+         "(XDG_DATA_HOME, XDG_BIN_HOME) to avoid this." >&2
+    # Desktop Entry quoting: inside double quotes only ", `, $ and \ would need escaping, and the
+    # install path may hold none of them (checked before installing).
+    printf '"%s"' "$app"
+}
+
+write_desktop_entry() {
+    local program="$1" try_exec="$2" escaped_program escaped_try
+    # % starts a field code in Exec (a literal one is %%); & and | are special to sed's replacement.
+    escaped_program="$(printf '%s' "${program//%/%%}" | sed 's/[&|]/\\&/g')"
+    escaped_try="$(printf '%s' "$try_exec" | sed 's/[&|]/\\&/g')"
+    sed -e "s|^Exec=.*|Exec=$escaped_program %f|" -e "s|^TryExec=.*|TryExec=$escaped_try|" \
+        "$resources/$APP.desktop" > "$desktop_file.tmp"
+    mv "$desktop_file.tmp" "$desktop_file"
+}
+
 do_uninstall() {
     if [[ -L "$launcher" && "$(readlink "$launcher")" == "$app_dir/$APP" ]]; then rm -f "$launcher"; fi
     rm -rf "$app_dir"
@@ -93,7 +120,7 @@ do_uninstall() {
 do_install() {
     [[ -x "$bundle/$APP" ]] || die "no $APP executable in $bundle (build it first: make package)"
     [[ -f "$resources/$APP.desktop" ]] || die "no $APP.desktop in $resources"
-    case "$app_dir" in *[\"\`\$\\]*) die "install path contains a quote, backquote, \$ or backslash: $app_dir" ;; esac
+    case "$app_dir" in *[\"\`\$\\]*|*$'\n'*) die "install path contains a quote, backquote, \$, backslash or newline: $app_dir" ;; esac
     if [[ -e "$launcher" && ! -L "$launcher" ]]; then
         die "$launcher exists and is not a link this script made; remove it or set XDG_BIN_HOME"
     fi
@@ -111,13 +138,13 @@ do_install() {
     mkdir -p "$bin_home"
     ln -sfn "$app_dir/$APP" "$launcher"
 
-    # Menu entry: an absolute Exec, because a desktop session's PATH often lacks ~/.local/bin.
+    # Menu entry: an absolute Exec, because a desktop session's PATH often lacks ~/.local/bin. Written
+    # unquoted: xdg-open's generic mode (outside GNOME/KDE/XFCE) runs the Exec line's first word as is,
+    # quotes included, so a quoted program cannot be started there.
     mkdir -p "$(dirname "$desktop_file")"
-    local exec_path="$app_dir/$APP" escaped
-    escaped="$(printf '%s' "$exec_path" | sed 's/[&|]/\\&/g')"
-    sed -e "s|^Exec=.*|Exec=\"$escaped\" %f|" -e "s|^TryExec=.*|TryExec=$escaped|" \
-        "$resources/$APP.desktop" > "$desktop_file.tmp"
-    mv "$desktop_file.tmp" "$desktop_file"
+    local exec_program
+    exec_program="$(exec_program_for "$app_dir/$APP" "$launcher")"
+    write_desktop_entry "$exec_program" "$app_dir/$APP"
     if have desktop-file-validate; then desktop-file-validate "$desktop_file"; fi
 
     local png size

@@ -70,6 +70,15 @@ check_headless_stats() {
     [[ "$output" == *page_size* ]]
 }
 
+check_headless_query() {
+    : > "$scratch/work/empty.db"
+    local output
+    output="$(QT_QPA_PLATFORM=offscreen timeout 60 "$scratch/run" query "$scratch/work/empty.db" \
+        "SELECT ? AS word, x'00ff' AS bytes, NULL AS nothing" --param "crème" --ndjson)"
+    echo "   $output"
+    [[ "$output" == '{"word":"crème","bytes":"AP8=","nothing":null}' ]]
+}
+
 smoke_offscreen() {
     QT_QPA_PLATFORM=offscreen timeout --kill-after=10 180 "$scratch/run" smoke --seconds "$seconds" \
         --screenshot "$scratch/work/offscreen.png"
@@ -86,6 +95,9 @@ verbs="$(QT_QPA_PLATFORM=offscreen timeout 60 "$scratch/run" --help || true)"
 step "sqlite-pulse --version" check_version
 if [[ "$verbs" == *stats* ]]; then
     step "sqlite-pulse stats (headless verb, no display)" check_headless_stats
+fi
+if [[ "$verbs" == *query* ]]; then
+    step "sqlite-pulse query (streaming export, no display)" check_headless_query
 fi
 step "sqlite-pulse smoke, offscreen" smoke_offscreen
 if command -v xvfb-run >/dev/null; then

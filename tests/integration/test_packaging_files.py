@@ -11,6 +11,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -111,7 +112,10 @@ def test_macos_icon_holds_the_retina_sizes() -> None:
     assert data[:4] == b"icns" and struct.unpack(">I", data[4:8])[0] == len(data)
     chunks, position = {}, 8
     while position < len(data):
-        kind, length = data[position : position + 4], struct.unpack(">I", data[position + 4 : position + 8])[0]
+        kind, length = (
+            data[position : position + 4],
+            struct.unpack(">I", data[position + 4 : position + 8])[0],
+        )
         chunks[kind] = png_size(data[position + 8 : position + length])
         position += length
     assert chunks == {kind: (size, size) for kind, size in render_icons.ICNS_TYPES}
@@ -140,12 +144,12 @@ def fake_bundle(tmp_path: Path) -> Path:
     return bundle
 
 
-def installer_env(tmp_path: Path) -> dict[str, str]:
+def installer_env(tmp_path: Path, path: str | None = None) -> dict[str, str]:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     return {
         "HOME": str(home),
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PATH": path or os.environ.get("PATH", "/usr/bin:/bin"),
         "XDG_DATA_HOME": str(tmp_path / "data"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "XDG_BIN_HOME": str(tmp_path / "bin"),
@@ -155,12 +159,75 @@ def installer_env(tmp_path: Path) -> dict[str, str]:
 
 def run_installer(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["bash", str(PACKAGING / "install-linux.sh"), *args], env=env, capture_output=True, text=True, timeout=60
+        ["bash", str(PACKAGING / "install-linux.sh"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
-def test_installer_installs_for_the_current_user_and_uninstalls(tmp_path: Path, fake_bundle: Path) -> None:
-    env = installer_env(tmp_path)
+def path_without_xdg_utils(tmp_path: Path) -> str:
+    """A PATH with every command of this one except xdg-utils' (xdg-mime, xdg-open …), as on a machine
+    without the package: one folder of links, first match wins as in a PATH search."""
+    folder = tmp_path / "path-without-xdg-utils"
+    folder.mkdir()
+    for directory in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep):
+        if not os.path.isdir(directory):
+            continue
+        for entry in os.scandir(directory):
+            link = folder / entry.name
+            if entry.name.startswith("xdg-") or link.exists() or link.is_symlink():
+                continue
+            if os.access(entry.path, os.X_OK) and not entry.is_dir():
+                link.symlink_to(entry.path)
+    return str(folder)
+
+
+def installer_path(tmp_path: Path, xdg_utils: str) -> str:
+    if xdg_utils == "without":
+        return path_without_xdg_utils(tmp_path)
+    if shutil.which("xdg-mime") is None:
+        pytest.skip("xdg-utils is not installed here; the run without it covers the installer's own fallback")
+    return os.environ.get("PATH", "/usr/bin:/bin")
+
+
+def read_mimeapps(path: Path) -> dict[str, dict[str, list[str]]]:
+    """mimeapps.list as the spec reads it: sections of `type=app.desktop;other.desktop;` (the trailing `;`
+    is optional, and xdg-mime writes none), values split on `;` with empties ignored."""
+    parser = configparser.ConfigParser(interpolation=None, delimiters=("=",), strict=False)
+    parser.optionxform = str  # MIME types and desktop ids are case-sensitive
+    parser.read(path, encoding="utf-8")
+    return {
+        section: {
+            key: [item for item in value.split(";") if item.strip()] for key, value in parser[section].items()
+        }
+        for section in parser.sections()
+    }
+
+
+def run_exec_like_xdg_open(entry: dict[str, str], target: Path) -> subprocess.CompletedProcess:
+    """What xdg-open's generic mode does with Exec: split on spaces, the first word is the program taken
+    literally (quotes would stay part of its name), field codes replaced by the file."""
+    program, *arguments = entry["Exec"].split(" ")
+    assert Path(program).is_absolute(), f"Exec program {program!r} is not an absolute path"
+    assert os.access(program, os.X_OK), f"Exec program {program!r} does not exist or is not executable"
+    arguments = [str(target) if argument in ("%f", "%F", "%u", "%U") else argument for argument in arguments]
+    return subprocess.run([program, *arguments], capture_output=True, text=True, timeout=30)
+
+
+def assert_desktop_file_valid(path: Path) -> None:
+    if shutil.which("desktop-file-validate"):  # desktop-file-utils: the reference validator, when installed
+        result = subprocess.run(["desktop-file-validate", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("xdg_utils", ["without", "with"])
+def test_installer_installs_for_the_current_user_and_uninstalls(
+    tmp_path: Path, fake_bundle: Path, xdg_utils: str
+) -> None:
+    env = installer_env(tmp_path, installer_path(tmp_path, xdg_utils))
+    assert (shutil.which("xdg-mime", path=env["PATH"]) is None) == (xdg_utils == "without")
     config = tmp_path / "config"
     config.mkdir()
     (config / "mimeapps.list").write_text(
@@ -175,11 +242,18 @@ def test_installer_installs_for_the_current_user_and_uninstalls(tmp_path: Path, 
     assert (app_dir / "_internal" / "marker").read_text() == "bundle content"  # a copy, not a link
     launcher = tmp_path / "bin" / "sqlite-pulse"
     assert launcher.is_symlink() and Path(os.readlink(launcher)) == app_dir / "sqlite-pulse"
-    assert subprocess.run([str(launcher), "x.db"], capture_output=True, text=True).stdout == "launched with: x.db\n"
+    assert (
+        subprocess.run([str(launcher), "x.db"], capture_output=True, text=True).stdout
+        == "launched with: x.db\n"
+    )
 
-    entry = read_desktop_entry(data / "applications" / "sqlite-pulse.desktop")
-    assert entry["Exec"] == f'"{app_dir / "sqlite-pulse"}" %f'  # absolute: a desktop PATH may lack ~/.local/bin
+    desktop_file = data / "applications" / "sqlite-pulse.desktop"
+    entry = read_desktop_entry(desktop_file)
+    # Absolute (a desktop PATH may lack ~/.local/bin) and unquoted (xdg-open's generic mode keeps quotes).
+    assert entry["Exec"] == f"{app_dir / 'sqlite-pulse'} %f"
     assert entry["TryExec"] == str(app_dir / "sqlite-pulse")
+    assert run_exec_like_xdg_open(entry, tmp_path / "x.db").stdout == f"launched with: {tmp_path / 'x.db'}\n"
+    assert_desktop_file_valid(desktop_file)
     assert set(filter(None, entry["MimeType"].split(";"))) == SQLITE_TYPES
     for size in render_icons.PNG_SIZES:
         icon = data / "icons" / "hicolor" / f"{size}x{size}" / "apps" / "sqlite-pulse.png"
@@ -187,23 +261,65 @@ def test_installer_installs_for_the_current_user_and_uninstalls(tmp_path: Path, 
     assert (data / "icons" / "hicolor" / "scalable" / "apps" / "sqlite-pulse.svg").is_file()
     assert (data / "mime" / "packages" / "sqlite-pulse.xml").is_file()
     if shutil.which("update-desktop-database"):
-        cache = (data / "applications" / "mimeinfo.cache").read_text()
-        assert "application/vnd.sqlite3=sqlite-pulse.desktop;" in cache
+        cache = read_mimeapps(data / "applications" / "mimeinfo.cache")
+        assert "sqlite-pulse.desktop" in cache["MIME Cache"]["application/vnd.sqlite3"]
 
-    defaults = (config / "mimeapps.list").read_text()
-    assert "application/vnd.sqlite3=sqlite-pulse.desktop;" in defaults
-    assert "application/x-sqlite3=sqlite-pulse.desktop;" in defaults
-    assert "other.desktop" not in defaults
-    assert "text/plain=editor.desktop;" in defaults  # other associations untouched
+    defaults = read_mimeapps(config / "mimeapps.list")["Default Applications"]
+    assert defaults["application/vnd.sqlite3"] == ["sqlite-pulse.desktop"]  # replaces other.desktop
+    assert defaults["application/x-sqlite3"] == ["sqlite-pulse.desktop"]
+    assert defaults["text/plain"] == ["editor.desktop"]  # other associations untouched
 
     result = run_installer(env, "--uninstall")
     assert result.returncode == 0, result.stderr
     assert not app_dir.exists() and not launcher.exists() and not launcher.is_symlink()
-    assert not (data / "applications" / "sqlite-pulse.desktop").exists()
+    assert not desktop_file.exists()
     assert not list((data / "icons").rglob("sqlite-pulse.*"))
     assert not (data / "mime" / "packages" / "sqlite-pulse.xml").exists()
-    defaults = (config / "mimeapps.list").read_text()
-    assert "sqlite-pulse" not in defaults and "text/plain=editor.desktop;" in defaults
+    remaining = read_mimeapps(config / "mimeapps.list")
+    assert not any(
+        "sqlite-pulse.desktop" in apps for section in remaining.values() for apps in section.values()
+    )
+    assert remaining["Default Applications"]["text/plain"] == ["editor.desktop"]
+
+
+def test_exec_needs_no_quotes_when_the_data_folder_has_a_space(tmp_path: Path, fake_bundle: Path) -> None:
+    """~/.local/share under a home with a space: Exec points at the ~/.local/bin link instead, unquoted."""
+    env = installer_env(tmp_path)
+    env["XDG_DATA_HOME"] = str(tmp_path / "my data")
+    result = run_installer(env, "--bundle", str(fake_bundle))
+    assert result.returncode == 0, result.stderr
+    desktop_file = tmp_path / "my data" / "applications" / "sqlite-pulse.desktop"
+    entry = read_desktop_entry(desktop_file)
+    assert entry["Exec"] == f"{tmp_path / 'bin' / 'sqlite-pulse'} %f"
+    assert (
+        run_exec_like_xdg_open(entry, tmp_path / "a b.db").stdout == f"launched with: {tmp_path / 'a b.db'}\n"
+    )
+    assert_desktop_file_valid(desktop_file)
+    assert "warning" not in result.stderr
+
+
+def test_exec_is_quoted_by_the_spec_and_warns_when_no_clean_path_exists(
+    tmp_path: Path, fake_bundle: Path
+) -> None:
+    env = installer_env(tmp_path)
+    env["XDG_DATA_HOME"] = str(tmp_path / "my data")
+    env["XDG_BIN_HOME"] = str(tmp_path / "my bin")
+    result = run_installer(env, "--bundle", str(fake_bundle))
+    assert result.returncode == 0, result.stderr
+    desktop_file = tmp_path / "my data" / "applications" / "sqlite-pulse.desktop"
+    program = tmp_path / "my data" / "sqlite-pulse" / "sqlite-pulse"
+    assert read_desktop_entry(desktop_file)["Exec"] == f'"{program}" %f'
+    assert_desktop_file_valid(desktop_file)
+    assert "warning" in result.stderr and "xdg-open" in result.stderr
+
+
+def test_installer_refuses_a_path_that_cannot_be_written_in_exec(tmp_path: Path, fake_bundle: Path) -> None:
+    env = installer_env(tmp_path)
+    env["XDG_DATA_HOME"] = str(tmp_path / 'say "hi"')
+    result = run_installer(env, "--bundle", str(fake_bundle))
+    assert result.returncode != 0
+    assert "install path contains a quote" in result.stderr
+    assert not (tmp_path / 'say "hi"').exists()
 
 
 def test_installer_can_leave_the_default_app_alone(tmp_path: Path, fake_bundle: Path) -> None:
@@ -259,6 +375,74 @@ def test_installed_mime_data_maps_a_sqlite_db_file_to_the_app_type(tmp_path: Pat
     assert other_type not in SQLITE_TYPES
     entry = read_desktop_entry(tmp_path / "data" / "applications" / "sqlite-pulse.desktop")
     assert sqlite_type in entry["MimeType"].split(";")
+
+
+APP_LAUNCHER = """#!/bin/sh
+echo "$$ $*" > {marker}
+exec {python} -m desktop_app "$@"
+"""
+
+
+@pytest.mark.xvfb
+def test_xdg_open_starts_the_app_on_a_sqlite_file(tmp_path: Path) -> None:
+    """The double-click path outside GNOME/KDE/XFCE: `xdg-open file.db` in its generic mode, on a real X
+    server, with the entry installed in a temporary XDG_DATA_HOME, starts the app on that file."""
+    import measure_startup
+
+    if shutil.which("xdg-open") is None:
+        pytest.skip("xdg-open is not installed here (xdg-utils); the Exec line is checked without it above")
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is needed for this test (apt-get install xvfb)")
+    marker = tmp_path / "launched"
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    launcher = bundle / "sqlite-pulse"  # the real app from this source tree, behind the bundle's name
+    launcher.write_text(APP_LAUNCHER.format(marker=marker, python=sys.executable))
+    launcher.chmod(0o755)
+    env = installer_env(tmp_path)
+    result = run_installer(env, "--bundle", str(bundle))
+    assert result.returncode == 0, result.stderr
+    database = make_sqlite_file(tmp_path / "readings.db")
+
+    server = measure_startup.XServer()
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    open_env = {
+        **env,  # no XDG_CURRENT_DESKTOP, KDE_FULL_SESSION or GNOME_DESKTOP_SESSION_ID: xdg-open's generic mode
+        "DISPLAY": server.display_name,
+        "XDG_RUNTIME_DIR": str(runtime),
+        "PYTHONPATH": str(ROOT),
+        "QT_QPA_PLATFORM": "xcb",
+    }
+    opener = subprocess.Popen(
+        ["xdg-open", str(database)],
+        env=open_env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # the app runs in xdg-open's group: one killpg ends both
+    )
+    try:
+        _mapped_at, title = server.wait_for_window("SQLite Pulse", time.monotonic() + 60, opener)
+        pid, _space, arguments = marker.read_text().strip().partition(" ")
+        assert arguments == str(database)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the app has the database itself open, not just its window
+            try:
+                fds = [os.readlink(fd) for fd in (Path("/proc") / pid / "fd").iterdir()]
+            except FileNotFoundError:
+                fds = []
+            if str(database) in fds:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"the app (pid {pid}, window {title!r}) never opened {database}")
+    finally:
+        measure_startup.stop(opener)
+        stderr = opener.stderr.read().decode(errors="replace")
+        opener.stderr.close()
+        server.close()
+    assert "Permission denied" not in stderr and "not found" not in stderr, stderr
 
 
 # --- what the bundle keeps --------------------------------------------------------------------------------
@@ -326,7 +510,9 @@ def test_the_bundle_keeps_every_qt_module_the_app_imports() -> None:
     probe = KEPT_ONLY_PROBE.format(
         kept=sorted(bundle_policy.KEPT_QT_MODULES), hooks=[str(hook) for hook in bundle_policy.RUNTIME_HOOKS]
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "placeholder: PySide6.QtOpenGL.QOpenGLBuffer is not in this bundle" in result.stdout
 
@@ -485,7 +671,14 @@ def test_icu_package_survives_a_parse_and_rebuild() -> None:
     assert rebuilt.items == package.items  # each item keeps its bytes (its padding is already 16-aligned)
     trimmed = icu_trim.trim(package)
     names = {name.split("/", 1)[1] for name in trimmed.items}
-    assert {"coll/root.res", "coll/de.res", "zoneinfo64.res", "coll/ucadata.icu", "nfkc.nrm", "zone/en.res"} <= names
+    assert {
+        "coll/root.res",
+        "coll/de.res",
+        "zoneinfo64.res",
+        "coll/ucadata.icu",
+        "nfkc.nrm",
+        "zone/en.res",
+    } <= names
     assert not any(name.endswith(".cnv") or name.startswith(("lang/de", "curr/fr")) for name in names)
 
 
@@ -501,7 +694,9 @@ print(QLocale("de_DE").toUpper("straße"), QLocale("tr_TR").toUpper("i"))
 
 def test_qt_runs_on_the_trimmed_icu_data(tmp_path: Path) -> None:
     if not (shutil.which("as") and shutil.which("ld")):
-        pytest.fail("binutils (as, ld) are needed to build the bundle; install them: apt-get install binutils")
+        pytest.fail(
+            "binutils (as, ld) are needed to build the bundle; install them: apt-get install binutils"
+        )
     source = qt_icu_data_library()
     trimmed = tmp_path / source.name
     before, after = icu_trim.trim_library(source, trimmed)
@@ -547,7 +742,9 @@ def test_startup_timer_sees_the_window_map_on_a_real_x_server(tmp_path: Path) ->
     script.write_text(STUB_WINDOW)
     server = measure_startup.XServer()
     try:
-        elapsed_ms, title = measure_startup.time_window(server, [sys.executable, str(script)], "SQLite Pulse", 60)
+        elapsed_ms, title = measure_startup.time_window(
+            server, [sys.executable, str(script)], "SQLite Pulse", 60
+        )
     finally:
         server.close()
     assert title == "SQLite Pulse (stub)"

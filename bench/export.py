@@ -1,0 +1,185 @@
+"""Exporting a big table to CSV: rows/s and peak memory of `query --csv`, against baselines from the same run.
+
+Builds (once, cached in the temp folder) an "Order Details"-like table: integers, floats, unicode text with
+quotes, commas and newlines, NULLs and BLOBs. Then runs, each as its own process writing a CSV file:
+  (c) SQLite Pulse: `python -m desktop_app query DB 'SELECT * FROM "Order Details"' --csv -o FILE`
+  (a) the sqlite3 shell in CSV mode (`sqlite3 -csv -header`), when the `sqlite3` command exists
+  (b) a naive Python export: stdlib sqlite3 `fetchall()` then `csv.writer().writerows()`
+and reports rows/s (median of --repeat runs) and each process's peak RSS (from wait4's rusage), plus the
+ratios c/a and c/b. JSON and NDJSON exports are timed once for reference. Run it alone (it measures the
+machine), under the benchmark lock:
+
+    flock /tmp/pulse-bench.lock .venv/bin/python bench/export.py [--rows 2000000] [--repeat 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import apsw
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLE = '"Order Details"'
+SQL = f"SELECT * FROM {TABLE}"
+
+NAIVE_EXPORT = """
+import csv, sqlite3, sys
+connection = sqlite3.connect(sys.argv[1])
+cursor = connection.execute(sys.argv[2])
+rows = cursor.fetchall()
+with open(sys.argv[3], "w", newline="", encoding="utf-8") as out:
+    writer = csv.writer(out)
+    writer.writerow([d[0] for d in cursor.description])
+    writer.writerows(rows)
+"""
+
+
+def build(path: Path, rows: int) -> None:
+    partial = path.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    connection = apsw.Connection(str(partial))
+    connection.execute("PRAGMA page_size = 8192")
+    connection.execute("PRAGMA journal_mode = OFF").fetchall()  # a throwaway file: build it fast
+    connection.execute("PRAGMA synchronous = OFF")
+    connection.execute(
+        f"CREATE TABLE {TABLE}(OrderID INTEGER, ProductID INTEGER, UnitPrice REAL, Quantity INTEGER, "
+        "Discount REAL, Note TEXT, Raw BLOB, PRIMARY KEY (OrderID, ProductID))"
+    )
+    step = 1_000_000
+    for start in range(0, rows, step):
+        count = min(step, rows - start)
+        connection.execute(
+            "BEGIN; WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            f"INSERT INTO {TABLE} SELECT 10000 + i / 10, i % 10, i * 0.25, i % 50, "
+            "CASE WHEN i % 7 = 0 THEN NULL ELSE 0.05 END, "
+            "CASE i % 5 WHEN 0 THEN NULL WHEN 1 THEN printf('Crème \"brûlée\", 日本 %d', i) "
+            "WHEN 2 THEN printf('line1' || char(10) || 'line2 %d', i) ELSE printf('plain %d', i) END, "
+            "CASE WHEN i % 3 = 0 THEN unhex(printf('%08x00ff', i)) END FROM n; COMMIT",
+            (start + 1, start + count),
+        )
+    connection.execute("PRAGMA journal_mode = WAL").fetchall()
+    connection.close()
+    partial.rename(path)
+
+
+def cached_database(rows: int) -> Path:
+    folder = Path(tempfile.gettempdir()) / "sqlite-pulse-bench"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"order-details-{rows}.db"
+    if not path.exists():
+        started = time.perf_counter()
+        print(f"building {rows:,} rows in {path} (once) …", flush=True)
+        build(path, rows)
+        print(
+            f"  built in {time.perf_counter() - started:.1f} s, {path.stat().st_size / 1e6:,.0f} MB",
+            flush=True,
+        )
+    return path
+
+
+def run_measured(command: list[str], stdout_path: Path | None = None) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one child process, from wait4's rusage of that very child."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    stdout = stdout_path.open("wb") if stdout_path else subprocess.DEVNULL
+    try:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE, env=env)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+    finally:
+        if stdout_path:
+            stdout.close()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    error = process.stderr.read().decode(errors="replace")
+    process.stderr.close()
+    if process.returncode != 0:
+        raise SystemExit(f"{command[0]} failed ({process.returncode}): {error.strip()}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def measure(name: str, command: list[str], rows: int, repeat: int, stdout_path: Path | None = None) -> dict:
+    runs = [run_measured(command, stdout_path) for _ in range(repeat)]
+    seconds = statistics.median(elapsed for elapsed, _rss in runs)
+    result = {
+        "name": name,
+        "rows_per_s": round(rows / seconds),
+        "seconds": round(seconds, 3),
+        "peak_rss_mb": round(max(rss for _elapsed, rss in runs), 1),
+        "runs": len(runs),
+    }
+    print(
+        f"  {name:<44} {result['rows_per_s']:>10,} rows/s  {seconds:6.2f} s  peak RSS {result['peak_rss_mb']:6.1f} MB",
+        flush=True,
+    )
+    return result
+
+
+def count_csv_records(path: Path) -> int:
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        return sum(1 for _row in csv.reader(handle)) - 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    args = parser.parse_args()
+
+    db = cached_database(args.rows)
+    pulse = [sys.executable, "-m", "desktop_app", "query", str(db), SQL]
+    with tempfile.TemporaryDirectory(prefix="pulse-export-") as folder:
+        out = Path(folder) / "out.csv"
+        print(
+            f"exporting {args.rows:,} rows of {TABLE} to CSV ({args.repeat} runs each, median):", flush=True
+        )
+        results = {"rows": args.rows, "database_mb": round(db.stat().st_size / 1e6, 1)}
+        pulse_csv = measure(
+            "(c) SQLite Pulse: query --csv -o FILE", [*pulse, "--csv", "-o", str(out)], args.rows, args.repeat
+        )
+        exported = count_csv_records(out)
+        if exported != args.rows:
+            raise SystemExit(f"query --csv wrote {exported:,} records, expected {args.rows:,}")
+        results["pulse_csv"] = pulse_csv
+        if shutil.which("sqlite3"):
+            shell = ["sqlite3", "-readonly", "-csv", "-header", str(db), SQL]
+            results["sqlite3_shell_csv"] = measure(
+                "(a) sqlite3 shell, -csv -header", shell, args.rows, args.repeat, out
+            )
+            results["ratio_vs_sqlite3_shell"] = round(
+                pulse_csv["rows_per_s"] / results["sqlite3_shell_csv"]["rows_per_s"], 3
+            )
+        else:
+            print("  (a) sqlite3 shell: not installed, skipped")
+        naive = [sys.executable, "-c", NAIVE_EXPORT, str(db), SQL, str(out)]
+        results["naive_python_csv"] = measure(
+            "(b) stdlib sqlite3 fetchall + csv.writer", naive, args.rows, args.repeat
+        )
+        results["ratio_vs_naive_python"] = round(
+            pulse_csv["rows_per_s"] / results["naive_python_csv"]["rows_per_s"], 3
+        )
+        for fmt in ("json", "ndjson"):
+            results[f"pulse_{fmt}"] = measure(
+                f"    SQLite Pulse: query --{fmt} -o FILE", [*pulse, f"--{fmt}", "-o", str(out)], args.rows, 1
+            )
+    print(
+        f"ratio c/a (vs sqlite3 shell) = {results.get('ratio_vs_sqlite3_shell', 'n/a')}, "
+        f"c/b (vs naive Python) = {results['ratio_vs_naive_python']}"
+    )
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
