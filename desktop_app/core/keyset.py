@@ -236,6 +236,18 @@ class BrowseSpec:
         """The first order column can hold NULLs (key columns never do)."""
         return self.relation.paged_by_key and self.order_columns()[0] not in self.relation.key
 
+    def query(self) -> tuple[str, tuple]:
+        """Every row of this view, in its order: `SELECT * ... WHERE ... ORDER BY ...` with `?` placeholders
+        and the values to bind (what an export of exactly what the grid shows runs)."""
+        sql = f"SELECT * FROM {quote_identifier(self.relation.name)}"
+        where, values = where_clause(self.conditions)
+        if where:
+            sql += f" WHERE {where}"
+        order = self.order_columns() if self.relation.paged_by_key else ((self.sort,) if self.sort else ())
+        if order:
+            sql += f" ORDER BY {_order_by(order, self.descending)}"
+        return sql, values
+
     def select_sql(self) -> str:
         """The statement a user would type for this view, with the filter values inlined as literals."""
         sql = f"SELECT * FROM {quote_identifier(self.relation.name)}"

@@ -4,6 +4,13 @@ It owns a `TableModel` per opened relation and shows what the model knows: how m
 counted, "about" from the estimate, never "N loaded"), which rows are on screen, the sort and the filter
 (the WHERE clause with its values as SQL literals, copyable to the console), how the relation is paged and
 whether the order has an index (without one every page sorts the whole table: busy, with Cancel).
+
+For other parts (stable): `view` (the QTableView, a `GridView`), `model` (the open `TableModel`, or None),
+`header` (the `FilterHeader`: `conditions`, `set_filter_text`), `current_table`, `open_table(name)`,
+`close_table()`, `reload()`, `first_page()`, `last_page()`, `go_to_row(n)`, `toggle_count()`,
+`set_follow(on)`, `select_sql()`; signals `table_opened(str)`, `failed(PulseError)`, `sql_to_console(str)`.
+`model.spec.query()` is the (sql, values) of every row shown, in order, for an export; `model.row_key(row)`
+is a row's rowid or primary key, for an edit.
 """
 
 from __future__ import annotations

@@ -195,3 +195,14 @@ def test_go_to_row_with_a_known_total_walks_from_the_nearer_end_or_not_at_all(co
             total = keyset.count_rows(connection, spec)
             for index in (0, 5, total // 2, total // 2 + 1, total - 1, total):
                 assert keyset.cursor_at(connection, spec, index, total) == keyset.cursor_at(connection, spec, index)
+
+
+def test_query_returns_every_row_in_the_grid_order_with_bound_values(connection) -> None:
+    relation = keyset.describe(connection, "t")
+    spec = BrowseSpec(relation, "grp", True, (parse_filter("name", "'); DROP TABLE x; --"), parse_filter("score", "!NULL")))
+    sql, values = spec.query()
+    assert "DROP" not in sql and values[0] == "%'); DROP TABLE x; --%"
+    assert connection.execute(sql, values).fetchall() == walk(connection, spec) == []
+    spec = BrowseSpec(relation, "score", False, (parse_filter("grp", "1..3"),))
+    sql, values = spec.query()
+    assert connection.execute(sql, values).fetchall() == walk(connection, spec, limit=9)
