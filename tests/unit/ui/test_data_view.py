@@ -303,3 +303,23 @@ def test_a_sort_that_scans_says_so_shows_cancel_and_stops(qtbot, grid: DataView,
     qtbot.waitUntil(lambda: grid.model.fetching, timeout=5000)
     grid.header._on_clicked(click)  # off: back to the streaming order
     qtbot.waitUntil(lambda: not grid.model.fetching and grid.model.rowCount() == 500, timeout=5000)
+
+
+def test_filter_boxes_sit_under_their_columns_when_resized_and_scrolled(qtbot, grid: DataView) -> None:
+    open_table(qtbot, grid, "pairs")
+    header = grid.header
+    for section in range(len(header.editors) - 1):
+        header.resizeSection(section, 700)  # wider than the view: it scrolls sideways
+    bar = grid.view.horizontalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=5000)
+    bar.setValue(bar.maximum())
+
+    def aligned() -> bool:
+        return all(
+            editor.x() == header.sectionViewportPosition(i) and editor.width() == header.sectionSize(i)
+            for i, editor in enumerate(header.editors)
+        )
+
+    qtbot.waitUntil(aligned, timeout=5000)
+    assert header.sectionViewportPosition(0) < 0  # really scrolled: the first box moved off to the left
+    assert header.editors[0].y() > 0 and header.height() > header.editors[0].height()  # under the titles
