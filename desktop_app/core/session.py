@@ -137,6 +137,7 @@ class Session:
         )
         self._runner: QueryRunner | None = None
         self._browse: BrowseWorker | None = None
+        self._counter: BrowseWorker | None = None  # exact counts: a full pass must not hold up paging
         self._jobs: set[Job] = set()
         self._sampling: asyncio.Task | None = None
         self._last_sampler_error = ""
@@ -177,6 +178,7 @@ class Session:
         self.database = database
         self._runner = QueryRunner(database)
         self._browse = BrowseWorker(database)
+        self._counter = BrowseWorker(database, name="pulse-count")
         tick = await self._loop.run_in_executor(self._sampler_pool, self._sample_once)
         self._publish(tick)
         self._sampling = self._loop.create_task(self._sample_forever(), name=f"pulse-sampling:{path.name}")
@@ -253,8 +255,9 @@ class Session:
             job.cancel()
         if self._runner is not None:
             self._runner.cancel()
-        if self._browse is not None:
-            self._browse.interrupt()
+        for worker in (self._browse, self._counter):
+            if worker is not None:
+                worker.interrupt()
 
     def _teardown(self) -> None:
         """Blocking, once: queries, browsing, jobs, then the sampler (its -shm descriptor) LAST."""
@@ -263,8 +266,9 @@ class Session:
                 return
             if self._runner is not None:
                 self._runner.close()
-            if self._browse is not None:
-                self._browse.close()
+            for worker in (self._browse, self._counter):
+                if worker is not None:
+                    worker.close()
             self._job_pool.shutdown(wait=True, cancel_futures=True)
             self._sampler_pool.submit(self._close_sampler_side)
             self._sampler_pool.shutdown(wait=True, cancel_futures=False)
@@ -374,6 +378,13 @@ class Session:
     async def browse(self, fn: Callable[[apsw.Connection], T]) -> T:
         """Run `fn(connection)` on the browse thread (one short statement, please)."""
         return await self._browser().call(fn)
+
+    async def count(self, fn: Callable[[apsw.Connection], T]) -> T:
+        """Run a long read (an exact count) on its own thread, so paging goes on meanwhile; cancel the
+        awaiting task to interrupt it."""
+        if self._counter is None or self._closing:
+            raise PulseError("The database was closed.")
+        return await self._counter.call(fn)
 
     def cancel_browse(self) -> None:
         if self._browse is not None:

@@ -1,20 +1,31 @@
-"""A table's rows, paged in by key as the view scrolls: a 10-million-row table opens at once.
+"""A table's rows as a window on its ordered, filtered sequence: sorted, filtered, jumped, kept live.
 
-No `count(*)`: the view learns about rows as pages arrive (canFetchMore / fetchMore), each page one short
-keyed statement awaited from the session's browse thread, so no read transaction stays open and the GUI
-never waits. When the file changes, `refresh()` reloads the rows already shown in place (deleted rows go,
-new ones appear, the scroll position stays). A page that takes long can be cancelled; one that fails says why.
+No `count(*)` on open: the model shows a window of rows read by key (see `core/keyset.py`). Scrolling down
+appends the page after the window's last row (canFetchMore / fetchMore); scrolling to the top of a window
+that does not start at row 1 prepends the page before it (`fetch_previous`). Jumps replace the window: the
+first page, the last page (the first page of the reversed order, never a walk through the table) and
+"go to row N" (the key of row N by a key-only OFFSET, then pages from that key). Each page is one short
+statement awaited from the session's browse thread, so no read transaction stays open and the GUI never
+waits. When the file changes, `refresh()` reloads the window in place from its first row (the scroll
+position stays); with `follow` on it shows the last page again, like `tail -f`. An exact count runs on the
+session's count thread on request and can be cancelled.
+
+API for the views (stable): `set_order(column, descending)`, `set_conditions(conditions)`, `first_page()`,
+`last_page()`, `go_to_row(n)`, `fetch_previous()`, `count_rows()` / `cancel_count()`, `follow`, `refresh()`,
+`cancel()`, `close()`; read `spec`, `relation`, `offset`, `total`, `at_start`, `exhausted`, `plan`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 
+from desktop_app.core import keyset
 from desktop_app.core.errors import PulseError, QueryInterrupted
-from desktop_app.core.query import TablePage
+from desktop_app.core.keyset import BrowseSpec, Condition, Cursor, Page, Plan, Relation
 from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.models.rows_model import RowsModel
@@ -23,33 +34,50 @@ DEFAULT_PAGE_ROWS = 500
 
 
 class TableModel(RowsModel):
-    page_loaded = Signal(int)  # rows loaded so far
+    page_loaded = Signal(int)  # rows in the window after a page arrived
     refreshed = Signal(int)  # rows shown after a reload
     busy_changed = Signal(bool)
     failed = Signal(object)  # PulseError
+    window_moved = Signal()  # a jump or a new order/filter replaced the rows shown
+    prepended = Signal(int)  # rows added above the window (the view keeps its place)
+    plan_known = Signal(object)  # keyset.Plan of the current order and filter
+    counted = Signal(object)  # exact row count (int), or None when the count was cancelled or failed
 
     def __init__(self, session: Session, table: str, *, page_rows: int = DEFAULT_PAGE_ROWS) -> None:
         super().__init__()
         self.session = session
         self.table = table
         self.page_rows = page_rows
-        self._last_key: int | None = None
+        self.relation: Relation | None = None
+        self.spec: BrowseSpec | None = None
+        self.plan: Plan | None = None
+        self.offset: int | None = 0  # row number (0-based) of the window's first row, None when unknown
+        self.total: int | None = None  # exact number of matching rows, once known
+        self._first: Cursor | None = None
+        self._last: Cursor | None = None
+        self._sort: str | None = None
+        self._descending = False
+        self._conditions: tuple[Condition, ...] = ()
+        self._follow = False
         self._task: asyncio.Task | None = None
+        self._count_task: asyncio.Task | None = None
         self._stale = False  # the file changed while a request was in flight: reload after it
-        self._exhausted = False
+        self._exhausted = False  # nothing after the window
         self._halted = False  # cancelled or failed: no automatic retry (selecting the table again retries)
         self._closed = False
         self.pages_fetched = 0
         self.reloads = 0
 
+    # Public API -------------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Fetch the first page (columns come with it)."""
-        self._launch(self._next_page)
+        """Learn what the relation is and fetch the first page (columns come with it)."""
+        self._launch(self._first_page)
 
     def close(self) -> None:
         """Stop what is in flight (interrupting its statement) and ignore anything late."""
         self._closed = True
         self._cancel_task()
+        self.cancel_count()
 
     def cancel(self) -> None:
         """The user gave up on a slow page: interrupt it; scrolling does not retry it by itself."""
@@ -57,6 +85,66 @@ class TableModel(RowsModel):
             self._exhausted = self._halted = True
             self._cancel_task()
             self.failed.emit(QueryInterrupted("Cancelled: the query took too long."))
+
+    def set_order(self, column: str | None, descending: bool = False) -> None:
+        """Sort by `column` (None: the table's own order) and show the first page of that order."""
+        self._sort, self._descending = column, descending
+        self._restart()
+
+    def set_conditions(self, conditions: list[Condition] | tuple[Condition, ...]) -> None:
+        """Show only rows matching every condition (bound as parameters), from the first page."""
+        self._conditions = tuple(conditions)
+        self._restart()
+
+    def first_page(self) -> None:
+        self._restart(keep_total=True)
+
+    def last_page(self) -> None:
+        self._halted = False
+        self._launch(self._last_page)
+
+    def go_to_row(self, number: int) -> None:
+        """Show the window starting at row `number` (1-based) of the current order and filter."""
+        self._halted = False
+        self._launch(lambda: self._go_to(max(number, 1) - 1))
+
+    def fetch_previous(self) -> None:
+        """Prepend the page before the window's first row (scrolling up from a jump)."""
+        if self.can_fetch_previous:
+            self._launch(self._previous_page)
+
+    @property
+    def can_fetch_previous(self) -> bool:
+        return not self.at_start and not self.fetching and not self._closed and self._first is not None
+
+    @property
+    def at_start(self) -> bool:
+        return self.offset == 0
+
+    @property
+    def follow(self) -> bool:
+        return self._follow
+
+    @follow.setter
+    def follow(self, on: bool) -> None:
+        """On: show the last rows now and after every change (like tail -f); off: stay where it is."""
+        self._follow = on
+        if on:
+            self.last_page()
+
+    def count_rows(self) -> None:
+        """Count the matching rows exactly in the background; `counted` says the number (or None)."""
+        if self.spec is None or self._closed or (self._count_task is not None and not self._count_task.done()):
+            return
+        self._count_task = spawn(self._count(self.spec))
+
+    def cancel_count(self) -> None:
+        if self._count_task is not None and not self._count_task.done():
+            self._count_task.cancel()
+
+    @property
+    def counting(self) -> bool:
+        return self._count_task is not None and not self._count_task.done()
 
     @property
     def fetching(self) -> bool:
@@ -66,6 +154,14 @@ class TableModel(RowsModel):
     def exhausted(self) -> bool:
         return self._exhausted
 
+    def first_row_number(self) -> int | None:
+        """1-based number of the window's first row, when known."""
+        if self.offset is not None:
+            return self.offset + 1
+        if self.total is not None and self._exhausted:
+            return self.total - len(self._rows) + 1
+        return None
+
     def canFetchMore(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> bool:  # noqa: B008, N802
         return not parent.isValid() and not self._exhausted and not self.fetching and not self._closed
 
@@ -73,24 +169,39 @@ class TableModel(RowsModel):
         if self.canFetchMore(parent):
             self._launch(self._next_page)
 
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
+            first = self.first_row_number()
+            return f"{first + section:,}" if first is not None else "…"
+        return super().headerData(section, orientation, role)
+
     def refresh(self) -> None:
-        """The file changed: reload the rows shown, in place; then pick up rows appended past the end."""
+        """The file changed: reload the window in place (or the last page when following), count again."""
         if self._closed or self._halted:
             return
         if self.fetching:
             self._stale = True
             return
-        self._launch(self._reload)
+        self._launch(self._last_page if self._follow else self._reload)
 
     def look_for_new_rows(self) -> None:
-        """Another writer may have appended rows: fetch past the last key if everything was shown."""
+        """Another writer may have appended rows: fetch past the last row if everything was shown."""
         if self._exhausted and not self.fetching and not self._closed and not self._halted:
             self._exhausted = False
             self._launch(self._next_page)
 
     # Requests ---------------------------------------------------------------------------------------------
+    def _restart(self, *, keep_total: bool = False) -> None:
+        self._halted = False
+        if not keep_total:
+            self.total = None
+            self.cancel_count()
+        self._launch(self._first_page)
+
     def _launch(self, request: Callable[[], Awaitable[None]]) -> None:
-        # The coroutine is made inside the task: a task cancelled before it starts leaves none un-awaited.
+        # A new request replaces the one in flight (a jump while a page is read). The coroutine is made
+        # inside the task: a task cancelled before it starts leaves none un-awaited.
+        self._cancel_task()
         task = spawn(self._guarded(request))
         task.add_done_callback(self._ended)  # also runs for a task cancelled before it started
         self._task = task
@@ -120,47 +231,157 @@ class TableModel(RowsModel):
             raise
         if self._stale and not self._closed and not self._halted:
             self._stale = False
-            self._launch(self._reload)
+            self._launch(self._last_page if self._follow else self._reload)
 
-    async def _next_page(self) -> None:
-        page = await self.session.page(self.table, after_key=self._last_key, limit=self.page_rows)
+    async def _spec(self) -> BrowseSpec:
+        """The spec for the current order and filter; the relation is described once (and its plan read)."""
+        if self.relation is None:
+            self.relation = await self.session.browse(lambda c: keyset.describe(c, self.table))
+            if not self._columns:
+                self._set_columns(list(self.relation.columns))
+        spec = BrowseSpec(self.relation, self._sort, self._descending, self._conditions)
+        if spec != self.spec:
+            self.spec = spec
+            self.plan = None
+            if spec.sort is not None or spec.conditions:
+                self.plan = await self.session.browse(lambda c: keyset.page_plan(c, spec))
+                self.plan_known.emit(self.plan)
+        return spec
+
+    async def _page(self, spec: BrowseSpec, **kwargs: Any) -> Page:
+        page = await self.session.browse(lambda c: keyset.fetch_page(c, spec, limit=self.page_rows, **kwargs))
+        self.pages_fetched += 1
+        return page
+
+    async def _first_page(self) -> None:
+        spec = await self._spec()
+        page = await self._page(spec)
+        if not self._closed:
+            self._show_window(page, offset=0, at_end=page.complete)
+
+    async def _last_page(self) -> None:
+        following = self._follow and bool(self._rows) and self._exhausted  # tail -f: update in place
+        spec = await self._spec()
+        page = await self._page(spec, backward=True)
         if self._closed:
             return
-        self.pages_fetched += 1
-        self._accept_page(page)
+        offset = 0 if page.complete else (self.total - len(page.rows) if self.total is not None else None)
+        self._show_window(page, offset=offset, at_end=True, reset=not following)
+        if offset is None and not self._follow:
+            self.count_rows()  # the row numbers of the last page need the count: find it in the background
 
-    def _accept_page(self, page: TablePage) -> None:
-        if not self._columns:
-            self._set_columns(page.columns)
-        self._last_key = page.last_key
-        self._exhausted = len(page.rows) < self.page_rows
-        self._append(page.rows)
+    async def _go_to(self, index: int) -> None:
+        spec = await self._spec()
+        cursor = await self.session.browse(lambda c: keyset.cursor_at(c, spec, index))
+        if cursor is None:  # past the end: the last page
+            await self._last_page()
+            return
+        page = await self._page(spec, after=cursor, inclusive=True)
+        if not page.rows:  # the row went between the two statements
+            await self._last_page()
+            return
+        if not self._closed:
+            self._show_window(page, offset=index, at_end=page.complete)
+
+    async def _next_page(self) -> None:
+        spec = await self._spec()
+        page = await self._page(spec, after=self._last)
+        if self._closed:
+            return
+        if not self._rows:
+            self._show_window(page, offset=0, at_end=page.complete)
+            return
+        self._exhausted = page.complete
+        if page.rows:
+            self._last = page.last
+            self._append(page.rows)
+        self._learn_total()
+        self.page_loaded.emit(len(self._rows))
+
+    async def _previous_page(self) -> None:
+        spec = await self._spec()
+        page = await self._page(spec, after=self._first, backward=True)
+        if self._closed or not page.rows:
+            if not self._closed:
+                self.offset = 0
+            return
+        count = len(page.rows)
+        self.beginInsertRows(QModelIndex(), 0, count - 1)
+        self._rows[:0] = page.rows
+        self.endInsertRows()
+        self._first = page.first
+        if page.complete:
+            self.offset = 0
+        elif self.offset is not None:
+            self.offset = max(self.offset - count, 0)
+        self._learn_total()
+        self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, max(len(self._rows) - 1, 0))
+        self.prepended.emit(count)
         self.page_loaded.emit(len(self._rows))
 
     async def _reload(self) -> None:
-        if not self._rows and self._last_key is None:
-            await self._next_page()
+        """The window again from its first row, as many rows as it had (at least a page)."""
+        spec = await self._spec()
+        shown = len(self._rows)
+        if self._first is None:
+            await self._first_page()
             return
-        was_exhausted, shown = self._exhausted, len(self._rows)
-        page = await self.session.reload(self.table, through_key=self._last_key, count=len(self._rows))
+        page = await self.session.browse(
+            lambda c: keyset.fetch_page(c, spec, after=self._first, inclusive=True, limit=max(shown, self.page_rows))
+        )
         if self._closed:
             return
         self.reloads += 1
-        if page.columns != self._columns:
-            self.beginResetModel()
-            self._columns = list(page.columns)
-            self._rows = []
-            self.endResetModel()
+        if not page.rows and self.offset != 0:  # the window's rows all went: show the last page instead
+            await self._last_page()
+            return
         self._replace(page.rows)
-        self._last_key = page.last_key
+        self._first, self._last = page.first, page.last
+        self._exhausted = page.complete
+        if self.total is not None:
+            self.total = None
+            self.count_rows()  # rows came or went: the exact count is stale
+        self._learn_total()
         self.refreshed.emit(len(self._rows))
-        if was_exhausted or len(self._rows) < shown:  # all was shown, or rows went: show what follows
-            page = await self.session.page(self.table, after_key=self._last_key, limit=self.page_rows)
-            if not self._closed:
-                self._accept_page(page)
 
-    def _replace(self, rows: list[tuple]) -> None:
+    async def _count(self, spec: BrowseSpec) -> None:
+        try:
+            total = await self.session.count(lambda c: keyset.count_rows(c, spec))
+        except PulseError:
+            total = None  # interrupted or failed: the label keeps its estimate
+        if self._closed or spec != self.spec:
+            return
+        if total is not None:
+            self.total = total
+            self._emit_row_numbers()
+        self.counted.emit(total)
+
+    # Window -----------------------------------------------------------------------------------------------
+    def _show_window(self, page: Page, *, offset: int | None, at_end: bool, reset: bool = True) -> None:
+        self.offset = offset
+        self._exhausted = at_end
+        self._first, self._last = page.first, page.last
+        self._replace(page.rows, reset=reset)
+        self._learn_total()
+        self.window_moved.emit()
+        self.page_loaded.emit(len(self._rows))
+
+    def _learn_total(self) -> None:
+        """Both ends in the window: the count is known without counting."""
+        if self.offset is not None and self._exhausted:
+            self.total = self.offset + len(self._rows)
+
+    def _emit_row_numbers(self) -> None:
+        if self._rows:
+            self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, len(self._rows) - 1)
+
+    def _replace(self, rows: list[tuple], *, reset: bool = False) -> None:
         """Swap in `rows` with row-level change signals (no model reset), so the view keeps its scroll."""
+        if reset:
+            self.beginResetModel()
+            self._rows = list(rows)
+            self.endResetModel()
+            return
         old = len(self._rows)
         new = len(rows)
         if new < old:
@@ -173,3 +394,4 @@ class TableModel(RowsModel):
             self.dataChanged.emit(self.index(0, 0), self.index(changed - 1, len(self._columns) - 1))
         if new > old:
             self._append(rows[old:])
+        self._emit_row_numbers()

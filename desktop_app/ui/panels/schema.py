@@ -1,4 +1,4 @@
-"""Schema browser: tables, views, indexes and triggers with their SQL, and a lazily paged data view.
+"""Schema browser: tables, views, indexes and triggers with their SQL, and the data grid (`DataView`).
 
 The panel follows the window's `Session`: the schema tree is the session's `schema_changed` event, the data
 view reloads in place on `data_changed` (another connection committed), and a table or view that goes away
@@ -6,8 +6,6 @@ closes with a note. Pages are awaited from the session's browse thread; a slow o
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
@@ -30,6 +28,7 @@ from desktop_app.core.query import SchemaObject
 from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.models.table_model import TableModel
+from desktop_app.ui.panels.data_view import DataView
 from desktop_app.ui.sql_highlighter import SqlHighlighter
 
 GROUPS = (("table", "Tables"), ("view", "Views"), ("index", "Indexes"), ("trigger", "Triggers"))
@@ -46,12 +45,7 @@ class SchemaPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("schema")
         self._session: Session | None = None
-        self._estimate_task: asyncio.Task | None = None
-        self._last_error: PulseError | None = None
         self._objects: list[SchemaObject] = []
-        self.model: TableModel | None = None
-        self.current_table: str | None = None
-        self.estimated_rows: int | None = None
 
         self.tree = QTreeWidget()
         self.tree.setObjectName("schemaTree")
@@ -67,20 +61,11 @@ class SchemaPanel(QWidget):
         self.sql_view.setPlaceholderText("Select an object to see its SQL.")
         self.sql_highlighter = SqlHighlighter(self.sql_view.document())
 
-        self.data_view = QTableView()
-        self.data_view.setObjectName("tableData")
-        self.data_view.setAlternatingRowColors(True)
-        self.data_view.setWordWrap(False)
-        self.data_view.verticalHeader().setDefaultSectionSize(22)
-        self.data_view.horizontalHeader().setDefaultSectionSize(110)
-        self.info_label = QLabel("")
-        self.info_label.setObjectName("tableInfo")
-        self.info_label.setWordWrap(True)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setObjectName("cancelBrowse")
-        self.cancel_button.setToolTip("Stop reading this table or view")
-        self.cancel_button.clicked.connect(self.cancel_loading)
-        self.cancel_button.hide()
+        self.browser = DataView()
+        self.browser.setObjectName("dataView")
+        self.browser.table_opened.connect(self.table_opened)
+        self.browser.failed.connect(self.failed)
+        self.sql_to_console = self.browser.sql_to_console
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -91,18 +76,9 @@ class SchemaPanel(QWidget):
         row.addWidget(self.refresh_button)
         left_layout.addLayout(row)
 
-        data = QWidget()
-        data_layout = QVBoxLayout(data)
-        data_layout.setContentsMargins(0, 0, 0, 0)
-        info_row = QHBoxLayout()
-        info_row.addWidget(self.info_label, 1)
-        info_row.addWidget(self.cancel_button)
-        data_layout.addLayout(info_row)
-        data_layout.addWidget(self.data_view, 1)
-
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.sql_view)
-        right.addWidget(data)
+        right.addWidget(self.browser)
         right.setStretchFactor(0, 1)
         right.setStretchFactor(1, 4)
 
@@ -121,12 +97,11 @@ class SchemaPanel(QWidget):
         if self._session is not None:
             self._session.events.schema_changed.disconnect(self._on_schema)
             self._session.events.data_changed.disconnect(self._on_data_changed)
-        self._close_table()
         self._session = session
+        self.browser.set_session(session)
         self._objects = []
         self.tree.clear()
         self.sql_view.clear()
-        self.info_label.setText("")
         if session is not None:
             session.events.schema_changed.connect(self._on_schema)
             session.events.data_changed.connect(self._on_data_changed)
@@ -156,9 +131,7 @@ class SchemaPanel(QWidget):
         self.reload_table()
 
     def reload_table(self) -> None:
-        if self.model is not None:
-            self.model.refresh()
-            self._request_estimate()
+        self.browser.reload()
 
     def _on_data_changed(self, _sample: Sample) -> None:
         self.reload_table()
@@ -171,8 +144,8 @@ class SchemaPanel(QWidget):
             obj.type in BROWSABLE and obj.name == self.current_table for obj in objects
         ):
             gone = self.current_table
-            self._close_table()
-            self.info_label.setText(f"⚠ {gone} is no longer in the database (dropped or renamed); it was closed.")
+            self.browser.close_table()
+            self.browser.info_label.setText(f"⚠ {gone} is no longer in the database (dropped or renamed); it was closed.")
         selected = self._selected_name()
         self._objects = objects
         self.tree.blockSignals(True)
@@ -222,90 +195,38 @@ class SchemaPanel(QWidget):
         if obj.type in BROWSABLE:
             self.open_table(obj.name)
 
-    # Data view --------------------------------------------------------------------------------------------
+    # Data view (see data_view.DataView) -----------------------------------------------------------------
     def open_table(self, name: str) -> None:
-        if self._session is None:
-            return
-        self._close_table()  # also interrupts a page of the previous table still being read
-        self.current_table = name
-        self.estimated_rows = None
-        self.model = TableModel(self._session, name)
-        self._last_error = None
-        self.model.page_loaded.connect(self._on_rows)
-        self.model.refreshed.connect(self._on_rows)
-        self.model.failed.connect(self._on_error)
-        self.model.busy_changed.connect(self._on_busy)
-        self.data_view.setModel(self.model)
-        self.info_label.setText(f"{name}: loading…")
-        self.model.start()
-        self._request_estimate()
-        self.table_opened.emit(name)
+        self.browser.open_table(name)
 
     def cancel_loading(self) -> None:
-        if self.model is not None:
-            self.model.cancel()
-
-    def _request_estimate(self) -> None:
-        if self._session is None or self.current_table is None:
-            return
-        if self._estimate_task is not None and not self._estimate_task.done():
-            return
-        self._estimate_task = spawn(self._estimate(self._session, self.current_table))
-
-    async def _estimate(self, session: Session, name: str) -> None:
-        try:
-            estimate = await session.estimate_rows(name)
-        except PulseError:
-            return  # the page request reports the same problem, once
-        if session is self._session and name == self.current_table:
-            self.estimated_rows = estimate
-            self._show_info()
-
-    def _close_table(self) -> None:
-        if self._estimate_task is not None:
-            self._estimate_task.cancel()
-            self._estimate_task = None
-        if self.model is not None:
-            model, self.model = self.model, None
-            model.close()
-            for signal, slot in (
-                (model.page_loaded, self._on_rows),
-                (model.refreshed, self._on_rows),
-                (model.failed, self._on_error),
-                (model.busy_changed, self._on_busy),
-            ):
-                signal.disconnect(slot)
-            self.data_view.setModel(None)
-            model.deleteLater()
-        self.cancel_button.hide()
-        self.current_table = None
-        self.estimated_rows = None
-
-    def _on_busy(self, busy: bool) -> None:
-        self.cancel_button.setVisible(busy and self.model is not None)
-        if not busy:
-            self._show_info()
-
-    def _on_rows(self, _count: int) -> None:
-        self._last_error = None
-        self._show_info()
-
-    def _show_info(self, *_args: object) -> None:
-        if self.model is None or self.current_table is None or self.model.fetching:
-            return
-        if self._last_error is not None:
-            return
-        loaded = self.model.rowCount()
-        total = f"about {self.estimated_rows:,} rows" if self.estimated_rows is not None else "rows"
-        more = "" if self.model.exhausted else " · scroll for more"
-        self.info_label.setText(f"{self.current_table}: {total} · {loaded:,} loaded{more}")
+        self.browser.cancel_loading()
 
     def look_for_new_rows(self) -> None:
         """Another writer committed: pick up rows appended after the last one shown."""
-        if self.model is not None:
-            self.model.look_for_new_rows()
+        if self.browser.model is not None:
+            self.browser.model.look_for_new_rows()
 
-    def _on_error(self, error: PulseError) -> None:
-        self._last_error = error
-        self.info_label.setText(f"⚠ {error}")
-        self.failed.emit(error)
+    @property
+    def model(self) -> TableModel | None:
+        return self.browser.model
+
+    @property
+    def data_view(self) -> QTableView:
+        return self.browser.view
+
+    @property
+    def info_label(self) -> QLabel:
+        return self.browser.info_label
+
+    @property
+    def cancel_button(self) -> QPushButton:
+        return self.browser.cancel_button
+
+    @property
+    def current_table(self) -> str | None:
+        return self.browser.current_table
+
+    @property
+    def estimated_rows(self) -> int | None:
+        return self.browser.estimated_rows

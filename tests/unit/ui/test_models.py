@@ -192,7 +192,7 @@ def test_a_memory_error_is_shown_and_reaches_the_excepthook(session: Session, qt
     async def exhausted(*_args, **_kwargs):
         raise MemoryError("a row too big to hold")
 
-    monkeypatch.setattr(session, "page", exhausted)
+    monkeypatch.setattr(session, "browse", exhausted)
     model = TableModel(session, "readings")
     with qtbot.captureExceptions() as exceptions:
         with qtbot.waitSignal(model.failed, timeout=5000) as blocker:

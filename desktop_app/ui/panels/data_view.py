@@ -1,0 +1,403 @@
+"""The data grid of one table or view: click a header to sort, type in the filter row, jump, count, follow.
+
+It owns a `TableModel` per opened relation and shows what the model knows: how many rows (exact once
+counted, "about" from the estimate, never "N loaded"), which rows are on screen, the sort and the filter
+(the WHERE clause with its values as SQL literals, copyable to the console), how the relation is paged and
+whether the order has an index (without one every page sorts the whole table: busy, with Cancel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QIntValidator
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.errors import PulseError
+from desktop_app.core.keyset import Condition, Plan, inline, where_clause
+from desktop_app.core.session import Session
+from desktop_app.ui.aio import spawn
+from desktop_app.ui.models.table_model import TableModel
+from desktop_app.ui.widgets.filter_header import FilterHeader
+
+BUSY_NOTE_AFTER_S = 0.3
+
+
+def about(count: int) -> str:
+    """An estimate to two significant digits: 588,669 -> 590,000."""
+    if count < 100:
+        return f"{count:,}"
+    digits = len(str(count)) - 2
+    return f"{round(count, -digits):,}"
+
+
+class DataView(QWidget):
+    table_opened = Signal(str)
+    failed = Signal(object)  # PulseError
+    sql_to_console = Signal(str)  # "SELECT ... WHERE ..." with the filter values inlined
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._session: Session | None = None
+        self._estimate_task: asyncio.Task | None = None
+        self._last_error: PulseError | None = None
+        self._busy_since: float | None = None
+        self.model: TableModel | None = None
+        self.current_table: str | None = None
+        self.estimated_rows: int | None = None
+
+        self.view = QTableView()
+        self.view.setObjectName("tableData")
+        self.header = FilterHeader(self.view)
+        self.header.setObjectName("filterHeader")
+        self.view.setHorizontalHeader(self.header)
+        self.view.setAlternatingRowColors(True)
+        self.view.setWordWrap(False)
+        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerItem)
+        self.view.verticalHeader().setDefaultSectionSize(22)
+        self.header.setDefaultSectionSize(110)
+        self.view.horizontalScrollBar().valueChanged.connect(lambda _v: self.header.place_editors())
+        self.view.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        self.header.sort_requested.connect(self._on_sort)
+        self.header.filters_changed.connect(self._on_filters)
+        self.header.filter_error.connect(self._on_filter_error)
+
+        self.info_label = QLabel("")
+        self.info_label.setObjectName("tableInfo")
+        self.info_label.setWordWrap(True)
+        self.info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.cancel_button = self._button("Cancel", "cancelBrowse", "Stop reading this table or view", self.cancel_loading)
+        self.cancel_button.hide()
+
+        self.first_button = self._button("⏮ First", "firstPage", "The first rows (Ctrl+Home)", self.first_page)
+        self.last_button = self._button("Last ⏭", "lastPage", "The last rows, read backwards by key (Ctrl+End)", self.last_page)
+        self.go_edit = QLineEdit()
+        self.go_edit.setObjectName("goToRow")
+        self.go_edit.setPlaceholderText("Go to row…")
+        self.go_edit.setValidator(QIntValidator(1, 2**31 - 1, self))
+        self.go_edit.setMaximumWidth(120)
+        self.go_edit.returnPressed.connect(self._on_go)
+        self.count_button = self._button("Count", "countRows", "Count the rows exactly, in the background", self.toggle_count)
+        self.follow_box = QCheckBox("Follow")
+        self.follow_box.setObjectName("followRows")
+        self.follow_box.setToolTip("Keep the last rows in view as new ones arrive (like tail -f)")
+        self.follow_box.toggled.connect(self.set_follow)
+        self.where_label = QLabel("")
+        self.where_label.setObjectName("whereClause")
+        self.where_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.where_label.setStyleSheet("font-family: monospace")
+        self.filter_error_label = QLabel("")
+        self.filter_error_label.setObjectName("filterError")
+        self.filter_error_label.setStyleSheet("color: #d93025")
+        self.filter_error_label.setWordWrap(True)
+        self.filter_error_label.hide()
+        self.to_console_button = self._button(
+            "SQL → console", "filterToConsole", "Put this SELECT (values inlined) in the console and on the clipboard",
+            self.copy_sql_to_console,
+        )
+        self.clear_button = self._button("Clear filters", "clearFilters", "Remove every column filter", self.header.clear_filters)
+
+        nav = QHBoxLayout()
+        for widget in (self.first_button, self.last_button, self.go_edit, self.count_button, self.follow_box):
+            nav.addWidget(widget)
+        nav.addWidget(self.info_label, 1)
+        nav.addWidget(self.cancel_button)
+        where = QHBoxLayout()
+        where.addWidget(self.where_label, 1)
+        where.addWidget(self.clear_button)
+        where.addWidget(self.to_console_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(nav)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.filter_error_label)
+        layout.addLayout(where)
+        self._busy_timer = QTimer(self)
+        self._busy_timer.setInterval(200)
+        self._busy_timer.timeout.connect(self._show_info)
+        self._update_controls()
+
+    def _button(self, text: str, name: str, tip: str, slot) -> QPushButton:
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.setToolTip(tip)
+        button.clicked.connect(slot)
+        return button
+
+    # Opening and closing ----------------------------------------------------------------------------------
+    def set_session(self, session: Session | None) -> None:
+        self.close_table()
+        self._session = session
+        self.info_label.setText("")
+
+    def open_table(self, name: str) -> None:
+        if self._session is None:
+            return
+        self.close_table()  # also interrupts a page of the previous table still being read
+        self.current_table = name
+        self.model = model = TableModel(self._session, name)
+        self._last_error = None
+        for signal, slot in self._model_slots(model):
+            signal.connect(slot)
+        self.view.setModel(model)
+        self.header.set_columns([])
+        self.info_label.setText(f"{name}: loading…")
+        model.start()
+        self._request_estimate()
+        self.table_opened.emit(name)
+
+    def _model_slots(self, model: TableModel) -> list:
+        return [
+            (model.page_loaded, self._on_rows),
+            (model.refreshed, self._on_rows),
+            (model.failed, self._on_error),
+            (model.busy_changed, self._on_busy),
+            (model.prepended, self._on_prepended),
+            (model.plan_known, self._on_plan),
+            (model.counted, self._on_counted),
+            (model.modelReset, self._on_columns),
+        ]
+
+    def close_table(self) -> None:
+        if self._estimate_task is not None:
+            self._estimate_task.cancel()
+            self._estimate_task = None
+        if self.model is not None:
+            model, self.model = self.model, None
+            model.close()
+            self.view.setModel(None)
+            for signal, slot in self._model_slots(model):
+                signal.disconnect(slot)
+            model.deleteLater()
+        self.header.set_columns([])
+        self.follow_box.blockSignals(True)
+        self.follow_box.setChecked(False)
+        self.follow_box.blockSignals(False)
+        self._busy_timer.stop()
+        self._busy_since = None
+        self.cancel_button.hide()
+        self.filter_error_label.hide()
+        self.where_label.setText("")
+        self.current_table = None
+        self.estimated_rows = None
+        self._update_controls()
+
+    def reload(self) -> None:
+        """The file changed (or F5): reload the rows shown in place, and the estimate."""
+        if self.model is not None:
+            self.model.refresh()
+            self._request_estimate()
+
+    # Actions ----------------------------------------------------------------------------------------------
+    def first_page(self) -> None:
+        if self.model is not None:
+            self._set_follow_box(False)
+            self.model.first_page()
+
+    def last_page(self) -> None:
+        if self.model is not None:
+            self.model.last_page()
+
+    def go_to_row(self, number: int) -> None:
+        if self.model is not None:
+            self._set_follow_box(False)
+            self.model.go_to_row(number)
+
+    def toggle_count(self) -> None:
+        if self.model is None:
+            return
+        if self.model.counting:
+            self.model.cancel_count()
+        else:
+            self.model.count_rows()
+        self._update_controls()
+        self._show_info()
+
+    def set_follow(self, on: bool) -> None:
+        if self.model is not None and self.model.follow != on:
+            self.model.follow = on
+        self._set_follow_box(on)
+
+    def cancel_loading(self) -> None:
+        if self.model is not None:
+            self.model.cancel()
+
+    def select_sql(self) -> str:
+        return self.model.spec.select_sql() if self.model is not None and self.model.spec is not None else ""
+
+    def copy_sql_to_console(self) -> None:
+        sql = self.select_sql()
+        if sql:
+            QGuiApplication.clipboard().setText(sql)
+            self.sql_to_console.emit(sql)
+
+    def _set_follow_box(self, on: bool) -> None:
+        self.follow_box.blockSignals(True)
+        self.follow_box.setChecked(on)
+        self.follow_box.blockSignals(False)
+        if self.model is not None and not on and self.model.follow:
+            self.model._follow = False  # leaving the end by a jump stops following without another jump
+
+    def _on_go(self) -> None:
+        text = self.go_edit.text().strip()
+        if text.isdigit():
+            self.go_to_row(int(text))
+
+    def _on_sort(self, column: str | None, descending: bool) -> None:
+        if self.model is not None:
+            self.model.set_order(column, descending)
+            self._show_where()
+
+    def _on_filters(self, conditions: list[Condition]) -> None:
+        if self.model is not None:
+            self.model.set_conditions(conditions)
+            self._show_where()
+
+    def _on_filter_error(self, message: str) -> None:
+        self.filter_error_label.setText(f"⚠ {message}" if message else "")
+        self.filter_error_label.setVisible(bool(message))
+
+    def _show_where(self) -> None:
+        conditions = self.header.conditions
+        where, values = where_clause(conditions)
+        self.where_label.setText(f"WHERE {inline(where, values)}" if where else "")
+        self._update_controls()
+
+    # Model events -----------------------------------------------------------------------------------------
+    def _on_columns(self) -> None:
+        if self.model is not None and self.model.columns and not self.header.editors:
+            self.header.set_columns(self.model.columns)
+
+    def _on_scrolled(self, value: int) -> None:
+        bar = self.view.verticalScrollBar()
+        if self.model is not None and value == bar.minimum() and self.model.can_fetch_previous:
+            self.model.fetch_previous()
+
+    def _on_prepended(self, count: int) -> None:
+        bar = self.view.verticalScrollBar()
+        bar.setValue(bar.value() + count)  # the rows the user was looking at stay where they were
+
+    def _on_plan(self, _plan: Plan) -> None:
+        self._show_info()
+
+    def _on_counted(self, _total: int | None) -> None:
+        self._update_controls()
+        self._show_info()
+
+    def _on_busy(self, busy: bool) -> None:
+        self.cancel_button.setVisible(busy and self.model is not None)
+        if busy:
+            self._busy_since = time.monotonic()
+            self._busy_timer.start()
+        else:
+            self._busy_since = None
+            self._busy_timer.stop()
+            self._show_info()
+
+    def _on_rows(self, _count: int) -> None:
+        self._last_error = None
+        if self.model is not None and self.model.follow:
+            self.view.scrollToBottom()
+        self._update_controls()
+        self._show_info()
+
+    def _on_error(self, error: PulseError) -> None:
+        self._last_error = error
+        self.info_label.setText(f"⚠ {error}")
+        self.failed.emit(error)
+
+    # Estimate ---------------------------------------------------------------------------------------------
+    def _request_estimate(self) -> None:
+        if self._session is None or self.current_table is None:
+            return
+        if self._estimate_task is not None and not self._estimate_task.done():
+            return
+        self._estimate_task = spawn(self._estimate(self._session, self.current_table))
+
+    async def _estimate(self, session: Session, name: str) -> None:
+        try:
+            estimate = await session.estimate_rows(name)
+        except PulseError:
+            return  # the page request reports the same problem, once
+        if session is self._session and name == self.current_table:
+            self.estimated_rows = estimate
+            self._show_info()
+
+    # Labels -----------------------------------------------------------------------------------------------
+    def _update_controls(self) -> None:
+        model = self.model
+        has = model is not None
+        for widget in (self.first_button, self.last_button, self.go_edit, self.count_button, self.follow_box):
+            widget.setEnabled(has)
+        self.count_button.setText("Stop count" if has and model.counting else "Count")
+        filtered = has and bool(self.header.conditions)
+        self.clear_button.setVisible(filtered)
+        self.to_console_button.setEnabled(has)
+
+    def count_text(self) -> str:
+        """"588,669 rows", "about 590,000 rows", "7,636 matching rows", "counting…"."""
+        model = self.model
+        if model is None:
+            return ""
+        filtered = bool(model.spec and model.spec.conditions)
+        noun = "matching rows" if filtered else "rows"
+        if model.total is not None:
+            return f"{model.total:,} {noun}"
+        if model.counting:
+            return f"{noun}: counting…"
+        if not filtered and self.estimated_rows is not None:
+            return f"about {about(self.estimated_rows)} rows"
+        return f"{noun}: not counted"
+
+    def _show_info(self, *_args: object) -> None:
+        model = self.model
+        if model is None or self.current_table is None or self._last_error is not None:
+            return
+        if model.fetching:
+            waited = time.monotonic() - self._busy_since if self._busy_since is not None else 0.0
+            if not model.rowCount() or waited >= BUSY_NOTE_AFTER_S:
+                note = self._scan_note()
+                self.info_label.setText(
+                    f"{self.current_table}: loading… {waited:.1f} s{' · ' + note if note else ''}"
+                )
+            return
+        parts = [self.current_table, self.count_text()]
+        first = model.first_row_number()
+        shown = model.rowCount()
+        if shown:
+            if first is not None:
+                parts.append(f"showing {first:,}–{first + shown - 1:,}")
+            else:
+                parts.append(f"showing the last {shown:,}")
+        spec = model.spec
+        if spec is not None and spec.sort:
+            parts.append(f"sorted by {spec.sort} {'↓' if spec.descending else '↑'}")
+        if spec is not None and spec.relation.paging_note:
+            parts.append(spec.relation.paging_note)
+        note = self._scan_note()
+        if note:
+            parts.append(note)
+        self.info_label.setText(" · ".join(parts))
+
+    def _scan_note(self) -> str:
+        model = self.model
+        if model is None or model.plan is None or model.spec is None:
+            return ""
+        notes = []
+        if model.plan.sort_scans:
+            notes.append(f"⚠ no index on {model.spec.sort}: each page sorts the whole table")
+        if model.plan.filter_scans:
+            notes.append("the filter reads every row (no index for it)")
+        return " · ".join(notes)
