@@ -246,6 +246,18 @@ class BrowseSpec:
         return sql
 
 
+class KeyedRow(tuple):
+    """A row's values that also carry its cursor (`row.cursor`), so a grid can address the row it shows
+    (an edit by key, see core/edit.py) without the key columns being shown."""
+
+    cursor: Cursor
+
+    def __new__(cls, values: Sequence[object], cursor: Cursor) -> KeyedRow:
+        row = super().__new__(cls, values)
+        row.cursor = cursor
+        return row
+
+
 @dataclass(frozen=True)
 class Page:
     rows: list[tuple]
@@ -323,7 +335,8 @@ def fetch_page(
     if backward:
         rows.reverse()
     cursors = [row[:width] for row in rows]
-    return Page([row[width:] for row in rows], cursors[0] if rows else None, cursors[-1] if rows else None, complete)
+    keyed = [KeyedRow(row[width:], cursor) for row, cursor in zip(rows, cursors, strict=True)]
+    return Page(keyed, cursors[0] if rows else None, cursors[-1] if rows else None, complete)
 
 
 def _offset_page(connection: apsw.Connection, spec: BrowseSpec, after: Cursor | None, limit: int, backward: bool) -> Page:
