@@ -131,8 +131,9 @@ class GridTools:
             menu.addSeparator()
             for action in extra:
                 menu.addAction(action)
-        has_cell = self.view.currentIndex().isValid()
-        for action in (self.view_action, self.copy_action, self.copy_headers_action, self.copy_csv_action, self.copy_json_action):
+        has_cell = bool(self.selection()[0])
+        self.view_action.setEnabled(self.view.currentIndex().isValid())
+        for action in (self.copy_action, self.copy_headers_action, self.copy_csv_action, self.copy_json_action):
             action.setEnabled(has_cell)
         return menu
 

@@ -326,8 +326,9 @@ class TableModel(RowsModel):
         if self._first is None:
             await self._first_page()
             return
+        first = None if self.offset == 0 else self._first  # at the top: rows added above the first one show too
         page = await self.session.browse(
-            lambda c: keyset.fetch_page(c, spec, after=self._first, inclusive=True, limit=max(shown, self.page_rows))
+            lambda c: keyset.fetch_page(c, spec, after=first, inclusive=True, limit=max(shown, self.page_rows))
         )
         if self._closed:
             return
