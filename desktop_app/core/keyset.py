@@ -15,6 +15,7 @@ statements on a connection the caller owns (the browse worker's).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -353,7 +354,9 @@ def _offset_page(connection: apsw.Connection, spec: BrowseSpec, after: Cursor | 
     if where:
         sql += f" WHERE {where}"
     if spec.sort:
-        sql += f" ORDER BY {_order_by([spec.sort], spec.descending)}"
+        # Every column breaks ties, so pages of a sorted view neither repeat nor skip rows of equal value.
+        ties = ", ".join(str(n) for n in range(1, len(spec.relation.columns) + 1))
+        sql += f" ORDER BY {_order_by([spec.sort], spec.descending)}, {ties}"
     rows = connection.execute(sql + " LIMIT ? OFFSET ?", (*values, limit, start)).fetchall()
     if not backward:
         complete = len(rows) < limit
@@ -362,13 +365,30 @@ def _offset_page(connection: apsw.Connection, spec: BrowseSpec, after: Cursor | 
     return Page(rows, (start,), (start + len(rows) - 1,), complete)
 
 
-def cursor_at(connection: apsw.Connection, spec: BrowseSpec, offset: int) -> Cursor | None:
+def cursor_at(connection: apsw.Connection, spec: BrowseSpec, offset: int, total: int | None = None) -> Cursor | None:
     """The cursor of the row at `offset` (0-based) in the spec's order, None past the end.
 
     Reads only the order-key columns, so SQLite walks the smallest b-tree that has them in order (the
-    sort column's index, or the table's own rowid b-tree) without decoding the rows."""
+    sort column's index, or the table's own rowid b-tree) without decoding the rows. With the exact
+    `total` known it walks from the nearer end, and a rowid table whose rowids have no gaps
+    (max - min + 1 == total, the usual append-only table) needs no walk at all."""
     if not spec.relation.paged_by_key:
         return (offset,)
+    if total is not None:
+        if offset >= total:
+            return None
+        if not spec.conditions and spec.relation.kind == "table" and spec.order_columns() == spec.relation.key:
+            key = quote_identifier(spec.relation.key[0])
+            name = quote_identifier(spec.relation.name)
+            low, high = connection.execute(f"SELECT (SELECT min({key}) FROM {name}), (SELECT max({key}) FROM {name})").fetchall()[0]
+            if isinstance(low, int) and isinstance(high, int) and high - low + 1 == total:
+                return (high - offset,) if spec.descending else (low + offset,)
+        if offset > total // 2:
+            return _cursor_at(connection, dataclasses.replace(spec, descending=not spec.descending), total - 1 - offset)
+    return _cursor_at(connection, spec, offset)
+
+
+def _cursor_at(connection: apsw.Connection, spec: BrowseSpec, offset: int) -> Cursor | None:
     columns = spec.order_columns()
     where, values = where_clause(spec.conditions)
     sql = f"SELECT {', '.join(quote_identifier(c) for c in columns)} FROM {quote_identifier(spec.relation.name)}"

@@ -263,6 +263,13 @@ class MainWindow(QMainWindow):
         self.ingest_controller.stopped.connect(self._on_ingest_stopped)
         self.ingest_controller.failed.connect(lambda error: self.show_status(f"Ingest: {error}"))
         self.console.database_changed_by_query.connect(self.schema.refresh)
+        self.schema.sql_to_console.connect(self._sql_to_console)
+
+    def _sql_to_console(self, sql: str) -> None:
+        """The data grid's sort and filter as a SELECT in the console editor, ready to change and run."""
+        self.console.editor.setPlainText(sql)
+        self.docks["console"].show()
+        self.docks["console"].raise_()
 
     def _restore_window(self) -> None:
         geometry, state = self.settings.window_geometry(), self.settings.window_state()

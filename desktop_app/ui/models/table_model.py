@@ -89,6 +89,8 @@ class TableModel(RowsModel):
     def set_order(self, column: str | None, descending: bool = False) -> None:
         """Sort by `column` (None: the table's own order) and show the first page of that order."""
         self._sort, self._descending = column, descending
+        if self._columns:
+            self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(self._columns) - 1)
         self._restart()
 
     def set_conditions(self, conditions: list[Condition] | tuple[Condition, ...]) -> None:
@@ -173,12 +175,18 @@ class TableModel(RowsModel):
         if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
             first = self.first_row_number()
             return f"{first + section:,}" if first is not None else "…"
-        return super().headerData(section, orientation, role)
+        text = super().headerData(section, orientation, role)
+        if role == Qt.ItemDataRole.DisplayRole and text is not None and text == self._sort:
+            return f"{text} {'↓' if self._descending else '↑'}"  # every style shows this, unlike the indicator
+        return text
 
     def refresh(self) -> None:
         """The file changed: reload the window in place (or the last page when following), count again."""
         if self._closed or self._halted:
             return
+        if self.total is not None:  # rows came or went: count again (in the background)
+            self.total = None
+            self.count_rows()
         if self.fetching:
             self._stale = True
             return
@@ -267,12 +275,21 @@ class TableModel(RowsModel):
             return
         offset = 0 if page.complete else (self.total - len(page.rows) if self.total is not None else None)
         self._show_window(page, offset=offset, at_end=True, reset=not following)
-        if offset is None and not self._follow:
+        if offset is None:
             self.count_rows()  # the row numbers of the last page need the count: find it in the background
 
     async def _go_to(self, index: int) -> None:
         spec = await self._spec()
-        cursor = await self.session.browse(lambda c: keyset.cursor_at(c, spec, index))
+        if self.total is None:
+            # Counting first is cheaper than it looks: count(*) reads the smallest b-tree's pages without
+            # decoding rows, it clamps N, lets the walk start from the nearer end, and the label gets it.
+            counted = await self.session.count(lambda c: keyset.count_rows(c, spec))
+            if self._closed or spec != self.spec:
+                return
+            self.total = counted
+            self.counted.emit(counted)
+        total = self.total
+        cursor = await self.session.browse(lambda c: keyset.cursor_at(c, spec, index, total))
         if cursor is None:  # past the end: the last page
             await self._last_page()
             return
@@ -339,9 +356,6 @@ class TableModel(RowsModel):
         self._replace(page.rows)
         self._first, self._last = page.first, page.last
         self._exhausted = page.complete
-        if self.total is not None:
-            self.total = None
-            self.count_rows()  # rows came or went: the exact count is stale
         self._learn_total()
         self.refreshed.emit(len(self._rows))
 
@@ -350,12 +364,22 @@ class TableModel(RowsModel):
             total = await self.session.count(lambda c: keyset.count_rows(c, spec))
         except PulseError:
             total = None  # interrupted or failed: the label keeps its estimate
+        except asyncio.CancelledError:
+            self._count_ended()
+            if not self._closed:
+                self.counted.emit(None)
+            raise
+        self._count_ended()
         if self._closed or spec != self.spec:
             return
         if total is not None:
             self.total = total
             self._emit_row_numbers()
         self.counted.emit(total)
+
+    def _count_ended(self) -> None:
+        if self._count_task is asyncio.current_task():
+            self._count_task = None  # `counting` is False for the listeners of `counted`
 
     # Window -----------------------------------------------------------------------------------------------
     def _show_window(self, page: Page, *, offset: int | None, at_end: bool, reset: bool = True) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import time
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QIntValidator
+from PySide6.QtGui import QGuiApplication, QIntValidator, QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -46,6 +47,30 @@ def about(count: int) -> str:
     return f"{round(count, -digits):,}"
 
 
+class GridView(QTableView):
+    """A table view that asks for earlier rows when the user scrolls up past the top of the window."""
+
+    scrolled_past_top = Signal()
+    home_requested = Signal()  # Ctrl+Home: the first rows, wherever the window is
+    end_requested = Signal()  # Ctrl+End: the last rows, without walking there
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt API)
+        at_top = self.verticalScrollBar().value() == self.verticalScrollBar().minimum()
+        if at_top and event.angleDelta().y() > 0:
+            self.scrolled_past_top.emit()
+        super().wheelEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier and event.key() in (Qt.Key.Key_Home, Qt.Key.Key_End):
+            (self.home_requested if event.key() == Qt.Key.Key_Home else self.end_requested).emit()
+            event.accept()
+            return
+        upward = event.key() in (Qt.Key.Key_Up, Qt.Key.Key_PageUp)
+        if upward and self.currentIndex().row() <= 0 and self.verticalScrollBar().value() == 0:
+            self.scrolled_past_top.emit()
+        super().keyPressEvent(event)
+
+
 class DataView(QWidget):
     table_opened = Signal(str)
     failed = Signal(object)  # PulseError
@@ -61,7 +86,7 @@ class DataView(QWidget):
         self.current_table: str | None = None
         self.estimated_rows: int | None = None
 
-        self.view = QTableView()
+        self.view = GridView()
         self.view.setObjectName("tableData")
         self.header = FilterHeader(self.view)
         self.header.setObjectName("filterHeader")
@@ -73,6 +98,10 @@ class DataView(QWidget):
         self.header.setDefaultSectionSize(110)
         self.view.horizontalScrollBar().valueChanged.connect(lambda _v: self.header.place_editors())
         self.view.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        self.view.scrolled_past_top.connect(self.fetch_previous)
+        self.view.home_requested.connect(self.first_page)
+        self.view.end_requested.connect(self.last_page)
+        self._show_end = False  # the next window is the last page: scroll to its last row
         self.header.sort_requested.connect(self._on_sort)
         self.header.filters_changed.connect(self._on_filters)
         self.header.filter_error.connect(self._on_filter_error)
@@ -84,8 +113,11 @@ class DataView(QWidget):
         self.cancel_button = self._button("Cancel", "cancelBrowse", "Stop reading this table or view", self.cancel_loading)
         self.cancel_button.hide()
 
-        self.first_button = self._button("⏮ First", "firstPage", "The first rows (Ctrl+Home)", self.first_page)
-        self.last_button = self._button("Last ⏭", "lastPage", "The last rows, read backwards by key (Ctrl+End)", self.last_page)
+        self.first_button = self._button("First", "firstPage", "The first rows", self.first_page)
+        self.last_button = self._button("Last", "lastPage", "The last rows, read backwards by key", self.last_page)
+        style = self.style()
+        self.first_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSkipBackward))
+        self.last_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSkipForward))
         self.go_edit = QLineEdit()
         self.go_edit.setObjectName("goToRow")
         self.go_edit.setPlaceholderText("Go to row…")
@@ -115,7 +147,7 @@ class DataView(QWidget):
         nav = QHBoxLayout()
         for widget in (self.first_button, self.last_button, self.go_edit, self.count_button, self.follow_box):
             nav.addWidget(widget)
-        nav.addWidget(self.info_label, 1)
+        nav.addStretch(1)
         nav.addWidget(self.cancel_button)
         where = QHBoxLayout()
         where.addWidget(self.where_label, 1)
@@ -124,6 +156,7 @@ class DataView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(nav)
+        layout.addWidget(self.info_label)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.filter_error_label)
         layout.addLayout(where)
@@ -152,9 +185,17 @@ class DataView(QWidget):
 
     # Opening and closing ----------------------------------------------------------------------------------
     def set_session(self, session: Session | None) -> None:
+        """Follow `session`: its `data_changed` (another connection committed) reloads the rows shown."""
+        if self._session is not None:
+            self._session.events.data_changed.disconnect(self._on_data_changed)
         self.close_table()
         self._session = session
         self.info_label.setText("")
+        if session is not None:
+            session.events.data_changed.connect(self._on_data_changed)
+
+    def _on_data_changed(self, _sample: object) -> None:
+        self.reload()
 
     def open_table(self, name: str) -> None:
         if self._session is None:
@@ -182,6 +223,7 @@ class DataView(QWidget):
             (model.plan_known, self._on_plan),
             (model.counted, self._on_counted),
             (model.modelReset, self._on_columns),
+            (model.window_moved, self._on_window_moved),
         ]
 
     def close_table(self) -> None:
@@ -216,12 +258,14 @@ class DataView(QWidget):
 
     # Actions ----------------------------------------------------------------------------------------------
     def first_page(self) -> None:
+        self._show_end = False
         if self.model is not None:
             self._set_follow_box(False)
             self.model.first_page()
 
     def last_page(self) -> None:
         if self.model is not None:
+            self._show_end = True
             self.model.last_page()
 
     def go_to_row(self, number: int) -> None:
@@ -294,9 +338,18 @@ class DataView(QWidget):
         if self.model is not None and self.model.columns and not self.header.editors:
             self.header.set_columns(self.model.columns)
 
+    def _on_window_moved(self) -> None:
+        if self._show_end or (self.model is not None and self.model.follow):
+            self._show_end = False
+            self.view.scrollToBottom()
+
     def _on_scrolled(self, value: int) -> None:
         bar = self.view.verticalScrollBar()
         if self.model is not None and value == bar.minimum() and self.model.can_fetch_previous:
+            self.model.fetch_previous()
+
+    def fetch_previous(self) -> None:
+        if self.model is not None and self.model.can_fetch_previous:
             self.model.fetch_previous()
 
     def _on_prepended(self, count: int) -> None:
@@ -411,7 +464,8 @@ class DataView(QWidget):
             return ""
         notes = []
         if model.plan.sort_scans:
-            notes.append(f"⚠ no index on {model.spec.sort}: each page sorts the whole table")
+            rows = "every matching row" if model.spec.conditions else "the whole table"
+            notes.append(f"⚠ no index on {model.spec.sort}: each page sorts {rows}")
         if model.plan.filter_scans:
             notes.append("the filter reads every row (no index for it)")
         return " · ".join(notes)

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.errors import PulseError
-from desktop_app.core.metrics import Sample
 from desktop_app.core.query import SchemaObject
 from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
@@ -96,7 +95,6 @@ class SchemaPanel(QWidget):
         """Follow `session` (None: show nothing). Everything of the previous one leaves the screen."""
         if self._session is not None:
             self._session.events.schema_changed.disconnect(self._on_schema)
-            self._session.events.data_changed.disconnect(self._on_data_changed)
         self._session = session
         self.browser.set_session(session)
         self._objects = []
@@ -104,7 +102,6 @@ class SchemaPanel(QWidget):
         self.sql_view.clear()
         if session is not None:
             session.events.schema_changed.connect(self._on_schema)
-            session.events.data_changed.connect(self._on_data_changed)
             self._on_schema(list(session.schema))
 
     @property
@@ -132,9 +129,6 @@ class SchemaPanel(QWidget):
 
     def reload_table(self) -> None:
         self.browser.reload()
-
-    def _on_data_changed(self, _sample: Sample) -> None:
-        self.reload_table()
 
     def _on_schema(self, objects: list[SchemaObject]) -> None:
         if objects == self._objects and self.tree.topLevelItemCount():
