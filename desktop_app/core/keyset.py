@@ -321,7 +321,7 @@ def fetch_page(
     before it (None: the last rows), still returned in display order."""
     try:
         if not spec.relation.paged_by_key:
-            return _offset_page(connection, spec, after, limit, backward)
+            return _offset_page(connection, spec, after, limit, backward, inclusive)
         descending = spec.descending != backward
         width = len(spec.order_columns())
         rows: list[tuple] = []
@@ -340,14 +340,16 @@ def fetch_page(
     return Page(keyed, cursors[0] if rows else None, cursors[-1] if rows else None, complete)
 
 
-def _offset_page(connection: apsw.Connection, spec: BrowseSpec, after: Cursor | None, limit: int, backward: bool) -> Page:
+def _offset_page(
+    connection: apsw.Connection, spec: BrowseSpec, after: Cursor | None, limit: int, backward: bool, inclusive: bool
+) -> Page:
     """Paging by position: the cursor is `(offset of the row,)`; backward from None needs a count."""
     if backward:
-        end = after[0] if after is not None else count_rows(connection, spec)
+        end = (after[0] + inclusive) if after is not None else count_rows(connection, spec)
         start = max(end - limit, 0)
         limit, complete = end - start, start == 0
     else:
-        start = after[0] + 1 if after is not None else 0
+        start = (after[0] + (not inclusive)) if after is not None else 0
         complete = False
     where, values = where_clause(spec.conditions)
     sql = f"SELECT * FROM {quote_identifier(spec.relation.name)}"

@@ -21,6 +21,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import apsw
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from desktop_app.core import keyset
@@ -244,16 +245,15 @@ class TableModel(RowsModel):
     async def _spec(self) -> BrowseSpec:
         """The spec for the current order and filter; the relation is described once (and its plan read)."""
         if self.relation is None:
-            self.relation = await self.session.browse(lambda c: keyset.describe(c, self.table))
-            if not self._columns:
-                self._set_columns(list(self.relation.columns))
+            relation = await self.session.browse(lambda c: keyset.describe(c, self.table))
+            self._adopt(BrowseSpec(relation), None)
+        assert self.relation is not None
         spec = BrowseSpec(self.relation, self._sort, self._descending, self._conditions)
         if spec != self.spec:
-            self.spec = spec
-            self.plan = None
+            plan = None
             if spec.sort is not None or spec.conditions:
-                self.plan = await self.session.browse(lambda c: keyset.page_plan(c, spec))
-                self.plan_known.emit(self.plan)
+                plan = await self.session.browse(lambda c: keyset.page_plan(c, spec))
+            self._adopt(spec, plan)
         return spec
 
     async def _page(self, spec: BrowseSpec, **kwargs: Any) -> Page:
@@ -262,10 +262,33 @@ class TableModel(RowsModel):
         return page
 
     async def _first_page(self) -> None:
-        spec = await self._spec()
-        page = await self._page(spec)
+        if self._sort is not None or self._conditions:
+            # The plan first, on its own: a page that sorts the whole table is announced while it runs.
+            spec = await self._spec()
+            page = await self._page(spec)
+        else:  # opening: describe and the first page in one job on the browse thread
+            table, relation, limit = self.table, self.relation, self.page_rows
+
+            def job(connection: apsw.Connection) -> tuple[BrowseSpec, Page]:
+                spec = BrowseSpec(relation or keyset.describe(connection, table))
+                return spec, keyset.fetch_page(connection, spec, limit=limit)
+
+            spec, page = await self.session.browse(job)
+            self.pages_fetched += 1
+            if not self._closed:
+                self._adopt(spec, None)
         if not self._closed:
             self._show_window(page, offset=0, at_end=page.complete)
+
+    def _adopt(self, spec: BrowseSpec, plan: Plan | None) -> None:
+        if self.relation is None:
+            self.relation = spec.relation
+            if not self._columns:
+                self._set_columns(list(spec.relation.columns))
+        if spec != self.spec:
+            self.spec, self.plan = spec, plan
+            if plan is not None:
+                self.plan_known.emit(plan)
 
     async def _last_page(self) -> None:
         following = self._follow and bool(self._rows) and self._exhausted  # tail -f: update in place
@@ -343,10 +366,9 @@ class TableModel(RowsModel):
         if self._first is None:
             await self._first_page()
             return
-        first = None if self.offset == 0 else self._first  # at the top: rows added above the first one show too
-        page = await self.session.browse(
-            lambda c: keyset.fetch_page(c, spec, after=first, inclusive=True, limit=max(shown, self.page_rows))
-        )
+        # Read here, not on the browse thread; at the top, rows added above the first one show too.
+        first, limit = (None if self.offset == 0 else self._first), max(shown, self.page_rows)
+        page = await self.session.browse(lambda c: keyset.fetch_page(c, spec, after=first, inclusive=True, limit=limit))
         if self._closed:
             return
         self.reloads += 1

@@ -99,8 +99,12 @@ def test_go_to_row_lands_where_offset_does(connection) -> None:
             for index in (0, 1, 17, len(expected) - 1):
                 cursor = keyset.cursor_at(connection, spec, index)
                 page = keyset.fetch_page(connection, spec, after=cursor, inclusive=True, limit=5)
-                assert page.rows == expected[index : index + 5] or not relation.paged_by_key
-            assert keyset.cursor_at(connection, spec, len(expected)) is None or not relation.paged_by_key
+                if relation.paged_by_key or sort is None:
+                    assert page.rows == expected[index : index + 5]
+                else:  # a view sorted by a column with ties: its own order breaks them by every column
+                    assert [row[1] for row in page.rows] == [row[1] for row in expected[index : index + 5]]
+            if relation.paged_by_key:
+                assert keyset.cursor_at(connection, spec, len(expected)) is None
 
 
 def test_filters_combine_and_count(connection) -> None:

@@ -178,7 +178,7 @@ def test_sort_filter_and_jumps_combine(qtbot, grid: DataView, grid_db: Path) -> 
 
 def test_exact_count_on_request(qtbot, grid: DataView) -> None:
     open_table(qtbot, grid, ODD)
-    assert grid.count_text().startswith("about ")
+    qtbot.waitUntil(lambda: grid.count_text().startswith("about "), timeout=5000)  # the estimate, no count
     with qtbot.waitSignal(grid.model.counted, timeout=5000) as blocker:
         grid.count_button.click()
     assert blocker.args[0] == 5000
@@ -208,6 +208,11 @@ def test_every_kind_of_relation_sorts_filters_and_jumps(qtbot, grid: DataView, g
     assert grid.model.rows() == expected[-500:]
     note = "paged by position" in grid.info_label.text()
     assert note == (name == "per_device")
+    grid.go_to_row(3)
+    settle(qtbot, grid)
+    column = grid.model.columns.index(sort)
+    assert [row[column] for row in grid.model.rows()[:5]] == [row[column] for row in expected[2:7]]
+    assert grid.model.first_row_number() == 3
     first_column = grid.model.columns[0]
     with qtbot.waitSignal(grid.model.page_loaded, timeout=5000):
         grid.header.set_filter_text(first_column, "!NULL")
@@ -267,3 +272,20 @@ def test_window_puts_the_grid_sql_in_the_console(qtbot, window, grid_db: Path) -
         schema.browser.header.set_filter_text("device", "=it's")
     schema.browser.to_console_button.click()
     assert window.console.editor.toPlainText() == """SELECT * FROM "readings" WHERE "device" = 'it''s'"""
+
+
+def test_a_sort_that_scans_says_so_shows_cancel_and_stops(qtbot, grid: DataView, grid_db: Path) -> None:
+    connection = connect_write(grid_db)
+    connection.execute("CREATE VIEW endless AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n")
+    connection.close()
+    open_table(qtbot, grid, "endless")  # unsorted, the first page streams at once
+    click = grid.model.columns.index("i")
+    grid.header._on_clicked(click)  # sorting needs every row first: it never ends
+    qtbot.waitUntil(lambda: grid.cancel_button.isVisible() and "no index on i" in grid.info_label.text(), timeout=5000)
+    assert "loading…" in grid.info_label.text()
+    grid.cancel_button.click()
+    qtbot.waitUntil(lambda: not grid.model.fetching and "Cancelled" in grid.info_label.text(), timeout=5000)
+    grid.header._on_clicked(click)  # descending: a new order is tried again
+    qtbot.waitUntil(lambda: grid.model.fetching, timeout=5000)
+    grid.header._on_clicked(click)  # off: back to the streaming order
+    qtbot.waitUntil(lambda: not grid.model.fetching and grid.model.rowCount() == 500, timeout=5000)
