@@ -124,7 +124,7 @@ class ExportBar(QWidget):
             self._done()
             self.failed.emit(error)
             return
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled with its task, or a bug (it goes on to the excepthook)
             job.cancel()
             self._done()
             raise

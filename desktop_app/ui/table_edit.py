@@ -264,7 +264,7 @@ class TableEditor(QObject):
         self.errors.clear()
         self.message.setText("")
         if self.model is not None:
-            self.model.layoutChanged.emit()
+            _repaint(self.model)
         self._update()
 
     def _allowed(self) -> bool:
@@ -283,29 +283,35 @@ class TableEditor(QObject):
         try:
             result = await model.session.write(work)
         except PulseError as error:
+            if model is self.model:
+                self._failed(model, error, cell, undoing)
+            return
+        finally:
             self.writing -= 1
-            if model is not self.model:
-                return
-            if cell is not None:
-                self.errors[cell] = str(error)  # the cell keeps the user's text, marked, for correction
-            elif undoing is not None and isinstance(error, DatabaseLocked):
-                self.undo_stack.append(undoing)  # another writer held the lock: the undo can be tried again
-            self._say(f"⚠ {error}" + (" Edit the cell again to correct it, or Discard." if cell is not None else ""), error=True)
-            if isinstance(error, edit.EditConflict):
-                model.refresh()
-            self.failed.emit(error)
             self._update()
-            model.layoutChanged.emit()
-            return
-        self.writing -= 1
-        if model is not self.model:
-            return
+        if model is self.model:
+            self._succeeded(model, result, cell, then_last, undoing)
+
+    def _failed(self, model: TableModel, error: PulseError, cell: tuple | None, undoing: Change | None) -> None:
+        if cell is not None:
+            self.errors[cell] = str(error)  # the cell keeps the user's text, marked, for correction
+        elif undoing is not None and isinstance(error, DatabaseLocked):
+            self.undo_stack.append(undoing)  # another writer held the lock: the undo can be tried again
+        hint = " Edit the cell again to correct it, or Discard." if cell is not None else ""
+        self._say(f"⚠ {error}{hint}", error=True)
+        if isinstance(error, edit.EditConflict):
+            model.refresh()
+        self.failed.emit(error)
+        self._update()
+        _repaint(model)
+
+    def _succeeded(self, model: TableModel, result: Change | None, cell: tuple | None, then_last: bool, undoing: Change | None) -> None:
         if cell is not None:
             self.pending.pop(cell, None)
         if undoing is not None:
             self._say(f"Undone: {undoing.describe()}.")
             self.undone.emit(undoing)
-        else:
+        elif result is not None:
             self.undo_stack.append(result)
             del self.undo_stack[:-UNDO_DEPTH]
             self._say(f"Saved: {result.describe()} (Ctrl+Z undoes).")
@@ -319,3 +325,10 @@ class TableEditor(QObject):
     def _say(self, text: str, *, error: bool = False) -> None:
         self.message.setText(text)
         self.message.setStyleSheet("color: #a61b1b" if error else "")
+
+
+def _repaint(model: TableModel) -> None:
+    """The overlays changed: every shown cell asks again (no reset, so selection and scroll stay)."""
+    rows, columns = model.rowCount(), model.columnCount()
+    if rows and columns:
+        model.dataChanged.emit(model.index(0, 0), model.index(rows - 1, columns - 1))
