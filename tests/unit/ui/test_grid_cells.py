@@ -352,3 +352,26 @@ def test_table_export_writes_every_row_in_the_grids_sort_and_filter(qtbot, grid:
     qtbot.waitUntil(lambda: not bar.running, timeout=20_000)
     assert "cancelled" in grid.table_export.status.text()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".cancelled", "cancelled"))) == []
+
+
+def test_discard_drops_a_failed_edit_and_set_to_null_writes_null(qtbot, grid: DataView, cells_db: Path) -> None:
+    open_table(qtbot, grid, "people")
+    editing = grid.editing
+    editing.allow_box.setChecked(True)
+    age = at(grid, 2, "age")
+    with qtbot.waitSignal(editing.failed, timeout=5000):
+        assert grid.model.setData(age, "-5")
+    settle(qtbot, grid)
+    assert "CHECK constraint failed" in editing.message.text() and editing.discard_button.isVisible()
+    assert grid.model.data(age) == "-5"
+    editing.discard_button.click()
+    assert grid.model.data(age) == "7" and grid.model.data(age, Qt.ItemDataRole.BackgroundRole) is None
+    assert not editing.discard_button.isVisible()
+    grid.view.setCurrentIndex(age)
+    actions = editing.extra_actions()
+    assert editing.null_action in actions and editing.null_action.isEnabled()
+    with qtbot.waitSignal(editing.changed, timeout=5000):
+        editing.null_action.trigger()
+    settle(qtbot, grid)
+    assert reference(cells_db, "SELECT age FROM people WHERE name = 'cy'") == [(None,)]
+    assert grid.model.data(at(grid, 2, "age")) == "NULL"
