@@ -21,7 +21,7 @@ import apsw
 
 from desktop_app.core import errors
 from desktop_app.core.errors import QueryError
-from desktop_app.core.keyset import BrowseSpec, Cursor, Relation
+from desktop_app.core.keyset import Relation
 from desktop_app.core.query import quote_identifier
 
 Key = tuple  # the key values of one row, in the order of `Relation.key`
@@ -70,12 +70,6 @@ def not_editable_reason(relation: Relation) -> str:
     if not relation.key:
         return f"{relation.name} has no rowid or primary key to address a row by; use the console."
     return ""
-
-
-def row_key(spec: BrowseSpec, cursor: Cursor) -> Key:
-    """The key of a row from its paging cursor (the order columns: the sort column, then the key)."""
-    values = dict(zip(spec.order_columns(), cursor, strict=False))
-    return tuple(values[column] for column in spec.relation.key)
 
 
 def update_cell(

@@ -247,24 +247,13 @@ class BrowseSpec:
         return sql
 
 
-class KeyedRow(tuple):
-    """A row's values that also carry its cursor (`row.cursor`), so a grid can address the row it shows
-    (an edit by key, see core/edit.py) without the key columns being shown."""
-
-    cursor: Cursor
-
-    def __new__(cls, values: Sequence[object], cursor: Cursor) -> KeyedRow:
-        row = super().__new__(cls, values)
-        row.cursor = cursor
-        return row
-
-
 @dataclass(frozen=True)
 class Page:
     rows: list[tuple]
     first: Cursor | None  # cursor of the first row (None when empty)
     last: Cursor | None  # cursor of the last row
     complete: bool  # fewer rows than asked: the end (in the direction read) was reached
+    cursors: list[Cursor] = field(default_factory=list)  # one per row: where it sits in the order
 
 
 def _order_by(columns: Sequence[str], descending: bool) -> str:
@@ -335,9 +324,10 @@ def fetch_page(
     complete = len(rows) < limit
     if backward:
         rows.reverse()
-    cursors = [row[:width] for row in rows]
-    keyed = [KeyedRow(row[width:], cursor) for row, cursor in zip(rows, cursors, strict=True)]
-    return Page(keyed, cursors[0] if rows else None, cursors[-1] if rows else None, complete)
+    cursors = [tuple(row[:width]) for row in rows]
+    return Page(
+        [row[width:] for row in rows], cursors[0] if rows else None, cursors[-1] if rows else None, complete, cursors
+    )
 
 
 def _offset_page(
@@ -364,7 +354,7 @@ def _offset_page(
         complete = len(rows) < limit
     if not rows:
         return Page([], None, None, complete)
-    return Page(rows, (start,), (start + len(rows) - 1,), complete)
+    return Page(rows, (start,), (start + len(rows) - 1,), complete, [(start + n,) for n in range(len(rows))])
 
 
 def cursor_at(connection: apsw.Connection, spec: BrowseSpec, offset: int, total: int | None = None) -> Cursor | None:

@@ -3,10 +3,10 @@ undo (Ctrl+Z).
 
 With the box off (the default on every open), on a database opened read-only, or on a view or virtual table,
 nothing is editable and the box's tooltip says why. Each change is one transaction on the session's write
-connection (`Session.write`, core/edit.py), addressed by the row's key, which the grid's rows carry
-(`keyset.KeyedRow.cursor`). A change SQLite refuses (a constraint) is shown under the grid in plain words and
-the cell keeps the text the user typed, marked, so it can be corrected; `Discard` drops it. The grid is
-refreshed after each change (the app's own commits do not fire `data_changed`).
+connection (`Session.write`, core/edit.py), addressed by the row's key (`TableModel.row_key`). A change
+SQLite refuses (a constraint) is shown under the grid in plain words and the cell keeps the text the user
+typed, marked, so it can be corrected; `Discard` drops it. The grid is refreshed after each change (the
+app's own commits do not fire `data_changed`).
 
 The model asks this object (`TableModel.editor`) for flags, the edit text, overlays and setData.
 """
@@ -22,7 +22,6 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidg
 from desktop_app.core import edit
 from desktop_app.core.edit import Change
 from desktop_app.core.errors import DatabaseLocked, PulseError
-from desktop_app.core.keyset import KeyedRow
 from desktop_app.ui.aio import spawn
 
 if TYPE_CHECKING:
@@ -159,10 +158,7 @@ class TableEditor(QObject):
 
     # The model's questions --------------------------------------------------------------------------------
     def key_of(self, model: TableModel, row: int) -> tuple | None:
-        values = model.rows()[row]
-        if not isinstance(values, KeyedRow) or model.spec is None:
-            return None
-        return edit.row_key(model.spec, values.cursor)
+        return model.row_key(row)
 
     def flags(self, model: TableModel, index: QModelIndex, base: Qt.ItemFlag) -> Qt.ItemFlag:
         if self.editable and not isinstance(model.value(index.row(), index.column()), bytes):

@@ -39,7 +39,7 @@ class TableModel(RowsModel):
     refreshed = Signal(int)  # rows shown after a reload
     busy_changed = Signal(bool)
     failed = Signal(object)  # PulseError
-    window_moved = Signal()  # a jump or a new order/filter replaced the rows shown
+    window_moved = Signal()  # a jump or a new order/filter replaced the rows shown (the view scrolls to them)
     prepended = Signal(int)  # rows added above the window (the view keeps its place)
     plan_known = Signal(object)  # keyset.Plan of the current order and filter
     counted = Signal(object)  # exact row count (int), or None when the count was cancelled or failed
@@ -55,6 +55,7 @@ class TableModel(RowsModel):
         self.offset: int | None = 0  # row number (0-based) of the window's first row, None when unknown
         self.total: int | None = None  # exact number of matching rows, once known
         self._first: Cursor | None = None
+        self._cursors: list[Cursor] = []  # one per row shown, parallel to _rows
         self._last: Cursor | None = None
         self._sort: str | None = None
         self._descending = False
@@ -100,6 +101,7 @@ class TableModel(RowsModel):
         self._restart()
 
     def first_page(self) -> None:
+        self._follow = False  # the top of the table is not its tail
         self._restart(keep_total=True)
 
     def last_page(self) -> None:
@@ -109,6 +111,7 @@ class TableModel(RowsModel):
     def go_to_row(self, number: int) -> None:
         """Show the window starting at row `number` (1-based) of the current order and filter."""
         self._halted = False
+        self._follow = False
         self._launch(lambda: self._go_to(max(number, 1) - 1))
 
     def fetch_previous(self) -> None:
@@ -156,6 +159,15 @@ class TableModel(RowsModel):
     @property
     def exhausted(self) -> bool:
         return self._exhausted
+
+    def row_key(self, row: int) -> tuple | None:
+        """The key of a row shown, in `relation.key` order (its rowid, or its primary key values): what an
+        UPDATE or DELETE of exactly that row needs. None for relations paged by position (views)."""
+        if self.spec is None or not self.spec.relation.paged_by_key or not 0 <= row < len(self._cursors):
+            return None
+        order = self.spec.order_columns()
+        cursor = self._cursors[row]
+        return tuple(cursor[order.index(column)] for column in self.spec.relation.key)
 
     def first_row_number(self) -> int | None:
         """1-based number of the window's first row, when known."""
@@ -205,7 +217,7 @@ class TableModel(RowsModel):
         if not keep_total:
             self.total = None
             self.cancel_count()
-        self._launch(self._first_page)
+        self._launch(self._last_page if self._follow else self._first_page)  # following: the new tail
 
     def _launch(self, request: Callable[[], Awaitable[None]]) -> None:
         # A new request replaces the one in flight (a jump while a page is read). The coroutine is made
@@ -334,6 +346,7 @@ class TableModel(RowsModel):
         self._exhausted = page.complete
         if page.rows:
             self._last = page.last
+            self._cursors.extend(page.cursors)
             self._append(page.rows)
         self._learn_total()
         self.page_loaded.emit(len(self._rows))
@@ -348,6 +361,7 @@ class TableModel(RowsModel):
         count = len(page.rows)
         self.beginInsertRows(QModelIndex(), 0, count - 1)
         self._rows[:0] = page.rows
+        self._cursors[:0] = page.cursors
         self.endInsertRows()
         self._first = page.first
         if page.complete:
@@ -375,7 +389,7 @@ class TableModel(RowsModel):
         if not page.rows and self.offset != 0:  # the window's rows all went: show the last page instead
             await self._last_page()
             return
-        self._replace(page.rows)
+        self._replace(page.rows, page.cursors)
         self._first, self._last = page.first, page.last
         self._exhausted = page.complete
         self._learn_total()
@@ -408,7 +422,7 @@ class TableModel(RowsModel):
         self.offset = offset
         self._exhausted = at_end
         self._first, self._last = page.first, page.last
-        self._replace(page.rows, reset=reset)
+        self._replace(page.rows, page.cursors, reset=reset)
         self._learn_total()
         self.window_moved.emit()
         self.page_loaded.emit(len(self._rows))
@@ -422,12 +436,15 @@ class TableModel(RowsModel):
         if self._rows:
             self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, len(self._rows) - 1)
 
-    def _replace(self, rows: list[tuple], *, reset: bool = False) -> None:
+    def _replace(self, rows: list[tuple], cursors: list[Cursor], *, reset: bool = False) -> None:
         """Swap in `rows` with row-level change signals (no model reset), so the view keeps its scroll."""
-        if reset:
-            self.beginResetModel()
-            self._rows = list(rows)
-            self.endResetModel()
+        self._cursors = list(cursors)
+        if reset:  # a new window: old rows out, new rows in (a model reset costs the view far more)
+            if self._rows:
+                self.beginRemoveRows(QModelIndex(), 0, len(self._rows) - 1)
+                self._rows = []
+                self.endRemoveRows()
+            self._append(list(rows))
             return
         old = len(self._rows)
         new = len(rows)

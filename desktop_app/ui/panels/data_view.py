@@ -97,7 +97,8 @@ class DataView(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.header.setDefaultSectionSize(110)
         self.view.horizontalScrollBar().valueChanged.connect(lambda _v: self.header.place_editors())
-        self.view.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        # User actions only (drag, arrows, page clicks): a reset moving the bar to the top must not read more.
+        self.view.verticalScrollBar().actionTriggered.connect(lambda _action: QTimer.singleShot(0, self._on_scrolled))
         self.view.scrolled_past_top.connect(self.fetch_previous)
         self.view.home_requested.connect(self.first_page)
         self.view.end_requested.connect(self.last_page)
@@ -113,8 +114,8 @@ class DataView(QWidget):
         self.cancel_button = self._button("Cancel", "cancelBrowse", "Stop reading this table or view", self.cancel_loading)
         self.cancel_button.hide()
 
-        self.first_button = self._button("First", "firstPage", "The first rows", self.first_page)
-        self.last_button = self._button("Last", "lastPage", "The last rows, read backwards by key", self.last_page)
+        self.first_button = self._button("First", "firstPage", "The first rows (Ctrl+Home in the grid)", self.first_page)
+        self.last_button = self._button("Last", "lastPage", "The last rows, read backwards by key (Ctrl+End in the grid)", self.last_page)
         style = self.style()
         self.first_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSkipBackward))
         self.last_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSkipForward))
@@ -306,7 +307,7 @@ class DataView(QWidget):
         self.follow_box.setChecked(on)
         self.follow_box.blockSignals(False)
         if self.model is not None and not on and self.model.follow:
-            self.model._follow = False  # leaving the end by a jump stops following without another jump
+            self.model.follow = False
 
     def _on_go(self) -> None:
         text = self.go_edit.text().strip()
@@ -342,10 +343,12 @@ class DataView(QWidget):
         if self._show_end or (self.model is not None and self.model.follow):
             self._show_end = False
             self.view.scrollToBottom()
+        else:
+            self.view.scrollToTop()
 
-    def _on_scrolled(self, value: int) -> None:
+    def _on_scrolled(self) -> None:
         bar = self.view.verticalScrollBar()
-        if self.model is not None and value == bar.minimum() and self.model.can_fetch_previous:
+        if self.model is not None and bar.value() == bar.minimum() and self.model.can_fetch_previous:
             self.model.fetch_previous()
 
     def fetch_previous(self) -> None:

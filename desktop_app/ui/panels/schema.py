@@ -140,6 +140,8 @@ class SchemaPanel(QWidget):
             gone = self.current_table
             self.browser.close_table()
             self.browser.info_label.setText(f"⚠ {gone} is no longer in the database (dropped or renamed); it was closed.")
+        elif self.current_table is not None and self._definition(self._objects) != self._definition(objects):
+            self.browser.open_table(self.current_table)  # its columns changed (ALTER TABLE): read it afresh
         selected = self._selected_name()
         self._objects = objects
         self.tree.blockSignals(True)
@@ -163,6 +165,9 @@ class SchemaPanel(QWidget):
             self.tree.setCurrentItem(restore)
             self.tree.blockSignals(False)
         self.schema_loaded.emit(objects)
+
+    def _definition(self, objects: list[SchemaObject]) -> str | None:
+        return next((obj.sql for obj in objects if obj.type in BROWSABLE and obj.name == self.current_table), None)
 
     def _selected_name(self) -> tuple[str, str] | None:
         item = self.tree.currentItem()

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QAbstractSlider
 
 from desktop_app.core.database import connect_write
 from desktop_app.ui.panels.data_view import DataView, about
@@ -162,6 +163,10 @@ def test_sort_filter_and_jumps_combine(qtbot, grid: DataView, grid_db: Path) -> 
     qtbot.waitUntil(lambda: grid.model.rowCount() == 1000, timeout=5000)
     assert grid.model.rows() == expected[733:1733] and grid.model.first_row_number() == 734
     assert grid.view.rowAt(0) > 450  # the view stays near the rows it showed (PageUp moved one screen)
+    grid.view.verticalScrollBar().triggerAction(QAbstractSlider.SliderAction.SliderToMinimum)  # drag to the top
+    qtbot.waitUntil(lambda: grid.model.rowCount() == 1500, timeout=5000)
+    assert grid.model.rows() == expected[233:1733] and grid.model.first_row_number() == 234
+    assert all(grid.model.row_key(i) == (row[0],) for i, row in enumerate(grid.model.rows()))  # the rowid
 
     grid.view.setFocus()
     QTest.keyClick(grid.view, Qt.Key.Key_End, Qt.KeyboardModifier.ControlModifier)
@@ -213,6 +218,15 @@ def test_every_kind_of_relation_sorts_filters_and_jumps(qtbot, grid: DataView, g
     column = grid.model.columns.index(sort)
     assert [row[column] for row in grid.model.rows()[:5]] == [row[column] for row in expected[2:7]]
     assert grid.model.first_row_number() == 3
+    keys = [grid.model.row_key(i) for i in range(grid.model.rowCount())]
+    if name == "pairs":  # WITHOUT ROWID: the primary key columns
+        assert keys == [row[:2] for row in grid.model.rows()]
+    elif name == "per_device":
+        assert set(keys) == {None}  # a view has no key to edit by
+    else:
+        rowids = reference(grid_db, f"SELECT rowid, * FROM {quoted}")
+        by_row = {tuple(row[1:]): (row[0],) for row in rowids}
+        assert keys == [by_row[tuple(row)] for row in grid.model.rows()]
     first_column = grid.model.columns[0]
     with qtbot.waitSignal(grid.model.page_loaded, timeout=5000):
         grid.header.set_filter_text(first_column, "!NULL")

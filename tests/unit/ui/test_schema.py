@@ -155,3 +155,13 @@ def test_closing_clears_the_panel(schema: SchemaPanel) -> None:
     schema.set_session(None)
     assert schema.tree.topLevelItemCount() == 0
     assert schema.model is None
+
+
+def test_a_table_whose_columns_change_is_read_afresh(qtbot, schema: SchemaPanel, rich_db: Path) -> None:
+    schema.select("readings")
+    qtbot.waitUntil(lambda: schema.model is not None and schema.model.rowCount() == 500, timeout=5000)
+    connection = connect_write(rich_db)
+    connection.execute("ALTER TABLE readings ADD COLUMN unit TEXT DEFAULT 'C'")
+    connection.close()
+    qtbot.waitUntil(lambda: schema.model is not None and schema.model.columns == ["id", "device", "value", "unit"], timeout=5000)
+    qtbot.waitUntil(lambda: schema.model.rowCount() == 500 and schema.model.rows()[0][3] == "C", timeout=5000)
