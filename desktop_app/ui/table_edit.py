@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QModelIndex, QObject, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from desktop_app.core import edit
@@ -77,7 +77,20 @@ class TableEditor(QObject):
         self.delete_action = QAction("Delete selected rows", view)
         self.delete_action.triggered.connect(lambda _checked=False: self.delete_selected())
         data_view.table_opened.connect(self._on_table_opened)
+        view.installEventFilter(self)
         self._update()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        # F2 on a grid that cannot be edited: say why instead of doing nothing.
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_F2
+            and self.model is not None
+            and not self.editable
+        ):
+            self._say(self.reason())
+        return False
 
     def _button(self, text: str, name: str, tip: str, slot) -> QPushButton:
         button = QPushButton(text)

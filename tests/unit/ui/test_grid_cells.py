@@ -205,6 +205,7 @@ def test_nothing_is_editable_until_edits_are_allowed(qtbot, grid: DataView, cell
     grid.view.setCurrentIndex(index)
     QTest.keyClick(grid.view, Qt.Key.Key_F2)
     assert not isinstance(QApplication.focusWidget(), QLineEdit)
+    assert "tick Allow edits" in grid.editing.message.text()  # F2 says why nothing happens
     assert reference(cells_db, "SELECT age FROM people WHERE rowid = 1") == [(36,)]
 
     open_table(qtbot, grid, "adults")  # a view: the box itself says why not
