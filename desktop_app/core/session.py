@@ -35,8 +35,9 @@ from desktop_app.core import maintenance
 from desktop_app.core.activity import Activity, ActivityMeter
 from desktop_app.core.browse import BrowseWorker, reload_rows
 from desktop_app.core.database import Database, connect_read, create_database, open_database, pragma
-from desktop_app.core.errors import PulseError, translate
+from desktop_app.core.errors import DatabaseReadOnly, PulseError, translate
 from desktop_app.core.events import EmitterGroup
+from desktop_app.core.export import ExportJob
 from desktop_app.core.metrics import MetricsSampler, Sample
 from desktop_app.core.query import (
     PlanNode,
@@ -139,6 +140,10 @@ class Session:
         self._browse: BrowseWorker | None = None
         self._counter: BrowseWorker | None = None  # exact counts: a full pass must not hold up paging
         self._jobs: set[Job] = set()
+        self._exports: set[ExportJob] = set()
+        # The grid's edits: one write connection, opened on first use and owned by its own thread.
+        self._writer_pool: ThreadPoolExecutor | None = None
+        self._writer: apsw.Connection | None = None
         self._sampling: asyncio.Task | None = None
         self._last_sampler_error = ""
         self._closing = False
@@ -253,6 +258,8 @@ class Session:
     def _ask_everything_to_stop(self) -> None:
         for job in list(self._jobs):
             job.cancel()
+        for export in list(self._exports):
+            export.cancel()
         if self._runner is not None:
             self._runner.cancel()
         for worker in (self._browse, self._counter):
@@ -270,6 +277,12 @@ class Session:
                 if worker is not None:
                     worker.close()
             self._job_pool.shutdown(wait=True, cancel_futures=True)
+            for export in list(self._exports):
+                export.cancel()
+                export.join()
+            if self._writer_pool is not None:
+                self._writer_pool.submit(self._close_writer)
+                self._writer_pool.shutdown(wait=True, cancel_futures=False)
             self._sampler_pool.submit(self._close_sampler_side)
             self._sampler_pool.shutdown(wait=True, cancel_futures=False)
             self._torn_down.set()
@@ -447,6 +460,55 @@ class Session:
         """Interrupt the console's running statement and drop what is queued (each ends in QueryInterrupted)."""
         if self._runner is not None:
             self._runner.cancel()
+
+    # Edits from the grid ---------------------------------------------------------------------------------
+    async def write(self, fn: Callable[[apsw.Connection], T]) -> T:
+        """Run `fn(connection)` on the session's one write connection (opened on first use, on its own
+        thread; never a read connection). Its commits are the app's own: the sampler raises no flag for them
+        and `data_changed` does not fire, so the caller refreshes what it shows."""
+        if self._closing or self.database is None:
+            raise PulseError("The database was closed.")
+        if self.database.read_only:
+            raise DatabaseReadOnly(f"{self.path.name} was opened read-only; reopen it read-write to change it.")
+        if self._writer_pool is None:
+            self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pulse-write")
+        return await asyncio.get_running_loop().run_in_executor(self._writer_pool, self._write_on_thread, fn)
+
+    def _write_on_thread(self, fn: Callable[[apsw.Connection], T]) -> T:
+        assert self.database is not None
+        if self._writer is None:
+            self._writer = self.database.connect_write()
+        sampler = self._sampler  # made by the first sample, before anything can write
+        if sampler is None:
+            return fn(self._writer)
+        with sampler.own_changes():
+            return fn(self._writer)
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    # Export ---------------------------------------------------------------------------------------------
+    def export(
+        self,
+        sql: str,
+        destination: Path | str,
+        *,
+        fmt: str,
+        bindings: tuple = (),
+        progress: Callable[[int], None] | None = None,
+    ) -> ExportJob:
+        """Stream every row of `sql` to `destination` on the export's own thread and read connection
+        (`await asyncio.wrap_future(job.future)`). `progress(rows)` runs on that thread. Closing the session
+        cancels it, and a cancelled export leaves no file."""
+        if self._closing or self.database is None:
+            raise PulseError("The database was closed.")
+        job = ExportJob(self.database.connect_read, sql, destination, fmt=fmt, bindings=bindings, progress=progress)
+        self._exports.add(job)
+        job.future.add_done_callback(lambda _future: self._exports.discard(job))
+        job.start()
+        return job
 
     # Maintenance jobs -------------------------------------------------------------------------------------
     @property

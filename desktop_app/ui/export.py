@@ -1,39 +1,191 @@
-"""Write a result grid to CSV or JSON (runs on the task pool, never on the GUI thread)."""
+"""Exporting a whole result or table from the window: every row, streamed by core/export.py in the background.
+
+`ExportBar` is the non-modal progress line a grid shows under itself while its export runs: rows written
+so far, elapsed time, Cancel. The export runs on its own thread and read connection (`Session.export`), so
+the grid, the console and the charts stay usable; a cancelled or failed export leaves no file. What is
+exported is the statement, not the rows loaded in the grid: the display limit never limits an export.
+"""
 
 from __future__ import annotations
 
-import base64
-import csv
-import json
-from collections.abc import Sequence
+import asyncio
+import time
 from pathlib import Path
 
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton, QWidget
 
-def export_csv(path: Path, columns: Sequence[str], rows: Sequence[tuple]) -> int:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow(["" if value is None else _blob_text(value) for value in row])
-    return len(rows)
+from desktop_app.core.errors import PulseError, QueryInterrupted
+from desktop_app.core.export import ExportJob, ExportResult
+from desktop_app.core.keyset import BrowseSpec, where_clause
+from desktop_app.core.query import quote_identifier
+from desktop_app.core.session import Session
+from desktop_app.ui.aio import spawn
+from desktop_app.ui.dialogs import Dialogs
 
-
-def export_json(path: Path, columns: Sequence[str], rows: Sequence[tuple]) -> int:
-    """An array of objects, one per row; BLOBs become base64 strings."""
-    records = [{name: _json_value(value) for name, value in zip(columns, row, strict=False)} for row in rows]
-    with path.open("w", encoding="utf-8") as handle:
-        json.dump(records, handle, ensure_ascii=False, indent=1)
-        handle.write("\n")
-    return len(rows)
-
-
-def _blob_text(value: object) -> object:
-    return base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+FILE_FILTERS = {
+    "csv": "CSV files (*.csv)",
+    "json": "JSON files (*.json)",
+    "ndjson": "NDJSON files (*.ndjson *.jsonl)",
+}
+PROGRESS_EVERY_MS = 100
 
 
-def _json_value(value: object) -> object:
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None  # JSON has no NaN or infinity
-    return value
+def table_statement(spec: BrowseSpec) -> tuple[str, tuple]:
+    """The grid's current rows as one statement: its filter bound as parameters, its sort (then its key)."""
+    sql = f"SELECT * FROM {quote_identifier(spec.relation.name)}"
+    where, values = where_clause(spec.conditions)
+    if where:
+        sql += f" WHERE {where}"
+    order = spec.order_columns()
+    if order:
+        direction = " DESC" if spec.descending else ""
+        sql += " ORDER BY " + ", ".join(f"{quote_identifier(c)}{direction}" for c in order)
+    return sql, values
+
+
+def suggested_name(stem: str, fmt: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "export"
+    return f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"
+
+
+class ExportBar(QWidget):
+    """One export at a time for one grid: `start(...)`, a progress line with Cancel, then a signal."""
+
+    finished = Signal(object)  # ExportResult
+    failed = Signal(object)  # PulseError (QueryInterrupted when cancelled)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("exportBar")
+        self.job: ExportJob | None = None
+        self.rows_written = 0  # set on the export thread, read by the timer (an int store is atomic)
+        self._started = 0.0
+        self._destination: Path | None = None
+        self.label = QLabel("")
+        self.label.setObjectName("exportProgress")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)  # the total is not known without counting, and we do not count
+        self.busy.setMaximumWidth(120)
+        self.busy.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel export")
+        self.cancel_button.setObjectName("cancelExport")
+        self.cancel_button.setToolTip("Stop the export; no file is left behind")
+        self.cancel_button.clicked.connect(self.cancel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.cancel_button)
+        self._timer = QTimer(self)
+        self._timer.setInterval(PROGRESS_EVERY_MS)
+        self._timer.timeout.connect(self._show_progress)
+        self.hide()
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def start(self, session: Session, sql: str, destination: Path, *, fmt: str, bindings: tuple = ()) -> asyncio.Task | None:
+        """Export every row of `sql` to `destination`; `finished` or `failed` follows."""
+        if self.job is not None:
+            self.failed.emit(PulseError("An export is still running: cancel it first."))
+            return None
+        self.rows_written = 0
+        self._started = time.monotonic()
+        self._destination = destination
+        try:
+            self.job = session.export(sql, destination, fmt=fmt, bindings=bindings, progress=self._progress)
+        except PulseError as error:
+            self.failed.emit(error)
+            return None
+        self.label.setText(f"Exporting to {destination.name}…")
+        self.show()
+        self._timer.start()
+        return spawn(self._wait(self.job))
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.label.setText("Cancelling the export…")
+
+    def _progress(self, rows: int) -> None:  # the export thread
+        self.rows_written = rows
+
+    def _show_progress(self) -> None:
+        if self.job is not None and self._destination is not None:
+            seconds = time.monotonic() - self._started
+            self.label.setText(f"Exporting to {self._destination.name}: {self.rows_written:,} rows · {seconds:.1f} s")
+
+    async def _wait(self, job: ExportJob) -> None:
+        try:
+            result: ExportResult = await asyncio.wrap_future(job.future)
+        except PulseError as error:
+            self._done()
+            self.failed.emit(error)
+            return
+        except BaseException:  # cancelled with its task, or a bug (it goes on to the excepthook)
+            job.cancel()
+            self._done()
+            raise
+        self._done()
+        self.finished.emit(result)
+
+    def _done(self) -> None:
+        self.job = None
+        self._timer.stop()
+        self.hide()
+
+
+def describe_result(result: ExportResult) -> str:
+    rate = f" ({result.rows / result.seconds:,.0f} rows/s)" if result.seconds > 0.05 else ""
+    return f"Exported all {result.rows:,} rows to {result.path} in {result.seconds:.1f} s{rate}"
+
+
+def describe_failure(error: PulseError) -> str:
+    if isinstance(error, QueryInterrupted):
+        return "Export cancelled: no file was written."
+    return f"Export failed: {error}"
+
+
+class TableExport(QObject):
+    """The data view's Export: every row of the table in its current sort and filter, to CSV / JSON / NDJSON."""
+
+    def __init__(self, data_view, dialogs=None) -> None:
+        super().__init__(data_view)
+        self.data_view = data_view
+        self.dialogs = dialogs if dialogs is not None else Dialogs(data_view)
+        self.bar = ExportBar()
+        self.bar.finished.connect(lambda result: self._say(describe_result(result)))
+        self.bar.failed.connect(lambda error: self._say(describe_failure(error)))
+        self.status = QLabel("")
+        self.status.setObjectName("tableExportStatus")
+        self.button = QPushButton("Export…")
+        self.button.setObjectName("exportTable")
+        self.button.setToolTip("Write ALL rows of this table, in its current sort and filter, to a file")
+        menu = QMenu(self.button)
+        self.actions = {}
+        for fmt in ("csv", "json", "ndjson"):
+            action = menu.addAction(f"All rows as {fmt.upper()}…")
+            action.triggered.connect(lambda _checked=False, fmt=fmt: self.export(fmt))
+            self.actions[fmt] = action
+        self.button.setMenu(menu)
+
+    def export(self, fmt: str) -> None:
+        model = self.data_view.model
+        if model is None or model.spec is None:
+            self._say("Open a table first: there is nothing to export.")
+            return
+        if self.bar.running:
+            self._say("An export is still running: cancel it first.")
+            return
+        session, (sql, bindings) = model.session, table_statement(model.spec)
+        self.dialogs.ask_save_path(
+            f"Export all rows of {model.table} as {fmt.upper()}…",
+            lambda path: self.bar.start(session, sql, path, fmt=fmt, bindings=bindings),
+            suggested=suggested_name(model.table, fmt),
+            file_filter=FILE_FILTERS[fmt],
+        )
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text)

@@ -28,6 +28,7 @@ from desktop_app.core.session import DEFAULT_INTERVAL, Session
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 from desktop_app.ui.ingest_controller import IngestController
+from desktop_app.ui.layout_modes import LayoutModes
 from desktop_app.ui.maintenance import MaintenanceActions, human_bytes
 from desktop_app.ui.panels.console import ConsolePanel
 from desktop_app.ui.panels.dashboard import DashboardPanel
@@ -88,6 +89,9 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
+        self.layouts = LayoutModes(self)  # Monitor / Browse (ui/layout_modes.py)
+        self.layouts.install(self.menus["view"], self.toolbar)
+        self.schema.browser.table_export.dialogs = self.dialogs
         self._build_status_bar()
         self._connect()
         self._update_actions()
@@ -349,6 +353,7 @@ class MainWindow(QMainWindow):
         session.events.job_done.connect(self._on_job_done)
         if session.last_sample is not None:
             self._on_sample(session.last_sample, session.last_activity)
+        self.layouts.attach(session)
         self._update_actions()
         self._update_status_labels()
         self.show_status(f"Opened {database.path}")
@@ -373,6 +378,7 @@ class MainWindow(QMainWindow):
         session.events.sample.disconnect(self._on_sample)
         session.events.sampler_error.disconnect(self._on_sampler_error)
         session.events.job_done.disconnect(self._on_job_done)
+        self.layouts.detach()
         if self.ingest_controller.running:
             self.ingest_controller.shutdown()
         self.session = None
@@ -426,6 +432,7 @@ class MainWindow(QMainWindow):
     def _on_ingest_started(self, _config) -> None:
         if self.session is not None:
             self.session.note_own_writes()
+        self.layouts.writing_started()
         self._set_status("ingest", "ingest: connecting")
         QTimer.singleShot(1500, self.schema.refresh)  # the session creates its table on the first batch
 

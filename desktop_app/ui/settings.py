@@ -14,6 +14,7 @@ ORGANIZATION = "SQLitePulse"
 APPLICATION = "SQLite Pulse"
 MAX_RECENT_FILES = 10
 MAX_HISTORY = 200
+MAX_LAYOUT_FILES = 100
 DEFAULT_STREAM_URL = "ws://127.0.0.1:8765"
 
 
@@ -87,6 +88,18 @@ class AppSettings:
         history = [item for item in self.query_history() if item != sql] + [sql]
         self._store.setValue("console/history", history[-MAX_HISTORY:])
         return self.query_history()
+
+    # Monitor / Browse layout the user picked for a database (the window chooses for the others).
+    def layout_for(self, path: Path | str) -> str | None:
+        for item in self._string_list("layout/picked"):
+            mode, _, where = item.partition("|")
+            if where == str(path):
+                return mode
+        return None
+
+    def set_layout_for(self, path: Path | str, mode: str) -> None:
+        kept = [item for item in self._string_list("layout/picked") if item.partition("|")[2] != str(path)]
+        self._store.setValue("layout/picked", [f"{mode}|{path}", *kept][:MAX_LAYOUT_FILES])
 
     def _string_list(self, key: str) -> list[str]:
         value = self._store.value(key, [])

@@ -380,7 +380,8 @@ class TableModel(RowsModel):
         if self._first is None:
             await self._first_page()
             return
-        first, limit = self._first, max(shown, self.page_rows)  # read here, not on the browse thread
+        # Read here, not on the browse thread; at the top, rows added above the first one show too.
+        first, limit = (None if self.offset == 0 else self._first), max(shown, self.page_rows)
         page = await self.session.browse(lambda c: keyset.fetch_page(c, spec, after=first, inclusive=True, limit=limit))
         if self._closed:
             return
@@ -458,3 +459,20 @@ class TableModel(RowsModel):
         if new > old:
             self._append(rows[old:])
         self._emit_row_numbers()
+
+    # Editing: ui/table_edit.py decides; the model only asks its `editor` (None: read-only) ------------------
+    editor = None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        base = super().flags(index)
+        return self.editor.flags(self, index, base) if self.editor is not None and index.isValid() else base
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if self.editor is not None and index.isValid():
+            shown = self.editor.data(self, index, role)
+            if shown is not None:
+                return shown
+        return super().data(index, role)
+
+    def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802
+        return self.editor is not None and self.editor.set_data(self, index, value, role)

@@ -8,8 +8,6 @@ session) so late pages of a cancelled run, or of a database closed since, are dr
 from __future__ import annotations
 
 import asyncio
-import time
-from pathlib import Path
 
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QFontDatabase, QKeySequence
@@ -35,7 +33,9 @@ from desktop_app.core.query import PlanNode, QueryResult, ResultPage
 from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
-from desktop_app.ui.export import export_csv, export_json
+from desktop_app.ui.export import FILE_FILTERS as EXPORT_FILTERS
+from desktop_app.ui.export import ExportBar, describe_failure, describe_result, suggested_name
+from desktop_app.ui.grid_tools import GridTools
 from desktop_app.ui.models.result_model import ResultModel
 from desktop_app.ui.settings import AppSettings
 from desktop_app.ui.sql_highlighter import SqlHighlighter
@@ -103,6 +103,13 @@ class ConsolePanel(QWidget):
         self.history.setToolTip("Statements run before (kept across sessions)")
         self.export_csv_button = QPushButton("Export CSV…")
         self.export_json_button = QPushButton("Export JSON…")
+        self.export_ndjson_button = QPushButton("Export NDJSON…")
+        for button in (self.export_csv_button, self.export_json_button, self.export_ndjson_button):
+            button.setToolTip("Run the statement again and write ALL its rows to a file, in the background")
+        self.export_bar = ExportBar()
+        self.export_bar.finished.connect(self._exported)
+        self.export_bar.failed.connect(self._export_failed)
+        self._result_sql = ""  # the statement whose rows the grid shows (what an export runs again)
 
         self.run_action = QAction("Run", self)
         self.run_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
@@ -122,10 +129,12 @@ class ConsolePanel(QWidget):
         self.history.activated.connect(self._recall_history)
         self.export_csv_button.clicked.connect(lambda: self.export("csv"))
         self.export_json_button.clicked.connect(lambda: self.export("json"))
+        self.export_ndjson_button.clicked.connect(lambda: self.export("ndjson"))
 
         self.result_model = ResultModel()
         self.result_view = self._make_table_view("resultGrid")
         self.result_view.setModel(self.result_model)
+        self.result_tools = GridTools(self.result_view, name="result")
         self.bytecode_model = ResultModel()
         self.bytecode_view = self._make_table_view("bytecodeGrid")
         self.bytecode_view.setModel(self.bytecode_model)
@@ -166,7 +175,9 @@ class ConsolePanel(QWidget):
         footer.addWidget(self.status_label, 1)
         footer.addWidget(self.export_csv_button)
         footer.addWidget(self.export_json_button)
+        footer.addWidget(self.export_ndjson_button)
         lower_layout.addLayout(footer)
+        lower_layout.addWidget(self.export_bar)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.editor)
@@ -204,6 +215,7 @@ class ConsolePanel(QWidget):
         self._task = None
         self._session = session
         self._set_busy(False)
+        self.export_bar.cancel()
         self._clear_results()
         if session is not None:
             self.status_label.setText(f"Ready: {session.path.name}{' (read-only)' if session.read_only else ''}.")
@@ -228,6 +240,7 @@ class ConsolePanel(QWidget):
         self.last_result = None
         self.last_error = None
         self.last_plan = []
+        self._result_sql = ""
 
     @property
     def busy(self) -> bool:
@@ -246,6 +259,7 @@ class ConsolePanel(QWidget):
             return None
         self.result_model = ResultModel()
         self.result_view.setModel(self.result_model)
+        self._result_sql = ""
         self.tabs.setCurrentIndex(TAB_RESULTS)
         generation, model = self._generation, self.result_model
 
@@ -315,12 +329,13 @@ class ConsolePanel(QWidget):
     def _on_done(self, generation: int, result: QueryResult) -> None:
         if generation != self._generation:
             return
+        self._result_sql = self._current_sql
         self._set_busy(False)
         self.result_model.set_columns(result.columns)
         self.last_result = result
         parts = [f"{result.row_count:,} row{'s' if result.row_count != 1 else ''}"]
         if result.truncated:
-            parts[0] += f" (stopped at the {result.row_count:,}-row limit)"
+            parts[0] = f"showing the first {result.row_count:,} rows (a display limit); Export writes all of them"
         if result.changes:
             parts.append(f"{result.changes:,} changed")
         parts.append(f"{result.elapsed_ms:,.1f} ms")
@@ -404,8 +419,8 @@ class ConsolePanel(QWidget):
             widget.setEnabled(ready)
         self.cancel_button.setEnabled(self._busy)
         has_rows = self.result_model.received_count > 0 or bool(self.result_model.columns)
-        self.export_csv_button.setEnabled(has_rows and not self._busy)
-        self.export_json_button.setEnabled(has_rows and not self._busy)
+        for button in (self.export_csv_button, self.export_json_button, self.export_ndjson_button):
+            button.setEnabled(has_rows and not self._busy and bool(self._result_sql))
 
     # History ----------------------------------------------------------------------------------------------
     def _load_history(self) -> None:
@@ -425,39 +440,30 @@ class ConsolePanel(QWidget):
             self.editor.setFocus()
 
     # Export -----------------------------------------------------------------------------------------------
-    def export(self, kind: str) -> None:
-        columns, rows = self.result_model.columns, list(self.result_model.all_rows())
-        if not columns:
+    def export(self, fmt: str) -> None:
+        """Run the shown result's statement again and stream ALL its rows to a file (not the rows loaded)."""
+        if self._session is None or not self._result_sql or not self.result_model.columns:
             self._show_error("Run a query first: there is nothing to export.")
             return
-        suffix = ".csv" if kind == "csv" else ".json"
-        file_filter = "CSV files (*.csv)" if kind == "csv" else "JSON files (*.json)"
-        suggested = f"result-{time.strftime('%Y%m%d-%H%M%S')}{suffix}"
+        if self.export_bar.running:
+            self.status_label.setText("An export is still running: cancel it first.")
+            return
+        session, sql = self._session, self._result_sql
+        self.dialogs.ask_save_path(
+            f"Export all rows as {fmt.upper()}…",
+            lambda path: self.export_bar.start(session, sql, path, fmt=fmt) if session is self._session else None,
+            suggested=suggested_name("result", fmt),
+            file_filter=EXPORT_FILTERS[fmt],
+        )
 
-        def write(path: Path) -> None:
-            writer = export_csv if kind == "csv" else export_json
+    def _exported(self, result) -> None:
+        self.status_label.setText(describe_result(result))
+        self.exported.emit(result.path)
 
-            def job() -> int:
-                try:
-                    return writer(path, columns, rows)
-                except OSError as exc:
-                    raise PulseError(f"Cannot write {path}: {exc.strerror or exc}") from exc
-
-            spawn(self._export(path, job))
-
-        self.dialogs.ask_save_path(f"Export {kind.upper()}…", write, suggested=suggested, file_filter=file_filter)
-
-    async def _export(self, path: Path, job) -> None:
-        try:
-            count = await self._tasks.call(job)
-        except PulseError as error:
+    def _export_failed(self, error: PulseError) -> None:
+        self.status_label.setText(describe_failure(error))
+        if not isinstance(error, QueryInterrupted):
             self._show_error(str(error))
-        else:
-            self._exported(path, count)
-
-    def _exported(self, path: Path, count: int) -> None:
-        self.status_label.setText(f"Exported {count:,} rows to {path}")
-        self.exported.emit(path)
 
 
 def count_nodes(nodes: list[PlanNode]) -> int:

@@ -37,7 +37,10 @@ from desktop_app.core.errors import PulseError
 from desktop_app.core.keyset import Condition, Plan, inline, where_clause
 from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
+from desktop_app.ui.export import TableExport
+from desktop_app.ui.grid_tools import GridTools
 from desktop_app.ui.models.table_model import TableModel
+from desktop_app.ui.table_edit import TableEditor
 from desktop_app.ui.widgets.filter_header import FilterHeader
 
 BUSY_NOTE_AFTER_S = 0.3
@@ -165,6 +168,17 @@ class DataView(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.filter_error_label)
         layout.addLayout(where)
+        # Looking, copying, editing and exporting live in their own modules; these lines only place them.
+        self.grid_tools = GridTools(self.view, name="table")
+        self.editing = TableEditor(self)
+        self.grid_tools.extra_actions = self.editing.extra_actions
+        self.table_export = TableExport(self)
+        tools = QHBoxLayout()
+        tools.addWidget(self.editing.bar, 1)
+        tools.addWidget(self.table_export.status)
+        tools.addWidget(self.table_export.button)
+        layout.addLayout(tools)
+        layout.addWidget(self.table_export.bar)
         self._busy_timer = QTimer(self)
         self._busy_timer.setInterval(200)
         self._busy_timer.timeout.connect(self._show_info)

@@ -175,7 +175,7 @@ def test_export_csv_and_json(qtbot, console: ConsolePanel, scripted: ScriptedDia
         {"id": 1, "device": "dev0", "raw": "AP8=", "empty": None},
         {"id": 2, "device": "dev1", "raw": "AP8=", "empty": None},
     ]
-    assert "Exported 2 rows" in console.status_label.text()
+    assert "Exported all 2 rows" in console.status_label.text()
 
 
 def test_without_a_database_nothing_runs(qtbot, console: ConsolePanel) -> None:

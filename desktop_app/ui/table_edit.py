@@ -1,0 +1,343 @@
+"""Changing a table from the data grid, only on purpose: *Allow edits*, then edit a cell, add or delete rows,
+undo (Ctrl+Z).
+
+With the box off (the default on every open), on a database opened read-only, or on a view or virtual table,
+nothing is editable and the box's tooltip says why. Each change is one transaction on the session's write
+connection (`Session.write`, core/edit.py), addressed by the row's key (`TableModel.row_key`). A change
+SQLite refuses (a constraint) is shown under the grid in plain words and the cell keeps the text the user
+typed, marked, so it can be corrected; `Discard` drops it. The grid is refreshed after each change (the
+app's own commits do not fire `data_changed`).
+
+The model asks this object (`TableModel.editor`) for flags, the edit text, overlays and setData.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from desktop_app.core import edit
+from desktop_app.core.edit import Change
+from desktop_app.core.errors import DatabaseLocked, PulseError
+from desktop_app.ui.aio import spawn
+
+if TYPE_CHECKING:
+    from desktop_app.ui.models.table_model import TableModel
+    from desktop_app.ui.panels.data_view import DataView
+
+FAILED_BACKGROUND = QColor("#fdecea")
+PENDING_BACKGROUND = QColor("#fff4ce")
+UNDO_DEPTH = 50
+
+
+class TableEditor(QObject):
+    changed = Signal(object)  # Change, once committed
+    undone = Signal(object)  # Change, once undone
+    failed = Signal(object)  # PulseError
+
+    def __init__(self, data_view: DataView) -> None:
+        super().__init__(data_view)
+        self.data_view = data_view
+        self.undo_stack: list[Change] = []
+        self.pending: dict[tuple, str] = {}  # (key, column) -> the text being written, or kept after a failure
+        self.errors: dict[tuple, str] = {}  # (key, column) -> why it failed
+        self.writing = 0
+
+        self.allow_box = QCheckBox("Allow edits")
+        self.allow_box.setObjectName("allowEdits")
+        self.allow_box.toggled.connect(self._on_allow)
+        self.add_button = self._button("Add row", "addRow", "Insert a row (defaults; NOT NULL columns get 0 or '')", self.add_row)
+        self.delete_button = self._button("Delete rows", "deleteRows", "Delete the selected rows (Ctrl+Z undoes)", self.delete_selected)
+        self.undo_button = self._button("Undo", "undoEdit", "Undo the last change (Ctrl+Z)", self.undo)
+        self.discard_button = self._button("Discard", "discardEdit", "Drop the text of the edit that failed", self.discard)
+        self.message = QLabel("")
+        self.message.setObjectName("editMessage")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.bar = QWidget()
+        self.bar.setObjectName("editBar")
+        row = QHBoxLayout(self.bar)
+        row.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.allow_box, self.add_button, self.delete_button, self.undo_button):
+            row.addWidget(widget)
+        row.addWidget(self.message, 1)
+        row.addWidget(self.discard_button)
+
+        view = data_view.view
+        self.undo_action = QAction("Undo last change", view)
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.undo_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.undo_action.triggered.connect(lambda _checked=False: self.undo())
+        data_view.addAction(self.undo_action)
+        self.null_action = QAction("Set to NULL", view)
+        self.null_action.triggered.connect(lambda _checked=False: self.set_current_null())
+        self.delete_action = QAction("Delete selected rows", view)
+        self.delete_action.triggered.connect(lambda _checked=False: self.delete_selected())
+        data_view.table_opened.connect(self._on_table_opened)
+        view.installEventFilter(self)
+        self._update()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        # F2 on a grid that cannot be edited: say why instead of doing nothing.
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_F2
+            and self.model is not None
+            and not self.editable
+        ):
+            self._say(self.reason())
+        return False
+
+    def _button(self, text: str, name: str, tip: str, slot) -> QPushButton:
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.setToolTip(tip)
+        button.clicked.connect(lambda _checked=False: slot())
+        return button
+
+    # State ------------------------------------------------------------------------------------------------
+    @property
+    def model(self) -> TableModel | None:
+        return self.data_view.model
+
+    def reason(self) -> str:
+        """Why the grid cannot be edited now ("" when it can)."""
+        model = self.model
+        if model is None:
+            return "Open a table to edit it."
+        if model.session.read_only:
+            return f"{model.session.path.name} is open read-only: reopen it read-write (File ▸ Open…) to edit it."
+        if model.relation is None:
+            return "The table is still loading."
+        why = edit.not_editable_reason(model.relation)
+        if why:
+            return why
+        if not self.allow_box.isChecked():
+            return "Editing is off: tick Allow edits to change this table (each change is one transaction; Ctrl+Z undoes)."
+        return ""
+
+    @property
+    def editable(self) -> bool:
+        return not self.reason()
+
+    def extra_actions(self) -> list[QAction]:
+        on = self.editable
+        for action in (self.null_action, self.delete_action, self.undo_action):
+            action.setEnabled(on and (action is not self.undo_action or bool(self.undo_stack)))
+        return [self.null_action, self.delete_action, self.undo_action]
+
+    def _on_table_opened(self, _name: str) -> None:
+        model = self.model
+        if model is not None:
+            model.editor = self
+            model.page_loaded.connect(lambda _n: self._update())  # the relation is known with the first page
+        self.undo_stack.clear()
+        self.pending.clear()
+        self.errors.clear()
+        self.allow_box.setChecked(False)
+        self.message.setText("")
+        self._update()
+
+    def _on_allow(self, _on: bool) -> None:
+        self._update()
+        view = self.data_view.view
+        view.viewport().update()
+
+    def _update(self) -> None:
+        model = self.model
+        blocked = ""
+        if model is None:
+            blocked = "Open a table to edit it."
+        elif model.session.read_only or (model.relation is not None and edit.not_editable_reason(model.relation)):
+            blocked = self.reason()
+        self.allow_box.setEnabled(not blocked)
+        self.allow_box.setToolTip(blocked or "Let this grid change the table: edit cells, add and delete rows")
+        why = self.reason()
+        for button in (self.add_button, self.delete_button):
+            button.setEnabled(not why and not self.writing)
+            if why:
+                button.setToolTip(why)
+        self.add_button.setToolTip(why or "Insert a row (defaults; NOT NULL columns get 0 or '')")
+        self.delete_button.setToolTip(why or "Delete the selected rows (Ctrl+Z undoes)")
+        self.undo_button.setEnabled(not why and bool(self.undo_stack) and not self.writing)
+        self.undo_button.setToolTip(
+            f"Undo: {self.undo_stack[-1].describe()} (Ctrl+Z)" if self.undo_stack else "Nothing to undo"
+        )
+        self.discard_button.setVisible(bool(self.errors))
+
+    # The model's questions --------------------------------------------------------------------------------
+    def key_of(self, model: TableModel, row: int) -> tuple | None:
+        return model.row_key(row)
+
+    def flags(self, model: TableModel, index: QModelIndex, base: Qt.ItemFlag) -> Qt.ItemFlag:
+        if self.editable and not isinstance(model.value(index.row(), index.column()), bytes):
+            return base | Qt.ItemFlag.ItemIsEditable
+        return base
+
+    def data(self, model: TableModel, index: QModelIndex, role: int) -> Any:
+        """An overlay for the cell (None: the model's own answer)."""
+        if role == Qt.ItemDataRole.EditRole:
+            cell = self._cell(model, index)
+            if cell in self.pending:
+                return self.pending[cell]
+            return edit.edit_text(model.value(index.row(), index.column()))
+        if not self.pending or role not in (
+            Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ToolTipRole
+        ):
+            return None
+        cell = self._cell(model, index)
+        if cell not in self.pending:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.pending[cell]
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return FAILED_BACKGROUND if cell in self.errors else PENDING_BACKGROUND
+        return f"Not saved: {self.errors[cell]}" if cell in self.errors else "Saving…"
+
+    def _cell(self, model: TableModel, index: QModelIndex) -> tuple | None:
+        key = self.key_of(model, index.row())
+        return None if key is None else (key, model.columns[index.column()])
+
+    def set_data(self, model: TableModel, index: QModelIndex, value: object, role: int) -> bool:
+        if role != Qt.ItemDataRole.EditRole or not self.editable or not index.isValid():
+            return False
+        key = self.key_of(model, index.row())
+        if key is None:
+            return False
+        column = model.columns[index.column()]
+        old = model.value(index.row(), index.column())
+        text = str(value)
+        cell = (key, column)
+        if text == edit.edit_text(old) and cell not in self.errors:
+            return False  # unchanged: nothing to write
+        new = edit.value_from_text(text, old)
+        self.pending[cell] = text
+        self.errors.pop(cell, None)
+        relation = model.relation
+        self._write(
+            model,
+            lambda connection: edit.update_cell(connection, relation, key, column, old, new),
+            cell=cell,
+        )
+        model.dataChanged.emit(index, index)
+        return True
+
+    # Actions ----------------------------------------------------------------------------------------------
+    def set_current_null(self) -> None:
+        model, index = self.model, self.data_view.view.currentIndex()
+        if model is None or not index.isValid() or not self.editable:
+            return
+        key = self.key_of(model, index.row())
+        if key is None:
+            return
+        column, old, relation = model.columns[index.column()], model.value(index.row(), index.column()), model.relation
+        self._write(model, lambda connection: edit.update_cell(connection, relation, key, column, old, None))
+
+    def add_row(self) -> None:
+        model = self.model
+        if model is None or not self._allowed():
+            return
+        relation = model.relation
+        self._write(model, lambda connection: edit.insert_row(connection, relation), then_last=True)
+
+    def delete_selected(self) -> None:
+        model = self.model
+        if model is None or not self._allowed():
+            return
+        rows = sorted({index.row() for index in self.data_view.view.selectionModel().selectedIndexes()})
+        if not rows and self.data_view.view.currentIndex().isValid():
+            rows = [self.data_view.view.currentIndex().row()]
+        keys = [key for key in (self.key_of(model, row) for row in rows) if key is not None]
+        if not keys:
+            self._say("Select the rows to delete first.")
+            return
+        relation = model.relation
+        self._write(model, lambda connection: edit.delete_rows(connection, relation, keys))
+
+    def undo(self) -> None:
+        model = self.model
+        if model is None or not self.undo_stack or not self._allowed():
+            return
+        change = self.undo_stack.pop()
+        relation = model.relation
+        self._write(model, lambda connection: edit.undo(connection, relation, change), undoing=change)
+
+    def discard(self) -> None:
+        """Drop the text of failed edits: the cells show what the table holds."""
+        for cell in list(self.errors):
+            self.pending.pop(cell, None)
+        self.errors.clear()
+        self.message.setText("")
+        if self.model is not None:
+            _repaint(self.model)
+        self._update()
+
+    def _allowed(self) -> bool:
+        why = self.reason()
+        if why:
+            self._say(why)
+        return not why
+
+    # Writing ----------------------------------------------------------------------------------------------
+    def _write(self, model: TableModel, work, *, cell: tuple | None = None, then_last: bool = False, undoing: Change | None = None) -> None:
+        self.writing += 1
+        self._update()
+        spawn(self._run(model, work, cell, then_last, undoing))
+
+    async def _run(self, model: TableModel, work, cell: tuple | None, then_last: bool, undoing: Change | None) -> None:
+        try:
+            result = await model.session.write(work)
+        except PulseError as error:
+            if model is self.model:
+                self._failed(model, error, cell, undoing)
+            return
+        finally:
+            self.writing -= 1
+            self._update()
+        if model is self.model:
+            self._succeeded(model, result, cell, then_last, undoing)
+
+    def _failed(self, model: TableModel, error: PulseError, cell: tuple | None, undoing: Change | None) -> None:
+        if cell is not None:
+            self.errors[cell] = str(error)  # the cell keeps the user's text, marked, for correction
+        elif undoing is not None and isinstance(error, DatabaseLocked):
+            self.undo_stack.append(undoing)  # another writer held the lock: the undo can be tried again
+        hint = " Edit the cell again to correct it, or Discard." if cell is not None else ""
+        self._say(f"⚠ {error}{hint}", error=True)
+        if isinstance(error, edit.EditConflict):
+            model.refresh()
+        self.failed.emit(error)
+        self._update()
+        _repaint(model)
+
+    def _succeeded(self, model: TableModel, result: Change | None, cell: tuple | None, then_last: bool, undoing: Change | None) -> None:
+        if cell is not None:
+            self.pending.pop(cell, None)
+        if undoing is not None:
+            self._say(f"Undone: {undoing.describe()}.")
+            self.undone.emit(undoing)
+        elif result is not None:
+            self.undo_stack.append(result)
+            del self.undo_stack[:-UNDO_DEPTH]
+            self._say(f"Saved: {result.describe()} (Ctrl+Z undoes).")
+            self.changed.emit(result)
+        if then_last and model.spec is not None and model.spec.sort is None and not model.spec.conditions:
+            model.last_page()  # a new row has the highest key: show it
+        else:
+            model.refresh()
+        self._update()
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet("color: #a61b1b" if error else "")
+
+
+def _repaint(model: TableModel) -> None:
+    """The overlays changed: every shown cell asks again (no reset, so selection and scroll stay)."""
+    rows, columns = model.rowCount(), model.columnCount()
+    if rows and columns:
+        model.dataChanged.emit(model.index(0, 0), model.index(rows - 1, columns - 1))
