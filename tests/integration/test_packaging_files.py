@@ -355,7 +355,7 @@ def test_heavy_qt_modules_are_excluded() -> None:
         ("PySide6/Qt/plugins/platforms/libqxcb.so", False),
         ("PySide6/Qt/plugins/platforms/libqoffscreen.so", False),
         ("PySide6/Qt/plugins/platforms/libqeglfs.so", True),
-        ("PySide6/Qt/plugins/platformthemes/libqgtk3.so", True),
+        ("PySide6/Qt/plugins/platformthemes/libqgtk3.so", False),  # the desktop's palette and dark scheme
         ("PySide6/Qt/plugins/imageformats/libqpdf.so", True),
         ("PySide6/Qt/plugins/imageformats/libqsvg.so", False),
         ("PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so", True),
@@ -371,6 +371,28 @@ def test_heavy_qt_modules_are_excluded() -> None:
 )
 def test_unwanted_files_are_recognised(dest_name: str, unwanted: bool) -> None:
     assert bundle_policy.is_unwanted_file(dest_name) is unwanted
+
+
+def test_the_gtk3_theme_ships_without_gtk() -> None:
+    """The gtk3 platform theme (the GTK desktop's palette and light/dark scheme) ships; GTK and the stack only
+    it links to stay the desktop's, so a bundled copy can never clash with the one GTK loads."""
+    binaries = [
+        ("PySide6/Qt/plugins/platformthemes/libqgtk3.so", "/x/libqgtk3.so", "BINARY"),
+        ("PySide6/Qt/lib/libQt6Gui.so.6", "/x/libQt6Gui.so.6", "BINARY"),
+        ("libcairo.so.2", "/x/libcairo.so.2", "BINARY"),
+        ("libpixman-1.so.0", "/x/libpixman-1.so.0", "BINARY"),
+        ("libglib-2.0.so.0", "/x/libglib-2.0.so.0", "BINARY"),
+    ]
+    links = {
+        "/x/libqgtk3.so": ["libQt6Gui.so.6", "libgtk-3.so.0", "libcairo.so.2"],
+        "/x/libQt6Gui.so.6": ["libglib-2.0.so.0"],
+        "/x/libcairo.so.2": ["libpixman-1.so.0"],
+    }
+    kept, dropped = bundle_policy.prune_libraries(binaries, lambda source: links.get(source, []))
+    kept_names = {entry[0] for entry in kept}
+    assert "PySide6/Qt/plugins/platformthemes/libqgtk3.so" in kept_names
+    assert "libglib-2.0.so.0" in kept_names  # Qt itself links it
+    assert {"libcairo.so.2", "libpixman-1.so.0"} <= set(dropped)
 
 
 def test_pruning_keeps_what_extensions_and_plugins_link_and_drops_the_rest() -> None:

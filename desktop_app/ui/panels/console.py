@@ -191,7 +191,7 @@ class ConsolePanel(QWidget):
     # Look -------------------------------------------------------------------------------------------------
     def apply_theme(self) -> None:
         """Error and full-scan colours from the palette (readable on light and dark schemes)."""
-        colors = theme.colors(self.palette())
+        colors = theme.colors()
         self.error_label.setStyleSheet(
             f"color: {colors.danger_text.name()}; background: {colors.danger_background.name()};"
             " padding: 4px; border-radius: 3px;"

@@ -356,7 +356,7 @@ class DashboardPanel(QWidget):
 
     def apply_theme(self) -> None:
         """Re-read the palette's colours: tiles, banner, notes and (when built) the charts."""
-        colors = self.colors = theme.colors(self.palette())
+        colors = self.colors = theme.colors()  # the application palette: set before the widgets see it
         self.banner.setStyleSheet(
             f"QLabel#redFlagBanner {{ background: {colors.danger_background.name()}; color: {colors.danger_text.name()};"
             f" border: 1px solid {colors.danger_text.name()}; border-radius: 4px; padding: 6px; }}"
