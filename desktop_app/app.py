@@ -26,7 +26,6 @@ import qasync  # after PySide6 on purpose: it binds to the Qt already imported
 from desktop_app import __version__
 from desktop_app.ui.settings import APPLICATION, ORGANIZATION
 
-
 TRACE_VARIABLE = "SQLITE_PULSE_TRACE_STARTUP"
 
 

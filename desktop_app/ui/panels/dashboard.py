@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
@@ -388,12 +389,17 @@ class DashboardPanel(QWidget):
         width = self.line_width()
         for column, curve in self.curves.items():
             color = colors.series[SERIES_KEYS[column]]
-            if column == WAL_FILE:  # under the frames line: a wider, translucent band stays visible beneath it
-                band = self._pg.mkColor(color)
-                band.setAlpha(110)
-                curve.setPen(pg.mkPen(color, width=width, style=Qt.PenStyle.DashLine))
+            if column == WAL_FILE:
+                # Drawn first and three times as wide, translucent, over a band down to zero: where the frames
+                # line lies on it, the file's line still shows on both sides, and after a checkpoint the band
+                # shows the file's size while the frames line drops.
+                halo = QColor(color)
+                halo.setAlpha(150)
+                band = QColor(color)
+                band.setAlpha(45)
+                curve.setPen(pg.mkPen(halo, width=width * 3))
                 curve.setFillLevel(0)
-                curve.setBrush(pg.mkBrush(band.red(), band.green(), band.blue(), 60))
+                curve.setBrush(pg.mkBrush(band))
             else:
                 curve.setPen(pg.mkPen(color, width=width))
         muted = colors.muted.name()
@@ -401,7 +407,7 @@ class DashboardPanel(QWidget):
         for plot, title in (
             (self.throughput_plot, "Rows/s written by ingest"),
             (self.activity_plot, "Write activity, all writers (per second)"),
-            (self.wal_plot, f"WAL (MB): <span style='color:{file_color}'>┅ file on disk</span>"
+            (self.wal_plot, f"WAL (MB): <span style='color:{file_color}'>▬ file on disk</span>"
                             f" &nbsp;<span style='color:{frames_color}'>━ frames not yet checkpointed</span>"),
             (self.db_plot, "Database size (MB)"),
             (self.freelist_plot, "Freelist pages"),

@@ -8,7 +8,15 @@ import pytest
 from desktop_app.core.activity import Activity, ActivityMeter
 from desktop_app.core.database import connect_write
 from desktop_app.core.metrics import MetricsSampler, RedFlag
-from desktop_app.ui.panels.dashboard import INGEST, WAL_CONTENT, WAL_FILE, WINDOWS, DashboardPanel, FollowingRange, Reading
+from desktop_app.ui.panels.dashboard import (
+    INGEST,
+    WAL_CONTENT,
+    WAL_FILE,
+    WINDOWS,
+    DashboardPanel,
+    FollowingRange,
+    Reading,
+)
 
 pytestmark = pytest.mark.gui
 

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QPlainTextEdit
 
 from desktop_app.core.activity import Activity
 from desktop_app.ui import theme
-from desktop_app.ui.panels.dashboard import DashboardPanel, Reading
+from desktop_app.ui.panels.dashboard import WAL_FILE, DashboardPanel, Reading
 from desktop_app.ui.sql_highlighter import SqlHighlighter
 
 pytestmark = pytest.mark.gui
@@ -90,7 +90,7 @@ def test_chart_lines_and_plan_rows_follow_the_theme(themed, qtbot) -> None:
     for column, curve in panel.curves.items():
         pen = curve.opts["pen"]
         assert theme.contrast(pen.color(), dark_background) >= theme.LINE_CONTRAST, column
-        assert pen.widthF() == pytest.approx(panel.line_width())
+        assert pen.widthF() == pytest.approx(panel.line_width() * (3 if column == WAL_FILE else 1))
     colors = theme.colors()
     assert theme.contrast(colors.danger_text, colors.danger_background) >= 4.5
     assert theme.contrast(colors.notice_text, colors.notice_background) >= 4.5
