@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self._closing: list[tuple[Session, asyncio.Task]] = []  # sessions still shutting down
         self._shut_down = False
         self._shown_once = False
+        self._applied_fonts = (0, 0)
 
         self.poster = GuiPoster(self)  # the ingest controller's callback style, until it awaits too
         self.tasks = TaskRunner(self.poster)
@@ -632,12 +633,15 @@ class MainWindow(QMainWindow):
             self.session.interval = preferences.sample_interval
         if preferences.chart_window != self.dashboard.window_seconds:
             self.dashboard.set_window(preferences.chart_window)
-        self.console.set_font_sizes(preferences.editor_font_size, preferences.grid_font_size)
-        grid_font = QFont(self.font())
-        if preferences.grid_font_size > 0:
-            grid_font.setPointSize(preferences.grid_font_size)
-        for view in self.findChildren(QTableView):  # the data grid too, whichever panel holds it
-            view.setFont(grid_font)
+        fonts = (preferences.editor_font_size, preferences.grid_font_size)
+        if fonts != self._applied_fonts:  # a fresh window already has the desktop's fonts (0, 0)
+            self._applied_fonts = fonts
+            self.console.set_font_sizes(*fonts)
+            grid_font = QFont(self.font())
+            if preferences.grid_font_size > 0:
+                grid_font.setPointSize(preferences.grid_font_size)
+            for view in self.findChildren(QTableView):  # the data grid too, whichever panel holds it
+                view.setFont(grid_font)
         if save:
             self.settings.set_preferences(preferences)
 

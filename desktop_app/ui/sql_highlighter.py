@@ -5,6 +5,7 @@ re-read when the theme changes."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from PySide6.QtGui import QColor, QFont, QSyntaxHighlighter, QTextCharFormat, QTextDocument
@@ -25,6 +26,21 @@ def _format(color: QColor, *, bold: bool = False, italic: bool = False) -> QText
     return fmt
 
 
+@functools.cache
+def _patterns() -> tuple[re.Pattern, ...]:
+    """Compiled once per process (the keyword alternation alone takes ~10 ms), in the order of the rules."""
+    words = lambda items: r"\b(?:" + "|".join(items) + r")\b"  # noqa: E731
+    return (
+        re.compile(words(KEYWORDS), re.IGNORECASE),
+        re.compile(words(TYPES), re.IGNORECASE),
+        re.compile(words(FUNCTIONS) + r"(?=\s*\()", re.IGNORECASE),
+        re.compile(r"\b\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b|\bx'[0-9a-fA-F]*'"),
+        re.compile(r"[?:@$]\w*"),
+        re.compile(r'"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]'),
+        re.compile(r"'(?:[^']|'')*'?"),
+    )
+
+
 class SqlHighlighter(QSyntaxHighlighter):
     IN_COMMENT = 1
 
@@ -36,15 +52,9 @@ class SqlHighlighter(QSyntaxHighlighter):
     def apply_theme(self, rehighlight: bool = True) -> None:
         """Take the colours for the current palette (the editor's background is its Base colour)."""
         sql = self.colors = theme.colors().sql
-        words = lambda items: r"\b(?:" + "|".join(items) + r")\b"  # noqa: E731
+        kinds = ("keyword", "type", "function", "number", "number", "identifier", "string")
         self._rules = [
-            (re.compile(words(KEYWORDS), re.IGNORECASE), _format(sql["keyword"], bold=True)),
-            (re.compile(words(TYPES), re.IGNORECASE), _format(sql["type"])),
-            (re.compile(words(FUNCTIONS) + r"(?=\s*\()", re.IGNORECASE), _format(sql["function"])),
-            (re.compile(r"\b\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b|\bx'[0-9a-fA-F]*'"), _format(sql["number"])),
-            (re.compile(r"[?:@$]\w*"), _format(sql["number"])),
-            (re.compile(r'"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]'), _format(sql["identifier"])),
-            (re.compile(r"'(?:[^']|'')*'?"), _format(sql["string"])),
+            (pattern, _format(sql[kind], bold=kind == "keyword")) for pattern, kind in zip(_patterns(), kinds, strict=True)
         ]
         self._comment = _format(sql["comment"], italic=True)
         if rehighlight:
