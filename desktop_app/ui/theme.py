@@ -134,6 +134,7 @@ _notifier: ThemeNotifier | None = None
 _platform_palette: QPalette | None = None
 _choice = "system"
 _applied: QPalette | None = None
+_announced = Qt.ColorScheme.Unknown  # the last scheme the desktop announced
 
 
 def notifier() -> ThemeNotifier:
@@ -144,11 +145,12 @@ def notifier() -> ThemeNotifier:
 
 
 def system_scheme() -> str:
-    """'dark' or 'light' as the desktop reports it (Qt 6.5+: QStyleHints.colorScheme); light when unknown."""
+    """'dark' or 'light' as the desktop reports it (Qt 6.5+: QStyleHints.colorScheme, or the last scheme its
+    colorSchemeChanged announced); else what the platform's own palette looks like."""
     app = QGuiApplication.instance()
-    if app is None:
-        return "light"
-    scheme = app.styleHints().colorScheme()
+    scheme = app.styleHints().colorScheme() if app is not None else Qt.ColorScheme.Unknown
+    if scheme == Qt.ColorScheme.Unknown:
+        scheme = _announced
     if scheme == Qt.ColorScheme.Dark:
         return "dark"
     if scheme == Qt.ColorScheme.Light:
@@ -173,7 +175,7 @@ def apply_theme(app: QGuiApplication, choice: str) -> str:
     first = _platform_palette is None
     if first:
         _platform_palette = QPalette(app.palette())
-        app.styleHints().colorSchemeChanged.connect(lambda _scheme: _follow_system(app))
+        app.styleHints().colorSchemeChanged.connect(lambda scheme: _follow_system(app, scheme))
     _choice = choice
     scheme = effective_scheme(choice)
     platform_dark = is_dark(_platform_palette.color(QPalette.ColorRole.Window))
@@ -189,13 +191,12 @@ def apply_theme(app: QGuiApplication, choice: str) -> str:
     return scheme
 
 
-def _follow_system(app: QGuiApplication) -> None:
-    global _platform_palette
-    if _choice != "system":
-        return
-    # The desktop changed scheme: the platform theme's palette follows it (when a platform theme is loaded).
-    _platform_palette = QPalette(QGuiApplication.palette()) if app.styleHints().colorScheme() != Qt.ColorScheme.Unknown else _platform_palette
-    apply_theme(app, "system")
+def _follow_system(app: QGuiApplication, scheme: Qt.ColorScheme) -> None:
+    """The desktop switched between light and dark: with 'system' chosen, the app follows at once."""
+    global _announced
+    _announced = scheme
+    if _choice == "system":
+        apply_theme(app, "system")
 
 
 def dark_palette() -> QPalette:

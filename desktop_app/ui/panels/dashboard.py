@@ -415,6 +415,12 @@ class DashboardPanel(QWidget):
         ):
             plot.setTitle(f"<span style='font-size:9pt; color:{muted}'>{title}</span>")
 
+    def event(self, event: QEvent) -> bool:
+        # Moved to a screen with another scale (Qt 6.6+): pens follow the new device pixel ratio.
+        if event.type() == QEvent.Type.DevicePixelRatioChange and self.__dict__.get("_charts_built"):
+            self._style_charts()
+        return super().event(event)
+
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange and hasattr(self, "tiles"):

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QPlainTextEdit
 
@@ -108,3 +109,19 @@ def test_system_follows_the_platform_palette_again(themed) -> None:
     assert themed.palette().color(QPalette.ColorRole.Window) == platform_window
     assert len(changes) >= 2
     assert theme.current_choice() == "system"
+
+
+def test_system_choice_follows_the_desktop_switching_scheme(themed) -> None:
+    """What the desktop announces through QStyleHints.colorSchemeChanged is followed at once."""
+    theme.apply_theme(themed, "system")
+    hints = themed.styleHints()
+    try:
+        hints.colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+        assert theme.is_dark(themed.palette().color(QPalette.ColorRole.Window))
+        hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
+        assert not theme.is_dark(themed.palette().color(QPalette.ColorRole.Window))
+        theme.apply_theme(themed, "light")  # an explicit choice wins over the desktop
+        hints.colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+        assert not theme.is_dark(themed.palette().color(QPalette.ColorRole.Window))
+    finally:
+        hints.colorSchemeChanged.emit(Qt.ColorScheme.Unknown)
