@@ -582,7 +582,10 @@ class MainWindow(QMainWindow):
             "Watch a SQLite database live, ask it questions with EXPLAIN, and ingest WebSocket streams into it.\n\n"
             f"SQLite {apsw.sqlite_lib_version()} (apsw {apsw.apsw_version()})\n"
             f"Qt {qVersion()} (PySide6 {pyside_version})\n"
-            f"Python {sys.version.split()[0]}"
+            f"Python {sys.version.split()[0]}\n\n"
+            f"Settings: {self.settings.file_name}\n"
+            f"Demo database: {self.demo_database_path()}\n"
+            "Help ▸ Read Me opens the manual; Help ▸ Keyboard Shortcuts lists the keys."
         )
 
     def show_about(self) -> None:

@@ -188,3 +188,30 @@ def test_first_and_restored_geometry_fit_a_scaled_screen(tmp_path: Path) -> None
         frame = QRect(*report[run])
         assert available.contains(frame), f"{run}: {frame} not inside {available}"
     assert report["pen_width"] == pytest.approx(2 * 1.5)
+
+
+def test_the_window_shows_before_the_chart_libraries_load(tmp_path: Path) -> None:
+    """pyqtgraph and numpy (a third of a second to import) load after the window is on screen."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from desktop_app.app import create_application\n"
+        "from desktop_app.ui.dialogs import ScriptedDialogs\n"
+        "from desktop_app.ui.main_window import MainWindow\n"
+        "from desktop_app.ui.settings import AppSettings\n"
+        "app = create_application()\n"
+        f"window = MainWindow(AppSettings.at(Path({str(tmp_path / 's.ini')!r})), dialogs=ScriptedDialogs())\n"
+        "window.show()\n"
+        "app.processEvents()\n"
+        "print(sorted(name for name in ('pyqtgraph', 'numpy') if name in sys.modules))\n"
+        "window.shutdown()\n"
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_about_says_where_settings_and_the_demo_live(window: MainWindow, settings: AppSettings) -> None:
+    text = window.about_text()
+    assert settings.file_name in text and str(window.demo_database_path()) in text
