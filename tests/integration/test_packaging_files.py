@@ -439,6 +439,8 @@ def make_bundle_tree(root: Path, extra: dict[str, int]) -> Path:
         "_internal/PySide6/Qt/plugins/platforms/libqxcb.so": 10,
         "_internal/PySide6/Qt/plugins/platforms/libqoffscreen.so": 10,
         "_internal/resources/sqlite-pulse.svg": 10,
+        "_internal/README.md": 10,
+        "_internal/PySide6/Qt/plugins/platformthemes/libqgtk3.so": 10,
         "licenses/LICENSE": 10,
         "licenses/THIRD-PARTY-NOTICES.txt": 10,
         "licenses/Qt/LGPL-3.0.txt": 10,
@@ -455,7 +457,7 @@ def make_bundle_tree(root: Path, extra: dict[str, int]) -> Path:
 def test_bundle_inspection_accepts_a_complete_bundle(tmp_path: Path) -> None:
     report = bundle_policy.inspect_bundle(make_bundle_tree(tmp_path, {}))
     assert report.problems == []
-    assert report.file_count == 8 and report.total_bytes == 80
+    assert report.file_count == 10 and report.total_bytes == 100
 
 
 def test_bundle_inspection_reports_forbidden_missing_and_oversized(tmp_path: Path) -> None:
