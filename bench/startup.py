@@ -2,6 +2,7 @@
 
     PYTHONPATH=$PWD .venv/bin/python bench/startup.py                 # the bundle (dist/), else the source
     PYTHONPATH=$PWD .venv/bin/python bench/startup.py --source --runs 7
+    PYTHONPATH=$PWD .venv/bin/python bench/startup.py --tree /work/main --tree .   # and two source trees
 
 Both programs open the same 10,000-row file on the same private Xvfb display (packaging/measure_startup.py:
 the clock starts just before the process is spawned and stops when a top-level window's title names the
@@ -55,14 +56,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=7, help="timed runs per program (after one warm-up)")
     parser.add_argument("--source", action="store_true", help="time `python -m desktop_app` even if a bundle exists")
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument(
+        "--tree", type=Path, action="append", default=[], metavar="DIR",
+        help="also time `python -m desktop_app` from this source tree (repeatable: a baseline beside a change)",
+    )  # fmt: skip
     parser.add_argument("--target-ratio", type=float, default=2.5, help="app median / DB Browser median to stay within")
     args = parser.parse_args(argv)
 
     command, label = app_command(args.source)
-    programs = {label: command}
+    programs: dict[str, tuple[list[str], dict[str, str]]] = {label: (command, {"PYTHONPATH": str(ROOT)} if args.source else {})}
+    for tree in args.tree:
+        tree = tree.resolve()
+        programs[f"source tree {tree}"] = ([sys.executable, "-m", "desktop_app"], {"PYTHONPATH": str(tree)})
     browser = shutil.which("sqlitebrowser")
     if browser:
-        programs["DB Browser for SQLite (sqlitebrowser)"] = [browser]
+        programs["DB Browser for SQLite (sqlitebrowser)"] = ([browser], {})
     else:
         print("sqlitebrowser is not installed: timing SQLite Pulse alone.")
 
@@ -73,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             times: dict[str, list[float]] = {name: [] for name in programs}
             for round_number in range(args.runs + 1):
-                for name, program in programs.items():
-                    elapsed, _title = time_window(server, [*program, str(database)], database.name, args.timeout)
+                for name, (program, extra_env) in programs.items():
+                    elapsed, _title = time_window(
+                        server, [*program, str(database)], database.name, args.timeout, extra_env
+                    )
                     if round_number:  # the first round only warms the page cache
                         times[name].append(elapsed)
         finally:

@@ -217,9 +217,11 @@ def evict_from_page_cache(directory: Path) -> int:
     return total
 
 
-def time_window(server: XServer, command: list[str], title: str, timeout: float) -> tuple[float, str]:
+def time_window(
+    server: XServer, command: list[str], title: str, timeout: float, extra_env: dict[str, str] | None = None
+) -> tuple[float, str]:
     with tempfile.TemporaryDirectory(prefix="pulse-start-") as home:
-        environment = clean_environment(Path(home), server.display_name)
+        environment = clean_environment(Path(home), server.display_name) | (extra_env or {})
         started = time.monotonic()
         process = subprocess.Popen(
             command, env=environment, cwd=home, start_new_session=True,
