@@ -44,7 +44,7 @@ from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError
 from desktop_app.core.maintenance import CHECKPOINT_MODES
 from desktop_app.core.metrics import Sample
-from desktop_app.core.session import DEFAULT_INTERVAL, Session
+from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 from desktop_app.ui.ingest_controller import IngestController
@@ -58,6 +58,7 @@ from desktop_app.ui.theme import apply_theme
 from desktop_app.ui.workers import GuiPoster, TaskRunner
 
 APP_TITLE = "SQLite Pulse"
+MIN_SAMPLE_INTERVAL = 0.1  # seconds: the Preferences dialog's lower bound
 STATUS_MESSAGE_MS = 15_000
 
 
@@ -104,7 +105,8 @@ class MainWindow(QMainWindow):
         self.ingest_controller = IngestController(self.poster, self.tasks, self)
         self.maintenance = MaintenanceActions(self.dialogs, self.show_status, self)
 
-        self.dashboard = DashboardPanel(sample_interval=min(self.sample_interval, DEFAULT_INTERVAL))
+        # Sized for the fastest interval Preferences offers, so a faster choice later still fills the 1 h chart.
+        self.dashboard = DashboardPanel(sample_interval=min(self.sample_interval, MIN_SAMPLE_INTERVAL))
         self.schema = SchemaPanel()
         self.console = ConsolePanel(self.settings, self.tasks, self.dialogs)
         self.ingest = IngestPanel(self.ingest_controller, self.settings)
