@@ -199,8 +199,8 @@ class DashboardPanel(QWidget):
         self.welcome = WelcomeNote()
 
         self.placeholder = QLabel(
-            "No data yet. Open a database (File ▸ Open…, or drop a file here) or start the demo stream\n"
-            "(Ingest ▸ Demo) to see its writes, WAL and size live."
+            "No data yet. Open a database (File ▸ Open…, or drop a file here), or press Start demo stream\n"
+            "in the Ingest panel, to see its writes, WAL and size live."
         )
         self.placeholder.setObjectName("dashboardEmpty")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
