@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +25,31 @@ import qasync  # after PySide6 on purpose: it binds to the Qt already imported
 
 from desktop_app import __version__
 from desktop_app.ui.settings import APPLICATION, ORGANIZATION
+
+TRACE_VARIABLE = "SQLITE_PULSE_TRACE_STARTUP"
+
+
+def since_process_start() -> float:
+    """Seconds since this process started (Linux /proc; 10 ms resolution), else since this module loaded."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:  # not SQLite's files
+            started = int(stat.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+            return float(uptime.read().split()[0]) - started
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _LOADED_AT
+
+
+_LOADED_AT = time.perf_counter()
+_TRACE_BASE = since_process_start() - time.perf_counter() if os.environ.get(TRACE_VARIABLE) else 0.0
+
+
+def trace(step: str) -> None:
+    """With SQLITE_PULSE_TRACE_STARTUP=1, print when each start-up step happened (ms since process start)."""
+    if os.environ.get(TRACE_VARIABLE):
+        print(f"startup {(_TRACE_BASE + time.perf_counter()) * 1000:7.0f} ms  {step}", file=sys.stderr, flush=True)
+
+
+trace("PySide6 and qasync imported")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,15 +84,22 @@ def create_application(argv: Sequence[str] = ()) -> QApplication:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     app = create_application()
+    trace("QApplication created")
 
     from desktop_app.ui.excepthook import install_excepthook
     from desktop_app.ui.main_window import MainWindow
     from desktop_app.ui.settings import AppSettings
 
+    trace("window modules imported")
+
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     settings = AppSettings.at(args.settings) if args.settings else AppSettings.default()
     window = MainWindow(settings)
+    trace("window built")
+    if os.environ.get(TRACE_VARIABLE):
+        window.database_opened.connect(lambda database: trace(f"{database.path.name} opened, title set"))
+        window.sample_received.connect(lambda _sample: trace("a sample reached the dashboard"))
     restore_hook = install_excepthook(window.dialogs.show_error)
     # Ctrl+C or SIGTERM closes the window properly (stops the ingest and the demo server). Python runs signal
     # handlers only between bytecodes, so a slow timer gives it the chance while Qt idles.
@@ -76,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     wake.start(300)
 
     window.show()
+    trace("window shown")
     # Scheduled on the loop: they start once it runs, as coroutines awaiting the session.
     if args.demo:
         loop.call_soon(window.start_demo, args.demo_rate)

@@ -74,6 +74,10 @@ KEPT_QT_PLUGINS = (
     "wayland-graphics-integration-client/libqt-plugin-wayland-egl.so",
     "wayland-graphics-integration-client/libshm-emulation-server.so",
     "platformthemes/libqxdgdesktopportal.so",  # native file dialogs and colour scheme through the portal
+    # GNOME, XFCE, Cinnamon, MATE...: Qt picks this theme there and takes the GTK theme's palette and light/dark
+    # scheme from it. 0.24 MB; GTK itself and its stack are the desktop's (GTK_THEME_LIBRARIES below), and
+    # where GTK is missing Qt skips the plugin and uses its built-in theme.
+    "platformthemes/libqgtk3.so",
     "platforminputcontexts/libcomposeplatforminputcontextplugin.so",  # dead keys
     "platforminputcontexts/libibusplatforminputcontextplugin.so",
     "imageformats/libqsvg.so",
@@ -137,6 +141,30 @@ SYSTEM_PROVIDED_LIBRARIES = (
     "libexpat.so*",
     "libdbus-1.so*",
 )
+# What only the gtk3 platform theme links to: present wherever GTK 3 is, and a copy of ours beside the
+# desktop's GTK would clash with it.
+GTK_THEME_LIBRARIES = (
+    "libgtk-3.so*",
+    "libgdk-3.so*",
+    "libpango-1.0.so*",
+    "libpangocairo-1.0.so*",
+    "libpangoft2-1.0.so*",
+    "libatk-1.0.so*",
+    "libcairo.so*",
+    "libcairo-gobject.so*",
+    "libgdk_pixbuf-2.0.so*",
+    "libgio-2.0.so*",
+    "libgobject-2.0.so*",
+    "libgmodule-2.0.so*",
+    "libharfbuzz.so*",
+    "libfribidi.so*",
+    "libthai.so*",
+    "libgraphite2.so*",
+    "libpixman-1.so*",
+    "libXrender.so*",
+    "libXext.so*",
+)
+SYSTEM_PROVIDED_LIBRARIES += GTK_THEME_LIBRARIES
 
 # Top-level folders of the bundle that hold our desktop files and the licence texts.
 DESKTOP_DIR = "desktop"
@@ -262,8 +290,9 @@ def prune_libraries(
 
 
 def resource_datas() -> list[tuple[str, str]]:
-    """(source, destination folder) pairs so the running app finds its icon at <bundle data>/resources/."""
-    pairs = [(str(RESOURCES / "sqlite-pulse.svg"), "resources")]
+    """(source, destination folder) pairs so the running app finds its icon at <bundle data>/resources/ and
+    Help ▸ Read Me finds README.md at the top (the source tree's layout)."""
+    pairs = [(str(RESOURCES / "sqlite-pulse.svg"), "resources"), (str(RESOURCES.parent / "README.md"), ".")]
     pairs += [(str(path), "resources/icons") for path in sorted((RESOURCES / "icons").glob("*.png"))]
     return pairs
 
@@ -387,6 +416,9 @@ def inspect_bundle(bundle_dir: Path, *, size_limit: int = SIZE_LIMIT_BYTES) -> B
         "Qt LGPL text": [f"{LICENSES_DIR}/Qt/LGPL-3.0.txt"],
         "ICU licence text": [f"{LICENSES_DIR}/ICU/ICU-LICENSE.txt"],
         "app icon": ["*resources/sqlite-pulse.svg"],
+        "README (Help ▸ Read Me)": ["README.md", "*/README.md"],
+        "desktop colour scheme (gtk3 or portal theme)": ["*/platformthemes/libqgtk3.so", "*/platformthemes/libqxdgdesktopportal.so",
+                                                        "*/platforms/qwindows.dll", "*/libqcocoa.dylib"],
     }
     for what, patterns in required.items():
         if not any(fnmatch.fnmatch(name, pattern) for name in names for pattern in patterns):

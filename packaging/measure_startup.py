@@ -30,7 +30,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MAP_NOTIFY = 19
+PROPERTY_NOTIFY = 28
 SUBSTRUCTURE_NOTIFY_MASK = 1 << 19
+PROPERTY_CHANGE_MASK = 1 << 22
 ANY_PROPERTY_TYPE = 0
 
 
@@ -46,8 +48,26 @@ class XMapEvent(ctypes.Structure):
     ]
 
 
+class XPropertyEvent(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("serial", ctypes.c_ulong),
+        ("send_event", ctypes.c_int),
+        ("display", ctypes.c_void_p),
+        ("window", ctypes.c_ulong),
+        ("atom", ctypes.c_ulong),
+        ("time", ctypes.c_ulong),
+        ("state", ctypes.c_int),
+    ]
+
+
 class XEvent(ctypes.Union):
-    _fields_ = [("type", ctypes.c_int), ("xmap", XMapEvent), ("pad", ctypes.c_long * 24)]
+    _fields_ = [("type", ctypes.c_int), ("xmap", XMapEvent), ("xproperty", XPropertyEvent), ("pad", ctypes.c_long * 24)]
+
+
+# Windows can vanish between an event and our look at them (splashes, dialogs): ignore the BadWindow errors
+# that Xlib's default handler would turn into an exit.
+X_ERROR_HANDLER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)(lambda _display, _event: 0)
 
 
 class XServer:
@@ -90,6 +110,8 @@ class XServer:
         ]  # fmt: skip
         self.xlib.XFree.argtypes = [ctypes.c_void_p]
         self.xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        self.xlib.XSetErrorHandler.argtypes = [X_ERROR_HANDLER.__class__]
+        self.xlib.XSetErrorHandler(X_ERROR_HANDLER)
         self.display = self.xlib.XOpenDisplay(self.display_name.encode())
         if not self.display:
             self.close()
@@ -115,18 +137,26 @@ class XServer:
         return ""
 
     def wait_for_window(self, title: str, deadline: float, process: subprocess.Popen) -> tuple[float, str]:
-        """(monotonic time of the MapNotify, its title) for the first top-level window whose title matches."""
+        """(monotonic time, title) when a mapped top-level window first has a title containing `title`: at its
+        MapNotify, or at the PropertyNotify that retitles it (an app may show its window, then the file)."""
         event = XEvent()
         connection = self.xlib.XConnectionNumber(self.display)
         seen: list[str] = []
         while time.monotonic() < deadline:
             while self.xlib.XPending(self.display):
                 self.xlib.XNextEvent(self.display, ctypes.byref(event))
-                mapped_at = time.monotonic()
+                happened_at = time.monotonic()
                 if event.type == MAP_NOTIFY and not event.xmap.override_redirect:
-                    name = self.title(event.xmap.window)
+                    window = event.xmap.window
+                    self.xlib.XSelectInput(self.display, window, PROPERTY_CHANGE_MASK)  # later retitles
+                    name = self.title(window)
                     if title.lower() in name.lower():
-                        return mapped_at, name
+                        return happened_at, name
+                    seen.append(name)
+                elif event.type == PROPERTY_NOTIFY and event.xproperty.atom in (self.net_wm_name, self.wm_name):
+                    name = self.title(event.xproperty.window)
+                    if title.lower() in name.lower():
+                        return happened_at, name
                     seen.append(name)
             if process.poll() is not None:
                 raise RuntimeError(f"the app exited with code {process.returncode} before showing a window")
@@ -187,9 +217,11 @@ def evict_from_page_cache(directory: Path) -> int:
     return total
 
 
-def time_window(server: XServer, command: list[str], title: str, timeout: float) -> tuple[float, str]:
+def time_window(
+    server: XServer, command: list[str], title: str, timeout: float, extra_env: dict[str, str] | None = None
+) -> tuple[float, str]:
     with tempfile.TemporaryDirectory(prefix="pulse-start-") as home:
-        environment = clean_environment(Path(home), server.display_name)
+        environment = clean_environment(Path(home), server.display_name) | (extra_env or {})
         started = time.monotonic()
         process = subprocess.Popen(
             command, env=environment, cwd=home, start_new_session=True,

@@ -9,14 +9,34 @@ dashboard and the status bar. Every user-facing problem (`PulseError`) ends in a
 from __future__ import annotations
 
 import asyncio
+import html
 import sys
 from pathlib import Path
 
 import apsw
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal, qVersion
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QToolButton, QWidget
+from PySide6.QtCore import QRect, QStandardPaths, Qt, QTimer, QUrl, Signal, qVersion
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QFont,
+    QGuiApplication,
+    QIcon,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QScrollArea,
+    QTableView,
+    QToolButton,
+    QWidget,
+)
 
 from desktop_app import __version__
 from desktop_app.core.activity import Activity
@@ -24,7 +44,7 @@ from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError
 from desktop_app.core.maintenance import CHECKPOINT_MODES
 from desktop_app.core.metrics import Sample
-from desktop_app.core.session import DEFAULT_INTERVAL, Session
+from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 from desktop_app.ui.ingest_controller import IngestController
@@ -34,10 +54,12 @@ from desktop_app.ui.panels.console import ConsolePanel
 from desktop_app.ui.panels.dashboard import DashboardPanel
 from desktop_app.ui.panels.ingest import IngestPanel, describe_state
 from desktop_app.ui.panels.schema import SchemaPanel
-from desktop_app.ui.settings import AppSettings
+from desktop_app.ui.settings import AppSettings, Preferences
+from desktop_app.ui.theme import apply_theme
 from desktop_app.ui.workers import GuiPoster, TaskRunner
 
 APP_TITLE = "SQLite Pulse"
+MIN_SAMPLE_INTERVAL = 0.1  # seconds: the Preferences dialog's lower bound
 STATUS_MESSAGE_MS = 15_000
 
 
@@ -58,7 +80,7 @@ class MainWindow(QMainWindow):
         *,
         dialogs: Dialogs | ScriptedDialogs | None = None,
         data_dir: Path | None = None,
-        sample_interval: float = DEFAULT_INTERVAL,
+        sample_interval: float | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -68,19 +90,24 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.dialogs = dialogs if dialogs is not None else Dialogs(self)
         self.data_dir = data_dir if data_dir is not None else default_data_dir()
-        self.sample_interval = sample_interval
+        self.preferences = settings.preferences()
+        # An explicit interval (tests, the self-test) wins over the saved preference.
+        self.sample_interval = sample_interval if sample_interval is not None else self.preferences.sample_interval
         self.session: Session | None = None
         self.last_sample: Sample | None = None
         self._open_token = 0
         self._closing: list[tuple[Session, asyncio.Task]] = []  # sessions still shutting down
         self._shut_down = False
+        self._shown_once = False
+        self._applied_fonts = (0, 0)
 
         self.poster = GuiPoster(self)  # the ingest controller's callback style, until it awaits too
         self.tasks = TaskRunner(self.poster)
         self.ingest_controller = IngestController(self.poster, self.tasks, self)
         self.maintenance = MaintenanceActions(self.dialogs, self.show_status, self)
 
-        self.dashboard = DashboardPanel(sample_interval=sample_interval)
+        # Sized for the fastest interval Preferences offers, so a faster choice later still fills the 1 h chart.
+        self.dashboard = DashboardPanel(sample_interval=min(self.sample_interval, MIN_SAMPLE_INTERVAL))
         self.schema = SchemaPanel()
         self.console = ConsolePanel(self.settings, self.tasks, self.dialogs)
         self.ingest = IngestPanel(self.ingest_controller, self.settings)
@@ -95,6 +122,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         self._update_actions()
+        self.apply_preferences(self.preferences, save=False)
         self.resize(1360, 860)
         self._restore_window()
 
@@ -169,6 +197,12 @@ class MainWindow(QMainWindow):
         self.refresh_action = self._action(
             "&Refresh", self.refresh, QKeySequence.StandardKey.Refresh, "Re-read the schema and the open table"
         )
+        self.preferences_action = self._action(
+            "&Preferences…", self.show_preferences, QKeySequence("Ctrl+,"), "Theme, sampling, chart window, font sizes"
+        )
+        self.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.shortcuts_action = self._action("&Keyboard Shortcuts", self.show_shortcuts, "Ctrl+F1")
+        self.readme_action = self._action("&Read Me", self.open_readme, QKeySequence.StandardKey.HelpContents, "Open the README")
         self.about_action = self._action("&About SQLite Pulse", self.show_about)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         self.database_actions = [
@@ -195,6 +229,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.close_action)
         file_menu.addSeparator()
+        file_menu.addAction(self.preferences_action)
+        file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
 
         tools = bar.addMenu("&Tools")
@@ -217,6 +253,9 @@ class MainWindow(QMainWindow):
         view.addAction(self._action("Show &All Panels", self.show_all_panels))
 
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.readme_action)
+        help_menu.addAction(self.shortcuts_action)
+        help_menu.addSeparator()
         help_menu.addAction(self.about_action)
         self.menus = {"file": file_menu, "tools": tools, "view": view, "help": help_menu}
 
@@ -268,6 +307,7 @@ class MainWindow(QMainWindow):
         self.ingest_controller.failed.connect(lambda error: self.show_status(f"Ingest: {error}"))
         self.console.database_changed_by_query.connect(self.schema.refresh)
         self.schema.sql_to_console.connect(self._sql_to_console)
+        self.dashboard.welcome.dismissed.connect(lambda: self.settings.set_welcome_dismissed(True))
 
     def _sql_to_console(self, sql: str) -> None:
         """The data grid's sort and filter as a SELECT in the console editor, ready to change and run."""
@@ -283,6 +323,25 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         else:
             QTimer.singleShot(0, self.default_layout_sizes)  # once the window has its real size
+        self.fit_to_screen()
+
+    def fit_to_screen(self) -> None:
+        """Keep the whole window on the available part of its screen (a saved geometry may come from a larger
+        screen or a smaller scale factor; the default size may not fit a scaled screen)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None or self.isMaximized() or self.isFullScreen():
+            return
+        fitted = fit_rect(self.frameGeometry(), self.geometry(), screen.availableGeometry())
+        if fitted.size() != self.size():
+            self.resize(fitted.size())
+        if fitted.topLeft() != self.geometry().topLeft():
+            self.move(fitted.topLeft() - (self.geometry().topLeft() - self.frameGeometry().topLeft()))
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            self.fit_to_screen()  # now the frame (title bar) is known too
 
     # Opening and closing ----------------------------------------------------------------------------------
     def ask_open(self, *, read_only: bool = False) -> None:
@@ -428,6 +487,25 @@ class MainWindow(QMainWindow):
         session = await self._open(path, read_only=False, create=True)
         if session is not None and session is self.session:
             self.ingest_controller.start_demo(session.path, table=table, rate=rate)
+            self.show_welcome(path, table, rate)
+
+    def welcome_text(self, path: Path, table: str, rate: int | None) -> str:
+        speed = f"{rate:,} readings a second" if rate else "as fast as it can"
+        return (
+            "<b>Welcome to SQLite Pulse.</b> The demo runs a built-in WebSocket server on this computer that streams "
+            f"synthetic sensor readings (temperature, humidity, pressure, battery) {speed}; the Ingest panel writes them "
+            f"in batches into the table <b>{html.escape(table)}</b> of <code>{html.escape(str(path))}</code>, a WAL "
+            "database made fresh for each demo. The charts show those writes, the WAL growing and being checkpointed, "
+            "and the file's size. Stop it in the Ingest panel; open your own database with File ▸ Open."
+        )
+
+    def show_welcome(self, path: Path, table: str, rate: int | None) -> bool:
+        """The first-run note on the demo: shown the first time only, until dismissed."""
+        if self.settings.welcome_dismissed():
+            return False
+        self.settings.set_welcome_dismissed(True)  # once: a second demo starts without it
+        self.dashboard.welcome.show_text(self.welcome_text(path, table, rate))
+        return True
 
     def _on_ingest_started(self, _config) -> None:
         if self.session is not None:
@@ -520,11 +598,71 @@ class MainWindow(QMainWindow):
             "Watch a SQLite database live, ask it questions with EXPLAIN, and ingest WebSocket streams into it.\n\n"
             f"SQLite {apsw.sqlite_lib_version()} (apsw {apsw.apsw_version()})\n"
             f"Qt {qVersion()} (PySide6 {pyside_version})\n"
-            f"Python {sys.version.split()[0]}"
+            f"Python {sys.version.split()[0]}\n\n"
+            f"Settings: {self.settings.file_name}\n"
+            f"Demo database: {self.demo_database_path()}\n"
+            "Help ▸ Read Me opens the manual; Help ▸ Keyboard Shortcuts lists the keys."
         )
 
     def show_about(self) -> None:
         self.dialogs.show_info("About SQLite Pulse", self.about_text())
+
+    def shortcut_list(self) -> list[tuple[str, str]]:
+        """(what, keys) for every keyboard shortcut of the window and its panels."""
+        found: dict[str, str] = {}
+        for action in self.findChildren(QAction):
+            keys = ", ".join(key.toString(QKeySequence.SequenceFormat.NativeText) for key in action.shortcuts())
+            text = action.text().replace("&", "").rstrip("…").strip()
+            if keys and text and text not in found:
+                found[text] = keys
+        return sorted(found.items(), key=lambda item: item[0].lower())
+
+    def show_shortcuts(self) -> None:
+        lines = [f"{keys}\t{what}" for what, keys in self.shortcut_list()]
+        self.dialogs.show_info("Keyboard Shortcuts", "\n".join(lines))
+
+    def open_readme(self) -> bool:
+        """Open the README shipped with the app in the desktop's viewer for Markdown (or text)."""
+        path = readme_path()
+        if not path.is_file():
+            self.dialogs.show_error("No README", f"The README is not where the app expects it: {path}")
+            return False
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            self.dialogs.show_error("Cannot open the README", f"No application opens {path}. It is a plain text file.")
+            return False
+        return True
+
+    # Preferences ------------------------------------------------------------------------------------------
+    def show_preferences(self) -> None:
+        from desktop_app.ui.preferences import PreferencesDialog  # only when asked for
+
+        dialog = PreferencesDialog(self.preferences, self.apply_preferences, self)
+        self.preferences_dialog = dialog
+        dialog.setModal(True)
+        dialog.show()
+
+    def apply_preferences(self, preferences: Preferences, *, save: bool = True) -> None:
+        """Apply `preferences` to the running window at once and (with `save`) store them."""
+        self.preferences = preferences
+        app = QApplication.instance()
+        if app is not None:
+            apply_theme(app, preferences.theme)
+        self.sample_interval = preferences.sample_interval if save else self.sample_interval
+        if self.session is not None and save:
+            self.session.interval = preferences.sample_interval
+        if preferences.chart_window != self.dashboard.window_seconds:
+            self.dashboard.set_window(preferences.chart_window)
+        fonts = (preferences.editor_font_size, preferences.grid_font_size)
+        if fonts != self._applied_fonts:  # a fresh window already has the desktop's fonts (0, 0)
+            self._applied_fonts = fonts
+            self.console.set_font_sizes(*fonts)
+            grid_font = QFont(self.font())
+            if preferences.grid_font_size > 0:
+                grid_font.setPointSize(preferences.grid_font_size)
+            for view in self.findChildren(QTableView):  # the data grid too, whichever panel holds it
+                view.setFont(grid_font)
+        if save:
+            self.settings.set_preferences(preferences)
 
     # Drag and drop ----------------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
@@ -561,6 +699,22 @@ class MainWindow(QMainWindow):
             closing.close_now()  # joins the close already under way
         self.tasks.shutdown()
         self.settings.sync()
+
+
+def readme_path() -> Path:
+    """README.md beside the package: the source tree and the bundle share this layout."""
+    return Path(__file__).resolve().parent.parent.parent / "README.md"
+
+
+def fit_rect(frame: QRect, client: QRect, available: QRect) -> QRect:
+    """The client rectangle, shrunk and moved so that its frame lies inside `available`."""
+    left, top = client.left() - frame.left(), client.top() - frame.top()
+    extra_w, extra_h = frame.width() - client.width(), frame.height() - client.height()
+    width = min(client.width(), available.width() - extra_w)
+    height = min(client.height(), available.height() - extra_h)
+    x = min(max(frame.left(), available.left()), available.right() + 1 - (width + extra_w))
+    y = min(max(frame.top(), available.top()), available.bottom() + 1 - (height + extra_h))
+    return QRect(x + left, y + top, width, height)
 
 
 def dropped_path(event: QDragEnterEvent | QDropEvent) -> Path | None:

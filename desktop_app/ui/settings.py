@@ -1,4 +1,4 @@
-"""Persistent settings (recent files, window geometry, last stream URL, console history) over QSettings.
+"""Persistent settings (recent files, window geometry, last stream URL, console history, preferences) over QSettings.
 
 The QSettings object is passed in, so tests point it at a file under tmp_path and never touch the real
 settings; `AppSettings.default()` is the per-user INI file (under XDG_CONFIG_HOME on Linux).
@@ -6,6 +6,7 @@ settings; `AppSettings.default()` is the per-user INI file (under XDG_CONFIG_HOM
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -16,6 +17,16 @@ MAX_RECENT_FILES = 10
 MAX_HISTORY = 200
 MAX_LAYOUT_FILES = 100
 DEFAULT_STREAM_URL = "ws://127.0.0.1:8765"
+CHART_WINDOWS = (60, 300, 3600)
+
+
+@dataclass(frozen=True)
+class Preferences:
+    theme: str = "system"  # system, light or dark
+    sample_interval: float = 0.25  # seconds between samples of the open database
+    chart_window: int = 60  # seconds of history the charts show (one of CHART_WINDOWS)
+    grid_font_size: int = 0  # points; 0 follows the desktop's font
+    editor_font_size: int = 0
 
 
 class AppSettings:
@@ -64,6 +75,32 @@ class AppSettings:
         self._store.setValue("window/geometry", geometry)
         self._store.setValue("window/state", state)
 
+    # Preferences (the Preferences dialog; applied live by the window).
+    def preferences(self) -> Preferences:
+        defaults = Preferences()
+        theme = str(self._store.value("view/theme", defaults.theme))
+        return Preferences(
+            theme=theme if theme in ("system", "light", "dark") else defaults.theme,
+            sample_interval=self._number("view/sample_interval", defaults.sample_interval, 0.05, 10.0),
+            chart_window=int(self._number("view/chart_window", defaults.chart_window, 60, 3600)),
+            grid_font_size=int(self._number("view/grid_font_size", defaults.grid_font_size, 0, 48)),
+            editor_font_size=int(self._number("view/editor_font_size", defaults.editor_font_size, 0, 48)),
+        )
+
+    def set_preferences(self, preferences: Preferences) -> None:
+        self._store.setValue("view/theme", preferences.theme)
+        self._store.setValue("view/sample_interval", preferences.sample_interval)
+        self._store.setValue("view/chart_window", preferences.chart_window)
+        self._store.setValue("view/grid_font_size", preferences.grid_font_size)
+        self._store.setValue("view/editor_font_size", preferences.editor_font_size)
+
+    # First run: the demo's welcome note shows until dismissed.
+    def welcome_dismissed(self) -> bool:
+        return str(self._store.value("view/welcome_dismissed", "false")).lower() == "true"
+
+    def set_welcome_dismissed(self, dismissed: bool = True) -> None:
+        self._store.setValue("view/welcome_dismissed", "true" if dismissed else "false")
+
     # Ingest.
     def stream_url(self) -> str:
         return str(self._store.value("ingest/url", DEFAULT_STREAM_URL))
@@ -108,6 +145,13 @@ class AppSettings:
         if isinstance(value, str):  # QSettings hands back a one-element list as a bare string
             return [value] if value else []
         return [str(item) for item in value]
+
+    def _number(self, key: str, default: float, low: float, high: float) -> float:
+        try:
+            value = float(self._store.value(key, default))
+        except (TypeError, ValueError):  # a hand-edited or foreign INI value
+            return default
+        return min(high, max(low, value))
 
     def _bytes(self, key: str) -> QByteArray | None:
         value = self._store.value(key)

@@ -1,23 +1,44 @@
-"""SQL syntax highlighting for the console editor and the schema SQL view."""
+"""SQL syntax highlighting for the console editor and the schema SQL view.
+
+Colours come from the palette (ui/theme.py: each hue made readable on the editor's background) and are
+re-read when the theme changes."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from PySide6.QtGui import QColor, QFont, QSyntaxHighlighter, QTextCharFormat, QTextDocument
+
+from desktop_app.ui import theme
 
 KEYWORDS = ["ABORT", "ACTION", "ADD", "AFTER", "ALL", "ALTER", "ALWAYS", "ANALYZE", "AND", "AS", "ASC", "ATTACH", "AUTOINCREMENT", "BEFORE", "BEGIN", "BETWEEN", "BY", "CASCADE", "CASE", "CAST", "CHECK", "COLLATE", "COLUMN", "COMMIT", "CONFLICT", "CONSTRAINT", "CREATE", "CROSS", "CURRENT", "CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIMESTAMP", "DATABASE", "DEFAULT", "DEFERRABLE", "DEFERRED", "DELETE", "DESC", "DETACH", "DISTINCT", "DO", "DROP", "EACH", "ELSE", "END", "ESCAPE", "EXCEPT", "EXCLUDE", "EXCLUSIVE", "EXISTS", "EXPLAIN", "FAIL", "FILTER", "FIRST", "FOLLOWING", "FOR", "FOREIGN", "FROM", "FULL", "GENERATED", "GLOB", "GROUP", "GROUPS", "HAVING", "IF", "IGNORE", "IMMEDIATE", "IN", "INDEX", "INDEXED", "INITIALLY", "INNER", "INSERT", "INSTEAD", "INTERSECT", "INTO", "IS", "ISNULL", "JOIN", "KEY", "LAST", "LEFT", "LIKE", "LIMIT", "MATCH", "MATERIALIZED", "NATURAL", "NO", "NOT", "NOTHING", "NOTNULL", "NULL", "NULLS", "OF", "OFFSET", "ON", "OR", "ORDER", "OTHERS", "OUTER", "OVER", "PARTITION", "PLAN", "PRAGMA", "PRECEDING", "PRIMARY", "QUERY", "RAISE", "RANGE", "RECURSIVE", "REFERENCES", "REGEXP", "REINDEX", "RELEASE", "RENAME", "REPLACE", "RESTRICT", "RETURNING", "RIGHT", "ROLLBACK", "ROW", "ROWS", "SAVEPOINT", "SELECT", "SET", "STRICT", "TABLE", "TEMP", "TEMPORARY", "THEN", "TIES", "TO", "TRANSACTION", "TRIGGER", "UNBOUNDED", "UNION", "UNIQUE", "UPDATE", "USING", "VACUUM", "VALUES", "VIEW", "VIRTUAL", "WHEN", "WHERE", "WINDOW", "WITH", "WITHOUT"]  # noqa: SIM905 (a word list reads better as text)
 TYPES = "INTEGER INT REAL TEXT BLOB NUMERIC ANY BOOLEAN VARCHAR FLOAT DOUBLE DATE DATETIME".split()  # noqa: SIM905
 FUNCTIONS = ["abs", "avg", "changes", "char", "coalesce", "count", "date", "datetime", "format", "glob", "group_concat", "hex", "ifnull", "iif", "instr", "json", "json_extract", "json_array", "json_object", "julianday", "last_insert_rowid", "length", "like", "lower", "ltrim", "max", "min", "nullif", "printf", "quote", "random", "randomblob", "replace", "round", "rtrim", "strftime", "string_agg", "substr", "substring", "sum", "time", "total", "total_changes", "trim", "typeof", "unhex", "unicode", "unixepoch", "upper", "zeroblob"]  # noqa: SIM905
 
 
-def _format(color: str, *, bold: bool = False, italic: bool = False) -> QTextCharFormat:
+def _format(color: QColor, *, bold: bool = False, italic: bool = False) -> QTextCharFormat:
     fmt = QTextCharFormat()
-    fmt.setForeground(QColor(color))
+    fmt.setForeground(color)
     if bold:
         fmt.setFontWeight(QFont.Weight.Bold)
     fmt.setFontItalic(italic)
     return fmt
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern, ...]:
+    """Compiled once per process (the keyword alternation alone takes ~10 ms), in the order of the rules."""
+    words = lambda items: r"\b(?:" + "|".join(items) + r")\b"  # noqa: E731
+    return (
+        re.compile(words(KEYWORDS), re.IGNORECASE),
+        re.compile(words(TYPES), re.IGNORECASE),
+        re.compile(words(FUNCTIONS) + r"(?=\s*\()", re.IGNORECASE),
+        re.compile(r"\b\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b|\bx'[0-9a-fA-F]*'"),
+        re.compile(r"[?:@$]\w*"),
+        re.compile(r'"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]'),
+        re.compile(r"'(?:[^']|'')*'?"),
+    )
 
 
 class SqlHighlighter(QSyntaxHighlighter):
@@ -25,17 +46,22 @@ class SqlHighlighter(QSyntaxHighlighter):
 
     def __init__(self, document: QTextDocument) -> None:
         super().__init__(document)
-        words = lambda items: r"\b(?:" + "|".join(items) + r")\b"  # noqa: E731
+        self.apply_theme(rehighlight=False)
+        theme.notifier().changed.connect(self.apply_theme)
+
+    def apply_theme(self, rehighlight: bool = True) -> None:
+        """Take the colours for the current palette (the editor's background is its Base colour)."""
+        sql = self.colors = theme.colors().sql
+        kinds = ("keyword", "type", "function", "number", "number", "identifier", "string")
         self._rules = [
-            (re.compile(words(KEYWORDS), re.IGNORECASE), _format("#1a4fa3", bold=True)),
-            (re.compile(words(TYPES), re.IGNORECASE), _format("#7a3e9d")),
-            (re.compile(words(FUNCTIONS) + r"(?=\s*\()", re.IGNORECASE), _format("#00796b")),
-            (re.compile(r"\b\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b|\bx'[0-9a-fA-F]*'"), _format("#b35900")),
-            (re.compile(r"[?:@$]\w*"), _format("#b35900")),
-            (re.compile(r'"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]'), _format("#5d4037")),
-            (re.compile(r"'(?:[^']|'')*'?"), _format("#2e7d32")),
+            (pattern, _format(sql[kind], bold=kind == "keyword")) for pattern, kind in zip(_patterns(), kinds, strict=True)
         ]
-        self._comment = _format("#8a8a8a", italic=True)
+        self._comment = _format(sql["comment"], italic=True)
+        if rehighlight:
+            self.rehighlight()
+
+    def keyword_format(self) -> QTextCharFormat:
+        return self._rules[0][1]
 
     def highlightBlock(self, text: str) -> None:  # noqa: N802 (Qt override)
         for pattern, fmt in self._rules:

@@ -14,6 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     smoke.add_argument("--seconds", type=float, default=5.0, metavar="S", help="how long to stream demo data")
     smoke.add_argument("--screenshot", type=Path, metavar="PNG", help="save a screenshot of the window here")
+    smoke.add_argument(
+        "--theme", choices=("system", "light", "dark"), default="system", help="colour scheme of the window (default: the desktop's)"
+    )
+    smoke.add_argument("--size", default="1360x860", metavar="WxH", help="window size in logical pixels (fitted to the screen)")
     smoke.set_defaults(handler=run_smoke)
 
     # The window runs its ingest in a child process of this verb (see desktop_app/ui/ingest_process.py).
@@ -30,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_smoke(args: argparse.Namespace) -> int:
     from desktop_app.ui.smoke import run_smoke as smoke  # Qt loads only for this verb
 
-    return smoke(max(0.0, args.seconds), args.screenshot)
+    width, _, height = args.size.partition("x")
+    return smoke(max(0.0, args.seconds), args.screenshot, theme=args.theme, size=(int(width), int(height)))
 
 
 def run_ingest_worker(args: argparse.Namespace) -> int:

@@ -541,7 +541,7 @@ def test_heavy_qt_modules_are_excluded() -> None:
         ("PySide6/Qt/plugins/platforms/libqxcb.so", False),
         ("PySide6/Qt/plugins/platforms/libqoffscreen.so", False),
         ("PySide6/Qt/plugins/platforms/libqeglfs.so", True),
-        ("PySide6/Qt/plugins/platformthemes/libqgtk3.so", True),
+        ("PySide6/Qt/plugins/platformthemes/libqgtk3.so", False),  # the desktop's palette and dark scheme
         ("PySide6/Qt/plugins/imageformats/libqpdf.so", True),
         ("PySide6/Qt/plugins/imageformats/libqsvg.so", False),
         ("PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so", True),
@@ -557,6 +557,28 @@ def test_heavy_qt_modules_are_excluded() -> None:
 )
 def test_unwanted_files_are_recognised(dest_name: str, unwanted: bool) -> None:
     assert bundle_policy.is_unwanted_file(dest_name) is unwanted
+
+
+def test_the_gtk3_theme_ships_without_gtk() -> None:
+    """The gtk3 platform theme (the GTK desktop's palette and light/dark scheme) ships; GTK and the stack only
+    it links to stay the desktop's, so a bundled copy can never clash with the one GTK loads."""
+    binaries = [
+        ("PySide6/Qt/plugins/platformthemes/libqgtk3.so", "/x/libqgtk3.so", "BINARY"),
+        ("PySide6/Qt/lib/libQt6Gui.so.6", "/x/libQt6Gui.so.6", "BINARY"),
+        ("libcairo.so.2", "/x/libcairo.so.2", "BINARY"),
+        ("libpixman-1.so.0", "/x/libpixman-1.so.0", "BINARY"),
+        ("libglib-2.0.so.0", "/x/libglib-2.0.so.0", "BINARY"),
+    ]
+    links = {
+        "/x/libqgtk3.so": ["libQt6Gui.so.6", "libgtk-3.so.0", "libcairo.so.2"],
+        "/x/libQt6Gui.so.6": ["libglib-2.0.so.0"],
+        "/x/libcairo.so.2": ["libpixman-1.so.0"],
+    }
+    kept, dropped = bundle_policy.prune_libraries(binaries, lambda source: links.get(source, []))
+    kept_names = {entry[0] for entry in kept}
+    assert "PySide6/Qt/plugins/platformthemes/libqgtk3.so" in kept_names
+    assert "libglib-2.0.so.0" in kept_names  # Qt itself links it
+    assert {"libcairo.so.2", "libpixman-1.so.0"} <= set(dropped)
 
 
 def test_pruning_keeps_what_extensions_and_plugins_link_and_drops_the_rest() -> None:
@@ -603,6 +625,8 @@ def make_bundle_tree(root: Path, extra: dict[str, int]) -> Path:
         "_internal/PySide6/Qt/plugins/platforms/libqxcb.so": 10,
         "_internal/PySide6/Qt/plugins/platforms/libqoffscreen.so": 10,
         "_internal/resources/sqlite-pulse.svg": 10,
+        "_internal/README.md": 10,
+        "_internal/PySide6/Qt/plugins/platformthemes/libqgtk3.so": 10,
         "licenses/LICENSE": 10,
         "licenses/THIRD-PARTY-NOTICES.txt": 10,
         "licenses/Qt/LGPL-3.0.txt": 10,
@@ -619,7 +643,7 @@ def make_bundle_tree(root: Path, extra: dict[str, int]) -> Path:
 def test_bundle_inspection_accepts_a_complete_bundle(tmp_path: Path) -> None:
     report = bundle_policy.inspect_bundle(make_bundle_tree(tmp_path, {}))
     assert report.problems == []
-    assert report.file_count == 8 and report.total_bytes == 80
+    assert report.file_count == 10 and report.total_bytes == 100
 
 
 def test_bundle_inspection_reports_forbidden_missing_and_oversized(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QBrush, QColor, QFontDatabase, QKeySequence
+from PySide6.QtGui import QAction, QBrush, QFont, QFontDatabase, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import PulseError, QueryInterrupted
 from desktop_app.core.query import PlanNode, QueryResult, ResultPage
 from desktop_app.core.session import Session
+from desktop_app.ui import theme
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 from desktop_app.ui.export import FILE_FILTERS as EXPORT_FILTERS
@@ -41,8 +42,6 @@ from desktop_app.ui.settings import AppSettings
 from desktop_app.ui.sql_highlighter import SqlHighlighter
 from desktop_app.ui.workers import TaskRunner
 
-FULL_SCAN_BACKGROUND = QColor("#fdecea")
-FULL_SCAN_FOREGROUND = QColor("#a61b1b")
 PLACEHOLDER_SQL = "SELECT * FROM sqlite_schema;"
 TAB_RESULTS, TAB_PLAN, TAB_BYTECODE = range(3)
 
@@ -117,8 +116,11 @@ class ConsolePanel(QWidget):
         self.run_action.triggered.connect(lambda: self.run())
         self.addAction(self.run_action)
         self.cancel_action = QAction("Cancel query", self)
-        self.cancel_action.setShortcut(QKeySequence("Ctrl+."))
-        self.cancel_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        # Escape anywhere in the window cancels: the action is enabled only while a statement runs, so
+        # Escape keeps its other meanings the rest of the time.
+        self.cancel_action.setShortcuts([QKeySequence(Qt.Key.Key_Escape), QKeySequence("Ctrl+.")])
+        self.cancel_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.cancel_action.setEnabled(False)
         self.cancel_action.triggered.connect(self.cancel)
         self.addAction(self.cancel_action)
 
@@ -153,7 +155,6 @@ class ConsolePanel(QWidget):
         self.error_label.setObjectName("queryError")
         self.error_label.setWordWrap(True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setStyleSheet("color: #a61b1b; background: #fdecea; padding: 4px; border-radius: 3px;")
         self.error_label.hide()
         self.status_label = QLabel("No database open.")
         self.status_label.setObjectName("queryStatus")
@@ -195,6 +196,46 @@ class ConsolePanel(QWidget):
         self._ticker.timeout.connect(self._show_progress)
         self._load_history()
         self._update_buttons()
+        self.apply_theme()
+        theme.notifier().changed.connect(self.apply_theme)
+
+    # Look -------------------------------------------------------------------------------------------------
+    def apply_theme(self) -> None:
+        """Error and full-scan colours from the palette (readable on light and dark schemes)."""
+        colors = theme.colors()
+        self.error_label.setStyleSheet(
+            f"color: {colors.danger_text.name()}; background: {colors.danger_background.name()};"
+            " padding: 4px; border-radius: 3px;"
+        )
+        self.full_scan_colors = (colors.danger_background, colors.danger_text)
+        self._recolor_plan(self.plan_tree.invisibleRootItem())
+
+    def _recolor_plan(self, parent: QTreeWidgetItem) -> None:
+        for index in range(parent.childCount()):
+            item = parent.child(index)
+            if item.data(0, Qt.ItemDataRole.UserRole):
+                self._paint_full_scan(item)
+            self._recolor_plan(item)
+
+    def _paint_full_scan(self, item: QTreeWidgetItem) -> None:
+        background, foreground = self.full_scan_colors
+        for column in range(2):
+            item.setBackground(column, QBrush(background))
+            item.setForeground(column, QBrush(foreground))
+
+    def set_font_sizes(self, editor_points: int, grid_points: int) -> None:
+        """Editor and result grid font sizes in points (0: the desktop's size)."""
+        editor_font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        if editor_points > 0:
+            editor_font.setPointSize(editor_points)
+        self.editor.setFont(editor_font)
+        for view in (self.result_view, self.bytecode_view, self.plan_tree):
+            font = QFont(self.font())
+            if grid_points > 0:
+                font.setPointSize(grid_points)
+            view.setFont(font)
+            if isinstance(view, QTableView):
+                view.verticalHeader().setDefaultSectionSize(max(22, QFontMetrics(font).height() + 6))
 
     @staticmethod
     def _make_table_view(name: str) -> QTableView:
@@ -363,9 +404,8 @@ class ConsolePanel(QWidget):
             item = QTreeWidgetItem(parent, [("⚠ " if node.full_scan else "") + node.detail, str(node.id)])
             if node.full_scan:
                 scans += 1
-                for column in range(2):
-                    item.setBackground(column, QBrush(FULL_SCAN_BACKGROUND))
-                    item.setForeground(column, QBrush(FULL_SCAN_FOREGROUND))
+                item.setData(0, Qt.ItemDataRole.UserRole, True)
+                self._paint_full_scan(item)
                 item.setToolTip(0, "Full scan: every row is read. An index on the filtered or joined column helps.")
             scans += self._add_plan_nodes(item, node.children)
         return scans
@@ -418,6 +458,7 @@ class ConsolePanel(QWidget):
         for widget in (self.run_button, self.plan_button, self.bytecode_button):
             widget.setEnabled(ready)
         self.cancel_button.setEnabled(self._busy)
+        self.cancel_action.setEnabled(self._busy)
         has_rows = self.result_model.received_count > 0 or bool(self.result_model.columns)
         for button in (self.export_csv_button, self.export_json_button, self.export_ndjson_button):
             button.setEnabled(has_rows and not self._busy and bool(self._result_sql))

@@ -1,8 +1,14 @@
 """Live charts: write throughput, WAL size, database size, freelist; a red-flag banner; 1 min / 5 min / 1 h.
 
-Samples land in a numpy ring buffer as they arrive (a few per second); a QTimer redraws at 20 Hz while the
-panel is visible and not paused, scrolling the shared time axis so the charts move smoothly. pyqtgraph
-draws each curve from one PlotDataItem with peak downsampling and clipping to the visible range.
+The panel's controls and value tiles are plain widgets; the charts (pyqtgraph, numpy: a third of a second
+to import) are built on the first redraw after data arrives, so the window shows before they load and an
+empty window shows a short note instead of six empty plots with a meaningless time axis. Samples land in a
+numpy ring buffer (readings that arrive before it exists wait in a list); a QTimer redraws at 20 Hz while
+the panel is visible and not paused, scrolling the shared time axis so the charts move smoothly.
+
+Colours come from the palette (ui/theme.py) and follow theme changes; line widths follow the screen's
+device pixel ratio. Rate charts range from their recent values: a spike raises the range at once, and once
+it is older than `RECENT_SECONDS` the range comes back down over a few samples.
 """
 
 from __future__ import annotations
@@ -10,11 +16,13 @@ from __future__ import annotations
 import html
 import time
 from dataclasses import dataclass
+from typing import Any
 
-import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QSizePolicy,
@@ -25,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.activity import Activity
 from desktop_app.core.metrics import RedFlag, Sample
-from desktop_app.ui.ring_buffer import RingBuffer
+from desktop_app.ui import theme
 
 WINDOWS = (("1 min", 60), ("5 min", 300), ("1 h", 3600))
 REDRAW_MS = 50  # 20 Hz
@@ -37,15 +45,49 @@ MB = 1_000_000.0
 T, INGEST, ACTIVITY, WAL_FILE, WAL_CONTENT, DB_SIZE, PAGES, FREE_PAGES, FREE_PERCENT = range(9)
 COLUMNS = 9
 
-COLORS = {
-    "ingest": "#2e9e5b",
-    "activity": "#2f6fd6",
-    "wal_file": "#9aa0a6",
-    "wal_content": "#e37400",
-    "db": "#8e44ad",
-    "free": "#c0392b",
-    "free_percent": "#d35400",
+SERIES_KEYS = {
+    INGEST: "ingest",
+    ACTIVITY: "activity",
+    WAL_FILE: "wal_file",
+    WAL_CONTENT: "wal_content",
+    DB_SIZE: "db",
+    FREE_PAGES: "free",
+    FREE_PERCENT: "free_percent",
 }
+LINE_WIDTH = 1.5  # logical pixels; times the device pixel ratio
+RECENT_SECONDS = 10.0  # rate charts range over this much of the newest data (at most the window)
+# Attributes that exist once the charts are built; reading one builds them.
+CHART_ATTRIBUTES = frozenset(
+    {"graphics", "plots", "curves", "throughput_plot", "activity_plot", "wal_plot", "db_plot", "freelist_plot",
+     "freelist_percent_plot", "_buffer"}
+)
+
+
+class FollowingRange:
+    """A chart's upper y bound that follows a spike at once and comes back once the spike has passed.
+
+    `update(high)` takes the maximum of the recent values: above the bound it becomes the bound (plus
+    headroom); within [SHRINK_BELOW x bound, bound] nothing changes (hysteresis: no jitter); below, the bound
+    shrinks by DECAY per update, so it returns over a few samples instead of jumping.
+    """
+
+    HEADROOM = 1.1
+    SHRINK_BELOW = 0.6
+    DECAY = 0.75
+
+    def __init__(self) -> None:
+        self.top = 0.0
+
+    def reset(self) -> None:
+        self.top = 0.0
+
+    def update(self, high: float) -> float:
+        wanted = max(high * self.HEADROOM, 1.0)
+        if wanted > self.top:
+            self.top = wanted
+        elif wanted < self.top * self.SHRINK_BELOW:
+            self.top = max(wanted, self.top * self.DECAY)
+        return self.top
 
 
 @dataclass(frozen=True)
@@ -80,13 +122,55 @@ class Reading:
         )
 
 
-class ClockAxis(pg.DateAxisItem):
-    """Wall-clock time axis that labels whole seconds as HH:MM:SS (no milliseconds on short spans)."""
+def _clock_axis(pg: Any, **kwargs: Any) -> Any:
+    """A wall-clock time axis labelling whole seconds as HH:MM:SS (pyqtgraph is imported lazily)."""
 
-    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
-        if spacing < 1:
-            return super().tickStrings(values, scale, spacing)
-        return [time.strftime("%H:%M:%S", time.localtime(value)) for value in values]
+    class ClockAxis(pg.DateAxisItem):
+        def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+            if spacing < 1:
+                return super().tickStrings(values, scale, spacing)
+            return [time.strftime("%H:%M:%S", time.localtime(value)) for value in values]
+
+    return ClockAxis(**kwargs)
+
+
+class WelcomeNote(QFrame):
+    """A short first-run note above the charts, with a button that dismisses it."""
+
+    dismissed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("welcomeNote")
+        self.text = QLabel()
+        self.text.setObjectName("welcomeText")
+        self.text.setWordWrap(True)
+        self.text.setTextFormat(Qt.TextFormat.RichText)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.close_button = QToolButton()
+        self.close_button.setObjectName("welcomeDismiss")
+        self.close_button.setText("Got it")
+        self.close_button.setToolTip("Hide this note (it does not come back)")
+        self.close_button.clicked.connect(self.dismiss)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 6, 6, 6)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_text(self, text: str) -> None:
+        self.text.setText(text)
+        self.show()
+
+    def dismiss(self) -> None:
+        self.hide()
+        self.dismissed.emit()
+
+    def apply_colors(self, colors: theme.Colors) -> None:
+        self.setStyleSheet(
+            f"QFrame#welcomeNote {{ background: {colors.notice_background.name()}; border-radius: 4px; }}"
+            f" QLabel#welcomeText {{ color: {colors.notice_text.name()}; }}"
+        )
 
 
 class DashboardPanel(QWidget):
@@ -96,28 +180,31 @@ class DashboardPanel(QWidget):
     def __init__(self, parent: QWidget | None = None, *, sample_interval: float = 0.25) -> None:
         super().__init__(parent)
         self.setObjectName("dashboard")
-        capacity = int(max(seconds for _label, seconds in WINDOWS) / sample_interval) + 64
-        self._buffer = RingBuffer(capacity, COLUMNS)
+        self._capacity = int(max(seconds for _label, seconds in WINDOWS) / sample_interval) + 64
+        self._pending: list[list[float]] = []  # readings that arrived before the charts were built
+        self._charts_built = False
         self._window_seconds = 60
         self._paused = False
         self._dirty = False
         self._activity_unit = "WAL frames/s"
         self._scrolled_at = 0.0
+        self._ranges = {key: FollowingRange() for key in ("throughput", "activity", "freelist", "freelist_percent")}
         self.redraw_count = 0
 
         self.banner = QLabel()
         self.banner.setObjectName("redFlagBanner")
         self.banner.setWordWrap(True)
         self.banner.setTextFormat(Qt.TextFormat.RichText)
-        self.banner.setStyleSheet(
-            "QLabel#redFlagBanner { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0;"
-            " border-radius: 4px; padding: 6px; }"
-        )
         self.banner.hide()
+        self.welcome = WelcomeNote()
 
-        self.placeholder = QLabel("Open a database (File ▸ Open…) or start the demo stream to see live charts.")
+        self.placeholder = QLabel(
+            "No data yet. Open a database (File ▸ Open…, or drop a file here), or press Start demo stream\n"
+            "in the Ingest panel, to see its writes, WAL and size live."
+        )
+        self.placeholder.setObjectName("dashboardEmpty")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.placeholder.setStyleSheet("color: #666; padding: 4px;")
+        self.placeholder.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
         self.window_buttons: dict[int, QToolButton] = {}
         self._window_group = QButtonGroup(self)
@@ -143,40 +230,78 @@ class DashboardPanel(QWidget):
         controls.addStretch(1)
         self.summary = QLabel()
         self.summary.setObjectName("dashboardSummary")
-        self.summary.setStyleSheet("color: #666;")
         controls.addWidget(self.summary)
 
         # The latest values, as text outside the plots (changing plot titles would re-layout the charts).
         self.tiles: dict[str, QLabel] = {}
         tiles = QHBoxLayout()
         tiles.setContentsMargins(0, 0, 0, 0)
-        for key, caption, color in (
-            ("ingest", "rows/s ingest", COLORS["ingest"]),
-            ("activity", "WAL frames/s", COLORS["activity"]),
-            ("wal", "WAL", COLORS["wal_content"]),
-            ("db", "database", COLORS["db"]),
-            ("freelist", "freelist", COLORS["free"]),
+        for key, caption, series in (
+            ("ingest", "rows/s ingest", "ingest"),
+            ("activity", "WAL frames/s", "activity"),
+            ("wal", "WAL", "wal_content"),
+            ("db", "database", "db"),
+            ("freelist", "freelist", "free"),
         ):
             tile = QLabel()
             tile.setObjectName(f"tile_{key}")
             tile.setTextFormat(Qt.TextFormat.RichText)
-            tile.setStyleSheet(
-                f"QLabel {{ border-left: 4px solid {color}; background: #f6f7f9; padding: 3px 8px; }}"
-            )
             tile.setProperty("caption", caption)
+            tile.setProperty("series", series)
             self.tiles[key] = tile
             tiles.addWidget(tile, 1)
 
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(6, 6, 6, 6)
+        self._layout.addLayout(controls)
+        self._layout.addWidget(self.welcome)
+        self._layout.addLayout(tiles)
+        self._layout.addWidget(self.banner)
+        self._layout.addWidget(self.placeholder, 1)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self.redraw)
+        self.colors = theme.colors()
+        theme.notifier().changed.connect(self.apply_theme)
+        self.apply_theme()
+        self._set_titles(None)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes not set yet: the chart parts, which exist once built.
+        if name in CHART_ATTRIBUTES and not self.__dict__.get("_charts_built", True):
+            self.ensure_charts()
+            return getattr(self, name)
+        raise AttributeError(name)
+
+    # Plot construction ------------------------------------------------------------------------------------
+    @property
+    def charts_built(self) -> bool:
+        return self._charts_built
+
+    def ensure_charts(self) -> None:
+        """Import pyqtgraph and build the charts (once); readings held so far move into the ring buffer."""
+        if self._charts_built:
+            return
+        self._charts_built = True
+        import pyqtgraph as pg  # noqa: PLC0415 (deferred: the window shows before this import)
+
+        from desktop_app.ui.ring_buffer import RingBuffer  # noqa: PLC0415 (numpy)
+
+        self._pg = pg
+        self._buffer = RingBuffer(self._capacity, COLUMNS)
+        for row in self._pending:
+            self._buffer.append(row)
+        self._pending = []
         self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground("w")
         self.graphics.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.graphics.setMinimumHeight(150)
-        self.throughput_plot = self._add_plot(0, 0, "Rows/s written by ingest")
-        self.activity_plot = self._add_plot(0, 1, "Write activity, all writers (per second)")
-        self.wal_plot = self._add_plot(1, 0, "WAL size (MB)")
-        self.db_plot = self._add_plot(1, 1, "Database size (MB)")
-        self.freelist_plot = self._add_plot(2, 0, "Freelist pages")
-        self.freelist_percent_plot = self._add_plot(2, 1, "Freelist (% of pages)")
+        self.throughput_plot = self._add_plot(0, 0)
+        self.activity_plot = self._add_plot(0, 1)
+        self.wal_plot = self._add_plot(1, 0)
+        self.db_plot = self._add_plot(1, 1)
+        self.freelist_plot = self._add_plot(2, 0)
+        self.freelist_percent_plot = self._add_plot(2, 1)
         self.plots = [
             self.throughput_plot,
             self.activity_plot,
@@ -186,36 +311,24 @@ class DashboardPanel(QWidget):
             self.freelist_percent_plot,
         ]
         # No setXLink: pyqtgraph aligns linked views by screen position, which skews side-by-side plots.
-
-        self.wal_plot.addLegend(offset=(8, 4), labelTextSize="8pt")
-        self.curves = {
-            INGEST: self._add_curve(self.throughput_plot, COLORS["ingest"], None),
-            ACTIVITY: self._add_curve(self.activity_plot, COLORS["activity"], None),
-            WAL_FILE: self._add_curve(self.wal_plot, COLORS["wal_file"], "file on disk"),
-            WAL_CONTENT: self._add_curve(self.wal_plot, COLORS["wal_content"], "not yet checkpointed"),
-            DB_SIZE: self._add_curve(self.db_plot, COLORS["db"], None),
-            FREE_PAGES: self._add_curve(self.freelist_plot, COLORS["free"], None),
-            FREE_PERCENT: self._add_curve(self.freelist_percent_plot, COLORS["free_percent"], None),
-        }
-        self._set_titles(None)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addLayout(controls)
-        layout.addLayout(tiles)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.placeholder)
-        layout.addWidget(self.graphics, 1)
-
-        self._timer = QTimer(self)
-        self._timer.setInterval(REDRAW_MS)
-        self._timer.timeout.connect(self.redraw)
+        # No in-plot legend: the WAL chart's title names its two lines in their colours, above the curves.
+        self.curves = {column: self._add_curve(plot) for column, plot in (
+            (INGEST, self.throughput_plot),
+            (ACTIVITY, self.activity_plot),
+            (WAL_FILE, self.wal_plot),
+            (WAL_CONTENT, self.wal_plot),
+            (DB_SIZE, self.db_plot),
+            (FREE_PAGES, self.freelist_plot),
+            (FREE_PERCENT, self.freelist_percent_plot),
+        )}
+        self._layout.addWidget(self.graphics, 1)
+        self.graphics.setVisible(self.point_count() > 0)
         self._apply_mouse_mode()
+        self._style_charts()
+        self._dirty = True
 
-    # Plot construction ------------------------------------------------------------------------------------
-    def _add_plot(self, row: int, col: int, title: str) -> pg.PlotItem:
-        plot = self.graphics.addPlot(row=row, col=col, axisItems={"bottom": ClockAxis(orientation="bottom")})
-        plot.setTitle(f"<span style='font-size:9pt; color:#555'>{title}</span>")
+    def _add_plot(self, row: int, col: int) -> Any:
+        plot = self.graphics.addPlot(row=row, col=col, axisItems={"bottom": _clock_axis(self._pg, orientation="bottom")})
         # No grid, and the time axis only under the bottom row: software rendering repaints every axis and
         # grid line on each scroll, and these cut a redraw from ~20 ms to ~5 ms.
         if row < BOTTOM_ROW:
@@ -231,11 +344,87 @@ class DashboardPanel(QWidget):
         return plot
 
     @staticmethod
-    def _add_curve(plot: pg.PlotItem, color: str, name: str | None) -> pg.PlotDataItem:
-        curve = plot.plot(pen=pg.mkPen(color, width=1), name=name, skipFiniteCheck=True)
+    def _add_curve(plot: Any) -> Any:
+        curve = plot.plot(skipFiniteCheck=True)
         curve.setClipToView(True)
         curve.setDownsampling(auto=True, method="peak")
         return curve
+
+    # Theme ------------------------------------------------------------------------------------------------
+    def line_width(self) -> float:
+        """Chart pen width in device pixels: cosmetic pens ignore the scale, so scale them ourselves."""
+        return LINE_WIDTH * max(1.0, self.devicePixelRatioF())
+
+    def apply_theme(self) -> None:
+        """Re-read the palette's colours: tiles, banner, notes and (when built) the charts."""
+        colors = self.colors = theme.colors()  # the application palette: set before the widgets see it
+        self.banner.setStyleSheet(
+            f"QLabel#redFlagBanner {{ background: {colors.danger_background.name()}; color: {colors.danger_text.name()};"
+            f" border: 1px solid {colors.danger_text.name()}; border-radius: 4px; padding: 6px; }}"
+        )
+        self.welcome.apply_colors(colors)
+        muted = colors.muted.name()
+        self.placeholder.setStyleSheet(f"color: {muted}; padding: 4px;")
+        self.summary.setStyleSheet(f"color: {muted};")
+        for tile in self.tiles.values():
+            series = colors.series[tile.property("series")].name()
+            tile.setStyleSheet(
+                f"QLabel {{ border-left: 4px solid {series}; background: {colors.tile_background.name()};"
+                f" color: {colors.tile_values[tile.property('series')].name()}; padding: 3px 8px; }}"
+            )
+            tile.setProperty("rendered", "")  # forces _set_tile to rebuild the caption colour
+        self._retitle_tiles()
+        if self._charts_built:
+            self._style_charts()
+
+    def _style_charts(self) -> None:
+        pg, colors = self._pg, self.colors
+        self.graphics.setBackground(colors.base)
+        axis_pen = pg.mkPen(colors.axis, width=1)
+        for plot in self.plots:
+            for name in ("left", "bottom"):
+                axis = plot.getAxis(name)
+                axis.setPen(axis_pen)
+                axis.setTextPen(pg.mkPen(colors.muted))
+        width = self.line_width()
+        for column, curve in self.curves.items():
+            color = colors.series[SERIES_KEYS[column]]
+            if column == WAL_FILE:
+                # Drawn first and three times as wide, translucent, over a band down to zero: where the frames
+                # line lies on it, the file's line still shows on both sides, and after a checkpoint the band
+                # shows the file's size while the frames line drops.
+                halo = QColor(color)
+                halo.setAlpha(150)
+                band = QColor(color)
+                band.setAlpha(45)
+                curve.setPen(pg.mkPen(halo, width=width * 3))
+                curve.setFillLevel(0)
+                curve.setBrush(pg.mkBrush(band))
+            else:
+                curve.setPen(pg.mkPen(color, width=width))
+        muted = colors.muted.name()
+        file_color, frames_color = colors.series["wal_file"].name(), colors.series["wal_content"].name()
+        for plot, title in (
+            (self.throughput_plot, "Rows/s written by ingest"),
+            (self.activity_plot, "Write activity, all writers (per second)"),
+            (self.wal_plot, f"WAL (MB): <span style='color:{file_color}'>▬ file on disk</span>"
+                            f" &nbsp;<span style='color:{frames_color}'>━ frames not yet checkpointed</span>"),
+            (self.db_plot, "Database size (MB)"),
+            (self.freelist_plot, "Freelist pages"),
+            (self.freelist_percent_plot, "Freelist (% of pages)"),
+        ):
+            plot.setTitle(f"<span style='font-size:9pt; color:{muted}'>{title}</span>")
+
+    def event(self, event: QEvent) -> bool:
+        # Moved to a screen with another scale (Qt 6.6+): pens follow the new device pixel ratio.
+        if event.type() == QEvent.Type.DevicePixelRatioChange and self.__dict__.get("_charts_built"):
+            self._style_charts()
+        return super().event(event)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "tiles"):
+            self.apply_theme()
 
     # Data in ----------------------------------------------------------------------------------------------
     def add_sample(self, sample: Sample, activity: Activity, ingest_rows_per_s: float | None = None) -> None:
@@ -243,24 +432,31 @@ class DashboardPanel(QWidget):
         self.show_red_flags(sample.red_flags)
 
     def add_reading(self, reading: Reading) -> None:
-        self._buffer.append(
-            [
-                reading.taken_at,
-                reading.ingest_rows_per_s,
-                reading.activity.per_second,
-                reading.wal_file_bytes / MB,
-                reading.wal_content_bytes / MB,
-                reading.db_bytes / MB,
-                reading.page_count,
-                reading.freelist_count,
-                reading.freelist_percent,
-            ]
-        )
+        row = [
+            reading.taken_at,
+            reading.ingest_rows_per_s,
+            reading.activity.per_second,
+            reading.wal_file_bytes / MB,
+            reading.wal_content_bytes / MB,
+            reading.db_bytes / MB,
+            reading.page_count,
+            reading.freelist_count,
+            reading.freelist_percent,
+        ]
+        if self._charts_built:
+            self._buffer.append(row)
+        else:
+            self._pending.append(row)  # the first redraw builds the charts and takes these
         self._activity_unit = reading.activity.unit
         self._dirty = True
-        if self.placeholder.isVisible():
-            self.placeholder.hide()
+        if self.placeholder.isVisible() or not self._charts_built:
+            self._show_charts(True)
         self._update_timer()
+
+    def _show_charts(self, shown: bool) -> None:
+        self.placeholder.setVisible(not shown)
+        if self._charts_built:
+            self.graphics.setVisible(shown)
 
     def show_red_flags(self, flags: list[RedFlag]) -> None:
         if not flags:
@@ -272,21 +468,30 @@ class DashboardPanel(QWidget):
         self.banner.show()
 
     def clear(self) -> None:
-        self._buffer.clear()
+        self._pending = []
+        for following in self._ranges.values():
+            following.reset()
+        if self._charts_built:
+            self._buffer.clear()
+            for curve in self.curves.values():
+                curve.setData([], [])
         self.banner.hide()
-        self.placeholder.show()
-        for curve in self.curves.values():
-            curve.setData([], [])
+        self._show_charts(False)
         self._set_titles(None)
         self._update_timer()
 
     def point_count(self) -> int:
         """Samples held (what the charts can show)."""
-        return len(self._buffer)
+        return len(self._buffer) if self._charts_built else len(self._pending)
+
+    def _last_row(self) -> Any:
+        if not self._charts_built:
+            return self._pending[-1] if self._pending else None
+        return self._buffer.last()
 
     def latest(self) -> dict[str, float] | None:
         """The newest plotted values by name (None before the first sample)."""
-        last = self._buffer.last()
+        last = self._last_row()
         if last is None:
             return None
         names = ("time", "ingest_rows_per_s", "activity_per_s", "wal_file_mb", "wal_content_mb", "db_mb",
@@ -294,9 +499,16 @@ class DashboardPanel(QWidget):
         return dict(zip(names, (float(value) for value in last), strict=True))
 
     def plotted_points(self) -> int:
-        """Points handed to the throughput chart at the last redraw (before pyqtgraph downsamples them)."""
+        """Points handed to the activity chart at the last redraw (before pyqtgraph downsamples them)."""
+        if not self._charts_built:
+            return 0
         x = self.curves[ACTIVITY].xData
         return 0 if x is None else len(x)
+
+    def y_range(self, plot_name: str) -> tuple[float, float]:
+        """The visible y range of a chart ('throughput', 'activity', 'wal', 'db', 'freelist', 'freelist_percent')."""
+        low, high = getattr(self, f"{plot_name}_plot").getViewBox().viewRange()[1]
+        return float(low), float(high)
 
     # Controls ---------------------------------------------------------------------------------------------
     @property
@@ -304,6 +516,8 @@ class DashboardPanel(QWidget):
         return self._window_seconds
 
     def set_window(self, seconds: int) -> None:
+        if seconds not in self.window_buttons:
+            seconds = min(self.window_buttons, key=lambda option: abs(option - seconds))
         self._window_seconds = seconds
         self.window_buttons[seconds].setChecked(True)
         self._dirty = True
@@ -329,11 +543,13 @@ class DashboardPanel(QWidget):
         self.paused_changed.emit(paused)
 
     def _apply_mouse_mode(self) -> None:
+        if not self._charts_built:
+            return
         for plot in self.plots:
             plot.setMouseEnabled(x=self._paused, y=self._paused)
 
     def _update_timer(self) -> None:
-        should_run = self.isVisible() and not self._paused and len(self._buffer) > 0
+        should_run = self.isVisible() and not self._paused and self.point_count() > 0
         if should_run and not self._timer.isActive():
             self._timer.start()
         elif not should_run and self._timer.isActive():
@@ -342,6 +558,8 @@ class DashboardPanel(QWidget):
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
         self._dirty = True
+        if self._charts_built:
+            self._style_charts()  # the screen (and its pixel ratio) may have changed
         self._update_timer()
 
     def hideEvent(self, event) -> None:  # noqa: N802 (Qt override)
@@ -350,8 +568,9 @@ class DashboardPanel(QWidget):
 
     # Drawing ----------------------------------------------------------------------------------------------
     def redraw(self) -> None:
-        if not len(self._buffer):
+        if not self.point_count():
             return
+        self.ensure_charts()
         now = time.time()
         start = now - self._window_seconds
         first = self._buffer.first_key()
@@ -363,7 +582,7 @@ class DashboardPanel(QWidget):
             x = data[T]
             for column, curve in self.curves.items():
                 curve.setData(x, data[column])
-            self._set_y_ranges(data)
+            self._set_y_ranges(data, now)
             self._set_titles(self._buffer.last())
             self._dirty = False
         if self._paused:
@@ -377,15 +596,26 @@ class DashboardPanel(QWidget):
             plot.setXRange(start, now, padding=0)
         self.redraw_count += 1
 
-    def _set_y_ranges(self, data) -> None:
-        """Rates and freelist from zero; sizes around their values, so slow growth stays visible."""
+    def _set_y_ranges(self, data: Any, now: float) -> None:
+        """Rates and freelist from zero, ranged over their recent values (a spike raises the range, and it
+        comes back once the spike is older than RECENT_SECONDS); sizes around the window's values, so slow
+        growth stays visible."""
+        recent_from = now - min(RECENT_SECONDS, self._window_seconds)
+        recent = data[:, data[T] >= recent_from]
+        if not recent.shape[1]:
+            recent = data[:, -1:]
+        for name, plot, column in (
+            ("throughput", self.throughput_plot, INGEST),
+            ("activity", self.activity_plot, ACTIVITY),
+            ("freelist", self.freelist_plot, FREE_PAGES),
+            ("freelist_percent", self.freelist_percent_plot, FREE_PERCENT),
+        ):
+            values = recent[column]
+            high = float(values.max()) if values.size else 0.0
+            plot.setYRange(0.0, self._ranges[name].update(high), padding=0)
         for plot, columns, from_zero in (
-            (self.throughput_plot, (INGEST,), True),
-            (self.activity_plot, (ACTIVITY,), True),
             (self.wal_plot, (WAL_FILE, WAL_CONTENT), True),
             (self.db_plot, (DB_SIZE,), False),
-            (self.freelist_plot, (FREE_PAGES,), True),
-            (self.freelist_percent_plot, (FREE_PERCENT,), True),
         ):
             values = data[list(columns)]
             high = float(values.max()) if values.size else 0.0
@@ -397,9 +627,13 @@ class DashboardPanel(QWidget):
     def _set_tile(self, key: str, value: str, caption: str | None = None) -> None:
         tile = self.tiles[key]
         caption = caption or tile.property("caption")
-        text = f"<span style='font-size:13pt; font-weight:600'>{value}</span> <span style='color:#666'>{caption}</span>"
+        muted = self.colors.muted.name()
+        text = f"<span style='font-size:13pt; font-weight:600'>{value}</span> <span style='color:{muted}'>{caption}</span>"
         if tile.text() != text:
             tile.setText(text)
+
+    def _retitle_tiles(self) -> None:
+        self._set_titles(self._last_row() if hasattr(self, "_pending") else None)
 
     def _set_titles(self, last) -> None:
         """The tiles above the charts show the newest values."""
@@ -414,4 +648,4 @@ class DashboardPanel(QWidget):
         self._set_tile("db", f"{last[DB_SIZE]:,.2f} MB", f"database · {int(last[PAGES]):,} pages")
         self._set_tile("freelist", f"{last[FREE_PERCENT]:.1f} %", f"free · {int(last[FREE_PAGES]):,} pages")
         updated = time.strftime("%H:%M:%S", time.localtime(last[T]))
-        self.summary.setText(f"{len(self._buffer):,} samples · updated {updated}")
+        self.summary.setText(f"{self.point_count():,} samples · updated {updated}")

@@ -118,3 +118,10 @@ def test_window_icon_comes_from_the_bundled_svg_when_no_theme_has_it(qapp) -> No
     app = create_application()
     assert not app.windowIcon().isNull()
     assert not app.windowIcon().pixmap(32, 32).isNull()
+
+
+def test_the_verb_names_known_without_importing_the_verbs_match_the_parser() -> None:
+    from desktop_app import cli
+
+    assert cli._verb_names() == cli.VERB_NAMES
+    assert cli.is_verb_call(["stats", "x.db"]) and not cli.is_verb_call(["x.db"])

@@ -12,7 +12,7 @@ from PySide6.QtGui import QTextCursor
 from desktop_app.core.database import connect_read
 from desktop_app.core.errors import QueryError, QueryInterrupted
 from desktop_app.ui.dialogs import ScriptedDialogs
-from desktop_app.ui.panels.console import FULL_SCAN_FOREGROUND, TAB_BYTECODE, TAB_PLAN, ConsolePanel
+from desktop_app.ui.panels.console import TAB_BYTECODE, TAB_PLAN, ConsolePanel
 from desktop_app.ui.settings import AppSettings
 
 pytestmark = pytest.mark.gui
@@ -132,7 +132,7 @@ def test_query_plan_tree_highlights_full_scans(qtbot, console: ConsolePanel) -> 
     assert console.tabs.currentIndex() == TAB_PLAN
     item = console.plan_tree.topLevelItem(0)
     assert item.text(0).startswith("⚠ SCAN readings")
-    assert item.foreground(0).color() == FULL_SCAN_FOREGROUND
+    assert item.foreground(0).color() == console.full_scan_colors[1]
     assert "1 full scan" in console.status_label.text()
 
     with qtbot.waitSignal(console.plan_ready, timeout=10_000) as blocker:

@@ -8,7 +8,15 @@ import pytest
 from desktop_app.core.activity import Activity, ActivityMeter
 from desktop_app.core.database import connect_write
 from desktop_app.core.metrics import MetricsSampler, RedFlag
-from desktop_app.ui.panels.dashboard import INGEST, WINDOWS, DashboardPanel, Reading
+from desktop_app.ui.panels.dashboard import (
+    INGEST,
+    WAL_CONTENT,
+    WAL_FILE,
+    WINDOWS,
+    DashboardPanel,
+    FollowingRange,
+    Reading,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -112,3 +120,57 @@ def test_clear_empties_the_charts(dashboard: DashboardPanel) -> None:
     assert dashboard.point_count() == 0
     assert dashboard.plotted_points() == 0
     assert dashboard.placeholder.isVisible()
+
+
+def test_following_range_rises_with_a_spike_and_comes_back() -> None:
+    following = FollowingRange()
+    assert following.update(10.0) == pytest.approx(11.0)
+    assert following.update(9.0) == pytest.approx(11.0)  # small dips do not move it (hysteresis)
+    assert following.update(1000.0) == pytest.approx(1100.0)  # at once
+    tops = [following.update(10.0) for _ in range(20)]
+    assert tops == sorted(tops, reverse=True)  # comes down step by step, never jumps back up
+    assert 11.0 <= tops[-1] <= 11.0 / FollowingRange.SHRINK_BELOW  # back within the hysteresis band
+    assert len([top for top in tops if top > 100]) <= 10  # within a few seconds of samples
+
+
+def test_activity_chart_follows_a_spike_and_returns_while_it_is_still_in_the_window(dashboard: DashboardPanel) -> None:
+    now = time.time()
+
+    def add(at: float, rate: float) -> None:
+        dashboard.add_reading(Reading(at, rate, Activity("WAL frames/s", rate), 0, 0, 4096, 1, 0, 0.0))
+        dashboard.redraw()
+
+    for second in range(40, 20, -1):
+        add(now - second, 50.0)
+    add(now - 20, 5000.0)  # one VACUUM-sized burst
+    assert dashboard.y_range("activity")[1] >= 5000.0
+    for step in range(1, 60):  # then calm for 15 s: the burst is still inside the 1 min window
+        add(now - 20 + step * 0.25, 50.0)
+    low, high = dashboard.y_range("activity")
+    assert low == 0.0 and 50.0 < high < 100.0
+    assert dashboard.window_seconds == 60
+
+
+def test_an_empty_dashboard_shows_a_note_and_no_time_axis(qtbot) -> None:
+    panel = DashboardPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    assert panel.placeholder.isVisible()
+    assert not panel.charts_built  # no plots (and no pyqtgraph) until data arrives
+    panel.add_reading(reading(time.time()))
+    qtbot.waitUntil(lambda: panel.charts_built and panel.graphics.isVisible(), timeout=2000)
+    assert not panel.placeholder.isVisible()
+    panel.clear()
+    assert panel.placeholder.isVisible() and not panel.graphics.isVisible()
+
+
+def test_wal_chart_names_both_lines_above_the_curves_and_draws_the_file_beneath(dashboard: DashboardPanel) -> None:
+    dashboard.add_reading(reading(time.time(), wal=4_000_000))
+    dashboard.redraw()
+    title = dashboard.wal_plot.titleLabel.text
+    assert "file on disk" in title and "not yet checkpointed" in title
+    assert dashboard.wal_plot.legend is None  # nothing drawn over the curves
+    file_curve, frames_curve = dashboard.curves[WAL_FILE], dashboard.curves[WAL_CONTENT]
+    assert file_curve.opts["fillLevel"] == 0 and file_curve.opts["fillBrush"] is not None  # a band under the line
+    assert file_curve.opts["pen"].color() != frames_curve.opts["pen"].color()

@@ -24,14 +24,14 @@ def menu_texts(menu) -> list[str]:
 
 def test_menus_toolbar_and_shortcuts(window) -> None:
     assert menu_texts(window.menus["file"]) == [
-        "Open…", "Open Read-Only…", "New Database…", "Open Recent", "Close", "Quit"
+        "Open…", "Open Read-Only…", "New Database…", "Open Recent", "Close", "Preferences…", "Quit"
     ]
     assert menu_texts(window.menus["tools"]) == [
         "Backup…", "Checkpoint", "VACUUM", "VACUUM INTO…", "Integrity Check", "Optimize"
     ]
     assert menu_texts(window.checkpoint_menu) == ["Passive", "Full", "Restart", "Truncate"]
     assert menu_texts(window.menus["view"])[:4] == ["Dashboard", "Schema", "Query console", "Ingest"]
-    assert menu_texts(window.menus["help"]) == ["About SQLite Pulse"]
+    assert menu_texts(window.menus["help"]) == ["Read Me", "Keyboard Shortcuts", "About SQLite Pulse"]
     assert window.open_action.shortcut().toString() == "Ctrl+O"
     assert window.new_action.shortcut().toString() == "Ctrl+N"
     assert window.quit_action.shortcut().toString() == "Ctrl+Q"
