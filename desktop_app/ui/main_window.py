@@ -141,7 +141,9 @@ class MainWindow(QMainWindow):
         ):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"{key}Dock")
-            if key == "ingest":  # a tall form: scroll it rather than force a tall window
+            if key != "dashboard":
+                # Scroll a panel rather than let its minimum height force a window taller than a scaled screen
+                # (the grid's bars, the console's editor and the ingest form add up past 500 logical pixels).
                 scroller = QScrollArea()
                 scroller.setWidgetResizable(True)
                 scroller.setFrameShape(QScrollArea.Shape.NoFrame)
