@@ -411,6 +411,10 @@ class DemoServerProcess:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
 
+    def close_stdin(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.is_closing():
+            self.process.stdin.close()
+
     @staticmethod
     async def _end(process: asyncio.subprocess.Process, *, kill: bool = False, timeout: float = 5.0) -> int:
         if process.stdin is not None and not process.stdin.is_closing():

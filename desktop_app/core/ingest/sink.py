@@ -125,6 +125,7 @@ class SQLiteSink:
         self.busy_timeout_ms = busy_timeout_ms
         self.journal_mode: str | None = None
         self._connection: apsw.Connection | None = None
+        self._owned = True
         self._bookkeeping = False  # dead-letter and ledger tables exist
         self._target_ready = False
         self._settings_lock = threading.Lock()
@@ -149,6 +150,13 @@ class SQLiteSink:
             connection.close()
             raise
         self._connection = connection
+        self._owned = True
+
+    def attach(self, connection: apsw.Connection) -> None:
+        """Write through a connection opened elsewhere (instead of `open()`); it stays the caller's to close."""
+        self._connection = connection
+        self._owned = False
+        self.journal_mode = str(pragma(connection, "journal_mode")).lower()
 
     def existing_columns(self, table: str) -> list[str] | None:
         return existing_columns(self._conn(), table)
@@ -229,9 +237,9 @@ class SQLiteSink:
         self._connection.execute(f"PRAGMA max_page_count = {limit}").fetchall()
 
     def close(self) -> None:
-        if self._connection is not None:
+        if self._connection is not None and self._owned:
             self._connection.close()
-            self._connection = None
+        self._connection = None
 
     # -- inside -------------------------------------------------------------------------------------------
 

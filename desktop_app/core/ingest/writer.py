@@ -161,6 +161,14 @@ class BatchWriter:
             self._lock.notify()
         return True
 
+    def has_room(self) -> bool:
+        with self._lock:
+            return (
+                self._queued_rows < self.config.max_queued_rows
+                and self._queued_bytes + self._inflight_bytes < self.config.max_queued_bytes
+                and self._state != "stopped"
+            )
+
     def stop(self, timeout: float | None = None) -> WriterStats:
         """Flush everything submitted, close the sink, end the thread. Idempotent."""
         with self._lock:
