@@ -50,6 +50,8 @@ class IngestController(QObject):
         self._worker: WorkerProcess | None = None
         self._demo: DemoServerProcess | None = None
         self._task: asyncio.Task | None = None
+        self._final: IngestStats | None = None
+        self._error: PulseError | None = None
         self._stop_requested = False
 
     # -- state -----------------------------------------------------------------------------------------------
@@ -101,6 +103,9 @@ class IngestController(QObject):
             except PulseError as exc:
                 self.failed.emit(exc)
                 return
+            if self.running:
+                self.failed.emit(PulseError("An ingest is already running; stop it first."))
+                return
             if not missing:
                 self.start(config)
                 return
@@ -131,8 +136,19 @@ class IngestController(QObject):
             raise PulseError("An ingest is already running; stop it first.")
         self._stop_requested = False
         self.last_stats = None
+        self._final: IngestStats | None = None
+        self._error: PulseError | None = None
         self._task = asyncio.ensure_future(work)  # type: ignore[arg-type]
-        self._task.add_done_callback(_surface_bugs)
+        self._task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        """Once everything is over (children exited): report the end; `running` is False by now."""
+        if task is not self._task:
+            return
+        _surface_bugs(task)
+        if self._error is not None:
+            self.failed.emit(self._error)
+        self.stopped.emit(self._final)
 
     async def _run_demo(self, table: str, rate: int | None) -> None:
         self.demo_starting.emit()
@@ -143,12 +159,10 @@ class IngestController(QObject):
             self.demo_database_ready.emit(path)
             self._demo = await DemoServerProcess.start(rate=rate)
         except PulseError as exc:
-            self.failed.emit(exc)
-            self.stopped.emit(None)
+            self._error = exc
             return
         try:
             if self._stop_requested:
-                self.stopped.emit(None)
                 return
             await self._run(IngestConfig(url=self._demo.url, db_path=path, table=table).validated())
         finally:
@@ -160,8 +174,7 @@ class IngestController(QObject):
         try:
             worker = await WorkerProcess.start(config)
         except PulseError as exc:
-            self.failed.emit(exc)
-            self.stopped.emit(None)
+            self._error = exc
             return
         self._worker = worker
         if self._stop_requested:
@@ -177,9 +190,8 @@ class IngestController(QObject):
             self._worker = None
             if worker.process.returncode is None:  # cancelled (the window is going): leave nothing behind
                 worker.kill()
-        if worker.error is not None:
-            self.failed.emit(worker.error)
-        self.stopped.emit(worker.final or self.last_stats)
+        self._error = worker.error
+        self._final = worker.final or self.last_stats
 
     # -- stopping --------------------------------------------------------------------------------------------
 

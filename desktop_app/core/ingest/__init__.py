@@ -12,7 +12,14 @@
 
 from desktop_app.core.ingest.config import CONFIG_VERSION, IngestConfig, IngestError, check_url
 from desktop_app.core.ingest.session import FileIngest, IngestFailed, IngestSession, ingest_file
-from desktop_app.core.ingest.sources import RECEIVE_QUEUE_FRAMES, FileSource, Inbox, Source, WebSocketSource, backoff_delay
+from desktop_app.core.ingest.sources import (
+    RECEIVE_QUEUE_FRAMES,
+    FileSource,
+    Inbox,
+    Source,
+    WebSocketSource,
+    backoff_delay,
+)
 from desktop_app.core.ingest.stats import IngestStats, peak_rss_mb
 
 __all__ = [
