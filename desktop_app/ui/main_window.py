@@ -100,10 +100,11 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self._shown_once = False
         self._applied_fonts = (0, 0)
+        self._demo_request: tuple[str, int | None] = ("readings", None)  # table and rate of the demo starting
 
         self.poster = GuiPoster(self)  # the ingest controller's callback style, until it awaits too
         self.tasks = TaskRunner(self.poster)
-        self.ingest_controller = IngestController(self.poster, self.tasks, self)
+        self.ingest_controller = IngestController(self, data_dir=self.data_dir, dialogs=self.dialogs)
         self.maintenance = MaintenanceActions(self.dialogs, self.show_status, self)
 
         # Sized for the fastest interval Preferences offers, so a faster choice later still fills the 1 h chart.
@@ -303,6 +304,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.ingest.demo_requested.connect(self.start_demo)
+        self.ingest_controller.demo_database_ready.connect(self._on_demo_database_ready)
         self.ingest_controller.started.connect(self._on_ingest_started)
         self.ingest_controller.stats_changed.connect(lambda stats: self._set_status("ingest", f"ingest: {describe_state(stats)}"))
         self.ingest_controller.stopped.connect(self._on_ingest_stopped)
@@ -460,36 +462,28 @@ class MainWindow(QMainWindow):
 
     # Demo -------------------------------------------------------------------------------------------------
     def demo_database_path(self) -> Path:
-        return self.data_dir / "demo.db"
+        return self.ingest_controller.demo_database_path()
 
-    def start_demo(self, rate: int | None = 2000) -> asyncio.Task | None:
-        """Stream the demo server into the open database, or into a fresh demo database when none is open."""
-        rate = rate or None  # 0 from the panel's spin box means unthrottled
+    def start_demo(self, rate: int | None = 2000) -> asyncio.Task:
+        """Stream the demo server into a fresh demo database of its own (never into the user's open file);
+        the window opens that database once the controller has made it."""
         table = self.ingest.table_edit.text().strip() or "readings"
-        if self.database is not None and not self.database.read_only:
-            self.ingest_controller.start_demo(self.database.path, table=table, rate=rate)
-            return
-        return spawn(self._start_demo_in_fresh_database(table, rate))
+        return spawn(self._start_demo(table, rate or None))
 
-    async def _start_demo_in_fresh_database(self, table: str, rate: int | None) -> None:
-        path = self.demo_database_path()
+    async def _start_demo(self, table: str, rate: int | None) -> None:
         self.close_database()
-        await self._closed_sessions()  # the old session may be on demo.db itself
-
-        def clear() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-
+        await self._closed_sessions()  # the old session may be on demo.db itself, which the demo makes afresh
         try:
-            await self.tasks.call(clear)
-        except OSError as error:
-            self.dialogs.show_error("Cannot start the demo", f"Cannot prepare {path}: {error.strerror or error}")
+            self.ingest_controller.start_demo(table=table, rate=rate)
+        except PulseError as error:
+            self.dialogs.show_error("Cannot start the demo", str(error))
             return
-        session = await self._open(path, read_only=False, create=True)
-        if session is not None and session is self.session:
-            self.ingest_controller.start_demo(session.path, table=table, rate=rate)
-            self.show_welcome(path, table, rate)
+        self._demo_request = (table, rate)
+
+    def _on_demo_database_ready(self, path: Path) -> None:
+        self.open_path(path)
+        table, rate = self._demo_request
+        self.show_welcome(path, table, rate)
 
     def welcome_text(self, path: Path, table: str, rate: int | None) -> str:
         speed = f"{rate:,} readings a second" if rate else "as fast as it can"

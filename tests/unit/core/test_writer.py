@@ -13,8 +13,8 @@ import pytest
 
 from desktop_app.core.database import connect_write, create_database, pragma
 from desktop_app.core.errors import NotADatabase
-from desktop_app.core.mapping import BATCH_LEDGER_TABLE, MessageMapper
-from desktop_app.core.writer import BatchWriter, WriterConfig
+from desktop_app.core.ingest.mapping import BATCH_LEDGER_TABLE, MessageMapper
+from desktop_app.core.ingest.writer import BatchWriter, WriterConfig
 
 WAIT_S = 20.0  # generous upper bound for things that happen "soon"; never a speed assertion
 
@@ -242,3 +242,82 @@ def test_stats_can_be_read_from_another_thread_while_writing(writer_factory) -> 
     done.set()
     poller.join()
     assert seen == sorted(seen)
+
+
+HOLD = """
+import sys, time, apsw
+connection = apsw.Connection(sys.argv[1])
+if sys.argv[2] == "write":
+    connection.execute("BEGIN IMMEDIATE")
+else:
+    connection.execute("BEGIN")
+    connection.execute("SELECT count(*) FROM sqlite_schema").fetchall()  # a read transaction: a read mark
+print("holding", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_lock_holders_are_split_into_writers_and_readers(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from desktop_app.core.ingest.sink import describe_writers, lock_holders_by_role
+
+    path = tmp_path / "locks.db"
+    create_database(path)
+    holders = []
+    try:
+        for role in ("write", "read"):
+            holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path), role], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
+            holders.append(holder)
+            assert holder.stdout.readline().strip() == "holding"
+        writers, readers = lock_holders_by_role(path)
+        assert [pid for pid, _ in writers] == [holders[0].pid]
+        assert [pid for pid, _ in readers] == [holders[1].pid]
+        text = describe_writers(path)
+        assert f"writing: process {holders[0].pid}" in text and "1 reading process" in text
+    finally:
+        for holder in holders:
+            holder.stdin.close()
+            holder.wait(10)
+            holder.stdout.close()
+
+
+def test_the_sink_classifies_failures_as_retry_pause_or_fatal(tmp_path: Path) -> None:
+    """What the writer does with a failure is the sink's call: locked -> retry now, full -> pause, read-only ->
+    fatal with the words "read-only"; anything that is not a database error is not classified (a bug)."""
+    import apsw
+
+    from desktop_app.core.ingest.mapping import MessageMapper
+    from desktop_app.core.ingest.sink import SQLiteSink
+
+    path = tmp_path / "classify.db"
+    create_database(path)
+    sink = SQLiteSink(path, MessageMapper("t"), busy_timeout_ms=10)
+    sink.open()
+    holder = connect_write(path)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(apsw.BusyError) as locked:
+            sink.prepare(None)
+        holder.execute("ROLLBACK")
+        assert sink.classify(locked.value).kind == "retry"
+
+        sink.request_page_limit(1)
+        sink.before_attempt()
+        with pytest.raises(apsw.FullError) as full:
+            sink.prepare(None)
+        failure = sink.classify(full.value)
+        assert failure.kind == "pause" and "full" in str(failure.error)
+
+        reader = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        with pytest.raises(apsw.ReadOnlyError) as read_only:
+            reader.execute("CREATE TABLE x(a)")
+        reader.close()
+        failure = sink.classify(read_only.value)
+        assert failure.kind == "fatal" and "read-only" in str(failure.error)
+        assert sink.classify(ValueError("a bug")) is None
+    finally:
+        holder.close()
+        sink.close()
