@@ -56,6 +56,12 @@ def qloop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
     while any(not task.done() for task in pending) and time.monotonic() < deadline:
         qapp.processEvents()
         time.sleep(0.005)
+    # asyncio reaps each child process on a "waitpid-N" thread that then calls back into the loop from that
+    # thread: the call must reach this live loop, not a closed one.
+    while any(t.name.startswith("waitpid-") for t in threading.enumerate()) and time.monotonic() < deadline:
+        qapp.processEvents()
+        time.sleep(0.005)
+    qapp.processEvents()
     qapp.aboutToQuit.disconnect(loop._after_run_forever)
     loop._after_run_forever()
     loop._QEventLoop__is_running = False  # the loop never ran `exec()`: nothing to stop

@@ -13,8 +13,8 @@ from desktop_app.core.demo import DemoServer
 from desktop_app.ui.panels.ingest import describe_state
 from desktop_app.ui.settings import AppSettings
 
-from .conftest import open_in
-from .ingest_helpers import qloop_fixture, until  # noqa: F401 (the qloop fixture)
+from .conftest import open_in, resolve
+from .ingest_helpers import until
 
 pytestmark = pytest.mark.gui
 
@@ -99,7 +99,7 @@ def test_demo_streams_into_its_own_database_and_keeps_the_users_url(qtbot, qloop
         await until(lambda: not process_alive(pid), 10)
         return finals[0]
 
-    final = qloop.run_until_complete(scenario())
+    final = resolve(qtbot, scenario(), timeout=90_000)
     assert final.state == "stopped" and final.written == final.received - final.dead_letters
     assert rows_in(window.demo_database_path(), "demo_readings") == final.written
     assert panel.url_edit.text() == "ws://my.server:9000/feed"  # the user's URL, not the demo's
@@ -118,7 +118,7 @@ def test_closing_the_window_stops_the_demo_and_its_server(qtbot, qloop, window) 
         await until(lambda: not process_alive(pid) and not process_alive(worker), 10)
         await until(lambda: not window.ingest_controller.running, 10)
 
-    qloop.run_until_complete(scenario())
+    resolve(qtbot, scenario(), timeout=90_000)
     assert rows_in(window.demo_database_path(), "readings") > 0
 
 
@@ -142,7 +142,7 @@ def test_start_asks_then_ingests_from_a_url_in_raw_mode(qtbot, qloop, window, sc
         await until(lambda: bool(finals), 20)
 
     with ServerThread(count=300) as server:
-        qloop.run_until_complete(scenario())
+        resolve(qtbot, scenario(), timeout=90_000)
     assert scripted.confirmations == ["Write into this database?"]  # it named the tables it would create
     assert rows_in(db_path, "raw_messages") == 300
     assert settings.stream_url() == server.url
@@ -164,7 +164,7 @@ def test_unreachable_server_shows_backoff_with_a_countdown_and_attempts(qtbot, q
         panel.stop_button.click()
         await until(lambda: bool(finals), 20)
 
-    qloop.run_until_complete(scenario())
+    resolve(qtbot, scenario(), timeout=90_000)
     assert not controller.running
     names = {row[0] for row in connect_read(db_path).execute("SELECT name FROM sqlite_schema").fetchall()}
     assert "pulse_dead_letters" not in names  # a connection that never succeeded created nothing

@@ -15,7 +15,8 @@ from desktop_app.core.ingest.protocol import WorkerProcess, run_worker
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.ingest_controller import IngestController, process_exists
 
-from .ingest_helpers import qloop_fixture, until  # noqa: F401 (the qloop fixture)
+from .conftest import resolve
+from .ingest_helpers import until
 from .test_ingest_panel import ServerThread, free_port, rows_in
 
 pytestmark = pytest.mark.gui
@@ -61,7 +62,7 @@ def test_a_bad_start_document_is_one_final_error_line(tmp_path: Path) -> None:
     assert final["event"] == "final" and "version" in final["error"]
 
 
-def test_the_worker_stops_and_flushes_when_the_parent_goes_away(qloop, tmp_path: Path) -> None:
+def test_the_worker_stops_and_flushes_when_the_parent_goes_away(qtbot, qloop, tmp_path: Path) -> None:
     async def scenario() -> WorkerProcess:
         worker = await WorkerProcess.start(IngestConfig(url=server.url, db_path=tmp_path / "p.db"))
         events = worker.events()
@@ -74,12 +75,12 @@ def test_the_worker_stops_and_flushes_when_the_parent_goes_away(qloop, tmp_path:
         return worker
 
     with ServerThread(rate=1000) as server:
-        worker = qloop.run_until_complete(asyncio.wait_for(scenario(), 30))
+        worker = resolve(qtbot, asyncio.wait_for(scenario(), 30), timeout=90_000)
     assert worker.error is None and worker.final.state == "stopped"
     assert rows_in(tmp_path / "p.db", "readings") == worker.final.written > 0
 
 
-def test_controller_runs_the_worker_on_the_loop(qloop, tmp_path: Path) -> None:
+def test_controller_runs_the_worker_on_the_loop(qtbot, qloop, tmp_path: Path) -> None:
     controller = IngestController()
     finals: list = []
     controller.stopped.connect(finals.append)
@@ -89,11 +90,11 @@ def test_controller_runs_the_worker_on_the_loop(qloop, tmp_path: Path) -> None:
         await until(lambda: bool(finals), 30)
 
     with ServerThread(count=250) as server:
-        qloop.run_until_complete(scenario())
+        resolve(qtbot, scenario(), timeout=90_000)
     assert finals[0].written == 250 and not controller.running
 
 
-def test_quitting_during_demo_start_up_leaves_no_process(qloop, tmp_path: Path) -> None:
+def test_quitting_during_demo_start_up_leaves_no_process(qtbot, qloop, tmp_path: Path) -> None:
     controller = IngestController(data_dir=tmp_path / "data")
 
     async def scenario() -> None:
@@ -104,11 +105,11 @@ def test_quitting_during_demo_start_up_leaves_no_process(qloop, tmp_path: Path) 
         await until(lambda: not children_of(os.getpid()), 10)
         await until(lambda: not controller.running, 10)
 
-    qloop.run_until_complete(asyncio.wait_for(scenario(), 40))
+    resolve(qtbot, asyncio.wait_for(scenario(), 40), timeout=90_000)
     assert not controller.running and not children_of(os.getpid())
 
 
-def test_starting_into_a_database_without_ingest_tables_asks_first(qloop, db_path: Path) -> None:
+def test_starting_into_a_database_without_ingest_tables_asks_first(qtbot, qloop, db_path: Path) -> None:
     dialogs = ScriptedDialogs(confirm_answer=False)
     controller = IngestController(dialogs=dialogs)
 
@@ -116,7 +117,7 @@ def test_starting_into_a_database_without_ingest_tables_asks_first(qloop, db_pat
         controller.ask_and_start(IngestConfig(url=f"ws://127.0.0.1:{free_port()}", db_path=db_path, table="feed"))
         await until(lambda: bool(dialogs.confirmations), 10)
 
-    qloop.run_until_complete(scenario())
+    resolve(qtbot, scenario(), timeout=90_000)
     assert dialogs.confirmations == ["Write into this database?"]
     assert not controller.running  # refused: nothing started, nothing created
     assert process_exists(os.getpid())
