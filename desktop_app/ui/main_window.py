@@ -56,7 +56,6 @@ from desktop_app.ui.panels.ingest import IngestPanel, describe_state
 from desktop_app.ui.panels.schema import SchemaPanel
 from desktop_app.ui.settings import AppSettings, Preferences
 from desktop_app.ui.theme import apply_theme
-from desktop_app.ui.workers import GuiPoster, TaskRunner
 
 APP_TITLE = "SQLite Pulse"
 MIN_SAMPLE_INTERVAL = 0.1  # seconds: the Preferences dialog's lower bound
@@ -102,15 +101,13 @@ class MainWindow(QMainWindow):
         self._applied_fonts = (0, 0)
         self._demo_request: tuple[str, int | None] = ("readings", None)  # table and rate of the demo starting
 
-        self.poster = GuiPoster(self)  # the ingest controller's callback style, until it awaits too
-        self.tasks = TaskRunner(self.poster)
         self.ingest_controller = IngestController(self, data_dir=self.data_dir, dialogs=self.dialogs)
         self.maintenance = MaintenanceActions(self.dialogs, self.show_status, self)
 
         # Sized for the fastest interval Preferences offers, so a faster choice later still fills the 1 h chart.
         self.dashboard = DashboardPanel(sample_interval=min(self.sample_interval, MIN_SAMPLE_INTERVAL))
         self.schema = SchemaPanel()
-        self.console = ConsolePanel(self.settings, self.tasks, self.dialogs)
+        self.console = ConsolePanel(self.settings, self.dialogs)
         self.ingest = IngestPanel(self.ingest_controller, self.settings)
 
         self._build_docks()
@@ -693,7 +690,6 @@ class MainWindow(QMainWindow):
             self.database_closed.emit()
         for closing, _task in self._closing:
             closing.close_now()  # joins the close already under way
-        self.tasks.shutdown()
         self.settings.sync()
 
 

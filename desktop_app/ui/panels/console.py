@@ -40,7 +40,6 @@ from desktop_app.ui.grid_tools import GridTools
 from desktop_app.ui.models.result_model import ResultModel
 from desktop_app.ui.settings import AppSettings
 from desktop_app.ui.sql_highlighter import SqlHighlighter
-from desktop_app.ui.workers import TaskRunner
 
 PLACEHOLDER_SQL = "SELECT * FROM sqlite_schema;"
 TAB_RESULTS, TAB_PLAN, TAB_BYTECODE = range(3)
@@ -57,14 +56,12 @@ class ConsolePanel(QWidget):
     def __init__(
         self,
         settings: AppSettings,
-        tasks: TaskRunner,
         dialogs: Dialogs | ScriptedDialogs,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("console")
         self._settings = settings
-        self._tasks = tasks
         self.dialogs = dialogs
         self._session: Session | None = None
         self._task: asyncio.Task | None = None

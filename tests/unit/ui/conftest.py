@@ -20,7 +20,6 @@ import qasync
 
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.settings import AppSettings
-from desktop_app.ui.workers import GuiPoster, TaskRunner
 
 
 @pytest.fixture(autouse=True)
@@ -103,18 +102,6 @@ def settings(tmp_path: Path) -> AppSettings:
 @pytest.fixture
 def scripted() -> ScriptedDialogs:
     return ScriptedDialogs()
-
-
-@pytest.fixture
-def poster(qtbot) -> GuiPoster:
-    return GuiPoster()
-
-
-@pytest.fixture
-def tasks(poster: GuiPoster) -> Iterator[TaskRunner]:
-    runner = TaskRunner(poster)
-    yield runner
-    runner.shutdown()
 
 
 @pytest.fixture

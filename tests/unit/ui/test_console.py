@@ -25,8 +25,8 @@ ENDLESS = (
 
 
 @pytest.fixture
-def console(qtbot, settings: AppSettings, tasks, scripted: ScriptedDialogs, open_session, db_path: Path) -> Iterator[ConsolePanel]:
-    panel = ConsolePanel(settings, tasks, scripted)
+def console(qtbot, settings: AppSettings, scripted: ScriptedDialogs, open_session, db_path: Path) -> Iterator[ConsolePanel]:
+    panel = ConsolePanel(settings, scripted)
     qtbot.addWidget(panel)
     panel.resize(800, 500)
     panel.show()
@@ -150,11 +150,11 @@ def test_bytecode_table(qtbot, console: ConsolePanel) -> None:
     assert "Init" in opcodes and "Halt" in opcodes
 
 
-def test_history_is_kept_across_runs_and_sessions(qtbot, console: ConsolePanel, settings: AppSettings, tasks, scripted) -> None:
+def test_history_is_kept_across_runs_and_sessions(qtbot, console: ConsolePanel, settings: AppSettings, scripted) -> None:
     run(qtbot, console, "SELECT 1")
     run(qtbot, console, "SELECT 2")
     assert settings.query_history()[-2:] == ["SELECT 1", "SELECT 2"]
-    again = ConsolePanel(settings, tasks, scripted)
+    again = ConsolePanel(settings, scripted)
     qtbot.addWidget(again)
     assert again.history.itemData(0) == "SELECT 2"  # newest first
     again.history.activated.emit(1)

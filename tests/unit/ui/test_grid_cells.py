@@ -72,8 +72,8 @@ def grid(qtbot, open_session, cells_db: Path, scripted: ScriptedDialogs) -> Iter
 
 
 @pytest.fixture
-def console(qtbot, settings, tasks, scripted: ScriptedDialogs, open_session, cells_db: Path) -> Iterator[ConsolePanel]:
-    panel = ConsolePanel(settings, tasks, scripted)
+def console(qtbot, settings, scripted: ScriptedDialogs, open_session, cells_db: Path) -> Iterator[ConsolePanel]:
+    panel = ConsolePanel(settings, scripted)
     qtbot.addWidget(panel)
     panel.resize(900, 500)
     panel.show()
