@@ -74,9 +74,9 @@ check_headless_query() {
     : > "$scratch/work/empty.db"
     local output
     output="$(QT_QPA_PLATFORM=offscreen timeout 60 "$scratch/run" query "$scratch/work/empty.db" \
-        "SELECT ? AS word, x'00ff' AS bytes, NULL AS nothing" --param "crème" --ndjson)"
+        "SELECT ? AS word, x'00ff' AS bytes, NULL AS missing" --param "crème" --ndjson)"
     echo "   $output"
-    [[ "$output" == '{"word":"crème","bytes":"AP8=","nothing":null}' ]]
+    [[ "$output" == '{"word":"crème","bytes":"AP8=","missing":null}' ]]
 }
 
 smoke_offscreen() {
