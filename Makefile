@@ -52,6 +52,9 @@ bench: $(VENV)/.installed
 	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_responsiveness.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/table_open.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_actions.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/browse.py
+	$(PY) bench/export.py
+	@if [ -x dist/sqlite-pulse/sqlite-pulse ]; then $(PY) bench/startup.py; else echo 'bench/startup.py needs the bundle: make package'; fi
 
 package: $(VENV)/.installed
 	bash packaging/build.sh $(PY)
