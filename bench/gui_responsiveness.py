@@ -31,12 +31,12 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 # isort: split
 import qasync  # noqa: E402 (after PySide6 on purpose)
+from desktop_app.core.ingest_bench import measure_receive_only  # noqa: E402
 from measure import percentile  # noqa: E402
 
 from desktop_app.core.database import create_database  # noqa: E402
 from desktop_app.core.demo import spawn_demo_server  # noqa: E402
 from desktop_app.core.ingest import IngestConfig  # noqa: E402
-from desktop_app.core.ingest_bench import measure_receive_only  # noqa: E402
 from desktop_app.ui.dialogs import ScriptedDialogs  # noqa: E402
 from desktop_app.ui.main_window import MainWindow  # noqa: E402
 from desktop_app.ui.settings import AppSettings  # noqa: E402

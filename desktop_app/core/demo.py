@@ -18,12 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
 import select
+import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -257,13 +256,15 @@ def demo_server_command(
     count: int | None = None,
     drop_every: int | None = None,
     malformed_every: int | None = None,
+    watch_stdin: bool = True,
 ) -> list[str]:
-    """argv running the `demo-server` verb: the same executable when frozen, else this Python."""
-    if getattr(sys, "frozen", False):
-        command = [sys.executable, "demo-server"]
-    else:
-        command = [sys.executable, "-m", "desktop_app", "demo-server"]
-    command += ["--port", str(port)]
+    """argv running the `demo-server` verb: the same executable when frozen, else this Python. With
+    `watch_stdin` the server exits when its stdin reaches EOF (its parent closed it, or died)."""
+    from desktop_app.core.ingest.protocol import app_command
+
+    command = app_command("demo-server", "--port", str(port))
+    if watch_stdin:
+        command.append("--watch-stdin")
     for flag, value in (
         ("--rate", rate),
         ("--count", count),
@@ -288,6 +289,9 @@ class DemoProcess:
         return self.process.pid
 
     def stop(self, timeout: float = 5.0) -> int:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()  # EOF: the server's own signal to stop
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -295,7 +299,7 @@ class DemoProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout)
-        for stream in (self.process.stdout, self._stderr):
+        for stream in (self.process.stdin, self.process.stdout, self._stderr):
             if stream is not None:
                 stream.close()
         return self.process.returncode
@@ -326,10 +330,14 @@ def spawn_demo_server(
     command = demo_server_command(
         port=port, rate=rate, count=count, drop_every=drop_every, malformed_every=malformed_every
     )
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    from desktop_app.core.ingest.protocol import child_environment
+
     stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 (owned and closed by DemoProcess)
+    # stdin is a pipe only we hold: when this process dies the server sees EOF and exits (and the kernel
+    # sends it SIGTERM too: PR_SET_PDEATHSIG, set by the verb).
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, start_new_session=True
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, env=child_environment(),
+        start_new_session=True,
     )
     demo = DemoProcess(process, "", stderr)
     assert process.stdout is not None
@@ -349,3 +357,74 @@ def spawn_demo_server(
         if line.startswith(READY_PREFIX):
             demo.url = line[len(READY_PREFIX) :].strip()
             return demo
+
+
+class DemoServerProcess:
+    """The demo server as a child of the asyncio loop (the window's qasync loop): `await
+    DemoServerProcess.start(...)`, `.url`, `await .stop()`. Cancelling `start` kills the half-started child."""
+
+    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
+        self.process = process
+        self.url = url
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @classmethod
+    async def start(cls, *, rate: float | None = None, count: int | None = None, port: int = 0,
+                    ready_timeout: float = 20.0) -> DemoServerProcess:
+        from desktop_app.core.ingest.protocol import child_environment
+
+        process = await asyncio.create_subprocess_exec(
+            *demo_server_command(port=port, rate=rate, count=count),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=child_environment(),
+        )
+        try:
+            url = await asyncio.wait_for(cls._ready(process), ready_timeout)
+        except BaseException as exc:  # a timeout, a failure, or the window quitting: leave nothing behind
+            await cls._end(process, kill=True)
+            if isinstance(exc, TimeoutError):
+                raise PulseError(f"The demo server did not start within {ready_timeout:g} s.") from None
+            raise
+        return cls(process, url)
+
+    @staticmethod
+    async def _ready(process: asyncio.subprocess.Process) -> str:
+        assert process.stdout is not None and process.stderr is not None
+        while True:
+            line = (await process.stdout.readline()).decode("utf-8", "replace")
+            if not line:
+                message = (await process.stderr.read()).decode("utf-8", "replace").strip()[-500:]
+                raise PulseError(f"The demo server failed to start: {message}")
+            if line.startswith(READY_PREFIX):
+                return line[len(READY_PREFIX) :].strip()
+
+    async def stop(self, timeout: float = 5.0) -> int:
+        return await self._end(self.process, timeout=timeout)
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+    def close_stdin(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.is_closing():
+            self.process.stdin.close()
+
+    @staticmethod
+    async def _end(process: asyncio.subprocess.Process, *, kill: bool = False, timeout: float = 5.0) -> int:
+        if process.stdin is not None and not process.stdin.is_closing():
+            process.stdin.close()
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            return await asyncio.shield(asyncio.wait_for(process.wait(), timeout))
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            return await process.wait()

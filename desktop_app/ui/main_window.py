@@ -76,7 +76,7 @@ class MainWindow(QMainWindow):
 
         self.poster = GuiPoster(self)
         self.tasks = TaskRunner(self.poster)
-        self.ingest_controller = IngestController(self.poster, self.tasks, self)
+        self.ingest_controller = IngestController(self, data_dir=self.data_dir, dialogs=self.dialogs)
         self.maintenance = MaintenanceActions(self.tasks, self.poster, self.dialogs, self.show_status, self)
 
         self.dashboard = DashboardPanel(sample_interval=sample_interval)
@@ -253,6 +253,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.ingest.demo_requested.connect(self.start_demo)
+        self.ingest_controller.demo_database_ready.connect(self.open_path)
         self.ingest_controller.started.connect(self._on_ingest_started)
         self.ingest_controller.stats_changed.connect(lambda stats: self._set_status("ingest", f"ingest: {describe_state(stats)}"))
         self.ingest_controller.stopped.connect(self._on_ingest_stopped)
@@ -357,29 +358,17 @@ class MainWindow(QMainWindow):
 
     # Demo -------------------------------------------------------------------------------------------------
     def demo_database_path(self) -> Path:
-        return self.data_dir / "demo.db"
+        return self.ingest_controller.demo_database_path()
 
     def start_demo(self, rate: int | None = 2000) -> None:
-        """Stream the demo server into the open database, or into a fresh demo database when none is open."""
-        rate = rate or None  # 0 from the panel's spin box means unthrottled
+        """Stream the demo server into a fresh demo database of its own (never into the user's open file);
+        the window shows that database once it exists."""
         table = self.ingest.table_edit.text().strip() or "readings"
-        if self.database is not None and not self.database.read_only:
-            self.ingest_controller.start_demo(self.database.path, table=table, rate=rate)
-            return
-        path = self.demo_database_path()
-
-        def fresh() -> Database:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            return create_database(path)
-
-        def created(database: Database) -> None:
-            self.attach(database)
-            self.ingest_controller.start_demo(database.path, table=table, rate=rate)
-
         self.close_database()
-        self.tasks.run(fresh, created, lambda error: self.dialogs.show_error("Cannot start the demo", str(error)))
+        try:
+            self.ingest_controller.start_demo(table=table, rate=rate)
+        except PulseError as error:
+            self.dialogs.show_error("Cannot start the demo", str(error))
 
     def _on_ingest_started(self, _config) -> None:
         if self._sampler is not None:

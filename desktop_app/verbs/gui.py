@@ -1,5 +1,5 @@
-"""GUI verbs: `smoke`, the self-test of the real window (works offscreen, under X, and when packaged), and the
-hidden `ingest-worker` the window runs its ingest in."""
+"""GUI verbs: `smoke`, the self-test of the real window (works offscreen, under X, and when packaged).
+(The hidden `ingest-worker` verb lives with the other streaming verbs in verbs/stream.py.)"""
 
 from __future__ import annotations
 
@@ -16,24 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     smoke.add_argument("--screenshot", type=Path, metavar="PNG", help="save a screenshot of the window here")
     smoke.set_defaults(handler=run_smoke)
 
-    # The window runs its ingest in a child process of this verb (see desktop_app/ui/ingest_process.py).
-    worker = subparsers.add_parser("ingest-worker")  # no help=: argparse then leaves it out of the list
-    worker.add_argument("url")
-    worker.add_argument("--db", type=Path, required=True)
-    worker.add_argument("--table", default="readings")
-    worker.add_argument("--raw", action="store_true")
-    worker.add_argument("--max-messages", type=int)
-    worker.add_argument("--seconds", type=float)
-    worker.set_defaults(handler=run_ingest_worker)
-
 
 def run_smoke(args: argparse.Namespace) -> int:
     from desktop_app.ui.smoke import run_smoke as smoke  # Qt loads only for this verb
 
     return smoke(max(0.0, args.seconds), args.screenshot)
 
-
-def run_ingest_worker(args: argparse.Namespace) -> int:
-    from desktop_app.ui.ingest_process import run_worker, worker_config  # no Qt: the worker stays light
-
-    return run_worker(worker_config(args.url, args.db, args.table, args.raw, args.max_messages, args.seconds))

@@ -6,8 +6,10 @@ Heavy imports (websockets, the ingest pipeline) stay inside the handlers so `sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--drop-every", type=int, metavar="K", help="cut each connection after K messages")
     demo.add_argument("--malformed-every", type=int, metavar="M", help="make every M-th message malformed")
     demo.add_argument("--to-file", type=Path, metavar="NDJSON", help="write --count messages to a file and exit")
+    demo.add_argument("--watch-stdin", action="store_true", help=argparse.SUPPRESS)  # exit at stdin EOF (a child)
     demo.set_defaults(handler=run_demo_server)
 
     ingest = subparsers.add_parser("ingest", help="land a WebSocket stream in a SQLite table")
@@ -36,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument("--insecure", action="store_true", help="wss: do not verify the server certificate")
     ingest.add_argument("--compression", choices=("deflate",), help="offer permessage-deflate (default: off)")
     ingest.set_defaults(handler=run_ingest)
+
+    # The window runs its ingest in a child process of this verb: JSON lines both ways (core/ingest/protocol.py).
+    worker = subparsers.add_parser("ingest-worker")  # no help=: argparse then leaves it out of the list
+    worker.set_defaults(handler=run_ingest_worker)
 
     replay = subparsers.add_parser("ingest-file", help="the ingest pipeline fed from a recorded NDJSON file")
     replay.add_argument("file", type=Path)
@@ -69,18 +76,30 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--columns", metavar="SPEC", help="typed columns, e.g. device_id:TEXT,seq:INTEGER,temperature:REAL"
     )
-    parser.add_argument("--max-messages", type=int, metavar="N")
-    parser.add_argument("--seconds", type=float, metavar="S")
-    parser.add_argument("--batch-rows", type=int, metavar="N")
-    parser.add_argument("--batch-ms", type=float, metavar="MS")
-    parser.add_argument("--max-message-bytes", type=int, metavar="N")
+    parser.add_argument("--max-messages", type=int, metavar="N", help="stop after N messages")
+    parser.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument("--batch-rows", type=int, metavar="N", help="rows per transaction (default 1024)")
+    parser.add_argument("--batch-ms", type=float, metavar="MS", help="longest wait before a commit, 1-100 (default 50)")
+    parser.add_argument(
+        "--max-message-bytes", type=int, metavar="N", help="larger messages become dead letters (default 1 MiB)"
+    )
+    parser.add_argument(
+        "--flush-timeout", type=float, metavar="S",
+        help="on stop, give up on a locked or full database after S seconds (default: keep trying)",
+    )
     parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object with the counts")
 
 
 def _config(args: argparse.Namespace, url: str) -> Any:
-    from desktop_app.core.ingest import IngestConfig
-    from desktop_app.core.mapping import parse_columns
+    """The IngestConfig the flags describe, validated: a bad value is one line and exit code 2."""
+    from desktop_app.core.errors import QueryError
+    from desktop_app.core.ingest import IngestConfig, IngestError
+    from desktop_app.core.ingest.mapping import parse_columns
 
+    try:
+        columns = parse_columns(args.columns) if args.columns else None
+    except QueryError as exc:
+        raise IngestError(f"--columns: {exc}") from None
     options: dict[str, Any] = {
         "url": url,
         "db_path": args.db,
@@ -88,17 +107,19 @@ def _config(args: argparse.Namespace, url: str) -> Any:
         "raw": args.raw,
         "max_messages": args.max_messages,
         "seconds": args.seconds,
-        "columns": parse_columns(args.columns) if args.columns else None,
+        "columns": columns,
     }
     for name in ("batch_rows", "batch_ms", "max_message_bytes"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
+    if args.flush_timeout is not None:
+        options["flush_timeout_s"] = args.flush_timeout
     for name in ("ca_file", "compression"):
         if getattr(args, name, None) is not None:
             options[name] = getattr(args, name)
     if getattr(args, "insecure", False):
         options["verify_tls"] = False
-    return IngestConfig(**options)
+    return IngestConfig(**options).validated()
 
 
 SUMMARY_KEYS = ("received", "written", "dead_letters", "reconnects", "gaps", "seconds", "rows_per_s")
@@ -111,8 +132,8 @@ def _report(stats: Any, as_json: bool) -> int:
     else:
         print(
             f"received {data['received']:,}  written {data['written']:,}  dead letters {data['dead_letters']:,}  "
-            f"reconnects {data['reconnects']}  gaps {data['gaps']} ({data['missing']} missing)  "
-            f"{data['seconds']:.1f} s  {data['rows_per_s']:,.0f} rows/s"
+            f"reconnects {data['reconnects']}  gaps {data['gaps']} ({data['missing']} missing, "
+            f"{data['seq_resets']} resets)  {data['seconds']:.1f} s  {data['rows_per_s']:,.0f} rows/s"
         )
         if data["journal_mode"] and data["journal_mode"] != "wal":
             print(
@@ -129,7 +150,7 @@ def _report(stats: Any, as_json: bool) -> int:
 def _progress_line(stats: Any) -> str:
     state = stats.state
     if state == "backoff" and stats.next_retry_in is not None:
-        state = f"backoff (retry in {stats.next_retry_in:.1f} s)"
+        state = f"backoff (attempt {stats.retry_attempts}, retry in {stats.next_retry_in:.1f} s)"
     elif state == "paused":
         state = f"paused: {stats.pause_reason}"
     return (
@@ -139,24 +160,36 @@ def _progress_line(stats: Any) -> str:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    return _run_session(_config(args, args.url), args.json)
+
+
+def run_ingest_file(args: argparse.Namespace) -> int:
+    return _run_session(_config(args, "file://" + str(args.file)), args.json)
+
+
+def _run_session(config: Any, as_json: bool) -> int:
+    """Run one ingest in this process. First Ctrl+C / SIGTERM: stop and flush. A second one: stop retrying a
+    stuck database, say how many messages that abandons, and count them as unwritten."""
     import asyncio
     import signal
 
-    from desktop_app.core.ingest import IngestSession
+    from desktop_app.core.ingest import IngestFailed, IngestSession
 
-    session = IngestSession(_config(args, args.url))
-    show_progress = sys.stderr.isatty() and not args.json
+    session = IngestSession(config)
+    show_progress = sys.stderr.isatty() and not as_json
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
 
-        def on_signal(number: int) -> None:
-            # First Ctrl+C / SIGTERM: stop and flush. A second one gets the default behaviour (abort).
-            session.stop()
-            loop.remove_signal_handler(number)
+        def on_signal() -> None:
+            if not session.stopping:
+                session.stop()
+                return
+            abandoned = session.abandon()
+            print(f"\nsqlite-pulse: interrupted again: abandoning {abandoned:,} unwritten messages", file=sys.stderr)
 
         for number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(number, on_signal, number)
+            loop.add_signal_handler(number, on_signal)
         progress = asyncio.ensure_future(_print_progress(session)) if show_progress else None
         try:
             return await session.run()
@@ -165,8 +198,13 @@ def run_ingest(args: argparse.Namespace) -> int:
                 progress.cancel()
                 sys.stderr.write("\n")
 
-    stats = asyncio.run(main())
-    return _report(stats, args.json)
+    try:
+        stats = asyncio.run(main())
+    except IngestFailed as exc:  # the final counts still go out, with the cause in plain words
+        _report(exc.stats, as_json)
+        print(f"sqlite-pulse: {exc}", file=sys.stderr)
+        return EXIT_UNWRITTEN
+    return _report(stats, as_json)
 
 
 async def _print_progress(session: Any) -> None:
@@ -178,21 +216,10 @@ async def _print_progress(session: Any) -> None:
         sys.stderr.flush()
 
 
-def run_ingest_file(args: argparse.Namespace) -> int:
-    import signal
+def run_ingest_worker(args: argparse.Namespace) -> int:
+    from desktop_app.core.ingest.protocol import run_worker  # no Qt: the worker stays light
 
-    from desktop_app.core.ingest import FileIngest
-
-    replay = FileIngest(args.file, _config(args, "file://" + str(args.file)))
-    previous = signal.signal(signal.SIGTERM, lambda *_: replay.stop())
-    try:
-        stats = replay.run()
-    except KeyboardInterrupt:  # Ctrl+C while reading: what was handed over is already flushed by run()
-        replay.stop()
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return _report(stats, args.json)
+    return run_worker()
 
 
 def run_demo_server(args: argparse.Namespace) -> int:
@@ -208,11 +235,18 @@ def run_demo_server(args: argparse.Namespace) -> int:
         print(f"wrote {args.count:,} messages to {args.to_file}")
         return EXIT_OK
 
+    if args.watch_stdin:
+        from desktop_app.core.ingest.protocol import die_with_parent
+
+        die_with_parent()
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(number, stop.set)
+        if args.watch_stdin:
+            threading.Thread(target=_wait_for_eof, args=(loop, stop), daemon=True).start()
         try:
             server = DemoServer(
                 args.host,
@@ -238,6 +272,14 @@ def run_demo_server(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _wait_for_eof(loop: Any, stop: Any) -> None:
+    """Read stdin to its end (the parent closed it, or died), then stop the server."""
+    while sys.stdin.buffer.read(65536):
+        pass
+    with contextlib.suppress(RuntimeError):  # the loop already closed
+        loop.call_soon_threadsafe(stop.set)
+
+
 def _usage_error(message: str) -> Exception:
     from desktop_app.core.errors import PulseError
 
@@ -245,7 +287,7 @@ def _usage_error(message: str) -> Exception:
 
 
 def run_bench_ingest(args: argparse.Namespace) -> int:
-    from desktop_app.core.ingest_bench import format_table, run_ingest_bench
+    from desktop_app.core.ingest.bench import format_table, run_ingest_bench
 
     def progress(text: str) -> None:
         print(text, file=sys.stderr, flush=True)

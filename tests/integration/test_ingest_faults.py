@@ -17,8 +17,8 @@ import apsw
 from desktop_app.core.database import connect_read, create_database
 from desktop_app.core.demo import DemoServer, spawn_demo_server
 from desktop_app.core.ingest import IngestConfig, IngestSession
+from desktop_app.core.ingest.mapping import BATCH_LEDGER_TABLE, DEAD_LETTER_TABLE
 from desktop_app.core.maintenance import integrity_check
-from desktop_app.core.mapping import BATCH_LEDGER_TABLE, DEAD_LETTER_TABLE
 from tests.scenarios import run_bounded
 from tests.scenarios import wait_for as wait_until
 

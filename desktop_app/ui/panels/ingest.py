@@ -25,12 +25,16 @@ from desktop_app.core.ingest import IngestConfig, IngestStats
 from desktop_app.ui.ingest_controller import DEMO_RATE, IngestController
 from desktop_app.ui.settings import AppSettings
 
-COUNTERS = (
+COUNTERS = (  # (IngestStats field, title): one row per counter, two per line
     ("received", "Received"),
     ("written", "Written"),
     ("dead_letters", "Dead letters"),
+    ("unwritten", "Unwritten"),
     ("reconnects", "Reconnects"),
+    ("retry_attempts", "Failed attempts"),
     ("gaps", "Gaps"),
+    ("missing", "Missing"),
+    ("seq_resets", "Seq resets"),
     ("queue_depth", "Queue depth"),
     ("recent_rows_per_s", "Rows/s"),
     ("batches", "Batches"),
@@ -49,7 +53,10 @@ def describe_state(stats: IngestStats | None) -> str:
         return "idle"
     state = stats.state
     if state == "backoff" and stats.next_retry_in is not None:
-        return f"backoff — reconnecting in {stats.next_retry_in:.1f} s"
+        attempts = f" (attempt {stats.retry_attempts + 1})" if stats.retry_attempts else ""
+        return f"backoff — reconnecting in {stats.next_retry_in:.1f} s{attempts}"
+    if state == "connected" and stats.compression:
+        return f"connected ({stats.compression} compression)"
     if state == "paused" and stats.pause_reason:
         return f"paused — {stats.pause_reason}"
     return state
@@ -76,7 +83,9 @@ class IngestPanel(QWidget):
         self.start_button = QPushButton("Start")
         self.stop_button = QPushButton("Stop")
         self.demo_button = QPushButton("Start demo stream")
-        self.demo_button.setToolTip("Launch the built-in sensor stream server and ingest it into this database")
+        self.demo_button.setToolTip(
+            "Launch the built-in sensor stream server and ingest it into a demo database of its own"
+        )
         self.demo_rate = QSpinBox()
         self.demo_rate.setRange(0, 200_000)
         self.demo_rate.setSingleStep(500)
@@ -159,7 +168,7 @@ class IngestPanel(QWidget):
             config = self.config()
             self._settings.set_stream_url(config.url)
             self._settings.set_ingest_table(config.table)
-            self.controller.start(config)
+            self.controller.ask_and_start(config)  # asks first when it would create tables
         except PulseError as exc:
             self.show_error(exc)
 
@@ -176,6 +185,8 @@ class IngestPanel(QWidget):
         self.state_label.setStyleSheet(f"color: {STATE_COLORS.get(stats.state, '#333')}; font-weight: bold;")
         if stats.last_error:
             self.error_label.setText(f"Last error: {stats.last_error}")
+        elif stats.state == "connected" and stats.written:  # recovered: the old problem is gone
+            self.error_label.setText("")
         elif stats.written == 0 and stats.dead_letters >= 10:
             self.error_label.setText(
                 "Every message so far became a dead letter: they do not fit the columns of this table. "
@@ -189,8 +200,8 @@ class IngestPanel(QWidget):
     def _on_started(self, config: IngestConfig) -> None:
         self.error_label.setText("")
         self.state_label.setText("connecting")
-        if self.controller.demo_url:
-            self.url_edit.setText(config.url)  # show where the demo server listens (not saved)
+        if self.controller.demo_url:  # the URL field keeps the user's URL; the demo's is shown beside it
+            self.state_label.setText(f"connecting to the demo stream at {config.url}")
         self.table_edit.setText(config.table)
         self._update_buttons()
 

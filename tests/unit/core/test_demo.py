@@ -134,7 +134,7 @@ def test_the_demo_server_runs_as_a_child_process() -> None:
 
 def test_the_command_names_only_the_given_options() -> None:
     command = demo_server_command(rate=5.0, malformed_every=3)
-    assert command[-6:] == ["--port", "0", "--rate", "5.0", "--malformed-every", "3"]
+    assert command[-7:] == ["--port", "0", "--watch-stdin", "--rate", "5.0", "--malformed-every", "3"]
     assert "--count" not in command
 
 

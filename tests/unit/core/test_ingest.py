@@ -16,18 +16,19 @@ import apsw
 import pytest
 from websockets.asyncio.server import serve
 
-from desktop_app.core import ingest as ingest_module
 from desktop_app.core.demo import DemoServer, write_ndjson
 from desktop_app.core.errors import NotADatabase, QueryError
 from desktop_app.core.ingest import (
     FileIngest,
     IngestConfig,
     IngestError,
+    IngestFailed,
     IngestSession,
     backoff_delay,
     check_url,
 )
-from desktop_app.core.mapping import BATCH_LEDGER_TABLE, DEAD_LETTER_TABLE
+from desktop_app.core.ingest import sources as ingest_module
+from desktop_app.core.ingest.mapping import BATCH_LEDGER_TABLE, DEAD_LETTER_TABLE
 from tests.scenarios import run_bounded, wait_for
 
 SCENARIO_TIMEOUT_S = 60.0
@@ -151,8 +152,8 @@ def test_an_unreachable_server_is_retried_with_backoff(tmp_path: Path) -> None:
     assert (stats.received, stats.reconnects, stats.state, stats.next_retry_in) == (0, 0, "stopped", None)
 
 
-@pytest.mark.parametrize(("stable_after", "expected"), [(0.0, [0, 0, 0]), (1000.0, [0, 1, 2])])
-def test_backoff_starts_over_after_a_stable_connection(
+@pytest.mark.parametrize(("stable_after", "expected"), [(0.0, [0, 0, 0]), (1000.0, [0, 0, 0])])
+def test_backoff_starts_over_after_a_connection_that_delivered_messages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stable_after: float, expected: list[int]
 ) -> None:
     attempts: list[int] = []
@@ -249,8 +250,9 @@ def test_a_database_problem_is_raised_by_run(tmp_path: Path) -> None:
     not_a_db = tmp_path / "notes.db"
     not_a_db.write_text("plain text, not SQLite\n" * 10)
     session = IngestSession(IngestConfig(url="ws://127.0.0.1:9", db_path=not_a_db))
-    with pytest.raises(NotADatabase):
+    with pytest.raises(IngestFailed) as failed:
         run(session.run())
+    assert isinstance(failed.value.error, NotADatabase)
     assert session.stats().state == "stopped"
 
 
@@ -278,10 +280,153 @@ def test_a_fatal_database_error_mid_run_ends_the_run_with_that_error(tmp_path: P
             vandal = apsw.Connection(str(db))
             vandal.execute("DROP TABLE readings; CREATE VIEW readings AS SELECT 1 AS seq")
             vandal.close()
-            with pytest.raises(QueryError, match="readings"):
+            with pytest.raises(IngestFailed, match="readings") as failed:
                 await task
+            assert isinstance(failed.value.error, QueryError)
             return session.stats()
 
     stats = run(scenario())
     assert stats.state == "stopped" and stats.unwritten > 0
     assert stats.received == stats.written + stats.dead_letters + stats.unwritten
+
+
+# -- nothing lost silently, counters that tell the truth ----------------------------------------------------
+
+
+def test_huge_messages_become_dead_letters_and_the_connection_stays_up(tmp_path: Path) -> None:
+    """5 MiB and 20 MiB messages between normal ones: each is a (cut down) dead letter with its real size,
+    nothing queued behind them is lost, and there is no reconnect."""
+    big = {100: 5 << 20, 200: 20 << 20}
+
+    async def handler(connection) -> None:
+        for seq in range(1, 301):
+            if seq in big:
+                await connection.send(json.dumps({"seq": seq, "blob": "x" * big[seq]}))
+            else:
+                await connection.send(json.dumps({"seq": seq, "value": seq * 0.5}))
+        await connection.wait_closed()
+
+    async def scenario():
+        async with serve(handler, "127.0.0.1", 0, max_size=None) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            config = IngestConfig(url=url, db_path=tmp_path / "big.db", max_messages=300, backoff_initial=5.0)
+            return await IngestSession(config).run()
+
+    stats = run(scenario())
+    assert stats.received == 300 == stats.written + stats.dead_letters
+    assert (stats.written, stats.dead_letters, stats.reconnects, stats.unwritten) == (298, 2, 0, 0)
+    assert (stats.gaps, stats.missing) == (0, 0)  # the dead letters' seqs were read from their first bytes
+    dead = rows(tmp_path / "big.db", f"SELECT reason, length(raw) FROM {DEAD_LETTER_TABLE} ORDER BY id")
+    assert [length for _, length in dead] == [64 << 10, 64 << 10]
+    assert f"{(5 << 20) + 24:,} bytes" in dead[0][0] or "5,242," in dead[0][0]
+
+
+def test_binary_dead_letters_with_readable_seqs_are_not_missing(tmp_path: Path) -> None:
+    async def handler(connection) -> None:
+        for seq in range(1, 101):
+            text = json.dumps({"seq": seq, "value": 1.0})
+            await connection.send(text.encode() if seq % 10 == 0 else text)  # every 10th as a binary frame
+        await connection.wait_closed()
+
+    async def scenario():
+        async with serve(handler, "127.0.0.1", 0) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            return await IngestSession(IngestConfig(url=url, db_path=tmp_path / "b.db", max_messages=100)).run()
+
+    stats = run(scenario())
+    assert (stats.written, stats.dead_letters) == (90, 10)
+    assert (stats.gaps, stats.missing, stats.seq_resets) == (0, 0, 0)
+
+
+def test_a_source_that_restarts_its_numbering_is_counted(tmp_path: Path) -> None:
+    async def handler(connection) -> None:
+        for seq in [*range(1, 51), *range(1, 51)]:  # the source restarted after 50
+            await connection.send(json.dumps({"seq": seq, "value": 1.0}))
+        await connection.wait_closed()
+
+    async def scenario():
+        async with serve(handler, "127.0.0.1", 0) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            return await IngestSession(IngestConfig(url=url, db_path=tmp_path / "r.db", max_messages=100)).run()
+
+    stats = run(scenario())
+    assert (stats.written, stats.seq_resets, stats.gaps, stats.missing) == (100, 1, 0, 0)
+
+
+def test_a_refused_handshake_leaves_compression_off_and_attempts_are_counted(tmp_path: Path) -> None:
+    refusals = {"left": 2}
+
+    async def handler(connection) -> None:
+        for seq in range(1, 11):
+            await connection.send(json.dumps({"seq": seq}))
+        await connection.wait_closed()
+
+    def refuse_twice(connection, request):
+        if refusals["left"]:
+            refusals["left"] -= 1
+            return connection.respond(HTTPStatus.FORBIDDEN, "not now\n")
+        assert "permessage-deflate" not in request.headers.get("Sec-WebSocket-Extensions", "")
+        return None
+
+    async def scenario():
+        async with serve(handler, "127.0.0.1", 0, process_request=refuse_twice) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            session = IngestSession(IngestConfig(url=url, db_path=tmp_path / "c.db", max_messages=10, backoff_initial=0.3))
+            task = asyncio.ensure_future(session.run())
+            await wait_for(lambda: session.stats().retry_attempts == 2)
+            assert session.stats().state == "backoff" and "403" in session.stats().last_error
+            return await task
+
+    stats = run(scenario())
+    assert stats.written == 10 and stats.compression is None
+    assert stats.retry_attempts == 0 and stats.last_error is None  # recovered: the old error is gone
+
+
+def test_the_config_document_round_trips_every_field(tmp_path: Path) -> None:
+    from desktop_app.core.ingest.mapping import parse_columns
+
+    config = IngestConfig(
+        url="wss://example.test:8443/feed", db_path=tmp_path / "x.db", table="t1", raw=False, max_messages=5,
+        seconds=2.5, columns=parse_columns("a:INTEGER,b:TEXT"), batch_rows=77, batch_ms=12.5, max_queued_rows=999,
+        max_queued_bytes=12345, max_message_bytes=4096, seq_field="n", compression="deflate", ping_interval=None,
+        ping_timeout=3.0, open_timeout=4.0, backoff_initial=0.2, backoff_max=9.0, stable_after=3.0, verify_tls=False,
+        ca_file=None, flush_timeout_s=1.5, max_page_count=1000, gil_switch_interval_s=None,
+    )
+    document = json.loads(json.dumps(config.to_document()))
+    assert document["version"] == 1
+    assert IngestConfig.from_document(document) == config
+    with pytest.raises(IngestError, match="version"):
+        IngestConfig.from_document({"version": 99, "config": {}})
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"batch_ms": 500}, "batch ms"),
+        ({"batch_rows": 0}, "batch rows"),
+        ({"max_message_bytes": 0}, "max message bytes"),
+        ({"url": "ws://[::1"}, "not a valid URL"),
+        ({"url": "ws://127.0.0.1:99999"}, "not a valid URL"),
+        ({"url": "http://x"}, "not a WebSocket URL"),
+        ({"seconds": -1}, "seconds"),
+        ({"table": "sqlite_x"}, "table name"),
+    ],
+)
+def test_bad_settings_are_refused_in_one_line(tmp_path: Path, change: dict, words: str) -> None:
+    options = {"url": "ws://127.0.0.1:9", "db_path": tmp_path / "x.db", **change}
+    with pytest.raises(IngestError, match=words) as refused:
+        IngestConfig(**options).validated()
+    assert "\n" not in str(refused.value)
+
+
+def test_a_stream_that_never_connects_creates_no_tables(db_path: Path) -> None:
+    async def scenario():
+        session = IngestSession(IngestConfig(url=f"ws://127.0.0.1:{free_port()}", db_path=db_path, table="fresh"))
+        task = asyncio.ensure_future(session.run())
+        await wait_for(lambda: session.stats().retry_attempts >= 1)
+        session.stop()
+        return await task
+
+    run(scenario())
+    names = {name for (name,) in rows(db_path, "SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    assert names == {"readings"}

@@ -10,7 +10,7 @@ import pytest
 
 from desktop_app.core.database import connect_write, create_database
 from desktop_app.core.errors import QueryError
-from desktop_app.core.mapping import (
+from desktop_app.core.ingest.mapping import (
     BATCH_LEDGER_TABLE,
     DEAD_LETTER_TABLE,
     Column,
@@ -18,12 +18,12 @@ from desktop_app.core.mapping import (
     MessageMapper,
     SequenceTracker,
     check_table_name,
-    immediate_transaction,
     infer_columns,
     parse_columns,
     quote_identifier,
     valid_identifier,
 )
+from desktop_app.core.ingest.sink import SQLiteSink
 
 
 @pytest.fixture
@@ -35,15 +35,32 @@ def connection(tmp_path: Path) -> apsw.Connection:
     connection.close()
 
 
+_SINKS: dict[int, SQLiteSink] = {}
+
+
+def sink_for(mapper: MessageMapper, connection: apsw.Connection) -> SQLiteSink:
+    sink = _SINKS.get(id(mapper))
+    if sink is None or sink.mapper is not mapper:
+        sink = _SINKS[id(mapper)] = SQLiteSink(connection.filename, mapper)
+        sink.attach(connection)
+    return sink
+
+
+def prepare(mapper: MessageMapper, connection: apsw.Connection, batch: MappedBatch | None = None) -> SQLiteSink:
+    """What the writer does before a batch while the table is not settled: settle, create, finish."""
+    sink = sink_for(mapper, connection)
+    batch = batch if batch is not None else MappedBatch()
+    if not mapper.settled:
+        sink.prepare(mapper.settle(sink.existing_columns(mapper.table), batch))
+    mapper.finish(batch)
+    return sink
+
+
 def write(mapper: MessageMapper, connection: apsw.Connection, messages: list) -> MappedBatch:
-    """One batch the way the writer does it: map, ensure the table, insert in a transaction."""
-    if not getattr(mapper, "_test_prepared", False):
-        mapper.prepare(connection)
-        mapper._test_prepared = True
+    """One batch the way the writer does it: map, settle the table, write in one transaction."""
     batch = mapper.map_batch([(1000.0, messages)])
-    mapper.ensure_table(connection, batch)
-    with immediate_transaction(connection):
-        mapper.insert(connection, batch, 2000.0)
+    sink = prepare(mapper, connection, batch)
+    sink.write_batch(batch, 2000.0)
     return batch
 
 
@@ -145,7 +162,8 @@ def test_every_kind_of_bad_message_is_a_dead_letter_with_its_raw_bytes(connectio
     ):
         assert any(reason.startswith(expected) for reason in reasons), expected
     raws = [raw for _reason, raw in dead_letters(connection)]
-    assert b"\x00\x01binary" in raws and b'{"seq": 3,' in raws and b"x" * 501 in raws
+    assert b"\x00\x01binary" in raws and b'{"seq": 3,' in raws and b"x" * 500 in raws  # cut to the limit
+    assert any("501 bytes" in reason for reason in reasons)
     seqs = [seq for (seq,) in connection.execute("SELECT seq FROM readings ORDER BY rowid")]
     assert seqs == [1, 2, 8, 7, 9]
     assert connection.execute("SELECT device_id FROM readings WHERE seq = 7").fetchone() == ('{"nested":1}',)
@@ -170,7 +188,7 @@ def test_raw_mode_stores_messages_as_received(connection: apsw.Connection) -> No
 def test_an_existing_table_is_used_as_it_is(connection: apsw.Connection) -> None:
     connection.execute("CREATE TABLE readings(id INTEGER PRIMARY KEY, device TEXT NOT NULL, value REAL)")
     mapper = MessageMapper("readings")
-    mapper.prepare(connection)
+    prepare(mapper, connection)
     assert [column.name for column in mapper.columns] == ["id", "device", "value"]
     write(mapper, connection, [json.dumps({"device": "a", "value": 1.5}), json.dumps({"value": 2.0})])
     assert connection.execute("SELECT id, device, value FROM readings").fetchall() == [(1, "a", 1.5)]
@@ -180,7 +198,7 @@ def test_an_existing_table_is_used_as_it_is(connection: apsw.Connection) -> None
 
 def test_explicit_columns_create_the_table_up_front(connection: apsw.Connection) -> None:
     mapper = MessageMapper("metrics", columns=parse_columns("name:TEXT,value:REAL"))
-    mapper.prepare(connection)
+    prepare(mapper, connection)
     assert connection.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'metrics'").fetchone() == (1,)
     write(mapper, connection, [json.dumps({"name": "cpu", "value": 3}), json.dumps({"name": "x", "value": "y"})])
     assert connection.execute("SELECT name, value FROM metrics").fetchall() == [("cpu", 3.0)]
@@ -189,13 +207,13 @@ def test_explicit_columns_create_the_table_up_front(connection: apsw.Connection)
 def test_raw_mode_refuses_an_unrelated_existing_table(connection: apsw.Connection) -> None:
     connection.execute("CREATE TABLE stream(a, b)")
     with pytest.raises(QueryError, match="received_at and payload"):
-        MessageMapper("stream", raw=True).prepare(connection)
+        prepare(MessageMapper("stream", raw=True), connection)
 
 
 def test_a_view_is_not_a_target(connection: apsw.Connection) -> None:
     connection.execute("CREATE VIEW readings AS SELECT 1 AS x")
     with pytest.raises(QueryError, match="is a view"):
-        MessageMapper("readings").prepare(connection)
+        prepare(MessageMapper("readings"), connection)
 
 
 def test_insert_can_be_repeated_after_a_rollback(connection: apsw.Connection) -> None:
@@ -203,12 +221,12 @@ def test_insert_can_be_repeated_after_a_rollback(connection: apsw.Connection) ->
     mapper = MessageMapper("readings")
     write(mapper, connection, [reading(1)])
     batch = mapper.map_batch([(1.0, [reading(2), json.dumps({"device_id": "d", "seq": 3, "temperature": "x"})])])
-    mapper.ensure_table(connection, batch)
-    connection.execute("BEGIN IMMEDIATE")
-    mapper.insert(connection, batch, 1.0)
-    connection.execute("ROLLBACK")
-    with immediate_transaction(connection):
-        mapper.insert(connection, batch, 1.0)
+    sink = prepare(mapper, connection, batch)
+    connection.exec_trace = lambda _cursor, sql, _bindings: sql.strip().upper() != "COMMIT"  # fail at the end
+    with pytest.raises(apsw.ExecTraceAbort):
+        sink.write_batch(batch, 1.0)
+    connection.exec_trace = None
+    sink.write_batch(batch, 1.0)
     assert connection.execute("SELECT count(*) FROM readings").fetchone() == (2,)
     assert connection.execute(f"SELECT count(*) FROM {DEAD_LETTER_TABLE}").fetchone() == (1,)
 

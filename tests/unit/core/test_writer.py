@@ -13,8 +13,8 @@ import pytest
 
 from desktop_app.core.database import connect_write, create_database, pragma
 from desktop_app.core.errors import NotADatabase
-from desktop_app.core.mapping import BATCH_LEDGER_TABLE, MessageMapper
-from desktop_app.core.writer import BatchWriter, WriterConfig
+from desktop_app.core.ingest.mapping import BATCH_LEDGER_TABLE, MessageMapper
+from desktop_app.core.ingest.writer import BatchWriter, WriterConfig
 
 WAIT_S = 20.0  # generous upper bound for things that happen "soon"; never a speed assertion
 

@@ -14,6 +14,7 @@ from desktop_app.ui.panels.ingest import describe_state
 from desktop_app.ui.settings import AppSettings
 
 from .conftest import open_in
+from .ingest_helpers import qloop_fixture, until  # noqa: F401 (the qloop fixture)
 
 pytestmark = pytest.mark.gui
 
@@ -71,77 +72,108 @@ def rows_in(path: Path, table: str) -> int:
         connection.close()
 
 
-def test_demo_button_streams_into_the_open_database_and_stop_ends_the_server(qtbot, window, db_path: Path) -> None:
+def test_demo_streams_into_its_own_database_and_keeps_the_users_url(qtbot, qloop, window, db_path: Path) -> None:
     open_in(qtbot, window, db_path)
     panel, controller = window.ingest, window.ingest_controller
+    panel.url_edit.setText("ws://my.server:9000/feed")
     panel.table_edit.setText("demo_readings")
     panel.demo_rate.setValue(2000)
-    with qtbot.waitSignal(controller.started, timeout=30_000):
+    started: list = []
+    controller.started.connect(started.append)
+
+    async def scenario():
         panel.demo_button.click()
-    pid = controller.demo_pid
-    assert pid is not None and process_alive(pid)
-    assert not panel.demo_button.isEnabled() and panel.stop_button.isEnabled()
-    qtbot.waitUntil(lambda: controller.last_stats is not None and controller.last_stats.written >= 200, timeout=20_000)  # noqa: E501
-    qtbot.waitUntil(lambda: panel.state_label.text() == "connected", timeout=5000)
-    assert panel.counter_labels["written"].text() not in ("–", "0")
-    assert window.status_labels["ingest"].text() == "ingest: connected"
-    qtbot.waitUntil(lambda: window.dashboard.latest()["ingest_rows_per_s"] > 0, timeout=5000)
-    with qtbot.waitSignal(controller.stopped, timeout=20_000) as blocker:
+        await until(lambda: bool(started), 30)
+        pid = controller.demo_pid
+        assert pid is not None and process_alive(pid)
+        assert not panel.demo_button.isEnabled() and panel.stop_button.isEnabled()
+        await until(lambda: controller.last_stats is not None and controller.last_stats.written >= 200)
+        await until(lambda: panel.state_label.text() == "connected", 5)
+        assert panel.counter_labels["written"].text() not in ("–", "0")
+        await until(lambda: window.status_labels["ingest"].text() == "ingest: connected", 5)
+        await until(lambda: window.database is not None and window.database.path == window.demo_database_path(), 10)
+        finals: list = []
+        controller.stopped.connect(finals.append)
         panel.stop_button.click()
-    final = blocker.args[0]
+        await until(lambda: bool(finals), 20)
+        await until(lambda: not process_alive(pid), 10)
+        return finals[0]
+
+    final = qloop.run_until_complete(scenario())
     assert final.state == "stopped" and final.written == final.received - final.dead_letters
-    assert rows_in(db_path, "demo_readings") == final.written
-    qtbot.waitUntil(lambda: not process_alive(pid), timeout=10_000)
+    assert rows_in(window.demo_database_path(), "demo_readings") == final.written
+    assert panel.url_edit.text() == "ws://my.server:9000/feed"  # the user's URL, not the demo's
+    names = {row[0] for row in connect_read(db_path).execute("SELECT name FROM sqlite_schema").fetchall()}
+    assert "demo_readings" not in names and "pulse_dead_letters" not in names  # the user's file is untouched
     assert panel.demo_button.isEnabled() and not panel.stop_button.isEnabled()
 
 
-def test_demo_without_a_database_creates_the_demo_database(qtbot, window) -> None:
-    with qtbot.waitSignal(window.ingest_controller.started, timeout=30_000):
+def test_closing_the_window_stops_the_demo_and_its_server(qtbot, qloop, window) -> None:
+    async def scenario():
         window.start_demo(1000)
-    assert window.database.path == window.demo_database_path()
-    qtbot.waitUntil(lambda: window.ingest_controller.poll().written > 0, timeout=20_000)
-    pid = window.ingest_controller.demo_pid
-    window.shutdown()  # closing the window stops the stream, flushes and ends the server
-    assert not window.ingest_controller.running
-    qtbot.waitUntil(lambda: not process_alive(pid), timeout=10_000)
+        await until(lambda: window.ingest_controller.last_stats is not None
+                    and window.ingest_controller.last_stats.written > 0, 30)
+        pid, worker = window.ingest_controller.demo_pid, window.ingest_controller.worker_pid
+        window.shutdown()  # closing the window stops the stream, flushes and ends the server
+        await until(lambda: not process_alive(pid) and not process_alive(worker), 10)
+
+    qloop.run_until_complete(scenario())
     assert rows_in(window.demo_database_path(), "readings") > 0
 
 
-def test_start_ingests_from_a_url_in_raw_mode(qtbot, window, db_path: Path, settings: AppSettings) -> None:
+def test_start_asks_then_ingests_from_a_url_in_raw_mode(qtbot, qloop, window, scripted, db_path: Path,
+                                                        settings: AppSettings) -> None:
     open_in(qtbot, window, db_path)
     panel, controller = window.ingest, window.ingest_controller
-    with ServerThread(count=300) as server:
+    started, finals = [], []
+    controller.started.connect(started.append)
+    controller.stopped.connect(finals.append)
+
+    async def scenario():
         panel.url_edit.setText(server.url)
         panel.table_edit.setText("raw_messages")
         panel.mode_combo.setCurrentIndex(1)
-        with qtbot.waitSignal(controller.started, timeout=10_000) as blocker:
-            panel.start_button.click()
-        assert blocker.args[0].raw and blocker.args[0].table == "raw_messages"
-        qtbot.waitUntil(lambda: controller.poll().written >= 300, timeout=20_000)
-        with qtbot.waitSignal(controller.stopped, timeout=20_000):
-            panel.stop_button.click()
+        panel.start_button.click()
+        await until(lambda: bool(started), 10)
+        assert started[0].raw and started[0].table == "raw_messages"
+        await until(lambda: controller.last_stats is not None and controller.last_stats.written >= 300)
+        panel.stop_button.click()
+        await until(lambda: bool(finals), 20)
+
+    with ServerThread(count=300) as server:
+        qloop.run_until_complete(scenario())
+    assert scripted.confirmations == ["Write into this database?"]  # it named the tables it would create
     assert rows_in(db_path, "raw_messages") == 300
     assert settings.stream_url() == server.url
     assert settings.ingest_table() == "raw_messages"
 
 
-def test_unreachable_server_shows_backoff_with_a_countdown(qtbot, window, db_path: Path) -> None:
+def test_unreachable_server_shows_backoff_with_a_countdown_and_attempts(qtbot, qloop, window, db_path: Path) -> None:
     open_in(qtbot, window, db_path)
     panel, controller = window.ingest, window.ingest_controller
-    panel.url_edit.setText(f"ws://127.0.0.1:{free_port()}")
-    panel.start_button.click()
-    qtbot.waitUntil(lambda: controller.last_stats is not None and controller.last_stats.state == "backoff", timeout=15_000)
-    qtbot.waitUntil(lambda: "reconnecting in" in panel.state_label.text(), timeout=5000)
-    with qtbot.waitSignal(controller.stopped, timeout=20_000):
+    finals: list = []
+    controller.stopped.connect(finals.append)
+
+    async def scenario():
+        panel.url_edit.setText(f"ws://127.0.0.1:{free_port()}")
+        panel.start_button.click()
+        await until(lambda: controller.last_stats is not None and controller.last_stats.state == "backoff", 15)
+        await until(lambda: "reconnecting in" in panel.state_label.text(), 5)
+        await until(lambda: panel.counter_labels["retry_attempts"].text() not in ("–", "0"), 10)
         panel.stop_button.click()
+        await until(lambda: bool(finals), 20)
+
+    qloop.run_until_complete(scenario())
     assert not controller.running
+    names = {row[0] for row in connect_read(db_path).execute("SELECT name FROM sqlite_schema").fetchall()}
+    assert "pulse_dead_letters" not in names  # a connection that never succeeded created nothing
 
 
 def test_start_needs_a_writable_database_and_a_websocket_url(qtbot, window, db_path: Path) -> None:
     panel = window.ingest
     assert not panel.start_button.isEnabled()  # nothing open
     open_in(qtbot, window, db_path, read_only=True)
-    assert not panel.start_button.isEnabled() and not panel.demo_button.isEnabled()
+    assert not panel.start_button.isEnabled()
     open_in(qtbot, window, db_path)
     assert panel.start_button.isEnabled()
     panel.url_edit.setText("http://example.invalid/")
@@ -152,16 +184,3 @@ def test_start_needs_a_writable_database_and_a_websocket_url(qtbot, window, db_p
 
 def test_describe_state() -> None:
     assert describe_state(None) == "idle"
-
-
-def test_messages_that_do_not_fit_the_table_are_explained(qtbot, window, db_path: Path) -> None:
-    open_in(qtbot, window, db_path)  # its `readings` table has other columns than the demo messages
-    panel, controller = window.ingest, window.ingest_controller
-    panel.table_edit.setText("readings")
-    with qtbot.waitSignal(controller.started, timeout=30_000):
-        panel.demo_button.click()
-    qtbot.waitUntil(lambda: controller.poll().dead_letters >= 20, timeout=20_000)
-    qtbot.waitUntil(lambda: "dead letter" in panel.error_label.text(), timeout=5000)
-    assert panel.counter_labels["dead_letters"].text() != "0"
-    with qtbot.waitSignal(controller.stopped, timeout=20_000):
-        panel.stop_button.click()

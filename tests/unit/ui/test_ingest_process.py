@@ -1,105 +1,121 @@
-"""The window's ingest in a child process (and the in-process thread alternative), against a real stream."""
+"""The window's ingest in a child process, driven on a qasync loop, against real streams on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
 
-from desktop_app.core.ingest import IngestConfig
-from desktop_app.ui.ingest_controller import IngestController
-from desktop_app.ui.ingest_process import IngestProcess, run_worker, stats_from_dict, worker_command
+from desktop_app.core.ingest import IngestConfig, IngestStats
+from desktop_app.core.ingest.protocol import WorkerProcess, run_worker
+from desktop_app.ui.dialogs import ScriptedDialogs
+from desktop_app.ui.ingest_controller import IngestController, process_exists
 
+from .ingest_helpers import qloop_fixture, until  # noqa: F401 (the qloop fixture)
 from .test_ingest_panel import ServerThread, free_port, rows_in
 
 pytestmark = pytest.mark.gui
 
 
-class Ended:
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.final = None
-        self.error = None
+def children_of(pid: int) -> list[int]:
+    """Live child processes of `pid`, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
 
-    def __call__(self, final, error) -> None:
-        self.final, self.error = final, error
-        self.event.set()
 
-
-def test_worker_reports_stats_lines_then_the_final_counts(tmp_path: Path) -> None:
+def test_worker_takes_the_whole_config_document_and_reports_json_lines(tmp_path: Path) -> None:
     out = io.StringIO()
     read_end, write_end = os.pipe()  # a control channel that stays open, like the window's
     with ServerThread(count=400) as server, os.fdopen(read_end) as control:
-        config = IngestConfig(url=server.url, db_path=tmp_path / "w.db", max_messages=400)
-        code = run_worker(config, out=out, control=control, niceness=0)
+        config = IngestConfig(url=server.url, db_path=tmp_path / "w.db", table="t7", max_message_bytes=64, max_messages=400)
+        os.write(write_end, json.dumps({"command": "start", "config": config.to_document()}).encode() + b"\n")
+        code = run_worker(out=out, control=control, niceness=0)
         os.close(write_end)
     assert code == 0
     messages = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert "stats" in messages[0]
-    final = stats_from_dict(messages[-1]["final"])
-    assert final.written == 400 and final.state == "stopped"
-    assert rows_in(tmp_path / "w.db", "readings") == 400
+    assert messages[0]["event"] == "stats" and messages[-1]["event"] == "final"
+    final = IngestStats.from_dict(messages[-1]["stats"])
+    assert (final.written, final.dead_letters, final.state) == (0, 400, "stopped")  # the size limit travelled
+    assert rows_in(tmp_path / "w.db", "pulse_dead_letters") == 400
 
 
-def test_worker_reports_a_bad_url_as_an_error_line(tmp_path: Path) -> None:
+def test_a_bad_start_document_is_one_final_error_line(tmp_path: Path) -> None:
     out = io.StringIO()
-    code = run_worker(IngestConfig(url="http://nope", db_path=tmp_path / "w.db"), out=out, control=io.StringIO(""), niceness=0)
+    code = run_worker(out=out, control=io.StringIO('{"command": "start", "config": {"version": 7}}\n'), niceness=0)
     assert code == 2
-    assert "error" in json.loads(out.getvalue().splitlines()[-1])
+    final = json.loads(out.getvalue().splitlines()[-1])
+    assert final["event"] == "final" and "version" in final["error"]
 
 
-def test_child_process_ingests_until_stopped(tmp_path: Path) -> None:
-    ended = Ended()
-    with ServerThread(rate=2000) as server:
-        worker = IngestProcess(IngestConfig(url=server.url, db_path=tmp_path / "p.db", table="t"), ended)
-        deadline = threading.Event()
-        while worker.stats().written < 100 and not deadline.wait(0.05):
-            if ended.event.is_set():
-                pytest.fail(f"the worker ended early: {ended.error}")
-        worker.stop()
-        assert ended.event.wait(20)
-        worker.join(5)
-    assert ended.error is None
-    assert ended.final.state == "stopped" and ended.final.written >= 100
-    assert rows_in(tmp_path / "p.db", "t") == ended.final.written
-    assert worker.process.returncode == 0
-
-
-def test_child_process_stops_when_the_window_goes_away(tmp_path: Path) -> None:
-    """Closing its stdin (what happens when the window's process dies) makes the worker flush and exit."""
-    ended = Ended()
-    with ServerThread(rate=1000) as server:
-        worker = IngestProcess(IngestConfig(url=server.url, db_path=tmp_path / "p.db"), ended)
-        while worker.stats().written == 0 and not ended.event.wait(0.05):
+def test_the_worker_stops_and_flushes_when_the_parent_goes_away(qloop, tmp_path: Path) -> None:
+    async def scenario() -> WorkerProcess:
+        worker = await WorkerProcess.start(IngestConfig(url=server.url, db_path=tmp_path / "p.db"))
+        events = worker.events()
+        async for event in events:
+            if event["event"] == "stats" and event["stats"]["written"] > 0:
+                break
+        worker.close_stdin()  # what the window's death looks like to the worker
+        async for _event in events:
             pass
-        worker.process.stdin.close()
-        assert ended.event.wait(20)
-    assert ended.final.written > 0
+        return worker
+
+    with ServerThread(rate=1000) as server:
+        worker = qloop.run_until_complete(asyncio.wait_for(scenario(), 30))
+    assert worker.error is None and worker.final.state == "stopped"
+    assert rows_in(tmp_path / "p.db", "readings") == worker.final.written > 0
 
 
-def test_worker_command_uses_this_python_and_the_hidden_verb(tmp_path: Path) -> None:
-    command = worker_command(IngestConfig(url="ws://h:1", db_path=tmp_path / "x.db", raw=True, max_messages=5))
-    assert command[1:4] == ["-m", "desktop_app", "ingest-worker"]
-    assert "--raw" in command and command[-2:] == ["--max-messages", "5"]
+def test_controller_runs_the_worker_on_the_loop(qloop, tmp_path: Path) -> None:
+    controller = IngestController()
+    finals: list = []
+    controller.stopped.connect(finals.append)
+
+    async def scenario() -> None:
+        controller.start(IngestConfig(url=server.url, db_path=tmp_path / "c.db", max_messages=250))
+        await until(lambda: bool(finals), 30)
+
+    with ServerThread(count=250) as server:
+        qloop.run_until_complete(scenario())
+    assert finals[0].written == 250 and not controller.running
 
 
-@pytest.mark.parametrize("mode", ["process", "thread"])
-def test_controller_runs_either_way(qtbot, poster, tasks, mode: str, tmp_path: Path) -> None:
-    controller = IngestController(poster, tasks, mode=mode)
-    with ServerThread(count=250) as server, qtbot.waitSignal(controller.stopped, timeout=30_000) as blocker:
-        controller.start(IngestConfig(url=server.url, db_path=tmp_path / f"{mode}.db", max_messages=250))
-    assert blocker.args[0].written == 250
-    assert not controller.running
-    controller.shutdown()
+def test_quitting_during_demo_start_up_leaves_no_process(qloop, tmp_path: Path) -> None:
+    controller = IngestController(data_dir=tmp_path / "data")
+
+    async def scenario() -> None:
+        controller.start_demo(rate=500)
+        await until(lambda: children_of(os.getpid()), 20)  # the demo server is being started
+        controller.shutdown()  # the window closes now
+        await asyncio.sleep(0)  # the cancelled start-up kills what it spawned
+        await until(lambda: not children_of(os.getpid()), 10)
+
+    qloop.run_until_complete(asyncio.wait_for(scenario(), 40))
+    assert not controller.running and not children_of(os.getpid())
 
 
-def test_controller_reports_a_failed_start(qtbot, poster, tasks, tmp_path: Path) -> None:
-    controller = IngestController(poster, tasks)
-    with qtbot.waitSignal(controller.failed, timeout=30_000) as blocker:
-        controller.start(IngestConfig(url=f"ws://127.0.0.1:{free_port()}", db_path=tmp_path / "missing" / "x.db"))
-    assert blocker.args[0]
-    controller.shutdown()
+def test_starting_into_a_database_without_ingest_tables_asks_first(qloop, db_path: Path) -> None:
+    dialogs = ScriptedDialogs(confirm_answer=False)
+    controller = IngestController(dialogs=dialogs)
+
+    async def scenario() -> None:
+        controller.ask_and_start(IngestConfig(url=f"ws://127.0.0.1:{free_port()}", db_path=db_path, table="feed"))
+        await until(lambda: bool(dialogs.confirmations), 10)
+
+    qloop.run_until_complete(scenario())
+    assert dialogs.confirmations == ["Write into this database?"]
+    assert not controller.running  # refused: nothing started, nothing created
+    assert process_exists(os.getpid())

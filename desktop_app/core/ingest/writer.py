@@ -1,13 +1,17 @@
-"""The WAL writer: one thread, one write connection, a bounded queue, batched commits.
+"""The writer: one thread, one sink (one write connection), a queue bounded in messages and bytes.
 
 Producers `submit()` chunks of received messages; the writer thread maps them (`MessageMapper`) and
-commits a batch when it holds `batch_rows` messages or its oldest message has waited `batch_ms`.
-Each batch is one `BEGIN IMMEDIATE` transaction holding its rows, its dead letters and a ledger row.
+commits a batch when it holds `batch_rows` messages (or `max_batch_bytes`) or its oldest message has waited
+`batch_ms`. Each batch is one transaction of the sink holding its rows, its dead letters and a ledger row.
 
-Nothing is dropped: a locked database is waited on and retried; a full disk (SQLITE_FULL) pauses the
-writer with a visible reason, keeps the batch and retries periodically, so writing resumes by itself when
-space frees. `stop()` flushes everything that was submitted. Only a fatal error (the file went read-only,
-corrupt, ...) or an explicit flush deadline leaves messages unwritten, and those are counted.
+Nothing is dropped: a locked database is waited on and retried; running out of space (a full disk, a size
+limit, no room to grow the WAL index) pauses the writer with a visible reason, keeps the batch and retries
+periodically, so writing resumes by itself when space frees. `stop()` flushes everything that was
+submitted. Only a fatal error (the file went read-only, corrupt, ...), an explicit flush deadline or
+`abandon()` leaves messages unwritten, and those are counted.
+
+The target table is created with the first batch, not at start: a stream that never delivers a message
+leaves the database as it was.
 
 Batch defaults, measured on the 2-core development VM (JSON -> 6-column STRICT table, WAL,
 synchronous=NORMAL): rows/s by batch size 100: 206k, 250: 239k, 500: 306k, 1000: 317k, 2000: 333k,
@@ -26,18 +30,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import apsw
-
-from desktop_app.core import errors
-from desktop_app.core.database import connect_write, create_database, open_database, pragma
 from desktop_app.core.errors import PulseError
-from desktop_app.core.mapping import Chunk, MappedBatch, MessageMapper, immediate_transaction
+from desktop_app.core.ingest.mapping import Chunk, MappedBatch, MessageMapper
+from desktop_app.core.ingest.sink import Sink, SQLiteSink
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_ROWS = 1024  # four 256-message chunks; one multi-row INSERT statement
 DEFAULT_BATCH_MS = 50.0
-LARGEST_PAGE_COUNT = 0xFFFFFFFE  # SQLite's own ceiling for PRAGMA max_page_count
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,12 @@ class WriterConfig:
     batch_rows: int = DEFAULT_BATCH_ROWS
     batch_ms: float = DEFAULT_BATCH_MS  # at most 100: a batch never waits longer than this to commit
     max_queued_rows: int = 50_000  # producers see "full" beyond this (about 10-20 MB of JSON messages)
+    max_queued_bytes: int = 32 << 20  # ... or beyond this many bytes of messages, whichever comes first
+    max_batch_bytes: int = 8 << 20  # a batch of big messages commits before batch_rows
     busy_timeout_ms: int = 200  # SQLite waits this long per attempt on a lock; then we report and retry
-    retry_interval_s: float = 0.5  # between attempts while the disk is full
+    retry_interval_s: float = 0.5  # between attempts while out of space
     flush_timeout_s: float | None = None  # on stop, give up retrying after this long (None: never give up)
-    max_page_count: int | None = None  # a size limit for the writer's connection (simulates a full disk)
+    max_page_count: int | None = None  # a size limit for the SQLite sink's connection (simulates a full disk)
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,9 @@ class WriterStats:
     queued: int  # messages submitted so far
     written: int  # rows committed to the target table
     dead_letters: int  # messages committed to the dead-letter table
-    unwritten: int  # messages given up on (fatal error, or the flush deadline passed)
+    unwritten: int  # messages given up on (fatal error, flush deadline, abandoned)
     queue_depth: int  # messages submitted and not yet committed
+    queue_bytes: int
     batches: int
     last_commit_ms: float
     mean_commit_ms: float
@@ -75,27 +78,34 @@ CommitCallback = Callable[[int, float], None]  # (rows committed, commit millise
 
 
 class BatchWriter:
-    """Owns the writer thread. `start()` opens the database (creating a new one in WAL mode) and prepares
-    the tables; `submit()` is cheap and thread-safe; `stop()` flushes and closes."""
+    """Owns the writer thread. `start()` opens the sink; `submit()` is cheap and thread-safe; `stop()`
+    flushes and closes. `target` is a Sink, or a SQLite database path."""
 
     def __init__(
         self,
-        path: Path | str,
+        target: Sink | Path | str,
         mapper: MessageMapper,
         config: WriterConfig | None = None,
         *,
         on_commit: CommitCallback | None = None,
     ) -> None:
-        self.path = Path(path).expanduser().absolute()
         self.mapper = mapper
         self.config = config or WriterConfig()
         if not 0 < self.config.batch_ms <= 100:
             raise ValueError("batch_ms must be in (0, 100]")
+        if isinstance(target, Path | str):
+            target = SQLiteSink(
+                target, mapper, busy_timeout_ms=self.config.busy_timeout_ms, max_page_count=self.config.max_page_count
+            )
+        self.sink = target
+        self.path = getattr(target, "path", None)
         self.on_commit = on_commit
         self._lock = threading.Condition()
-        self._queue: deque[tuple[float, Chunk]] = deque()  # (monotonic submit time, chunk)
+        self._queue: deque[tuple[float, Chunk, int]] = deque()  # (monotonic submit time, chunk, bytes)
         self._queued_rows = 0  # in _queue
+        self._queued_bytes = 0
         self._inflight = 0  # taken by the writer thread, not yet committed
+        self._inflight_bytes = 0
         self._submitted = 0
         self._written = 0
         self._dead = 0
@@ -107,12 +117,11 @@ class BatchWriter:
         self._state = "starting"
         self._pause_reason: str | None = None
         self._last_error: str | None = None
-        self._journal_mode: str | None = None
         self._stopping = False
         self._stop_deadline: float | None = None
+        self._abandoned = False
+        self._table_ready = False
         self._wake = threading.Event()  # cuts a retry wait short (stop, new size limit)
-        self._page_limit: int | None = self.config.max_page_count
-        self._page_limit_dirty = self.config.max_page_count is not None
         self._ready = threading.Event()
         self.error: PulseError | None = None  # the fatal error that stopped the writer, if any
         self._thread: threading.Thread | None = None
@@ -120,36 +129,48 @@ class BatchWriter:
     # -- control (any thread) ----------------------------------------------------------------------------
 
     def start(self, timeout: float = 30.0) -> None:
-        """Start the thread and wait until the database is open and prepared. Raises its PulseError."""
+        """Start the thread and wait until the sink is open. Raises its PulseError."""
         if self._thread is not None:
             raise RuntimeError("writer already started")
-        self._thread = threading.Thread(target=self._run, name=f"pulse-writer:{self.path.name}", daemon=True)
+        name = self.path.name if self.path is not None else type(self.sink).__name__
+        self._thread = threading.Thread(target=self._run, name=f"pulse-writer:{name}", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
-            raise PulseError(f"{self.path.name}: timed out opening the database for writing.")
+            raise PulseError(f"{name}: timed out opening the database for writing.")
         if self.error is not None:
             self._thread.join()
             raise self.error
 
-    def submit(self, chunk: Chunk, *, force: bool = False) -> bool:
-        """Queue a chunk; False (nothing queued) when the queue is full (unless `force`) or the writer stopped."""
+    def submit(self, chunk: Chunk, nbytes: int = 0, *, force: bool = False) -> bool:
+        """Queue a chunk of `nbytes` bytes of messages; False (nothing queued) when the queue is full (unless
+        `force`) or the writer stopped."""
         size = len(chunk[1])
+        config = self.config
         with self._lock:
             if self._state == "stopped" or self._stopping:
                 return False
-            if not force and self._queued_rows and self._queued_rows + size > self.config.max_queued_rows:
+            if not force and self._queued_rows and (
+                self._queued_rows + size > config.max_queued_rows
+                or self._queued_bytes + self._inflight_bytes + nbytes > config.max_queued_bytes
+            ):
                 return False
-            self._queue.append((time.monotonic(), chunk))
+            self._queue.append((time.monotonic(), chunk, nbytes))
             self._queued_rows += size
+            self._queued_bytes += nbytes
             self._submitted += size
             self._lock.notify()
         return True
 
     def has_room(self) -> bool:
-        return self._queued_rows < self.config.max_queued_rows and self._state != "stopped"
+        with self._lock:
+            return (
+                self._queued_rows < self.config.max_queued_rows
+                and self._queued_bytes + self._inflight_bytes < self.config.max_queued_bytes
+                and self._state != "stopped"
+            )
 
     def stop(self, timeout: float | None = None) -> WriterStats:
-        """Flush everything submitted, close the connection, end the thread. Idempotent."""
+        """Flush everything submitted, close the sink, end the thread. Idempotent."""
         with self._lock:
             if not self._stopping:
                 self._stopping = True
@@ -161,11 +182,23 @@ class BatchWriter:
             self._thread.join(timeout)
         return self.stats()
 
-    def set_max_page_count(self, pages: int | None) -> None:
-        """Change the writer connection's size limit (None: no limit); applied before the next attempt."""
+    def abandon(self) -> int:
+        """Stop retrying now (a second interrupt): what is still queued is counted unwritten. Returns that
+        number (as of now; a batch committing this instant still lands)."""
         with self._lock:
-            self._page_limit = pages
-            self._page_limit_dirty = True
+            self._stopping = self._abandoned = True
+            self._stop_deadline = time.monotonic()
+            self._lock.notify_all()
+            pending = self._queued_rows + self._inflight
+        self._wake.set()
+        return pending
+
+    def set_max_page_count(self, pages: int | None) -> None:
+        """Change the sink's size limit (None: no limit); applied before the next attempt."""
+        request = getattr(self.sink, "request_page_limit", None)
+        if request is None:
+            raise PulseError("This sink has no size limit to change.")
+        request(pages)
         self._wake.set()
 
     def stats(self) -> WriterStats:
@@ -178,6 +211,7 @@ class BatchWriter:
                 dead_letters=self._dead,
                 unwritten=self._unwritten,
                 queue_depth=self._queued_rows + self._inflight,
+                queue_bytes=self._queued_bytes + self._inflight_bytes,
                 batches=batches,
                 last_commit_ms=round(self._last_commit_ms, 3),
                 mean_commit_ms=round(self._commit_ms_total / batches, 3) if batches else 0.0,
@@ -185,7 +219,7 @@ class BatchWriter:
                 state=self._state,
                 pause_reason=self._pause_reason,
                 last_error=self._last_error,
-                journal_mode=self._journal_mode,
+                journal_mode=self.sink.journal_mode,
                 gaps=sequence.gaps,
                 missing=sequence.missing,
                 seq_resets=sequence.resets,
@@ -198,31 +232,33 @@ class BatchWriter:
     # -- the writer thread -------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        connection = None
+        opened = False
         try:
-            connection = self._open()
+            self.sink.open()
+            opened = True
             self._set_state("running")
             self._ready.set()
             while True:
                 chunks = self._next_batch()
                 if not chunks:
                     break
-                if not self._write(connection, chunks):
+                if not self._write(chunks):
                     break
         except PulseError as exc:
             self._fail(exc)
-        except apsw.Error as exc:
-            self._fail(errors.translate(exc, self.path))
-        except Exception as exc:  # a bug: record it for the session, and let the thread report it
-            self._fail(PulseError(f"The writer failed unexpectedly: {exc!r}"))
-            raise
+        except Exception as exc:
+            failure = self.sink.classify(exc)
+            if failure is None:  # a bug: record it for the session, and let the thread report it
+                self._fail(PulseError(f"The writer failed unexpectedly: {exc!r}"))
+                raise
+            self._fail(failure.error)
         finally:
-            if connection is not None:
-                connection.close()
+            if opened:
+                self.sink.close()
             with self._lock:
                 self._unwritten += self._queued_rows + self._inflight
                 self._queue.clear()
-                self._queued_rows = self._inflight = 0
+                self._queued_rows = self._inflight = self._queued_bytes = self._inflight_bytes = 0
                 self._state = "stopped"
                 self._pause_reason = None
             self._ready.set()
@@ -233,32 +269,21 @@ class BatchWriter:
             self._last_error = str(error)
         log.error("writer stopped: %s", error)
 
-    def _open(self) -> apsw.Connection:
-        path = self.path
-        if not path.exists() or path.stat().st_size == 0:
-            create_database(path)  # a new file: WAL and the recommended page size
-        else:
-            open_database(path, read_only=False)  # typed errors for a missing/foreign/corrupt file
-        connection = connect_write(path, busy_timeout_ms=self.config.busy_timeout_ms)
-        try:
-            # An existing database keeps its journal mode: changing it silently is not ours to do.
-            self._journal_mode = str(pragma(connection, "journal_mode")).lower()
-            self._apply_page_limit(connection)
-            self._retrying(connection, lambda: self.mapper.prepare(connection))
-        except BaseException:
-            connection.close()
-            raise
-        return connection
-
     def _next_batch(self) -> list[Chunk]:
-        """Block until a batch is due: enough rows, the oldest waited batch_ms, or a stop. [] ends the thread."""
-        batch_rows, wait_s = self.config.batch_rows, self.config.batch_ms / 1000.0
+        """Block until a batch is due: enough rows or bytes, the oldest waited batch_ms, or a stop.
+        [] ends the thread."""
+        batch_rows, batch_bytes, wait_s = self.config.batch_rows, self.config.max_batch_bytes, self.config.batch_ms / 1000
         with self._lock:
             while True:
                 if self._queue:
                     due = self._queue[0][0] + wait_s
                     now = time.monotonic()
-                    if self._queued_rows >= batch_rows or self._stopping or now >= due:
+                    if (
+                        self._queued_rows >= batch_rows
+                        or self._queued_bytes >= batch_bytes
+                        or self._stopping
+                        or now >= due
+                    ):
                         break
                     self._lock.wait(due - now)
                 elif self._stopping:
@@ -266,30 +291,38 @@ class BatchWriter:
                 else:
                     self._lock.wait()
             chunks: list[Chunk] = []
-            taken = 0
-            while self._queue and taken < batch_rows:
-                _, chunk = self._queue.popleft()
+            taken = taken_bytes = 0
+            while self._queue and taken < batch_rows and taken_bytes < batch_bytes:
+                _, chunk, nbytes = self._queue.popleft()
                 chunks.append(chunk)
                 taken += len(chunk[1])
+                taken_bytes += nbytes
             self._queued_rows -= taken
-            self._inflight = taken
+            self._queued_bytes -= taken_bytes
+            self._inflight, self._inflight_bytes = taken, taken_bytes
         return chunks
 
-    def _write(self, connection: apsw.Connection, chunks: list[Chunk]) -> bool:
-        """Commit one batch, retrying until it lands. False when the writer must stop (fatal, deadline)."""
+    def _write(self, chunks: list[Chunk]) -> bool:
+        """Commit one batch, retrying until it lands. False when the writer must stop (deadline)."""
         batch = self.mapper.map_batch(chunks)
+        del chunks  # the messages now live in the batch only (memory is counted once)
         outcome: list[float] = []
 
         def attempt() -> None:
-            self.mapper.ensure_table(connection, batch)
+            self.sink.before_attempt()
+            if not self._table_ready:
+                spec = self.mapper.settle(self.sink.existing_columns(self.mapper.table), batch)
+                self.sink.prepare(spec)
+                self._table_ready = spec is not None
+            if batch.pending_objects:
+                self.mapper.finish(batch)
             started = time.perf_counter()
-            with immediate_transaction(connection):
-                self.mapper.insert(connection, batch, time.time())
+            self.sink.write_batch(batch, time.time())
             outcome.append((time.perf_counter() - started) * 1000.0)
 
-        if not self._retrying(connection, attempt):
+        if not self._retrying(attempt):
             return False
-        self._committed(batch, outcome[0])
+        self._committed(batch, outcome[-1])
         return True
 
     def _committed(self, batch: MappedBatch, commit_ms: float) -> None:
@@ -297,7 +330,7 @@ class BatchWriter:
         with self._lock:
             self._written += rows
             self._dead += dead
-            self._inflight = 0
+            self._inflight = self._inflight_bytes = 0
             self._batches += 1
             self._last_commit_ms = commit_ms
             self._commit_ms_total += commit_ms
@@ -308,30 +341,36 @@ class BatchWriter:
             except Exception:  # a listener's bug must not stop the writer or lose data
                 log.exception("on_commit callback failed")
 
-    def _retrying(self, connection: apsw.Connection, work: Callable[[], None]) -> bool:
+    def _retrying(self, work: Callable[[], None]) -> bool:
         """Run `work` until it succeeds. Locked: retry at once (SQLite already waited busy_timeout_ms).
-        Full: pause, retry every retry_interval_s. False when the stop deadline passes first."""
+        Out of space: pause, retry every retry_interval_s. Fatal: raise. False when the stop deadline
+        passes first."""
         while True:
-            self._apply_page_limit(connection)
             try:
                 work()
-            except apsw.BusyError as exc:
-                self._pause(str(errors.translate(exc, self.path)) + " Retrying until it is free.")
+            except Exception as exc:
+                failure = self.sink.classify(exc)
+                if failure is None:
+                    raise
+                if failure.kind == "fatal":
+                    raise failure.error from exc
+                if failure.kind == "retry":
+                    self._pause(f"{failure.error} Retrying until it is free.")
+                    wait = 0.01
+                else:
+                    self._pause(
+                        f"Paused: {failure.error} Unwritten messages are kept; writing resumes by itself when "
+                        f"space frees (retrying every {self.config.retry_interval_s:g} s)."
+                    )
+                    wait = self.config.retry_interval_s
                 if self._deadline_passed():
                     return False
-                self._wait(0.01)
-                continue
-            except apsw.FullError as exc:
-                self._pause(
-                    f"Paused: {errors.translate(exc, self.path)} Unwritten messages are kept; writing resumes by"
-                    f" itself when space frees (retrying every {self.config.retry_interval_s:g} s)."
-                )
-                if self._deadline_passed():
-                    return False
-                self._wait(self.config.retry_interval_s)
+                self._wait(wait)
                 continue
             if self._state == "paused":
                 self._set_state("running")
+                with self._lock:
+                    self._last_error = None  # recovered: the old reason no longer holds
             return True
 
     def _pause(self, reason: str) -> None:
@@ -353,17 +392,11 @@ class BatchWriter:
             deadline = self._stop_deadline
             if deadline is None or time.monotonic() < deadline:
                 return False
-            self._last_error = f"Gave up flushing after {self.config.flush_timeout_s:g} s: {self._pause_reason}"
+            flush = self.config.flush_timeout_s
+            limit = "on a second interrupt" if self._abandoned or flush is None else f"after {flush:g} s"
+            self._last_error = f"Gave up flushing {limit}: {self._pause_reason}"
             return True
 
     def _wait(self, seconds: float) -> None:
         self._wake.wait(seconds)
         self._wake.clear()
-
-    def _apply_page_limit(self, connection: apsw.Connection) -> None:
-        with self._lock:
-            if not self._page_limit_dirty:
-                return
-            pages, self._page_limit_dirty = self._page_limit, False
-        limit = LARGEST_PAGE_COUNT if pages is None else int(pages)
-        connection.execute(f"PRAGMA max_page_count = {limit}").fetchall()

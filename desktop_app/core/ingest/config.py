@@ -1,0 +1,167 @@
+"""What an ingest is asked to do: one `IngestConfig`, validated in one place, and its JSON document.
+
+The same document crosses the process boundary to the `ingest-worker` child (see protocol.py), so every
+field travels: a field added here is carried, validated and round-tripped without touching the protocol.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from desktop_app.core.errors import PulseError, QueryError
+from desktop_app.core.ingest.mapping import DEFAULT_MAX_MESSAGE_BYTES, Column, check_table_name
+from desktop_app.core.ingest.writer import DEFAULT_BATCH_MS, DEFAULT_BATCH_ROWS, WriterConfig
+
+CONFIG_VERSION = 1
+COMPRESSIONS = (None, "deflate")
+MAX_BATCH_ROWS = 100_000
+
+
+class IngestError(PulseError):
+    """The stream cannot be ingested as configured (bad URL, bad table name, bad limit, ...)."""
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    url: str  # ws://, wss://, or file://PATH for a recorded NDJSON replay
+    db_path: Path
+    table: str = "readings"
+    raw: bool = False
+    max_messages: int | None = None  # stop after receiving this many messages
+    seconds: float | None = None  # stop after this long
+    columns: tuple[Column, ...] | None = None  # explicit typed columns; None: inferred from the first messages
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    batch_ms: float = DEFAULT_BATCH_MS
+    max_queued_rows: int = 50_000
+    max_queued_bytes: int = 32 << 20  # received and not yet written, in bytes (memory stays bounded)
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # larger messages become (truncated) dead letters
+    seq_field: str | None = "seq"  # a field carrying a sequence number, for gap detection
+    compression: str | None = None  # None: offer none (and "deflate" only when a server demands it)
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    open_timeout: float = 10.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    stable_after: float = 10.0  # a connection that lived this long (or delivered messages) resets the backoff
+    verify_tls: bool = True  # wss: verify the server's certificate and host name
+    ca_file: Path | None = None  # wss: trust this CA bundle instead of the system's
+    flush_timeout_s: float | None = None  # on stop, give up on a locked/full database after this long
+    max_page_count: int | None = None  # size limit for the writer's connection (tests simulate a full disk)
+    # While running, the interpreter's thread switch interval. Each SQLite call of the writer thread hands the
+    # GIL to the busy receive loop, and getting it back waits up to one interval: at 1 ms instead of Python's
+    # 5 ms the writer's time per batch halves (measured: 12.5 -> 6.5 ms per 1024 rows). None leaves it alone.
+    gil_switch_interval_s: float | None = 0.001
+
+    def validated(self) -> IngestConfig:
+        """This config, or an IngestError naming the first bad value in one line."""
+        check_url(self.url)
+        try:
+            check_table_name(self.table)
+        except QueryError as exc:
+            raise IngestError(str(exc)) from None
+        _positive_int("batch rows", self.batch_rows, upper=MAX_BATCH_ROWS)
+        if not (isinstance(self.batch_ms, int | float) and 0 < self.batch_ms <= 100):
+            raise IngestError(f"batch ms must be more than 0 and at most 100 (got {self.batch_ms!r}).")
+        _positive_int("max queued rows", self.max_queued_rows)
+        _positive_int("max queued bytes", self.max_queued_bytes)
+        _positive_int("max message bytes", self.max_message_bytes)
+        if self.max_messages is not None:
+            _positive_int("max messages", self.max_messages)
+        for name in ("seconds", "open_timeout", "backoff_initial", "backoff_max"):
+            _positive_number(name.replace("_", " "), getattr(self, name), allow_none=name == "seconds")
+        for name in ("ping_interval", "ping_timeout", "flush_timeout_s", "gil_switch_interval_s"):
+            value = getattr(self, name)
+            if value is not None and not (_finite(value) and value >= 0):
+                raise IngestError(f"{name.replace('_', ' ')} must be a number >= 0 (got {value!r}).")
+        if self.max_page_count is not None:
+            _positive_int("max page count", self.max_page_count)
+        if self.compression not in COMPRESSIONS:
+            raise IngestError(f"compression must be 'deflate' or none (got {self.compression!r}).")
+        if self.ca_file is not None and not Path(self.ca_file).is_file():
+            raise IngestError(f"CA file {self.ca_file} does not exist.")
+        if str(self.db_path).strip() == "":
+            raise IngestError("No database path given.")
+        return self
+
+    def writer_config(self) -> WriterConfig:
+        return WriterConfig(
+            batch_rows=self.batch_rows,
+            batch_ms=self.batch_ms,
+            max_queued_rows=self.max_queued_rows,
+            max_queued_bytes=self.max_queued_bytes,
+            flush_timeout_s=self.flush_timeout_s,
+        )
+
+    # -- the JSON document ---------------------------------------------------------------------------------
+
+    def to_document(self) -> dict[str, Any]:
+        """{"version": 1, "config": {every field}}: JSON-ready (paths as text, columns as objects)."""
+        data: dict[str, Any] = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif item.name == "columns" and value is not None:
+                value = [dataclasses.asdict(column) for column in value]
+            data[item.name] = value
+        return {"version": CONFIG_VERSION, "config": data}
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> IngestConfig:
+        """The inverse of `to_document`; IngestError for another version or an unknown field."""
+        if not isinstance(document, dict) or document.get("version") != CONFIG_VERSION:
+            version = document.get("version") if isinstance(document, dict) else None
+            raise IngestError(f"Ingest config version {version!r} is not supported (expected {CONFIG_VERSION}).")
+        data = dict(document.get("config") or {})
+        known = {item.name for item in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise IngestError(f"Unknown ingest config field(s): {', '.join(unknown)}.")
+        for name in ("db_path", "ca_file"):
+            if data.get(name) is not None:
+                data[name] = Path(data[name])
+        if data.get("columns") is not None:
+            data["columns"] = tuple(Column(**column) for column in data["columns"])
+        try:
+            return cls(**data).validated()
+        except TypeError as exc:
+            raise IngestError(f"Bad ingest config: {exc}") from None
+
+
+def check_url(url: str) -> str:
+    """A ws:// or wss:// URL with a host and a valid port (or file:// for a replay); IngestError otherwise."""
+    if url.startswith("file://"):
+        return url
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when out of range or not a number
+        host = parts.hostname
+    except ValueError as exc:
+        raise IngestError(f"{url!r} is not a valid URL: {exc}.") from None
+    if parts.scheme not in ("ws", "wss") or not host:
+        raise IngestError(f"{url!r} is not a WebSocket URL: expected ws://host:port/path or wss://...")
+    if port == 0:
+        raise IngestError(f"{url!r}: port 0 cannot be connected to.")
+    return url
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_int(name: str, value: object, *, upper: int | None = None) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (upper is not None and value > upper):
+        limit = f" and at most {upper:,}" if upper is not None else ""
+        raise IngestError(f"{name} must be a whole number of at least 1{limit} (got {value!r}).")
+
+
+def _positive_number(name: str, value: object, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not (_finite(value) and value > 0):
+        raise IngestError(f"{name} must be a number above 0 (got {value!r}).")

@@ -1,0 +1,292 @@
+"""One ingest: a source feeding the writer thread, with the counters that tie them together.
+
+`IngestSession.run()` runs on the current asyncio loop (the worker's `asyncio.run`, or a test's): the source
+receives and puts messages in the inbox (as little work per message as possible); chunks go to the writer
+thread, which parses, maps and commits. When the writer's queue is full (in messages or bytes) the source
+stops reading, so TCP pushes back on the server instead of memory growing.
+
+Every message is accounted for: received == written + dead_letters + unwritten + queue_depth, where
+queue_depth is zero once `run()` has returned and `unwritten` is non-zero only after a fatal database
+error, a flush deadline, or `abandon()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from desktop_app.core.errors import PulseError
+from desktop_app.core.ingest.config import IngestConfig
+from desktop_app.core.ingest.mapping import Message, MessageMapper
+from desktop_app.core.ingest.sources import Inbox, Source, source_for
+from desktop_app.core.ingest.stats import IngestStats, peak_rss_mb
+from desktop_app.core.ingest.writer import BatchWriter, CommitCallback
+
+FLUSH_TICK_S = 0.01  # a partly filled chunk waits at most this long for the writer (received_at precision)
+RATE_WINDOW_S = 2.0
+
+
+class IngestFailed(PulseError):
+    """The run ended on a fatal error (the database went read-only, ...); `stats` has the final counts."""
+
+    def __init__(self, error: PulseError, stats: IngestStats) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.stats = stats
+
+
+@dataclass
+class _Rate:
+    """Written-row history for the recent rate; appended on the writer thread, read anywhere."""
+
+    points: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=512))
+
+    def add(self, written: int) -> None:
+        self.points.append((time.monotonic(), written))
+
+    def per_second(self, now: float, written: int) -> float:
+        """Rows committed since the oldest commit inside the window, per second since that commit."""
+        window = [point for point in list(self.points) if now - point[0] <= RATE_WINDOW_S]
+        if not window:
+            return 0.0
+        oldest_time, oldest_written = window[0]
+        return round(max(written - oldest_written, 0) / max(now - oldest_time, 1e-3), 1)
+
+
+class IngestSession:
+    """One ingest from a source (chosen by the URL: ws://, wss://, file://) into a table. `run()` on an
+    asyncio loop; `stop()`, `abandon()`, `stats()` from any thread. `run()` raises IngestFailed (with the
+    final stats) when the database failed fatally."""
+
+    def __init__(
+        self,
+        config: IngestConfig,
+        *,
+        source: Source | None = None,
+        on_commit: CommitCallback | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config.validated()
+        self.source = source if source is not None else source_for(self.config)
+        self._user_on_commit = on_commit
+        self._on_change = on_change  # called on the loop when the state changes (the worker reports at once)
+        self._rate = _Rate()
+        self._written_running = 0
+        self.mapper = MessageMapper(
+            config.table,
+            raw=config.raw,
+            columns=config.columns,
+            max_message_bytes=config.max_message_bytes,
+            seq_field=config.seq_field,
+        )
+        writer_config = config.writer_config()
+        self.writer = BatchWriter(config.db_path, self.mapper, writer_config, on_commit=self._on_commit)
+        if config.max_page_count is not None:
+            self.writer.set_max_page_count(config.max_page_count)
+        self.inbox = Inbox(self._handoff, config.max_message_bytes, config.max_messages)
+        self._handed = 0  # messages submitted to the writer
+        self._lost = 0  # messages the writer never got (it stopped on a fatal error)
+        self._started = time.monotonic()
+        self._finished_at: float | None = None
+        self._stopped = False
+        self._last_state: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested = threading.Event()
+
+    # -- control (any thread) ---------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """run() flushes what was received and returns soon after."""
+        self._stop_requested.set()
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed in between: run() is over anyway
+                loop.call_soon_threadsafe(self.source.stop)
+        else:
+            self.source.stop()
+
+    def abandon(self) -> int:
+        """Stop without waiting for a stuck database (a second interrupt): returns how many received messages
+        are given up on; they are counted in `unwritten`."""
+        self.stop()
+        return self.writer.abandon() + len(self.inbox.pending)
+
+    def set_max_page_count(self, pages: int | None) -> None:
+        """Change the writer's size limit (None: unlimited). Tests use it to simulate freeing disk space."""
+        self.writer.set_max_page_count(pages)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_requested.is_set()
+
+    # -- the run ----------------------------------------------------------------------------------------
+
+    async def run(self) -> IngestStats:
+        if self._loop is not None:
+            raise RuntimeError("an IngestSession runs once")
+        self._loop = loop = asyncio.get_running_loop()
+        self._started = time.monotonic()
+        try:
+            await loop.run_in_executor(None, self.writer.start)
+        except PulseError as exc:
+            self._stopped = True
+            self._finished_at = time.monotonic()
+            raise IngestFailed(exc, self.stats()) from exc
+        if self._stop_requested.is_set():
+            self.source.stop()
+        timer = loop.call_later(self.config.seconds, self.stop) if self.config.seconds else None
+        ticker = asyncio.ensure_future(self._ticks())
+        switch_interval = _SwitchInterval(self.config.gil_switch_interval_s)
+        try:
+            await self.source.run(self.inbox)
+        except PulseError:
+            if self.writer.error is None:
+                raise  # the source's own error (a bad URL, a missing file)
+        finally:
+            switch_interval.restore()
+            if timer is not None:
+                timer.cancel()
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            self._force_handoff()
+            await asyncio.shield(loop.run_in_executor(None, self.writer.stop))
+            self._stopped = True
+            self._finished_at = time.monotonic()
+            self._notify()
+        if self.writer.error is not None:
+            raise IngestFailed(self.writer.error, self.stats())
+        return self.stats()
+
+    async def _ticks(self) -> None:
+        """Hands a partly filled chunk to the writer when the stream is slow or idle; notices state changes."""
+        while True:
+            await asyncio.sleep(FLUSH_TICK_S)
+            if not self.writer.alive and self.writer.error is not None:
+                self.stop()  # the writer stopped on a fatal error: end the run, run() raises it
+                return
+            self.inbox.flush()
+            self._notify()
+
+    def _notify(self) -> None:
+        state = self._state()
+        if state != self._last_state:
+            self._last_state = state
+            if self._on_change is not None:
+                self._on_change()
+
+    # -- hand-over to the writer ------------------------------------------------------------------------
+
+    def _handoff(self, messages: list[Message], nbytes: int) -> bool:
+        if self.writer.submit((time.time(), messages), nbytes):
+            self._handed += len(messages)
+            return True
+        if not self.writer.alive and self.writer.error is not None:
+            self._lost += len(messages)  # nobody will write them: count them, and let the source go on
+            return True
+        return False
+
+    def _force_handoff(self) -> None:
+        pending = self.inbox.pending
+        if pending:
+            self.inbox.pending, nbytes, self.inbox.pending_bytes = [], self.inbox.pending_bytes, 0
+            if self.writer.submit((time.time(), pending), nbytes, force=True):
+                self._handed += len(pending)
+            else:
+                self._lost += len(pending)
+
+    def _on_commit(self, rows: int, commit_ms: float) -> None:
+        self._written_running += rows
+        self._rate.add(self._written_running)
+        if self._user_on_commit is not None:
+            self._user_on_commit(rows, commit_ms)
+
+    # -- counters ---------------------------------------------------------------------------------------
+
+    def _state(self) -> str:
+        if self._stopped:
+            return "stopped"
+        if self.writer.stats().state == "paused":
+            return "paused"
+        state = self.source.status.state
+        return "connected" if state == "done" else state
+
+    def stats(self) -> IngestStats:
+        writer = self.writer.stats()
+        status = self.source.status
+        now = time.monotonic()
+        received = self.inbox.received
+        end = self._finished_at or now
+        first = self.inbox.first_message_at
+        active = end - first if first is not None else 0.0
+        state = self._state()
+        next_retry = None
+        if state == "backoff" and status.next_retry_at is not None:
+            next_retry = round(max(0.0, status.next_retry_at - now), 3)
+        unwritten = writer.unwritten + self._lost
+        if self._stopped:  # whatever never reached the writer is gone with the run
+            unwritten = max(received - writer.written - writer.dead_letters, unwritten)
+        return IngestStats(
+            received=received,
+            written=writer.written,
+            dead_letters=writer.dead_letters,
+            reconnects=status.reconnects,
+            gaps=writer.gaps,
+            queue_depth=max(received - writer.written - writer.dead_letters - unwritten, 0),
+            batches=writer.batches,
+            rows_per_s=round(writer.written / active, 1) if active > 0 else 0.0,
+            state=state,
+            next_retry_in=next_retry,
+            pause_reason=writer.pause_reason,
+            last_error=writer.last_error or status.last_error,
+            seconds=round(end - self._started, 3),
+            missing=writer.missing,
+            seq_resets=writer.seq_resets,
+            unwritten=unwritten,
+            retry_attempts=status.retry_attempts,
+            recent_rows_per_s=self._rate.per_second(now, writer.written) if state != "stopped" else 0.0,
+            last_commit_ms=writer.last_commit_ms,
+            mean_commit_ms=writer.mean_commit_ms,
+            max_commit_ms=writer.max_commit_ms,
+            journal_mode=writer.journal_mode,
+            compression=status.compression,
+            queue_bytes=writer.queue_bytes + self.inbox.pending_bytes,
+            peak_rss_mb=peak_rss_mb(),
+        )
+
+
+class _SwitchInterval:
+    """Sets sys.setswitchinterval for a run; restores the previous value unless someone changed it since."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.previous = sys.getswitchinterval()
+        self.applied = seconds
+        if seconds is not None:
+            sys.setswitchinterval(seconds)
+
+    def restore(self) -> None:
+        if self.applied is not None and sys.getswitchinterval() == self.applied:
+            sys.setswitchinterval(self.previous)
+
+
+class FileIngest(IngestSession):
+    """The pipeline fed from a recorded NDJSON file (no network); `run()` is synchronous."""
+
+    def __init__(self, source: Path, config: IngestConfig, *, on_commit: CommitCallback | None = None) -> None:
+        from dataclasses import replace
+
+        super().__init__(replace(config, url="file://" + str(source)), on_commit=on_commit)
+
+    def run(self) -> IngestStats:  # type: ignore[override]
+        return asyncio.run(super().run())
+
+
+def ingest_file(source: Path, config: IngestConfig, *, on_commit: CommitCallback | None = None) -> IngestStats:
+    return FileIngest(source, config, on_commit=on_commit).run()

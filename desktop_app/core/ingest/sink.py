@@ -1,0 +1,400 @@
+"""Where mapped batches land. The writer thread drives a `Sink`; `SQLiteSink` is the one we ship.
+
+The interface (a PostgreSQL sink, say with psycopg 3, would be one more class beside SQLiteSink; the
+writer does not change):
+
+    open()                      connect; check the target is usable; create nothing yet. Raises PulseError.
+    existing_columns(table)     column names of the table as it exists, or None when it does not.
+    prepare(spec)               create the bookkeeping tables (dead letters, ledger) and, given a TableSpec,
+                                the target table when missing. Idempotent; called before the first write,
+                                so a stream that never delivers a message creates nothing.
+    write_batch(batch, at)      ONE transaction: the rows, the dead letters, one ledger row. Safe to call
+                                again with the same batch after a failure (rows the table refuses move to the
+                                batch's dead letters, and that depends only on the row and the table).
+    classify(exc)               what a failure means: Failure("retry", ...) retry now (locked: SQLite already
+                                waited), Failure("pause", ...) wait and retry (disk full, out of shared memory),
+                                Failure("fatal", ...) give up; None: not a database error (a bug: re-raised).
+    before_attempt()            apply settings changed from another thread (the size limit).
+    close()
+
+Every method but `request_page_limit` and `classify` runs on the writer thread only.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+from typing import Protocol
+
+import apsw
+
+from desktop_app.core import errors
+from desktop_app.core.database import connect_write, create_database, open_database, pragma
+from desktop_app.core.errors import DatabaseReadOnly, PulseError, QueryError
+from desktop_app.core.ingest.mapping import (
+    BATCH_LEDGER_TABLE,
+    DEAD_LETTER_TABLE,
+    WRONG_TYPE,
+    Column,
+    DeadLetter,
+    MappedBatch,
+    MessageMapper,
+    TableSpec,
+    _raw_bytes,
+    quote_identifier,
+)
+
+LARGEST_PAGE_COUNT = 0xFFFFFFFE  # SQLite's own ceiling for PRAGMA max_page_count
+MAX_ROWS_PER_STATEMENT = 1024
+MAX_PARAMETERS = 32_766  # SQLITE_MAX_VARIABLE_NUMBER's default since SQLite 3.32
+# What a table can refuse about one row: a STRICT type, a NOT NULL/CHECK/UNIQUE constraint, a value too
+# big, or a JSON value that cannot be bound (an object for a numeric column, an integer over 64 bits).
+ROW_REFUSALS = (apsw.ConstraintError, apsw.MismatchError, apsw.TooBigError, TypeError, OverflowError)
+# Out of space while the WAL index (-shm) grows or is mapped: SQLITE_IOERR_SHMOPEN / SHMSIZE / SHMLOCK / SHMMAP.
+SHM_IO_ERRORS = {apsw.SQLITE_IOERR_SHMOPEN, apsw.SQLITE_IOERR_SHMSIZE, apsw.SQLITE_IOERR_SHMLOCK, apsw.SQLITE_IOERR_SHMMAP}
+NO_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.ENOMEM}
+
+RAW_TABLE_SQL = (
+    "CREATE TABLE IF NOT EXISTS {table}("
+    "id INTEGER PRIMARY KEY, received_at REAL NOT NULL, payload TEXT NOT NULL) STRICT"
+)
+DEAD_LETTER_SQL = (
+    f"CREATE TABLE IF NOT EXISTS {DEAD_LETTER_TABLE}("
+    "id INTEGER PRIMARY KEY, received_at REAL NOT NULL, target_table TEXT NOT NULL, "
+    "reason TEXT NOT NULL, raw BLOB NOT NULL) STRICT"
+)
+# One row per committed batch, written in the batch's own transaction: after a crash the ledger and the
+# data agree, which is how "only whole batches are present" can be checked.
+LEDGER_SQL = (
+    f"CREATE TABLE IF NOT EXISTS {BATCH_LEDGER_TABLE}("
+    "id INTEGER PRIMARY KEY, target_table TEXT NOT NULL, committed_at REAL NOT NULL, "
+    "rows INTEGER NOT NULL, dead_letters INTEGER NOT NULL, first_seq INTEGER, last_seq INTEGER) STRICT"
+)
+INGEST_TABLES = (DEAD_LETTER_TABLE, BATCH_LEDGER_TABLE)
+
+
+def create_table_sql(table: str, columns: Sequence[Column]) -> str:
+    body = ", ".join(f"{quote_identifier(column.name)} {column.type}" for column in columns)
+    return f"CREATE TABLE IF NOT EXISTS {quote_identifier(table)}({body}) STRICT"
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str  # "retry" | "pause" | "fatal"
+    error: PulseError
+
+
+class Sink(Protocol):
+    journal_mode: str | None
+
+    def open(self) -> None: ...
+    def existing_columns(self, table: str) -> list[str] | None: ...
+    def prepare(self, spec: TableSpec | None) -> None: ...
+    def write_batch(self, batch: MappedBatch, committed_at: float) -> None: ...
+    def classify(self, exc: BaseException) -> Failure | None: ...
+    def before_attempt(self) -> None: ...
+    def close(self) -> None: ...
+
+
+@contextmanager
+def immediate_transaction(connection: apsw.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front, so a read never has to upgrade mid-way."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        if not connection.getautocommit():  # SQLite may already have rolled back (e.g. after SQLITE_FULL)
+            connection.execute("ROLLBACK")
+        raise
+
+
+class SQLiteSink:
+    """A SQLite file in WAL mode (a new file is created so; an existing one keeps its journal mode)."""
+
+    def __init__(self, path: Path | str, mapper: MessageMapper, *, busy_timeout_ms: int = 200,
+                 max_page_count: int | None = None) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self.mapper = mapper
+        self.busy_timeout_ms = busy_timeout_ms
+        self.journal_mode: str | None = None
+        self._connection: apsw.Connection | None = None
+        self._owned = True
+        self._bookkeeping = False  # dead-letter and ledger tables exist
+        self._target_ready = False
+        self._settings_lock = threading.Lock()
+        self._page_limit = max_page_count
+        self._page_limit_dirty = max_page_count is not None
+        self._statement_sizes: list[int] = []
+        self._multi_row_sql: dict[int, str] = {}
+
+    # -- the interface -------------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        path = self.path
+        if not path.exists() or path.stat().st_size == 0:
+            create_database(path)  # a new file: WAL and the recommended page size
+        else:
+            open_database(path, read_only=False)  # typed errors for a missing/foreign/corrupt file
+        connection = connect_write(path, busy_timeout_ms=self.busy_timeout_ms)
+        try:
+            # An existing database keeps its journal mode: changing it silently is not ours to do.
+            self.journal_mode = str(pragma(connection, "journal_mode")).lower()
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        self._owned = True
+
+    def attach(self, connection: apsw.Connection) -> None:
+        """Write through a connection opened elsewhere (instead of `open()`); it stays the caller's to close."""
+        self._connection = connection
+        self._owned = False
+        self.journal_mode = str(pragma(connection, "journal_mode")).lower()
+
+    def existing_columns(self, table: str) -> list[str] | None:
+        return existing_columns(self._conn(), table)
+
+    def prepare(self, spec: TableSpec | None) -> None:
+        connection = self._conn()
+        with immediate_transaction(connection):
+            connection.execute(DEAD_LETTER_SQL)
+            connection.execute(LEDGER_SQL)
+            if spec is not None:
+                if spec.raw:
+                    connection.execute(RAW_TABLE_SQL.format(table=quote_identifier(spec.table)))
+                else:
+                    connection.execute(create_table_sql(spec.table, spec.columns))
+        self._bookkeeping = True
+        if spec is not None:
+            self._use_table(spec)
+
+    def write_batch(self, batch: MappedBatch, committed_at: float) -> None:
+        connection = self._conn()
+        table = self.mapper.table
+        with immediate_transaction(connection):
+            if batch.rows:
+                connection.execute("SAVEPOINT pulse_rows")
+                try:
+                    self._insert_rows(connection, batch.rows)
+                except ROW_REFUSALS:
+                    connection.execute("ROLLBACK TO pulse_rows")
+                    self._insert_one_by_one(connection, batch)
+                connection.execute("RELEASE pulse_rows")
+            if batch.dead:
+                connection.executemany(
+                    f"INSERT INTO {DEAD_LETTER_TABLE}(received_at, target_table, reason, raw) VALUES (?, ?, ?, ?)",
+                    [(dead.received_at, table, dead.reason, dead.raw) for dead in batch.dead],
+                )
+            connection.execute(
+                f"INSERT INTO {BATCH_LEDGER_TABLE}(target_table, committed_at, rows, dead_letters, first_seq, "
+                "last_seq) VALUES (?, ?, ?, ?, ?, ?)",
+                (table, committed_at, len(batch.rows), len(batch.dead), batch.first_seq, batch.last_seq),
+            )
+
+    def classify(self, exc: BaseException) -> Failure | None:
+        if isinstance(exc, apsw.BusyError | apsw.LockedError):
+            return Failure("retry", errors.DatabaseLocked(
+                f"{self.path.name} is locked by another connection{describe_writers(self.path)}. "
+                "A write or a long transaction is in progress."
+            ))
+        if isinstance(exc, apsw.FullError):
+            return Failure("pause", errors.translate(exc, self.path))
+        os_errno = self._system_errno()
+        if isinstance(exc, apsw.IOError) and (
+            getattr(exc, "extendedresult", None) in SHM_IO_ERRORS or os_errno in NO_SPACE_ERRNOS
+        ):
+            where = "the WAL index (-shm)" if getattr(exc, "extendedresult", None) in SHM_IO_ERRORS else "the disk"
+            return Failure("pause", errors.DatabaseFull(
+                f"{self.path.name}: out of space in {where} ({os.strerror(os_errno) if os_errno else exc})."
+            ))
+        if os_errno == errno.EROFS or isinstance(exc, apsw.ReadOnlyError):
+            cause = "the filesystem it is on is read-only" if os_errno == errno.EROFS else f"it is read-only ({exc})"
+            return Failure("fatal", DatabaseReadOnly(f"Cannot write to {self.path.name}: {cause}."))
+        if isinstance(exc, apsw.Error):
+            return Failure("fatal", errors.translate(exc, self.path))
+        if isinstance(exc, PulseError):
+            return Failure("fatal", exc)
+        return None
+
+    def request_page_limit(self, pages: int | None) -> None:
+        """Any thread: change the connection's size limit (None: unlimited) before the next attempt."""
+        with self._settings_lock:
+            self._page_limit, self._page_limit_dirty = pages, True
+
+    def before_attempt(self) -> None:
+        with self._settings_lock:
+            if not self._page_limit_dirty or self._connection is None:
+                return
+            pages, self._page_limit_dirty = self._page_limit, False
+        limit = LARGEST_PAGE_COUNT if pages is None else int(pages)
+        self._connection.execute(f"PRAGMA max_page_count = {limit}").fetchall()
+
+    def close(self) -> None:
+        if self._connection is not None and self._owned:
+            self._connection.close()
+        self._connection = None
+
+    # -- inside -------------------------------------------------------------------------------------------
+
+    def _conn(self) -> apsw.Connection:
+        if self._connection is None:
+            raise RuntimeError("the sink is not open")
+        return self._connection
+
+    def _system_errno(self) -> int:
+        try:
+            return self._connection.system_errno if self._connection is not None else 0
+        except apsw.Error:
+            return 0
+
+    def _use_table(self, spec: TableSpec) -> None:
+        names = [column.name for column in spec.columns]
+        self._row_placeholders = "(" + ", ".join("?" * len(names)) + ")"
+        quoted = ", ".join(quote_identifier(name) for name in names)
+        self._insert_head = f"INSERT INTO {quote_identifier(spec.table)}({quoted}) VALUES "
+        self._insert_sql = self._insert_head + self._row_placeholders
+        # Statement sizes for multi-row inserts: powers of two, within SQLite's limit on bound parameters.
+        largest = min(MAX_ROWS_PER_STATEMENT, max(1, MAX_PARAMETERS // max(len(names), 1)))
+        self._statement_sizes = [1 << bit for bit in range(largest.bit_length() - 1, -1, -1)]
+        self._multi_row_sql = {}
+        self._target_ready = True
+
+    def _insert_rows(self, connection: apsw.Connection, rows: list[tuple]) -> None:
+        """Insert with a few multi-row statements (a 1000-row batch is a handful of statements).
+
+        Each statement step releases the GIL; while the receive loop is busy, taking it back can cost
+        milliseconds, so a statement per row (executemany) makes the writer wait on every row.
+        """
+        if not self._target_ready:
+            raise RuntimeError("prepare() must create the target table before rows are written")
+        done, total = 0, len(rows)
+        for size in self._statement_sizes:
+            if total - done < size:
+                continue
+            sql = self._multi_row_sql.get(size)
+            if sql is None:
+                sql = self._multi_row_sql[size] = self._insert_head + ", ".join([self._row_placeholders] * size)
+            while total - done >= size:
+                connection.execute(sql, list(chain.from_iterable(rows[done : done + size])))
+                done += size
+
+    def _insert_one_by_one(self, connection: apsw.Connection, batch: MappedBatch) -> None:
+        """Some row was refused: insert one at a time (each statement is atomic) and dead-letter the refused."""
+        kept_rows, kept_sources, starts = [], [], []
+        text_indexes = self.mapper.text_indexes
+        for index, (row, source) in enumerate(zip(batch.rows, batch.sources, strict=True)):
+            try:
+                try:
+                    connection.execute(self._insert_sql, row)
+                except TypeError:
+                    # An object or array where a TEXT or ANY column expected a scalar: keep it as JSON text.
+                    row = MessageMapper.json_text(row, text_indexes)
+                    connection.execute(self._insert_sql, row)
+            except ROW_REFUSALS as exc:
+                reason = f"{WRONG_TYPE}: {exc}"
+                batch.dead.append(DeadLetter(batch.received_at(index), reason, _raw_bytes(source)))
+            else:
+                starts.append((len(kept_rows), batch.received_at(index)))
+                kept_rows.append(row)
+                kept_sources.append(source)
+        batch.rows, batch.sources, batch.chunk_starts = kept_rows, kept_sources, starts
+
+
+def existing_columns(connection: apsw.Connection, table: str) -> list[str] | None:
+    rows = connection.execute("SELECT type FROM sqlite_schema WHERE name = ? COLLATE NOCASE", (table,)).fetchall()
+    if not rows:
+        return None
+    if rows[0][0] != "table":
+        raise QueryError(f"{table} is a {rows[0][0]}, not a table: choose another name.")
+    # hidden: 0 normal, 1 hidden (virtual tables), 2/3 generated; only normal columns take values.
+    info = connection.execute("SELECT name FROM pragma_table_xinfo(?) WHERE hidden = 0", (table,)).fetchall()
+    return [name for (name,) in info]
+
+
+def missing_ingest_tables(connection: apsw.Connection, table: str) -> list[str]:
+    """The tables an ingest into `table` would create in this database (for asking the user first)."""
+    names = [table, *INGEST_TABLES]
+    present = {
+        name.lower()
+        for (name,) in connection.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN (?, ?, ?) COLLATE NOCASE", names
+        ).fetchall()
+    }
+    return [name for name in names if name.lower() not in present]
+
+
+# -- who holds the lock: writers and readers apart ------------------------------------------------------------
+
+# The unix VFS's lock bytes. WAL mode locks bytes of the -shm file: 120 is the WAL write lock, 121 the
+# checkpointer's, 123..127 the read marks, 128 the "dead man switch" every connection holds. Rollback mode
+# locks bytes of the database file from PENDING_BYTE (2**30): PENDING, RESERVED, then the SHARED range.
+SHM_WRITE_LOCK = 120
+SHM_CHECKPOINT_LOCK = 121
+PENDING_BYTE = 0x40000000
+RESERVED_BYTE = PENDING_BYTE + 1
+
+
+def lock_holders_by_role(path: Path | str) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """(writers, readers): other processes holding locks on `path` or its -shm, from /proc/locks (Linux).
+    A writer holds the WAL write lock (or, in rollback mode, RESERVED/PENDING/EXCLUSIVE); the rest read."""
+    targets: dict[tuple[int, int, int], str] = {}
+    for candidate, kind in ((Path(path), "db"), (Path(f"{path}-shm"), "shm")):
+        try:
+            st = candidate.stat()
+        except OSError:
+            continue
+        targets[(os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)] = kind
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as handle:  # not a SQLite file
+            lines = handle.read().splitlines()
+    except OSError:
+        return [], []
+    roles: dict[int, str] = {}
+    for line in lines:
+        fields = line.replace("->", "").split()
+        try:
+            lock_type, pid = fields[3], int(fields[4])
+            major, minor, inode = fields[5].split(":")
+            key = (int(major, 16), int(minor, 16), int(inode))
+            start = int(fields[6])
+            end = PENDING_BYTE * 4 if fields[7] == "EOF" else int(fields[7])
+        except (IndexError, ValueError):
+            continue
+        kind = targets.get(key)
+        if kind is None or pid <= 0 or pid == os.getpid():
+            continue
+        if kind == "shm":
+            writes = lock_type == "WRITE" and start <= SHM_WRITE_LOCK <= end
+        else:
+            writes = start <= RESERVED_BYTE <= end or (lock_type == "WRITE" and start <= PENDING_BYTE + 2 <= end)
+        if writes or pid not in roles:
+            roles[pid] = "writer" if writes else roles.get(pid, "reader")
+    writers = sorted((pid, _process_name(pid)) for pid, role in roles.items() if role == "writer")
+    readers = sorted((pid, _process_name(pid)) for pid, role in roles.items() if role == "reader")
+    return writers, readers
+
+
+def describe_writers(path: Path | str) -> str:
+    """' (writing: process 1234 python3; also open in 2 reading processes)' or ''."""
+    writers, readers = lock_holders_by_role(path)
+    parts = []
+    if writers:
+        parts.append("writing: " + ", ".join(f"process {pid} {name}".strip() for pid, name in writers))
+    if readers:
+        parts.append(f"also open in {len(readers)} reading process{'es' if len(readers) != 1 else ''}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _process_name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""

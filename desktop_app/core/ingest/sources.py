@@ -1,0 +1,334 @@
+"""Where messages come from. A `Source` receives messages and puts them in an `Inbox`; the session owns the
+inbox and hands its chunks to the writer thread. Two sources ship: `WebSocketSource` (ws://, wss://, with
+reconnects) and `FileSource` (a recorded NDJSON file). An MQTT or SSE source would be one more class:
+
+    status: SourceStatus        state, reconnects, retry attempts, next retry, last error, compression
+    async run(inbox)            receive until the stream ends, inbox.limit_reached, or stop(); for each
+                                message: `inbox.put(message)` (cheap), and when it returns False (the writer
+                                is full) `await inbox.wait_for_room()`: the source stops reading, so the
+                                sender is pushed back instead of memory growing.
+    stop()                      end run() soon (thread-safe through the session's loop)
+
+Messages are `str` (text) or `bytes` (binary); one over the size limit is cut down on arrival to an
+`Oversized` (its first bytes and real size) so a huge message costs memory only while it is received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from desktop_app.core.errors import PulseError
+from desktop_app.core.ingest.config import IngestConfig, IngestError
+from desktop_app.core.ingest.mapping import Message, cut_oversized
+
+CHUNK_ROWS = 256  # messages per hand-over to the writer thread
+CHUNK_BYTES = 1 << 20  # ... or this many bytes, whichever comes first
+ROOM_POLL_S = 0.005  # how often a blocked source checks the writer's queue for room
+CLOSE_TIMEOUT_S = 2.0
+RECEIVE_QUEUE_FRAMES = 1024  # frames websockets buffers before it stops reading the socket (small messages)
+RECEIVE_BUFFER_BYTES = 8 << 20  # ... and the frame count is lowered so the buffer stays near this many bytes
+MIN_QUEUE_FRAMES = 4
+
+
+@dataclass
+class SourceStatus:
+    state: str = "connecting"  # "connecting" | "connected" | "backoff" | "done"
+    reconnects: int = 0  # connections re-established after the first
+    retry_attempts: int = 0  # failed attempts since the last connection
+    next_retry_at: float | None = None  # monotonic time of the next attempt, in "backoff"
+    last_error: str | None = None  # cleared when a connection succeeds
+    compression: str | None = None  # negotiated on the current/last connection
+
+
+class Inbox:
+    """Received messages on their way to the writer: a pending chunk, counted in messages and bytes."""
+
+    def __init__(self, handoff: Callable[[list[Message], int], bool], max_message_bytes: int,
+                 max_messages: int | None) -> None:
+        self._handoff = handoff
+        self.pending: list[Message] = []
+        self.pending_bytes = 0
+        self.limit = max_message_bytes
+        self.quick_limit = max_message_bytes // 4  # a str this long may be over the limit in UTF-8
+        self.max_messages = max_messages  # None: no message limit
+        self.received = 0
+        self.first_message_at: float | None = None
+        self.assembler: object | None = None  # the WebSocket library's receive queue, sized in flush()
+
+    @property
+    def limit_reached(self) -> bool:
+        return self.max_messages is not None and self.received >= self.max_messages
+
+    def put(self, message: Message) -> bool:
+        """Take one message; False when a full chunk could not be handed over (await wait_for_room)."""
+        if self.first_message_at is None:  # rates count from the first message received
+            self.first_message_at = time.monotonic()
+        size = len(message)
+        if size > self.quick_limit:
+            message = cut_oversized(message, self.limit)
+            size = len(message)
+        pending = self.pending
+        pending.append(message)
+        self.pending_bytes += size
+        self.received += 1
+        if len(pending) >= CHUNK_ROWS or self.pending_bytes >= CHUNK_BYTES:
+            return self.flush()
+        return True
+
+    def flush(self) -> bool:
+        """Hand the pending chunk to the writer; False when its queue is full (the chunk stays pending)."""
+        pending = self.pending
+        if not pending:
+            return True
+        if self.assembler is not None:
+            _bound_receive_buffer(self.assembler, self.pending_bytes, len(pending))
+        if not self._handoff(pending, self.pending_bytes):
+            return False
+        self.pending = []
+        self.pending_bytes = 0
+        return True
+
+    async def wait_for_room(self) -> None:
+        while not self.flush():
+            await asyncio.sleep(ROOM_POLL_S)
+
+
+class Source(Protocol):
+    status: SourceStatus
+
+    async def run(self, inbox: Inbox) -> None: ...
+    def stop(self) -> None: ...
+
+
+def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
+    """Capped exponential backoff with full jitter: uniform in [base/2, base], base = initial * 2**attempt."""
+    base = min(cap, initial * (2 ** min(attempt, 30)))
+    return base / 2 + rng.random() * base / 2
+
+
+def source_for(config: IngestConfig) -> Source:
+    if config.url.startswith("file://"):
+        return FileSource(Path(config.url[len("file://"):]))
+    return WebSocketSource(config)
+
+
+class WebSocketSource:
+    """A WebSocket client that reconnects with capped exponential backoff and jitter."""
+
+    def __init__(self, config: IngestConfig, *, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.status = SourceStatus()
+        self._rng = rng or random.Random()
+        self._stop: asyncio.Event | None = None
+        self._stop_requested = False
+        self._offer_compression = config.compression
+
+    def stop(self) -> None:
+        self._stop_requested = True
+        if self._stop is not None:
+            self._stop.set()
+
+    async def run(self, inbox: Inbox) -> None:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+        self._stop = stop = asyncio.Event()
+        if self._stop_requested:
+            stop.set()
+        config, status = self.config, self.status
+        ssl_context = self._ssl_context()
+        attempt = 0
+        connections = 0
+        while not stop.is_set() and not inbox.limit_reached:
+            status.state = "connecting"
+            delivered = False
+            connected_at = None
+            try:
+                # max_size=None: a message of any size arrives and is accounted for (cut down to a dead letter
+                # by the inbox); closing the connection on it (1009) would lose everything queued behind it.
+                async with connect(
+                    config.url,
+                    compression=self._offer_compression,
+                    ping_interval=config.ping_interval,
+                    ping_timeout=config.ping_timeout,
+                    open_timeout=config.open_timeout,
+                    close_timeout=CLOSE_TIMEOUT_S,
+                    max_size=None,
+                    max_queue=RECEIVE_QUEUE_FRAMES,
+                    ssl=ssl_context,
+                ) as connection:
+                    connected_at = time.monotonic()
+                    connections += 1
+                    if connections > 1:
+                        status.reconnects += 1
+                    status.state = "connected"
+                    status.retry_attempts = 0
+                    status.last_error = None
+                    status.compression = _negotiated_compression(connection)
+                    received_before = inbox.received
+                    try:
+                        await self._receive_until_stopped(connection, inbox, stop)
+                    finally:
+                        delivered = inbox.received > received_before
+                    return  # a limit was reached or stop() was called
+            except ConnectionClosed as exc:
+                status.last_error = f"Connection closed: {_describe_close(exc)}"
+            except InvalidURI as exc:
+                raise IngestError(f"Bad WebSocket URL: {exc}") from exc
+            except InvalidHandshake as exc:
+                status.last_error = f"The server refused the WebSocket handshake: {exc}"
+                if self._offer_compression is None and _demands_compression(exc):
+                    self._offer_compression = "deflate"  # offered from now on, because this server asked
+            except (OSError, TimeoutError) as exc:
+                status.last_error = f"Cannot connect to {config.url}: {exc or type(exc).__name__}"
+            if connected_at is None:
+                status.retry_attempts += 1
+            if stop.is_set():
+                return
+            if delivered or (connected_at is not None and time.monotonic() - connected_at >= config.stable_after):
+                attempt = 0  # it was a good connection: start the backoff over
+            delay = backoff_delay(attempt, config.backoff_initial, config.backoff_max, self._rng)
+            attempt += 1
+            status.state = "backoff"
+            status.next_retry_at = time.monotonic() + delay
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            status.next_retry_at = None
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if urlsplit(self.config.url).scheme != "wss":
+            return None
+        ca_file = self.config.ca_file
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        if not self.config.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    async def _receive_until_stopped(self, connection: object, inbox: Inbox, stop: asyncio.Event) -> None:
+        """Receive until we are done (a limit, or stop()); a dropped connection raises ConnectionClosed."""
+        receiving = asyncio.ensure_future(self._receive(connection, inbox))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (receiving, stopping):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        if not receiving.cancelled():
+            receiving.result()  # re-raises ConnectionClosed from a drop
+
+    async def _receive(self, connection: object, inbox: Inbox) -> None:
+        """The hot loop. Returns when max_messages is reached; raises ConnectionClosed on a drop."""
+        recv = connection.recv  # type: ignore[attr-defined]
+        put = inbox.put
+        inbox.assembler = getattr(connection, "recv_messages", None)
+        try:
+            if inbox.max_messages is None:
+                while True:
+                    if not put(await recv()):
+                        await inbox.wait_for_room()
+            while not inbox.limit_reached:
+                if not put(await recv()):
+                    await inbox.wait_for_room()
+        finally:
+            inbox.assembler = None
+
+
+def _bound_receive_buffer(assembler: object, chunk_bytes: int, chunk_len: int) -> None:
+    """Keep websockets' receive queue near RECEIVE_BUFFER_BYTES: its limit counts frames, so the frame count
+    follows the size of recent messages (1024 frames of 200 bytes, 8 frames of 1 MiB)."""
+    if assembler is None or not hasattr(assembler, "high") or chunk_len <= 0:
+        return
+    average = max(chunk_bytes // chunk_len, 1)
+    high = max(MIN_QUEUE_FRAMES, min(RECEIVE_QUEUE_FRAMES, RECEIVE_BUFFER_BYTES // average))
+    if high != assembler.high:
+        assembler.high, assembler.low = high, high // 4
+
+
+def _negotiated_compression(connection: object) -> str | None:
+    protocol = getattr(connection, "protocol", None)
+    for extension in getattr(protocol, "extensions", None) or ():
+        if getattr(extension, "name", "") == "permessage-deflate":
+            return "deflate"
+    return None
+
+
+def _demands_compression(exc: Exception) -> bool:
+    """A refusal that names compression (a status or body mentioning permessage-deflate); any other refusal
+    (403, 404, a proxy) says nothing about compression and must not turn it on."""
+    text = str(exc)
+    response = getattr(exc, "response", None)
+    if response is not None:
+        body = getattr(response, "body", b"") or b""
+        text += " " + bytes(body[:2000]).decode("utf-8", "replace")
+        headers = getattr(response, "headers", None)
+        if headers is not None:
+            text += " " + " ".join(f"{key}: {value}" for key, value in headers.raw_items())
+    lowered = text.lower()
+    return "deflate" in lowered or "compression" in lowered
+
+
+def _describe_close(exc: Exception) -> str:
+    received = getattr(exc, "rcvd", None)
+    if received is None:
+        return "no close frame (the connection dropped)"
+    reason = f" {received.reason}" if received.reason else ""
+    return f"code {received.code}{reason}"
+
+
+# -- a recorded stream ----------------------------------------------------------------------------------------
+
+
+def read_ndjson(path: Path) -> Iterator[Message]:
+    """One message per line; a line that is not UTF-8 stays bytes (and becomes a dead letter)."""
+    with path.open("rb") as handle:
+        for line in handle:
+            line = line.rstrip(b"\r\n")
+            if not line.strip():
+                continue
+            try:
+                yield line.decode()
+            except UnicodeDecodeError:
+                yield line
+
+
+class FileSource:
+    """Replays a recorded NDJSON file: the same inbox, mapping, batches and counters as a live stream."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.status = SourceStatus()
+        self._stop_requested = False
+
+    def stop(self) -> None:
+        self._stop_requested = True
+
+    async def run(self, inbox: Inbox) -> None:
+        if not self.path.is_file():
+            raise IngestError(f"{self.path} does not exist or is not a file.")
+        self.status.state = "connected"
+        put = inbox.put
+        try:
+            for message in read_ndjson(self.path):
+                if self._stop_requested or inbox.limit_reached:
+                    break
+                if not put(message):
+                    await inbox.wait_for_room()
+                elif not inbox.pending:
+                    await asyncio.sleep(0)  # a chunk went to the writer: let stop() and the reporter run
+        except OSError as exc:
+            raise PulseError(f"Cannot read {self.path}: {exc.strerror or exc}") from exc
+        self.status.state = "done"
+

@@ -1,0 +1,56 @@
+"""The counters of one ingest, as the session reports them (and as the worker sends them as JSON)."""
+
+from __future__ import annotations
+
+import resource
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class IngestStats:
+    received: int
+    written: int
+    dead_letters: int
+    reconnects: int  # connections re-established after the first
+    gaps: int  # sequence-number gaps seen (each may span several numbers: see `missing`)
+    queue_depth: int  # received, not yet committed
+    batches: int
+    rows_per_s: float  # written / seconds since the first message (to the final commit once stopped)
+    state: str  # "connecting" | "connected" | "backoff" | "paused" | "stopped"
+    next_retry_in: float | None  # seconds until the next connection attempt, in "backoff"
+    pause_reason: str | None  # why the writer is paused (locked database, full disk)
+    last_error: str | None  # the current problem; cleared when the source or the writer recovers
+    seconds: float  # since run() started
+    missing: int = 0  # sequence numbers never seen (a dead letter whose number can be read is not missing)
+    seq_resets: int = 0  # times the sequence numbering went backwards (the source restarted)
+    unwritten: int = 0  # given up on: fatal database error, flush deadline, second interrupt
+    retry_attempts: int = 0  # failed connection attempts since the last connection (shown while retrying)
+    recent_rows_per_s: float = 0.0  # over the last two seconds
+    last_commit_ms: float = 0.0
+    mean_commit_ms: float = 0.0
+    max_commit_ms: float = 0.0
+    journal_mode: str | None = None
+    compression: str | None = None  # as negotiated with the server on the current/last connection
+    queue_bytes: int = 0  # bytes of messages received and not yet committed
+    peak_rss_mb: float = 0.0  # of this process
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> IngestStats:
+        """Tolerant of fields added or removed between versions (a worker of another build)."""
+        known = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+    @classmethod
+    def initial(cls, state: str = "connecting") -> IngestStats:
+        return cls(
+            received=0, written=0, dead_letters=0, reconnects=0, gaps=0, queue_depth=0, batches=0, rows_per_s=0.0,
+            state=state, next_retry_in=None, pause_reason=None, last_error=None, seconds=0.0,
+        )
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (Linux reports ru_maxrss in KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
