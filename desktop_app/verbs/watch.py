@@ -92,8 +92,7 @@ def run_watch(args: argparse.Namespace) -> int:
                 prefix = f"{names[index]}: " if several else ""
                 try:
                     sample = sampler.sample().to_dict()
-                    if ledgers is not None:
-                        ledgers[index].read()
+                    ingesting = ledgers is not None and ledgers[index].read()
                 except PulseError as exc:  # e.g. locked for a moment: say so once, keep watching
                     if str(exc) != last_errors[index]:
                         print(f"sqlite-pulse: {prefix}{exc}", file=sys.stderr, flush=True)
@@ -103,7 +102,7 @@ def run_watch(args: argparse.Namespace) -> int:
                     continue
                 last_errors[index] = ""
                 if fleet is not None:
-                    fleet.update(names[index], sample, ledgers[index] if ledgers else None)
+                    fleet.update(names[index], sample, ledgers[index] if ingesting and ledgers else None)
                     continue
                 if several and args.json:
                     sample = {"db": names[index], **sample}
