@@ -423,7 +423,7 @@ class DemoServerProcess:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         try:
-            return await asyncio.shield(asyncio.wait_for(process.wait(), timeout))
+            return await asyncio.wait_for(process.wait(), timeout)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()

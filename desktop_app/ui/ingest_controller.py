@@ -72,6 +72,10 @@ class IngestController(QObject):
     def worker_pid(self) -> int | None:
         return self._worker.pid if self._worker is not None else None
 
+    def poll(self) -> IngestStats | None:
+        """The latest report (reports arrive by themselves; kept for callers that ask)."""
+        return self.last_stats
+
     def rows_per_second(self) -> float | None:
         """Rows written per second over the session's last two seconds; None when no ingest runs."""
         if not self.running or self.last_stats is None:

@@ -116,6 +116,7 @@ def test_closing_the_window_stops_the_demo_and_its_server(qtbot, qloop, window) 
         pid, worker = window.ingest_controller.demo_pid, window.ingest_controller.worker_pid
         window.shutdown()  # closing the window stops the stream, flushes and ends the server
         await until(lambda: not process_alive(pid) and not process_alive(worker), 10)
+        await until(lambda: not window.ingest_controller.running, 10)
 
     qloop.run_until_complete(scenario())
     assert rows_in(window.demo_database_path(), "readings") > 0
