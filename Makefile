@@ -10,7 +10,8 @@ APT_PACKAGES := libegl1 libgl1 libx11-6 libdbus-1-3 libfontconfig1 libfreetype6 
 	libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 \
 	fonts-dejavu-core \
 	binutils \
-	desktop-file-utils shared-mime-info
+	desktop-file-utils shared-mime-info \
+	postgresql libpq5
 
 .PHONY: run test lint bench package package-smoke system-deps clean
 

@@ -56,6 +56,7 @@ class PostgresServer:
     port: int
     bindir: Path
     user: str | None  # the OS user the server runs as (None: ourselves)
+    durable: bool = False  # fsync on (benchmarks); tests run without it
 
     @property
     def data(self) -> Path:
@@ -72,8 +73,8 @@ class PostgresServer:
 
     def start(self) -> None:
         options = (
-            f"-p {self.port} -k {self.root / 'sock'} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c full_page_writes=off -c max_connections=40 -c shared_buffers=64MB"
+            f"-p {self.port} -k {self.root / 'sock'} -c listen_addresses=127.0.0.1 -c max_connections=40 "
+            "-c shared_buffers=64MB" + ("" if self.durable else " -c fsync=off -c full_page_writes=off")
         )
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"), "-w",
                   "-t", "60", "start")
@@ -112,7 +113,7 @@ def _checked(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess
 
 
 @contextlib.contextmanager
-def running_server() -> Iterator[PostgresServer]:
+def running_server(*, durable: bool = False) -> Iterator[PostgresServer]:
     """Start a server in a new temp folder; stop it and remove the folder afterwards."""
     bindir = postgres_bin()
     root = Path(tempfile.mkdtemp(prefix="pulse-pg-"))
@@ -122,7 +123,7 @@ def running_server() -> Iterator[PostgresServer]:
         entry = pwd.getpwnam(user)
         os.chmod(root, 0o755)
         os.chown(root, entry.pw_uid, entry.pw_gid)
-    server = PostgresServer(root=root, port=free_port(), bindir=bindir, user=user)
+    server = PostgresServer(root=root, port=free_port(), bindir=bindir, user=user, durable=durable)
     try:
         (root / "sock").mkdir()
         if user:
