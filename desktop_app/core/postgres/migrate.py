@@ -29,7 +29,7 @@ import apsw
 from desktop_app.core.database import open_database
 from desktop_app.core.errors import PulseError, QueryError
 from desktop_app.core.ingest.mapping import quote_identifier as q
-from desktop_app.core.postgres.copytext import RowEncoder
+from desktop_app.core.postgres.copyformat import COPY_OPTIONS, HEADER, TRAILER, RowEncoder
 from desktop_app.core.postgres.url import PostgresError, clean_message, connect, describe, load_driver
 
 DEFAULT_BATCH_ROWS = 20_000
@@ -262,16 +262,18 @@ class Migration:
                 )
             pg.execute(f"CREATE TABLE {target}({', '.join(body)})")
             cursor = sqlite.execute(f"SELECT {names} FROM {q(plan.name)}")
-            with pg.cursor() as pg_cursor, pg_cursor.copy(f"COPY {target}({names}) FROM STDIN") as copy:
+            with pg.cursor() as pg_cursor, pg_cursor.copy(f"COPY {target}({names}) FROM STDIN {COPY_OPTIONS}") as copy:
+                copy.write(HEADER)
                 while True:
                     rows = list(islice(cursor, self.batch_rows))
                     if not rows:
+                        copy.write(TRAILER)
                         break
                     lines, refused = encoder.lines(rows)
                     if refused:
                         index, reason = next(iter(refused.items()))
                         raise PostgresError(f"{plan.name}: row {copied + index + 1} cannot be copied: {reason}.")
-                    copy.write("".join(lines))  # type: ignore[arg-type]
+                    copy.write(b"".join(lines))  # type: ignore[arg-type]
                     copied += len(rows)
                     self._progress(plan.name, copied, plan.rows)
                     if self._cancel.is_set():

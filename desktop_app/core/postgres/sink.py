@@ -35,7 +35,7 @@ from desktop_app.core.ingest.mapping import (
     quote_identifier,
 )
 from desktop_app.core.ingest.sink import Failure
-from desktop_app.core.postgres.copytext import PG_TYPES, RowEncoder
+from desktop_app.core.postgres.copyformat import COPY_OPTIONS, PG_TYPES, RowEncoder, payload
 from desktop_app.core.postgres.url import (
     PostgresError,
     PostgresUnavailable,
@@ -237,7 +237,7 @@ class PostgresSink:
         types = ["REAL", "TEXT"] if spec.raw else [column.type for column in columns]
         names = ", ".join(quote_identifier(column.name) for column in columns)
         self._encoder = RowEncoder(types, [column.name for column in columns])
-        self._copy_sql = f"COPY {quote_identifier(spec.table)}({names}) FROM STDIN"
+        self._copy_sql = f"COPY {quote_identifier(spec.table)}({names}) FROM STDIN {COPY_OPTIONS}"
         self._spec = spec
 
     def _write_rows(self, connection: Any, batch: MappedBatch) -> None:
@@ -266,16 +266,16 @@ class PostgresSink:
                 kept_sources.append(source)
         batch.rows, batch.sources, batch.chunk_starts = kept_rows, kept_sources, starts
 
-    def _copy(self, connection: Any, lines: list[str | None]) -> str | None:
+    def _copy(self, connection: Any, lines: list[bytes | None]) -> str | None:
         """COPY the lines under a savepoint: None when they all landed, else the server's reason (undone)."""
         try:
             with connection.transaction(), connection.cursor() as cursor, cursor.copy(self._copy_sql) as copy:
-                copy.write("".join(line for line in lines if line is not None))
+                copy.write(payload(lines))
         except (self._psycopg.DataError, self._psycopg.IntegrityError) as exc:
             return clean_message(str(exc), self.url)
         return None
 
-    def _copy_halves(self, connection: Any, lines: list[str | None], lo: int, hi: int, refused: dict[int, str]) -> None:
+    def _copy_halves(self, connection: Any, lines: list[bytes | None], lo: int, hi: int, refused: dict[int, str]) -> None:
         todo = [index for index in range(lo, hi) if index not in refused]
         if not todo:
             return
