@@ -126,13 +126,15 @@ class Migration:
     """One run: `run()` on a worker thread; `cancel()` from any thread; `on_progress` from the worker."""
 
     def __init__(self, source: Path | str, url: str, *, tables: list[str] | None = None, schema: str | None = None,
-                 batch_rows: int = DEFAULT_BATCH_ROWS, on_progress: Progress | None = None) -> None:
+                 batch_rows: int = DEFAULT_BATCH_ROWS, on_progress: Progress | None = None,
+                 password: str | None = None) -> None:
         self.source = Path(source).expanduser().absolute()
         self.url = url
         self.only = tables
         self.schema = schema
         self.batch_rows = batch_rows
         self.on_progress = on_progress
+        self._password = password  # from a window's password field; PGPASSWORD / ~/.pgpass otherwise
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -143,7 +145,7 @@ class Migration:
         database = open_database(self.source, read_only=True)  # typed errors: missing, not a database, ...
         sqlite = database.connect_read(busy_timeout_ms=5000)
         psycopg = load_driver()
-        pg = connect(self.url, autocommit=True, application_name="sqlite-pulse migrate")
+        pg = connect(self.url, password=self._password, autocommit=True, application_name="sqlite-pulse migrate")
         result = MigrateResult(source=str(self.source), target=describe(self.url), schema="")
         try:
             sqlite.execute("BEGIN")
