@@ -16,6 +16,7 @@ SQLite sink. What differs is the network between us and the data:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -140,30 +141,53 @@ class PostgresSink:
             self._use_table(spec)
 
     def write_batch(self, batch: MappedBatch, committed_at: float) -> None:
+        """Three round trips in the common case: BEGIN, the rows' COPY, then one simple query holding the dead
+        letters, the ledger row and COMMIT. Every round trip gives the GIL away and waits to get it back from
+        the busy receive loop, so their number, more than the server's work, sets the sink's speed."""
         connection = self._conn()
         retry = batch is self._batch
         if not retry:
             self._batch, self._token = batch, uuid.uuid4()
-        table = self.mapper.table
-        with connection.transaction():
-            if retry and connection.execute(
-                f"SELECT 1 FROM {BATCH_LEDGER_TABLE} WHERE batch_token = %s", (self._token,)
-            ).fetchone():
-                log.info("%s: a batch whose commit was cut off had landed; not writing it again", self.name)
-                return  # committed before the connection dropped: counting it is all that is left
-            if batch.rows:
+        elif connection.execute(f"SELECT 1 FROM {BATCH_LEDGER_TABLE} WHERE batch_token = %s", (self._token,)).fetchone():
+            log.info("%s: a batch whose commit was cut off had landed; not writing it again", self.name)
+            return  # committed before the connection dropped: counting it is all that is left
+        try:
+            connection.execute("BEGIN")
+            if batch.rows and self._copy(connection, self._encoder_lines(batch), savepoint=False) is not None:
+                connection.execute("ROLLBACK")  # a refused row aborted the transaction: again, finding it
+                connection.execute("BEGIN")
                 self._write_rows(connection, batch)
-            if batch.dead:
-                with connection.cursor() as cursor, cursor.copy(
-                    f"COPY {DEAD_LETTER_TABLE}(received_at, target_table, reason, raw) FROM STDIN"
-                ) as copy:
-                    for dead in batch.dead:
-                        copy.write_row((dead.received_at, table, dead.reason, dead.raw))
-            connection.execute(
-                f"INSERT INTO {BATCH_LEDGER_TABLE}(target_table, committed_at, rows, dead_letters, first_seq, "
-                "last_seq, batch_token) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (table, committed_at, len(batch.rows), len(batch.dead), batch.first_seq, batch.last_seq, self._token),
+            connection.execute(self._finish_sql(connection, batch, committed_at))
+        except BaseException:
+            if not connection.closed and not connection.broken and (
+                connection.info.transaction_status != self._psycopg.pq.TransactionStatus.IDLE
+            ):
+                connection.execute("ROLLBACK")
+            raise
+
+    def _encoder_lines(self, batch: MappedBatch) -> list[bytes | None]:
+        if self._encoder is None:
+            raise RuntimeError("prepare() must create the target table before rows are written")
+        lines, refused = self._encoder.lines(batch.rows)
+        return [None] if refused else lines  # [None]: an empty COPY would succeed; refusals take the slow path
+
+    def _finish_sql(self, connection: Any, batch: MappedBatch, committed_at: float) -> str:
+        """The dead letters, the ledger row and COMMIT as one simple query (values bound client-side)."""
+        table = self.mapper.table
+        cursor = self._psycopg.ClientCursor(connection)
+        parts = []
+        if batch.dead:
+            values = ", ".join(
+                cursor.mogrify("(%s, %s, %s, %s)", (dead.received_at, table, dead.reason, dead.raw)) for dead in batch.dead
             )
+            parts.append(f"INSERT INTO {DEAD_LETTER_TABLE}(received_at, target_table, reason, raw) VALUES {values}")
+        parts.append(cursor.mogrify(
+            f"INSERT INTO {BATCH_LEDGER_TABLE}(target_table, committed_at, rows, dead_letters, first_seq, "
+            "last_seq, batch_token) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (table, committed_at, len(batch.rows), len(batch.dead), batch.first_seq, batch.last_seq, self._token),
+        ))
+        parts.append("COMMIT")
+        return "; ".join(parts)
 
     def classify(self, exc: BaseException) -> Failure | None:
         psycopg = self._psycopg
@@ -241,17 +265,15 @@ class PostgresSink:
         self._spec = spec
 
     def _write_rows(self, connection: Any, batch: MappedBatch) -> None:
-        """One COPY for the batch's rows. Rows that cannot be encoded, or that the server refuses, become dead
-        letters: a refused COPY is undone to its savepoint and split in halves until the refused rows are
+        """After a refusal: rows that cannot be encoded, or that the server refuses, become dead letters. The
+        rows go in by halves, each COPY under a savepoint, splitting refused ones until the refused rows are
         found (one bad row in 1024 costs ~20 small COPYs, not 1024)."""
         if self._encoder is None:
             raise RuntimeError("prepare() must create the target table before rows are written")
         lines, refused = self._encoder.lines(batch.rows)
         if refused:
             self._copy_halves(connection, lines, 0, len(lines), refused)
-        elif self._copy(connection, lines) is None:
-            return
-        else:
+        else:  # the whole COPY was refused already (write_batch): straight to its halves
             middle = len(lines) // 2
             self._copy_halves(connection, lines, 0, middle, refused)
             self._copy_halves(connection, lines, middle, len(lines), refused)
@@ -266,10 +288,14 @@ class PostgresSink:
                 kept_sources.append(source)
         batch.rows, batch.sources, batch.chunk_starts = kept_rows, kept_sources, starts
 
-    def _copy(self, connection: Any, lines: list[bytes | None]) -> str | None:
-        """COPY the lines under a savepoint: None when they all landed, else the server's reason (undone)."""
+    def _copy(self, connection: Any, lines: list[bytes | None], *, savepoint: bool = True) -> str | None:
+        """COPY the lines (under a savepoint, undone on refusal): None when they all landed, else the server's
+        reason. [None] stands for rows refused before the server saw them."""
+        if lines == [None]:
+            return "refused while encoding"
         try:
-            with connection.transaction(), connection.cursor() as cursor, cursor.copy(self._copy_sql) as copy:
+            with connection.transaction() if savepoint else contextlib.nullcontext(), connection.cursor() as cursor, \
+                    cursor.copy(self._copy_sql) as copy:
                 copy.write(payload(lines))
         except (self._psycopg.DataError, self._psycopg.IntegrityError) as exc:
             return clean_message(str(exc), self.url)
