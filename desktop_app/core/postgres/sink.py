@@ -153,7 +153,7 @@ class PostgresSink:
             return  # committed before the connection dropped: counting it is all that is left
         try:
             connection.execute("BEGIN")
-            if batch.rows and self._copy(connection, self._encoder_lines(batch), savepoint=False) is not None:
+            if batch.rows and not self._stream_rows(connection, batch):
                 connection.execute("ROLLBACK")  # a refused row aborted the transaction: again, finding it
                 connection.execute("BEGIN")
                 self._write_rows(connection, batch)
@@ -165,11 +165,21 @@ class PostgresSink:
                 connection.execute("ROLLBACK")
             raise
 
-    def _encoder_lines(self, batch: MappedBatch) -> list[bytes | None]:
+    def _stream_rows(self, connection: Any, batch: MappedBatch) -> bool:
+        """COPY the batch's rows in one write. (Writing slices while encoding the next did not measure faster:
+        each write is one more wait for the GIL.) False when a row is refused, by us or by the server; the
+        transaction then needs a rollback."""
         if self._encoder is None:
             raise RuntimeError("prepare() must create the target table before rows are written")
-        lines, refused = self._encoder.lines(batch.rows)
-        return [None] if refused else lines  # [None]: an empty COPY would succeed; refusals take the slow path
+        encoded, refused = self._encoder.lines(batch.rows)
+        if refused:
+            return False
+        try:
+            with connection.cursor() as cursor, cursor.copy(self._copy_sql) as copy:
+                copy.write(payload(encoded))
+        except (self._psycopg.DataError, self._psycopg.IntegrityError):
+            return False
+        return True
 
     def _finish_sql(self, connection: Any, batch: MappedBatch, committed_at: float) -> str:
         """The dead letters, the ledger row and COMMIT as one simple query (values bound client-side)."""
@@ -290,9 +300,7 @@ class PostgresSink:
 
     def _copy(self, connection: Any, lines: list[bytes | None], *, savepoint: bool = True) -> str | None:
         """COPY the lines (under a savepoint, undone on refusal): None when they all landed, else the server's
-        reason. [None] stands for rows refused before the server saw them."""
-        if lines == [None]:
-            return "refused while encoding"
+        reason."""
         try:
             with connection.transaction() if savepoint else contextlib.nullcontext(), connection.cursor() as cursor, \
                     cursor.copy(self._copy_sql) as copy:
