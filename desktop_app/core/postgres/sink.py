@@ -11,7 +11,10 @@ SQLite sink. What differs is the network between us and the data:
 - A full disk, a read-only server (a standby, default_transaction_read_only), too many connections:
   the writer pauses with the server's reason and resumes by itself.
 - A row the table refuses (wrong type, NUL in text, NOT NULL, out of range) becomes a dead letter: the
-  batch's COPY is undone to a savepoint and the rows go in one by one, each under its own savepoint.
+  batch's transaction is rolled back and redone with the rows going in by halves, each COPY under a
+  savepoint, until the refused rows are found.
+- Durability: each COMMIT waits for PostgreSQL's WAL flush (synchronous_commit as the server sets it, on
+  by default). We never turn it off: a server crash would then lose batches already counted as written.
 """
 
 from __future__ import annotations
@@ -94,7 +97,6 @@ class PostgresSink:
         self._copy_sql = ""
         self._batch: MappedBatch | None = None  # the batch of the last attempt, and its ledger token
         self._token: uuid.UUID | None = None
-        self._retrying_batch = False
         self._reconnect_at = 0.0
         self._reconnect_delay = RECONNECT_FIRST_S
         self.reconnects = 0
