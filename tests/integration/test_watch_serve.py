@@ -78,3 +78,16 @@ def test_serve_binds_loopback_by_default() -> None:
     assert parse_listen("9187") == ("127.0.0.1", 9187)
     assert parse_listen(":9187") == ("127.0.0.1", 9187)
     assert parse_listen("0.0.0.0:9187") == ("0.0.0.0", 9187)
+
+
+def test_watch_several_databases_prints_one_object_per_database(tmp_path: Path, db_path: Path, delete_mode_db: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop_app", "watch", str(db_path), str(delete_mode_db), "--json",
+         "--interval", "0.2", "--seconds", "0.5"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    samples = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {sample["db"] for sample in samples} == {str(db_path), str(delete_mode_db)}
+    modes = {sample["db"]: sample["journal_mode"] for sample in samples}
+    assert modes == {str(db_path): "wal", str(delete_mode_db): "delete"}
