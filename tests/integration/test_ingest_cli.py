@@ -133,3 +133,113 @@ def test_bench_ingest_reports_both_ratios() -> None:
     assert result["ratio_vs_naive"] > 0 and result["ratio_vs_receive"] > 0 and result["peak_rss_mb"] > 0
     assert any(line.startswith("ratio_vs_naive ") for line in completed.stdout.splitlines())
     assert pulse("bench").returncode == 2  # a sub-benchmark must be named
+
+
+def test_every_bad_flag_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    db = str(tmp_path / "x.db")
+    for args in (
+        ["ws://127.0.0.1:9", "--db", db, "--batch-ms", "500"],
+        ["ws://127.0.0.1:9", "--db", db, "--batch-rows", "0"],
+        ["ws://127.0.0.1:9", "--db", db, "--max-message-bytes", "0"],
+        ["ws://127.0.0.1:9", "--db", db, "--flush-timeout", "-1"],
+        ["ws://127.0.0.1:9", "--db", db, "--columns", "a:DATE"],
+        ["ws://[::1", "--db", db],
+        ["ws://127.0.0.1:99999", "--db", db],
+    ):
+        completed = pulse("ingest", *args)
+        assert completed.returncode == 2, (args, completed.stderr)
+        assert len(completed.stderr.strip().splitlines()) == 1 and "Traceback" not in completed.stderr, args
+    assert not (tmp_path / "x.db").exists()  # nothing was created for a refused run
+
+
+HOLD_LOCK = """
+import sys, time, apsw
+connection = apsw.Connection(sys.argv[1])
+connection.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def _ingest_behind_a_lock(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, subprocess.Popen, Path]:
+    """An ingest that has written rows and is now paused behind another process's write lock."""
+    db = tmp_path / "stuck.db"
+    server = spawn_demo_server(rate=3000)
+    process = subprocess.Popen(
+        [*PULSE, "ingest", server.url, "--db", str(db), "--json", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (db.exists() and _rows_or_zero(db) > 0):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.02)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db), "60"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    time.sleep(0.5)  # messages keep arriving and queue up behind the lock
+    process.server = server  # type: ignore[attr-defined]
+    return process, holder, db
+
+
+def test_a_second_interrupt_says_what_it_abandons_and_counts_it(tmp_path: Path) -> None:
+    process, holder, _db = _ingest_behind_a_lock(tmp_path)
+    try:
+        process.send_signal(signal.SIGTERM)  # stop and flush: the flush waits for the lock
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)  # give up
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+        process.server.stop()
+    assert process.returncode == 1, stderr
+    stats = last_json(stdout)
+    abandoned = int(stderr.split("abandoning ")[1].split()[0].replace(",", ""))
+    assert 0 < abandoned <= stats["unwritten"]  # said at the moment; more may arrive before the loop ends
+    assert stats["received"] == stats["written"] + stats["dead_letters"] + stats["unwritten"]
+
+
+def test_flush_timeout_gives_up_on_a_locked_database_and_says_so(tmp_path: Path) -> None:
+    process, holder, _db = _ingest_behind_a_lock(tmp_path, "--flush-timeout", "1")
+    try:
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+        elapsed = time.monotonic() - started
+    finally:
+        process.kill()
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+        process.server.stop()
+    assert process.returncode == 1 and elapsed < 20
+    stats = last_json(stdout)
+    assert stats["unwritten"] > 0 and "Gave up flushing after 1 s" in stats["last_error"]
+    assert "locked" in stderr
+
+
+def test_a_fatal_database_error_still_prints_the_final_counts(tmp_path: Path) -> None:
+    import apsw
+
+    db = tmp_path / "fatal.db"
+    with spawn_demo_server(rate=3000) as server:
+        process = subprocess.Popen(
+            [*PULSE, "ingest", server.url, "--db", str(db), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not (db.exists() and _rows_or_zero(db) > 0):
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.02)
+            vandal = apsw.Connection(str(db))
+            vandal.execute("DROP TABLE readings; CREATE VIEW readings AS SELECT 1 AS seq")
+            vandal.close()
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            process.kill()
+    assert process.returncode == 1
+    stats = last_json(stdout)
+    assert stats["state"] == "stopped" and stats["unwritten"] > 0 and "view" in stats["last_error"]
+    assert "readings" in stderr and "Traceback" not in stderr

@@ -242,3 +242,43 @@ def test_stats_can_be_read_from_another_thread_while_writing(writer_factory) -> 
     done.set()
     poller.join()
     assert seen == sorted(seen)
+
+
+HOLD = """
+import sys, time, apsw
+connection = apsw.Connection(sys.argv[1])
+if sys.argv[2] == "write":
+    connection.execute("BEGIN IMMEDIATE")
+else:
+    connection.execute("BEGIN")
+    connection.execute("SELECT count(*) FROM sqlite_schema").fetchall()  # a read transaction: a read mark
+print("holding", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_lock_holders_are_split_into_writers_and_readers(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from desktop_app.core.ingest.sink import describe_writers, lock_holders_by_role
+
+    path = tmp_path / "locks.db"
+    create_database(path)
+    holders = []
+    try:
+        for role in ("write", "read"):
+            holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path), role], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
+            holders.append(holder)
+            assert holder.stdout.readline().strip() == "holding"
+        writers, readers = lock_holders_by_role(path)
+        assert [pid for pid, _ in writers] == [holders[0].pid]
+        assert [pid for pid, _ in readers] == [holders[1].pid]
+        text = describe_writers(path)
+        assert f"writing: process {holders[0].pid}" in text and "1 reading process" in text
+    finally:
+        for holder in holders:
+            holder.stdin.close()
+            holder.wait(10)
+            holder.stdout.close()
