@@ -1,7 +1,7 @@
 """Tools → Copy to PostgreSQL…: the `migrate` core (core/postgres/migrate.py) with a progress bar and Cancel.
 
-The copy runs on an executor thread and is awaited on the window's qasync loop; progress comes back with
-`loop.call_soon_threadsafe`. Cancel rolls back the table being copied; finished tables stay, and copying
+The copy runs on an executor thread and is awaited on the window's qasync loop; progress comes back as a
+queued Qt signal (Qt drops it if the dialog is gone by then). Cancel rolls back the table being copied; finished tables stay, and copying
 again skips them. The password field never leaves this process (passed to libpq, not shown or logged).
 """
 
@@ -30,6 +30,7 @@ from desktop_app.core.postgres.url import has_password, is_postgres_url, mask_ur
 
 class CopyToPostgresDialog(QDialog):
     finished_copy = Signal(object)  # MigrateResult, or the PulseError that ended it
+    progressed = Signal(str, int, int)  # (table, rows copied, rows in the table), emitted on the copying thread
 
     def __init__(self, source: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -63,6 +64,7 @@ class CopyToPostgresDialog(QDialog):
         layout.addWidget(buttons)
         self.copy_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
+        self.progressed.connect(self._show_progress)  # queued: emitted from the copying thread
 
     @property
     def running(self) -> bool:
@@ -77,13 +79,8 @@ class CopyToPostgresDialog(QDialog):
             self.url_edit.setText(mask_url(url))
             self.status.setText("Put the password in the Password field (or PGPASSWORD, ~/.pgpass), not in the URL.")
             return
-        loop = asyncio.get_event_loop()
-
-        def progress(table: str, done: int, total: int) -> None:  # on the copying thread
-            loop.call_soon_threadsafe(self._show_progress, table, done, total)
-
         self.migration = Migration(self.source, url, schema=self.schema_edit.text().strip() or None,
-                                   on_progress=progress, password=self.password_edit.text() or None)
+                                   on_progress=self.progressed.emit, password=self.password_edit.text() or None)
         self.copy_button.setEnabled(False)
         self.status.setText("Connecting…")
         asyncio.ensure_future(self._run(self.migration))

@@ -27,6 +27,8 @@ def test_dialog_copies_with_progress_and_refuses_a_password_in_the_url(qtbot, ql
         dialog.url_edit.setText(pg_url)
         dialog.start()
         await until(lambda: bool(outcomes), 30)
+        await until(lambda: dialog.progress.value() == dialog.progress.maximum(), 5)
+        dialog.close()
 
     qloop.run_until_complete(scenario())
     assert isinstance(outcomes[0], MigrateResult), outcomes[0]
