@@ -83,7 +83,7 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-messages", type=int, metavar="N", help="stop after N messages")
     parser.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds")
     parser.add_argument("--batch-rows", type=int, metavar="N", help="rows per transaction (default 1024)")
-    parser.add_argument("--batch-ms", type=float, metavar="MS", help="longest wait before a commit, 1-100 (default 50)")
+    parser.add_argument("--batch-ms", type=float, metavar="MS", help="longest wait before a commit, above 0 and at most 100 (default 50)")
     parser.add_argument(
         "--max-message-bytes", type=int, metavar="N", help="larger messages become dead letters (default 1 MiB)"
     )

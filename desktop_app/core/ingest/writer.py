@@ -154,11 +154,15 @@ class BatchWriter:
                 or self._queued_bytes + self._inflight_bytes + nbytes > config.max_queued_bytes
             ):
                 return False
+            was_empty = not self._queue
             self._queue.append((time.monotonic(), chunk, nbytes))
             self._queued_rows += size
             self._queued_bytes += nbytes
             self._submitted += size
-            self._lock.notify()
+            # Wake the writer only when it has something new to decide: a first chunk (it learns when the batch
+            # is due) or a full batch. Each needless wake-up takes the GIL from the receive loop.
+            if was_empty or self._queued_rows >= config.batch_rows or self._queued_bytes >= config.max_batch_bytes:
+                self._lock.notify()
         return True
 
     def has_room(self) -> bool:

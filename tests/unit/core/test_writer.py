@@ -282,3 +282,42 @@ def test_lock_holders_are_split_into_writers_and_readers(tmp_path: Path) -> None
             holder.stdin.close()
             holder.wait(10)
             holder.stdout.close()
+
+
+def test_the_sink_classifies_failures_as_retry_pause_or_fatal(tmp_path: Path) -> None:
+    """What the writer does with a failure is the sink's call: locked -> retry now, full -> pause, read-only ->
+    fatal with the words "read-only"; anything that is not a database error is not classified (a bug)."""
+    import apsw
+
+    from desktop_app.core.ingest.mapping import MessageMapper
+    from desktop_app.core.ingest.sink import SQLiteSink
+
+    path = tmp_path / "classify.db"
+    create_database(path)
+    sink = SQLiteSink(path, MessageMapper("t"), busy_timeout_ms=10)
+    sink.open()
+    holder = connect_write(path)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(apsw.BusyError) as locked:
+            sink.prepare(None)
+        holder.execute("ROLLBACK")
+        assert sink.classify(locked.value).kind == "retry"
+
+        sink.request_page_limit(1)
+        sink.before_attempt()
+        with pytest.raises(apsw.FullError) as full:
+            sink.prepare(None)
+        failure = sink.classify(full.value)
+        assert failure.kind == "pause" and "full" in str(failure.error)
+
+        reader = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        with pytest.raises(apsw.ReadOnlyError) as read_only:
+            reader.execute("CREATE TABLE x(a)")
+        reader.close()
+        failure = sink.classify(read_only.value)
+        assert failure.kind == "fatal" and "read-only" in str(failure.error)
+        assert sink.classify(ValueError("a bug")) is None
+    finally:
+        holder.close()
+        sink.close()

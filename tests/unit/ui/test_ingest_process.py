@@ -102,6 +102,7 @@ def test_quitting_during_demo_start_up_leaves_no_process(qloop, tmp_path: Path) 
         controller.shutdown()  # the window closes now
         await asyncio.sleep(0)  # the cancelled start-up kills what it spawned
         await until(lambda: not children_of(os.getpid()), 10)
+        await until(lambda: not controller.running, 10)
 
     qloop.run_until_complete(asyncio.wait_for(scenario(), 40))
     assert not controller.running and not children_of(os.getpid())
