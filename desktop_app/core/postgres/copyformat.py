@@ -118,11 +118,11 @@ class RowEncoder:
         self.header = struct.pack(">h", len(self.types))
         self._encode_all = self._generate()
 
-    def _generate(self) -> Callable[[Sequence[Sequence[object]]], list[bytes]]:
+    def _generate(self) -> Callable[[Sequence[Sequence[object]]], tuple[list[bytes | None], dict[int, str]]]:
         values = [f"v{index}" for index in range(len(self.types))]
         checks = " and ".join(f"{v}.__class__ is {_FAST_CLASS[kind]}" for v, kind in zip(values, self.types, strict=True))
         prepare, parts, fmt, args = [], [], ">h", [str(len(values))]
-        namespace: dict[str, object] = {"SLOW": self.row}
+        namespace: dict[str, object] = {"SLOW": self.row, "Unencodable": Unencodable}
         for value, kind in zip(values, self.types, strict=True):
             if kind in ("INTEGER", "REAL"):
                 fmt += "iq" if kind == "INTEGER" else "id"
@@ -147,13 +147,18 @@ class RowEncoder:
             "def encode_all(rows):\n"
             "    out = []\n"
             "    append = out.append\n"
-            f"    for {unpack} in rows:\n"
+            "    refused = {}\n"
+            f"    for index, ({unpack}) in enumerate(rows):\n"
             f"        if {checks}:\n"
             f"{body}"
             f"            append(b''.join(({', '.join(parts)},)))\n"
             "        else:\n"
-            f"            append(SLOW(({unpack})))\n"
-            "    return out\n"
+            "            try:\n"
+            f"                append(SLOW(({unpack})))\n"
+            "            except Unencodable as exc:\n"
+            "                append(None)\n"
+            "                refused[index] = str(exc)\n"
+            "    return out, refused\n"
         )
         exec(compile(source, f"<copy encoder {', '.join(self.types)}>", "exec"), namespace)  # noqa: S102
         return namespace["encode_all"]  # type: ignore[return-value]
@@ -174,9 +179,9 @@ class RowEncoder:
     def lines(self, rows: Sequence[Sequence[object]]) -> tuple[list[bytes | None], dict[int, str]]:
         """(one encoded row per row, None where the row cannot be encoded; {row index: why not})."""
         try:
-            return self._encode_all(rows), {}  # type: ignore[return-value]
-        except (Unencodable, struct.error, UnicodeEncodeError):
-            pass  # an out-of-range integer, unencodable text, or a value that does not fit: row by row
+            return self._encode_all(rows)
+        except (struct.error, UnicodeEncodeError):
+            pass  # the fast path met an out-of-range integer or text that is not UTF-8: row by row
         out: list[bytes | None] = []
         refused: dict[int, str] = {}
         for index, row in enumerate(rows):

@@ -19,7 +19,6 @@ SQLite sink. What differs is the network between us and the data:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
@@ -168,19 +167,19 @@ class PostgresSink:
             raise
 
     def _stream_rows(self, connection: Any, batch: MappedBatch) -> bool:
-        """COPY the batch's rows in one write. (Writing slices while encoding the next did not measure faster:
-        each write is one more wait for the GIL.) False when a row is refused, by us or by the server; the
-        transaction then needs a rollback."""
+        """COPY the batch's rows in one write; rows we cannot encode become dead letters without a round trip.
+        (Writing slices while encoding the next did not measure faster: each write is one more wait for the
+        GIL.) False when the server refused a row; the transaction then needs a rollback."""
         if self._encoder is None:
             raise RuntimeError("prepare() must create the target table before rows are written")
         encoded, refused = self._encoder.lines(batch.rows)
-        if refused:
-            return False
         try:
             with connection.cursor() as cursor, cursor.copy(self._copy_sql) as copy:
                 copy.write(payload(encoded))
         except (self._psycopg.DataError, self._psycopg.IntegrityError):
             return False
+        if refused:
+            self._to_dead_letters(batch, refused)
         return True
 
     def _finish_sql(self, connection: Any, batch: MappedBatch, committed_at: float) -> str:
@@ -289,6 +288,11 @@ class PostgresSink:
             middle = len(lines) // 2
             self._copy_halves(connection, lines, 0, middle, refused)
             self._copy_halves(connection, lines, middle, len(lines), refused)
+        self._to_dead_letters(batch, refused)
+
+    @staticmethod
+    def _to_dead_letters(batch: MappedBatch, refused: dict[int, str]) -> None:
+        """Move the refused rows ({row index: reason}) of the batch to its dead letters."""
         kept_rows, kept_sources, starts = [], [], []
         for index, (row, source) in enumerate(zip(batch.rows, batch.sources, strict=True)):
             reason = refused.get(index)
@@ -300,12 +304,10 @@ class PostgresSink:
                 kept_sources.append(source)
         batch.rows, batch.sources, batch.chunk_starts = kept_rows, kept_sources, starts
 
-    def _copy(self, connection: Any, lines: list[bytes | None], *, savepoint: bool = True) -> str | None:
-        """COPY the lines (under a savepoint, undone on refusal): None when they all landed, else the server's
-        reason."""
+    def _copy(self, connection: Any, lines: list[bytes | None]) -> str | None:
+        """COPY the lines under a savepoint: None when they all landed, else the server's reason (undone)."""
         try:
-            with connection.transaction() if savepoint else contextlib.nullcontext(), connection.cursor() as cursor, \
-                    cursor.copy(self._copy_sql) as copy:
+            with connection.transaction(), connection.cursor() as cursor, cursor.copy(self._copy_sql) as copy:
                 copy.write(payload(lines))
         except (self._psycopg.DataError, self._psycopg.IntegrityError) as exc:
             return clean_message(str(exc), self.url)
