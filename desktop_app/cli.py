@@ -19,6 +19,7 @@ VERB_MODULES = (
     "desktop_app.verbs.inspect",  # stats, backup, checkpoint, vacuum, check
     "desktop_app.verbs.watch",  # watch
     "desktop_app.verbs.stream",  # demo-server, ingest, ingest-file, bench
+    "desktop_app.verbs.migrate",  # migrate (SQLite -> PostgreSQL)
     "desktop_app.verbs.gui",  # smoke
     "desktop_app.verbs.query",  # query
 )

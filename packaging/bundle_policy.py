@@ -60,6 +60,11 @@ EXCLUDED_PYTHON_MODULES = (
     "apsw.__main__",
     "apsw.unicode",  # FTS5 tokenizer helpers with a 1 MiB extension; the app does not use them
     "apsw._unicode",
+    # psycopg's optional speedups bundle their own libpq and OpenSSL (~10 MB): the app uses pure-Python psycopg
+    # over the system's libpq5 (loaded by ctypes at run time), so these must never ride along from a dev venv.
+    "psycopg_binary",
+    "psycopg_c",
+    "psycopg_pool",
 )
 
 # Qt plugins worth shipping, as "<plugin type>/<file>" globs. Anything else under plugins/ is dropped.
@@ -179,6 +184,8 @@ BUNDLED_DISTRIBUTIONS = (
     "websockets",
     "qasync",
     "apsw",
+    "psycopg",  # LGPL-3.0: pure Python, unmodified; the libpq it loads is the system's
+    "prometheus_client",
 )
 LICENSE_FILE_PATTERN = re.compile(r"(^|/)(LICEN[CS]E|COPYING|NOTICE)[^/]*$", re.IGNORECASE)
 # The Qt wheels carry no licence file: their terms come from the committed texts (component, file name).

@@ -53,3 +53,21 @@ def delete_mode_db(tmp_path: Path) -> Path:
         connection.executemany("INSERT INTO notes(body) VALUES (?)", [(f"note {i}",) for i in range(200)])
     connection.close()
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server for the session (tests/postgres_server.py); fails when it cannot start."""
+    from tests.postgres_server import running_server
+
+    try:
+        with running_server() as server:
+            yield server
+    except RuntimeError as exc:
+        pytest.fail(f"the test PostgreSQL server could not start: {exc}")
+
+
+@pytest.fixture
+def pg_url(postgres_server) -> str:
+    """A URL to a fresh, empty PostgreSQL database for one test."""
+    return postgres_server.url(postgres_server.new_database())

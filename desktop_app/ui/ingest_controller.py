@@ -27,6 +27,7 @@ from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest import IngestConfig, IngestStats
 from desktop_app.core.ingest.protocol import WorkerProcess
 from desktop_app.core.ingest.sink import missing_ingest_tables
+from desktop_app.core.postgres.url import is_postgres_url
 
 DEMO_RATE = 2000
 DEMO_DATABASE_NAME = "demo.db"
@@ -99,6 +100,9 @@ class IngestController(QObject):
         if self.running:
             raise PulseError("An ingest is already running; stop it first.")
         config = config.validated()
+        if is_postgres_url(config.db_path):  # its tables are created with the first batch, like a new file's
+            self.start(config)
+            return
 
         async def check_then_start() -> None:
             loop = asyncio.get_running_loop()

@@ -70,7 +70,11 @@ def bench_subparsers(subparsers: argparse._SubParsersAction) -> argparse._SubPar
 
 
 def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, required=True, help="database file (created in WAL mode if new)")
+    parser.add_argument(
+        "--db", type=db_target, required=True,
+        help="database file (created in WAL mode if new), or postgresql://user@host:port/dbname "
+        "(password from PGPASSWORD, ~/.pgpass or a prompt)",
+    )
     parser.add_argument("--table", default="readings")
     parser.add_argument("--raw", action="store_true", help="store (received_at, payload) instead of typed columns")
     parser.add_argument(
@@ -88,6 +92,13 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         help="on stop, give up on a locked or full database after S seconds (default: keep trying)",
     )
     parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object with the counts")
+
+
+def db_target(text: str) -> Path | str:
+    """--db: a SQLite file path, or a postgresql:// URL kept as text (a Path would fold its '//')."""
+    from desktop_app.core.postgres.url import is_postgres_url
+
+    return text if is_postgres_url(text) else Path(text)
 
 
 def _config(args: argparse.Namespace, url: str) -> Any:
@@ -174,7 +185,11 @@ def _run_session(config: Any, as_json: bool) -> int:
     import signal
 
     from desktop_app.core.ingest import IngestFailed, IngestSession
+    from desktop_app.core.postgres.url import ensure_password, is_postgres_url
 
+    if is_postgres_url(config.db_path):  # ask for a password now, not from the writer thread
+        for note in ensure_password(str(config.db_path), interactive=sys.stdin.isatty()):
+            print(f"sqlite-pulse: note: {note}", file=sys.stderr)
     session = IngestSession(config)
     show_progress = sys.stderr.isatty() and not as_json
 

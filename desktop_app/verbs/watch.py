@@ -4,6 +4,9 @@ One sample per interval, printed as one JSON object (the `stats --json` keys, re
 compact line. Like the window it keeps one read-only connection open for the whole run, so it holds
 SQLite's locks and another process closing its last connection cannot delete the WAL under it.
 Ctrl+C and SIGTERM end it cleanly (exit 0).
+
+Several databases can be watched at once (one line per database per interval, prefixed with its name),
+and `--serve HOST:PORT` serves their figures to Prometheus (core/prometheus.py) with a `db` label.
 """
 
 from __future__ import annotations
@@ -37,10 +40,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     watch = subparsers.add_parser(
         "watch", help="sample a database live: a line (or JSON object) per sample, until Ctrl+C (read-only)"
     )
-    watch.add_argument("db", type=Path)
+    watch.add_argument("db", type=Path, nargs="+")
     watch.add_argument("--interval", type=positive_seconds, default=1.0, metavar="S", help="seconds between samples")
     watch.add_argument("--seconds", type=positive_seconds, default=None, metavar="S", help="stop after S seconds")
     watch.add_argument("--json", action="store_true", help="one JSON object per sample (the `stats --json` keys)")
+    watch.add_argument(
+        "--serve", metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (HOST defaults to 127.0.0.1; samples are "
+        "then not printed)",
+    )
     watch.set_defaults(handler=run_watch)
 
 
@@ -61,25 +69,54 @@ def run_watch(args: argparse.Namespace) -> int:
     from desktop_app.core.errors import PulseError
     from desktop_app.core.metrics import MetricsSampler
 
-    database = open_database(args.db, read_only=True)
+    databases = [open_database(path, read_only=True) for path in args.db]
+    several = len(databases) > 1
+    names = [str(path) for path in args.db]
+    fleet = ledgers = server = None
+    if args.serve:
+        from desktop_app.core.prometheus import FleetMetrics, LedgerReader, parse_listen, serve
+
+        host, port = parse_listen(args.serve)
+        fleet = FleetMetrics()
+        ledgers = [LedgerReader(database.path) for database in databases]
+        server, port = serve(fleet, host, port)
+        print(f"serving metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
     stop = threading.Event()
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
-    last_error = ""
-    with stop_on_signals(stop), MetricsSampler(database.path) as sampler:
-        while not stop.is_set():
-            try:
-                sample = sampler.sample().to_dict()
-            except PulseError as exc:  # e.g. locked for a moment: say so once, keep watching
-                if str(exc) != last_error:
-                    print(f"sqlite-pulse: {exc}", file=sys.stderr, flush=True)
-                last_error = str(exc)
-            else:
-                last_error = ""
-                if not emit(json.dumps(sample, default=str) if args.json else format_line(sample)):
+    last_errors = [""] * len(databases)
+    with stop_on_signals(stop), contextlib.ExitStack() as stack:
+        samplers = [stack.enter_context(MetricsSampler(database.path)) for database in databases]
+        running = True
+        while running and not stop.is_set():
+            for index, sampler in enumerate(samplers):
+                prefix = f"{names[index]}: " if several else ""
+                try:
+                    sample = sampler.sample().to_dict()
+                    ingesting = ledgers is not None and ledgers[index].read()
+                except PulseError as exc:  # e.g. locked for a moment: say so once, keep watching
+                    if str(exc) != last_errors[index]:
+                        print(f"sqlite-pulse: {prefix}{exc}", file=sys.stderr, flush=True)
+                    last_errors[index] = str(exc)
+                    if fleet is not None:
+                        fleet.update(names[index], None)
+                    continue
+                last_errors[index] = ""
+                if fleet is not None:
+                    fleet.update(names[index], sample, ledgers[index] if ingesting and ledgers else None)
+                    continue
+                if several and args.json:
+                    sample = {"db": names[index], **sample}
+                line = json.dumps(sample, default=str) if args.json else prefix + format_line(sample)
+                if not emit(line):
+                    running = False
                     break
             wait = args.interval if deadline is None else min(args.interval, deadline - time.monotonic())
             if wait <= 0 or stop.wait(wait) or (deadline is not None and time.monotonic() >= deadline):
                 break
+    if server is not None:
+        server.shutdown()
+    for ledger in ledgers or ():
+        ledger.close()
     return EXIT_OK
 
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from desktop_app.core.errors import PulseError, QueryError
 from desktop_app.core.ingest.mapping import DEFAULT_MAX_MESSAGE_BYTES, Column, check_table_name
 from desktop_app.core.ingest.writer import DEFAULT_BATCH_MS, DEFAULT_BATCH_ROWS, WriterConfig
+from desktop_app.core.postgres.url import is_postgres_url
 
 CONFIG_VERSION = 1
 COMPRESSIONS = (None, "deflate")
@@ -29,7 +30,7 @@ class IngestError(PulseError):
 @dataclass(frozen=True)
 class IngestConfig:
     url: str  # ws://, wss://, or file://PATH for a recorded NDJSON replay
-    db_path: Path
+    db_path: Path | str  # a SQLite file, or a postgresql:// URL (core/postgres)
     table: str = "readings"
     raw: bool = False
     max_messages: int | None = None  # stop after receiving this many messages
@@ -123,7 +124,7 @@ class IngestConfig:
         if unknown:
             raise IngestError(f"Unknown ingest config field(s): {', '.join(unknown)}.")
         for name in ("db_path", "ca_file"):
-            if data.get(name) is not None:
+            if data.get(name) is not None and not is_postgres_url(data[name]):
                 data[name] = Path(data[name])
         if data.get("columns") is not None:
             data["columns"] = tuple(Column(**column) for column in data["columns"])

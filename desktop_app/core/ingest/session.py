@@ -28,6 +28,7 @@ from desktop_app.core.ingest.mapping import Message, MessageMapper
 from desktop_app.core.ingest.sources import Inbox, Source, source_for
 from desktop_app.core.ingest.stats import IngestStats, peak_rss_mb
 from desktop_app.core.ingest.writer import BatchWriter, CommitCallback
+from desktop_app.core.postgres.url import is_postgres_url
 
 FLUSH_TICK_S = 0.01  # a partly filled chunk waits at most this long for the writer (received_at precision)
 RATE_WINDOW_S = 2.0
@@ -87,7 +88,12 @@ class IngestSession:
             seq_field=config.seq_field,
         )
         writer_config = config.writer_config()
-        self.writer = BatchWriter(config.db_path, self.mapper, writer_config, on_commit=self._on_commit)
+        target = config.db_path
+        if is_postgres_url(target):
+            from desktop_app.core.postgres.sink import PostgresSink
+
+            target = PostgresSink(str(target), self.mapper)
+        self.writer = BatchWriter(target, self.mapper, writer_config, on_commit=self._on_commit)
         if config.max_page_count is not None:
             self.writer.set_max_page_count(config.max_page_count)
         self.inbox = Inbox(self._handoff, config.max_message_bytes, config.max_messages)

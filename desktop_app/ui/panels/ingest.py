@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest import IngestConfig, IngestStats
+from desktop_app.core.postgres.url import has_password, is_postgres_url, mask_url
 from desktop_app.ui.ingest_controller import DEMO_RATE, IngestController
 from desktop_app.ui.settings import AppSettings
 
@@ -77,6 +79,20 @@ class IngestPanel(QWidget):
         self.url_edit.setPlaceholderText("ws://host:port/path")
         self.table_edit = QLineEdit(settings.ingest_table())
         self.table_edit.setObjectName("targetTable")
+        # Where the rows go: the open SQLite database, or a PostgreSQL database (core/postgres). The password
+        # never sits in the URL or on screen: the password field (echo off) goes to the ingest child's
+        # PGPASSWORD; ~/.pgpass works as well.
+        self.target_combo = QComboBox()
+        self.target_combo.setObjectName("ingestTarget")
+        self.target_combo.addItem("SQLite file (the open database)", "sqlite")
+        self.target_combo.addItem("PostgreSQL URL", "postgres")
+        self.pg_url_edit = QLineEdit()
+        self.pg_url_edit.setObjectName("postgresUrl")
+        self.pg_url_edit.setPlaceholderText("postgresql://user@host:5432/dbname?sslmode=require")
+        self.pg_password_edit = QLineEdit()
+        self.pg_password_edit.setObjectName("postgresPassword")
+        self.pg_password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pg_password_edit.setPlaceholderText("optional: PGPASSWORD or ~/.pgpass also work")
         self.mode_combo = QComboBox()
         self.mode_combo.addItem("JSON fields → columns", False)
         self.mode_combo.addItem("Raw (whole message in one column)", True)
@@ -96,6 +112,11 @@ class IngestPanel(QWidget):
 
         form = QFormLayout()
         form.addRow("Stream URL", self.url_edit)
+        form.addRow("Target", self.target_combo)
+        form.addRow("PostgreSQL URL", self.pg_url_edit)
+        form.addRow("Password", self.pg_password_edit)
+        self._postgres_rows = [self.pg_url_edit, self.pg_password_edit]
+        self._form = form
         form.addRow("Table", self.table_edit)
         form.addRow("Mapping", self.mode_combo)
         buttons = QHBoxLayout()
@@ -140,6 +161,7 @@ class IngestPanel(QWidget):
         layout.addWidget(self.error_label)
         layout.addStretch(1)
 
+        self.target_combo.currentIndexChanged.connect(lambda _index: self._update_buttons())
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
         self.demo_button.clicked.connect(lambda: self.demo_requested.emit(self.demo_rate.value()))
@@ -155,13 +177,31 @@ class IngestPanel(QWidget):
         self._update_buttons()
 
     def config(self) -> IngestConfig:
-        if self._database is None or self._database.read_only:
-            raise PulseError("Open a database read-write to ingest into it.")
+        target = self._target()
         url = self.url_edit.text().strip()
         if not url.startswith(("ws://", "wss://")):
             raise PulseError(f"{url or 'The URL'} is not a WebSocket URL (ws://… or wss://…).")
         table = self.table_edit.text().strip() or "readings"
-        return IngestConfig(url=url, db_path=Path(self._database.path), table=table, raw=bool(self.mode_combo.currentData()))
+        return IngestConfig(url=url, db_path=target, table=table, raw=bool(self.mode_combo.currentData()))
+
+    def _postgres(self) -> bool:
+        return self.target_combo.currentData() == "postgres"
+
+    def _target(self) -> Path | str:
+        if not self._postgres():
+            if self._database is None or self._database.read_only:
+                raise PulseError("Open a database read-write to ingest into it.")
+            return Path(self._database.path)
+        url = self.pg_url_edit.text().strip()
+        if not is_postgres_url(url):
+            raise PulseError("Enter a PostgreSQL URL: postgresql://user@host:5432/dbname")
+        if has_password(url):
+            self.pg_url_edit.setText(mask_url(url))
+            raise PulseError("Put the password in the Password field (or PGPASSWORD, ~/.pgpass), not in the URL.")
+        password = self.pg_password_edit.text()
+        if password:
+            os.environ["PGPASSWORD"] = password  # read by the ingest child's libpq, never shown or logged
+        return url
 
     def start(self) -> None:
         try:
@@ -212,10 +252,14 @@ class IngestPanel(QWidget):
 
     def _update_buttons(self) -> None:
         running = self.controller.running
-        writable = self._database is not None and not self._database.read_only
+        postgres = self._postgres()
+        for widget in self._postgres_rows:
+            widget.setVisible(postgres)
+            self._form.labelForField(widget).setVisible(postgres)
+        writable = postgres or (self._database is not None and not self._database.read_only)
         self.start_button.setEnabled(writable and not running)
         self.start_button.setToolTip("" if writable else "Open a database read-write to ingest into it")
         self.stop_button.setEnabled(running)
         self.demo_button.setEnabled(not running and (self._database is None or writable))
-        for widget in (self.url_edit, self.table_edit, self.mode_combo):
+        for widget in (self.url_edit, self.table_edit, self.mode_combo, self.target_combo, *self._postgres_rows):
             widget.setEnabled(not running)

@@ -185,3 +185,35 @@ def test_start_needs_a_writable_database_and_a_websocket_url(qtbot, window, db_p
 
 def test_describe_state() -> None:
     assert describe_state(None) == "idle"
+
+
+def test_postgres_target_streams_into_postgresql_and_keeps_passwords_off_screen(qtbot, qloop, window, pg_url: str) -> None:
+    import psycopg
+
+    panel, controller = window.ingest, window.ingest_controller
+    started, finals = [], []
+    controller.started.connect(started.append)
+    controller.stopped.connect(finals.append)
+    panel.target_combo.setCurrentIndex(panel.target_combo.findData("postgres"))
+    assert panel.start_button.isEnabled()  # no SQLite database needs to be open
+    assert panel.pg_password_edit.echoMode() == panel.pg_password_edit.EchoMode.Password
+    panel.pg_url_edit.setText(pg_url.replace("pulse@", "pulse:hunter2@"))
+    panel.url_edit.setText("ws://127.0.0.1:1/")
+    panel.start_button.click()
+    assert "Password field" in panel.error_label.text()
+    assert "hunter2" not in panel.pg_url_edit.text()  # masked in place
+    assert not controller.running
+
+    async def scenario():
+        panel.url_edit.setText(server.url)
+        panel.pg_url_edit.setText(pg_url)
+        panel.start_button.click()
+        await until(lambda: bool(started), 10)
+        await until(lambda: controller.last_stats is not None and controller.last_stats.written >= 300, 30)
+        panel.stop_button.click()
+        await until(lambda: bool(finals), 20)
+
+    with ServerThread(count=300) as server:
+        qloop.run_until_complete(scenario())
+    with psycopg.connect(pg_url) as connection:
+        assert connection.execute("SELECT count(*) FROM readings").fetchone()[0] == 300

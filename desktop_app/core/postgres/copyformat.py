@@ -1,0 +1,198 @@
+"""Rows -> PostgreSQL's binary COPY format, per column type, in plain Python (no C extension needed).
+
+Why binary and our own encoder: psycopg's `Copy.write_row` adapts each value through its dumpers, which
+without psycopg's C speedups (left out of the bundle) costs microseconds per value; the text format makes
+the server parse every number back (strtod). Packing rows with `struct` here is ~4x cheaper than text
+escaping and the server's COPY ~20% cheaper (measured with 1024-row batches of the demo stream).
+
+Conversions follow what a STRICT SQLite column of the same ingest type accepts, so a stream lands with the
+same rows in either sink: a bool is 1/0, a float with no fraction fits an integer column, numeric text
+fits a number column, an object or array in a text column is compact JSON. A value that does not fit
+raises Unencodable (the row becomes a dead letter); the server still checks the rest (NUL in text).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable, Sequence
+
+HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+TRAILER = b"\xff\xff"
+COPY_OPTIONS = "(FORMAT binary)"
+# Ingest column types (mapping.COLUMN_TYPES) -> PostgreSQL types. ANY keeps a value's text: PostgreSQL has no
+# per-row typed column, and text is what a dashboard or psql shows anyway.
+PG_TYPES = {"INTEGER": "bigint", "REAL": "double precision", "TEXT": "text", "BLOB": "bytea", "ANY": "text"}
+NULL_FIELD = struct.pack(">i", -1)
+_LENGTH = struct.Struct(">i").pack
+_BIGINT = struct.Struct(">iq").pack
+_DOUBLE = struct.Struct(">id").pack
+INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+class Unencodable(ValueError):
+    """A value this column type cannot hold (an object in a numeric column): the row is a dead letter."""
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _as_text(value: object) -> str:
+    cls = value.__class__
+    if cls is str:
+        return value  # type: ignore[return-value]
+    if cls is bool:
+        return "1" if value else "0"
+    if cls is int or cls is float:
+        return repr(value)
+    if cls is dict or cls is list:
+        return json.dumps(value, separators=(",", ":"))
+    raise Unencodable(f"a {cls.__name__} value cannot be stored as text")
+
+
+def _text(value: object) -> bytes:
+    try:
+        data = _as_text(value).encode("utf-8")
+    except UnicodeEncodeError:
+        raise Unencodable(f"{_show(value)} is not valid UTF-8 text") from None
+    return _LENGTH(len(data)) + data
+
+
+def _integer(value: object) -> bytes:
+    cls = value.__class__
+    if cls is bool:
+        number = int(value)  # type: ignore[call-overload]
+    elif cls is int:
+        number = value  # type: ignore[assignment]
+    elif cls is float and value.is_integer() or cls is str and value.strip().lstrip("+-").isdigit():  # type: ignore[union-attr]
+        number = int(value)  # type: ignore[call-overload]
+    else:
+        raise Unencodable(f"{_show(value)} is not an integer")
+    if not INT64[0] <= number <= INT64[1]:
+        raise Unencodable(f"{_show(value)} is out of the 64-bit integer range")
+    return _BIGINT(8, number)
+
+
+def _real(value: object) -> bytes:
+    cls = value.__class__
+    if cls is float or cls is int or cls is bool:
+        try:
+            return _DOUBLE(8, float(value))  # type: ignore[arg-type]
+        except OverflowError:
+            raise Unencodable(f"{_show(value)} is out of range for a double") from None
+    if cls is str:
+        try:
+            return _DOUBLE(8, float(value))  # type: ignore[arg-type]
+        except ValueError:
+            raise Unencodable(f"{_show(value)} is not a number") from None
+    raise Unencodable(f"{_show(value)} is not a number")
+
+
+def _blob(value: object) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        return _LENGTH(len(data)) + data
+    return _text(value)  # text (and numbers) kept as their UTF-8 bytes
+
+
+ENCODERS: dict[str, Callable[[object], bytes]] = {
+    "INTEGER": _integer, "REAL": _real, "TEXT": _text, "BLOB": _blob, "ANY": _text,
+}
+# The common Python class of each type's values: the generated fast loop packs those directly.
+_FAST_CLASS = {"INTEGER": "int", "REAL": "float", "TEXT": "str", "ANY": "str", "BLOB": "bytes"}
+
+
+class RowEncoder:
+    """Encodes rows for one table's columns into binary COPY rows.
+
+    `rows_payload(rows)` runs a loop generated for the table's column types: a row whose values all have
+    their column's usual class (str, int, float, bytes; no None) is packed with one or two `struct` calls;
+    any other row goes through `row()`, which converts value by value and says which value does not fit."""
+
+    def __init__(self, types: Sequence[str], names: Sequence[str]) -> None:
+        self.types = [kind.upper() if kind.upper() in ENCODERS else "TEXT" for kind in types]
+        self.encoders = [ENCODERS[kind] for kind in self.types]
+        self.names = list(names)
+        self.header = struct.pack(">h", len(self.types))
+        self._encode_all = self._generate()
+
+    def _generate(self) -> Callable[[Sequence[Sequence[object]]], tuple[list[bytes | None], dict[int, str]]]:
+        values = [f"v{index}" for index in range(len(self.types))]
+        checks = " and ".join(f"{v}.__class__ is {_FAST_CLASS[kind]}" for v, kind in zip(values, self.types, strict=True))
+        prepare, parts, fmt, args = [], [], ">h", [str(len(values))]
+        namespace: dict[str, object] = {"SLOW": self.row, "Unencodable": Unencodable}
+        for value, kind in zip(values, self.types, strict=True):
+            if kind in ("INTEGER", "REAL"):
+                fmt += "iq" if kind == "INTEGER" else "id"
+                args += ["8", value]
+                continue
+            data = value if kind == "BLOB" else f"{value}_b"
+            if kind != "BLOB":
+                prepare.append(f"{value}_b = {value}.encode()")
+            fmt += "i"
+            args.append(f"len({data})")
+            name = f"P{len(parts)}"
+            namespace[name] = struct.Struct(fmt).pack
+            parts += [f"{name}({', '.join(args)})", data]
+            fmt, args = ">", []
+        if args:
+            name = f"P{len(parts)}"
+            namespace[name] = struct.Struct(fmt).pack
+            parts.append(f"{name}({', '.join(args)})")
+        unpack = ", ".join(values) + ("," if len(values) == 1 else "")
+        body = "".join(f"            {line}\n" for line in prepare)
+        source = (
+            "def encode_all(rows):\n"
+            "    out = []\n"
+            "    append = out.append\n"
+            "    refused = {}\n"
+            f"    for index, ({unpack}) in enumerate(rows):\n"
+            f"        if {checks}:\n"
+            f"{body}"
+            f"            append(b''.join(({', '.join(parts)},)))\n"
+            "        else:\n"
+            "            try:\n"
+            f"                append(SLOW(({unpack})))\n"
+            "            except Unencodable as exc:\n"
+            "                append(None)\n"
+            "                refused[index] = str(exc)\n"
+            "    return out, refused\n"
+        )
+        exec(compile(source, f"<copy encoder {', '.join(self.types)}>", "exec"), namespace)  # noqa: S102
+        return namespace["encode_all"]  # type: ignore[return-value]
+
+    def row(self, row: Sequence[object]) -> bytes:
+        """One row, value by value: Unencodable names the column that refuses its value."""
+        out = [self.header]
+        for index, (encode, value) in enumerate(zip(self.encoders, row, strict=True)):
+            if value is None:
+                out.append(NULL_FIELD)
+                continue
+            try:
+                out.append(encode(value))
+            except Unencodable as exc:
+                raise Unencodable(f"{exc} (column {self.names[index]})") from None
+        return b"".join(out)
+
+    def lines(self, rows: Sequence[Sequence[object]]) -> tuple[list[bytes | None], dict[int, str]]:
+        """(one encoded row per row, None where the row cannot be encoded; {row index: why not})."""
+        try:
+            return self._encode_all(rows)
+        except (struct.error, UnicodeEncodeError):
+            pass  # the fast path met an out-of-range integer or text that is not UTF-8: row by row
+        out: list[bytes | None] = []
+        refused: dict[int, str] = {}
+        for index, row in enumerate(rows):
+            try:
+                out.append(self.row(row))
+            except Unencodable as exc:
+                out.append(None)
+                refused[index] = str(exc)
+        return out, refused
+
+
+def payload(rows: Sequence[bytes | None]) -> bytes:
+    """A whole COPY ... (FORMAT binary) stream holding the encoded rows (None ones left out)."""
+    return b"".join((HEADER, *(row for row in rows if row is not None), TRAILER))

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from desktop_app.core.postgres.migrate import MigrateResult
+from desktop_app.ui.copy_to_postgres import CopyToPostgresDialog
+
+from .ingest_helpers import qloop_fixture, until  # noqa: F401 (the qloop fixture)
+
+pytestmark = pytest.mark.gui
+
+
+def test_dialog_copies_with_progress_and_refuses_a_password_in_the_url(qtbot, qloop, db_path: Path, pg_url: str) -> None:
+    dialog = CopyToPostgresDialog(db_path)
+    qtbot.addWidget(dialog)
+    outcomes: list = []
+    dialog.finished_copy.connect(outcomes.append)
+    dialog.url_edit.setText(pg_url.replace("pulse@", "pulse:hunter2@"))
+    dialog.start()
+    assert "Password field" in dialog.status.text() and "hunter2" not in dialog.url_edit.text()
+    assert not dialog.running
+
+    async def scenario():
+        dialog.url_edit.setText(pg_url)
+        dialog.start()
+        await until(lambda: bool(outcomes), 30)
+        await until(lambda: dialog.progress.value() == dialog.progress.maximum(), 5)
+        dialog.close()
+
+    qloop.run_until_complete(scenario())
+    assert isinstance(outcomes[0], MigrateResult), outcomes[0]
+    assert dialog.progress.value() == dialog.progress.maximum()
+    assert "counts verified" in dialog.status.text()
+    with psycopg.connect(pg_url) as connection:
+        assert connection.execute("SELECT count(*) FROM readings").fetchone()[0] == 500
