@@ -46,6 +46,7 @@ from desktop_app.core.maintenance import CHECKPOINT_MODES
 from desktop_app.core.metrics import Sample
 from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
+from desktop_app.ui.copy_to_postgres import CopyToPostgresDialog
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 from desktop_app.ui.ingest_controller import IngestController
 from desktop_app.ui.layout_modes import LayoutModes
@@ -194,6 +195,9 @@ class MainWindow(QMainWindow):
         self.vacuum_into_action = self._action("VACUUM &INTO…", m.vacuum_into, tip="Write a compacted copy")
         self.integrity_action = self._action("Integrity &Check", m.integrity_check, tip="PRAGMA integrity_check")
         self.optimize_action = self._action("&Optimize", m.optimize, tip="PRAGMA optimize: refresh planner statistics")
+        self.copy_to_postgres_action = self._action(
+            "Copy to &PostgreSQL…", self.ask_copy_to_postgres, tip="Copy every table into a PostgreSQL database (resumable)"
+        )
         self.refresh_action = self._action(
             "&Refresh", self.refresh, QKeySequence.StandardKey.Refresh, "Re-read the schema and the open table"
         )
@@ -214,6 +218,7 @@ class MainWindow(QMainWindow):
             self.vacuum_into_action,
             self.integrity_action,
             self.optimize_action,
+            self.copy_to_postgres_action,
         ]
         self.write_actions = [*self.checkpoint_actions.values(), self.vacuum_action, self.optimize_action]
 
@@ -244,6 +249,8 @@ class MainWindow(QMainWindow):
         tools.addSeparator()
         tools.addAction(self.integrity_action)
         tools.addAction(self.optimize_action)
+        tools.addSeparator()
+        tools.addAction(self.copy_to_postgres_action)
 
         view = bar.addMenu("&View")
         for dock in self.docks.values():
@@ -452,6 +459,14 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self._update_status_labels()
         return session
+
+    def ask_copy_to_postgres(self) -> CopyToPostgresDialog | None:
+        """Tools ▸ Copy to PostgreSQL…: a non-modal dialog that copies the open file from one snapshot."""
+        if self.database is None:
+            return None
+        dialog = CopyToPostgresDialog(self.database.path, self)
+        dialog.open()
+        return dialog
 
     def refresh(self) -> None:
         """Re-read the schema and reload the open table or view (F5)."""

@@ -8,7 +8,8 @@ import pytest
 from desktop_app.core.postgres.migrate import MigrateResult
 from desktop_app.ui.copy_to_postgres import CopyToPostgresDialog
 
-from .ingest_helpers import qloop_fixture, until  # noqa: F401 (the qloop fixture)
+from .conftest import open_in, resolve
+from .ingest_helpers import until
 
 pytestmark = pytest.mark.gui
 
@@ -30,9 +31,20 @@ def test_dialog_copies_with_progress_and_refuses_a_password_in_the_url(qtbot, ql
         await until(lambda: dialog.progress.value() == dialog.progress.maximum(), 5)
         dialog.close()
 
-    qloop.run_until_complete(scenario())
+    resolve(qtbot, scenario(), timeout=60_000)
     assert isinstance(outcomes[0], MigrateResult), outcomes[0]
     assert dialog.progress.value() == dialog.progress.maximum()
     assert "counts verified" in dialog.status.text()
     with psycopg.connect(pg_url) as connection:
         assert connection.execute("SELECT count(*) FROM readings").fetchone()[0] == 500
+
+
+def test_tools_menu_opens_the_dialog_for_the_open_file(qtbot, window, db_path: Path) -> None:
+    assert not window.copy_to_postgres_action.isEnabled()  # nothing open yet
+    open_in(qtbot, window, db_path)
+    assert window.copy_to_postgres_action.isEnabled()
+    assert window.copy_to_postgres_action in window.menus["tools"].actions()
+    dialog = window.ask_copy_to_postgres()
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.source == window.database.path
+    dialog.reject()
