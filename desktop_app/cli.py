@@ -29,7 +29,7 @@ EXIT_USAGE_OR_ERROR = 2
 # keeps this equal to what they register).
 VERB_NAMES = frozenset(
     {"backup", "bench", "check", "checkpoint", "demo-server", "ingest", "ingest-file", "ingest-worker", "smoke",
-     "query", "stats", "vacuum", "watch"}
+     "migrate", "query", "stats", "vacuum", "watch"}
 )
 
 

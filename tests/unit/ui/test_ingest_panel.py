@@ -214,6 +214,6 @@ def test_postgres_target_streams_into_postgresql_and_keeps_passwords_off_screen(
         await until(lambda: bool(finals), 20)
 
     with ServerThread(count=300) as server:
-        qloop.run_until_complete(scenario())
+        resolve(qtbot, scenario(), timeout=90_000)
     with psycopg.connect(pg_url) as connection:
         assert connection.execute("SELECT count(*) FROM readings").fetchone()[0] == 300
