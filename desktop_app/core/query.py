@@ -165,37 +165,40 @@ class _Job:
         self.cancelled = threading.Event()
 
 
-class _ScriptTracker:
+class ScriptTracer:
     """Follows a multi-statement run through apsw's exec tracer (called before each statement runs).
 
     It refuses writes when they are not allowed, notes which statement is the last one (only its rows
-    are reported), and stops before the next statement once the run is cancelled.
+    are reported) and its columns, and, given `cancelled`, stops before the next statement once that is
+    true. After `apsw.ExecTraceAbort`, `abort` holds the error to raise instead. The console and the
+    export both use it; the export words its refusal differently (`refuse_write`).
     """
 
-    def __init__(self, script: str, job: _Job, allow_writes: bool) -> None:
+    def __init__(self, script: str, allow_writes: bool, cancelled: Callable[[], bool] | None = None) -> None:
         self.script = script
-        self.job = job
         self.allow_writes = allow_writes
+        self.cancelled = cancelled
         self.offset = 0
-        self.statements = 0
         self.columns: list[str] = []
         self.at_last = False
         self.abort: PulseError | None = None
+
+    def refuse_write(self, statement: str) -> PulseError:
+        return QueryError(
+            f"Writes are disabled, and this statement changes the database: "
+            f"{_shorten(strip_leading_trivia(statement))} — enable writes to run it."
+        )
 
     def __call__(self, cursor: apsw.Cursor, statement: str, _bindings: object) -> bool:
         self.offset += len(statement)
         if not has_statement(statement):
             return True  # a trailing comment: apsw hands it over as an empty statement
-        if self.job.cancelled.is_set():
+        if self.cancelled is not None and self.cancelled():
             self.abort = QueryInterrupted("Cancelled.")
             return False
         if not self.allow_writes and not (cursor.is_readonly or is_pragma_query(statement)):
-            self.abort = QueryError(
-                f"Writes are disabled, and this statement changes the database: "
-                f"{_shorten(strip_leading_trivia(statement))} — enable writes to run it."
-            )
+            self.abort = self.refuse_write(statement)
             return False
-        self.statements += 1
         self.at_last = not has_statement(self.script[self.offset :])
         self.columns = [name for name, _type in cursor.get_description()]
         return True
@@ -365,7 +368,7 @@ class QueryRunner:
         self._activate(job, connection)
         started = time.perf_counter()
         changes_before = connection.total_changes()
-        tracker = _ScriptTracker(sql, job, allow_writes)
+        tracker = ScriptTracer(sql, allow_writes, job.cancelled.is_set)
         cursor = connection.cursor()
         cursor.exec_trace = tracker
         connection.set_progress_handler(job.cancelled.is_set, CANCEL_CHECK_INSTRUCTIONS)
