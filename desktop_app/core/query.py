@@ -75,13 +75,6 @@ class SchemaObject:
     sql: str | None
 
 
-@dataclass(frozen=True)
-class TablePage:
-    columns: list[str]
-    rows: list[tuple]
-    last_key: int | None  # pass back as `after_key` for the next page
-
-
 ErrorCallback = Callable[[PulseError], None]
 
 
@@ -483,16 +476,6 @@ def _table_kind(connection: apsw.Connection, table: str) -> tuple[str, bool]:
 
 
 @_translated
-def table_columns(connection: apsw.Connection, table: str) -> list[str]:
-    """Column names as `SELECT *` returns them (generated columns included, hidden ones not)."""
-    rows = connection.execute(
-        "SELECT name FROM pragma_table_xinfo(?) WHERE hidden <> 1 ORDER BY cid", (table,)
-    ).fetchall()
-    if not rows:
-        _table_kind(connection, table)  # raises a clear error for a missing table
-    return [name for (name,) in rows]
-
-
 def _rowid_name(connection: apsw.Connection, table: str) -> str | None:
     """A name for the rowid that no column shadows, or None for views, WITHOUT ROWID and virtual tables."""
     kind, without_rowid = _table_kind(connection, table)
@@ -503,29 +486,6 @@ def _rowid_name(connection: apsw.Connection, table: str) -> str | None:
         for (name,) in connection.execute("SELECT name FROM pragma_table_xinfo(?)", (table,)).fetchall()
     }
     return next((alias for alias in ROWID_ALIASES if alias not in names), None)
-
-
-@_translated
-def fetch_table_page(
-    connection: apsw.Connection, table: str, *, after_key: int | None, limit: int
-) -> TablePage:
-    """Up to `limit` rows after `after_key`, in rowid order; instant at any depth of a huge table.
-
-    Rowid tables page by key (`WHERE rowid > ?`), which is an index seek. Views and WITHOUT ROWID tables
-    fall back to LIMIT/OFFSET, and their key is the offset of the next page.
-    """
-    quoted = quote_identifier(table)
-    columns = table_columns(connection, table)
-    key = _rowid_name(connection, table)
-    if key is None:
-        offset = after_key or 0
-        rows = connection.execute(f"SELECT * FROM {quoted} LIMIT ? OFFSET ?", (limit, offset)).fetchall()
-        return TablePage(columns=columns, rows=rows, last_key=offset + len(rows))
-    where = f" WHERE {key} > ?" if after_key is not None else ""
-    bindings = (after_key, limit) if after_key is not None else (limit,)
-    keyed = connection.execute(f"SELECT {key}, * FROM {quoted}{where} ORDER BY {key} LIMIT ?", bindings).fetchall()
-    last_key = keyed[-1][0] if keyed else after_key
-    return TablePage(columns=columns, rows=[row[1:] for row in keyed], last_key=last_key)
 
 
 # The smallest a table row can be on disk: a 2-byte cell pointer, 1-byte payload size, 1-byte rowid and a

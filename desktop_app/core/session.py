@@ -33,7 +33,7 @@ import apsw
 
 from desktop_app.core import maintenance
 from desktop_app.core.activity import Activity, ActivityMeter
-from desktop_app.core.browse import BrowseWorker, reload_rows
+from desktop_app.core.browse import BrowseWorker
 from desktop_app.core.database import Database, connect_read, create_database, open_database, pragma
 from desktop_app.core.errors import DatabaseReadOnly, PulseError, translate
 from desktop_app.core.events import EmitterGroup
@@ -45,9 +45,7 @@ from desktop_app.core.query import (
     QueryRunner,
     ResultPage,
     SchemaObject,
-    TablePage,
     estimate_row_count,
-    fetch_table_page,
     list_schema,
 )
 
@@ -376,14 +374,6 @@ class Session:
         if self._browse is None or self._closing:
             raise PulseError("The database was closed.")
         return self._browse
-
-    async def page(self, table: str, *, after_key: int | None = None, limit: int = 500) -> TablePage:
-        """Up to `limit` rows of `table` after `after_key` (keyset paging). Cancel the awaiting task to stop it."""
-        return await self._browser().call(lambda c: fetch_table_page(c, table, after_key=after_key, limit=limit))
-
-    async def reload(self, table: str, *, through_key: int | None, count: int) -> TablePage:
-        """The rows already shown, as they are now (see `browse.reload_rows`)."""
-        return await self._browser().call(lambda c: reload_rows(c, table, through_key=through_key, count=count))
 
     async def estimate_rows(self, table: str) -> int | None:
         return await self._browser().call(lambda c: estimate_row_count(c, table))
