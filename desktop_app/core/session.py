@@ -389,10 +389,6 @@ class Session:
             raise PulseError("The database was closed.")
         return await self._counter.call(fn)
 
-    def cancel_browse(self) -> None:
-        if self._browse is not None:
-            self._browse.interrupt()
-
     # Console ----------------------------------------------------------------------------------------------
     def _query_runner(self) -> QueryRunner:
         if self._runner is None or self._closing:
@@ -505,10 +501,6 @@ class Session:
     def jobs(self) -> frozenset[Job]:
         return frozenset(self._jobs)
 
-    def cancel_jobs(self) -> None:
-        for job in list(self._jobs):
-            job.cancel()
-
     def checkpoint(self, mode: str = "passive") -> Job:
         return self._start_job("checkpoint", lambda job, report: maintenance.checkpoint(self.path, mode))
 
@@ -542,10 +534,6 @@ class Session:
 
     def optimize(self) -> Job:
         return self._start_job("optimize", lambda job, report: maintenance.optimize(self.path))
-
-    def run_job(self, name: str, fn: Callable[[], T]) -> Job:
-        """Any other blocking work on the session's job threads (an export, say), awaited like the rest."""
-        return self._start_job(name, lambda job, report: fn())
 
     def _start_job(
         self,
