@@ -416,19 +416,16 @@ class Session:
         return await self._await_query(done)
 
     async def explain_plan(self, sql: str) -> list[PlanNode]:
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future = loop.create_future()
-        self._query_runner().explain_plan(
-            sql,
-            on_done=lambda r: loop.call_soon_threadsafe(_settle, done, r),
-            on_error=lambda e: loop.call_soon_threadsafe(_settle, done, None, e),
-        )
-        return await self._await_query(done)
+        return await self._ask_runner(self._query_runner().explain_plan, sql)
 
     async def explain(self, sql: str) -> ResultPage:
+        return await self._ask_runner(self._query_runner().explain, sql)
+
+    async def _ask_runner(self, method: Callable[..., None], sql: str) -> Any:
+        """`method(sql, on_done=, on_error=)` on the console's worker, its one answer awaited on the loop."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future = loop.create_future()
-        self._query_runner().explain(
+        method(
             sql,
             on_done=lambda r: loop.call_soon_threadsafe(_settle, done, r),
             on_error=lambda e: loop.call_soon_threadsafe(_settle, done, None, e),
