@@ -145,6 +145,7 @@ class Session:
         self._sampling: asyncio.Task | None = None
         self._last_sampler_error = ""
         self._closing = False
+        self._announced = False  # `closed` emitted (once, by whichever close path gets there first)
         self._teardown_lock = threading.Lock()
         self._teardown_thread: threading.Thread | None = None
         self._torn_down = threading.Event()
@@ -286,7 +287,7 @@ class Session:
             self._torn_down.set()
 
     def _announce_closed(self) -> None:
-        if getattr(self, "_announced", False):
+        if self._announced:
             return
         self._announced = True
         self.events.closed.emit(self)
