@@ -431,13 +431,11 @@ def browse_db(db_path: Path) -> Iterator[apsw.Connection]:
     writer = connect_write(db_path)
     writer.execute(
         'CREATE TABLE "odd ""name"" table"(k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID;'
-        "CREATE TABLE shadow(rowid TEXT, payload TEXT);"
         "CREATE TABLE empty(x);"
         "CREATE VIEW busy_devices AS SELECT device, count(*) AS n FROM readings GROUP BY device;"
     )
     with writer:
         writer.executemany('INSERT INTO "odd ""name"" table" VALUES (?, ?)', [(f"k{i:03d}", i) for i in range(25)])
-        writer.executemany("INSERT INTO shadow VALUES (?, ?)", [(f"r{i}", f"p{i}") for i in range(7)])
     writer.close()
     connection = connect_read(db_path)
     yield connection
