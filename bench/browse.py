@@ -19,7 +19,6 @@ on a qasync loop (what the user waits for: describe, EXPLAIN and the count inclu
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
@@ -30,8 +29,9 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import apsw  # noqa: E402
+from measure import cached  # noqa: E402
+from table_open import cached_database, open_view, wait_for  # noqa: E402
 
-from bench.table_open import cached_database, resolve, wait_for  # noqa: E402
 from desktop_app.core import keyset  # noqa: E402
 from desktop_app.core.keyset import BrowseSpec, Condition  # noqa: E402
 
@@ -41,12 +41,8 @@ RUNS = 5
 
 def indexed_database(rows: int) -> Path:
     source = cached_database(rows)
-    path = source.with_name(f"events-browse-{rows}.db")
-    if not path.exists():
-        print(f"copying and indexing {path.name} (once) …", flush=True)
-        partial = path.with_suffix(".partial")
-        partial.unlink(missing_ok=True)
-        started = time.perf_counter()
+
+    def make(partial: Path) -> None:
         reader = apsw.Connection(str(source), flags=apsw.SQLITE_OPEN_READONLY)
         reader.execute("VACUUM INTO ?", (str(partial),))
         reader.close()
@@ -55,9 +51,8 @@ def indexed_database(rows: int) -> Path:
         connection.execute("CREATE INDEX events_device ON events(device)")
         connection.execute("PRAGMA journal_mode = WAL").fetchall()
         connection.close()
-        partial.rename(path)
-        print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
-    return path
+
+    return cached(f"events-browse-{rows}.db", make, "copying and indexing")
 
 
 def timed(fn: Callable[[], object], runs: int = RUNS) -> float:
@@ -130,18 +125,9 @@ def measure_core(path: Path, rows: int) -> dict:
 
 def measure_model(path: Path) -> dict:
     """The same first sorted page and last page through the TableModel the grid uses."""
-    import qasync
-    from PySide6.QtWidgets import QApplication, QTableView
-
-    from desktop_app.core.session import Session
     from desktop_app.ui.models.table_model import TableModel
 
-    app = QApplication.instance() or QApplication([])
-    asyncio.set_event_loop(qasync.QEventLoop(app, already_running=True))
-    session = resolve(Session.open(path, read_only=True, interval=60.0))
-    view = QTableView()
-    view.resize(1000, 700)
-    view.show()
+    session, view = open_view(path)
     sorted_ms, last_ms, filtered_ms, go_ms = [], [], [], []
     condition = Condition("device", "=", ("sensor-042",))
     for _ in range(RUNS):

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import apsw
+from measure import cached, fill_table
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = '"Order Details"'
@@ -44,46 +44,21 @@ with open(sys.argv[3], "w", newline="", encoding="utf-8") as out:
 
 
 def build(path: Path, rows: int) -> None:
-    partial = path.with_suffix(".partial")
-    partial.unlink(missing_ok=True)
-    connection = apsw.Connection(str(partial))
-    connection.execute("PRAGMA page_size = 8192")
-    connection.execute("PRAGMA journal_mode = OFF").fetchall()  # a throwaway file: build it fast
-    connection.execute("PRAGMA synchronous = OFF")
-    connection.execute(
+    fill_table(
+        path,
         f"CREATE TABLE {TABLE}(OrderID INTEGER, ProductID INTEGER, UnitPrice REAL, Quantity INTEGER, "
-        "Discount REAL, Note TEXT, Raw BLOB, PRIMARY KEY (OrderID, ProductID))"
+        "Discount REAL, Note TEXT, Raw BLOB, PRIMARY KEY (OrderID, ProductID))",
+        f"INSERT INTO {TABLE} SELECT 10000 + i / 10, i % 10, i * 0.25, i % 50, "
+        "CASE WHEN i % 7 = 0 THEN NULL ELSE 0.05 END, "
+        "CASE i % 5 WHEN 0 THEN NULL WHEN 1 THEN printf('Crème \"brûlée\", 日本 %d', i) "
+        "WHEN 2 THEN printf('line1' || char(10) || 'line2 %d', i) ELSE printf('plain %d', i) END, "
+        "CASE WHEN i % 3 = 0 THEN unhex(printf('%08x00ff', i)) END FROM n",
+        rows,
     )
-    step = 1_000_000
-    for start in range(0, rows, step):
-        count = min(step, rows - start)
-        connection.execute(
-            "BEGIN; WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
-            f"INSERT INTO {TABLE} SELECT 10000 + i / 10, i % 10, i * 0.25, i % 50, "
-            "CASE WHEN i % 7 = 0 THEN NULL ELSE 0.05 END, "
-            "CASE i % 5 WHEN 0 THEN NULL WHEN 1 THEN printf('Crème \"brûlée\", 日本 %d', i) "
-            "WHEN 2 THEN printf('line1' || char(10) || 'line2 %d', i) ELSE printf('plain %d', i) END, "
-            "CASE WHEN i % 3 = 0 THEN unhex(printf('%08x00ff', i)) END FROM n; COMMIT",
-            (start + 1, start + count),
-        )
-    connection.execute("PRAGMA journal_mode = WAL").fetchall()
-    connection.close()
-    partial.rename(path)
 
 
 def cached_database(rows: int) -> Path:
-    folder = Path(tempfile.gettempdir()) / "sqlite-pulse-bench"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"order-details-{rows}.db"
-    if not path.exists():
-        started = time.perf_counter()
-        print(f"building {rows:,} rows in {path} (once) …", flush=True)
-        build(path, rows)
-        print(
-            f"  built in {time.perf_counter() - started:.1f} s, {path.stat().st_size / 1e6:,.0f} MB",
-            flush=True,
-        )
-    return path
+    return cached(f"order-details-{rows}.db", lambda partial: build(partial, rows), f"building {rows:,} rows in")
 
 
 def run_measured(command: list[str], stdout_path: Path | None = None) -> tuple[float, float]:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import apsw  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 # isort: split
@@ -29,6 +30,7 @@ import qasync  # noqa: E402 (after PySide6 on purpose)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gui_responsiveness import LatenessProbe  # noqa: E402
+from measure import cached  # noqa: E402
 from table_open import build  # noqa: E402
 
 from desktop_app.ui.dialogs import ScriptedDialogs  # noqa: E402
@@ -40,23 +42,14 @@ LONG_QUERY = "SELECT device, sum(value) FROM events GROUP BY device ORDER BY 2"
 
 
 def cached_gb_database(rows: int) -> Path:
-    folder = Path(tempfile.gettempdir()) / "sqlite-pulse-bench"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"events-indexed-{rows}.db"
-    if not path.exists():
-        started = time.perf_counter()
-        print(f"building {rows:,} rows with an index in {path} (once) …", flush=True)
-        partial = folder / "building.db"
+    def make(partial: Path) -> None:
         build(partial, rows)
-        import apsw
-
         connection = apsw.Connection(str(partial))
         connection.execute("CREATE INDEX events_device ON events(device, at)")
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         connection.close()
-        partial.rename(path)
-        print(f"  built in {time.perf_counter() - started:.1f} s", flush=True)
-    return path
+
+    return cached(f"events-indexed-{rows}.db", make, f"building {rows:,} rows with an index in")
 
 
 async def wait_signal(signal, start, timeout: float = 300.0) -> tuple:

@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import QApplication, QTableView  # noqa: E402
 
 # isort: split
 import qasync  # noqa: E402  (after PySide6 on purpose: it binds to the Qt already imported)
+from measure import cached, fill_table  # noqa: E402
 
 from desktop_app.core.session import Session  # noqa: E402
 from desktop_app.ui.models.table_model import TableModel  # noqa: E402
@@ -38,37 +38,16 @@ PAGE_ROWS = 500
 
 
 def build(path: Path, rows: int) -> None:
-    partial = path.with_suffix(".partial")
-    partial.unlink(missing_ok=True)
-    connection = apsw.Connection(str(partial))
-    connection.execute("PRAGMA page_size = 8192")
-    connection.execute("PRAGMA journal_mode = OFF").fetchall()  # a throwaway file: build it fast
-    connection.execute("PRAGMA synchronous = OFF")
-    connection.execute("CREATE TABLE events(id INTEGER PRIMARY KEY, device TEXT, value REAL, at INTEGER)")
-    step = 1_000_000
-    for start in range(0, rows, step):
-        count = min(step, rows - start)
-        connection.execute(
-            "BEGIN; WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
-            "INSERT INTO events(device, value, at) SELECT printf('sensor-%03d', i % 500), i * 0.25, 1700000000 + i FROM n;"
-            "COMMIT",
-            (start + 1, start + count),
-        )
-    connection.execute("PRAGMA journal_mode = WAL").fetchall()
-    connection.close()
-    partial.rename(path)
+    fill_table(
+        path,
+        "CREATE TABLE events(id INTEGER PRIMARY KEY, device TEXT, value REAL, at INTEGER)",
+        "INSERT INTO events(device, value, at) SELECT printf('sensor-%03d', i % 500), i * 0.25, 1700000000 + i FROM n",
+        rows,
+    )
 
 
 def cached_database(rows: int) -> Path:
-    folder = Path(tempfile.gettempdir()) / "sqlite-pulse-bench"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"events-{rows}.db"
-    if not path.exists():
-        started = time.perf_counter()
-        print(f"building {rows:,} rows in {path} (once) …", flush=True)
-        build(path, rows)
-        print(f"  built in {time.perf_counter() - started:.1f} s, {path.stat().st_size / 1e6:,.0f} MB", flush=True)
-    return path
+    return cached(f"events-{rows}.db", lambda partial: build(partial, rows), f"building {rows:,} rows in")
 
 
 def resolve(awaitable):
@@ -116,14 +95,20 @@ class StallMeter:
         self.timer.stop()
 
 
-def measure(path: Path, rows: int) -> dict:
+def open_view(path: Path) -> tuple[Session, QTableView]:
+    """A read-only session on `path` and a shown 1000x700 table view, on a qasync loop that counts as running
+    while Qt's own event loops spin (QEventLoop.exec in resolve and wait_for)."""
     app = QApplication.instance() or QApplication([])
-    # A qasync loop that counts as running while Qt's own event loops spin (QEventLoop.exec below).
     asyncio.set_event_loop(qasync.QEventLoop(app, already_running=True))
     session = resolve(Session.open(path, read_only=True, interval=60.0))
     view = QTableView()
     view.resize(1000, 700)
     view.show()
+    return session, view
+
+
+def measure(path: Path, rows: int) -> dict:
+    session, view = open_view(path)
     results: dict = {"rows": rows, "db_mb": round(path.stat().st_size / 1e6)}
 
     # Time to first rows: a fresh model, a fresh table open (the read thread's connection is warm after
@@ -166,7 +151,6 @@ def measure(path: Path, rows: int) -> dict:
     results["ratio_offset_vs_keyset_deep"] = round(
         results["baseline_offset_deep_ms"] / max(results["fetch_more_deep_ms_median"], 1e-3), 1
     )
-    del app
     return results
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import apsw
 
+from desktop_app.core.database import connect_write
+
 KILLED_WRITER = """
 import sys, apsw
 connection = apsw.Connection(sys.argv[1])
@@ -65,3 +67,17 @@ def make_damaged_index(path: Path, rows: int = 3000) -> None:
     start = (page_count - 1) * 4096 + 2048
     data[start : start + 200] = b"X" * 200
     path.write_bytes(bytes(data))
+
+
+def bloat(path: Path) -> None:
+    """Fill `readings`, then delete most rows: the freed pages go to the freelist (well over 20 %)."""
+    connection = connect_write(path)
+    with connection:
+        connection.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
+            "INSERT INTO readings(device, value) SELECT printf('device-%08d', i), i FROM n"
+        )
+    with connection:
+        connection.execute("DELETE FROM readings WHERE id > 100")
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    connection.close()

@@ -19,7 +19,6 @@ import apsw
 
 from desktop_app.core import errors
 from desktop_app.core.database import Database
-from desktop_app.core.query import TablePage, _rowid_name, quote_identifier, table_columns
 
 T = TypeVar("T")
 
@@ -96,24 +95,3 @@ class BrowseWorker:
             self._connection.close()
             self._connection = None
 
-
-def reload_rows(connection: apsw.Connection, table: str, *, through_key: int | None, count: int) -> TablePage:
-    """The rows a view has loaded so far, as they are now: rowid tables up to `through_key` (deleted rows
-    gone, inserted ones in place), views and WITHOUT ROWID tables the first `count` rows again.
-
-    `last_key` is where the next page continues, as with `fetch_table_page`."""
-    try:
-        columns = table_columns(connection, table)
-        key = _rowid_name(connection, table)
-        quoted = quote_identifier(table)
-        if key is None:
-            rows = connection.execute(f"SELECT * FROM {quoted} LIMIT ?", (max(count, 0),)).fetchall()
-            return TablePage(columns=columns, rows=rows, last_key=len(rows))
-        if through_key is None:
-            return TablePage(columns=columns, rows=[], last_key=None)
-        keyed = connection.execute(
-            f"SELECT {key}, * FROM {quoted} WHERE {key} <= ? ORDER BY {key}", (through_key,)
-        ).fetchall()
-    except apsw.Error as exc:
-        raise errors.translate(exc, connection.filename) from exc
-    return TablePage(columns=columns, rows=[row[1:] for row in keyed], last_key=through_key)

@@ -40,7 +40,7 @@ import orjson
 
 from desktop_app.core import errors
 from desktop_app.core.errors import PulseError, QueryError, QueryInterrupted
-from desktop_app.core.query import has_statement, is_pragma_query, strip_leading_trivia
+from desktop_app.core.query import ScriptTracer, has_statement, strip_leading_trivia
 
 FORMATS = ("csv", "json", "ndjson")
 CHUNK_ROWS = 2048
@@ -305,30 +305,12 @@ class ExportJob:
 # ----- statement checks -----
 
 
-class _Statements:
-    """apsw exec tracer: refuses writes unless allowed, notes the last statement and its columns."""
+class _Statements(ScriptTracer):
+    """The console's tracer, refusing a write with the export's own error type and wording."""
 
-    def __init__(self, script: str, allow_writes: bool) -> None:
-        self.script = script
-        self.allow_writes = allow_writes
-        self.offset = 0
-        self.columns: list[str] = []
-        self.at_last = False
-        self.abort: PulseError | None = None
-
-    def __call__(self, cursor: apsw.Cursor, statement: str, _bindings: object) -> bool:
-        self.offset += len(statement)
-        if not has_statement(statement):
-            return True  # a trailing comment arrives as an empty statement
-        if not self.allow_writes and not (cursor.is_readonly or is_pragma_query(statement)):
-            text = " ".join(strip_leading_trivia(statement).split()).rstrip(";")
-            self.abort = WritesDisabled(
-                f"Writes are disabled, and this statement changes the database: {text[:80]}."
-            )
-            return False
-        self.at_last = not has_statement(self.script[self.offset :])
-        self.columns = [name for name, _type in cursor.get_description()]
-        return True
+    def refuse_write(self, statement: str) -> PulseError:
+        text = " ".join(strip_leading_trivia(statement).split()).rstrip(";")
+        return WritesDisabled(f"Writes are disabled, and this statement changes the database: {text[:80]}.")
 
 
 def _cancel_check(cancel: Cancel) -> Callable[[], bool]:

@@ -75,13 +75,6 @@ class SchemaObject:
     sql: str | None
 
 
-@dataclass(frozen=True)
-class TablePage:
-    columns: list[str]
-    rows: list[tuple]
-    last_key: int | None  # pass back as `after_key` for the next page
-
-
 ErrorCallback = Callable[[PulseError], None]
 
 
@@ -165,37 +158,40 @@ class _Job:
         self.cancelled = threading.Event()
 
 
-class _ScriptTracker:
+class ScriptTracer:
     """Follows a multi-statement run through apsw's exec tracer (called before each statement runs).
 
     It refuses writes when they are not allowed, notes which statement is the last one (only its rows
-    are reported), and stops before the next statement once the run is cancelled.
+    are reported) and its columns, and, given `cancelled`, stops before the next statement once that is
+    true. After `apsw.ExecTraceAbort`, `abort` holds the error to raise instead. The console and the
+    export both use it; the export words its refusal differently (`refuse_write`).
     """
 
-    def __init__(self, script: str, job: _Job, allow_writes: bool) -> None:
+    def __init__(self, script: str, allow_writes: bool, cancelled: Callable[[], bool] | None = None) -> None:
         self.script = script
-        self.job = job
         self.allow_writes = allow_writes
+        self.cancelled = cancelled
         self.offset = 0
-        self.statements = 0
         self.columns: list[str] = []
         self.at_last = False
         self.abort: PulseError | None = None
+
+    def refuse_write(self, statement: str) -> PulseError:
+        return QueryError(
+            f"Writes are disabled, and this statement changes the database: "
+            f"{_shorten(strip_leading_trivia(statement))} — enable writes to run it."
+        )
 
     def __call__(self, cursor: apsw.Cursor, statement: str, _bindings: object) -> bool:
         self.offset += len(statement)
         if not has_statement(statement):
             return True  # a trailing comment: apsw hands it over as an empty statement
-        if self.job.cancelled.is_set():
+        if self.cancelled is not None and self.cancelled():
             self.abort = QueryInterrupted("Cancelled.")
             return False
         if not self.allow_writes and not (cursor.is_readonly or is_pragma_query(statement)):
-            self.abort = QueryError(
-                f"Writes are disabled, and this statement changes the database: "
-                f"{_shorten(strip_leading_trivia(statement))} — enable writes to run it."
-            )
+            self.abort = self.refuse_write(statement)
             return False
-        self.statements += 1
         self.at_last = not has_statement(self.script[self.offset :])
         self.columns = [name for name, _type in cursor.get_description()]
         return True
@@ -365,7 +361,7 @@ class QueryRunner:
         self._activate(job, connection)
         started = time.perf_counter()
         changes_before = connection.total_changes()
-        tracker = _ScriptTracker(sql, job, allow_writes)
+        tracker = ScriptTracer(sql, allow_writes, job.cancelled.is_set)
         cursor = connection.cursor()
         cursor.exec_trace = tracker
         connection.set_progress_handler(job.cancelled.is_set, CANCEL_CHECK_INSTRUCTIONS)
@@ -480,16 +476,6 @@ def _table_kind(connection: apsw.Connection, table: str) -> tuple[str, bool]:
 
 
 @_translated
-def table_columns(connection: apsw.Connection, table: str) -> list[str]:
-    """Column names as `SELECT *` returns them (generated columns included, hidden ones not)."""
-    rows = connection.execute(
-        "SELECT name FROM pragma_table_xinfo(?) WHERE hidden <> 1 ORDER BY cid", (table,)
-    ).fetchall()
-    if not rows:
-        _table_kind(connection, table)  # raises a clear error for a missing table
-    return [name for (name,) in rows]
-
-
 def _rowid_name(connection: apsw.Connection, table: str) -> str | None:
     """A name for the rowid that no column shadows, or None for views, WITHOUT ROWID and virtual tables."""
     kind, without_rowid = _table_kind(connection, table)
@@ -500,29 +486,6 @@ def _rowid_name(connection: apsw.Connection, table: str) -> str | None:
         for (name,) in connection.execute("SELECT name FROM pragma_table_xinfo(?)", (table,)).fetchall()
     }
     return next((alias for alias in ROWID_ALIASES if alias not in names), None)
-
-
-@_translated
-def fetch_table_page(
-    connection: apsw.Connection, table: str, *, after_key: int | None, limit: int
-) -> TablePage:
-    """Up to `limit` rows after `after_key`, in rowid order; instant at any depth of a huge table.
-
-    Rowid tables page by key (`WHERE rowid > ?`), which is an index seek. Views and WITHOUT ROWID tables
-    fall back to LIMIT/OFFSET, and their key is the offset of the next page.
-    """
-    quoted = quote_identifier(table)
-    columns = table_columns(connection, table)
-    key = _rowid_name(connection, table)
-    if key is None:
-        offset = after_key or 0
-        rows = connection.execute(f"SELECT * FROM {quoted} LIMIT ? OFFSET ?", (limit, offset)).fetchall()
-        return TablePage(columns=columns, rows=rows, last_key=offset + len(rows))
-    where = f" WHERE {key} > ?" if after_key is not None else ""
-    bindings = (after_key, limit) if after_key is not None else (limit,)
-    keyed = connection.execute(f"SELECT {key}, * FROM {quoted}{where} ORDER BY {key} LIMIT ?", bindings).fetchall()
-    last_key = keyed[-1][0] if keyed else after_key
-    return TablePage(columns=columns, rows=[row[1:] for row in keyed], last_key=last_key)
 
 
 # The smallest a table row can be on disk: a 2-byte cell pointer, 1-byte payload size, 1-byte rowid and a

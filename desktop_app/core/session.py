@@ -33,7 +33,7 @@ import apsw
 
 from desktop_app.core import maintenance
 from desktop_app.core.activity import Activity, ActivityMeter
-from desktop_app.core.browse import BrowseWorker, reload_rows
+from desktop_app.core.browse import BrowseWorker
 from desktop_app.core.database import Database, connect_read, create_database, open_database, pragma
 from desktop_app.core.errors import DatabaseReadOnly, PulseError, translate
 from desktop_app.core.events import EmitterGroup
@@ -45,9 +45,7 @@ from desktop_app.core.query import (
     QueryRunner,
     ResultPage,
     SchemaObject,
-    TablePage,
     estimate_row_count,
-    fetch_table_page,
     list_schema,
 )
 
@@ -147,6 +145,7 @@ class Session:
         self._sampling: asyncio.Task | None = None
         self._last_sampler_error = ""
         self._closing = False
+        self._announced = False  # `closed` emitted (once, by whichever close path gets there first)
         self._teardown_lock = threading.Lock()
         self._teardown_thread: threading.Thread | None = None
         self._torn_down = threading.Event()
@@ -288,7 +287,7 @@ class Session:
             self._torn_down.set()
 
     def _announce_closed(self) -> None:
-        if getattr(self, "_announced", False):
+        if self._announced:
             return
         self._announced = True
         self.events.closed.emit(self)
@@ -377,14 +376,6 @@ class Session:
             raise PulseError("The database was closed.")
         return self._browse
 
-    async def page(self, table: str, *, after_key: int | None = None, limit: int = 500) -> TablePage:
-        """Up to `limit` rows of `table` after `after_key` (keyset paging). Cancel the awaiting task to stop it."""
-        return await self._browser().call(lambda c: fetch_table_page(c, table, after_key=after_key, limit=limit))
-
-    async def reload(self, table: str, *, through_key: int | None, count: int) -> TablePage:
-        """The rows already shown, as they are now (see `browse.reload_rows`)."""
-        return await self._browser().call(lambda c: reload_rows(c, table, through_key=through_key, count=count))
-
     async def estimate_rows(self, table: str) -> int | None:
         return await self._browser().call(lambda c: estimate_row_count(c, table))
 
@@ -398,10 +389,6 @@ class Session:
         if self._counter is None or self._closing:
             raise PulseError("The database was closed.")
         return await self._counter.call(fn)
-
-    def cancel_browse(self) -> None:
-        if self._browse is not None:
-            self._browse.interrupt()
 
     # Console ----------------------------------------------------------------------------------------------
     def _query_runner(self) -> QueryRunner:
@@ -430,19 +417,16 @@ class Session:
         return await self._await_query(done)
 
     async def explain_plan(self, sql: str) -> list[PlanNode]:
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future = loop.create_future()
-        self._query_runner().explain_plan(
-            sql,
-            on_done=lambda r: loop.call_soon_threadsafe(_settle, done, r),
-            on_error=lambda e: loop.call_soon_threadsafe(_settle, done, None, e),
-        )
-        return await self._await_query(done)
+        return await self._ask_runner(self._query_runner().explain_plan, sql)
 
     async def explain(self, sql: str) -> ResultPage:
+        return await self._ask_runner(self._query_runner().explain, sql)
+
+    async def _ask_runner(self, method: Callable[..., None], sql: str) -> Any:
+        """`method(sql, on_done=, on_error=)` on the console's worker, its one answer awaited on the loop."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future = loop.create_future()
-        self._query_runner().explain(
+        method(
             sql,
             on_done=lambda r: loop.call_soon_threadsafe(_settle, done, r),
             on_error=lambda e: loop.call_soon_threadsafe(_settle, done, None, e),
@@ -515,10 +499,6 @@ class Session:
     def jobs(self) -> frozenset[Job]:
         return frozenset(self._jobs)
 
-    def cancel_jobs(self) -> None:
-        for job in list(self._jobs):
-            job.cancel()
-
     def checkpoint(self, mode: str = "passive") -> Job:
         return self._start_job("checkpoint", lambda job, report: maintenance.checkpoint(self.path, mode))
 
@@ -552,10 +532,6 @@ class Session:
 
     def optimize(self) -> Job:
         return self._start_job("optimize", lambda job, report: maintenance.optimize(self.path))
-
-    def run_job(self, name: str, fn: Callable[[], T]) -> Job:
-        """Any other blocking work on the session's job threads (an export, say), awaited like the rest."""
-        return self._start_job(name, lambda job, report: fn())
 
     def _start_job(
         self,

@@ -211,19 +211,6 @@ class IngestController(QObject):
         elif self.running:
             self._task.cancel()  # still starting (the demo server, the worker): nothing to flush yet
 
-    async def aclose(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Stop and wait for the children to exit (the worker flushes first)."""
-        self.stop()
-        task = self._task
-        if task is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout)
-        except TimeoutError:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
     def shutdown(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """The window is closing (perhaps after its loop stopped): stop the worker and wait for it to exit (it
         flushes); end the demo server; cancel whatever is still starting. Blocks at most `timeout`."""

@@ -655,9 +655,10 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:
             apply_theme(app, preferences.theme)
-        self.sample_interval = preferences.sample_interval if save else self.sample_interval
-        if self.session is not None and save:
-            self.session.interval = preferences.sample_interval
+        if save:  # at start-up an explicit interval (tests, the self-test) stays
+            self.sample_interval = preferences.sample_interval
+            if self.session is not None:
+                self.session.interval = preferences.sample_interval
         if preferences.chart_window != self.dashboard.window_seconds:
             self.dashboard.set_window(preferences.chart_window)
         fonts = (preferences.editor_font_size, preferences.grid_font_size)

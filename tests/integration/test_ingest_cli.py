@@ -58,17 +58,8 @@ def test_ingest_plain_summary_and_raw_mode(tmp_path: Path) -> None:
 def test_sigterm_stops_cleanly_and_flushes(tmp_path: Path) -> None:
     db = tmp_path / "term.db"
     with spawn_demo_server(rate=5000) as server:
-        process = subprocess.Popen(
-            [*PULSE, "ingest", server.url, "--db", str(db), "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = _ingest_with_rows(server.url, db)
         try:
-            deadline = time.monotonic() + 60
-            while not (db.exists() and _rows_or_zero(db) > 0):
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.02)
             process.send_signal(signal.SIGTERM)
             stdout, stderr = process.communicate(timeout=60)
         finally:
@@ -78,6 +69,23 @@ def test_sigterm_stops_cleanly_and_flushes(tmp_path: Path) -> None:
     assert stats["state"] == "stopped" and stats["queue_depth"] == 0
     assert stats["received"] == stats["written"] + stats["dead_letters"] > 0
     assert count_rows(db) == stats["written"]
+
+
+def _ingest_with_rows(url: str, db: Path, *extra: str) -> subprocess.Popen:
+    """`ingest URL --db DB --json` in a child, returned once it has written rows (killed if it never does)."""
+    process = subprocess.Popen(
+        [*PULSE, "ingest", url, "--db", str(db), "--json", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (db.exists() and _rows_or_zero(db) > 0):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.02)
+    except BaseException:
+        process.kill()
+        raise
+    return process
 
 
 def _rows_or_zero(db: Path) -> int:
@@ -165,14 +173,7 @@ def _ingest_behind_a_lock(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen
     """An ingest that has written rows and is now paused behind another process's write lock."""
     db = tmp_path / "stuck.db"
     server = spawn_demo_server(rate=3000)
-    process = subprocess.Popen(
-        [*PULSE, "ingest", server.url, "--db", str(db), "--json", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not (db.exists() and _rows_or_zero(db) > 0):
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.02)
+    process = _ingest_with_rows(server.url, db, *extra)
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db), "60"], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
     time.sleep(0.5)  # messages keep arriving and queue up behind the lock
@@ -224,15 +225,8 @@ def test_a_fatal_database_error_still_prints_the_final_counts(tmp_path: Path) ->
 
     db = tmp_path / "fatal.db"
     with spawn_demo_server(rate=3000) as server:
-        process = subprocess.Popen(
-            [*PULSE, "ingest", server.url, "--db", str(db), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = _ingest_with_rows(server.url, db)
         try:
-            deadline = time.monotonic() + 60
-            while not (db.exists() and _rows_or_zero(db) > 0):
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.02)
             vandal = apsw.Connection(str(db))
             vandal.execute("DROP TABLE readings; CREATE VIEW readings AS SELECT 1 AS seq")
             vandal.close()

@@ -17,6 +17,7 @@ import pytest
 from websockets.asyncio.server import serve
 
 from desktop_app.core.database import connect_read, connect_write, create_database
+from tests.processes import alive, children_of
 
 MESSAGES = 400
 MESSAGE_BYTES = 1_000_000  # just under the default 1 MiB limit: each one is a row
@@ -82,28 +83,6 @@ def test_big_messages_behind_a_long_write_lock_stay_bounded_in_memory(tmp_path: 
         connection.close()
 
 
-def live_children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.gui
 def test_a_killed_window_leaves_no_child_running(tmp_path: Path) -> None:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "c"),
@@ -114,10 +93,10 @@ def test_a_killed_window_leaves_no_child_running(tmp_path: Path) -> None:
     )
     try:
         deadline = time.monotonic() + 60
-        while len(live_children(window.pid)) < 2:  # the demo server and the ingest worker
+        while len(children_of(window.pid)) < 2:  # the demo server and the ingest worker
             assert window.poll() is None and time.monotonic() < deadline, "the demo did not start"
             time.sleep(0.1)
-        children = live_children(window.pid)
+        children = children_of(window.pid)
     finally:
         window.send_signal(signal.SIGKILL)
         window.wait(10)

@@ -13,6 +13,7 @@ import apsw
 import pytest
 
 from desktop_app.core.database import connect_write
+from tests.odd_files import make_damaged_index
 
 STATS_KEYS = {
     "page_size",
@@ -200,16 +201,7 @@ def test_check_exit_codes(db_path: Path, tmp_path: Path) -> None:
     assert pulse("check", db_path, "--quick").stdout.startswith("quick_check: ok")
 
     damaged = tmp_path / "damaged.db"
-    connection = apsw.Connection(str(damaged))
-    connection.execute("PRAGMA page_size = 4096; CREATE TABLE t(id INTEGER PRIMARY KEY, s TEXT); CREATE INDEX ts ON t(s)")
-    with connection:
-        connection.executemany("INSERT INTO t(s) VALUES (?)", [(f"value {i:06d}",) for i in range(3000)])
-    page_count = connection.execute("PRAGMA page_count").fetchall()[0][0]
-    connection.close()
-    data = bytearray(damaged.read_bytes())
-    start = (page_count - 1) * 4096 + 2048
-    data[start : start + 200] = b"X" * 200
-    damaged.write_bytes(bytes(data))
+    make_damaged_index(damaged)
 
     bad = pulse("check", damaged)
     assert bad.returncode == 1, bad.stderr

@@ -311,10 +311,6 @@ class MessageMapper:
         self.text_indexes = [index for index, column in enumerate(columns) if column.type in ("TEXT", "ANY")]
         self._seq_index = self._keys.get(self.seq_field) if self.seq_field else None
 
-    @property
-    def column_names(self) -> list[str]:
-        return list(self._names) if self.columns is not None else []
-
     # -- mapping (outside the transaction) ----------------------------------------------------------------
 
     def map_batch(self, chunks: Iterable[Chunk]) -> MappedBatch:

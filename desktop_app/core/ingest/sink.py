@@ -126,7 +126,6 @@ class SQLiteSink:
         self.journal_mode: str | None = None
         self._connection: apsw.Connection | None = None
         self._owned = True
-        self._bookkeeping = False  # dead-letter and ledger tables exist
         self._target_ready = False
         self._settings_lock = threading.Lock()
         self._page_limit = max_page_count
@@ -171,7 +170,6 @@ class SQLiteSink:
                     connection.execute(RAW_TABLE_SQL.format(table=quote_identifier(spec.table)))
                 else:
                     connection.execute(create_table_sql(spec.table, spec.columns))
-        self._bookkeeping = True
         if spec is not None:
             self._use_table(spec)
 

@@ -246,9 +246,7 @@ class DataView(QWidget):
                 signal.disconnect(slot)
             model.deleteLater()
         self.header.set_columns([])
-        self.follow_box.blockSignals(True)
-        self.follow_box.setChecked(False)
-        self.follow_box.blockSignals(False)
+        self._set_follow_box(False)
         self._busy_timer.stop()
         self._busy_since = None
         self.cancel_button.hide()
@@ -355,8 +353,8 @@ class DataView(QWidget):
 
     def _on_scrolled(self) -> None:
         bar = self.view.verticalScrollBar()
-        if self.model is not None and bar.value() == bar.minimum() and self.model.can_fetch_previous:
-            self.model.fetch_previous()
+        if bar.value() == bar.minimum():
+            self.fetch_previous()
 
     def fetch_previous(self) -> None:
         if self.model is not None and self.model.can_fetch_previous:

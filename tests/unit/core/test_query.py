@@ -11,7 +11,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from desktop_app.core import errors
+from desktop_app.core import errors, keyset
 from desktop_app.core.database import connect_read, connect_write, open_database
 from desktop_app.core.query import (
     PlanNode,
@@ -20,14 +20,12 @@ from desktop_app.core.query import (
     ResultPage,
     build_plan_tree,
     estimate_row_count,
-    fetch_table_page,
     has_statement,
     is_full_scan,
     is_pragma_query,
     list_schema,
     quote_identifier,
     strip_leading_trivia,
-    table_columns,
 )
 
 WAIT_S = 30.0  # upper bound for a callback to arrive; tests end as soon as it does
@@ -433,13 +431,11 @@ def browse_db(db_path: Path) -> Iterator[apsw.Connection]:
     writer = connect_write(db_path)
     writer.execute(
         'CREATE TABLE "odd ""name"" table"(k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID;'
-        "CREATE TABLE shadow(rowid TEXT, payload TEXT);"
         "CREATE TABLE empty(x);"
         "CREATE VIEW busy_devices AS SELECT device, count(*) AS n FROM readings GROUP BY device;"
     )
     with writer:
         writer.executemany('INSERT INTO "odd ""name"" table" VALUES (?, ?)', [(f"k{i:03d}", i) for i in range(25)])
-        writer.executemany("INSERT INTO shadow VALUES (?, ?)", [(f"r{i}", f"p{i}") for i in range(7)])
     writer.close()
     connection = connect_read(db_path)
     yield connection
@@ -455,58 +451,6 @@ def test_list_schema_lists_every_object(browse_db: apsw.Connection) -> None:
     assert by_name["readings"].sql.startswith("CREATE TABLE readings")
     kinds = [item.type for item in objects]
     assert kinds == sorted(kinds, key=["table", "view", "index", "trigger"].index)
-
-
-def test_table_columns(browse_db: apsw.Connection) -> None:
-    assert table_columns(browse_db, "readings") == ["id", "device", "value"]
-    assert table_columns(browse_db, 'odd "name" table') == ["k", "v"]
-    assert table_columns(browse_db, "busy_devices") == ["device", "n"]
-    with pytest.raises(errors.QueryError, match="no table or view"):
-        table_columns(browse_db, "missing")
-
-
-def page_through(connection: apsw.Connection, table: str, limit: int) -> list[list[tuple]]:
-    pages, key = [], None
-    while True:
-        page = fetch_table_page(connection, table, after_key=key, limit=limit)
-        if not page.rows:
-            return pages
-        pages.append(page.rows)
-        key = page.last_key
-
-
-def test_fetch_table_page_keyset_pages_cover_the_table_once(browse_db: apsw.Connection) -> None:
-    first = fetch_table_page(browse_db, "readings", after_key=None, limit=3)
-    assert first.columns == ["id", "device", "value"]
-    assert [row[0] for row in first.rows] == [1, 2, 3] and first.last_key == 3
-    pages = page_through(browse_db, "readings", 120)
-    assert [len(rows) for rows in pages] == [120, 120, 120, 120, 20]
-    assert [row for rows in pages for row in rows] == browse_db.execute("SELECT * FROM readings ORDER BY id").fetchall()
-
-
-def test_fetch_table_page_uses_an_index_seek(browse_db: apsw.Connection) -> None:
-    plan = browse_db.execute("EXPLAIN QUERY PLAN SELECT rowid, * FROM readings WHERE rowid > 400 ORDER BY rowid LIMIT 5").fetchall()
-    assert plan[0][3].startswith("SEARCH readings USING INTEGER PRIMARY KEY")
-    page = fetch_table_page(browse_db, "readings", after_key=400, limit=5)
-    assert [row[0] for row in page.rows] == [401, 402, 403, 404, 405]
-
-
-def test_fetch_table_page_falls_back_to_offsets(browse_db: apsw.Connection) -> None:
-    pages = page_through(browse_db, 'odd "name" table', 10)
-    assert [len(rows) for rows in pages] == [10, 10, 5]
-    assert pages[0][0] == ("k000", 0) and pages[2][-1] == ("k024", 24)
-    view_page = fetch_table_page(browse_db, "busy_devices", after_key=None, limit=100)
-    assert view_page.columns == ["device", "n"] and len(view_page.rows) == 7 and view_page.last_key == 7
-
-
-def test_fetch_table_page_with_a_column_named_rowid(browse_db: apsw.Connection) -> None:
-    pages = page_through(browse_db, "shadow", 3)
-    assert [row for rows in pages for row in rows] == [(f"r{i}", f"p{i}") for i in range(7)]
-
-
-def test_fetch_table_page_empty_table(browse_db: apsw.Connection) -> None:
-    page = fetch_table_page(browse_db, "empty", after_key=None, limit=10)
-    assert (page.columns, page.rows, page.last_key) == (["x"], [], None)
 
 
 def test_estimate_row_count_without_counting(db_path: Path, browse_db: apsw.Connection) -> None:
@@ -526,7 +470,7 @@ def test_browsing_a_locked_database_raises_a_typed_error(delete_mode_db: Path) -
     connection = connect_read(delete_mode_db, busy_timeout_ms=20)
     try:
         with pytest.raises(errors.DatabaseLocked):
-            fetch_table_page(connection, "notes", after_key=None, limit=10)
+            keyset.describe(connection, "notes")  # what opening a table in the grid runs first
         with pytest.raises(errors.DatabaseLocked):
             list_schema(connection)
     finally:

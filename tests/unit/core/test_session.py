@@ -75,10 +75,6 @@ def test_queries_pages_and_cancel(db_path: Path) -> None:
         assert result.row_count == 500 and sum(len(p.rows) for p in pages) == 500
         plan = await session.explain_plan("SELECT * FROM readings WHERE device = 'dev1'")
         assert "readings_device" in plan[0].detail
-        page = await session.page("readings", limit=10)
-        assert [row[0] for row in page.rows] == list(range(1, 11)) and page.last_key == 10
-        again = await session.reload("readings", through_key=10, count=10)
-        assert again.rows == page.rows
         assert await session.estimate_rows("readings") == 500
 
         running = asyncio.ensure_future(session.run_query(ENDLESS))
@@ -100,11 +96,13 @@ def test_a_browse_task_cancelled_interrupts_its_statement(db_path: Path) -> None
 
     async def scenario() -> None:
         session = await Session.open(db_path, interval=0.05)
-        stuck = asyncio.ensure_future(session.page("endless"))
+        stuck = asyncio.ensure_future(session.browse(lambda c: c.execute("SELECT * FROM endless").fetchall()))
         await asyncio.sleep(0.1)
         stuck.cancel()
-        page = await asyncio.wait_for(session.page("readings", limit=5), 5)  # not stuck behind it
-        assert len(page.rows) == 5
+        rows = await asyncio.wait_for(  # not stuck behind it
+            session.browse(lambda c: c.execute("SELECT * FROM readings LIMIT 5").fetchall()), 5
+        )
+        assert len(rows) == 5
         await session.close()
 
     run_bounded(scenario(), 60)
@@ -143,7 +141,7 @@ def test_close_ends_every_thread_and_closes_the_sampler_last(db_path: Path, monk
     async def scenario() -> None:
         session = await Session.open(db_path, interval=0.05)
         await session.run_query("SELECT 1")
-        await session.page("readings", limit=1)
+        await session.browse(lambda c: c.execute("SELECT * FROM readings LIMIT 1").fetchall())
         runner, browse = session._runner, session._browse
         original_runner_close, original_browse_close = runner.close, browse.close
         monkeypatch.setattr(runner, "close", lambda: (order.append("queries"), original_runner_close()))

@@ -19,7 +19,8 @@ import apsw
 from desktop_app.core.database import open_database, connect_write
 from desktop_app.core.metrics import MetricsSampler
 from desktop_app.core import maintenance
-from desktop_app.core.query import QueryRunner, estimate_row_count, fetch_table_page, list_schema
+from desktop_app.core.query import QueryRunner, estimate_row_count, list_schema
+from desktop_app.core import keyset
 from desktop_app.core.locks import file_locks
 from desktop_app.cli import run_verb
 
@@ -63,7 +64,7 @@ with QueryRunner(database) as runner:
     assert done.wait(10)
 reader = database.connect_read()
 list_schema(reader)
-fetch_table_page(reader, "readings", after_key=None, limit=10)
+keyset.fetch_page(reader, keyset.BrowseSpec(keyset.describe(reader, "readings")), limit=10)
 estimate_row_count(reader, "readings")
 reader.close()
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import threading
 from pathlib import Path
@@ -12,6 +11,7 @@ from desktop_app.core.database import connect_read
 from desktop_app.core.demo import DemoServer
 from desktop_app.ui.panels.ingest import describe_state
 from desktop_app.ui.settings import AppSettings
+from tests.processes import alive
 
 from .conftest import open_in, resolve
 from .ingest_helpers import until
@@ -54,14 +54,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie (exited, not yet reaped) counts as gone
-    with open(f"/proc/{pid}/stat") as handle:
-        return handle.read().split(")")[1].split()[0] != "Z"
+
 
 
 def rows_in(path: Path, table: str) -> int:
@@ -85,7 +78,7 @@ def test_demo_streams_into_its_own_database_and_keeps_the_users_url(qtbot, qloop
         panel.demo_button.click()
         await until(lambda: bool(started), 30)
         pid = controller.demo_pid
-        assert pid is not None and process_alive(pid)
+        assert pid is not None and alive(pid)
         assert not panel.demo_button.isEnabled() and panel.stop_button.isEnabled()
         await until(lambda: controller.last_stats is not None and controller.last_stats.written >= 200)
         await until(lambda: panel.state_label.text() == "connected", 5)
@@ -96,7 +89,7 @@ def test_demo_streams_into_its_own_database_and_keeps_the_users_url(qtbot, qloop
         controller.stopped.connect(finals.append)
         panel.stop_button.click()
         await until(lambda: bool(finals), 20)
-        await until(lambda: not process_alive(pid), 10)
+        await until(lambda: not alive(pid), 10)
         return finals[0]
 
     final = resolve(qtbot, scenario(), timeout=90_000)
@@ -115,7 +108,7 @@ def test_closing_the_window_stops_the_demo_and_its_server(qtbot, qloop, window) 
                     and window.ingest_controller.last_stats.written > 0, 30)
         pid, worker = window.ingest_controller.demo_pid, window.ingest_controller.worker_pid
         window.shutdown()  # closing the window stops the stream, flushes and ends the server
-        await until(lambda: not process_alive(pid) and not process_alive(worker), 10)
+        await until(lambda: not alive(pid) and not alive(worker), 10)
         await until(lambda: not window.ingest_controller.running, 10)
 
     resolve(qtbot, scenario(), timeout=90_000)

@@ -14,28 +14,13 @@ from desktop_app.core.ingest import IngestConfig, IngestStats
 from desktop_app.core.ingest.protocol import WorkerProcess, run_worker
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.ingest_controller import IngestController, process_exists
+from tests.processes import children_of
 
 from .conftest import resolve
 from .ingest_helpers import until
 from .test_ingest_panel import ServerThread, free_port, rows_in
 
 pytestmark = pytest.mark.gui
-
-
-def children_of(pid: int) -> list[int]:
-    """Live child processes of `pid`, from /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry))
-    return found
 
 
 def test_worker_takes_the_whole_config_document_and_reports_json_lines(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import pytest
 from desktop_app.core.database import connect_write
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.maintenance import MaintenanceActions, human_bytes
+from tests.odd_files import bloat
 
 pytestmark = pytest.mark.gui
 
@@ -24,20 +25,6 @@ def finished(qtbot, actions: MaintenanceActions, start) -> tuple[str, object]:
     with qtbot.waitSignal(actions.finished, timeout=20_000) as blocker:
         start()
     return tuple(blocker.args)
-
-
-def bloat(path: Path) -> None:
-    """Fill, then delete most rows: the freed pages go to the freelist."""
-    connection = connect_write(path)
-    with connection:
-        connection.execute(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
-            "INSERT INTO readings(device, value) SELECT printf('device-%08d', i), i FROM n"
-        )
-    with connection:
-        connection.execute("DELETE FROM readings WHERE id > 100")
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-    connection.close()
 
 
 @pytest.mark.parametrize("mode", ["passive", "full", "restart", "truncate"])

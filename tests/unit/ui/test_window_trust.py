@@ -12,6 +12,7 @@ import pytest
 
 from desktop_app.core.database import connect_write
 from desktop_app.ui.dialogs import ScriptedDialogs
+from tests.odd_files import bloat
 
 from .conftest import open_in
 
@@ -174,20 +175,6 @@ def test_closing_empties_every_view(qtbot, window, db_path: Path) -> None:
     assert window.console.result_model.columns == []
     assert window.schema.tree.topLevelItemCount() == 0
     assert window.status_labels["journal"].text() == ""
-
-
-def bloat(path: Path) -> None:
-    """Fill, then delete most rows: the freed pages go to the freelist (well over 20 %)."""
-    connection = connect_write(path)
-    with connection:
-        connection.execute(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
-            "INSERT INTO readings(device, value) SELECT printf('device-%08d', i), i FROM n"
-        )
-    with connection:
-        connection.execute("DELETE FROM readings WHERE id > 100")
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-    connection.close()
 
 
 def flag_codes(window) -> set[str]:
