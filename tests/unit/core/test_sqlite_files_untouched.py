@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.file_audit import run_audited
 
 SCENARIO = """
-import os, threading
+import os, threading, time
 from pathlib import Path
 import apsw
 from desktop_app.core.database import open_database, connect_write
@@ -39,6 +39,11 @@ def write_and_close():
 thread = threading.Thread(target=write_and_close)
 thread.start()
 samples = [sampler.sample() for _ in range(SAMPLES)]
+# Under load the writer thread may not have committed yet: keep sampling until it has, with a deadline.
+deadline = time.monotonic() + 30
+while not any(s.external_write for s in samples) and time.monotonic() < deadline:
+    samples.append(sampler.sample())
+    time.sleep(0.002)
 stop.set()
 thread.join()
 assert any(s.external_write for s in samples)
