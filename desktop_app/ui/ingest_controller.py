@@ -18,11 +18,11 @@ import contextlib
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from desktop_app.core.database import connect_read, create_database
-from desktop_app.core.demo import DemoServerProcess
 from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest import IngestConfig, IngestStats
 from desktop_app.core.ingest.protocol import WorkerProcess
@@ -30,6 +30,9 @@ from desktop_app.core.ingest.sink import missing_ingest_tables
 from desktop_app.core.postgres.url import is_postgres_url
 
 DEMO_RATE = 2000
+if TYPE_CHECKING:
+    from desktop_app.core.demo import DemoServerProcess
+
 DEMO_DATABASE_NAME = "demo.db"
 STOP_TIMEOUT_S = 20.0
 
@@ -165,6 +168,8 @@ class IngestController(QObject):
         try:
             await loop.run_in_executor(None, _fresh_database, path)
             self.demo_database_ready.emit(path)
+            from desktop_app.core.demo import DemoServerProcess  # the server's modules load only for a demo
+
             self._demo = await DemoServerProcess.start(rate=rate)
         except PulseError as exc:
             self._error = exc

@@ -29,6 +29,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
     QDockWidget,
     QLabel,
     QMainWindow,
@@ -46,7 +47,6 @@ from desktop_app.core.maintenance import CHECKPOINT_MODES
 from desktop_app.core.metrics import Sample
 from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
-from desktop_app.ui.copy_to_postgres import CopyToPostgresDialog
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 from desktop_app.ui.ingest_controller import IngestController
 from desktop_app.ui.layout_modes import LayoutModes
@@ -460,10 +460,12 @@ class MainWindow(QMainWindow):
         self._update_status_labels()
         return session
 
-    def ask_copy_to_postgres(self) -> CopyToPostgresDialog | None:
+    def ask_copy_to_postgres(self) -> QDialog | None:
         """Tools ▸ Copy to PostgreSQL…: a non-modal dialog that copies the open file from one snapshot."""
         if self.database is None:
             return None
+        from desktop_app.ui.copy_to_postgres import CopyToPostgresDialog  # psycopg loads only when asked
+
         dialog = CopyToPostgresDialog(self.database.path, self)
         dialog.open()
         return dialog
