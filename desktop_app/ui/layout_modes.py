@@ -98,7 +98,7 @@ class LayoutModes(QObject):
         self.actions[mode].setChecked(True)
         window = self.window
         browse = mode == BROWSE
-        window.dashboard.graphics.setVisible(not browse)
+        window.dashboard.set_folded(browse)
         if browse:
             window.docks["schema"].raise_()  # the data view in front of the console
         QTimer.singleShot(0, self._resize)  # once the dashboard's size hint reflects what it shows

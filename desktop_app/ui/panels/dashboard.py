@@ -183,6 +183,7 @@ class DashboardPanel(QWidget):
         self._capacity = int(max(seconds for _label, seconds in WINDOWS) / sample_interval) + 64
         self._pending: list[list[float]] = []  # readings that arrived before the charts were built
         self._charts_built = False
+        self._folded = False  # the Browse layout folds the charts away, leaving the tiles
         self._window_seconds = 60
         self._paused = False
         self._dirty = False
@@ -322,7 +323,7 @@ class DashboardPanel(QWidget):
             (FREE_PERCENT, self.freelist_percent_plot),
         )}
         self._layout.addWidget(self.graphics, 1)
-        self.graphics.setVisible(self.point_count() > 0)
+        self.graphics.setVisible(self.point_count() > 0 and not self._folded)
         self._apply_mouse_mode()
         self._style_charts()
         self._dirty = True
@@ -456,7 +457,14 @@ class DashboardPanel(QWidget):
     def _show_charts(self, shown: bool) -> None:
         self.placeholder.setVisible(not shown)
         if self._charts_built:
-            self.graphics.setVisible(shown)
+            self.graphics.setVisible(shown and not self._folded)
+
+    def set_folded(self, folded: bool) -> None:
+        """Fold the charts away (tiles stay) or bring them back, without building them just for that: building
+        imports pyqtgraph, which must not delay a file's window."""
+        self._folded = folded
+        if self._charts_built:
+            self.graphics.setVisible(not folded)
 
     def show_red_flags(self, flags: list[RedFlag]) -> None:
         if not flags:
