@@ -112,11 +112,32 @@ def _checked(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess
     return result
 
 
+OWNER_FILE = "owner.pid"  # the pid of the process that started the server
+
+
+def stop_orphaned_servers(bindir: Path) -> None:
+    """pg_ctl daemonizes the server, so a test run killed outright (no teardown) leaves it running: stop and
+    remove every server of ours whose starting process is gone."""
+    for root in Path(tempfile.gettempdir()).glob("pulse-pg-*"):
+        with contextlib.suppress(OSError, ValueError):
+            owner = int((root / OWNER_FILE).read_text())
+            if Path(f"/proc/{owner}").exists():
+                continue
+            data = root / "data"
+            if (data / "postmaster.pid").exists():
+                kwargs = {"user": data.owner()} if os.geteuid() == 0 else {}
+                subprocess.run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                               capture_output=True, check=False, timeout=60, cwd=root, **kwargs)
+            shutil.rmtree(root, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def running_server(*, durable: bool = False) -> Iterator[PostgresServer]:
     """Start a server in a new temp folder; stop it and remove the folder afterwards."""
     bindir = postgres_bin()
+    stop_orphaned_servers(bindir)
     root = Path(tempfile.mkdtemp(prefix="pulse-pg-"))
+    (root / OWNER_FILE).write_text(str(os.getpid()))
     user = None
     if os.geteuid() == 0:
         user = "nobody"
