@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from desktop_app.core.database import connect_read
@@ -169,31 +171,35 @@ time.sleep(float(sys.argv[2]))
 """
 
 
-def _ingest_behind_a_lock(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, subprocess.Popen, Path]:
-    """An ingest that has written rows and is now paused behind another process's write lock."""
+@contextlib.contextmanager
+def _ingest_behind_a_lock(tmp_path: Path, *extra: str) -> Iterator[subprocess.Popen]:
+    """An ingest that has written rows and is now paused behind another process's write lock; everything
+    it took (the ingest, the lock holder, the demo server) is stopped afterwards."""
     db = tmp_path / "stuck.db"
     server = spawn_demo_server(rate=3000)
-    process = _ingest_with_rows(server.url, db, *extra)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db), "60"], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "locked"
-    time.sleep(0.5)  # messages keep arriving and queue up behind the lock
-    process.server = server  # type: ignore[attr-defined]
-    return process, holder, db
+    process = holder = None
+    try:
+        process = _ingest_with_rows(server.url, db, *extra)
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db), "60"], stdout=subprocess.PIPE, text=True)
+        assert holder.stdout.readline().strip() == "locked"
+        time.sleep(0.5)  # messages keep arriving and queue up behind the lock
+        yield process
+    finally:
+        if process is not None:
+            process.kill()
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+            holder.stdout.close()
+        server.stop()
 
 
 def test_a_second_interrupt_says_what_it_abandons_and_counts_it(tmp_path: Path) -> None:
-    process, holder, _db = _ingest_behind_a_lock(tmp_path)
-    try:
+    with _ingest_behind_a_lock(tmp_path) as process:
         process.send_signal(signal.SIGTERM)  # stop and flush: the flush waits for the lock
         time.sleep(0.5)
         process.send_signal(signal.SIGTERM)  # give up
         stdout, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
-        holder.kill()
-        holder.wait()
-        holder.stdout.close()
-        process.server.stop()
     assert process.returncode == 1, stderr
     stats = last_json(stdout)
     abandoned = int(stderr.split("abandoning ")[1].split()[0].replace(",", ""))
@@ -202,18 +208,11 @@ def test_a_second_interrupt_says_what_it_abandons_and_counts_it(tmp_path: Path) 
 
 
 def test_flush_timeout_gives_up_on_a_locked_database_and_says_so(tmp_path: Path) -> None:
-    process, holder, _db = _ingest_behind_a_lock(tmp_path, "--flush-timeout", "1")
-    try:
+    with _ingest_behind_a_lock(tmp_path, "--flush-timeout", "1") as process:
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=60)
         elapsed = time.monotonic() - started
-    finally:
-        process.kill()
-        holder.kill()
-        holder.wait()
-        holder.stdout.close()
-        process.server.stop()
     assert process.returncode == 1 and elapsed < 20
     stats = last_json(stdout)
     assert stats["unwritten"] > 0 and "Gave up flushing after 1 s" in stats["last_error"]

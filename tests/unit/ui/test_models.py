@@ -69,13 +69,19 @@ def test_table_model_picks_up_rows_appended_later(session: Session, big_db: Path
     assert [row[1] for row in model.rows()[-3:]] == ["late"] * 3
 
 
-def test_view_scrolling_fetches_more(session: Session, qtbot) -> None:
-    model = TableModel(session, "readings", page_rows=200)
+def shown_in_a_view(model: TableModel, qtbot) -> QTableView:
+    """A real 400x300 table view showing `model`, so scrolling asks it for rows as a person's would."""
     view = QTableView()
     qtbot.addWidget(view)
     view.resize(400, 300)
     view.setModel(model)
     view.show()
+    return view
+
+
+def test_view_scrolling_fetches_more(session: Session, qtbot) -> None:
+    model = TableModel(session, "readings", page_rows=200)
+    view = shown_in_a_view(model, qtbot)
     with qtbot.waitSignal(model.page_loaded, timeout=5000):
         model.start()
     view.scrollToBottom()
@@ -118,11 +124,7 @@ def test_closed_model_ignores_late_pages(session: Session, qtbot) -> None:
 
 def test_refresh_reloads_the_rows_shown_in_place(session: Session, big_db: Path, qtbot) -> None:
     model = TableModel(session, "readings", page_rows=100)
-    view = QTableView()
-    qtbot.addWidget(view)
-    view.resize(400, 300)
-    view.setModel(model)
-    view.show()
+    view = shown_in_a_view(model, qtbot)
     with qtbot.waitSignal(model.page_loaded, timeout=5000):
         model.start()
     with qtbot.waitSignal(model.page_loaded, timeout=5000):
