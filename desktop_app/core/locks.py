@@ -9,8 +9,13 @@ from pathlib import Path
 
 # wal-index lock bytes in the -shm (unix VFS): WAL_WRITE_LOCK at 120, CKPT 121, RECOVER 122,
 # WAL_READ_LOCK(0..4) at 123..127 (held SHARED for the whole of a read transaction), DMS at 128.
+SHM_WRITE_LOCK_BYTE = 120
 SHM_READ_MARK_BYTES = range(123, 128)
 SHM_DMS_BYTE = 128
+# Rollback mode locks bytes of the database file from PENDING_BYTE (2**30): PENDING, RESERVED, then SHARED.
+PENDING_BYTE = 0x40000000
+RESERVED_BYTE = PENDING_BYTE + 1
+SHARED_FIRST_BYTE = PENDING_BYTE + 2
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,39 @@ def lock_holders(path: Path | str) -> list[tuple[int, str]]:
             if lock.pid != os.getpid() and lock.pid > 0:
                 holders[lock.pid] = process_name(lock.pid)
     return sorted(holders.items())
+
+
+def lock_holders_by_role(path: Path | str) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """(writers, readers): other processes holding locks on `path` or its -shm, each as (pid, command name).
+    A writer holds the WAL write lock (or, in rollback mode, RESERVED/PENDING/EXCLUSIVE); the rest read."""
+    real = Path(path).resolve()
+    roles: dict[int, str] = {}
+    for candidate, is_shm in ((real, False), (Path(f"{real}-shm"), True)):
+        for lock in file_locks(candidate):
+            if lock.pid <= 0 or lock.pid == os.getpid():
+                continue
+            if is_shm:
+                writes = lock.access == "WRITE" and lock.covers(SHM_WRITE_LOCK_BYTE)
+            else:
+                writes = lock.covers(RESERVED_BYTE) or (lock.access == "WRITE" and lock.covers(SHARED_FIRST_BYTE))
+            if writes:
+                roles[lock.pid] = "writer"
+            else:
+                roles.setdefault(lock.pid, "reader")
+    writers = sorted((pid, process_name(pid)) for pid, role in roles.items() if role == "writer")
+    readers = sorted((pid, process_name(pid)) for pid, role in roles.items() if role == "reader")
+    return writers, readers
+
+
+def describe_writers(path: Path | str) -> str:
+    """' (writing: process 1234 python3; also open in 2 reading processes)' or ''."""
+    writers, readers = lock_holders_by_role(path)
+    parts = []
+    if writers:
+        parts.append("writing: " + ", ".join(f"process {pid} {name}".strip() for pid, name in writers))
+    if readers:
+        parts.append(f"also open in {len(readers)} reading process{'es' if len(readers) != 1 else ''}")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _parse_lock_line(line: str) -> tuple[tuple[int, int, int], FileLock] | None:

@@ -49,6 +49,7 @@ from desktop_app.core.ingest.mapping import (
     _raw_bytes,
     quote_identifier,
 )
+from desktop_app.core.locks import describe_writers
 
 LARGEST_PAGE_COUNT = 0xFFFFFFFE  # SQLite's own ceiling for PRAGMA max_page_count
 MAX_ROWS_PER_STATEMENT = 1024
@@ -326,73 +327,3 @@ def missing_ingest_tables(connection: apsw.Connection, table: str) -> list[str]:
         ).fetchall()
     }
     return [name for name in names if name.lower() not in present]
-
-
-# -- who holds the lock: writers and readers apart ------------------------------------------------------------
-
-# The unix VFS's lock bytes. WAL mode locks bytes of the -shm file: 120 is the WAL write lock, 121 the
-# checkpointer's, 123..127 the read marks, 128 the "dead man switch" every connection holds. Rollback mode
-# locks bytes of the database file from PENDING_BYTE (2**30): PENDING, RESERVED, then the SHARED range.
-SHM_WRITE_LOCK = 120
-SHM_CHECKPOINT_LOCK = 121
-PENDING_BYTE = 0x40000000
-RESERVED_BYTE = PENDING_BYTE + 1
-
-
-def lock_holders_by_role(path: Path | str) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
-    """(writers, readers): other processes holding locks on `path` or its -shm, from /proc/locks (Linux).
-    A writer holds the WAL write lock (or, in rollback mode, RESERVED/PENDING/EXCLUSIVE); the rest read."""
-    targets: dict[tuple[int, int, int], str] = {}
-    for candidate, kind in ((Path(path), "db"), (Path(f"{path}-shm"), "shm")):
-        try:
-            st = candidate.stat()
-        except OSError:
-            continue
-        targets[(os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)] = kind
-    try:
-        with open("/proc/locks", encoding="ascii", errors="replace") as handle:  # not a SQLite file
-            lines = handle.read().splitlines()
-    except OSError:
-        return [], []
-    roles: dict[int, str] = {}
-    for line in lines:
-        fields = line.replace("->", "").split()
-        try:
-            lock_type, pid = fields[3], int(fields[4])
-            major, minor, inode = fields[5].split(":")
-            key = (int(major, 16), int(minor, 16), int(inode))
-            start = int(fields[6])
-            end = PENDING_BYTE * 4 if fields[7] == "EOF" else int(fields[7])
-        except (IndexError, ValueError):
-            continue
-        kind = targets.get(key)
-        if kind is None or pid <= 0 or pid == os.getpid():
-            continue
-        if kind == "shm":
-            writes = lock_type == "WRITE" and start <= SHM_WRITE_LOCK <= end
-        else:
-            writes = start <= RESERVED_BYTE <= end or (lock_type == "WRITE" and start <= PENDING_BYTE + 2 <= end)
-        if writes or pid not in roles:
-            roles[pid] = "writer" if writes else roles.get(pid, "reader")
-    writers = sorted((pid, _process_name(pid)) for pid, role in roles.items() if role == "writer")
-    readers = sorted((pid, _process_name(pid)) for pid, role in roles.items() if role == "reader")
-    return writers, readers
-
-
-def describe_writers(path: Path | str) -> str:
-    """' (writing: process 1234 python3; also open in 2 reading processes)' or ''."""
-    writers, readers = lock_holders_by_role(path)
-    parts = []
-    if writers:
-        parts.append("writing: " + ", ".join(f"process {pid} {name}".strip() for pid, name in writers))
-    if readers:
-        parts.append(f"also open in {len(readers)} reading process{'es' if len(readers) != 1 else ''}")
-    return f" ({'; '.join(parts)})" if parts else ""
-
-
-def _process_name(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""

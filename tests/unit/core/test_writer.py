@@ -261,7 +261,7 @@ def test_lock_holders_are_split_into_writers_and_readers(tmp_path: Path) -> None
     import subprocess
     import sys
 
-    from desktop_app.core.ingest.sink import describe_writers, lock_holders_by_role
+    from desktop_app.core.locks import describe_writers, lock_holders_by_role
 
     path = tmp_path / "locks.db"
     create_database(path)
