@@ -15,13 +15,14 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.scenarios import free_port
 
 SUPERUSER = "pulse"
 SECRET_USER = "secret_user"
@@ -43,11 +44,6 @@ def postgres_bin() -> Path:
         return Path(found).parent
     raise RuntimeError("PostgreSQL's initdb was not found: install the `postgresql` package (see README setup).")
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
 import ssl
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from desktop_app.core.ingest import (
 )
 from desktop_app.core.ingest import sources as ingest_module
 from desktop_app.core.ingest.mapping import BATCH_LEDGER_TABLE, DEAD_LETTER_TABLE
-from tests.scenarios import run_bounded, wait_for
+from tests.scenarios import free_port, run_bounded, wait_for
 
 SCENARIO_TIMEOUT_S = 60.0
 
@@ -45,11 +44,6 @@ def rows(path: Path, sql: str) -> list[tuple]:
     finally:
         connection.close()
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_urls_are_checked() -> None:

@@ -7,9 +7,9 @@ import pytest
 
 from desktop_app.core.postgres.migrate import MigrateResult
 from desktop_app.ui.copy_to_postgres import CopyToPostgresDialog
+from tests.scenarios import wait_for
 
 from .conftest import open_in, resolve
-from .ingest_helpers import until
 
 pytestmark = pytest.mark.gui
 
@@ -27,8 +27,8 @@ def test_dialog_copies_with_progress_and_refuses_a_password_in_the_url(qtbot, ql
     async def scenario():
         dialog.url_edit.setText(pg_url)
         dialog.start()
-        await until(lambda: bool(outcomes), 30)
-        await until(lambda: dialog.progress.value() == dialog.progress.maximum(), 5)
+        await wait_for(lambda: bool(outcomes), 30)
+        await wait_for(lambda: dialog.progress.value() == dialog.progress.maximum(), 5)
         dialog.close()
 
     resolve(qtbot, scenario(), timeout=60_000)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from pathlib import Path
 
@@ -12,9 +11,9 @@ from desktop_app.core.demo import DemoServer
 from desktop_app.ui.panels.ingest import describe_state
 from desktop_app.ui.settings import AppSettings
 from tests.processes import alive
+from tests.scenarios import free_port, wait_for
 
 from .conftest import open_in, resolve
-from .ingest_helpers import until
 
 pytestmark = pytest.mark.gui
 
@@ -48,11 +47,6 @@ class ServerThread:
         self._thread.join(10)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 
 
@@ -76,20 +70,20 @@ def test_demo_streams_into_its_own_database_and_keeps_the_users_url(qtbot, qloop
 
     async def scenario():
         panel.demo_button.click()
-        await until(lambda: bool(started), 30)
+        await wait_for(lambda: bool(started), 30)
         pid = controller.demo_pid
         assert pid is not None and alive(pid)
         assert not panel.demo_button.isEnabled() and panel.stop_button.isEnabled()
-        await until(lambda: controller.last_stats is not None and controller.last_stats.written >= 200)
-        await until(lambda: panel.state_label.text() == "connected", 5)
+        await wait_for(lambda: controller.last_stats is not None and controller.last_stats.written >= 200)
+        await wait_for(lambda: panel.state_label.text() == "connected", 5)
         assert panel.counter_labels["written"].text() not in ("–", "0")
-        await until(lambda: window.status_labels["ingest"].text() == "ingest: connected", 5)
-        await until(lambda: window.database is not None and window.database.path == window.demo_database_path(), 10)
+        await wait_for(lambda: window.status_labels["ingest"].text() == "ingest: connected", 5)
+        await wait_for(lambda: window.database is not None and window.database.path == window.demo_database_path(), 10)
         finals: list = []
         controller.stopped.connect(finals.append)
         panel.stop_button.click()
-        await until(lambda: bool(finals), 20)
-        await until(lambda: not alive(pid), 10)
+        await wait_for(lambda: bool(finals), 20)
+        await wait_for(lambda: not alive(pid), 10)
         return finals[0]
 
     final = resolve(qtbot, scenario(), timeout=90_000)
@@ -104,12 +98,12 @@ def test_demo_streams_into_its_own_database_and_keeps_the_users_url(qtbot, qloop
 def test_closing_the_window_stops_the_demo_and_its_server(qtbot, qloop, window) -> None:
     async def scenario():
         window.start_demo(1000)
-        await until(lambda: window.ingest_controller.last_stats is not None
+        await wait_for(lambda: window.ingest_controller.last_stats is not None
                     and window.ingest_controller.last_stats.written > 0, 30)
         pid, worker = window.ingest_controller.demo_pid, window.ingest_controller.worker_pid
         window.shutdown()  # closing the window stops the stream, flushes and ends the server
-        await until(lambda: not alive(pid) and not alive(worker), 10)
-        await until(lambda: not window.ingest_controller.running, 10)
+        await wait_for(lambda: not alive(pid) and not alive(worker), 10)
+        await wait_for(lambda: not window.ingest_controller.running, 10)
 
     resolve(qtbot, scenario(), timeout=90_000)
     assert rows_in(window.demo_database_path(), "readings") > 0
@@ -128,11 +122,11 @@ def test_start_asks_then_ingests_from_a_url_in_raw_mode(qtbot, qloop, window, sc
         panel.table_edit.setText("raw_messages")
         panel.mode_combo.setCurrentIndex(1)
         panel.start_button.click()
-        await until(lambda: bool(started), 10)
+        await wait_for(lambda: bool(started), 10)
         assert started[0].raw and started[0].table == "raw_messages"
-        await until(lambda: controller.last_stats is not None and controller.last_stats.written >= 300)
+        await wait_for(lambda: controller.last_stats is not None and controller.last_stats.written >= 300)
         panel.stop_button.click()
-        await until(lambda: bool(finals), 20)
+        await wait_for(lambda: bool(finals), 20)
 
     with ServerThread(count=300) as server:
         resolve(qtbot, scenario(), timeout=90_000)
@@ -151,11 +145,11 @@ def test_unreachable_server_shows_backoff_with_a_countdown_and_attempts(qtbot, q
     async def scenario():
         panel.url_edit.setText(f"ws://127.0.0.1:{free_port()}")
         panel.start_button.click()
-        await until(lambda: controller.last_stats is not None and controller.last_stats.state == "backoff", 15)
-        await until(lambda: "reconnecting in" in panel.state_label.text(), 5)
-        await until(lambda: panel.counter_labels["retry_attempts"].text() not in ("–", "0"), 10)
+        await wait_for(lambda: controller.last_stats is not None and controller.last_stats.state == "backoff", 15)
+        await wait_for(lambda: "reconnecting in" in panel.state_label.text(), 5)
+        await wait_for(lambda: panel.counter_labels["retry_attempts"].text() not in ("–", "0"), 10)
         panel.stop_button.click()
-        await until(lambda: bool(finals), 20)
+        await wait_for(lambda: bool(finals), 20)
 
     resolve(qtbot, scenario(), timeout=90_000)
     assert not controller.running
@@ -201,10 +195,10 @@ def test_postgres_target_streams_into_postgresql_and_keeps_passwords_off_screen(
         panel.url_edit.setText(server.url)
         panel.pg_url_edit.setText(pg_url)
         panel.start_button.click()
-        await until(lambda: bool(started), 10)
-        await until(lambda: controller.last_stats is not None and controller.last_stats.written >= 300, 30)
+        await wait_for(lambda: bool(started), 10)
+        await wait_for(lambda: controller.last_stats is not None and controller.last_stats.written >= 300, 30)
         panel.stop_button.click()
-        await until(lambda: bool(finals), 20)
+        await wait_for(lambda: bool(finals), 20)
 
     with ServerThread(count=300) as server:
         resolve(qtbot, scenario(), timeout=90_000)

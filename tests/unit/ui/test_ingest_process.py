@@ -15,10 +15,10 @@ from desktop_app.core.ingest.protocol import WorkerProcess, run_worker
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.ingest_controller import IngestController, process_exists
 from tests.processes import children_of
+from tests.scenarios import free_port, wait_for
 
 from .conftest import resolve
-from .ingest_helpers import until
-from .test_ingest_panel import ServerThread, free_port, rows_in
+from .test_ingest_panel import ServerThread, rows_in
 
 pytestmark = pytest.mark.gui
 
@@ -72,7 +72,7 @@ def test_controller_runs_the_worker_on_the_loop(qtbot, qloop, tmp_path: Path) ->
 
     async def scenario() -> None:
         controller.start(IngestConfig(url=server.url, db_path=tmp_path / "c.db", max_messages=250))
-        await until(lambda: bool(finals), 30)
+        await wait_for(lambda: bool(finals), 30)
 
     with ServerThread(count=250) as server:
         resolve(qtbot, scenario(), timeout=90_000)
@@ -84,11 +84,11 @@ def test_quitting_during_demo_start_up_leaves_no_process(qtbot, qloop, tmp_path:
 
     async def scenario() -> None:
         controller.start_demo(rate=500)
-        await until(lambda: children_of(os.getpid()), 20)  # the demo server is being started
+        await wait_for(lambda: children_of(os.getpid()), 20)  # the demo server is being started
         controller.shutdown()  # the window closes now
         await asyncio.sleep(0)  # the cancelled start-up kills what it spawned
-        await until(lambda: not children_of(os.getpid()), 10)
-        await until(lambda: not controller.running, 10)
+        await wait_for(lambda: not children_of(os.getpid()), 10)
+        await wait_for(lambda: not controller.running, 10)
 
     resolve(qtbot, asyncio.wait_for(scenario(), 40), timeout=90_000)
     assert not controller.running and not children_of(os.getpid())
@@ -100,7 +100,7 @@ def test_starting_into_a_database_without_ingest_tables_asks_first(qtbot, qloop,
 
     async def scenario() -> None:
         controller.ask_and_start(IngestConfig(url=f"ws://127.0.0.1:{free_port()}", db_path=db_path, table="feed"))
-        await until(lambda: bool(dialogs.confirmations), 10)
+        await wait_for(lambda: bool(dialogs.confirmations), 10)
 
     resolve(qtbot, scenario(), timeout=90_000)
     assert dialogs.confirmations == ["Write into this database?"]
