@@ -130,11 +130,6 @@ class MaintenanceActions(QObject):
             return None
         return self._watch("backup", job, describe_backup, on_end=progress.close)
 
-    def cancel_backup(self) -> None:
-        job = self._running.get("backup")
-        if job is not None:
-            job.cancel()
-
     def checkpoint(self, mode: str) -> asyncio.Task | None:
         session = self._require("checkpoint")
         if session is None:

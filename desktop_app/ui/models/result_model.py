@@ -21,9 +21,6 @@ class ResultModel(RowsModel):
     def received_count(self) -> int:
         return len(self._received)
 
-    def all_rows(self) -> list[tuple]:
-        return self._received
-
     def add_page(self, page: ResultPage) -> None:
         if page.columns and page.columns != self._columns and not self._received:
             self._set_columns(page.columns)
