@@ -23,20 +23,21 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest.config import IngestConfig, IngestError
 from desktop_app.core.ingest.mapping import Message, cut_oversized
 
+if TYPE_CHECKING:
+    from desktop_app.core.ingest.stream_connection import StreamConnection
+
 CHUNK_ROWS = 256  # messages per hand-over to the writer thread
 CHUNK_BYTES = 1 << 20  # ... or this many bytes, whichever comes first
 ROOM_POLL_S = 0.005  # how often a blocked source checks the writer's queue for room
 CLOSE_TIMEOUT_S = 2.0
-RECEIVE_QUEUE_FRAMES = 1024  # frames websockets buffers before it stops reading the socket (small messages)
-RECEIVE_BUFFER_BYTES = 8 << 20  # ... and the frame count is lowered so the buffer stays near this many bytes
-MIN_QUEUE_FRAMES = 4
+RECEIVE_QUEUE_FRAMES = 1024  # frames websockets' generic client buffers (the receive-only baseline)
 
 
 @dataclass
@@ -62,7 +63,6 @@ class Inbox:
         self.max_messages = max_messages  # None: no message limit
         self.received = 0
         self.first_message_at: float | None = None
-        self.assembler: object | None = None  # the WebSocket library's receive queue, sized in flush()
 
     @property
     def limit_reached(self) -> bool:
@@ -84,13 +84,15 @@ class Inbox:
             return self.flush()
         return True
 
+    def take(self, message: Message) -> bool:
+        """put() for a source that pushes messages: False also once the message limit is reached."""
+        return self.put(message) and not self.limit_reached
+
     def flush(self) -> bool:
         """Hand the pending chunk to the writer; False when its queue is full (the chunk stays pending)."""
         pending = self.pending
         if not pending:
             return True
-        if self.assembler is not None:
-            _bound_receive_buffer(self.assembler, self.pending_bytes, len(pending))
         if not self._handoff(pending, self.pending_bytes):
             return False
         self.pending = []
@@ -141,6 +143,8 @@ class WebSocketSource:
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+        from desktop_app.core.ingest.stream_connection import StreamConnection
+
         self._stop = stop = asyncio.Event()
         if self._stop_requested:
             stop.set()
@@ -163,7 +167,7 @@ class WebSocketSource:
                     open_timeout=config.open_timeout,
                     close_timeout=CLOSE_TIMEOUT_S,
                     max_size=None,
-                    max_queue=RECEIVE_QUEUE_FRAMES,
+                    create_connection=StreamConnection,
                     ssl=ssl_context,
                 ) as connection:
                     connected_at = time.monotonic()
@@ -229,41 +233,25 @@ class WebSocketSource:
         if not receiving.cancelled():
             receiving.result()  # re-raises ConnectionClosed from a drop
 
-    async def _receive(self, connection: object, inbox: Inbox) -> None:
-        """The hot loop. Returns when max_messages is reached; raises ConnectionClosed on a drop.
+    async def _receive(self, connection: StreamConnection, inbox: Inbox) -> None:
+        """Deliver until max_messages is reached; raise ConnectionClosed when the connection is gone.
 
-        `Inbox.put` inlined for the common case (a message under the size limit): the receive loop is the
-        pipeline's bottleneck, and a method call per message costs several percent of its rate."""
-        recv = connection.recv  # type: ignore[attr-defined]
-        put, quick_limit, limit = inbox.put, inbox.quick_limit, inbox.max_messages
-        inbox.assembler = getattr(connection, "recv_messages", None)
+        The connection pushes messages into the inbox as they are read (see stream_connection); this coroutine
+        only waits while the writer is full and ends the run at the message limit."""
+        connection.attach(inbox.take)
         try:
-            while limit is None or inbox.received < limit:
-                message = await recv()
-                size = len(message)
-                if size > quick_limit or inbox.first_message_at is None:
-                    if not put(message):
-                        await inbox.wait_for_room()
-                    continue
-                pending = inbox.pending  # re-read: the flush tick may have handed the list over meanwhile
-                pending.append(message)
-                inbox.received += 1
-                nbytes = inbox.pending_bytes = inbox.pending_bytes + size
-                if (len(pending) >= CHUNK_ROWS or nbytes >= CHUNK_BYTES) and not inbox.flush():
+            while True:
+                await connection.wait_halted()
+                if inbox.limit_reached:
+                    return
+                if connection.halted:
                     await inbox.wait_for_room()
+                    connection.resume()
+                    continue
+                # The connection is gone and everything read before that was delivered.
+                raise connection.protocol.close_exc
         finally:
-            inbox.assembler = None
-
-
-def _bound_receive_buffer(assembler: object, chunk_bytes: int, chunk_len: int) -> None:
-    """Keep websockets' receive queue near RECEIVE_BUFFER_BYTES: its limit counts frames, so the frame count
-    follows the size of recent messages (1024 frames of 200 bytes, 8 frames of 1 MiB)."""
-    if assembler is None or not hasattr(assembler, "high") or chunk_len <= 0:
-        return
-    average = max(chunk_bytes // chunk_len, 1)
-    high = max(MIN_QUEUE_FRAMES, min(RECEIVE_QUEUE_FRAMES, RECEIVE_BUFFER_BYTES // average))
-    if high != assembler.high:
-        assembler.high, assembler.low = high, high // 4
+            connection.detach()
 
 
 def _negotiated_compression(connection: object) -> str | None:
