@@ -77,8 +77,11 @@ class LayoutModes(QObject):
             self._session = None
 
     def writing_started(self) -> None:
-        """Our own ingest writes the open file: show the charts (unless the user chose otherwise)."""
+        """Our own ingest writes the open file: show the charts (unless the user chose otherwise). They are
+        built now, while the worker starts, so the window is laid out once, before the stream competes for
+        the CPU, rather than when the first rows arrive."""
         if not self.picked:
+            self.window.dashboard.ensure_charts()
             self.apply(MONITOR)
 
     def _on_outside_write(self, _sample: Sample) -> None:
@@ -101,7 +104,10 @@ class LayoutModes(QObject):
         window.dashboard.set_folded(browse)
         if browse:
             window.docks["schema"].raise_()  # the data view in front of the console
-        QTimer.singleShot(0, self._resize)  # once the dashboard's size hint reflects what it shows
+        if browse:
+            QTimer.singleShot(0, self._resize)  # once the dashboard's size hint reflects the fold
+        else:
+            self._resize()  # now: one layout pass and one paint of the charts, not two
         self.changed.emit(mode)
 
     def _resize(self) -> None:

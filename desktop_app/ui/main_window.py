@@ -61,6 +61,7 @@ from desktop_app.ui.theme import apply_theme
 APP_TITLE = "SQLite Pulse"
 MIN_SAMPLE_INTERVAL = 0.1  # seconds: the Preferences dialog's lower bound
 STATUS_MESSAGE_MS = 15_000
+STATUS_MIN_CHARS = 8  # status bar fields keep at least this width, however long their text
 
 
 def default_data_dir() -> Path:
@@ -302,6 +303,9 @@ class MainWindow(QMainWindow):
             label.setObjectName(f"status_{key}")
             label.setToolTip(tip)
             label.setContentsMargins(6, 0, 6, 0)
+            # An explicit minimum: otherwise each longer value raises the window's minimum width, and the
+            # window (and every chart in it) is resized and repainted while values change.
+            label.setMinimumWidth(label.fontMetrics().horizontalAdvance("0" * STATUS_MIN_CHARS))
             bar.addPermanentWidget(label)
             self.status_labels[key] = label
         self._update_status_labels()

@@ -39,6 +39,8 @@ WINDOWS = (("1 min", 60), ("5 min", 300), ("1 h", 3600))
 REDRAW_MS = 50  # 20 Hz
 MIN_SPAN_SECONDS = 20.0
 BOTTOM_ROW = 2
+ROWS = 3
+TILE_MIN_CHARS = 12
 MB = 1_000_000.0
 
 # Buffer columns.
@@ -54,6 +56,16 @@ SERIES_KEYS = {
     FREE_PAGES: "free",
     FREE_PERCENT: "free_percent",
 }
+PLOT_NAMES = ("throughput", "activity", "wal", "db", "freelist", "freelist_percent")
+CURVE_PLOTS = (
+    (INGEST, "throughput"),
+    (ACTIVITY, "activity"),
+    (WAL_FILE, "wal"),
+    (WAL_CONTENT, "wal"),
+    (DB_SIZE, "db"),
+    (FREE_PAGES, "freelist"),
+    (FREE_PERCENT, "freelist_percent"),
+)
 LINE_WIDTH = 1.5  # logical pixels; times the device pixel ratio
 RECENT_SECONDS = 10.0  # rate charts range over this much of the newest data (at most the window)
 # Attributes that exist once the charts are built; reading one builds them.
@@ -186,9 +198,11 @@ class DashboardPanel(QWidget):
         self._folded = False  # the Browse layout folds the charts away, leaving the tiles
         self._window_seconds = 60
         self._paused = False
-        self._dirty = False
+        self._dirty_rows: set[int] = set()  # chart rows whose curves and ranges wait for new data
+        self._titles_dirty = False
+        self._next_row = 0
         self._activity_unit = "WAL frames/s"
-        self._scrolled_at = 0.0
+        self._scrolled_at = [0.0] * ROWS
         self._ranges = {key: FollowingRange() for key in ("throughput", "activity", "freelist", "freelist_percent")}
         self.redraw_count = 0
 
@@ -249,6 +263,8 @@ class DashboardPanel(QWidget):
             tile.setTextFormat(Qt.TextFormat.RichText)
             tile.setProperty("caption", caption)
             tile.setProperty("series", series)
+            # An explicit minimum width, so a longer value never widens the window (see the status bar).
+            tile.setMinimumWidth(tile.fontMetrics().horizontalAdvance("0" * TILE_MIN_CHARS))
             self.tiles[key] = tile
             tiles.addWidget(tile, 1)
 
@@ -262,7 +278,7 @@ class DashboardPanel(QWidget):
 
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
-        self._timer.timeout.connect(self.redraw)
+        self._timer.timeout.connect(self._redraw_next_row)
         self.colors = theme.colors()
         theme.notifier().changed.connect(self.apply_theme)
         self.apply_theme()
@@ -313,20 +329,21 @@ class DashboardPanel(QWidget):
         ]
         # No setXLink: pyqtgraph aligns linked views by screen position, which skews side-by-side plots.
         # No in-plot legend: the WAL chart's title names its two lines in their colours, above the curves.
-        self.curves = {column: self._add_curve(plot) for column, plot in (
-            (INGEST, self.throughput_plot),
-            (ACTIVITY, self.activity_plot),
-            (WAL_FILE, self.wal_plot),
-            (WAL_CONTENT, self.wal_plot),
-            (DB_SIZE, self.db_plot),
-            (FREE_PAGES, self.freelist_plot),
-            (FREE_PERCENT, self.freelist_percent_plot),
-        )}
+        self.curves = {column: self._add_curve(getattr(self, f"{plot}_plot")) for column, plot in CURVE_PLOTS}
         self._layout.addWidget(self.graphics, 1)
         self.graphics.setVisible(self.point_count() > 0 and not self._folded)
         self._apply_mouse_mode()
         self._style_charts()
-        self._dirty = True
+        self._chart_rows = (
+            (self.throughput_plot, self.activity_plot),
+            (self.wal_plot, self.db_plot),
+            (self.freelist_plot, self.freelist_percent_plot),
+        )
+        self._plot_names = {getattr(self, f"{name}_plot"): name for name in PLOT_NAMES}
+        self._plot_columns = {plot: [] for plot in self.plots}
+        for column, plot in CURVE_PLOTS:
+            self._plot_columns[getattr(self, f"{plot}_plot")].append(column)
+        self._mark_dirty()
 
     def _add_plot(self, row: int, col: int) -> Any:
         plot = self.graphics.addPlot(row=row, col=col, axisItems={"bottom": _clock_axis(self._pg, orientation="bottom")})
@@ -334,6 +351,9 @@ class DashboardPanel(QWidget):
         # grid line on each scroll, and these cut a redraw from ~20 ms to ~5 ms.
         if row < BOTTOM_ROW:
             plot.hideAxis("bottom")
+        for side in ("top", "bottom", "left", "right"):
+            # No unit label on any axis: without this each range change re-renders an empty label's HTML.
+            plot.getAxis(side).enableAutoSIPrefix(False)
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.getAxis("left").setWidth(56)
@@ -449,7 +469,7 @@ class DashboardPanel(QWidget):
         else:
             self._pending.append(row)  # the first redraw builds the charts and takes these
         self._activity_unit = reading.activity.unit
-        self._dirty = True
+        self._mark_dirty()
         if self.placeholder.isVisible() or not self._charts_built:
             self._show_charts(True)
         self._update_timer()
@@ -528,7 +548,7 @@ class DashboardPanel(QWidget):
             seconds = min(self.window_buttons, key=lambda option: abs(option - seconds))
         self._window_seconds = seconds
         self.window_buttons[seconds].setChecked(True)
-        self._dirty = True
+        self._mark_dirty()
         if self._paused:
             self.set_paused(False)
         self.redraw()
@@ -546,7 +566,7 @@ class DashboardPanel(QWidget):
         self.pause_button.setText("Resume" if paused else "Pause")
         self._apply_mouse_mode()
         if not paused:
-            self._dirty = True  # the next redraw restores the ranges the user may have zoomed
+            self._mark_dirty()  # the next redraws restore the ranges the user may have zoomed
         self._update_timer()
         self.paused_changed.emit(paused)
 
@@ -565,7 +585,7 @@ class DashboardPanel(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
-        self._dirty = True
+        self._mark_dirty()
         if self._charts_built:
             self._style_charts()  # the screen (and its pixel ratio) may have changed
         self._update_timer()
@@ -576,6 +596,17 @@ class DashboardPanel(QWidget):
 
     # Drawing ----------------------------------------------------------------------------------------------
     def redraw(self) -> None:
+        """Bring every chart up to date now (the timer does one row of charts per tick)."""
+        self._redraw_rows(range(ROWS))
+
+    def _redraw_next_row(self) -> None:
+        """The timer's tick. Repainting all six charts at once keeps the event loop busy for 12-20 ms (software
+        rendering), long enough to stutter the window under load; one row per tick is about a third of that."""
+        row = self._next_row
+        self._next_row = (row + 1) % ROWS
+        self._redraw_rows((row,))
+
+    def _redraw_rows(self, rows: Any) -> None:
         if not self.point_count():
             return
         self.ensure_charts()
@@ -584,53 +615,59 @@ class DashboardPanel(QWidget):
         first = self._buffer.first_key()
         if first is not None and first > start:  # less data than the window: fill the width, then scroll
             start = min(first, now - MIN_SPAN_SECONDS)
-        changed = self._dirty
-        if changed:
+        dirty = [row for row in rows if row in self._dirty_rows]
+        if dirty:
             data = self._buffer.since(start - self._window_seconds * 0.05)
             x = data[T]
-            for column, curve in self.curves.items():
-                curve.setData(x, data[column])
-            self._set_y_ranges(data, now)
-            self._set_titles(self._buffer.last())
-            self._dirty = False
+            for row in dirty:
+                for plot in self._chart_rows[row]:
+                    for column in self._plot_columns[plot]:
+                        self.curves[column].setData(x, data[column])
+                    self._set_y_range(plot, data, now)
+                self._dirty_rows.discard(row)
+            if self._titles_dirty:
+                self._set_titles(self._buffer.last())
+                self._titles_dirty = False
         if self._paused:
             return
-        # Scrolling repaints every chart (axes included): do it only when the curves would move a pixel.
+        # Scrolling repaints the row's charts (axes included): do it only when the curves would move a pixel.
         seconds_per_pixel = (now - start) / max(1.0, self.throughput_plot.getViewBox().width())
-        if not changed and now - self._scrolled_at < seconds_per_pixel:
-            return
-        self._scrolled_at = now
-        for plot in self.plots:
-            plot.setXRange(start, now, padding=0)
-        self.redraw_count += 1
+        scrolled = False
+        for row in rows:
+            if row not in dirty and now - self._scrolled_at[row] < seconds_per_pixel:
+                continue
+            self._scrolled_at[row] = now
+            for plot in self._chart_rows[row]:
+                plot.setXRange(start, now, padding=0)
+            scrolled = True
+        if scrolled:
+            self.redraw_count += 1
 
-    def _set_y_ranges(self, data: Any, now: float) -> None:
+    def _mark_dirty(self) -> None:
+        self._dirty_rows = set(range(ROWS))
+        self._titles_dirty = True
+
+    def _set_y_range(self, plot: Any, data: Any, now: float) -> None:
         """Rates and freelist from zero, ranged over their recent values (a spike raises the range, and it
         comes back once the spike is older than RECENT_SECONDS); sizes around the window's values, so slow
         growth stays visible."""
-        recent_from = now - min(RECENT_SECONDS, self._window_seconds)
-        recent = data[:, data[T] >= recent_from]
-        if not recent.shape[1]:
-            recent = data[:, -1:]
-        for name, plot, column in (
-            ("throughput", self.throughput_plot, INGEST),
-            ("activity", self.activity_plot, ACTIVITY),
-            ("freelist", self.freelist_plot, FREE_PAGES),
-            ("freelist_percent", self.freelist_percent_plot, FREE_PERCENT),
-        ):
-            values = recent[column]
+        name = self._plot_names[plot]
+        columns = self._plot_columns[plot]
+        if name in self._ranges:
+            recent_from = now - min(RECENT_SECONDS, self._window_seconds)
+            values = data[columns[0], data[T] >= recent_from]
+            if not values.size:
+                values = data[columns[0], -1:]
             high = float(values.max()) if values.size else 0.0
             plot.setYRange(0.0, self._ranges[name].update(high), padding=0)
-        for plot, columns, from_zero in (
-            (self.wal_plot, (WAL_FILE, WAL_CONTENT), True),
-            (self.db_plot, (DB_SIZE,), False),
-        ):
-            values = data[list(columns)]
-            high = float(values.max()) if values.size else 0.0
-            low = 0.0 if from_zero or not values.size else float(values.min())
-            span = high - low
-            pad = span * 0.1 if span > 0 else max(abs(high) * 0.05, 1.0)
-            plot.setYRange(max(0.0, low - (0 if from_zero else pad)), high + pad, padding=0)
+            return
+        from_zero = name == "wal"
+        values = data[list(columns)]
+        high = float(values.max()) if values.size else 0.0
+        low = 0.0 if from_zero or not values.size else float(values.min())
+        span = high - low
+        pad = span * 0.1 if span > 0 else max(abs(high) * 0.05, 1.0)
+        plot.setYRange(max(0.0, low - (0 if from_zero else pad)), high + pad, padding=0)
 
     def _set_tile(self, key: str, value: str, caption: str | None = None) -> None:
         tile = self.tiles[key]

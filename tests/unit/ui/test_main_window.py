@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import apsw
@@ -9,8 +11,11 @@ from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from desktop_app.core.activity import Activity
 from desktop_app.core.database import connect_write
+from desktop_app.core.ingest import IngestStats
 from desktop_app.ui.dialogs import ScriptedDialogs
+from desktop_app.ui.panels.dashboard import Reading
 from desktop_app.ui.settings import AppSettings
 
 from .conftest import open_in
@@ -245,3 +250,32 @@ def test_real_error_dialog_is_non_blocking(qtbot, qloop, settings: AppSettings, 
     assert len(boxes) == 1 and "not a SQLite database" in boxes[0].text()
     boxes[0].accept()
     main.shutdown()
+
+
+def test_values_growing_while_streaming_never_resize_the_window_or_its_charts(qtbot, window, db_path: Path) -> None:
+    """A longer number in a tile, a counter or the status bar must not widen anything: a wider label widened
+    the window, and every chart was laid out and repainted again, several times a second while ingesting."""
+    window.show()
+    qtbot.waitExposed(window)
+    open_in(qtbot, window, db_path)
+    qtbot.waitUntil(lambda: window.dashboard.point_count() >= 2, timeout=5000)
+    window.layouts.writing_started()  # what starting a stream does: the charts are built and shown now
+    qtbot.wait(50)
+
+    def sizes() -> tuple:
+        return window.size(), window.dashboard.graphics.size(), window.docks["ingest"].size()
+
+    before = sizes()
+    for digits in range(1, 13):
+        big = int("9" * digits)
+        stats = replace(IngestStats.initial("backoff"), received=big, written=big, dead_letters=big, gaps=big,
+                        rows_per_s=float(big), next_retry_in=9.9, retry_attempts=big)
+        window.ingest.show_stats(stats)
+        window.dashboard.add_reading(
+            Reading(time.time(), float(big), Activity("WAL frames/s", float(big)), big, big, big, big, big, 99.9)
+        )
+        window.dashboard.redraw()
+        window._set_status("size", f"size: {big:,} MB")
+        window._set_status("ingest", f"ingest: {big:,} rows/s")
+        qtbot.wait(20)
+        assert sizes() == before, f"resized at {digits} digits"
