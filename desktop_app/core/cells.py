@@ -7,6 +7,7 @@ spreadsheets paste: tab-separated, a field with a tab, newline or quote is quote
 
 from __future__ import annotations
 
+import binascii
 import csv
 import io
 import json
@@ -15,12 +16,25 @@ from dataclasses import dataclass
 
 import orjson
 
-from desktop_app.core.export import blob_text, json_keys
-
 HEX_DUMP_BYTES = 64 * 1024  # a hex dump of more is unreadable anyway; the viewer says how much is shown
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 GIF_MAGIC = (b"GIF87a", b"GIF89a")
+
+
+def blob_text(value: bytes) -> str:
+    return binascii.b2a_base64(value, newline=False).decode("ascii")
+
+
+def json_keys(columns: Sequence[str]) -> list[str]:
+    """Column names as JSON object keys: a repeated name gets `:2`, `:3` … so no value overwrites another."""
+    seen: dict[str, int] = {}
+    keys = []
+    for name in columns:
+        count = seen.get(name, 0) + 1
+        seen[name] = count
+        keys.append(name if count == 1 else f"{name}:{count}")
+    return keys
 
 
 @dataclass(frozen=True)

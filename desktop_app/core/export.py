@@ -39,6 +39,7 @@ import apsw
 import orjson
 
 from desktop_app.core import errors
+from desktop_app.core.cells import blob_text, json_keys
 from desktop_app.core.errors import PulseError, QueryError, QueryInterrupted
 from desktop_app.core.query import ScriptTracer, has_statement, strip_leading_trivia
 
@@ -345,10 +346,6 @@ def _umask() -> int:
 # ----- formats -----
 
 
-def blob_text(value: bytes) -> str:
-    return binascii.b2a_base64(value, newline=False).decode("ascii")
-
-
 def _orjson_default(value: object) -> object:
     if isinstance(value, bytes):
         return blob_text(value)
@@ -358,17 +355,6 @@ def _orjson_default(value: object) -> object:
 # One JSON object per row; NaN and infinity come out as null (orjson's choice, and JSON has neither).
 _dump_record = functools.partial(orjson.dumps, default=_orjson_default)
 _dump_line = functools.partial(orjson.dumps, default=_orjson_default, option=orjson.OPT_APPEND_NEWLINE)
-
-
-def json_keys(columns: Sequence[str]) -> list[str]:
-    """Column names as JSON object keys: a repeated name gets `:2`, `:3` … so no value overwrites another."""
-    seen: dict[str, int] = {}
-    keys = []
-    for name in columns:
-        count = seen.get(name, 0) + 1
-        seen[name] = count
-        keys.append(name if count == 1 else f"{name}:{count}")
-    return keys
 
 
 class _Writer:

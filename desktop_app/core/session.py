@@ -27,7 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import apsw
 
@@ -37,7 +37,6 @@ from desktop_app.core.browse import BrowseWorker
 from desktop_app.core.database import Database, connect_read, create_database, open_database, pragma
 from desktop_app.core.errors import DatabaseReadOnly, PulseError, translate
 from desktop_app.core.events import EmitterGroup
-from desktop_app.core.export import ExportJob
 from desktop_app.core.metrics import MetricsSampler, Sample
 from desktop_app.core.query import (
     PlanNode,
@@ -48,6 +47,9 @@ from desktop_app.core.query import (
     estimate_row_count,
     list_schema,
 )
+
+if TYPE_CHECKING:
+    from desktop_app.core.export import ExportJob
 
 T = TypeVar("T")
 DEFAULT_INTERVAL = 0.25
@@ -488,6 +490,8 @@ class Session:
         cancels it, and a cancelled export leaves no file."""
         if self._closing or self.database is None:
             raise PulseError("The database was closed.")
+        from desktop_app.core.export import ExportJob  # noqa: PLC0415 (loaded with the first export)
+
         job = ExportJob(self.database.connect_read, sql, destination, fmt=fmt, bindings=bindings, progress=progress)
         self._exports.add(job)
         job.future.add_done_callback(lambda _future: self._exports.discard(job))

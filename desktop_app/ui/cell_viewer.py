@@ -7,8 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase, QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from desktop_app.core.cells import ValueView, describe
-from desktop_app.core.export import blob_text
+from desktop_app.core.cells import ValueView, blob_text, describe
 
 PREVIEW_WIDTH, PREVIEW_HEIGHT = 480, 360
 

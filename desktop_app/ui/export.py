@@ -11,17 +11,20 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton, QWidget
 
 from desktop_app.core.errors import PulseError, QueryInterrupted
-from desktop_app.core.export import ExportJob, ExportResult
 from desktop_app.core.keyset import BrowseSpec, where_clause
 from desktop_app.core.query import quote_identifier
 from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs
+
+if TYPE_CHECKING:  # the export machinery loads when an export starts (through the session)
+    from desktop_app.core.export import ExportJob, ExportResult
 
 FILE_FILTERS = {
     "csv": "CSV files (*.csv)",

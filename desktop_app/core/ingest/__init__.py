@@ -10,17 +10,39 @@
     bench.py     `bench ingest`
 """
 
-from desktop_app.core.ingest.config import CONFIG_VERSION, IngestConfig, IngestError, check_url
-from desktop_app.core.ingest.session import FileIngest, IngestFailed, IngestSession, ingest_file
-from desktop_app.core.ingest.sources import (
-    RECEIVE_QUEUE_FRAMES,
-    FileSource,
-    Inbox,
-    Source,
-    WebSocketSource,
-    backoff_delay,
-)
-from desktop_app.core.ingest.stats import IngestStats, peak_rss_mb
+import importlib
+from typing import Any
+
+# Names load on first use (PEP 562): the window imports the package for its config and counters, and must
+# not pay for the session, the sources and the WebSocket stack before it shows.
+_HOMES = {
+    "CONFIG_VERSION": "config",
+    "IngestConfig": "config",
+    "IngestError": "config",
+    "check_url": "config",
+    "FileIngest": "session",
+    "IngestFailed": "session",
+    "IngestSession": "session",
+    "ingest_file": "session",
+    "RECEIVE_QUEUE_FRAMES": "sources",
+    "FileSource": "sources",
+    "Inbox": "sources",
+    "Source": "sources",
+    "WebSocketSource": "sources",
+    "backoff_delay": "sources",
+    "IngestStats": "stats",
+    "peak_rss_mb": "stats",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CONFIG_VERSION",

@@ -30,12 +30,14 @@ import signal
 import sys
 import threading
 from collections.abc import AsyncIterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest.config import IngestConfig, IngestError
-from desktop_app.core.ingest.session import IngestFailed, IngestSession
 from desktop_app.core.ingest.stats import IngestStats
+
+if TYPE_CHECKING:
+    from desktop_app.core.ingest.session import IngestSession
 
 STATS_INTERVAL = 0.2
 WORKER_NICENESS = 10
@@ -204,6 +206,8 @@ def run_worker(
     niceness: int = WORKER_NICENESS,
 ) -> int:
     """The child: read the start command (unless `config` is given), run, report; exit code as documented."""
+    from desktop_app.core.ingest.session import IngestFailed, IngestSession  # noqa: PLC0415 (the child's side)
+
     die_with_parent()
     if niceness and hasattr(os, "nice"):
         # Background work yields the CPU to the window: on a busy machine the GUI's event loop gets scheduled

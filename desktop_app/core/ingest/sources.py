@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +30,8 @@ from desktop_app.core.ingest.config import IngestConfig, IngestError
 from desktop_app.core.ingest.mapping import Message, cut_oversized
 
 if TYPE_CHECKING:
+    import ssl
+
     from desktop_app.core.ingest.stream_connection import StreamConnection
 
 CHUNK_ROWS = 256  # messages per hand-over to the writer thread
@@ -211,6 +212,8 @@ class WebSocketSource:
     def _ssl_context(self) -> ssl.SSLContext | None:
         if urlsplit(self.config.url).scheme != "wss":
             return None
+        import ssl  # noqa: PLC0415 (only for wss://)
+
         ca_file = self.config.ca_file
         context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         if not self.config.verify_tls:
