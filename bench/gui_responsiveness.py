@@ -1,11 +1,11 @@
 """Is the window still responsive while a stream ingests as fast as it can? And how fast is that?
 
 Three measurements in one run, on this machine:
-  (a) receive-only: a WebSocket client that only counts messages from the demo server (a child process,
-      unthrottled). The ceiling set by the network stack and the WebSocket library.
+  (a) receive-only: websockets' client loop that only counts messages from the demo server (a child
+      process, unthrottled), what a hand-written ingester starts from.
   (b) GUI idle: the main window shown with a database open and no ingest; a 10 ms QTimer's lateness.
   (c) GUI + ingest: the same window ingesting the unthrottled demo stream the way the app does it, in a
-      child process (the dashboard samples at 4 Hz and redraws at 20 Hz). The same timer's lateness (how long
+      child process (the dashboard samples at 4 Hz and redraws one row of charts per 50 ms tick). The same timer's lateness (how long
       the event loop was kept from running it), and the ingest's rate.
 The worker is driven the way the window drives it: started with asyncio.create_subprocess_exec on the qasync
 loop, its JSON-lines reports awaited (no polling). (An in-process thread was measured here before: it

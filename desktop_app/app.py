@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
@@ -25,6 +26,9 @@ import qasync  # after PySide6 on purpose: it binds to the Qt already imported
 
 from desktop_app import __version__
 from desktop_app.ui.settings import APPLICATION, ORGANIZATION
+
+if TYPE_CHECKING:
+    from desktop_app.ui.main_window import MainWindow
 
 TRACE_VARIABLE = "SQLITE_PULSE_TRACE_STARTUP"
 
@@ -81,6 +85,18 @@ def create_application(argv: Sequence[str] = ()) -> QApplication:
     return app
 
 
+SHOW_WITHIN_S = 0.25  # a file given on the command line may hold the window back this long, no longer
+
+
+async def open_then_show(window: MainWindow, path: Path, read_only: bool) -> None:
+    """Open the file, then show the window: it appears once, titled and filled in, instead of painting
+    empty and again a moment later. A slow open (a busy or huge file) does not hold the window back."""
+    opening = window.open_path(path, read_only=read_only)
+    await asyncio.wait({opening}, timeout=SHOW_WITHIN_S)
+    window.show()
+    trace("window shown")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     app = create_application()
@@ -100,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.environ.get(TRACE_VARIABLE):
         window.database_opened.connect(lambda database: trace(f"{database.path.name} opened, title set"))
         window.sample_received.connect(lambda _sample: trace("a sample reached the dashboard"))
+        window.open_failed.connect(lambda error: trace(f"open failed: {error}"))
     restore_hook = install_excepthook(window.dialogs.show_error)
     # Ctrl+C or SIGTERM closes the window properly (stops the ingest and the demo server). Python runs signal
     # handlers only between bytecodes, so a slow timer gives it the chance while Qt idles.
@@ -109,13 +126,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     wake.timeout.connect(lambda: None)
     wake.start(300)
 
-    window.show()
-    trace("window shown")
     # Scheduled on the loop: they start once it runs, as coroutines awaiting the session.
-    if args.demo:
-        loop.call_soon(window.start_demo, args.demo_rate)
-    elif args.path is not None:
-        loop.call_soon(lambda: window.open_path(args.path, read_only=args.read_only))
+    if args.path is not None and not args.demo:
+        loop.call_soon(lambda: asyncio.ensure_future(open_then_show(window, args.path, args.read_only)))
+    else:
+        window.show()
+        trace("window shown")
+        if args.demo:
+            loop.call_soon(window.start_demo, args.demo_rate)
     try:
         with loop:
             loop.run_forever()  # returns when the last window closes

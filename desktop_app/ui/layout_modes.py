@@ -33,6 +33,7 @@ class LayoutModes(QObject):
         self.mode = MONITOR
         self.picked = False  # the user chose the layout of the open file: never switch by ourselves
         self._session: Session | None = None
+        self._resize_on_show = False
         self.group = QActionGroup(self)
         self.group.setExclusive(True)
         self.actions: dict[str, QAction] = {}
@@ -110,8 +111,18 @@ class LayoutModes(QObject):
             self._resize()  # now: one layout pass and one paint of the charts, not two
         self.changed.emit(mode)
 
+    def window_shown(self) -> None:
+        """The window's first show: size the docks for the layout chosen while it was hidden (a file given on
+        the command line is opened before the window shows)."""
+        if self._resize_on_show:
+            self._resize_on_show = False
+            QTimer.singleShot(0, self._resize)
+
     def _resize(self) -> None:
         window = self.window
+        if not window.isVisible():
+            self._resize_on_show = True
+            return
         dashboard, lower = window.docks["dashboard"], window.docks["console"]
         if not dashboard.isVisible():
             return

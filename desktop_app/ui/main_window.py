@@ -333,8 +333,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state)
-        else:
-            QTimer.singleShot(0, self.default_layout_sizes)  # once the window has its real size
+        self._default_sizes_pending = state is None  # sized on the first show, when the window has its size
         self.fit_to_screen()
 
     def fit_to_screen(self) -> None:
@@ -354,6 +353,10 @@ class MainWindow(QMainWindow):
         if not self._shown_once:
             self._shown_once = True
             self.fit_to_screen()  # now the frame (title bar) is known too
+            if self._default_sizes_pending:
+                self._default_sizes_pending = False
+                QTimer.singleShot(0, self.default_layout_sizes)
+            self.layouts.window_shown()
 
     # Opening and closing ----------------------------------------------------------------------------------
     def ask_open(self, *, read_only: bool = False) -> None:

@@ -3,8 +3,9 @@
 The panel's controls and value tiles are plain widgets; the charts (pyqtgraph, numpy: a third of a second
 to import) are built on the first redraw after data arrives, so the window shows before they load and an
 empty window shows a short note instead of six empty plots with a meaningless time axis. Samples land in a
-numpy ring buffer (readings that arrive before it exists wait in a list); a QTimer redraws at 20 Hz while
-the panel is visible and not paused, scrolling the shared time axis so the charts move smoothly.
+numpy ring buffer (readings that arrive before it exists wait in a list); a 20 Hz QTimer, while the panel
+is visible and not paused, brings one row of two charts up to date per tick (new data, ranges, and a
+scroll of the time axis when it would move a pixel), so no tick repaints all six charts at once.
 
 Colours come from the palette (ui/theme.py) and follow theme changes; line widths follow the screen's
 device pixel ratio. Rate charts range from their recent values: a spike raises the range at once, and once
@@ -36,7 +37,7 @@ from desktop_app.core.metrics import RedFlag, Sample
 from desktop_app.ui import theme
 
 WINDOWS = (("1 min", 60), ("5 min", 300), ("1 h", 3600))
-REDRAW_MS = 50  # 20 Hz
+REDRAW_MS = 50  # 20 Hz: each row of charts every 150 ms
 MIN_SPAN_SECONDS = 20.0
 BOTTOM_ROW = 2
 ROWS = 3

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import apsw
 import pytest
 
 from desktop_app.app import build_parser
@@ -24,12 +25,13 @@ def test_arguments() -> None:
     assert args.demo and args.demo_rate == 0 and args.path is None
 
 
-def launch(tmp_path: Path, *args: str) -> subprocess.Popen:
+def launch(tmp_path: Path, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     env = dict(
         os.environ,
         QT_QPA_PLATFORM="offscreen",
         XDG_CONFIG_HOME=str(tmp_path / "config"),
         XDG_DATA_HOME=str(tmp_path / "data"),
+        **(extra_env or {}),
     )
     return subprocess.Popen(
         [sys.executable, "-m", "desktop_app", *args],
@@ -125,3 +127,34 @@ def test_the_verb_names_known_without_importing_the_verbs_match_the_parser() -> 
 
     assert cli._verb_names() == cli.VERB_NAMES
     assert cli.is_verb_call(["stats", "x.db"]) and not cli.is_verb_call(["x.db"])
+
+
+def traced_steps(tmp_path: Path, *args: str, seconds: float) -> list[str]:
+    """The start-up trace (SQLITE_PULSE_TRACE_STARTUP) of a run of `seconds`, step names in order."""
+    process = launch(tmp_path, *args, "--settings", str(tmp_path / "pulse.ini"),
+                     extra_env={"SQLITE_PULSE_TRACE_STARTUP": "1"})
+    time.sleep(seconds)
+    code, err = terminate(process)
+    assert code == 0, err
+    return [line.split(" ms  ", 1)[1] for line in err.splitlines() if line.startswith("startup ")]
+
+
+def test_a_file_on_the_command_line_is_open_before_the_window_first_shows(tmp_path: Path, db_path: Path) -> None:
+    """The window appears once, titled and filled in, rather than empty and then again a moment later."""
+    steps = traced_steps(tmp_path, str(db_path), seconds=4.0)
+    opened = next(index for index, step in enumerate(steps) if step.endswith("opened, title set"))
+    assert opened < steps.index("window shown"), steps
+
+
+def test_a_slow_open_does_not_hold_the_window_back(tmp_path: Path, delete_mode_db: Path) -> None:
+    """Another process holds the file's write lock, so opening waits for it (then says it is locked): the
+    window shows first, without waiting for the open."""
+    holder = apsw.Connection(str(delete_mode_db))
+    holder.execute("BEGIN EXCLUSIVE; INSERT INTO notes(body) VALUES ('held')")
+    try:
+        steps = traced_steps(tmp_path, str(delete_mode_db), seconds=5.0)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    failed = next(index for index, step in enumerate(steps) if step.startswith("open failed"))
+    assert steps.index("window shown") < failed, steps
