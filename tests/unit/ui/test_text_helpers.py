@@ -42,3 +42,13 @@ def test_keywords_strings_numbers_and_comments_are_coloured() -> None:
     assert colour_at(sql, sql.index("select */")) == comment  # a block comment spans lines
     assert colour_at(sql, sql.index("WHERE x")) == keyword
     assert colour_at(sql, sql.index(" t ") + 1) is None
+
+
+def test_a_word_is_a_function_when_called_else_a_type_or_keyword() -> None:
+    sql = "REPLACE INTO t VALUES (replace(a, 'x', 'y'), date ('now')); CREATE TABLE u(d DATE, n int2, m INT)"
+    keyword, function = colour_at(sql, sql.index("REPLACE")), colour_at(sql, sql.index("replace("))
+    type_ = colour_at(sql, sql.index("DATE"))
+    assert None not in (keyword, function, type_) and len({keyword, function, type_}) == 3
+    assert colour_at(sql, sql.index("date (")) == function  # a space before the bracket still calls it
+    assert colour_at(sql, sql.index("INT)")) == type_
+    assert colour_at(sql, sql.index("int2")) is None  # not a type: the whole word counts
