@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -86,15 +87,48 @@ def create_application(argv: Sequence[str] = ()) -> QApplication:
 
 
 SHOW_WITHIN_S = 0.25  # a file given on the command line may hold the window back this long, no longer
+EXPOSE_WAIT_S = 0.1  # how long the frame may wait for the display to expose it before the panels load
 
 
-async def open_then_show(window: MainWindow, path: Path, read_only: bool) -> None:
-    """Open the file, then show the window: it appears once, titled and filled in, instead of painting
-    empty and again a moment later. A slow open (a busy or huge file) does not hold the window back."""
-    opening = window.open_path(path, read_only=read_only)
-    await asyncio.wait({opening}, timeout=SHOW_WITHIN_S)
+async def show_frame(window: MainWindow) -> None:
+    """Show the window's frame (menus, toolbar, empty docks) and let it paint, then build the panels: the
+    window is on screen while their modules import (the largest part of start-up)."""
+    if window.shut_down:  # closed (Ctrl+C, SIGTERM) before it ever showed
+        return
     window.show()
     trace("window shown")
+    deadline = time.monotonic() + EXPOSE_WAIT_S
+    handle = window.windowHandle()
+    while handle is not None and not handle.isExposed() and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)  # the display's expose event arrives through the loop
+    window.repaint()
+    window.build_panels()
+    trace("panels built")
+
+
+async def start(window: MainWindow, args: argparse.Namespace) -> None:
+    """A file given on the command line is opened first (while that is quick: SHOW_WITHIN_S at most), so the
+    window shows titled with it; then the panels are built and the session fills them."""
+    if args.path is None or args.demo:
+        await show_frame(window)
+        if args.demo:
+            window.start_demo(args.demo_rate)
+        return
+    from desktop_app.core.session import Session
+
+    opening = asyncio.ensure_future(Session.open(args.path, read_only=args.read_only, interval=window.sample_interval))
+    await asyncio.wait({opening}, timeout=SHOW_WITHIN_S)
+    if opening.done() and not opening.cancelled() and opening.exception() is None:
+        window.announce_opening(opening.result().database)
+        trace("title names the file")
+    await show_frame(window)
+    if window.shut_down:
+        opening.cancel()  # Session.open closes what it opened when cancelled
+        with contextlib.suppress(BaseException):
+            session = await opening
+            await session.close()
+        return
+    window.open_path(args.path, read_only=args.read_only, opening=opening)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,8 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     settings = AppSettings.at(args.settings) if args.settings else AppSettings.default()
-    window = MainWindow(settings)
-    trace("window built")
+    window = MainWindow(settings, build_panels=False)
+    trace("window frame built")
     if os.environ.get(TRACE_VARIABLE):
         window.database_opened.connect(lambda database: trace(f"{database.path.name} opened, title set"))
         window.sample_received.connect(lambda _sample: trace("a sample reached the dashboard"))
@@ -126,14 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     wake.timeout.connect(lambda: None)
     wake.start(300)
 
-    # Scheduled on the loop: they start once it runs, as coroutines awaiting the session.
-    if args.path is not None and not args.demo:
-        loop.call_soon(lambda: asyncio.ensure_future(open_then_show(window, args.path, args.read_only)))
-    else:
-        window.show()
-        trace("window shown")
-        if args.demo:
-            loop.call_soon(window.start_demo, args.demo_rate)
+    loop.call_soon(lambda: asyncio.ensure_future(start(window, args)))  # once the loop runs
     try:
         with loop:
             loop.run_forever()  # returns when the last window closes

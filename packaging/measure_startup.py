@@ -218,8 +218,17 @@ def evict_from_page_cache(directory: Path) -> int:
 
 
 def time_window(
-    server: XServer, command: list[str], title: str, timeout: float, extra_env: dict[str, str] | None = None
+    server: XServer,
+    command: list[str],
+    title: str,
+    timeout: float,
+    extra_env: dict[str, str] | None = None,
+    stderr_lines: list[str] | None = None,
+    until_line: str | None = None,
 ) -> tuple[float, str]:
+    """Milliseconds from spawning `command` to a top-level window titled with `title`, and that title.
+    With `stderr_lines`, the process's stderr lines are collected into it; with `until_line` too, the process
+    runs on after the window appears until it prints a line ending so (or `timeout`)."""
     with tempfile.TemporaryDirectory(prefix="pulse-start-") as home:
         environment = clean_environment(Path(home), server.display_name) | (extra_env or {})
         started = time.monotonic()
@@ -233,8 +242,20 @@ def time_window(
             stop(process)
             errors = process.stderr.read().decode("utf-8", "replace")[-2000:] if process.stderr else ""
             raise SystemExit(f"measure_startup: {exc}\n{errors}") from None
+        if stderr_lines is not None and process.stderr:
+            deadline = started + timeout
+            while until_line is not None and time.monotonic() < deadline:
+                ready, _, _ = select.select([process.stderr], [], [], max(0.0, deadline - time.monotonic()))
+                line = process.stderr.readline() if ready else b""
+                if not line:
+                    break
+                stderr_lines.append(line.decode("utf-8", "replace").rstrip("\n"))
+                if stderr_lines[-1].endswith(until_line):
+                    break
         stop(process)
         if process.stderr:
+            if stderr_lines is not None:
+                stderr_lines.extend(process.stderr.read().decode("utf-8", "replace").splitlines())
             process.stderr.close()
         return (shown - started) * 1000, name
 

@@ -12,6 +12,7 @@ import asyncio
 import html
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import apsw
 from PySide6 import __version__ as pyside_version
@@ -48,19 +49,22 @@ from desktop_app.core.metrics import Sample
 from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
-from desktop_app.ui.ingest_controller import IngestController
 from desktop_app.ui.layout_modes import LayoutModes
 from desktop_app.ui.maintenance import MaintenanceActions, human_bytes
-from desktop_app.ui.panels.console import ConsolePanel
-from desktop_app.ui.panels.dashboard import DashboardPanel
-from desktop_app.ui.panels.ingest import IngestPanel, describe_state
-from desktop_app.ui.panels.schema import SchemaPanel
 from desktop_app.ui.settings import AppSettings, Preferences
 from desktop_app.ui.theme import apply_theme
+
+if TYPE_CHECKING:  # the panels load in build_panels(): the window's frame can show before they import
+    from desktop_app.ui.ingest_controller import IngestController
+    from desktop_app.ui.panels.console import ConsolePanel
+    from desktop_app.ui.panels.dashboard import DashboardPanel
+    from desktop_app.ui.panels.ingest import IngestPanel
+    from desktop_app.ui.panels.schema import SchemaPanel
 
 APP_TITLE = "SQLite Pulse"
 MIN_SAMPLE_INTERVAL = 0.1  # seconds: the Preferences dialog's lower bound
 STATUS_MESSAGE_MS = 15_000
+DOCKS = (("dashboard", "Dashboard"), ("schema", "Schema"), ("console", "Query console"), ("ingest", "Ingest"))
 STATUS_MIN_CHARS = 8  # status bar fields keep at least this width, however long their text
 
 
@@ -82,6 +86,7 @@ class MainWindow(QMainWindow):
         dialogs: Dialogs | ScriptedDialogs | None = None,
         data_dir: Path | None = None,
         sample_interval: float | None = None,
+        build_panels: bool = True,
     ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -103,28 +108,55 @@ class MainWindow(QMainWindow):
         self._applied_fonts = (0, 0)
         self._demo_request: tuple[str, int | None] = ("readings", None)  # table and rate of the demo starting
 
-        self.ingest_controller = IngestController(self, data_dir=self.data_dir, dialogs=self.dialogs)
+        self.panels_built = False
         self.maintenance = MaintenanceActions(self.dialogs, self.show_status, self)
 
-        # Sized for the fastest interval Preferences offers, so a faster choice later still fills the 1 h chart.
-        self.dashboard = DashboardPanel(sample_interval=min(self.sample_interval, MIN_SAMPLE_INTERVAL))
-        self.schema = SchemaPanel()
-        self.console = ConsolePanel(self.settings, self.dialogs)
-        self.ingest = IngestPanel(self.ingest_controller, self.settings)
-
+        # The frame: docks (empty until build_panels), actions, menus, toolbar, status bar.
         self._build_docks()
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
         self.layouts = LayoutModes(self)  # Monitor / Browse (ui/layout_modes.py)
         self.layouts.install(self.menus["view"], self.toolbar)
-        self.schema.browser.table_export.dialogs = self.dialogs
         self._build_status_bar()
-        self._connect()
         self._update_actions()
-        self.apply_preferences(self.preferences, save=False)
         self.resize(1360, 860)
-        self._restore_window()
+        self._restore_geometry()
+        if build_panels:
+            self.build_panels()
+
+    @property
+    def shut_down(self) -> bool:
+        return self._shut_down
+
+    def announce_opening(self, database: Database) -> None:
+        """The file is open and its session is on its way to the panels: name it in the title and status."""
+        self.setWindowTitle(title_for(database))
+        self._set_status("file", f"Opening {database.path.name}…")
+
+    def build_panels(self) -> None:
+        """Import and build the panels into the docks (once). The app shows the frame first and calls this
+        right after, so the window is on screen while the panels' modules load."""
+        if self.panels_built:
+            return
+        from desktop_app.ui.ingest_controller import IngestController  # noqa: PLC0415 (see TYPE_CHECKING)
+        from desktop_app.ui.panels.console import ConsolePanel  # noqa: PLC0415
+        from desktop_app.ui.panels.dashboard import DashboardPanel  # noqa: PLC0415
+        from desktop_app.ui.panels.ingest import IngestPanel  # noqa: PLC0415
+        from desktop_app.ui.panels.schema import SchemaPanel  # noqa: PLC0415
+
+        self.ingest_controller: IngestController = IngestController(self, data_dir=self.data_dir, dialogs=self.dialogs)
+        # Sized for the fastest interval Preferences offers, so a faster choice later still fills the 1 h chart.
+        self.dashboard: DashboardPanel = DashboardPanel(sample_interval=min(self.sample_interval, MIN_SAMPLE_INTERVAL))
+        self.schema: SchemaPanel = SchemaPanel()
+        self.console: ConsolePanel = ConsolePanel(self.settings, self.dialogs)
+        self.ingest: IngestPanel = IngestPanel(self.ingest_controller, self.settings)
+        self._fill_docks()
+        self.schema.browser.table_export.dialogs = self.dialogs
+        self.panels_built = True
+        self._connect()
+        self.apply_preferences(self.preferences, save=False)
+        self._restore_dock_state()
 
     # Construction -----------------------------------------------------------------------------------------
     def _build_docks(self) -> None:
@@ -133,30 +165,30 @@ class MainWindow(QMainWindow):
         stub.setMaximumSize(0, 0)
         self.setCentralWidget(stub)
         self.docks: dict[str, QDockWidget] = {}
-        for key, title, widget in (
-            ("dashboard", "Dashboard", self.dashboard),
-            ("schema", "Schema", self.schema),
-            ("console", "Query console", self.console),
-            ("ingest", "Ingest", self.ingest),
-        ):
+        for key, title in DOCKS:
             dock = QDockWidget(title, self)
             dock.setObjectName(f"{key}Dock")
-            if key != "dashboard":
-                # Scroll a panel rather than let its minimum height force a window taller than a scaled screen
-                # (the grid's bars, the console's editor and the ingest form add up past 500 logical pixels).
-                scroller = QScrollArea()
-                scroller.setWidgetResizable(True)
-                scroller.setFrameShape(QScrollArea.Shape.NoFrame)
-                scroller.setWidget(widget)
-                dock.setWidget(scroller)
-            else:
-                dock.setWidget(widget)
+            dock.setWidget(QWidget())  # until build_panels()
             self.docks[key] = dock
         self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.docks["dashboard"])
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.docks["console"])
         self.splitDockWidget(self.docks["console"], self.docks["ingest"], Qt.Orientation.Horizontal)
         self.tabifyDockWidget(self.docks["console"], self.docks["schema"])
         self.docks["console"].raise_()
+
+    def _fill_docks(self) -> None:
+        for key, _title in DOCKS:
+            widget = getattr(self, key)
+            if key == "dashboard":
+                self.docks[key].setWidget(widget)
+                continue
+            # Scroll a panel rather than let its minimum height force a window taller than a scaled screen
+            # (the grid's bars, the console's editor and the ingest form add up past 500 logical pixels).
+            scroller = QScrollArea()
+            scroller.setWidgetResizable(True)
+            scroller.setFrameShape(QScrollArea.Shape.NoFrame)
+            scroller.setWidget(widget)
+            self.docks[key].setWidget(scroller)
 
     def default_layout_sizes(self) -> None:
         """Give the charts most of the height and the ingest panel a narrow column (when nothing was saved)."""
@@ -311,6 +343,8 @@ class MainWindow(QMainWindow):
         self._update_status_labels()
 
     def _connect(self) -> None:
+        from desktop_app.ui.panels.ingest import describe_state  # noqa: PLC0415 (loaded by build_panels)
+
         self.ingest.demo_requested.connect(self.start_demo)
         self.ingest_controller.demo_database_ready.connect(self._on_demo_database_ready)
         self.ingest_controller.started.connect(self._on_ingest_started)
@@ -327,14 +361,23 @@ class MainWindow(QMainWindow):
         self.docks["console"].show()
         self.docks["console"].raise_()
 
-    def _restore_window(self) -> None:
-        geometry, state = self.settings.window_geometry(), self.settings.window_state()
+    def _restore_geometry(self) -> None:
+        geometry = self.settings.window_geometry()
         if geometry is not None:
             self.restoreGeometry(geometry)
+        self._default_sizes_pending = False
+        self.fit_to_screen()
+
+    def _restore_dock_state(self) -> None:
+        """The docks' saved arrangement (with the panels in them), else the default sizes."""
+        state = self.settings.window_state()
         if state is not None:
             self.restoreState(state)
-        self._default_sizes_pending = state is None  # sized on the first show, when the window has its size
-        self.fit_to_screen()
+            self.fit_to_screen()
+        elif self.isVisible():
+            QTimer.singleShot(0, self.default_layout_sizes)
+        else:
+            self._default_sizes_pending = True  # sized on the first show, when the window has its size
 
     def fit_to_screen(self) -> None:
         """Keep the whole window on the available part of its screen (a saved geometry may come from a larger
@@ -370,15 +413,20 @@ class MainWindow(QMainWindow):
     def database(self) -> Database | None:
         return self.session.database if self.session is not None else None
 
-    def open_path(self, path: Path | str, *, read_only: bool = False) -> asyncio.Task:
+    def open_path(
+        self, path: Path | str, *, read_only: bool = False, opening: asyncio.Future[Session] | None = None
+    ) -> asyncio.Task:
         """Close what is open, then validate and open `path` off the GUI thread; `database_opened` or an
-        error dialog follows. Returns the task (tests and the self-test may await it)."""
-        return spawn(self._open(Path(path), read_only=read_only, create=False))
+        error dialog follows. Returns the task (tests and the self-test may await it). `opening`: the same
+        open, already started (the app starts it before the panels are built)."""
+        return spawn(self._open(Path(path), read_only=read_only, create=False, opening=opening))
 
     def create_path(self, path: Path | str) -> asyncio.Task:
         return spawn(self._open(Path(path), read_only=False, create=True))
 
-    async def _open(self, path: Path, *, read_only: bool, create: bool) -> Session | None:
+    async def _open(
+        self, path: Path, *, read_only: bool, create: bool, opening: asyncio.Future[Session] | None = None
+    ) -> Session | None:
         self._open_token += 1
         token = self._open_token
         self.close_database()
@@ -387,7 +435,9 @@ class MainWindow(QMainWindow):
         # with a session whose last descriptors are about to close (closing one drops the process's locks).
         await self._closed_sessions()
         try:
-            session = await Session.open(path, read_only=read_only, interval=self.sample_interval, create=create)
+            if opening is None:
+                opening = Session.open(path, read_only=read_only, interval=self.sample_interval, create=create)
+            session = await opening
         except PulseError as error:
             if token == self._open_token:
                 self._open_failed(path, error)
@@ -416,7 +466,7 @@ class MainWindow(QMainWindow):
         self.session = session
         database = session.database
         self.settings.add_recent_file(database.path)
-        self.setWindowTitle(f"{database.path.name}{' (read-only)' if database.read_only else ''} — {APP_TITLE}")
+        self.setWindowTitle(title_for(database))
         self.dashboard.clear()
         self.schema.set_session(session)
         self.console.set_session(session)
@@ -707,6 +757,9 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
+        if not self.panels_built:  # closed while starting: nothing was started, and the docks are empty
+            self.settings.sync()
+            return
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.ingest_controller.shutdown()
         session = self._detach()
@@ -716,6 +769,10 @@ class MainWindow(QMainWindow):
         for closing, _task in self._closing:
             closing.close_now()  # joins the close already under way
         self.settings.sync()
+
+
+def title_for(database: Database) -> str:
+    return f"{database.path.name}{' (read-only)' if database.read_only else ''} — {APP_TITLE}"
 
 
 def readme_path() -> Path:
