@@ -141,7 +141,8 @@ def test_bench_ingest_reports_both_ratios() -> None:
     result = last_json(completed.stdout)
     assert result["written"] == 3000 and result["dead_letters"] == 0
     assert result["ratio_vs_naive"] > 0 and result["ratio_vs_receive"] > 0 and result["peak_rss_mb"] > 0
-    assert result["receive_stream"]["messages"] == result["receive"]["messages"] > 0
+    assert result["receive_stream"]["messages"] == result["receive"]["messages"] == result["hand_rolled"]["messages"] > 0
+    assert result["ratio_vs_hand_rolled"] > 0
     assert any(line.startswith("ratio_vs_naive ") for line in completed.stdout.splitlines())
     assert pulse("bench").returncode == 2  # a sub-benchmark must be named
 

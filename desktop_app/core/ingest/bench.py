@@ -12,6 +12,8 @@ Three measurements in one run, one after the other, on this machine:
       measured beside it: the pipeline's own receive ceiling.
   (c) pipeline: the `ingest` verb in its own process against the same kind of demo server: JSON parsed,
       mapped to a STRICT table, committed in batches. Its peak RSS is the ingest process's own.
+  (d) hand-rolled: what a competent ingester written by hand does (websockets' client loop, json.loads,
+      the stdlib sqlite3 module's executemany and a commit every 1,000 messages, WAL), in this process.
 Rates count from the first message received to the last one counted (b) or committed (c).
 """
 
@@ -56,6 +58,8 @@ class IngestBenchResult:
     ratio_vs_receive: float  # pipeline rate / receive-only rate
     receive_stream: BenchRow  # (b) through the pipeline's own connection: its receive ceiling
     ratio_vs_stream_receive: float
+    hand_rolled: BenchRow  # (d) websockets + json.loads + executemany, written by hand
+    ratio_vs_hand_rolled: float
     naive_rollback_journal: BenchRow
     ratio_vs_naive_rollback_journal: float
     peak_rss_mb: float  # of the ingest process during (c)
@@ -129,6 +133,56 @@ def measure_receive_only(messages: int, *, stream: bool = False) -> BenchRow:
     return BenchRow(name, count, round(seconds, 3), round(count / seconds, 1))
 
 
+HAND_ROLLED_BATCH = 1_000
+HAND_ROLLED_FIELDS = ("device_id", "seq", "ts", "temperature", "humidity", "pressure", "battery")
+
+
+async def _hand_rolled(url: str, expected: int, db_path: Path) -> tuple[int, float]:
+    """What a competent hand-written ingester does: websockets' client loop, json.loads, and the stdlib
+    sqlite3 module's executemany + commit every HAND_ROLLED_BATCH messages, in WAL mode."""
+    import sqlite3
+
+    from websockets.asyncio.client import connect
+
+    connection = sqlite3.connect(db_path)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute(
+        "CREATE TABLE readings(device_id TEXT, seq INTEGER, ts REAL, temperature REAL, humidity REAL,"
+        " pressure REAL, battery INTEGER)"
+    )
+    insert = f"INSERT INTO readings VALUES ({', '.join('?' * len(HAND_ROLLED_FIELDS))})"
+    rows: list[tuple] = []
+    count = 0
+    started = 0.0
+    try:
+        async with connect(url, compression=None, max_queue=RECEIVE_QUEUE_FRAMES, max_size=2**22) as websocket:
+            async for message in websocket:
+                if not count:
+                    started = time.perf_counter()
+                reading = json.loads(message)
+                rows.append(tuple(reading[field] for field in HAND_ROLLED_FIELDS))
+                count += 1
+                if len(rows) >= HAND_ROLLED_BATCH or count >= expected:
+                    connection.executemany(insert, rows)
+                    connection.commit()
+                    rows.clear()
+                if count >= expected:
+                    break
+        return count, time.perf_counter() - started
+    finally:
+        connection.close()
+
+
+def measure_hand_rolled(db_path: Path, messages: int) -> BenchRow:
+    with spawn_demo_server(count=messages) as server:
+        count, seconds = asyncio.run(_hand_rolled(server.url, messages, db_path))
+    return BenchRow(
+        "(d) hand-rolled: websockets loop + json.loads + executemany", count, round(seconds, 3),
+        round(count / seconds, 1), f"commit every {HAND_ROLLED_BATCH:,}, stdlib sqlite3, WAL",
+    )
+
+
 def ingest_command(url: str, db_path: Path, messages: int) -> list[str]:
     base = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "desktop_app"]
     return [*base, "ingest", url, "--db", str(db_path), "--max-messages", str(messages), "--json"]
@@ -163,6 +217,8 @@ def run_ingest_bench(
         progress(f"(b) receive only, {messages:,} messages...")
         receive = measure_receive_only(messages)
         receive_stream = measure_receive_only(messages, stream=True)
+        progress(f"(d) hand-rolled ingester, {messages:,} messages...")
+        hand_rolled = measure_hand_rolled(folder_path / "hand-rolled.db", messages)
         progress(f"(c) full pipeline, {messages:,} messages...")
         stats = measure_pipeline(folder_path / "pipeline.db", messages)
     if stats["written"] != messages or stats["dead_letters"] or stats["unwritten"]:
@@ -183,6 +239,8 @@ def run_ingest_bench(
         ratio_vs_receive=round(pipeline.per_second / receive.per_second, 3),
         receive_stream=receive_stream,
         ratio_vs_stream_receive=round(pipeline.per_second / receive_stream.per_second, 3),
+        hand_rolled=hand_rolled,
+        ratio_vs_hand_rolled=round(pipeline.per_second / hand_rolled.per_second, 2),
         naive_rollback_journal=naive_journal,
         ratio_vs_naive_rollback_journal=round(pipeline.per_second / naive_journal.per_second, 1),
         peak_rss_mb=stats["peak_rss_mb"],
@@ -194,7 +252,10 @@ def run_ingest_bench(
 
 
 def format_table(result: IngestBenchResult) -> str:
-    rows = [result.naive, result.naive_rollback_journal, result.receive, result.receive_stream, result.pipeline]
+    rows = [
+        result.naive, result.naive_rollback_journal, result.receive, result.receive_stream, result.hand_rolled,
+        result.pipeline,
+    ]
     width = max(len(row.name) for row in rows)
     lines = [f"{'approach':<{width}}  {'messages':>10}  {'seconds':>8}  {'msgs/s':>10}  note"]
     for row in rows:
@@ -209,5 +270,6 @@ def format_table(result: IngestBenchResult) -> str:
     )
     lines.append(f"ratio_vs_receive (c/b) = {result.ratio_vs_receive:.3f}   (floor {RECEIVE_FLOOR:g}: {receive_ok}; "
                  f"{result.ratio_vs_stream_receive:.3f} against the pipeline's own connection receiving only)")
+    lines.append(f"ratio_vs_hand_rolled (c/d) = {result.ratio_vs_hand_rolled:.2f}")
     lines.append(f"peak RSS of the ingest process: {result.peak_rss_mb:.0f} MB")
     return "\n".join(lines)
