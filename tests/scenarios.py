@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
+
+from desktop_app.core.database import connect_read
 
 
 def run_bounded(scenario: Coroutine[Any, Any, Any], timeout_s: float = 60.0) -> Any:
@@ -28,3 +31,12 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def rows(path: Path, sql: str) -> list[tuple]:
+    """The rows `sql` returns from the database at `path`, read through a connection opened and closed here."""
+    connection = connect_read(path)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()

@@ -48,15 +48,18 @@ STREAM_COMPLETE = "stream complete"
 def encode_frame(message: str | bytes) -> bytes:
     """One unmasked server-to-client WebSocket frame (RFC 6455 section 5.2): text for str, binary for bytes."""
     if isinstance(message, str):
-        opcode, payload = 0x81, message.encode()  # FIN + text
-    else:
-        opcode, payload = 0x82, message  # FIN + binary
+        return server_frame(0x81, message.encode())  # FIN + text
+    return server_frame(0x82, message)  # FIN + binary
+
+
+def server_frame(first_byte: int, payload: bytes) -> bytes:
+    """An unmasked frame with any first byte (FIN, RSV bits, opcode): fragments and control frames too."""
     size = len(payload)
     if size < 126:
-        return bytes((opcode, size)) + payload
+        return bytes((first_byte, size)) + payload
     if size < 1 << 16:
-        return struct.pack("!BBH", opcode, 126, size) + payload
-    return struct.pack("!BBQ", opcode, 127, size) + payload
+        return struct.pack("!BBH", first_byte, 126, size) + payload
+    return struct.pack("!BBQ", first_byte, 127, size) + payload
 
 
 @dataclass

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import apsw
 
-from desktop_app.core.database import connect_read, create_database
+from desktop_app.core.database import create_database
 from desktop_app.core.demo import DemoServer, spawn_demo_server
 from desktop_app.core.ingest import IngestConfig, IngestSession
 from desktop_app.core.ingest.mapping import BATCH_LEDGER_TABLE, DEAD_LETTER_TABLE
 from desktop_app.core.maintenance import integrity_check
-from tests.scenarios import run_bounded
+from tests.scenarios import rows, run_bounded
 from tests.scenarios import wait_for as wait_until
 
 SCENARIO_TIMEOUT_S = 90.0
@@ -41,16 +41,8 @@ async def wait_for(condition, timeout: float = 30.0) -> None:
     await wait_until(condition, timeout)
 
 
-def query(path: Path, sql: str) -> list[tuple]:
-    connection = connect_read(path)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
-
-
 def assert_contiguous(path: Path, count: int) -> None:
-    assert query(path, "SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM readings") == [
+    assert rows(path, "SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM readings") == [
         (count, count, 1, count)
     ]
 
@@ -123,8 +115,8 @@ def test_cli_ingest_reconciles_drops_and_malformed_messages(tmp_path: Path) -> N
     assert (stats["reconnects"], stats["gaps"], stats["missing"]) == (2, 2, 2)
     # Frames 50, 100, ... are malformed; the drops lose frames 1001 and 2002 (readings, not malformed).
     assert stats["dead_letters"] == 60
-    assert query(db, f"SELECT count(*) FROM {DEAD_LETTER_TABLE}") == [(60,)]
-    assert query(db, "SELECT count(*) FROM readings") == [(stats["written"],)]
+    assert rows(db, f"SELECT count(*) FROM {DEAD_LETTER_TABLE}") == [(60,)]
+    assert rows(db, "SELECT count(*) FROM readings") == [(stats["written"],)]
 
 
 def test_sigkill_mid_run_leaves_a_sound_database_with_whole_batches(tmp_path: Path) -> None:
@@ -168,6 +160,6 @@ def _batches(db: Path) -> int:
     if not db.exists():
         return 0
     try:
-        return query(db, f"SELECT count(*) FROM {BATCH_LEDGER_TABLE}")[0][0]
+        return rows(db, f"SELECT count(*) FROM {BATCH_LEDGER_TABLE}")[0][0]
     except Exception:  # not created yet, or the file is still being set up
         return 0

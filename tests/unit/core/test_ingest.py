@@ -28,21 +28,13 @@ from desktop_app.core.ingest import (
 )
 from desktop_app.core.ingest import sources as ingest_module
 from desktop_app.core.ingest.mapping import BATCH_LEDGER_TABLE, DEAD_LETTER_TABLE
-from tests.scenarios import free_port, run_bounded, wait_for
+from tests.scenarios import free_port, rows, run_bounded, wait_for
 
 SCENARIO_TIMEOUT_S = 60.0
 
 
 def run(scenario) -> object:
     return run_bounded(scenario, SCENARIO_TIMEOUT_S)
-
-
-def rows(path: Path, sql: str) -> list[tuple]:
-    connection = apsw.Connection(str(path))
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
 
 
 

@@ -20,18 +20,11 @@ from desktop_app.core.maintenance import (
     vacuum,
     vacuum_into,
 )
+from tests.scenarios import rows
 
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def rows_of(path: Path, sql: str) -> list[tuple]:
-    connection = connect_read(path)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
 
 
 def held_writer(path: Path) -> apsw.Connection:
@@ -68,7 +61,7 @@ def test_checkpoint_copies_every_frame_in_each_mode(db_path: Path, mode: str) ->
         assert (result.log_frames, wal.stat().st_size) == (0, 0)
     else:
         assert result.log_frames > 0 and wal.stat().st_size == frames_before
-    assert rows_of(db_path, "SELECT count(*) FROM readings") == [(800,)]
+    assert rows(db_path, "SELECT count(*) FROM readings") == [(800,)]
     writer.close()
 
 
@@ -113,15 +106,15 @@ def test_backup_copies_a_live_wal_database_with_progress(db_path: Path, tmp_path
     assert len(calls) >= 3
     assert [done for done, _total in calls] == sorted(done for done, _total in calls)
     assert not [name for name in files_in(tmp_path) if ".partial-" in name or name.startswith("copy.db-")]
-    assert rows_of(destination, "SELECT count(*) FROM readings") == [(2500,)]
-    assert rows_of(destination, "PRAGMA integrity_check") == [("ok",)]
+    assert rows(destination, "SELECT count(*) FROM readings") == [(2500,)]
+    assert rows(destination, "PRAGMA integrity_check") == [("ok",)]
 
 
 def test_backup_of_a_rollback_journal_database(delete_mode_db: Path, tmp_path: Path) -> None:
     destination = tmp_path / "notes-copy.db"
     before = digest(delete_mode_db)
     backup(delete_mode_db, destination, pages_per_step=1)
-    assert rows_of(destination, "SELECT count(*) FROM notes") == [(200,)]
+    assert rows(destination, "SELECT count(*) FROM notes") == [(200,)]
     assert digest(delete_mode_db) == before
 
 
@@ -163,7 +156,7 @@ def test_backup_finishes_while_another_connection_keeps_writing(db_path: Path, t
     writer.close()
     assert result.cancelled is False
     assert steps < 50  # it switched to one step instead of restarting forever
-    copied = rows_of(destination, "SELECT count(*) FROM readings WHERE device LIKE 'during-%'")[0][0]
+    copied = rows(destination, "SELECT count(*) FROM readings WHERE device LIKE 'during-%'")[0][0]
     assert 1 <= copied <= steps
 
 
@@ -174,7 +167,7 @@ def test_backup_refuses_to_overwrite_unless_asked(db_path: Path, tmp_path: Path)
         backup(db_path, destination)
     assert destination.read_bytes() == b"precious"
     backup(db_path, destination, overwrite=True)
-    assert rows_of(destination, "SELECT count(*) FROM readings") == [(500,)]
+    assert rows(destination, "SELECT count(*) FROM readings") == [(500,)]
 
 
 def test_backup_refuses_a_destination_with_a_live_wal(db_path: Path, tmp_path: Path) -> None:
@@ -211,15 +204,15 @@ def make_free_pages(path: Path) -> None:
 
 def test_vacuum_shrinks_a_wal_database(db_path: Path) -> None:
     make_free_pages(db_path)
-    free_before = rows_of(db_path, "PRAGMA freelist_count")[0][0]
+    free_before = rows(db_path, "PRAGMA freelist_count")[0][0]
     assert free_before > 50
     result = vacuum(db_path)
     assert result.destination is None
     assert result.after_bytes < result.before_bytes
     assert result.after_bytes == db_path.stat().st_size
-    assert rows_of(db_path, "PRAGMA freelist_count") == [(0,)]
-    assert rows_of(db_path, "SELECT count(*) FROM readings") == [(500,)]
-    assert rows_of(db_path, "PRAGMA journal_mode") == [("wal",)]
+    assert rows(db_path, "PRAGMA freelist_count") == [(0,)]
+    assert rows(db_path, "SELECT count(*) FROM readings") == [(500,)]
+    assert rows(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 
 def test_vacuum_into_writes_a_compact_copy_and_leaves_the_source(db_path: Path, tmp_path: Path) -> None:
@@ -229,7 +222,7 @@ def test_vacuum_into_writes_a_compact_copy_and_leaves_the_source(db_path: Path, 
     result = vacuum_into(db_path, destination)
     assert result.destination == destination
     assert result.after_bytes == destination.stat().st_size < result.before_bytes
-    assert rows_of(destination, "SELECT count(*) FROM readings") == [(500,)]
+    assert rows(destination, "SELECT count(*) FROM readings") == [(500,)]
     assert digest(db_path) == before
     with pytest.raises(errors.DatabaseExists):
         vacuum_into(db_path, destination)
@@ -246,7 +239,7 @@ def test_vacuum_of_a_locked_database_says_locked(delete_mode_db: Path) -> None:
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert rows_of(delete_mode_db, "SELECT count(*) FROM notes") == [(200,)]
+    assert rows(delete_mode_db, "SELECT count(*) FROM notes") == [(200,)]
 
 
 # ----- integrity -----
@@ -254,8 +247,8 @@ def test_vacuum_of_a_locked_database_says_locked(delete_mode_db: Path) -> None:
 
 def corrupt_last_page(path: Path) -> None:
     """Scribble over the content of the last page (an index leaf here), as a bad disk would."""
-    page_size = rows_of(path, "PRAGMA page_size")[0][0]
-    page_count = rows_of(path, "PRAGMA page_count")[0][0]
+    page_size = rows(path, "PRAGMA page_size")[0][0]
+    page_count = rows(path, "PRAGMA page_count")[0][0]
     data = bytearray(path.read_bytes())
     start = (page_count - 1) * page_size + page_size // 2
     data[start : start + 200] = b"X" * 200
@@ -303,7 +296,7 @@ def test_integrity_check_of_a_missing_file(tmp_path: Path) -> None:
 def test_optimize_analyzes_tables_that_need_it(db_path: Path) -> None:
     ran = optimize(db_path)
     assert any("ANALYZE" in statement and "readings" in statement for statement in ran)
-    stats = rows_of(db_path, "SELECT tbl, idx FROM sqlite_stat1")
+    stats = rows(db_path, "SELECT tbl, idx FROM sqlite_stat1")
     assert ("readings", "readings_device") in stats
     assert optimize(db_path) == []  # fresh statistics: nothing left to do
 

@@ -11,24 +11,13 @@ import re
 import struct
 from pathlib import Path
 
-import apsw
-
 from desktop_app.core.demo import encode_frame
+from desktop_app.core.demo import server_frame as frame
 from desktop_app.core.ingest import IngestConfig, IngestSession
 from desktop_app.core.ingest.mapping import DEAD_LETTER_TABLE
-from tests.scenarios import run_bounded
+from tests.scenarios import rows, run_bounded
 
 ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def frame(first_byte: int, payload: bytes) -> bytes:
-    """A server frame with any first byte (FIN, RSV, opcode), so fragments and control frames can be built."""
-    size = len(payload)
-    if size < 126:
-        return bytes((first_byte, size)) + payload
-    if size < 1 << 16:
-        return struct.pack("!BBH", first_byte, 126, size) + payload
-    return struct.pack("!BBQ", first_byte, 127, size) + payload
 
 
 def reading(seq: int) -> bytes:
@@ -56,14 +45,6 @@ async def accept(reader: asyncio.StreamReader) -> bytes:
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Accept: " + token + b"\r\n\r\n"
     )
-
-
-def rows(path: Path, sql: str) -> list[tuple]:
-    connection = apsw.Connection(str(path))
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
 
 
 def run_against(script, config_for) -> object:
