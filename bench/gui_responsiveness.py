@@ -136,10 +136,13 @@ def measure_gui(messages: int, idle_seconds: float) -> dict:
         asyncio.set_event_loop(loop)
         try:
             with loop:
-                result = loop.run_until_complete(gui_run(window, db_path, messages, idle_seconds, "gui_run"))
+                try:
+                    result = loop.run_until_complete(gui_run(window, db_path, messages, idle_seconds, "gui_run"))
+                finally:
+                    window.shutdown()
+                    window.close()
+                    loop.run_until_complete(asyncio.sleep(0.05))  # the cancelled sampling task finishes
         finally:
-            window.shutdown()
-            window.close()
             asyncio.set_event_loop(None)
     return result
 
