@@ -93,18 +93,19 @@ class IngestController(QObject):
 
     # -- starting --------------------------------------------------------------------------------------------
 
-    def start(self, config: IngestConfig) -> None:
-        """Start ingesting into `config.db_path` (the caller asked the user first: see `ask_and_start`)."""
-        self._begin(self._run(config.validated()))
+    def start(self, config: IngestConfig, *, password: str | None = None) -> None:
+        """Start ingesting into `config.db_path` (the caller asked the user first: see `ask_and_start`).
+        `password`: for a PostgreSQL target, given to the worker's libpq only (its environment)."""
+        self._begin(self._run(config.validated(), password))
 
-    def ask_and_start(self, config: IngestConfig) -> None:
+    def ask_and_start(self, config: IngestConfig, *, password: str | None = None) -> None:
         """Start, but first ask (through the window's `dialogs`) when the database lacks the tables an ingest
         creates, naming them. The check reads the schema off the GUI thread."""
         if self.running:
             raise PulseError("An ingest is already running; stop it first.")
         config = config.validated()
         if is_postgres_url(config.db_path):  # its tables are created with the first batch, like a new file's
-            self.start(config)
+            self.start(config, password=password)
             return
 
         async def check_then_start() -> None:
@@ -182,10 +183,10 @@ class IngestController(QObject):
             demo, self._demo = self._demo, None
             await demo.stop()
 
-    async def _run(self, config: IngestConfig) -> None:
+    async def _run(self, config: IngestConfig, password: str | None = None) -> None:
         self.config = config
         try:
-            worker = await WorkerProcess.start(config)
+            worker = await WorkerProcess.start(config, password=password)
         except PulseError as exc:
             self._error = exc
             return

@@ -92,14 +92,19 @@ class WorkerProcess:
         self._stderr_task = asyncio.ensure_future(self._drain_stderr())
 
     @classmethod
-    async def start(cls, config: IngestConfig) -> WorkerProcess:
+    async def start(cls, config: IngestConfig, *, password: str | None = None) -> WorkerProcess:
+        """`password` (a PostgreSQL target's) goes into this child's environment only, as PGPASSWORD for its
+        libpq: never into the config document, a command line, or this process's own environment."""
+        environment = child_environment()
+        if password:
+            environment["PGPASSWORD"] = password
         try:
             process = await asyncio.create_subprocess_exec(
                 *app_command(WORKER_VERB),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                env=child_environment(),
+                env=environment,
                 limit=1 << 20,
             )
         except OSError as exc:

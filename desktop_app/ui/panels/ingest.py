@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -211,9 +210,6 @@ class IngestPanel(QWidget):
         if has_password(url):
             self.pg_url_edit.setText(mask_url(url))
             raise PulseError("Put the password in the Password field (or PGPASSWORD, ~/.pgpass), not in the URL.")
-        password = self.pg_password_edit.text()
-        if password:
-            os.environ["PGPASSWORD"] = password  # read by the ingest child's libpq, never shown or logged
         return url
 
     def start(self) -> None:
@@ -221,7 +217,8 @@ class IngestPanel(QWidget):
             config = self.config()
             self._settings.set_stream_url(config.url)
             self._settings.set_ingest_table(config.table)
-            self.controller.ask_and_start(config)  # asks first when it would create tables
+            password = (self.pg_password_edit.text() or None) if self._postgres() else None
+            self.controller.ask_and_start(config, password=password)  # asks first when it would create tables
         except PulseError as exc:
             self.show_error(exc)
 

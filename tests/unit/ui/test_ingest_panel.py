@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from pathlib import Path
 
@@ -204,3 +205,38 @@ def test_postgres_target_streams_into_postgresql_and_keeps_passwords_off_screen(
         resolve(qtbot, scenario(), timeout=90_000)
     with psycopg.connect(pg_url) as connection:
         assert connection.execute("SELECT count(*) FROM readings").fetchone()[0] == 300
+
+
+def test_the_password_field_reaches_the_worker_alone(qtbot, qloop, window, postgres_server) -> None:
+    """A role that needs a password: the field's password lets the worker in, and it is in the worker's
+    environment only, not this process's (which every later child would inherit)."""
+    import psycopg
+
+    from tests.postgres_server import SECRET_PASSWORD, SECRET_USER
+
+    database = postgres_server.new_database("panel_secret")
+    postgres_server.sql(f'ALTER DATABASE "{database}" OWNER TO {SECRET_USER}')
+    url = postgres_server.url(database, user=SECRET_USER)
+    panel, controller = window.ingest, window.ingest_controller
+    finals = []
+    controller.stopped.connect(finals.append)
+    panel.target_combo.setCurrentIndex(panel.target_combo.findData("postgres"))
+    panel.pg_url_edit.setText(url)
+    panel.pg_password_edit.setText(SECRET_PASSWORD)
+    worker_environment: list[bytes] = []
+
+    async def scenario():
+        panel.url_edit.setText(server.url)
+        panel.start_button.click()
+        await wait_for(lambda: controller._worker is not None, 10)
+        worker_environment.append(Path(f"/proc/{controller._worker.pid}/environ").read_bytes())
+        await wait_for(lambda: controller.last_stats is not None and controller.last_stats.written >= 100, 30)
+        panel.stop_button.click()
+        await wait_for(lambda: bool(finals), 20)
+
+    with ServerThread(count=100) as server:
+        resolve(qtbot, scenario(), timeout=90_000)
+    assert f"PGPASSWORD={SECRET_PASSWORD}".encode() in worker_environment[0].split(b"\0")
+    assert os.environ.get("PGPASSWORD") != SECRET_PASSWORD
+    with psycopg.connect(url, password=SECRET_PASSWORD) as connection:
+        assert connection.execute("SELECT count(*) FROM readings").fetchone()[0] == 100
