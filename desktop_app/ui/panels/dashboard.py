@@ -267,7 +267,7 @@ class DashboardPanel(QWidget):
             # An explicit minimum width, so a longer value never widens the window (see the status bar).
             tile.setMinimumWidth(tile.fontMetrics().horizontalAdvance("0" * TILE_MIN_CHARS))
             self.tiles[key] = tile
-            tiles.addWidget(tile, 1)
+            tiles.addWidget(tile)  # no stretch: a tile gets its text's width when the row has room
 
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(6, 6, 6, 6)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontMetrics
+from PySide6.QtGui import QColor, QFontMetrics, QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -25,6 +25,7 @@ from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest import IngestConfig, IngestStats
 from desktop_app.core.postgres.url import has_password, is_postgres_url, mask_url
+from desktop_app.ui import theme
 from desktop_app.ui.ingest_controller import DEMO_RATE, IngestController
 from desktop_app.ui.settings import AppSettings
 
@@ -42,13 +43,14 @@ COUNTERS = (  # (IngestStats field, title): one row per counter, two per line
     ("recent_rows_per_s", "Rows/s"),
     ("batches", "Batches"),
 )
-STATE_COLORS = {
+STATE_COLORS = {  # hues; each is made readable on the panel's background (ui/theme.py)
     "connecting": "#b26a00",
     "connected": "#1e7e34",
     "backoff": "#b26a00",
     "paused": "#a61b1b",
-    "stopped": "#555",
+    "stopped": "#555555",
 }
+ERROR_COLOR = "#a61b1b"
 
 
 def describe_state(stats: IngestStats | None) -> str:
@@ -65,7 +67,12 @@ def describe_state(stats: IngestStats | None) -> str:
     return state
 
 
-COUNTER_WIDTH_SAMPLE = "0,000,000,000"  # counters keep this width whatever they show
+COUNTER_WIDTH_SAMPLE = "0,000,000"  # a counter's minimum width, whatever it shows (longer values still fit)
+
+
+def _window_color() -> QColor:
+    """The application's window colour: on a theme change the new palette reaches widgets only later."""
+    return QGuiApplication.palette().color(QPalette.ColorRole.Window)
 
 
 class IngestPanel(QWidget):
@@ -134,6 +141,7 @@ class IngestPanel(QWidget):
 
         # Labels that change while streaming must not change the panel's size: a wider label would widen the
         # dock, shrink the charts beside it and repaint all of them (a 15-25 ms stall, several times a second).
+        self._state = "idle"
         self.state_label = QLabel("idle")
         self.state_label.setObjectName("ingestState")
         self.state_label.setWordWrap(True)
@@ -141,21 +149,20 @@ class IngestPanel(QWidget):
         self.error_label = QLabel("")
         self.error_label.setObjectName("ingestError")
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #a61b1b;")
         self.counter_labels: dict[str, QLabel] = {}
         counters = QGroupBox("Live counters")
         grid = QGridLayout(counters)
         grid.setVerticalSpacing(2)
+        grid.setHorizontalSpacing(12)
         grid.setContentsMargins(8, 4, 8, 4)
         for index, (key, title) in enumerate(COUNTERS):
             value = QLabel("–")
             value.setObjectName(f"counter_{key}")
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            value.setStyleSheet("font-weight: bold;")
-            bold = value.font()
+            bold = value.font()  # a font, not a style sheet: a styled label keeps its first palette's colours
             bold.setBold(True)
+            value.setFont(bold)
             value.setMinimumWidth(QFontMetrics(bold).horizontalAdvance(COUNTER_WIDTH_SAMPLE))
-            value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             self.counter_labels[key] = value
             grid.addWidget(QLabel(title), index // 2, (index % 2) * 2)
             grid.addWidget(value, index // 2, (index % 2) * 2 + 1)
@@ -183,6 +190,8 @@ class IngestPanel(QWidget):
         controller.failed.connect(self.show_error)
         controller.demo_starting.connect(self._on_demo_starting)
         self._update_buttons()
+        self.apply_theme()
+        theme.notifier().changed.connect(self.apply_theme)
 
     def set_database(self, database: Database | None) -> None:
         self._database = database
@@ -227,12 +236,25 @@ class IngestPanel(QWidget):
         self.state_label.setText("stopping…")
         self.stop_button.setEnabled(False)
 
+    def apply_theme(self) -> None:
+        """State and error colours from the palette: each hue made readable on this scheme's background."""
+        background = _window_color()
+        error = theme.readable(ERROR_COLOR, background)
+        self.error_label.setStyleSheet(f"color: {error.name()};")
+        self._color_state()
+
+    def _color_state(self) -> None:
+        background = _window_color()
+        hue = STATE_COLORS.get(self._state, "#555555")
+        self.state_label.setStyleSheet(f"color: {theme.readable(hue, background).name()}; font-weight: bold;")
+
     def show_stats(self, stats: IngestStats) -> None:
         for key, label in self.counter_labels.items():
             value = getattr(stats, key)
             label.setText(f"{value:,.0f}" if isinstance(value, float) else f"{value:,}")
         self.state_label.setText(describe_state(stats))
-        self.state_label.setStyleSheet(f"color: {STATE_COLORS.get(stats.state, '#333')}; font-weight: bold;")
+        self._state = stats.state
+        self._color_state()
         if stats.last_error:
             self.error_label.setText(f"Last error: {stats.last_error}")
         elif stats.state == "connected" and stats.written:  # recovered: the old problem is gone

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import Qt
@@ -12,6 +13,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QPlainTextEdit
 
 from desktop_app.core.activity import Activity
+from desktop_app.core.ingest import IngestStats
 from desktop_app.ui import theme
 from desktop_app.ui.panels.dashboard import WAL_FILE, DashboardPanel, Reading
 from desktop_app.ui.sql_highlighter import SqlHighlighter
@@ -125,3 +127,33 @@ def test_system_choice_follows_the_desktop_switching_scheme(themed) -> None:
         assert not theme.is_dark(themed.palette().color(QPalette.ColorRole.Window))
     finally:
         hints.colorSchemeChanged.emit(Qt.ColorScheme.Unknown)
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_the_ingest_panel_state_error_and_counters_are_readable(themed, qtbot, window, scheme: str) -> None:
+    """Switched while the window is on screen, as a desktop switching its scheme does."""
+    window.show()
+    qtbot.waitExposed(window)
+    assert theme.apply_theme(themed, scheme) == scheme
+    qtbot.wait(10)  # the new palette reaches the widgets through the event loop
+    panel = window.ingest
+    background = panel.palette().color(QPalette.ColorRole.Window)
+    for state in ("connecting", "connected", "backoff", "paused", "stopped"):
+        panel.show_stats(replace(IngestStats.initial(state), received=12_345, last_error="the server went away"))
+        color = style_colors(panel.state_label.styleSheet())["color"]
+        assert theme.contrast(color, background) >= 4.5, f"{scheme} state {state}: {color.name()}"
+    error = style_colors(panel.error_label.styleSheet())["color"]
+    assert theme.contrast(error, background) >= 4.5, f"{scheme} error text: {error.name()}"
+    for key, label in panel.counter_labels.items():  # as drawn
+        drawn = rendered_text_contrast(label, background)
+        assert drawn >= 4.5, f"{scheme} counter {key} is drawn at {drawn:.2f}:1"
+
+
+def rendered_text_contrast(widget, background: QColor) -> float:
+    """The best contrast any drawn pixel of `widget` has with `background` (its text's, for a label)."""
+    image = widget.grab().toImage()
+    return max(
+        theme.contrast(image.pixelColor(x, y), background)
+        for x in range(image.width())
+        for y in range(image.height())
+    )
