@@ -90,45 +90,62 @@ SHOW_WITHIN_S = 0.25  # a file given on the command line may hold the window bac
 EXPOSE_WAIT_S = 0.1  # how long the frame may wait for the display to expose it before the panels load
 
 
-async def show_frame(window: MainWindow) -> None:
+async def show_frame(window: MainWindow) -> bool:
     """Show the window's frame (menus, toolbar, empty docks) and let it paint, then build the panels: the
-    window is on screen while their modules import (the largest part of start-up)."""
-    if window.shut_down:  # closed (Ctrl+C, SIGTERM) before it ever showed
-        return
+    window is on screen while their modules import (the largest part of start-up). False when the window
+    was closed meanwhile (Ctrl+C, SIGTERM, or the user, while it waited to be exposed)."""
+    if window.shut_down:
+        return False
     window.show()
     trace("window shown")
     deadline = time.monotonic() + EXPOSE_WAIT_S
     handle = window.windowHandle()
     while handle is not None and not handle.isExposed() and time.monotonic() < deadline:
         await asyncio.sleep(0.005)  # the display's expose event arrives through the loop
+    if window.shut_down:
+        return False
     window.repaint()
     window.build_panels()
     trace("panels built")
+    return True
 
 
 async def start(window: MainWindow, args: argparse.Namespace) -> None:
     """A file given on the command line is opened first (while that is quick: SHOW_WITHIN_S at most), so the
-    window shows titled with it; then the panels are built and the session fills them."""
+    window shows titled with it; then the panels are built and the session fills them. If the window is
+    closed first, or this is cancelled, a session opened here is closed here."""
     if args.path is None or args.demo:
-        await show_frame(window)
-        if args.demo:
+        if await show_frame(window) and args.demo:
             window.start_demo(args.demo_rate)
         return
     from desktop_app.core.session import Session
 
-    opening = asyncio.ensure_future(Session.open(args.path, read_only=args.read_only, interval=window.sample_interval))
-    await asyncio.wait({opening}, timeout=SHOW_WITHIN_S)
-    if opening.done() and not opening.cancelled() and opening.exception() is None:
-        window.announce_opening(opening.result().database)
-        trace("title names the file")
-    await show_frame(window)
-    if window.shut_down:
-        opening.cancel()  # Session.open closes what it opened when cancelled
-        with contextlib.suppress(BaseException):
-            session = await opening
-            await session.close()
+    opening: asyncio.Future | None = asyncio.ensure_future(
+        Session.open(args.path, read_only=args.read_only, interval=window.sample_interval)
+    )
+    try:
+        await asyncio.wait({opening}, timeout=SHOW_WITHIN_S)
+        if opening.done() and not opening.cancelled() and opening.exception() is None:
+            window.announce_opening(opening.result().database)
+            trace("title names the file")
+        if await show_frame(window):
+            window.open_path(args.path, read_only=args.read_only, opening=opening)
+            opening = None  # the window owns it now
+    finally:
+        if opening is not None:
+            opening.cancel()  # Session.open closes what it opened when cancelled
+            with contextlib.suppress(BaseException):
+                await (await opening).close()
+
+
+def close_or_quit(window: MainWindow) -> None:
+    """Ctrl+C or SIGTERM: close the window (which stops the ingest and the demo server); before it has ever
+    shown, closing it would not end the app, so shut it down and quit."""
+    if window.isVisible():
+        window.close()
         return
-    window.open_path(args.path, read_only=args.read_only, opening=opening)
+    window.shutdown()
+    QApplication.quit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -154,16 +171,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore_hook = install_excepthook(window.dialogs.show_error)
     # Ctrl+C or SIGTERM closes the window properly (stops the ingest and the demo server). Python runs signal
     # handlers only between bytecodes, so a slow timer gives it the chance while Qt idles.
-    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
-    signal.signal(signal.SIGTERM, lambda *_: QTimer.singleShot(0, window.close))
+    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, lambda: close_or_quit(window)))
+    signal.signal(signal.SIGTERM, lambda *_: QTimer.singleShot(0, lambda: close_or_quit(window)))
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(300)
 
-    loop.call_soon(lambda: asyncio.ensure_future(start(window, args)))  # once the loop runs
+    starting: list[asyncio.Task] = []
+    loop.call_soon(lambda: starting.append(asyncio.ensure_future(start(window, args))))  # once the loop runs
     try:
         with loop:
             loop.run_forever()  # returns when the last window closes
+            unfinished = [task for task in starting if not task.done()]
+            for task in unfinished:  # closed while starting: let it close what it opened
+                task.cancel()
+            if unfinished:
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(asyncio.gather(*unfinished, return_exceptions=True))
     finally:
         wake.stop()
         window.shutdown()

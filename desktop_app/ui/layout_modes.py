@@ -91,6 +91,8 @@ class LayoutModes(QObject):
 
     def pick(self, mode: str) -> None:
         """The user's choice: shown now and remembered for the open file."""
+        if not self.window.panels_built:
+            return
         if self._session is not None:
             self.picked = True
             self.window.settings.set_layout_for(self._session.path, mode)
@@ -112,8 +114,7 @@ class LayoutModes(QObject):
         self.changed.emit(mode)
 
     def window_shown(self) -> None:
-        """The window's first show: size the docks for the layout chosen while it was hidden (a file given on
-        the command line is opened before the window shows)."""
+        """The window's first show: size the docks for a layout chosen while it was still hidden."""
         if self._resize_on_show:
             self._resize_on_show = False
             QTimer.singleShot(0, self._resize)

@@ -203,7 +203,7 @@ class MainWindow(QMainWindow):
         if tip:
             action.setStatusTip(tip)
             action.setToolTip(tip)
-        action.triggered.connect(lambda _checked=False: slot())
+        action.triggered.connect(lambda _checked=False: slot() if self.panels_built else None)  # none before
         return action
 
     def _build_actions(self) -> None:
@@ -648,7 +648,7 @@ class MainWindow(QMainWindow):
         recent = self.settings.recent_files()
         for path in recent:
             action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _checked=False, p=path: self.open_path(p))
+            action.triggered.connect(lambda _checked=False, p=path: self.open_path(p) if self.panels_built else None)
         if recent:
             self.recent_menu.addSeparator()
             self.recent_menu.addAction("Clear Recent", self.settings.clear_recent_files)
@@ -734,7 +734,7 @@ class MainWindow(QMainWindow):
 
     # Drag and drop ----------------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
-        if dropped_path(event) is not None:
+        if self.panels_built and dropped_path(event) is not None:
             event.acceptProposedAction()
         else:
             event.ignore()

@@ -221,8 +221,10 @@ class WebSocketSource:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    async def _receive_until_stopped(self, connection: object, inbox: Inbox, stop: asyncio.Event) -> None:
-        """Receive until we are done (a limit, or stop()); a dropped connection raises ConnectionClosed."""
+    async def _receive_until_stopped(self, connection: StreamConnection, inbox: Inbox, stop: asyncio.Event) -> None:
+        """Receive until we are done (a limit, or stop()); a dropped connection raises ConnectionClosed.
+        Delivery is attached here and detached in all cases, so the closing handshake is never held up."""
+        connection.attach(inbox.take)
         receiving = asyncio.ensure_future(self._receive(connection, inbox))
         stopping = asyncio.ensure_future(stop.wait())
         try:
@@ -233,6 +235,7 @@ class WebSocketSource:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            connection.detach()
         if not receiving.cancelled():
             receiving.result()  # re-raises ConnectionClosed from a drop
 
@@ -241,20 +244,16 @@ class WebSocketSource:
 
         The connection pushes messages into the inbox as they are read (see stream_connection); this coroutine
         only waits while the writer is full and ends the run at the message limit."""
-        connection.attach(inbox.take)
-        try:
-            while True:
-                await connection.wait_halted()
-                if inbox.limit_reached:
-                    return
-                if connection.halted:
-                    await inbox.wait_for_room()
-                    connection.resume()
-                    continue
-                # The connection is gone and everything read before that was delivered.
-                raise connection.protocol.close_exc
-        finally:
-            connection.detach()
+        while True:
+            await connection.wait_halted()
+            if inbox.limit_reached:
+                return
+            if connection.halted:
+                await inbox.wait_for_room()
+                connection.resume()
+                continue
+            # The connection is gone and everything read before that was delivered.
+            raise connection.protocol.close_exc
 
 
 def _negotiated_compression(connection: object) -> str | None:

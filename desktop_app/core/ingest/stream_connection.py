@@ -44,6 +44,14 @@ def _decoded(payload: bytes | bytearray, text: bool) -> Message:
     return bytes(payload)
 
 
+def _delivering(protocol: object) -> bool:
+    """Frames may still be delivered: no close frame received, and websockets has not failed the connection
+    (after a protocol error it sends 1002 and must ignore what follows; end of stream is not such an error,
+    and frames read before it are still delivered)."""
+    failure = getattr(protocol, "parser_exc", None)
+    return protocol.close_rcvd is None and (failure is None or isinstance(failure, EOFError))  # type: ignore[attr-defined]
+
+
 class StreamConnection(ClientConnection):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -168,7 +176,7 @@ class StreamConnection(ClientConnection):
             if stop > end:
                 break
             whole = first in (TEXT_FIN, BINARY_FIN) and not masked
-            if whole and not self._fragments and protocol.close_rcvd is None:
+            if whole and not self._fragments and _delivering(protocol):
                 message = _decoded(buffer[start:stop], first == TEXT_FIN)
                 position = stop
                 if not deliver(message):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -48,7 +49,7 @@ async def accept(reader: asyncio.StreamReader) -> bytes:
 
 
 def run_against(script, config_for) -> object:
-    """Serve `script(reader, writer, handshake)` once on a free port and ingest from it."""
+    """Serve `script(reader, writer, handshake)` to each connection on a free port and ingest from it."""
 
     async def scenario():
         async def handle(reader, writer):
@@ -121,3 +122,21 @@ def test_a_full_writer_holds_the_stream_back_and_everything_before_the_close_lan
     assert rows(db, "SELECT count(*), min(seq), max(seq), sum(seq) FROM readings") == [
         (count, 1, count, count * (count + 1) // 2)
     ]
+
+
+def test_nothing_after_a_protocol_error_is_delivered(tmp_path: Path) -> None:
+    """A masked frame from a server is a protocol error: websockets fails the connection (1002), and the
+    frames the server sends after it must not be ingested; the source reconnects and starts over."""
+    db = tmp_path / "broken.db"
+
+    async def script(reader, writer, handshake):
+        writer.write(handshake + b"".join(encode_frame(reading(seq).decode()) for seq in (1, 2, 3)))
+        masked = bytes((0x81, 0x80 | 4)) + b"\0\0\0\0" + b"oops"  # a server must never mask
+        writer.write(masked + b"".join(encode_frame(reading(seq).decode()) for seq in (4, 5, 6)))
+        await writer.drain()
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            await read_client_frame(reader)  # the client's close (1002)
+
+    stats = run_against(script, lambda url: IngestConfig(url=url, db_path=db, max_messages=6, backoff_initial=0.01))
+    assert stats.reconnects == 1
+    assert rows(db, "SELECT seq FROM readings ORDER BY rowid") == [(s,) for s in (1, 2, 3, 1, 2, 3)]

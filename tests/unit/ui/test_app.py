@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -158,3 +159,35 @@ def test_a_slow_open_does_not_hold_the_window_back(tmp_path: Path, delete_mode_d
         holder.close()
     failed = next(index for index, step in enumerate(steps) if step.startswith("open failed"))
     assert steps.index("window shown") < failed, steps
+
+
+def test_sigterm_before_the_window_first_shows_ends_the_app(tmp_path: Path, delete_mode_db: Path) -> None:
+    """The file is locked, so the app is still waiting to open it (its window not shown yet) when SIGTERM
+    arrives: the app ends at once and cleanly, and closes what it opened."""
+    holder = apsw.Connection(str(delete_mode_db))
+    holder.execute("BEGIN EXCLUSIVE; INSERT INTO notes(body) VALUES ('held')")
+    try:
+        process = launch(tmp_path, str(delete_mode_db), "--settings", str(tmp_path / "pulse.ini"),
+                         extra_env={"SQLITE_PULSE_TRACE_STARTUP": "1"})
+        seen = []
+        deadline = time.monotonic() + 60
+        while not any(line.endswith("window frame built") for line in seen):
+            ready, _, _ = select.select([process.stderr], [], [], max(0.0, deadline - time.monotonic()))
+            line = process.stderr.readline() if ready else ""
+            if not line:
+                process.kill()
+                process.communicate()
+                pytest.fail(f"no frame before the open finished: {seen}")
+            seen.append(line.rstrip("\n"))
+        process.send_signal(signal.SIGTERM)
+        try:
+            _out, err = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            pytest.fail("SIGTERM before the window showed did not end the app")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "window shown" not in err, err
