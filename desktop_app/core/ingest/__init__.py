@@ -24,7 +24,6 @@ _HOMES = {
     "IngestFailed": "session",
     "IngestSession": "session",
     "ingest_file": "session",
-    "RECEIVE_QUEUE_FRAMES": "sources",
     "FileSource": "sources",
     "Inbox": "sources",
     "Source": "sources",
@@ -46,7 +45,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CONFIG_VERSION",
-    "RECEIVE_QUEUE_FRAMES",
     "FileIngest",
     "FileSource",
     "Inbox",

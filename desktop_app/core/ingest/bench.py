@@ -34,8 +34,8 @@ import apsw
 from desktop_app.core.database import create_database
 from desktop_app.core.demo import SensorFeed, spawn_demo_server
 from desktop_app.core.errors import PulseError
-from desktop_app.core.ingest.sources import RECEIVE_QUEUE_FRAMES
 
+RECEIVE_QUEUE_FRAMES = 1024  # frames websockets' generic client buffers in the baselines (b) and (d)
 NAIVE_FLOOR = 50.0
 RECEIVE_FLOOR = 0.5
 

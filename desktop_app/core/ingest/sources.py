@@ -38,7 +38,6 @@ CHUNK_ROWS = 256  # messages per hand-over to the writer thread
 CHUNK_BYTES = 1 << 20  # ... or this many bytes, whichever comes first
 ROOM_POLL_S = 0.005  # how often a blocked source checks the writer's queue for room
 CLOSE_TIMEOUT_S = 2.0
-RECEIVE_QUEUE_FRAMES = 1024  # frames websockets' generic client buffers (the receive-only baseline)
 
 
 @dataclass

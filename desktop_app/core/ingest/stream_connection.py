@@ -81,11 +81,6 @@ class StreamConnection(ClientConnection):
     def halted(self) -> bool:
         return self._halted
 
-    @property
-    def drained(self) -> bool:
-        """Nothing received is left unparsed (so a lost connection has delivered everything)."""
-        return not self._buffer
-
     def resume(self) -> None:
         """Deliver again: parse what waited, then read from the network again."""
         self._halted = False
