@@ -51,6 +51,15 @@ def make_hot_journal(path: Path, rows: int = 2000) -> list[tuple]:
     return committed
 
 
+def make_indexed_table(path: Path, rows: int = 3000) -> None:
+    """Table `t(id, s)` with index `ts` on `s`, `rows` rows, 4 KiB pages; the connection is closed after."""
+    connection = apsw.Connection(str(path))
+    connection.execute("PRAGMA page_size = 4096; CREATE TABLE t(id INTEGER PRIMARY KEY, s TEXT); CREATE INDEX ts ON t(s)")
+    with connection:
+        connection.executemany("INSERT INTO t(s) VALUES (?)", [(f"value {i:06d}",) for i in range(rows)])
+    connection.close()
+
+
 def make_damaged_index(path: Path, rows: int = 3000) -> None:
     """A database whose index pages (the last ones, written after the table) have bytes overwritten.
 

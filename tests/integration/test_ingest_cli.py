@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from desktop_app.core.database import connect_read
 from desktop_app.core.demo import READY_PREFIX, spawn_demo_server
+from tests.scenarios import rows
 
 PULSE = [sys.executable, "-m", "desktop_app"]
 SUMMARY_KEYS = {"received", "written", "dead_letters", "reconnects", "gaps", "seconds", "rows_per_s"}
@@ -27,11 +27,7 @@ def last_json(stdout: str) -> dict:
 
 
 def count_rows(db: Path) -> int:
-    connection = connect_read(db)
-    try:
-        return connection.execute("SELECT count(*) FROM readings").fetchone()[0]
-    finally:
-        connection.close()
+    return rows(db, "SELECT count(*) FROM readings")[0][0]
 
 
 def test_ingest_json_summary(tmp_path: Path) -> None:
@@ -52,9 +48,7 @@ def test_ingest_plain_summary_and_raw_mode(tmp_path: Path) -> None:
         completed = pulse("ingest", server.url, "--db", str(db), "--raw", "--table", "feed", "--max-messages", "300")
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("received 300  written 300  dead letters 0")
-    connection = connect_read(db)
-    assert connection.execute("SELECT count(*) FROM feed WHERE json_valid(payload)").fetchone() == (300,)
-    connection.close()
+    assert rows(db, "SELECT count(*) FROM feed WHERE json_valid(payload)") == [(300,)]
 
 
 def test_sigterm_stops_cleanly_and_flushes(tmp_path: Path) -> None:

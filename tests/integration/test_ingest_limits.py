@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.server import serve
 
-from desktop_app.core.database import connect_read, connect_write, create_database
+from desktop_app.core.database import connect_write, create_database
 from tests.processes import alive, children_of
+from tests.scenarios import rows
 
 MESSAGES = 400
 MESSAGE_BYTES = 1_000_000  # just under the default 1 MiB limit: each one is a row
@@ -76,11 +77,7 @@ def test_big_messages_behind_a_long_write_lock_stay_bounded_in_memory(tmp_path: 
     stats = json.loads(out.strip().splitlines()[-1])
     assert stats["written"] == MESSAGES and stats["unwritten"] == 0  # all 400 land
     assert stats["peak_rss_mb"] < 250, stats["peak_rss_mb"]  # the ingest process's own peak (getrusage)
-    connection = connect_read(db)
-    try:
-        assert connection.execute("SELECT count(*) FROM readings").fetchall()[0][0] == MESSAGES
-    finally:
-        connection.close()
+    assert rows(db, "SELECT count(*) FROM readings") == [(MESSAGES,)]
 
 
 @pytest.mark.gui

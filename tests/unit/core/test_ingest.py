@@ -23,6 +23,7 @@ from desktop_app.core.ingest import (
     IngestError,
     IngestFailed,
     IngestSession,
+    IngestStats,
     backoff_delay,
     check_url,
 )
@@ -167,26 +168,32 @@ def test_backoff_starts_over_after_a_connection_that_delivered_messages(
     assert attempts == expected
 
 
-def test_compression_is_offered_only_when_the_server_insists(tmp_path: Path) -> None:
+def ingest_served(messages: list, db: Path, *, serve_options: dict | None = None, **config: object) -> IngestStats:
+    """Serve `messages` (str: text frames, bytes: binary) to every connection from a websockets server on
+    127.0.0.1, ingest them into `db` with an IngestSession, and return its final counters."""
+
     async def handler(connection) -> None:
-        for seq in range(1, 11):
-            await connection.send(json.dumps({"seq": seq, "value": seq * 1.5}))
+        for message in messages:
+            await connection.send(message)
         await connection.wait_closed()
 
+    async def scenario():
+        async with serve(handler, "127.0.0.1", 0, **(serve_options or {})) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            return await IngestSession(IngestConfig(url=url, db_path=db, **config)).run()
+
+    return run(scenario())
+
+
+def test_compression_is_offered_only_when_the_server_insists(tmp_path: Path) -> None:
     def require_deflate(connection, request):
         if "permessage-deflate" not in request.headers.get("Sec-WebSocket-Extensions", ""):
             return connection.respond(HTTPStatus.BAD_REQUEST, "this server requires compression\n")
         return None
 
-    async def scenario():
-        async with serve(handler, "127.0.0.1", 0, process_request=require_deflate) as server:
-            port = server.sockets[0].getsockname()[1]
-            config = IngestConfig(
-                url=f"ws://127.0.0.1:{port}", db_path=tmp_path / "live.db", max_messages=10, backoff_initial=0.01
-            )
-            return await IngestSession(config).run()
-
-    stats = run(scenario())
+    messages = [json.dumps({"seq": seq, "value": seq * 1.5}) for seq in range(1, 11)]
+    stats = ingest_served(messages, tmp_path / "live.db", serve_options={"process_request": require_deflate},
+                          max_messages=10, backoff_initial=0.01)
     assert stats.written == 10 and stats.compression == "deflate"
 
 
@@ -283,22 +290,12 @@ def test_huge_messages_become_dead_letters_and_the_connection_stays_up(tmp_path:
     """5 MiB and 20 MiB messages between normal ones: each is a (cut down) dead letter with its real size,
     nothing queued behind them is lost, and there is no reconnect."""
     big = {100: 5 << 20, 200: 20 << 20}
-
-    async def handler(connection) -> None:
-        for seq in range(1, 301):
-            if seq in big:
-                await connection.send(json.dumps({"seq": seq, "blob": "x" * big[seq]}))
-            else:
-                await connection.send(json.dumps({"seq": seq, "value": seq * 0.5}))
-        await connection.wait_closed()
-
-    async def scenario():
-        async with serve(handler, "127.0.0.1", 0, max_size=None) as server:
-            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-            config = IngestConfig(url=url, db_path=tmp_path / "big.db", max_messages=300, backoff_initial=5.0)
-            return await IngestSession(config).run()
-
-    stats = run(scenario())
+    messages = [
+        json.dumps({"seq": seq, "blob": "x" * big[seq]} if seq in big else {"seq": seq, "value": seq * 0.5})
+        for seq in range(1, 301)
+    ]
+    stats = ingest_served(messages, tmp_path / "big.db", serve_options={"max_size": None},
+                          max_messages=300, backoff_initial=5.0)
     assert stats.received == 300 == stats.written + stats.dead_letters
     assert (stats.written, stats.dead_letters, stats.reconnects, stats.unwritten) == (298, 2, 0, 0)
     assert (stats.gaps, stats.missing) == (0, 0)  # the dead letters' seqs were read from their first bytes
@@ -308,34 +305,16 @@ def test_huge_messages_become_dead_letters_and_the_connection_stays_up(tmp_path:
 
 
 def test_binary_dead_letters_with_readable_seqs_are_not_missing(tmp_path: Path) -> None:
-    async def handler(connection) -> None:
-        for seq in range(1, 101):
-            text = json.dumps({"seq": seq, "value": 1.0})
-            await connection.send(text.encode() if seq % 10 == 0 else text)  # every 10th as a binary frame
-        await connection.wait_closed()
-
-    async def scenario():
-        async with serve(handler, "127.0.0.1", 0) as server:
-            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-            return await IngestSession(IngestConfig(url=url, db_path=tmp_path / "b.db", max_messages=100)).run()
-
-    stats = run(scenario())
+    texts = [json.dumps({"seq": seq, "value": 1.0}) for seq in range(1, 101)]
+    messages = [text.encode() if seq % 10 == 0 else text for seq, text in enumerate(texts, 1)]  # every 10th binary
+    stats = ingest_served(messages, tmp_path / "b.db", max_messages=100)
     assert (stats.written, stats.dead_letters) == (90, 10)
     assert (stats.gaps, stats.missing, stats.seq_resets) == (0, 0, 0)
 
 
 def test_a_source_that_restarts_its_numbering_is_counted(tmp_path: Path) -> None:
-    async def handler(connection) -> None:
-        for seq in [*range(1, 51), *range(1, 51)]:  # the source restarted after 50
-            await connection.send(json.dumps({"seq": seq, "value": 1.0}))
-        await connection.wait_closed()
-
-    async def scenario():
-        async with serve(handler, "127.0.0.1", 0) as server:
-            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-            return await IngestSession(IngestConfig(url=url, db_path=tmp_path / "r.db", max_messages=100)).run()
-
-    stats = run(scenario())
+    seqs = [*range(1, 51), *range(1, 51)]  # the source restarted after 50
+    stats = ingest_served([json.dumps({"seq": seq, "value": 1.0}) for seq in seqs], tmp_path / "r.db", max_messages=100)
     assert (stats.written, stats.seq_resets, stats.gaps, stats.missing) == (100, 1, 0, 0)
 
 

@@ -20,6 +20,7 @@ from desktop_app.core.maintenance import (
     vacuum,
     vacuum_into,
 )
+from tests.odd_files import make_indexed_table
 from tests.scenarios import rows
 
 
@@ -258,11 +259,7 @@ def corrupt_last_page(path: Path) -> None:
 @pytest.fixture
 def indexed_db(tmp_path: Path) -> Path:
     path = tmp_path / "indexed.db"
-    connection = apsw.Connection(str(path))
-    connection.execute("PRAGMA page_size = 4096; CREATE TABLE t(id INTEGER PRIMARY KEY, s TEXT); CREATE INDEX ts ON t(s)")
-    with connection:
-        connection.executemany("INSERT INTO t(s) VALUES (?)", [(f"value {i:06d}",) for i in range(3000)])
-    connection.close()
+    make_indexed_table(path)
     return path
 
 

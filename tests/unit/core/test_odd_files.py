@@ -16,7 +16,8 @@ from desktop_app.core.database import connect_read, connect_write, open_database
 from desktop_app.core.maintenance import backup, integrity_check, vacuum_into
 from desktop_app.core.metrics import MetricsSampler
 from desktop_app.core.query import estimate_row_count
-from tests.odd_files import committed_notes, make_damaged_index, make_hot_journal
+from tests.odd_files import committed_notes, make_damaged_index, make_hot_journal, make_indexed_table
+from tests.scenarios import rows
 
 
 def digest(path: Path) -> str:
@@ -93,12 +94,8 @@ def test_a_read_write_open_rolls_a_hot_journal_back_as_sqlite_does(tmp_path: Pat
 
 def test_check_keeps_sqlite_lines_when_it_stops_on_damage(tmp_path: Path) -> None:
     path = tmp_path / "broken.db"
-    connection = apsw.Connection(str(path))
-    connection.execute("PRAGMA page_size = 4096; CREATE TABLE t(id INTEGER PRIMARY KEY, s TEXT); CREATE INDEX ts ON t(s)")
-    with connection:
-        connection.executemany("INSERT INTO t(s) VALUES (?)", [(f"value {i:06d}",) for i in range(3000)])
-    root = connection.execute("SELECT rootpage FROM sqlite_schema WHERE name = 't'").fetchall()[0][0]
-    connection.close()
+    make_indexed_table(path)
+    root = rows(path, "SELECT rootpage FROM sqlite_schema WHERE name = 't'")[0][0]
     data = bytearray(path.read_bytes())
     data[(root - 1) * 4096 : (root - 1) * 4096 + 12] = b"\xff" * 12  # the table's root page header
     path.write_bytes(bytes(data))

@@ -15,6 +15,7 @@ from desktop_app.core.database import connect_write, create_database, pragma
 from desktop_app.core.errors import NotADatabase
 from desktop_app.core.ingest.mapping import BATCH_LEDGER_TABLE, MessageMapper
 from desktop_app.core.ingest.writer import BatchWriter, WriterConfig
+from tests.scenarios import rows
 
 WAIT_S = 20.0  # generous upper bound for things that happen "soon"; never a speed assertion
 
@@ -32,11 +33,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S) -> None:
 
 
 def count(path: Path, sql: str) -> int:
-    connection = apsw.Connection(str(path))
-    try:
-        return connection.execute(sql).fetchone()[0]
-    finally:
-        connection.close()
+    return rows(path, sql)[0][0]
 
 
 @pytest.fixture

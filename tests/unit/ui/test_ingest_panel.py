@@ -12,7 +12,7 @@ from desktop_app.core.demo import DemoServer
 from desktop_app.ui.panels.ingest import describe_state
 from desktop_app.ui.settings import AppSettings
 from tests.processes import alive
-from tests.scenarios import free_port, wait_for
+from tests.scenarios import free_port, rows, wait_for
 
 from .conftest import open_in, resolve
 
@@ -53,11 +53,7 @@ class ServerThread:
 
 
 def rows_in(path: Path, table: str) -> int:
-    connection = connect_read(path)
-    try:
-        return connection.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
-    finally:
-        connection.close()
+    return rows(path, f'SELECT count(*) FROM "{table}"')[0][0]
 
 
 def test_demo_streams_into_its_own_database_and_keeps_the_users_url(qtbot, qloop, window, db_path: Path) -> None:
