@@ -148,7 +148,42 @@ def close_or_quit(window: MainWindow) -> None:
     QApplication.quit()
 
 
+class SignalGate:
+    """Ctrl+C and SIGTERM from the first line of `main`: a signal that arrives before the window exists is
+    remembered (the app then ends without showing it); afterwards each one closes the window from the loop.
+    Python runs signal handlers only between bytecodes, so a slow timer gives it the chance while Qt idles."""
+
+    def __init__(self) -> None:
+        self.window: MainWindow | None = None
+        self.requested = False
+        self.previous = {sig: signal.signal(sig, self._received) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _received(self, _signum: int, _frame: object) -> None:
+        window = self.window
+        if window is None:
+            self.requested = True
+        else:
+            QTimer.singleShot(0, lambda: close_or_quit(window))
+
+    def attach(self, window: MainWindow) -> bool:
+        """From now on a signal closes `window`. False when one already came: do not show it."""
+        self.window = window
+        return not self.requested
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    gate = SignalGate()  # before anything can announce itself, so no signal ever finds Python's default
+    try:
+        return run_window(gate, argv)
+    finally:
+        gate.restore()
+
+
+def run_window(gate: SignalGate, argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     app = create_application()
     trace("QApplication created")
@@ -163,16 +198,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
     settings = AppSettings.at(args.settings) if args.settings else AppSettings.default()
     window = MainWindow(settings, build_panels=False)
+    if not gate.attach(window):
+        window.shutdown()
+        return 0
     trace("window frame built")
     if os.environ.get(TRACE_VARIABLE):
         window.database_opened.connect(lambda database: trace(f"{database.path.name} opened, title set"))
         window.sample_received.connect(lambda _sample: trace("a sample reached the dashboard"))
         window.open_failed.connect(lambda error: trace(f"open failed: {error}"))
     restore_hook = install_excepthook(window.dialogs.show_error)
-    # Ctrl+C or SIGTERM closes the window properly (stops the ingest and the demo server). Python runs signal
-    # handlers only between bytecodes, so a slow timer gives it the chance while Qt idles.
-    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, lambda: close_or_quit(window)))
-    signal.signal(signal.SIGTERM, lambda *_: QTimer.singleShot(0, lambda: close_or_quit(window)))
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(300)
