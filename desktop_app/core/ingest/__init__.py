@@ -1,7 +1,8 @@
 """Live ingest: messages from a source (WebSocket, recorded file) into a SQLite table, nothing lost.
 
     config.py    IngestConfig: every setting, validated in one place; its versioned JSON document
-    sources.py   Source interface, Inbox, WebSocketSource, FileSource
+    sources.py   Source interface, Inbox, WebSocketSource
+    file_source.py FileSource: a recorded NDJSON file
     mapping.py   MessageMapper: messages -> rows and dead letters, sequence gaps (pure, no I/O)
     sink.py      Sink interface, SQLiteSink (DDL, multi-row insert, dead letters, ledger, error classes)
     writer.py    BatchWriter: the writer thread, bounded queue (messages and bytes), retries and pauses
@@ -24,7 +25,7 @@ _HOMES = {
     "IngestFailed": "session",
     "IngestSession": "session",
     "ingest_file": "session",
-    "FileSource": "sources",
+    "FileSource": "file_source",
     "Inbox": "sources",
     "Source": "sources",
     "WebSocketSource": "sources",

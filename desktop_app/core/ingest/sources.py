@@ -1,6 +1,6 @@
 """Where messages come from. A `Source` receives messages and puts them in an `Inbox`; the session owns the
 inbox and hands its chunks to the writer thread. Two sources ship: `WebSocketSource` (ws://, wss://, with
-reconnects) and `FileSource` (a recorded NDJSON file). An MQTT or SSE source would be one more class:
+reconnects, here) and `FileSource` (a recorded NDJSON file, file_source.py). An MQTT or SSE source would be one more class:
 
     status: SourceStatus        state, reconnects, retry attempts, next retry, last error, compression
     async run(inbox)            receive until the stream ends, inbox.limit_reached, or stop(); for each
@@ -19,13 +19,12 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest.config import IngestConfig, IngestError
 from desktop_app.core.ingest.mapping import Message, cut_oversized
 
@@ -119,6 +118,8 @@ def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) 
 
 def source_for(config: IngestConfig) -> Source:
     if config.url.startswith("file://"):
+        from desktop_app.core.ingest.file_source import FileSource
+
         return FileSource(Path(config.url[len("file://"):]))
     return WebSocketSource(config)
 
@@ -284,49 +285,3 @@ def _describe_close(exc: Exception) -> str:
         return "no close frame (the connection dropped)"
     reason = f" {received.reason}" if received.reason else ""
     return f"code {received.code}{reason}"
-
-
-# -- a recorded stream ----------------------------------------------------------------------------------------
-
-
-def read_ndjson(path: Path) -> Iterator[Message]:
-    """One message per line; a line that is not UTF-8 stays bytes (and becomes a dead letter)."""
-    with path.open("rb") as handle:
-        for line in handle:
-            line = line.rstrip(b"\r\n")
-            if not line.strip():
-                continue
-            try:
-                yield line.decode()
-            except UnicodeDecodeError:
-                yield line
-
-
-class FileSource:
-    """Replays a recorded NDJSON file: the same inbox, mapping, batches and counters as a live stream."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.status = SourceStatus()
-        self._stop_requested = False
-
-    def stop(self) -> None:
-        self._stop_requested = True
-
-    async def run(self, inbox: Inbox) -> None:
-        if not self.path.is_file():
-            raise IngestError(f"{self.path} does not exist or is not a file.")
-        self.status.state = "connected"
-        put = inbox.put
-        try:
-            for message in read_ndjson(self.path):
-                if self._stop_requested or inbox.limit_reached:
-                    break
-                if not put(message):
-                    await inbox.wait_for_room()
-                elif not inbox.pending:
-                    await asyncio.sleep(0)  # a chunk went to the writer: let stop() and the reporter run
-        except OSError as exc:
-            raise PulseError(f"Cannot read {self.path}: {exc.strerror or exc}") from exc
-        self.status.state = "done"
-
