@@ -170,18 +170,24 @@ class SequenceTracker:
     gaps: int = 0  # times one or more numbers were skipped
     missing: int = 0  # numbers skipped in total
     resets: int = 0  # a number not above the previous one: the source restarted or repeated
+    # Dead letters since `last` whose number could not be read (cut or broken JSON): they arrived, so the
+    # numbers they may carry are not missing. A gap no wider than them is theirs, not a loss.
+    unread: int = 0
 
     def see(self, seq: int) -> None:
         last = self.last
         if last is not None and seq != last + 1:
             self.jump(last, seq)
         self.last = seq
+        self.unread = 0
 
     def jump(self, last: int, seq: int) -> None:
         """`seq` followed `last` out of order (the hot loops check `seq != last + 1` themselves)."""
         if seq > last:
-            self.gaps += 1
-            self.missing += seq - last - 1
+            skipped = seq - last - 1 - self.unread
+            if skipped > 0:
+                self.gaps += 1
+                self.missing += skipped
         else:
             self.resets += 1
 
@@ -193,6 +199,7 @@ def _raw_bytes(message: Message) -> bytes:
 REJECTED = object()  # _screen's answer for a message that went to the dead letters
 KEEP_OVERSIZED_BYTES = 64 << 10  # an oversized message's dead letter keeps this much of it (and its real size)
 SEQ_SCAN_BYTES = 4096  # where a dead letter's sequence number is looked for when it cannot be parsed
+UNREADABLE = object()  # a dead letter's sequence number when it may have one that cannot be read
 
 
 class Oversized:
@@ -256,7 +263,7 @@ class MessageMapper:
         self._explicit = tuple(columns) if columns else None
         self.columns: tuple[Column, ...] | None = None
         self.settled = False  # the target table's columns are known
-        self._rejected_seq: int | None = None
+        self._rejected_seq: int | object | None = None
         self._seq_pattern = (
             re.compile(rb'"' + re.escape(seq_field.encode()) + rb'"\s*:\s*(-?\d{1,18})[\s,}]') if seq_field else None
         )
@@ -325,7 +332,8 @@ class MessageMapper:
 
     def _screen(self, received_at: float, message: Message | Oversized, batch: MappedBatch) -> object:
         """Parsed JSON, or REJECTED after dead-lettering a binary, oversized or unparsable message (its
-        sequence number, when one can be read, is left in `_rejected_seq`: a dead letter is not missing)."""
+        sequence number, when one can be read, is left in `_rejected_seq`: a dead letter is not missing;
+        UNREADABLE when it may carry one that cannot be read)."""
         self._rejected_seq = None
         if message.__class__ is not Oversized:
             message = cut_oversized(message, self.max_message_bytes)
@@ -349,7 +357,7 @@ class MessageMapper:
             self._rejected_seq = self._scan_seq(message)
             return REJECTED
 
-    def _seq_of(self, message: Message) -> int | None:
+    def _seq_of(self, message: Message) -> int | object | None:
         """The sequence number of a message that will not become a row, when it can be read at all."""
         if not self.seq_field:
             return None
@@ -366,18 +374,19 @@ class MessageMapper:
                 return seq
         return None
 
-    def _scan_seq(self, message: Message) -> int | None:
-        """`"seq": 123` in the first bytes of a message that is cut or not valid JSON."""
+    def _scan_seq(self, message: Message) -> int | object | None:
+        """`"seq": 123` in the first bytes of a message that is cut or not valid JSON; UNREADABLE when it is
+        not there whole (a number at the very end may itself be cut: `"seq": 7` of `"seq": 71`)."""
         if self._seq_pattern is None:
             return None
         head = message[:SEQ_SCAN_BYTES]
         if head.__class__ is str:
             head = head.encode("utf-8", "surrogatepass")
         found = self._seq_pattern.search(head)
-        return int(found.group(1)) if found else None
+        return int(found.group(1)) if found else UNREADABLE
 
-    def _close_sequence(self, batch: MappedBatch, first: int | None, last: int | None) -> None:
-        self.sequence.last = last
+    def _close_sequence(self, batch: MappedBatch, first: int | None, last: int | None, unread: int) -> None:
+        self.sequence.last, self.sequence.unread = last, unread
         if first is not None:
             batch.first_seq = first if batch.first_seq is None else batch.first_seq
             batch.last_seq = last
@@ -389,7 +398,7 @@ class MessageMapper:
         rows, sources, dead, loads = batch.rows, batch.sources, batch.dead, parse_json
         limit, screen = self.max_message_bytes, self._screen
         tracker = self.sequence
-        last, first = tracker.last, None
+        last, first, unread = tracker.last, None, tracker.unread
         if typed:
             getter, slow = self._getter, self._row_slow
             width, json_indexes, seq_index = len(self._names), self._json_indexes, self._seq_index
@@ -409,6 +418,8 @@ class MessageMapper:
                     obj = screen(received_at, message, batch)
                 if obj is REJECTED:
                     seq = self._rejected_seq
+                    if seq is UNREADABLE:
+                        unread += 1
                 elif not typed:
                     rows.append((received_at, message))
                     sources.append(message)
@@ -437,11 +448,12 @@ class MessageMapper:
                             seq = row[seq_index]
                 if seq.__class__ is int:
                     if last is not None and seq != last + 1:
+                        tracker.unread = unread
                         tracker.jump(last, seq)
-                    last = seq
+                    last, unread = seq, 0
                     if first is None:
                         first = seq
-        self._close_sequence(batch, first, last)
+        self._close_sequence(batch, first, last, unread)
 
     def _map_untyped(self, chunks: Iterable[Chunk], batch: MappedBatch) -> None:
         """No columns yet: parse and hold the objects back; `settle` infers the table from them."""
@@ -453,6 +465,9 @@ class MessageMapper:
                 parsed = self._screen(received_at, message, batch)
                 if parsed is REJECTED:
                     seq = self._rejected_seq
+                    if seq is UNREADABLE:
+                        tracker.unread += 1
+                        seq = None
                 elif parsed.__class__ is not dict:
                     batch.dead.append(DeadLetter(received_at, NOT_AN_OBJECT, _raw_bytes(message)))
                     seq = None
@@ -464,7 +479,7 @@ class MessageMapper:
                     if first is None:
                         first = seq
         if first is not None:
-            self._close_sequence(batch, first, tracker.last)
+            self._close_sequence(batch, first, tracker.last, tracker.unread)
 
     def _row_slow(self, received_at: float, message: Message, obj: dict, batch: MappedBatch) -> tuple | None:
         """Missing keys become NULL; an unknown or badly named key sends the message to the dead letters."""
