@@ -2,7 +2,8 @@
 
 Every connection in SQLite Pulse comes from here, so the safety settings live in one place:
 `trusted_schema=OFF`, a busy timeout, and read connections that never checkpoint on close
-(closing the last connection to a WAL database would otherwise checkpoint and delete the WAL).
+(closing the last connection to a WAL database would otherwise checkpoint and delete the WAL) and that
+refuse to read or build a value over `errors.MAX_VALUE_BYTES` (256 MiB).
 """
 
 from __future__ import annotations
@@ -175,6 +176,17 @@ def _configure(connection: apsw.Connection, busy_timeout_ms: int) -> None:
     connection.execute("PRAGMA trusted_schema = OFF")
 
 
+def limit_value_size(connection: apsw.Connection) -> None:
+    """Cap every string, BLOB and row this connection reads or builds at `errors.MAX_VALUE_BYTES`.
+
+    For connections that run the user's SQL or browse the user's tables: a hostile view
+    (`printf('%.*c', 900000000, 'x')`, `zeroblob(1e9)`) then ends in SQLITE_TOOBIG, not in an OOM.
+    Per connection and not stored in the file, so opening a database does not change it, and the
+    ingest writer keeps SQLite's own limit.
+    """
+    connection.limit(apsw.SQLITE_LIMIT_LENGTH, errors.MAX_VALUE_BYTES)
+
+
 def _refuse_special_file(path: Path) -> None:
     """SQLite would block opening a FIFO or read a device as an endless empty database: refuse both."""
     try:
@@ -186,7 +198,8 @@ def _refuse_special_file(path: Path) -> None:
 
 
 def connect_read(path: Path | str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> apsw.Connection:
-    """A read-only connection that takes no write lock and never checkpoints or deletes the WAL on close."""
+    """A read-only connection that takes no write lock and never checkpoints or deletes the WAL on close.
+    Values it reads are capped at `errors.MAX_VALUE_BYTES` (see `limit_value_size`)."""
     path = Path(path)
     _refuse_special_file(path)
     try:
@@ -195,6 +208,7 @@ def connect_read(path: Path | str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_M
         )
         connection.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
         _configure(connection, busy_timeout_ms)
+        limit_value_size(connection)
     except apsw.Error as exc:
         raise errors.translate(exc, path) from exc
     return connection

@@ -63,6 +63,16 @@ class QueryInterrupted(PulseError):
     pass
 
 
+class ValueTooBig(QueryError):
+    """A string or BLOB over MAX_VALUE_BYTES: SQLite stopped the statement (SQLITE_TOOBIG)."""
+
+
+# The longest string or BLOB a connection running the user's SQL may read or build (its SQLITE_LIMIT_LENGTH,
+# set in core/database.py): a view such as `SELECT zeroblob(1000000000)` then fails in SQLite instead of
+# taking gigabytes here. Well above what a grid, a console or a CSV cell is for.
+MAX_VALUE_BYTES = 256 * 1024 * 1024
+
+
 SQLITE_READONLY_ROLLBACK = 776  # SQLITE_READONLY | (3 << 8): a hot journal needs a read-write open
 
 
@@ -123,7 +133,13 @@ def translate(exc: BaseException, path: Path | str) -> PulseError:
         )
     if isinstance(exc, apsw.InterruptError):
         return QueryInterrupted("Cancelled.")
-    if isinstance(exc, apsw.SQLError | apsw.ConstraintError | apsw.MismatchError | apsw.TooBigError):
+    if isinstance(exc, apsw.TooBigError):
+        return ValueTooBig(
+            f"A value in this result is larger than {MAX_VALUE_BYTES >> 20} MiB, the limit for reading one value, "
+            "so the statement was stopped before it used gigabytes of memory. Leave that column (or view) out "
+            "of the query; the sqlite3 shell can read such a value whole."
+        )
+    if isinstance(exc, apsw.SQLError | apsw.ConstraintError | apsw.MismatchError):
         return QueryError(str(exc).removeprefix("SQLError: "))
     if isinstance(exc, PermissionError):
         return DatabaseReadOnly(f"No permission to open {path}.")

@@ -26,7 +26,7 @@ from typing import TypeVar
 import apsw
 
 from desktop_app.core import errors
-from desktop_app.core.database import Database
+from desktop_app.core.database import Database, limit_value_size
 from desktop_app.core.errors import PulseError, QueryError, QueryInterrupted
 
 log = logging.getLogger(__name__)
@@ -338,6 +338,7 @@ class QueryRunner:
             )
         if self._write_connection is None:
             self._write_connection = self.database.connect_write()
+            limit_value_size(self._write_connection)  # the user's SQL, as on the read connection
         return self._write_connection
 
     def _translate(self, exc: apsw.Error, allow_writes: bool) -> PulseError:

@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    from desktop_app.core.database import open_database
+    from desktop_app.core.database import limit_value_size, open_database
     from desktop_app.core.errors import PulseError
     from desktop_app.core.export import WritesDisabled, export_rows, export_to_file
 
@@ -64,7 +64,11 @@ def run_query(args: argparse.Namespace) -> int:
         args.sql = sys.stdin.read()
     fmt = args.format or (FORMAT_BY_SUFFIX.get(args.output.suffix.lower()) if args.output else None) or "csv"
     database = open_database(args.db, read_only=not args.write)
-    connection = database.connect_write() if args.write else database.connect_read()
+    if args.write:
+        connection = database.connect_write()
+        limit_value_size(connection)  # as read connections are: --write runs the same views
+    else:
+        connection = database.connect_read()
     try:
         if fmt == "table":
             rows = write_table(connection, args)

@@ -243,3 +243,35 @@ def test_sql_can_come_from_stdin(northwind_like: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == '{"city":"Berlin"}\n'
+
+
+HOSTILE_PEAK_RSS_LIMIT_MB = 400  # measured ~150 MB (printf) and ~20 MB (zeroblob); 3.5-4.9 GB before the cap
+# The same runner with the child's address space capped, so a regression is a MemoryError, not a machine's OOM.
+BOUNDED_PEAK_RSS_RUNNER = "import resource; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n" + PEAK_RSS_RUNNER
+
+
+@pytest.mark.parametrize("view", ["huge_text", "huge_blob"])
+@pytest.mark.parametrize("flags", [[], ["--write"], ["--table"]])
+def test_a_view_that_builds_a_gigabyte_value_is_a_one_line_error_in_little_memory(
+    tmp_path: Path, view: str, flags: list[str]
+) -> None:
+    db = tmp_path / "hostile.db"
+    connection = apsw.Connection(str(db))
+    connection.execute(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);"
+        "CREATE VIEW huge_text AS SELECT printf('%.*c', 900000000, 'x') AS big;"
+        "CREATE VIEW huge_blob AS SELECT zeroblob(1000000000) AS big;"
+    )
+    connection.close()
+    command = [sys.executable, "-m", "desktop_app", "query", *flags, db, f"SELECT * FROM {view}"]
+    result = subprocess.run(
+        [sys.executable, "-c", BOUNDED_PEAK_RSS_RUNNER, tmp_path / "out", *map(str, command)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    *messages, peak_kib = result.stderr.strip().splitlines()
+    assert_one_line_error(subprocess.CompletedProcess(command, result.returncode, "", "\n".join(messages)),
+                          "larger than 256 MiB")
+    assert int(peak_kib) / 1024 < HOSTILE_PEAK_RSS_LIMIT_MB
+    assert pulse("query", db, "SELECT count(*) FROM t").stdout == "count(*)\r\n1\r\n"

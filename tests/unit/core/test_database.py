@@ -175,3 +175,43 @@ def test_locked_database_names_the_holder(delete_mode_db: Path) -> None:
         assert f"process {holder.pid}" in message
     finally:
         holder.communicate("done\n", timeout=10)
+
+
+SQLITE_DEFAULT_MAX_LENGTH = 1_000_000_000
+
+
+def test_read_connections_cap_one_value_and_the_ingest_writer_does_not(db_path: Path) -> None:
+    from desktop_app.core.ingest.mapping import MessageMapper
+    from desktop_app.core.ingest.sink import SQLiteSink
+
+    before = digest(db_path)
+    reader = open_database(db_path).connect_read()
+    try:
+        assert reader.limit(apsw.SQLITE_LIMIT_LENGTH, -1) == errors.MAX_VALUE_BYTES
+        assert reader.execute("SELECT length(zeroblob(?))", (errors.MAX_VALUE_BYTES,)).fetchall() == [
+            (errors.MAX_VALUE_BYTES,)  # up to the cap is fine (a zeroblob's length needs no memory)
+        ]
+        with pytest.raises(apsw.TooBigError):
+            reader.execute("SELECT zeroblob(?)", (errors.MAX_VALUE_BYTES + 1,)).fetchall()
+    finally:
+        reader.close()
+    assert digest(db_path) == before  # a per-connection limit: nothing about it is stored in the file
+
+    sink = SQLiteSink(db_path, MessageMapper("t"))
+    sink.open()
+    try:
+        assert sink._conn().limit(apsw.SQLITE_LIMIT_LENGTH, -1) == SQLITE_DEFAULT_MAX_LENGTH
+    finally:
+        sink.close()
+
+
+def test_a_too_big_value_translates_to_a_message_that_says_what_to_do(db_path: Path) -> None:
+    reader = connect_read(db_path)
+    try:
+        with pytest.raises(apsw.TooBigError) as caught:
+            reader.execute("SELECT printf('%.*c', 900000000, 'x')").fetchall()
+    finally:
+        reader.close()
+    error = errors.translate(caught.value, db_path)
+    assert isinstance(error, errors.ValueTooBig) and isinstance(error, errors.QueryError)
+    assert "larger than 256 MiB" in str(error) and "Leave that column" in str(error)

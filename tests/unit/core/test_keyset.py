@@ -206,3 +206,34 @@ def test_query_returns_every_row_in_the_grid_order_with_bound_values(connection)
     spec = BrowseSpec(relation, "score", False, (parse_filter("grp", "1..3"),))
     sql, values = spec.query()
     assert connection.execute(sql, values).fetchall() == walk(connection, spec, limit=9)
+
+
+def test_browsing_a_view_that_builds_a_gigabyte_value_is_a_clear_error(tmp_path: Path) -> None:
+    """The data view's path: the browse worker's read connection, a keyset page of the view."""
+    import asyncio
+
+    from desktop_app.core.browse import BrowseWorker
+    from desktop_app.core.database import open_database
+    from desktop_app.core.errors import ValueTooBig
+
+    path = tmp_path / "hostile.db"
+    writer = apsw.Connection(str(path))
+    writer.execute(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t VALUES (1, 1000000000);"
+        "CREATE VIEW huge_text AS SELECT id, printf('%.*c', 900000000, 'x') AS big FROM t;"
+        "CREATE VIEW huge_blob AS SELECT id, zeroblob(n) AS big FROM t;"
+    )
+    writer.close()
+
+    async def browse() -> None:
+        worker = BrowseWorker(open_database(path))
+        try:
+            for view in ("huge_text", "huge_blob"):
+                spec = BrowseSpec(await worker.call(lambda c, view=view: keyset.describe(c, view)))
+                with pytest.raises(ValueTooBig, match="larger than 256 MiB"):
+                    await worker.call(lambda c, spec=spec: keyset.fetch_page(c, spec, limit=50))
+            assert (await worker.call(lambda c: keyset.fetch_page(c, BrowseSpec(keyset.describe(c, "t")), limit=5))).rows
+        finally:
+            worker.close()
+
+    asyncio.run(asyncio.wait_for(browse(), 60))

@@ -261,6 +261,25 @@ def test_constraint_violation_is_a_query_error(writable_runner: QueryRunner) -> 
     assert "UNIQUE" in str(outcome.error)
 
 
+HOSTILE_VIEWS = (
+    "CREATE VIEW huge_text AS SELECT printf('%.*c', 900000000, 'x') AS big;"
+    "CREATE VIEW huge_blob AS SELECT zeroblob(1000000000) AS big;"
+)
+
+
+@pytest.mark.parametrize("view", ["huge_text", "huge_blob"])
+@pytest.mark.parametrize("allow_writes", [False, True])
+def test_a_view_that_builds_a_gigabyte_value_is_a_clear_error(db_path: Path, view: str, allow_writes: bool) -> None:
+    connection = connect_write(db_path)
+    connection.execute(HOSTILE_VIEWS)
+    connection.close()
+    with QueryRunner(open_database(db_path, read_only=not allow_writes)) as query_runner:
+        outcome = run(query_runner, f"SELECT * FROM {view}", allow_writes=allow_writes)
+        assert isinstance(outcome.error, errors.ValueTooBig), outcome.error
+        assert "larger than 256 MiB" in str(outcome.error)
+        assert run(query_runner, "SELECT count(*) FROM readings", allow_writes=allow_writes).rows == [(500,)]
+
+
 def test_callback_failure_is_reported_not_swallowed(runner: QueryRunner) -> None:
     outcome = Outcome()
 
