@@ -104,3 +104,76 @@ def test_a_killed_window_leaves_no_child_running(tmp_path: Path) -> None:
     for pid in left:  # do not leak them into the rest of the run, but fail
         os.kill(pid, signal.SIGKILL)
     assert not left, f"children outlived the window: {left}"
+
+
+def _peak_while_running(process: subprocess.Popen) -> float:
+    """The child's VmHWM (MB) as /proc shows it, read until it exits: a check that does not trust its report."""
+    peak = 0.0
+    while process.poll() is None:
+        try:
+            with open(f"/proc/{process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) / 1024)
+        except (OSError, ValueError):
+            pass  # gone, or a zombie with no memory lines
+        time.sleep(0.02)
+    return peak
+
+
+def test_a_300_mib_line_in_a_recording_is_one_dead_letter_and_memory_stays_small(tmp_path: Path) -> None:
+    recording = tmp_path / "huge-line.ndjson"
+    piece = b"x" * (1 << 20)
+    with recording.open("wb") as out:
+        for seq in range(1, 6):
+            out.write(json.dumps({"device_id": "a", "seq": seq, "value": seq / 2}).encode() + b"\n")
+        head = b'{"device_id": "a", "seq": 6, "blob": "'
+        out.write(head)
+        for _ in range(300):  # 300 MiB with no newline in it
+            out.write(piece)
+        out.write(b'"}\n')
+        for seq in range(7, 12):
+            out.write(json.dumps({"device_id": "a", "seq": seq, "value": seq / 2}).encode() + b"\n")
+    huge = len(head) + 300 * len(piece) + 2
+    db = tmp_path / "replay.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "desktop_app", "ingest-file", str(recording), "--db", str(db), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        seen_peak = _peak_while_running(process)
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    recording.unlink()
+    assert process.returncode == 0, err
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert (stats["received"], stats["written"], stats["dead_letters"]) == (11, 10, 1)
+    assert stats["received"] == stats["written"] + stats["dead_letters"] and stats["gaps"] == 0
+    assert stats["peak_rss_mb"] < 200 and seen_peak < 200, (stats["peak_rss_mb"], seen_peak)
+    assert rows(db, "SELECT count(*), min(seq), max(seq) FROM readings") == [(10, 1, 11)]
+    (reason, kept), = rows(db, "SELECT reason, length(raw) FROM pulse_dead_letters")
+    assert f"{huge:,} bytes" in reason and kept == 64 << 10  # its real size, its first 64 KiB
+
+
+PARENT_THEN_INGEST = """
+import json, subprocess, sys
+ballast = b"x" * (300 << 20)  # this process's memory: written, so resident
+completed = subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=120)
+print(completed.stdout.strip().splitlines()[-1] if completed.returncode == 0 else completed.stderr)
+"""
+
+
+def test_the_reported_peak_memory_is_the_ingest_process_own(tmp_path: Path) -> None:
+    """Linux carries getrusage's ru_maxrss across exec: an ingest started by a 300 MB parent must not report
+    the parent's peak as its own."""
+    recording = tmp_path / "small.ndjson"
+    recording.write_text("".join(json.dumps({"seq": seq, "value": 1.5}) + "\n" for seq in range(1, 101)))
+    ingest = [sys.executable, "-m", "desktop_app", "ingest-file", str(recording), "--db", str(tmp_path / "s.db"),
+              "--json"]
+    completed = subprocess.run([sys.executable, "-c", PARENT_THEN_INGEST, *ingest], capture_output=True, text=True,
+                               timeout=180)
+    assert completed.returncode == 0, completed.stderr
+    stats = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert stats["written"] == 100
+    assert 0 < stats["peak_rss_mb"] < 150, stats["peak_rss_mb"]

@@ -52,5 +52,13 @@ class IngestStats:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process (Linux reports ru_maxrss in KiB)."""
+    """Peak resident memory of this process. VmHWM, not getrusage: Linux carries ru_maxrss across exec, so a
+    child started by a big parent would report the parent's peak. ru_maxrss (KiB) where /proc is absent."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return round(int(line.split()[1]) / 1024.0, 1)  # "VmHWM:  123456 kB"
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
