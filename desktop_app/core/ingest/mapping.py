@@ -170,8 +170,8 @@ class SequenceTracker:
     gaps: int = 0  # times one or more numbers were skipped
     missing: int = 0  # numbers skipped in total
     resets: int = 0  # a number not above the previous one: the source restarted or repeated
-    # Dead letters since `last` whose number could not be read (cut or broken JSON): they arrived, so the
-    # numbers they may carry are not missing. A gap no wider than them is theirs, not a loss.
+    # Dead letters since `last` that show a number which cannot be read reliably (JSON cut at the number,
+    # `garbage seq 7`): they arrived, so the numbers they carry are not missing. A gap no wider is theirs.
     unread: int = 0
 
     def see(self, seq: int) -> None:
@@ -199,7 +199,7 @@ def _raw_bytes(message: Message) -> bytes:
 REJECTED = object()  # _screen's answer for a message that went to the dead letters
 KEEP_OVERSIZED_BYTES = 64 << 10  # an oversized message's dead letter keeps this much of it (and its real size)
 SEQ_SCAN_BYTES = 4096  # where a dead letter's sequence number is looked for when it cannot be parsed
-UNREADABLE = object()  # a dead letter's sequence number when it may have one that cannot be read
+UNREADABLE = object()  # a dead letter's sequence number when it shows one that cannot be read reliably
 
 
 class Oversized:
@@ -267,6 +267,8 @@ class MessageMapper:
         self._seq_pattern = (
             re.compile(rb'"' + re.escape(seq_field.encode()) + rb'"\s*:\s*(-?\d{1,18})[\s,}]') if seq_field else None
         )
+        # The field's name with a number after it, however broken the text around (`"seq": 7` cut, `seq 7`).
+        self._seq_hint = re.compile(rb"\b" + re.escape(seq_field.encode()) + rb"\b\W{0,4}-?\d") if seq_field else None
 
     # -- schema ---------------------------------------------------------------------------------------------
 
@@ -333,7 +335,7 @@ class MessageMapper:
     def _screen(self, received_at: float, message: Message | Oversized, batch: MappedBatch) -> object:
         """Parsed JSON, or REJECTED after dead-lettering a binary, oversized or unparsable message (its
         sequence number, when one can be read, is left in `_rejected_seq`: a dead letter is not missing;
-        UNREADABLE when it may carry one that cannot be read)."""
+        UNREADABLE when it shows one that cannot be read reliably)."""
         self._rejected_seq = None
         if message.__class__ is not Oversized:
             message = cut_oversized(message, self.max_message_bytes)
@@ -375,15 +377,17 @@ class MessageMapper:
         return None
 
     def _scan_seq(self, message: Message) -> int | object | None:
-        """`"seq": 123` in the first bytes of a message that is cut or not valid JSON; UNREADABLE when it is
-        not there whole (a number at the very end may itself be cut: `"seq": 7` of `"seq": 71`)."""
-        if self._seq_pattern is None:
+        """`"seq": 123` in the first bytes of a message that is cut or not valid JSON; UNREADABLE when a number
+        shows but not reliably (at the very end it may itself be cut: `"seq": 7` of `"seq": 71`)."""
+        if self._seq_pattern is None or self._seq_hint is None:
             return None
         head = message[:SEQ_SCAN_BYTES]
         if head.__class__ is str:
             head = head.encode("utf-8", "surrogatepass")
         found = self._seq_pattern.search(head)
-        return int(found.group(1)) if found else UNREADABLE
+        if found:
+            return int(found.group(1))
+        return UNREADABLE if self._seq_hint.search(head) else None
 
     def _close_sequence(self, batch: MappedBatch, first: int | None, last: int | None, unread: int) -> None:
         self.sequence.last, self.sequence.unread = last, unread

@@ -182,18 +182,17 @@ def test_raw_mode_stores_messages_as_received(connection: apsw.Connection) -> No
         (1000.0, text),
         (1000.0, '{"seq": 3}'),
     ]
-    # 2 is not missing: two messages arrived between 1 and 3 whose numbers cannot be read (they may carry it)
-    assert (mapper.sequence.gaps, mapper.sequence.missing) == (0, 0)
+    assert (mapper.sequence.gaps, mapper.sequence.missing) == (1, 1)  # nothing in between shows a number
 
 
 @pytest.mark.parametrize("raw", [False, True])
 def test_a_broken_message_is_not_blamed_as_a_missing_sequence_number(
     connection: apsw.Connection, raw: bool
 ) -> None:
-    """A dead letter arrived: its number is not missing. When it cannot be read reliably (the JSON is cut at
-    the number, or there is no JSON), the gap before the next good message is its, up to one number each."""
+    """A dead letter arrived: its number is not missing. When its number shows but cannot be read reliably (the
+    JSON is cut at the number, or is not JSON), the gap before the next good message is its, one number each."""
     mapper = MessageMapper("readings", raw=raw, max_message_bytes=2000)
-    write(mapper, connection, [reading(1), "{broken"])  # the first batch (before the columns exist) may hold 2
+    write(mapper, connection, [reading(1), "garbage seq 2"])  # the first batch, before the columns exist
     write(mapper, connection, [
         reading(3),
         '{"device_id":"a","seq": 4',  # cut: "4" could be the start of "41", so it is not read
@@ -202,17 +201,17 @@ def test_a_broken_message_is_not_blamed_as_a_missing_sequence_number(
         reading(7),
         '{"seq": 8, "temperature": }',  # not JSON, but its number is readable: 8 arrived
         reading(9),
-        "x" * 3000,  # over the size limit, no number in it: may be 10
+        "seq 10 " + "x" * 3000,  # over the size limit, and not JSON: may be 10
         '{"device_id": "b", "seq": 11, "blob": "' + "y" * 3000 + '"}',  # over the limit, 11 readable
     ])
     assert (mapper.sequence.gaps, mapper.sequence.missing) == (0, 0)
     # ... but no more than that: 12 is its, 13 and 14 are missing, in the next batch as well.
-    write(mapper, connection, ["not json at all"])
+    write(mapper, connection, ['{"seq":12,"temperature":'])
     write(mapper, connection, [reading(15), reading(16)])
     assert (mapper.sequence.gaps, mapper.sequence.missing) == (1, 2)
-    # A readable message between numbers does not excuse a gap: it has no number.
-    write(mapper, connection, ["[1, 2]", reading(18)])
-    assert (mapper.sequence.gaps, mapper.sequence.missing, mapper.sequence.resets) == (2, 3, 0)
+    # A message that shows no number does not excuse a gap, broken or not.
+    write(mapper, connection, ["[1, 2]", reading(18), '{"device_id": "a", "seq":', b"\xff\xfe", reading(20)])
+    assert (mapper.sequence.gaps, mapper.sequence.missing, mapper.sequence.resets) == (3, 4, 0)
 
 
 def test_an_existing_table_is_used_as_it_is(connection: apsw.Connection) -> None:
