@@ -108,7 +108,8 @@ async def _receive_only_stream(url: str, expected: int) -> tuple[int, float]:
     """The same count through the pipeline's own connection (its receive ceiling)."""
     from websockets.asyncio.client import connect
 
-    from desktop_app.core.ingest.stream_connection import StreamConnection
+    from desktop_app.core.ingest.config import DEFAULT_MAX_MESSAGE_BYTES
+    from desktop_app.core.ingest.stream_connection import CONTROL_MAX_SIZE, StreamConnection
 
     counted = [0, 0.0]
 
@@ -118,8 +119,9 @@ async def _receive_only_stream(url: str, expected: int) -> tuple[int, float]:
         counted[0] += 1
         return counted[0] < expected
 
-    async with connect(url, compression=None, max_size=None, create_connection=StreamConnection) as connection:
-        connection.attach(deliver)
+    async with connect(url, compression=None, max_size=CONTROL_MAX_SIZE,
+                       create_connection=StreamConnection) as connection:
+        connection.attach(deliver, DEFAULT_MAX_MESSAGE_BYTES)
         await connection.wait_halted()
         connection.detach()
         return counted[0], time.perf_counter() - counted[1]

@@ -144,7 +144,7 @@ class WebSocketSource:
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-        from desktop_app.core.ingest.stream_connection import StreamConnection
+        from desktop_app.core.ingest.stream_connection import CONTROL_MAX_SIZE, StreamConnection
 
         self._stop = stop = asyncio.Event()
         if self._stop_requested:
@@ -157,17 +157,19 @@ class WebSocketSource:
             status.state = "connecting"
             delivered = False
             connected_at = None
+            connection = None
             try:
-                # max_size=None: a message of any size arrives and is accounted for (cut down to a dead letter
-                # by the inbox); closing the connection on it (1009) would lose everything queued behind it.
+                # The stream's own reader bounds every data message (max_message_bytes; oversized ones become
+                # dead letters and the connection stays up); websockets parses only control frames.
                 async with connect(
                     config.url,
-                    compression=self._offer_compression,
+                    compression=None,
+                    extensions=_deflate_offer() if self._offer_compression else None,
                     ping_interval=config.ping_interval,
                     ping_timeout=config.ping_timeout,
                     open_timeout=config.open_timeout,
                     close_timeout=CLOSE_TIMEOUT_S,
-                    max_size=None,
+                    max_size=CONTROL_MAX_SIZE,
                     create_connection=StreamConnection,
                     ssl=ssl_context,
                 ) as connection:
@@ -186,7 +188,7 @@ class WebSocketSource:
                         delivered = inbox.received > received_before
                     return  # a limit was reached or stop() was called
             except ConnectionClosed as exc:
-                status.last_error = f"Connection closed: {_describe_close(exc)}"
+                status.last_error = f"Connection closed: {_describe_close(exc, connection)}"
             except InvalidURI as exc:
                 raise IngestError(f"Bad WebSocket URL: {exc}") from exc
             except InvalidHandshake as exc:
@@ -224,7 +226,7 @@ class WebSocketSource:
     async def _receive_until_stopped(self, connection: StreamConnection, inbox: Inbox, stop: asyncio.Event) -> None:
         """Receive until we are done (a limit, or stop()); a dropped connection raises ConnectionClosed.
         Delivery is attached here and detached in all cases, so the closing handshake is never held up."""
-        connection.attach(inbox.take)
+        connection.attach(inbox.take, inbox.limit)
         receiving = asyncio.ensure_future(self._receive(connection, inbox))
         stopping = asyncio.ensure_future(stop.wait())
         try:
@@ -279,7 +281,18 @@ def _demands_compression(exc: Exception) -> bool:
     return "deflate" in lowered or "compression" in lowered
 
 
-def _describe_close(exc: Exception) -> str:
+def _deflate_offer() -> list:
+    """permessage-deflate with `server_no_context_takeover`: each compressed message starts from an empty window,
+    so one over the size limit can be dropped part-way instead of inflated to the end to keep the window."""
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+
+    return [ClientPerMessageDeflateFactory(server_no_context_takeover=True, compress_settings={"memLevel": 5})]
+
+
+def _describe_close(exc: Exception, connection: object = None) -> str:
+    failure = getattr(connection, "failure", None)
+    if failure:
+        return failure
     received = getattr(exc, "rcvd", None)
     if received is None:
         return "no close frame (the connection dropped)"

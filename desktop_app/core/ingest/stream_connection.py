@@ -1,18 +1,16 @@
-"""A WebSocket client connection that hands each received message straight to the inbox.
+"""A WebSocket client connection whose frames are read by the ingest's own streaming reader (frames.py).
 
-The receive loop was the pipeline's bottleneck: per message, websockets' generic client parses the frame with
-its generator-based reader, queues it in an assembler and wakes an awaiting `recv()`, which costs more CPU than
-JSON parsing and the SQLite insert together. Streams are almost all small, complete, uncompressed text or
-binary frames, so `StreamConnection` reads those itself, in `data_received`, straight into the inbox (about a
-fifth of the CPU). Every other frame (control frames, fragments, compressed or masked frames, anything after a
-close frame) is handed, whole and in order, to websockets, which answers pings, runs the closing handshake,
-decompresses and reassembles, and reports the data messages back through `process_event`. The handshake,
-TLS, proxies and keepalive pings are websockets' own.
+websockets' generic client parses each frame with a generator-based reader, queues it in an assembler and wakes
+an awaiting `recv()`: per message that cost more CPU than JSON parsing and the SQLite insert together, and it
+waits for a whole message before it can bound it. Here websockets does the handshake, TLS, proxies, keepalive
+and the closing handshake; every byte after the handshake goes through `FrameReader`, which delivers data
+messages straight to the inbox (bounded, oversized ones cut down as they arrive) and hands each control frame,
+in its place in the stream, to websockets (which answers pings and closes).
 
-Flow control: when the inbox is full (or its message limit is reached) parsing halts and the transport stops
-reading, so the sender is pushed back; what was already read waits in `_buffer` (at most one read) until
-`resume()`. The connection is made by `websockets.asyncio.client.connect(..., create_connection=...)` and
-read only through `attach` / `wait_halted` / `resume` / `detach`, never `recv()`.
+Flow control: when the inbox is full parsing halts and the transport stops reading, so the sender is pushed back
+and at most one read waits. A peer that does not read what we send (pongs to a ping flood) is dropped once
+MAX_UNSENT_BYTES wait. The connection is made by `websockets.asyncio.client.connect(...,
+create_connection=StreamConnection)` and read only through `attach` / `wait_halted` / `resume` / `detach`.
 """
 
 from __future__ import annotations
@@ -21,83 +19,76 @@ import asyncio
 from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection
-from websockets.frames import Frame, Opcode
+from websockets.exceptions import ProtocolError
 from websockets.protocol import State
 
-from desktop_app.core.ingest.mapping import Message
+from desktop_app.core.ingest.frames import FrameReader, Inflater
+from desktop_app.core.ingest.mapping import Message, Oversized
 
 HEADER_END = b"\r\n\r\n"
 MAX_HANDSHAKE_BYTES = 1 << 16  # beyond this websockets parses (and refuses) the response itself
-TEXT_FIN, BINARY_FIN = 0x81, 0x82  # FIN set, no RSV bits: a whole, uncompressed message in one frame
-DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
+MAX_EARLY_BYTES = 1 << 20  # read before delivery starts: past this, stop reading until it does
+MAX_UNSENT_BYTES = 1 << 20  # our replies the peer has not read: past this it is a dead peer
+CONTROL_MAX_SIZE = 125  # all websockets still parses after the handshake is control frames
 
-Deliver = Callable[[Message], bool]  # False: stop delivering until resume()
-
-
-def _decoded(payload: bytes | bytearray, text: bool) -> Message:
-    """Text frames become str; invalid UTF-8 stays bytes (a dead letter, and the connection stays up)."""
-    if text:
-        try:
-            return payload.decode()
-        except UnicodeDecodeError:
-            pass
-    return bytes(payload)
+Deliver = Callable[[Message | Oversized], bool]  # False: stop delivering until resume()
 
 
-def _delivering(protocol: object) -> bool:
-    """Frames may still be delivered: no close frame received, and websockets has not failed the connection
-    (after a protocol error it sends 1002 and must ignore what follows; end of stream is not such an error,
-    and frames read before it are still delivered)."""
-    failure = getattr(protocol, "parser_exc", None)
-    return protocol.close_rcvd is None and (failure is None or isinstance(failure, EOFError))  # type: ignore[attr-defined]
+def _ignore(_message: Message | Oversized) -> bool:
+    return True
+
+
+def negotiated_inflater(protocol: object) -> Inflater | None:
+    """The server's permessage-deflate parameters, when compression was negotiated."""
+    for extension in getattr(protocol, "extensions", None) or ():
+        if getattr(extension, "name", "") == "permessage-deflate":
+            return Inflater(extension.remote_max_window_bits, extension.remote_no_context_takeover)
+    return None
 
 
 class StreamConnection(ClientConnection):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._buffer = bytearray()  # received, not yet parsed
+        self._early = bytearray()  # after the handshake, before attach()
         self._framing = False  # the handshake response has been split off: frames follow
-        self._passthrough = False  # every byte goes to websockets (a refused handshake, or detached)
-        self._deliver: Deliver | None = None
-        self._halted = False
+        self._passthrough = False  # every byte goes to websockets (a refused handshake)
+        self._reader: FrameReader | None = None
         self._wakeup: asyncio.Future[None] | None = None
-        self._fragments: list[Frame] = []  # a fragmented message being reassembled by websockets' frames
+        self.failure: str | None = None  # why this side ended the connection, in words
 
     # -- the reader's side ------------------------------------------------------------------------------------
 
-    def attach(self, deliver: Deliver) -> None:
-        """Start delivering messages (those already buffered first)."""
-        self._deliver = deliver
-        self._parse()
+    def attach(self, deliver: Deliver, limit: int) -> None:
+        """Start delivering messages of at most `limit` bytes (those already read first, in order)."""
+        self._reader = FrameReader(limit, deliver, self._forward_control, self._fail,
+                                   negotiated_inflater(self.protocol))
+        early, self._early = bytes(self._early), bytearray()
+        self._reader.feed(early)
+        self._after_parse()
 
     async def wait_halted(self) -> None:
         """Return when delivery halted (deliver returned False) or the connection is gone."""
-        while not self._halted and not self.connection_lost_waiter.done():
+        while not self.halted and not self.connection_lost_waiter.done():
             self._wakeup = self.loop.create_future()
             await asyncio.wait({self._wakeup, self.connection_lost_waiter}, return_when=asyncio.FIRST_COMPLETED)
             self._wakeup = None
 
     @property
     def halted(self) -> bool:
-        return self._halted
+        return self._reader is not None and self._reader.halted and not self._reader.closed
 
     def resume(self) -> None:
         """Deliver again: parse what waited, then read from the network again."""
-        self._halted = False
-        self._parse()
-        if not self._halted and self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
+        if self._reader is not None:
+            self._reader.resume()
+            self._after_parse()
 
     def detach(self) -> None:
-        """Stop delivering; from now on websockets reads everything (so closing is not held up by a halt)."""
-        self._deliver = None
-        self._passthrough = True
-        self._halted = False
-        pending, self._buffer = bytes(self._buffer), bytearray()
-        if pending and self.protocol.state is not State.CLOSED:
-            super().data_received(pending)
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
+        """Stop delivering: later messages are read and dropped, control frames still answered, so closing is
+        never held up by a halt."""
+        if self._reader is not None:
+            self._reader.redirect(_ignore)
+            self._after_parse()
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------------
 
@@ -105,32 +96,46 @@ class StreamConnection(ClientConnection):
         if self._passthrough:
             super().data_received(data)
             return
-        self._buffer += data
-        if not self._framing and not self._split_handshake():
+        if not self._framing:
+            self._early += data
+            if not self._split_handshake():
+                return
+            data = b""
+        reader = self._reader
+        if reader is None:
+            self._early += data
+            if len(self._early) > MAX_EARLY_BYTES and self.transport is not None:
+                self.transport.pause_reading()
             return
-        if self._deliver is not None and not self._halted:
-            self._parse()
-
-    def process_event(self, event: object) -> None:
-        if isinstance(event, Frame) and event.opcode in DATA_OPCODES:
-            self._assemble(event)
-        else:
-            super().process_event(event)  # type: ignore[arg-type]
+        reader.feed(data)
+        self._after_parse()
 
     # -- internals --------------------------------------------------------------------------------------------
 
+    def _after_parse(self) -> None:
+        reader = self._reader
+        transport = self.transport
+        if reader is None or transport is None or transport.is_closing():
+            return
+        if reader.halted and not reader.closed:
+            transport.pause_reading()
+            if self._wakeup is not None and not self._wakeup.done():
+                self._wakeup.set_result(None)
+        else:
+            transport.resume_reading()
+
     def _split_handshake(self) -> bool:
-        """Give websockets exactly the HTTP response; True when frames follow in `_buffer`."""
-        buffer = self._buffer
+        """Give websockets exactly the HTTP response; True when frames follow in `_early`."""
+        buffer = self._early
         end = buffer.find(HEADER_END)
         if end < 0:
             if len(buffer) > MAX_HANDSHAKE_BYTES:
-                self._passthrough, self._buffer = True, bytearray()
+                self._passthrough, self._early = True, bytearray()
                 super().data_received(bytes(buffer))
             return False
         end += len(HEADER_END)
         response, rest = bytes(buffer[:end]), buffer[end:]
-        self._buffer = bytearray()
+        self._early = bytearray()
         super().data_received(response)
         if self.protocol.state is not State.OPEN:  # refused: a body may follow, websockets reads it
             self._passthrough = True
@@ -138,71 +143,26 @@ class StreamConnection(ClientConnection):
                 super().data_received(bytes(rest))
             return False
         self._framing = True
-        self._buffer = rest
+        self._early = rest
         return True
 
-    def _parse(self) -> None:
-        """Deliver every complete frame in `_buffer` until delivery halts."""
-        buffer = self._buffer
-        deliver = self._deliver
-        if deliver is None:
-            return
-        end = len(buffer)
-        position = 0
+    def _forward_control(self, frame: bytes) -> bool:
+        """A whole control frame to websockets; False once it is closing (a close frame, or a failure)."""
+        super().data_received(frame)
+        transport = self.transport
+        if transport is not None and transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
+            self.failure = (f"the server does not read what is sent to it ({transport.get_write_buffer_size():,} "
+                            f"bytes of replies unsent): dropped as a dead peer")
+            transport.abort()
+            return False
+        return self.protocol.state is State.OPEN
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection as websockets' own parser would (RFC 6455 7.1.7): send a close frame with `code`,
+        read nothing more, wait for the server to close (within websockets' close timeout)."""
+        self.failure = f"the server broke the WebSocket protocol ({reason}): closed with code {code}"
         protocol = self.protocol
-        while end - position >= 2:
-            first, length = buffer[position], buffer[position + 1]
-            start = position + 2
-            masked = length & 0x80
-            length &= 0x7F
-            if length == 126:
-                start += 2
-                if start > end:
-                    break
-                length = int.from_bytes(buffer[position + 2 : start], "big")
-            elif length == 127:
-                start += 8
-                if start > end:
-                    break
-                length = int.from_bytes(buffer[position + 2 : start], "big")
-            if masked:
-                start += 4  # a server must not mask: websockets will fail the connection
-            stop = start + length
-            if stop > end:
-                break
-            whole = first in (TEXT_FIN, BINARY_FIN) and not masked
-            if whole and not self._fragments and _delivering(protocol):
-                message = _decoded(buffer[start:stop], first == TEXT_FIN)
-                position = stop
-                if not deliver(message):
-                    self._halt()
-                    break
-            else:
-                frame = bytes(buffer[position:stop])
-                position = stop
-                if protocol.state is not State.CLOSED:
-                    super().data_received(frame)  # may deliver through process_event, and may halt
-                if self._halted:
-                    break
-        del buffer[:position]
-
-    def _assemble(self, frame: Frame) -> None:
-        """A data frame parsed by websockets (compressed, fragmented or otherwise unusual)."""
-        if frame.opcode is not Opcode.CONT:
-            self._fragments = []
-        self._fragments.append(frame)
-        if not frame.fin:
-            return
-        frames, self._fragments = self._fragments, []
-        if self._deliver is None:
-            return  # detached: past the last message wanted
-        message = _decoded(b"".join(part.data for part in frames), frames[0].opcode is Opcode.TEXT)
-        if not self._deliver(message):
-            self._halt()
-
-    def _halt(self) -> None:
-        self._halted = True
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.pause_reading()
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
+        if protocol.state is State.OPEN:
+            protocol.fail(code, reason)
+            protocol.parser_exc = ProtocolError(reason)
+            super().data_received(b"")  # websockets sends the close frame and sets its close deadline
