@@ -8,8 +8,9 @@ is visible and not paused, brings one row of two charts up to date per tick (new
 scroll of the time axis when it would move a pixel), so no tick repaints all six charts at once.
 
 Colours come from the palette (ui/theme.py) and follow theme changes; line widths follow the screen's
-device pixel ratio. Rate charts range from their recent values: a spike raises the range at once, and once
-it is older than `RECENT_SECONDS` the range comes back down over a few samples.
+device pixel ratio. Rate charts range over every value the window shows: a spike raises the range at once,
+stays in range while it is visible, and once it scrolls out of the window the range comes back down over a
+few samples.
 """
 
 from __future__ import annotations
@@ -68,7 +69,6 @@ CURVE_PLOTS = (
     (FREE_PERCENT, "freelist_percent"),
 )
 LINE_WIDTH = 1.5  # logical pixels; times the device pixel ratio
-RECENT_SECONDS = 10.0  # rate charts range over this much of the newest data (at most the window)
 # Attributes that exist once the charts are built; reading one builds them.
 CHART_ATTRIBUTES = frozenset(
     {"graphics", "plots", "curves", "throughput_plot", "activity_plot", "wal_plot", "db_plot", "freelist_plot",
@@ -624,7 +624,7 @@ class DashboardPanel(QWidget):
                 for plot in self._chart_rows[row]:
                     for column in self._plot_columns[plot]:
                         self.curves[column].setData(x, data[column])
-                    self._set_y_range(plot, data, now)
+                    self._set_y_range(plot, data, start)
                 self._dirty_rows.discard(row)
             if self._titles_dirty:
                 self._set_titles(self._buffer.last())
@@ -648,15 +648,14 @@ class DashboardPanel(QWidget):
         self._dirty_rows = set(range(ROWS))
         self._titles_dirty = True
 
-    def _set_y_range(self, plot: Any, data: Any, now: float) -> None:
-        """Rates and freelist from zero, ranged over their recent values (a spike raises the range, and it
-        comes back once the spike is older than RECENT_SECONDS); sizes around the window's values, so slow
-        growth stays visible."""
+    def _set_y_range(self, plot: Any, data: Any, start: float) -> None:
+        """Rates and freelist from zero, ranged over every value visible from `start` (a spike anywhere in the
+        window stays on the chart; the range comes back once it has scrolled out); sizes around the window's
+        values, so slow growth stays visible."""
         name = self._plot_names[plot]
         columns = self._plot_columns[plot]
         if name in self._ranges:
-            recent_from = now - min(RECENT_SECONDS, self._window_seconds)
-            values = data[columns[0], data[T] >= recent_from]
+            values = data[columns[0], data[T] >= start]
             if not values.size:
                 values = data[columns[0], -1:]
             high = float(values.max()) if values.size else 0.0

@@ -133,22 +133,25 @@ def test_following_range_rises_with_a_spike_and_comes_back() -> None:
     assert len([top for top in tops if top > 100]) <= 10  # within a few seconds of samples
 
 
-def test_activity_chart_follows_a_spike_and_returns_while_it_is_still_in_the_window(dashboard: DashboardPanel) -> None:
+def test_rate_charts_range_over_the_whole_visible_window(dashboard: DashboardPanel) -> None:
     now = time.time()
 
-    def add(at: float, rate: float) -> None:
-        dashboard.add_reading(Reading(at, rate, Activity("WAL frames/s", rate), 0, 0, 4096, 1, 0, 0.0))
+    def add(at: float, rows_per_s: float) -> None:
+        dashboard.add_reading(reading(at, rows_per_s))  # activity gets a tenth of it
         dashboard.redraw()
 
-    for second in range(40, 20, -1):
-        add(now - second, 50.0)
-    add(now - 20, 5000.0)  # one VACUUM-sized burst
-    assert dashboard.y_range("activity")[1] >= 5000.0
-    for step in range(1, 60):  # then calm for 15 s: the burst is still inside the 1 min window
-        add(now - 20 + step * 0.25, 50.0)
-    low, high = dashboard.y_range("activity")
-    assert low == 0.0 and 50.0 < high < 100.0
-    assert dashboard.window_seconds == 60
+    add(now - 15, 5000.0)  # one burst, then 15 s of calm at 4 samples a second: all inside the 1 min window
+    for step in range(1, 61):
+        add(now - 15 + step * 0.25, 50.0)
+    for chart, burst in (("throughput", 5000.0), ("activity", 500.0)):
+        low, high = dashboard.y_range(chart)
+        assert low == 0.0 and high >= burst, f"{chart}: the burst 15 s ago is clipped at {high:.0f}"
+
+    dashboard.clear()
+    add(now - 90, 5000.0)  # outside the 1 min window: the range follows what is visible, not the buffer
+    for step in range(40):
+        add(now - 10 + step * 0.25, 50.0)
+    assert dashboard.window_seconds == 60 and 50.0 < dashboard.y_range("throughput")[1] < 100.0
 
 
 def test_an_empty_dashboard_shows_a_note_and_no_time_axis(qtbot) -> None:
