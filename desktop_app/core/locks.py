@@ -7,10 +7,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# wal-index lock bytes in the -shm (unix VFS): WAL_WRITE_LOCK at 120, CKPT 121, RECOVER 122,
-# WAL_READ_LOCK(0..4) at 123..127 (held SHARED for the whole of a read transaction), DMS at 128.
+# wal-index lock bytes in the -shm (unix VFS: 120 + SQLite's lock index): WAL_WRITE_LOCK at 120, CKPT 121,
+# RECOVER 122, WAL_READ_LOCK(i) at 123 + i for read-mark slot i (0..4; held SHARED for the whole of a read
+# transaction), DMS at 128 (held SHARED by every open connection, idle or not).
 SHM_WRITE_LOCK_BYTE = 120
-SHM_READ_MARK_BYTES = range(123, 128)
+SHM_READ_LOCK_FIRST_BYTE = 123
+SHM_READ_SLOTS = 5
 SHM_DMS_BYTE = 128
 # Rollback mode locks bytes of the database file from PENDING_BYTE (2**30): PENDING, RESERVED, then SHARED.
 PENDING_BYTE = 0x40000000
@@ -49,13 +51,17 @@ def file_locks(path: Path | str) -> list[FileLock]:
     return found
 
 
-def read_mark_holders(shm_path: Path | str) -> set[int]:
-    """Pids holding a WAL read mark (a read transaction, hence a snapshot) on this -shm."""
-    return {
-        lock.pid
-        for lock in file_locks(shm_path)
-        if lock.access == "READ" and lock.pid > 0 and any(lock.covers(b) for b in SHM_READ_MARK_BYTES)
-    }
+def read_lock_holders(shm_path: Path | str) -> list[tuple[int, int]]:
+    """(pid, slot) of every process in a read transaction on this -shm, hence holding a snapshot: it holds
+    WAL_READ_LOCK(slot) SHARED until the transaction ends. /proc/locks merges a process's adjacent ranges,
+    so one line may cover several slots and the DMS byte. A WRITE lock there is a writer or checkpointer
+    updating the read mark for a moment, not a snapshot."""
+    held = set()
+    for lock in file_locks(shm_path):
+        if lock.access != "READ" or lock.pid <= 0:
+            continue
+        held.update((lock.pid, slot) for slot in range(SHM_READ_SLOTS) if lock.covers(SHM_READ_LOCK_FIRST_BYTE + slot))
+    return sorted(held)
 
 
 def lock_holders(path: Path | str) -> list[tuple[int, str]]:

@@ -8,6 +8,10 @@ No sample scans a table: the cost is the same for a 10 MB and a 10 GB file.
 SQLite's files are only read through SQLite: the database and WAL headers with `Connection.read`, and
 the -shm counters through the descriptor SQLite itself holds (see `ShmCounters`). Opening and closing
 any of them from Python would drop every POSIX lock this process holds on the file.
+
+Other processes' read transactions are seen in every WAL sample, from the first: their read locks on the
+-shm (/proc/locks) and their read marks (the -shm header), as `Sample.read_snapshots`, each timed from the
+first sample that saw it.
 """
 
 from __future__ import annotations
@@ -27,13 +31,15 @@ import apsw
 
 from desktop_app.core import errors
 from desktop_app.core.database import check_file, connect_read, pragma
-from desktop_app.core.locks import process_name, read_mark_holders
+from desktop_app.core.locks import SHM_READ_SLOTS, process_name, read_lock_holders
 
 WAL_HEADER_SIZE = 32
 WAL_FRAME_HEADER_SIZE = 24
 WAL_MAGIC = (0x377F0682, 0x377F0683)
 SHM_MX_FRAME_OFFSET = 16  # wal-index header: mxFrame, native byte order
 SHM_BACKFILL_OFFSET = 96  # checkpoint info: nBackfill, native byte order
+SHM_READ_MARKS_OFFSET = 100  # checkpoint info: aReadMark[0..4], the WAL frame each reader slot sees up to
+SHM_HEADER_BYTES = SHM_READ_MARKS_OFFSET + 4 * SHM_READ_SLOTS
 
 FREELIST_FLAG_PERCENT = 20.0
 FREELIST_FLAG_MIN_PAGES = 16
@@ -43,6 +49,9 @@ WAL_GROWTH_SAMPLES = 5
 WRITE_QUIET_SECONDS = 30.0
 # After the app's own maintenance, a data_version change seen this soon is still the job's commit.
 OWN_CHANGE_GRACE_SECONDS = 5.0
+# A reader's snapshot that stops checkpoints is a red flag of its own once held this long (below the WAL
+# flag's size); a short read transaction is normal and ends before then.
+SNAPSHOT_FLAG_SECONDS = 5.0
 HEADER_SIZE = 100
 CHANGE_COUNTER_OFFSET = 24
 NETWORK_FILESYSTEMS = frozenset(
@@ -110,6 +119,7 @@ class Sample:
     data_bytes: int = 0  # page_count * page_size: the database's size including what still sits in the WAL
     change_counter: int | None = None  # file change counter from the on-disk header (+1 per rollback commit)
     own_change: bool = False  # data_version moved, and the app said the change was its own maintenance
+    read_snapshots: list[ReadSnapshot] = field(default_factory=list)  # open read transactions (WAL mode)
     red_flags: list[RedFlag] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -145,21 +155,29 @@ def read_change_counter(connection: apsw.Connection) -> int | None:
     return struct.unpack_from(">I", raw, CHANGE_COUNTER_OFFSET)[0]
 
 
-def parse_shm_counters(raw: bytes) -> tuple[int, int]:
-    """(mxFrame, nBackfill) from the first bytes of a wal-index; (0, 0) if too short."""
-    if len(raw) < SHM_BACKFILL_OFFSET + 4:
-        return 0, 0
+@dataclass(frozen=True)
+class ShmHeader:
+    mx_frame: int = 0  # frames in the current WAL generation
+    backfilled: int = 0  # nBackfill: frames checkpoints have copied into the database
+    read_marks: tuple[int, ...] = (0,) * SHM_READ_SLOTS  # aReadMark[slot]; slot 0 reads the database alone
+
+
+def parse_shm_header(raw: bytes) -> ShmHeader:
+    """mxFrame, nBackfill and the read marks from the first bytes of a wal-index; zeros if too short."""
+    if len(raw) < SHM_HEADER_BYTES:
+        return ShmHeader()
     order = "<" if sys.byteorder == "little" else ">"
     (mx_frame,) = struct.unpack_from(order + "I", raw, SHM_MX_FRAME_OFFSET)
     (backfill,) = struct.unpack_from(order + "I", raw, SHM_BACKFILL_OFFSET)
-    return mx_frame, backfill
+    marks = struct.unpack_from(f"{order}{SHM_READ_SLOTS}I", raw, SHM_READ_MARKS_OFFSET)
+    return ShmHeader(mx_frame, backfill, marks)
 
 
 FD_DIRECTORIES = ("/proc/self/fd", "/dev/fd")
 
 
 class ShmCounters:
-    """Reads mxFrame and nBackfill from a -shm without ever opening or closing it (on Linux and macOS).
+    """Reads mxFrame, nBackfill and the read marks from a -shm, never opening or closing it (Linux, macOS).
 
     SQLite offers no call for these counters, and a Python `open()`/`close()` of the -shm would drop the
     POSIX locks SQLite holds on it. So this reads with `os.pread` through the descriptor SQLite itself
@@ -186,18 +204,23 @@ class ShmCounters:
         return self._fd_directory is not None
 
     def read(self) -> tuple[int, int]:
+        """(mxFrame, nBackfill)."""
+        header = self.read_header()
+        return header.mx_frame, header.backfilled
+
+    def read_header(self) -> ShmHeader:
         try:
             target = os.stat(self.shm_path)
         except OSError:
-            return 0, 0
+            return ShmHeader()
         fd = self._descriptor(target)
         if fd is None:
-            return 0, 0
+            return ShmHeader()
         try:
-            raw = os.pread(fd, SHM_BACKFILL_OFFSET + 4, 0)
+            raw = os.pread(fd, SHM_HEADER_BYTES, 0)
         except OSError:
-            return 0, 0
-        return parse_shm_counters(raw)
+            return ShmHeader()
+        return parse_shm_header(raw)
 
     def close(self) -> None:
         """Closes an owned descriptor (fallback only); call after the SQLite connection is closed."""
@@ -259,14 +282,31 @@ def filesystem_type(path: Path, mounts_table: str | None = None) -> str | None:
 
 
 @dataclass(frozen=True)
-class PinnedReader:
+class ReadSnapshot:
+    """A read transaction open in some process: it holds WAL read-mark `slot` (its lock in the -shm) and sees
+    the WAL up to `frame` (slot 0: none of it, the database file alone). Checkpoints cannot copy past it."""
+
     pid: int
     name: str
-    seconds: float  # how long it has held a read mark while no checkpoint progressed
+    slot: int
+    frame: int
+    pinned_frames: int  # frames a checkpoint cannot copy while it lasts
+    seconds: float  # since the first sample that saw it (it may be older than that)
 
     def describe(self) -> str:
         who = "this process" if self.pid == os.getpid() else "process"
-        return f"{who} {self.pid} {self.name}".rstrip()
+        held = f"has held a read snapshot for {_seconds(self.seconds)}" if self.seconds >= 1 else "holds a read snapshot"
+        return f"{who} {self.pid} {self.name}".rstrip() + " " + held
+
+
+def _pinned_frames(slot: int, mark: int, shm: ShmHeader) -> int:
+    """Frames a checkpoint cannot copy because of a reader on `slot`. A slot-0 reader reads the database file
+    itself, so no checkpoint may write it (SQLite's checkpoint needs WAL_READ_LOCK(0) exclusively); a reader
+    on another slot stops the copy at its mark. A mark of 0xFFFFFFFF (unused) is a slot being claimed."""
+    pending = max(0, shm.mx_frame - shm.backfilled)
+    if slot == 0:
+        return pending
+    return min(pending, max(0, shm.mx_frame - mark))
 
 
 class MetricsSampler:
@@ -301,9 +341,8 @@ class MetricsSampler:
         self._previous_salt: tuple[int, int] | None = None
         self._pending_history: deque[int] = deque(maxlen=WAL_GROWTH_SAMPLES)
         self._last_write_at: float | None = None  # monotonic time of the last change not made by us
-        self._readers_since: dict[int, float] = {}  # pid -> since when it holds a read mark, no backfill
-        self._readers_confirmed: set[int] = set()  # of those, seen in consecutive samples
-        self._readers_checked_at = 0.0
+        # (pid, slot, read mark) -> monotonic time of the first sample that saw that snapshot
+        self._snapshots_since: dict[tuple[int, int, int], float] = {}
         self._own_lock = threading.Lock()
         self._own_active = 0
         self._own_until: float | None = None  # monotonic deadline of a "the next change is ours" note
@@ -349,8 +388,9 @@ class MetricsSampler:
             self._own_until = time.monotonic() + OWN_CHANGE_GRACE_SECONDS
 
     def note_own_writes(self) -> None:
-        """Our ingest writes this database: its commits count as writes (journal-mode flag included)."""
-        self._last_write_at = time.monotonic()
+        """Our ingest is about to write here. Nothing to record: it commits through a connection of its own,
+        so its commits move data_version like anyone's, when (and only if) they happen. Counting the start
+        as a write raised the journal flag for an ingest that never connected."""
 
     def _is_own_change(self, changed: bool, now: float) -> bool:
         with self._own_lock:
@@ -386,7 +426,11 @@ class MetricsSampler:
         wal_frames = (
             max(0, (wal_bytes - WAL_HEADER_SIZE) // (page_size + WAL_FRAME_HEADER_SIZE)) if wal_bytes else 0
         )
-        live_frames, backfilled = self._shm.read() if wal_mode else (0, 0)
+        # Read locks first: while a reader holds its slot's lock nobody may change that slot's mark, so the
+        # marks read next are the holders' own.
+        holders = read_lock_holders(self.shm_path) if wal_mode else []
+        shm = self._shm.read_header() if wal_mode else ShmHeader()
+        live_frames, backfilled = shm.mx_frame, shm.backfilled
         pending = max(0, live_frames - backfilled)
         salt = header.salt if header else None
         restarted = salt is not None and self._previous_salt is not None and salt != self._previous_salt
@@ -397,7 +441,7 @@ class MetricsSampler:
         if changed and not own:
             self._last_write_at = now
         self._pending_history.append(pending)
-        self._track_readers(pending, backfilled, restarted, now)
+        snapshots = self._read_snapshots(holders, shm, now)
 
         sample = Sample(
             taken_at=time.time(),
@@ -424,6 +468,7 @@ class MetricsSampler:
             data_bytes=page_count * page_size,
             change_counter=None if wal_mode else read_change_counter(connection),
             own_change=changed and own,
+            read_snapshots=snapshots,
         )
         sample.red_flags.extend(self._red_flags(sample))
         if salt is not None:
@@ -433,29 +478,20 @@ class MetricsSampler:
         object.__setattr__(sample, "cost_ms", round(cost_ms, 3))
         return sample
 
-    def pinned_readers(self) -> list[PinnedReader]:
-        """Readers that held a WAL read mark across consecutive samples while no checkpoint progressed."""
-        at = self._readers_checked_at
-        return [
-            PinnedReader(pid, process_name(pid), at - since)
-            for pid, since in sorted(self._readers_since.items())
-            if pid in self._readers_confirmed
-        ]
-
-    def _track_readers(self, pending: int, backfilled: int, restarted: bool, now: float) -> None:
-        """A pinned snapshot is a reader that stays: same read mark holder, backfill not advancing."""
-        previous = self._previous
-        self._readers_checked_at = now
-        if pending <= self.wal_flag_frames:  # no WAL flag to explain: skip reading /proc/locks
-            self._readers_since, self._readers_confirmed = {}, set()
-            return
-        holders = read_mark_holders(self.shm_path)
-        progressed = previous is None or restarted or backfilled > previous.wal_backfilled_frames
-        if progressed:
-            self._readers_since, self._readers_confirmed = dict.fromkeys(holders, now), set()
-            return
-        self._readers_confirmed = {pid for pid in holders if pid in self._readers_since}
-        self._readers_since = {pid: self._readers_since.get(pid, now) for pid in holders}
+    def _read_snapshots(self, holders: list[tuple[int, int]], shm: ShmHeader, now: float) -> list[ReadSnapshot]:
+        """Every read transaction open now ((pid, slot) from /proc/locks, its mark from the -shm), timed from
+        the first sample that saw it. Keyed by (pid, slot, mark): the same snapshot keeps its time while
+        checkpoints copy what they can; a new transaction (a new mark) or a gap starts a new time."""
+        since: dict[tuple[int, int, int], float] = {}
+        snapshots = []
+        for pid, slot in holders:
+            mark = shm.read_marks[slot] if slot else 0
+            key = (pid, slot, mark)
+            since[key] = self._snapshots_since.get(key, now)
+            pinned = _pinned_frames(slot, mark, shm)
+            snapshots.append(ReadSnapshot(pid, process_name(pid), slot, mark, pinned, now - since[key]))
+        self._snapshots_since = since
+        return snapshots
 
     def _red_flags(self, sample: Sample) -> list[RedFlag]:
         flags: list[RedFlag] = []
@@ -465,8 +501,18 @@ class MetricsSampler:
             and all(b >= a for a, b in zip(history, history[1:], strict=False))
             and history[-1] > history[0]
         )
-        if sample.journal_mode == "wal" and sample.wal_pending_frames > self.wal_flag_frames:
+        wal_flag = sample.journal_mode == "wal" and sample.wal_pending_frames > self.wal_flag_frames
+        if wal_flag:
             flags.append(self._wal_flag(sample, growing))
+        held = [s for s in sample.read_snapshots if s.pinned_frames and s.seconds >= SNAPSHOT_FLAG_SECONDS]
+        if held and not wal_flag:  # the WAL flag names them itself
+            flags.append(
+                RedFlag(
+                    "snapshot_held",
+                    "; ".join(f"{s.describe()} ({s.pinned_frames:,} WAL frames behind it)" for s in held)
+                    + ": checkpoints cannot copy past it, so the WAL grows until that read transaction ends.",
+                )
+            )
         if sample.page_count >= FREELIST_FLAG_MIN_PAGES and sample.freelist_percent > FREELIST_FLAG_PERCENT:
             flags.append(
                 RedFlag(
@@ -501,13 +547,15 @@ class MetricsSampler:
         megabytes = pending * (sample.page_size + WAL_FRAME_HEADER_SIZE) / 1e6
         trend = " and still growing" if growing else ""
         text = f"The WAL holds {pending:,} frames ({megabytes:,.1f} MB) not yet copied into the database{trend}."
-        readers = self.pinned_readers()
-        if readers:
-            held = "; ".join(f"{r.describe()} has held a read snapshot for {_seconds(r.seconds)}" for r in readers)
+        pinning = [s for s in sample.read_snapshots if s.pinned_frames]
+        if pinning:
+            held = "; ".join(s.describe() for s in pinning)
             text += (
                 f" Checkpoints cannot copy past a reader's snapshot: {held}. End that read transaction, "
                 "then run a checkpoint."
             )
+        elif sample.read_snapshots:
+            text += " Run a checkpoint to copy them (the open read snapshots are up to date: none stops it)."
         else:
             text += " Run a checkpoint to copy them (no reader is holding a snapshot)."
         return RedFlag("wal_unbounded", text)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -99,10 +100,34 @@ def format_stats(path: Path, sample: dict[str, Any]) -> str:
         value = sample[key]
         shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
         lines.append(f"  {label:<{width}}  {shown}")
+    if sample["journal_mode"] == "wal":
+        lines.extend(format_snapshots(sample["read_snapshots"]))
     flags = sample["red_flags"]
     lines.append("red flags:" if flags else "red flags: none")
     lines.extend(f"  [{flag['code']}] {flag['message']}" for flag in flags)
     return "\n".join(lines)
+
+
+def format_snapshots(snapshots: list[dict[str, Any]]) -> list[str]:
+    """Who holds a read snapshot: a checkpoint cannot copy the WAL past any of them."""
+    if not snapshots:
+        return ["read snapshots: none"]
+    lines = ["read snapshots:"]
+    for snapshot in snapshots:
+        who = "this process" if snapshot["pid"] == os.getpid() else "process"
+        sees = f"sees the WAL up to frame {snapshot['frame']:,}" if snapshot["slot"] else "sees the database file only"
+        held = f", held for at least {snapshot['seconds']:,.0f} s" if snapshot["seconds"] >= 1 else ""
+        pinned = snapshot["pinned_frames"]
+        behind = f"{pinned:,} WAL frames a checkpoint cannot copy" if pinned else "up to date"
+        lines.append(f"  {who} {snapshot['pid']} {snapshot['name']}: {sees}, {behind}{held}")
+    return lines
+
+
+def read_snapshots(path: Path) -> list[dict[str, Any]]:
+    from desktop_app.core.metrics import MetricsSampler
+
+    with MetricsSampler(path) as sampler:
+        return sampler.sample().to_dict()["read_snapshots"]
 
 
 class ProgressPrinter:
@@ -154,8 +179,11 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     from desktop_app.core.maintenance import checkpoint
 
     result = checkpoint(args.db, args.mode)
+    # Frames left behind mean a reader's snapshot (or a busy writer) stopped the copy: name who holds one.
+    incomplete = 0 <= result.checkpointed_frames < result.log_frames
+    snapshots = read_snapshots(args.db) if incomplete else []
     if args.json:
-        _print_json(asdict(result))
+        _print_json({**asdict(result), "read_snapshots": snapshots})
     elif result.log_frames < 0:
         print(f"{args.db} is not in WAL mode: there is nothing to checkpoint.")
     else:
@@ -163,7 +191,13 @@ def run_checkpoint(args: argparse.Namespace) -> int:
             f"checkpoint {result.mode.upper()}: busy={result.busy} log_frames={result.log_frames} "
             f"checkpointed_frames={result.checkpointed_frames}"
         )
-        if result.busy:
+        if incomplete:
+            left = result.log_frames - result.checkpointed_frames
+            print(f"  {left:,} frames were not copied.")
+        if snapshots:
+            print("\n".join(format_snapshots(snapshots)))
+            print("  End those read transactions, then checkpoint again.")
+        elif result.busy or incomplete:
             print("  another connection kept the checkpoint from finishing; try again when it is idle.")
     return EXIT_OK
 

@@ -177,6 +177,41 @@ def test_checkpoint_text_output_and_bad_mode(db_path: Path, delete_mode_db: Path
     assert bad.returncode == 2 and "invalid choice" in bad.stderr and "Traceback" not in bad.stderr
 
 
+HOLD_SNAPSHOT = """
+import sys, apsw
+reader = apsw.Connection(sys.argv[1])
+reader.execute("BEGIN")
+reader.execute("SELECT count(*) FROM readings").fetchall()
+print("holding", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_stats_and_checkpoint_name_a_reader_that_holds_a_snapshot(db_path: Path) -> None:
+    writer = connect_write(db_path)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    command = [sys.executable, "-c", HOLD_SNAPSHOT, str(db_path)]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+            with writer:  # written after the reader's snapshot began: no checkpoint can copy these
+                writer.executemany("INSERT INTO readings(device, value) VALUES ('v', ?)", [(i,) for i in range(200)])
+            stats = pulse("stats", db_path)
+            checkpoint = pulse("checkpoint", db_path, "--json")
+        finally:
+            holder.kill()
+    released = pulse("stats", db_path)
+    writer.close()
+    assert stats.returncode == 0, stats.stderr
+    named = f"process {holder.pid} python: "
+    snapshot_lines = [line for line in stats.stdout.splitlines() if named in line]
+    assert len(snapshot_lines) == 1 and "WAL frames a checkpoint cannot copy" in snapshot_lines[0], stats.stdout
+    report = json.loads(checkpoint.stdout)
+    assert report["checkpointed_frames"] < report["log_frames"]
+    assert [s["pid"] for s in report["read_snapshots"]] == [holder.pid]
+    assert "read snapshots: none" in released.stdout
+
+
 def test_vacuum_in_place_and_into(db_path: Path, tmp_path: Path) -> None:
     writer = connect_write(db_path)
     with writer:

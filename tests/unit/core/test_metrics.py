@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import apsw
@@ -16,11 +18,14 @@ from desktop_app.core.database import connect_read, connect_write
 from desktop_app.core.maintenance import optimize, vacuum
 from desktop_app.core.metrics import (
     MetricsSampler,
+    Sample,
     ShmCounters,
     filesystem_type,
     read_change_counter,
     read_wal_header,
 )
+from desktop_app.core.session import Session
+from tests.scenarios import run_bounded
 
 
 @pytest.fixture
@@ -136,38 +141,85 @@ reader.execute("SELECT count(*) FROM readings").fetchall()  # holds a read mark:
 print("holding", flush=True)
 sys.stdin.readline()
 reader.execute("COMMIT")
+print("done", flush=True)
+sys.stdin.readline()
 """
 
 
-def test_wal_flag_names_a_reader_that_pins_a_snapshot_and_clears_after_checkpoint(db_path: Path) -> None:
+@contextlib.contextmanager
+def snapshot_holder(db_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process with a read transaction open on `db_path`; `end_snapshot(holder)` commits it."""
+    command = [sys.executable, "-c", HOLD_SNAPSHOT, str(db_path)]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+            yield holder
+        finally:
+            holder.kill()  # closing the pipes and waiting is Popen's exit
+
+
+def end_snapshot(holder: subprocess.Popen[str]) -> None:
+    assert holder.stdin is not None and holder.stdout is not None
+    holder.stdin.write("commit\n")
+    holder.stdin.flush()
+    assert holder.stdout.readline().strip() == "done"  # committed; the process (and its connection) stays
+
+
+def test_the_first_sample_names_a_reader_in_another_process_that_stops_checkpoints(db_path: Path) -> None:
+    # What `stats` does: one sampler, one sample. The reader began before these frames were written, so a
+    # checkpoint cannot copy them; the first sample must say who, not "no reader is holding a snapshot".
     writer = connect_write(db_path)
-    insert_rows(writer, 5)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_SNAPSHOT, str(db_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        with MetricsSampler(db_path, wal_flag_frames=50) as sampler:
-            first = sampler.sample()
+        with snapshot_holder(db_path) as holder:
             insert_rows(writer, 150)
-            grown = sampler.sample()  # the first sight of the reader: not yet a measured cause
-            insert_rows(writer, 50)
-            pinned = sampler.sample()  # the same reader, and no checkpoint progress since
-            holder.communicate("done\n", timeout=10)
-            assert writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0][0] == 0
-            cleared = sampler.sample()
+            with MetricsSampler(db_path, wal_flag_frames=50) as sampler:
+                held = sampler.sample()
+            busy, log, copied = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
+            end_snapshot(holder)
+            with MetricsSampler(db_path, wal_flag_frames=50) as sampler:
+                ended = sampler.sample()
     finally:
-        if holder.poll() is None:
-            holder.kill()
         writer.close()
-    assert "wal_unbounded" not in codes(first)
-    assert grown.wal_pending_frames > 50 and "wal_unbounded" in codes(grown)
-    assert pinned.wal_pending_frames > grown.wal_pending_frames
-    flag = next(flag for flag in pinned.red_flags if flag.code == "wal_unbounded")
-    assert f"process {holder.pid} python" in flag.message and "held a read snapshot" in flag.message
-    assert "still growing" in flag.message
-    assert cleared.wal_pending_frames == 0 and cleared.wal_live_frames > 0  # copied, not yet reset
-    assert "wal_unbounded" not in codes(cleared)
+    assert busy == 0 and copied < log  # SQLite agrees: the checkpoint stopped at the reader
+    (snapshot,) = held.read_snapshots
+    assert snapshot.pid == holder.pid and snapshot.pinned_frames == held.wal_pending_frames > 50
+    flag = next(flag for flag in held.red_flags if flag.code == "wal_unbounded")
+    assert f"process {holder.pid} python holds a read snapshot" in flag.message
+    assert "no reader" not in flag.message
+    assert ended.read_snapshots == []
+    assert "no reader is holding a snapshot" in next(f.message for f in ended.red_flags if f.code == "wal_unbounded")
+
+
+def test_a_snapshot_hold_time_counts_from_first_sight_while_checkpoints_copy_up_to_it(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metrics, "SNAPSHOT_FLAG_SECONDS", 1.0)
+    writer = connect_write(db_path)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    insert_rows(writer, 20)  # frames in the WAL when the reader begins: it takes a read mark past them
+    try:
+        with snapshot_holder(db_path) as holder, MetricsSampler(db_path) as sampler:
+            insert_rows(writer, 20)
+            first = sampler.sample()
+            # A checkpoint copies up to the reader's mark (nBackfill moves): the hold time must not restart.
+            writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            deadline = time.monotonic() + 20
+            while (sample := sampler.sample()).monotonic - first.monotonic < 1.5:
+                assert time.monotonic() < deadline, "the sampler's clock never advanced"
+                time.sleep(0.1)
+            end_snapshot(holder)
+            after = sampler.sample()
+    finally:
+        writer.close()
+    (seen,) = first.read_snapshots
+    (held,) = sample.read_snapshots
+    assert seen.pid == held.pid == holder.pid and seen.slot == held.slot > 0 and seen.seconds == 0
+    assert sample.wal_backfilled_frames > first.wal_backfilled_frames  # checkpoints progressed meanwhile
+    assert held.seconds == pytest.approx(sample.monotonic - first.monotonic)
+    flag = next(flag for flag in sample.red_flags if flag.code == "snapshot_held")
+    assert f"process {holder.pid} python has held a read snapshot for" in flag.message
+    assert after.read_snapshots == [] and "snapshot_held" not in codes(after)
 
 
 def test_a_one_off_bulk_write_does_not_blame_a_reader(db_path: Path) -> None:
@@ -211,6 +263,32 @@ def test_rollback_journal_flag_once_writes_are_seen(delete_mode_db: Path) -> Non
     assert quiet.journal_mode == "delete" and "rollback_journal_writes" not in codes(quiet)
     assert written.external_write is True
     assert "rollback_journal_writes" in codes(written)
+
+
+COMMIT_ONE_NOTE = """
+import sys, apsw
+apsw.Connection(sys.argv[1]).execute("INSERT INTO notes(body) VALUES ('from another process')")
+"""
+
+
+def test_an_ingest_that_never_writes_raises_no_journal_flag(delete_mode_db: Path) -> None:
+    # The window tells the session when an ingest starts; an ingest that never connects commits nothing,
+    # so nothing may say the file is being written. A commit by another process then must.
+    async def scenario() -> tuple[Sample, Sample]:
+        session = await Session.open(delete_mode_db, read_only=True, interval=3600)
+        try:
+            session.note_own_writes()
+            started = await session.sample_now()
+            subprocess.run([sys.executable, "-c", COMMIT_ONE_NOTE, str(delete_mode_db)], check=True, timeout=30)
+            committed = await session.sample_now()
+        finally:
+            await session.close()
+        return started, committed
+
+    started, committed = run_bounded(scenario())
+    assert started.journal_mode == "delete" and not started.external_write
+    assert "rollback_journal_writes" not in codes(started)
+    assert committed.external_write and "rollback_journal_writes" in codes(committed)
 
 
 def test_rollback_journal_flag_clears_after_a_quiet_period(delete_mode_db: Path) -> None:
