@@ -223,7 +223,7 @@ def test_mask_url_hides_passwords() -> None:
     assert mask_url("postgresql://bob:hunter2@db:5432/app?sslmode=require") == \
         "postgresql://bob:***@db:5432/app?sslmode=require"
     assert mask_url("postgres://db/app?password=hunter2&sslmode=disable") == \
-        "postgres://db/app?password=***&sslmode=disable"
+        "postgres://db/app?password=***"  # an & in a password cannot be told from the next parameter
     assert mask_url("postgresql://bob@db/app") == "postgresql://bob@db/app"
 
 

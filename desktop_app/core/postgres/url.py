@@ -9,9 +9,10 @@ untouched, so `?sslmode=require` is honoured exactly as psql would honour it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from desktop_app.core.errors import PulseError
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 SCHEMES = ("postgresql", "postgres")
 MASK = "***"
 DEFAULT_CONNECT_TIMEOUT_S = 10
+QUERY_PASSWORD = re.compile(r"[?&]password=", re.IGNORECASE)
+QUOTED = re.compile(r"""(['"])([^'"]+)\1""")  # a value libpq quotes in a message: 'ss', "bcd"
 # libpq's messages when the server asked for a password and none was available.
 PASSWORD_MISSING = ("no password supplied", "fe_sendauth")
 
@@ -37,39 +40,52 @@ def is_postgres_url(value: object) -> bool:
     return isinstance(value, str) and value.split(":", 1)[0].lower() in SCHEMES and "://" in value
 
 
+def _password_spans(url: str) -> list[tuple[int, int]]:
+    """Where passwords sit in `url`, as (start, end) indexes; over-wide when the URL is ambiguous, never short.
+
+    People paste passwords without percent-encoding, and one may hold any of @ : / ? # &. So the user info
+    runs to the *last* @ (urlsplit and libpq stop at the first / or @, and would leave the rest of such a
+    password in the path or the host) and its password from the first : on. A `password=` query parameter
+    runs to the end of the URL, as an & or # in it cannot be told from the next parameter.
+    """
+    head, sep, _rest = url.partition("://")
+    if not sep:
+        return []
+    start = len(head) + len(sep)
+    spans = []
+    at = url.rfind("@", start)
+    colon = url.find(":", start, at) if at != -1 else -1
+    if colon != -1:
+        spans.append((colon + 1, at))
+    query = QUERY_PASSWORD.search(url, start)
+    if query:  # it may start inside the user info's span (an @ in it): then one span covers both
+        spans.append((query.end(), len(url)))
+    if len(spans) == 2 and spans[1][0] <= spans[0][1]:
+        spans = [(spans[0][0], len(url))]
+    return spans
+
+
 def mask_url(url: str) -> str:
-    """The URL with its password (if any) replaced by ***; query parameters named password too."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "postgresql://" + MASK
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":" + MASK
-        netloc = f"{userinfo}@{hostinfo}"
-    query = "&".join(
-        f"{key}={MASK}" if key.lower() == "password" else piece
-        for piece in parts.query.split("&") if piece
-        for key in [piece.split("=", 1)[0]]
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """The URL with its password (if any) replaced by ***; a query parameter named password too."""
+    for begin, end in reversed(_password_spans(url)):
+        url = url[:begin] + MASK + url[end:]
+    return url
 
 
 def has_password(url: str) -> bool:
-    return mask_url(url) != url
+    return bool(_password_spans(url))
 
 
 def describe(url: str) -> str:
-    """A short name for messages: user@host:port/dbname (never the password)."""
+    """A short name for messages: user@host:port/dbname (never the password: parsed from the masked URL)."""
+    masked = mask_url(url)
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(masked)
         host = parts.hostname or "localhost"
         port = f":{parts.port}" if parts.port else ""
         user = f"{parts.username}@" if parts.username else ""
     except ValueError:
-        return mask_url(url)
+        return masked
     database = parts.path.lstrip("/") or (parts.username or "")
     return f"{user}{host}{port}/{database}"
 
@@ -110,15 +126,32 @@ def connect(url: str, *, password: str | None = None, prompt: Callable[[str], st
 
 
 def clean_message(text: str, url: str) -> str:
-    """libpq's message on one line, with any password it might echo masked."""
-    text = " ".join(text.split())
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        text = text.replace(password, MASK)
-    return text.replace(url, mask_url(url))
+    """libpq's message on one line, with nothing of the URL's password in it.
+
+    libpq quotes whatever it misparsed ("failed to resolve host 'ss'" for `user:p@ss:w/rd@db`), so a quoted
+    value that is part of a password is masked, and so is any run of 3 or more characters that occurs in one."""
+    text = " ".join(text.split()).replace(url, mask_url(url))
+    for begin, end in _password_spans(url):
+        for secret in {url[begin:end], unquote(url[begin:end])}:
+            text = QUOTED.sub(lambda m, s=secret: MASK if m[2] in s else m[0], text)
+            text = _mask_fragments(text, secret)
+    return text
+
+
+def _mask_fragments(text: str, secret: str, shortest: int = 3) -> str:
+    """`text` with every run of at least `shortest` characters that is part of `secret` replaced by ***."""
+    out, i = [], 0
+    while i < len(text):
+        length = shortest
+        while i + length <= len(text) and text[i : i + length] in secret:
+            length += 1
+        if length > shortest:  # text[i : i + length - 1] is the longest such run starting here
+            out.append(MASK)
+            i += length - 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def ensure_password(url: str, *, interactive: bool) -> list[str]:
