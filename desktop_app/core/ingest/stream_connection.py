@@ -54,6 +54,7 @@ class StreamConnection(ClientConnection):
         self._passthrough = False  # every byte goes to websockets (a refused handshake)
         self._reader: FrameReader | None = None
         self._wakeup: asyncio.Future[None] | None = None
+        self._eof_pending = False  # the server's EOF, held back until the frames before it are read
         self.failure: str | None = None  # why this side ended the connection, in words
 
     # -- the reader's side ------------------------------------------------------------------------------------
@@ -110,12 +111,26 @@ class StreamConnection(ClientConnection):
         reader.feed(data)
         self._after_parse()
 
+    def eof_received(self) -> bool | None:
+        """The server's EOF reaches websockets only after every frame read before it (a burst and its close
+        frame can all arrive before delivery starts, or while the inbox is full)."""
+        reader = self._reader
+        if self._framing and (reader is None or (reader.halted and not reader.closed)):
+            self._eof_pending = True
+            return True  # keep the transport until then (a TLS transport closes anyway: see _forward_control)
+        return super().eof_received()
+
     # -- internals --------------------------------------------------------------------------------------------
 
     def _after_parse(self) -> None:
         reader = self._reader
         transport = self.transport
         if reader is None or transport is None or transport.is_closing():
+            return
+        if self._eof_pending and not (reader.halted and not reader.closed):
+            self._eof_pending = False
+            if not super().eof_received():
+                transport.close()
             return
         if reader.halted and not reader.closed:
             transport.pause_reading()
@@ -148,6 +163,8 @@ class StreamConnection(ClientConnection):
 
     def _forward_control(self, frame: bytes) -> bool:
         """A whole control frame to websockets; False once it is closing (a close frame, or a failure)."""
+        if self.protocol.state is State.CLOSED:
+            return False  # the connection is gone: the frames still buffered are data, delivered; nothing to answer
         super().data_received(frame)
         transport = self.transport
         if transport is not None and transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
