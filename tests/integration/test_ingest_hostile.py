@@ -210,3 +210,31 @@ def test_a_burst_then_close_arrives_whole_and_nothing_after_the_close(tmp_path: 
         stats = run_bounded(IngestSession(config).run(), 30)
     assert (stats.received, stats.written, stats.dead_letters) == (30, 30, 0)
     assert rows(db, "SELECT seq FROM readings ORDER BY rowid") == [(seq,) for seq in range(1, 31)]
+
+
+def test_a_protocol_error_says_why_in_the_final_json(tmp_path: Path) -> None:
+    """A masked frame from the server: the client closes with 1002; the reason is the run's last error until
+    messages flow again (here they never do: the server says nothing on the next connection)."""
+    closes: list[bytes] = []
+
+    async def script(reader, writer, request):
+        writer.write(switching_protocols(request))
+        if server.connections == 1:
+            writer.write(encode_frame(reading(1)) + bytes((0x81, 0x84)) + b"mask" + b"\x00" * 4)
+            closes.append(await asyncio.wait_for(reader.read(64), 5))
+            return  # and close the TCP connection, as a server does after the closing handshake
+        await asyncio.sleep(SCRIPT_DEADLINE_S)
+
+    db = tmp_path / "broken.db"
+    with RawServer(script) as server:
+        summary = finish(start_ingest(server.url, db), terminate_when=lambda: server.connections >= 2)
+    assert closes and closes[0][0] == 0x88 and struct.unpack("!H", unmask(closes[0]))[0] == 1002
+    assert "incorrect masking" in summary["last_error"] and "1002" in summary["last_error"], summary
+    assert (summary["received"], summary["written"]) == (1, 1)
+    assert_accounted(summary, db)
+
+
+def unmask(frame: bytes) -> bytes:
+    """The first two payload bytes of a short masked client frame."""
+    key = frame[2:6]
+    return bytes(byte ^ key[index % 4] for index, byte in enumerate(frame[6:8]))

@@ -94,10 +94,9 @@ class FrameReader:
         if not self.halted:
             self._parse()
 
-    def redirect(self, deliver: Deliver) -> None:
-        """Deliver to `deliver` from now on, and resume."""
+    def deliver_to(self, deliver: Deliver) -> None:
+        """Deliver to `deliver` from the next read on (the read being parsed keeps its target)."""
         self._deliver = deliver
-        self.resume()
 
     def resume(self) -> None:
         self.halted = False

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from desktop_app.core.ingest.config import IngestConfig, IngestError
-from desktop_app.core.ingest.mapping import Message, cut_oversized
+from desktop_app.core.ingest.mapping import Message, Oversized, cut_oversized
 
 if TYPE_CHECKING:
     import ssl
@@ -45,7 +45,7 @@ class SourceStatus:
     reconnects: int = 0  # connections re-established after the first
     retry_attempts: int = 0  # failed attempts since the last connection
     next_retry_at: float | None = None  # monotonic time of the next attempt, in "backoff"
-    last_error: str | None = None  # cleared when a connection succeeds
+    last_error: str | None = None  # why the last connection ended or failed; cleared when messages flow again
     compression: str | None = None  # negotiated on the current/last connection
 
 
@@ -179,7 +179,6 @@ class WebSocketSource:
                         status.reconnects += 1
                     status.state = "connected"
                     status.retry_attempts = 0
-                    status.last_error = None
                     status.compression = _negotiated_compression(connection)
                     received_before = inbox.received
                     try:
@@ -226,7 +225,15 @@ class WebSocketSource:
     async def _receive_until_stopped(self, connection: StreamConnection, inbox: Inbox, stop: asyncio.Event) -> None:
         """Receive until we are done (a limit, or stop()); a dropped connection raises ConnectionClosed.
         Delivery is attached here and detached in all cases, so the closing handshake is never held up."""
-        connection.attach(inbox.take, inbox.limit)
+        status = self.status
+
+        def first_message(message: Message | Oversized) -> bool:
+            """Data flows again: the last error is history (until then it says why the last connection ended)."""
+            status.last_error = None
+            connection.deliver_to(inbox.take)
+            return inbox.take(message)
+
+        connection.attach(first_message, inbox.limit)
         receiving = asyncio.ensure_future(self._receive(connection, inbox))
         stopping = asyncio.ensure_future(stop.wait())
         try:

@@ -74,6 +74,11 @@ class StreamConnection(ClientConnection):
             await asyncio.wait({self._wakeup, self.connection_lost_waiter}, return_when=asyncio.FIRST_COMPLETED)
             self._wakeup = None
 
+    def deliver_to(self, deliver: Deliver) -> None:
+        """Deliver to `deliver` from the next read on."""
+        if self._reader is not None:
+            self._reader.deliver_to(deliver)
+
     @property
     def halted(self) -> bool:
         return self._reader is not None and self._reader.halted and not self._reader.closed
@@ -88,7 +93,8 @@ class StreamConnection(ClientConnection):
         """Stop delivering: later messages are read and dropped, control frames still answered, so closing is
         never held up by a halt."""
         if self._reader is not None:
-            self._reader.redirect(_ignore)
+            self._reader.deliver_to(_ignore)
+            self._reader.resume()
             self._after_parse()
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------------
