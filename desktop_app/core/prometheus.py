@@ -7,14 +7,25 @@ touches a database itself and costs the same however often Prometheus asks.
 Ingest counters come from the database itself: an ingest (by any process) records each committed batch
 in `pulse_ingest_batches`, so summing the ledger rows added since the last sample gives rows, dead letters
 and batches without any channel between the ingest and the watcher.
+
+The endpoint may face anyone who can reach it: a request must arrive whole within REQUEST_SECONDS, at most
+MAX_CONNECTIONS are served at once (the oldest still sending its request makes way for a new one), and no client
+behaviour ends the accept loop.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import socket
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import apsw
 
@@ -176,12 +187,127 @@ class FleetMetrics:
 
 def serve(metrics: FleetMetrics, host: str, port: int) -> tuple[Any, int]:
     """Start the HTTP endpoint on a daemon thread: (server, the bound port). Port 0 picks a free one."""
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry, make_wsgi_app
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(metrics)
     try:
-        server, _thread = start_http_server(port, addr=host, registry=registry)
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        server_class = type("MetricsServer", (_MetricsServer,), {"address_family": family})
+        server = server_class((host, port), _RequestHandler)
     except OSError as exc:
         raise PulseError(f"Cannot serve metrics on {host}:{port}: {exc.strerror or exc}.") from None
+    server.set_app(make_wsgi_app(registry))
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server, server.server_address[1]
+
+
+# Hostile or broken clients must not stop the endpoint, nor hold a thread each without bound.
+MAX_CONNECTIONS = 32  # connections (threads) served at once
+REQUEST_SECONDS = 5.0  # the whole request must arrive within this, however slowly it trickles
+SEND_SECONDS = 5.0  # each send of the answer (a client that never reads is dropped)
+
+
+class _RequestReader(io.RawIOBase):
+    """The socket read against one deadline for the whole request.
+
+    A per-read timeout alone would let a client sending a byte every few seconds keep its connection for ever.
+    """
+
+    def __init__(self, connection: socket.socket) -> None:
+        self._connection = connection
+        self._deadline = time.monotonic() + REQUEST_SECONDS
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self._connection.settimeout(left)
+        count = self._connection.recv_into(buffer)
+        if not count:  # a GET's head ends with a blank line, so EOF before it means the client gave up
+            raise ConnectionAbortedError("the client closed before finishing its request")
+        return count
+
+
+class _MetricsServer(ThreadingMixIn, WSGIServer):
+    """A thread per connection, at most MAX_CONNECTIONS of them.
+
+    When all are taken, the connection that has been sending its request the longest is dropped to make
+    room: clients that dawdle cannot crowd out a scrape, which sends its request at once.
+    """
+
+    daemon_threads = True
+    request_queue_size = 128  # the kernel's accept backlog absorbs a burst; beyond it SYNs are dropped (clients retry)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._lock = threading.Lock()
+        self._incomplete: dict[socket.socket, None] = {}  # still sending their request, oldest first
+        super().__init__(*args, **kwargs)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        if not self._slots.acquire(blocking=False):
+            with self._lock:
+                oldest = next(iter(self._incomplete), None)
+                if oldest is None:  # every connection is being answered: refuse this one at once
+                    return False
+                del self._incomplete[oldest]
+                # Under the lock, so its thread cannot have closed it: its read fails and the thread ends.
+                with contextlib.suppress(OSError):
+                    oldest.shutdown(socket.SHUT_RDWR)
+            if not self._slots.acquire(timeout=1.0):
+                return False
+        with self._lock:
+            self._incomplete[request] = None
+        return True
+
+    def request_complete(self, request: socket.socket) -> None:
+        with self._lock:
+            self._incomplete.pop(request, None)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request(request, client_address)
+        except RuntimeError:
+            # No thread to be had (the process's thread limit): drop this connection and keep accepting.
+            # Left to socketserver, the traceback it prints fails too once stderr is gone and that ends
+            # the accept loop: the endpoint went dead for good under a burst of half-sent requests.
+            self.request_complete(request)
+            self.shutdown_request(request)
+            self._slots.release()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.request_complete(request)  # before the close, so eviction never shuts a closed socket
+            self.shutdown_request(request)
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that is slow, silent or gone is simply closed; anything else is a bug and is shown.
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """prometheus_client's WSGI app behind a request deadline; one request per connection (HTTP/1.0)."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the socket's own file, replaced by the deadline reader
+        self.rfile = io.BufferedReader(_RequestReader(self.connection))
+
+    def parse_request(self) -> bool:
+        complete = super().parse_request()
+        self.server.request_complete(self.connection)  # type: ignore[attr-defined]
+        self.connection.settimeout(SEND_SECONDS)
+        return complete
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not logged."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -91,3 +92,126 @@ def test_watch_several_databases_prints_one_object_per_database(tmp_path: Path, 
     assert {sample["db"] for sample in samples} == {str(db_path), str(delete_mode_db)}
     modes = {sample["db"]: sample["journal_mode"] for sample in samples}
     assert modes == {str(db_path): "wal", str(delete_mode_db): "delete"}
+
+
+# Hostile clients: connections that never finish their request. The server's bounds are in core/prometheus.py.
+HALF_REQUEST = b"GET /metrics HTTP/1.1\r\nHost: pulse\r\n"  # the blank line that ends the head never comes
+
+
+def start_serving(db: Path) -> tuple[subprocess.Popen, int]:
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "desktop_app", "watch", str(db), "--interval", "0.2", "--serve", "127.0.0.1:0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    match = re.search(r"http://127\.0\.0\.1:(\d+)/metrics", watch.stderr.readline())
+    assert match
+    return watch, int(match.group(1))
+
+
+def stop_serving(watch: subprocess.Popen) -> str:
+    watch.terminate()
+    _, errors = watch.communicate(timeout=20)
+    return errors
+
+
+def threads_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as handle:
+        return int(re.search(r"^Threads:\s+(\d+)", handle.read(), re.M).group(1))
+
+
+def scrape_within(port: int, seconds: float) -> float:
+    """Scrape until it succeeds; the seconds it took (fails after `seconds`)."""
+    started = time.monotonic()
+    while True:
+        try:
+            assert ("sqlite_pulse_up", ()) not in scrape(f"http://127.0.0.1:{port}/metrics")
+            return time.monotonic() - started
+        except OSError:
+            assert time.monotonic() - started < seconds, "no scrape got through"
+
+
+def half_requests(port: int, count: int) -> list[socket.socket]:
+    connections = []
+    for _ in range(count):
+        connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+        connection.sendall(HALF_REQUEST)
+        connections.append(connection)
+    return connections
+
+
+def closed_by_server(connection: socket.socket, deadline: float) -> bool:
+    """Wait (until `deadline`) for the server to close: EOF, or a reset when it dropped unread bytes."""
+    connection.settimeout(max(0.01, deadline - time.monotonic()))
+    try:
+        return connection.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_connections_that_never_finish_their_request_are_bounded_timed_out_and_do_not_block_a_scrape(db_path: Path) -> None:
+    from desktop_app.core.prometheus import MAX_CONNECTIONS, REQUEST_SECONDS
+
+    watch, port = start_serving(db_path)
+    held: list[socket.socket] = []
+    try:
+        scrape_within(port, 20)
+        idle_threads = threads_of(watch.pid)
+        held = half_requests(port, 300)
+        attack_ended = time.monotonic()
+        # Newer connections push out the oldest unfinished ones: a scrape gets through while they are held.
+        assert scrape_within(port, 2.0) < 2.0
+        assert threads_of(watch.pid) <= idle_threads + MAX_CONNECTIONS
+        # A client trickling its request a byte at a time is cut off too (one deadline for the whole request).
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as trickle:
+            trickle_started = time.monotonic()
+            for byte in HALF_REQUEST * 1000:
+                if closed_by_server(trickle, time.monotonic() + 0.2):
+                    break
+                trickle.send(bytes([byte]))
+                assert time.monotonic() - trickle_started < REQUEST_SECONDS + 5, "the trickler was never cut off"
+            assert time.monotonic() - trickle_started >= REQUEST_SECONDS - 0.5
+        # Every half-open connection is closed by the server by the time its deadline has passed.
+        deadline = attack_ended + REQUEST_SECONDS + 5
+        assert all(closed_by_server(connection, deadline) for connection in held)
+        # A keep-alive client is answered and then closed: no idle connection outlives its answer.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(b"GET /metrics HTTP/1.1\r\nHost: pulse\r\nConnection: keep-alive\r\n\r\n")
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.0 200") and b"sqlite_pulse_up" in answer
+        assert watch.poll() is None
+        scrape_within(port, 2.0)
+        assert threads_of(watch.pid) <= idle_threads + 1
+    finally:
+        for connection in held:
+            connection.close()
+        errors = stop_serving(watch)
+    assert watch.returncode == 0
+    assert "Traceback" not in errors
+
+
+def test_a_burst_of_half_sent_requests_does_not_end_the_server(db_path: Path) -> None:
+    from desktop_app.core.prometheus import MAX_CONNECTIONS, REQUEST_SECONDS
+
+    watch, port = start_serving(db_path)
+    held: list[socket.socket] = []
+    try:
+        scrape_within(port, 20)
+        idle_threads = threads_of(watch.pid)
+        started = time.monotonic()
+        held = half_requests(port, 200)
+        assert time.monotonic() - started < 5  # connects are accepted (or dropped) at once, not queued
+        assert threads_of(watch.pid) <= idle_threads + MAX_CONNECTIONS
+        deadline = time.monotonic() + REQUEST_SECONDS + 5
+        assert all(closed_by_server(connection, deadline) for connection in held)
+        assert watch.poll() is None
+        scrape_within(port, 2.0)
+    finally:
+        for connection in held:
+            connection.close()
+        errors = stop_serving(watch)
+    assert watch.returncode == 0
+    assert "Traceback" not in errors
