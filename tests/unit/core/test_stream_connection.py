@@ -4,11 +4,8 @@ frames the connection reads itself and frames it hands to websockets, in one str
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import json
-import re
 import struct
 from pathlib import Path
 
@@ -17,8 +14,7 @@ from desktop_app.core.demo import server_frame as frame
 from desktop_app.core.ingest import IngestConfig, IngestSession
 from desktop_app.core.ingest.mapping import DEAD_LETTER_TABLE
 from tests.scenarios import rows, run_bounded
-
-ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+from tests.wire import switching_protocols
 
 
 def reading(seq: int) -> bytes:
@@ -39,13 +35,7 @@ async def read_client_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 async def accept(reader: asyncio.StreamReader) -> bytes:
-    request = await reader.readuntil(b"\r\n\r\n")
-    key = re.search(rb"sec-websocket-key:\s*(\S+)", request, re.IGNORECASE).group(1)
-    token = base64.b64encode(hashlib.sha1(key + ACCEPT_GUID).digest())
-    return (
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: " + token + b"\r\n\r\n"
-    )
+    return switching_protocols(await reader.readuntil(b"\r\n\r\n"))
 
 
 def run_against(script, config_for) -> object:
