@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
-from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 # isort: split
 import qasync  # after PySide6 on purpose: it binds to the Qt already imported
 
 from desktop_app import __version__
-from desktop_app.ui.settings import APPLICATION, ORGANIZATION
+from desktop_app.ui.application import create_application
 
 if TYPE_CHECKING:
     from desktop_app.ui.main_window import MainWindow
@@ -66,24 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--settings", type=Path, metavar="INI", help="settings file (default: per-user)")
     parser.add_argument("--version", action="version", version=f"SQLite Pulse {__version__}")
     return parser
-
-
-BUNDLED_ICON = Path(__file__).resolve().parent.parent / "resources" / "sqlite-pulse.svg"
-
-
-def create_application(argv: Sequence[str] = ()) -> QApplication:
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "sqlite-pulse", *argv])
-    app.setOrganizationName(ORGANIZATION)
-    app.setApplicationName(APPLICATION)
-    app.setApplicationVersion(__version__)
-    app.setDesktopFileName("sqlite-pulse")
-    # The installed theme icon first; else the SVG beside the package (source tree and bundle share the layout).
-    icon = QIcon.fromTheme("sqlite-pulse")
-    if icon.isNull():
-        icon = QIcon(str(BUNDLED_ICON))
-    if not icon.isNull():
-        app.setWindowIcon(icon)
-    return app
 
 
 SHOW_WITHIN_S = 0.25  # a file given on the command line may hold the window back this long, no longer

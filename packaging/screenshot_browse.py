@@ -107,7 +107,7 @@ async def stage(window, path: Path, output: Path) -> None:
 def shoot(path: Path, output: Path) -> None:
     import qasync  # after PySide6 on purpose: it binds to the Qt already imported
 
-    from desktop_app.app import create_application
+    from desktop_app.ui.application import create_application
     from desktop_app.ui.dialogs import ScriptedDialogs
     from desktop_app.ui.main_window import MainWindow
     from desktop_app.ui.settings import AppSettings

@@ -9,7 +9,7 @@ a layout the user picks for a file (View menu or toolbar) is remembered in the s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup
@@ -18,7 +18,23 @@ from desktop_app.core.metrics import Sample
 from desktop_app.core.session import Session
 
 if TYPE_CHECKING:
-    from desktop_app.ui.main_window import MainWindow
+    from PySide6.QtWidgets import QDockWidget
+
+    from desktop_app.ui.panels.dashboard import Dashboard
+    from desktop_app.ui.settings import AppSettings
+
+
+class LayoutHost(Protocol):
+    """What the layouts need of the window (the main window is one), so this module does not import it."""
+
+    settings: AppSettings
+    dashboard: Dashboard
+    docks: dict[str, QDockWidget]
+    panels_built: bool
+
+    def isVisible(self) -> bool: ...  # noqa: N802 (Qt's name)
+    def height(self) -> int: ...
+    def resizeDocks(self, docks: list, sizes: list[int], orientation: Qt.Orientation) -> None: ...  # noqa: N802
 
 MONITOR, BROWSE = "monitor", "browse"
 CHARTS_SHARE = 0.57  # of the height, in Monitor
@@ -27,8 +43,8 @@ CHARTS_SHARE = 0.57  # of the height, in Monitor
 class LayoutModes(QObject):
     changed = Signal(str)  # the mode now shown
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
+    def __init__(self, window: LayoutHost) -> None:
+        super().__init__(window)  # type: ignore[arg-type]  # the host is a QObject
         self.window = window
         self.mode = MONITOR
         self.picked = False  # the user chose the layout of the open file: never switch by ourselves

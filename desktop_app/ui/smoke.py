@@ -198,7 +198,7 @@ def save_png(image: QImage, path: Path) -> bool:
 def run_smoke(
     seconds: float, screenshot: Path | None, out: TextIO = sys.stdout, *, theme: str = "system", size: tuple[int, int] = (1360, 860)
 ) -> int:
-    from desktop_app.app import create_application
+    from desktop_app.ui.application import create_application
     from desktop_app.ui.main_window import MainWindow
 
     app = create_application()

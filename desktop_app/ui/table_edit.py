@@ -13,7 +13,7 @@ The model asks this object (`TableModel.editor`) for flags, the edit text, overl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QKeyEvent, QKeySequence
@@ -25,8 +25,21 @@ from desktop_app.core.errors import DatabaseLocked, PulseError
 from desktop_app.ui.aio import spawn
 
 if TYPE_CHECKING:
+    from PySide6.QtCore import SignalInstance
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QTableView
+
     from desktop_app.ui.models.table_model import TableModel
-    from desktop_app.ui.panels.data_view import DataView
+
+
+class EditableTable(Protocol):
+    """What the editor needs of the data view (which is one), so this module does not import it."""
+
+    view: QTableView
+    table_opened: SignalInstance
+    model: TableModel | None
+
+    def addAction(self, action: QAction) -> None: ...  # noqa: N802 (Qt's name)
 
 FAILED_BACKGROUND = QColor("#fdecea")
 PENDING_BACKGROUND = QColor("#fff4ce")
@@ -38,8 +51,8 @@ class TableEditor(QObject):
     undone = Signal(object)  # Change, once undone
     failed = Signal(object)  # PulseError
 
-    def __init__(self, data_view: DataView) -> None:
-        super().__init__(data_view)
+    def __init__(self, data_view: EditableTable) -> None:
+        super().__init__(data_view)  # type: ignore[arg-type]  # the data view is a QObject
         self.data_view = data_view
         self.undo_stack: list[Change] = []
         self.pending: dict[tuple, str] = {}  # (key, column) -> the text being written, or kept after a failure

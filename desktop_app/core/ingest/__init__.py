@@ -1,13 +1,16 @@
 """Live ingest: messages from a source (WebSocket, recorded file) into a SQLite table, nothing lost.
 
     config.py    IngestConfig: every setting, validated in one place; its versioned JSON document
-    sources.py   Source interface, Inbox, WebSocketSource
+    inbox.py     the Source interface and the Inbox between a source and the writer
+    sources.py   source_for(config), WebSocketSource
     file_source.py FileSource: a recorded NDJSON file
     mapping.py   MessageMapper: messages -> rows and dead letters, sequence gaps (pure, no I/O)
     sink.py      Sink interface, SQLiteSink (DDL, multi-row insert, dead letters, ledger, error classes)
     writer.py    BatchWriter: the writer thread, bounded queue (messages and bytes), retries and pauses
     session.py   IngestSession: a source + the writer, and the counters (IngestStats, stats.py)
     protocol.py  the `ingest-worker` child and its parent side (JSON lines both ways)
+    frames.py    FrameReader: the streaming, bounded WebSocket frame reader (Sans-I/O)
+    stream_connection.py  the WebSocket connection that feeds it
     bench.py     `bench ingest`
 """
 
@@ -26,8 +29,8 @@ _HOMES = {
     "IngestSession": "session",
     "ingest_file": "session",
     "FileSource": "file_source",
-    "Inbox": "sources",
-    "Source": "sources",
+    "Inbox": "inbox",
+    "Source": "inbox",
     "WebSocketSource": "sources",
     "backoff_delay": "sources",
     "IngestStats": "stats",

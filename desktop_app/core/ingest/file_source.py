@@ -10,13 +10,13 @@ from typing import BinaryIO
 
 from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest.config import IngestError
+from desktop_app.core.ingest.inbox import Inbox, SourceStatus
 from desktop_app.core.ingest.mapping import (
     DEFAULT_MAX_MESSAGE_BYTES,
     KEEP_OVERSIZED_BYTES,
     Message,
     Oversized,
 )
-from desktop_app.core.ingest.sources import Inbox, SourceStatus
 
 READ_BYTES = 1 << 20  # one read of the file: what a line costs in memory, however long it is
 

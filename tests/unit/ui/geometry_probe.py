@@ -43,8 +43,8 @@ def main() -> int:
         from PySide6.QtCore import QRect
         from PySide6.QtTest import QTest
 
-        from desktop_app.app import create_application
         from desktop_app.core.activity import Activity
+        from desktop_app.ui.application import create_application
         from desktop_app.ui.dialogs import ScriptedDialogs
         from desktop_app.ui.main_window import MainWindow
         from desktop_app.ui.panels.dashboard import ACTIVITY, Reading

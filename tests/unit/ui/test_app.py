@@ -115,7 +115,7 @@ def test_demo_mode_streams_live_data_and_leaves_no_server_behind(tmp_path: Path)
 
 
 def test_window_icon_comes_from_the_bundled_svg_when_no_theme_has_it(qapp) -> None:
-    from desktop_app.app import BUNDLED_ICON, create_application
+    from desktop_app.ui.application import BUNDLED_ICON, create_application
 
     assert BUNDLED_ICON.is_file()
     app = create_application()

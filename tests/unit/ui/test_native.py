@@ -195,7 +195,7 @@ def test_the_window_shows_before_the_chart_libraries_load(tmp_path: Path) -> Non
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from desktop_app.app import create_application\n"
+        "from desktop_app.ui.application import create_application\n"
         "from desktop_app.ui.dialogs import ScriptedDialogs\n"
         "from desktop_app.ui.main_window import MainWindow\n"
         "from desktop_app.ui.settings import AppSettings\n"
