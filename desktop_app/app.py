@@ -101,17 +101,18 @@ async def start(window: MainWindow, args: argparse.Namespace) -> None:
         return
     from desktop_app.core.session import Session
 
-    opening: asyncio.Future | None = asyncio.ensure_future(
+    started = asyncio.ensure_future(
         Session.open(args.path, read_only=args.read_only, interval=window.sample_interval)
     )
+    opening: asyncio.Future | None = started  # None once the window owns it
     try:
-        await asyncio.wait({opening}, timeout=SHOW_WITHIN_S)
-        if opening.done() and not opening.cancelled() and opening.exception() is None:
-            window.announce_opening(opening.result().database)
+        await asyncio.wait({started}, timeout=SHOW_WITHIN_S)
+        if started.done() and not started.cancelled() and started.exception() is None:
+            window.announce_opening(started.result().database)
             trace("title names the file")
         if await show_frame(window):
-            window.open_path(args.path, read_only=args.read_only, opening=opening)
-            opening = None  # the window owns it now
+            window.open_path(args.path, read_only=args.read_only, opening=started)
+            opening = None
     finally:
         if opening is not None:
             opening.cancel()  # Session.open closes what it opened when cancelled

@@ -20,7 +20,7 @@ from desktop_app.core.session import Session
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QDockWidget
 
-    from desktop_app.ui.panels.dashboard import Dashboard
+    from desktop_app.ui.panels.dashboard import DashboardPanel
     from desktop_app.ui.settings import AppSettings
 
 
@@ -28,7 +28,7 @@ class LayoutHost(Protocol):
     """What the layouts need of the window (the main window is one), so this module does not import it."""
 
     settings: AppSettings
-    dashboard: Dashboard
+    dashboard: DashboardPanel
     docks: dict[str, QDockWidget]
     panels_built: bool
 

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import apsw
 
@@ -111,20 +112,22 @@ async def _receive_only_stream(url: str, expected: int) -> tuple[int, float]:
     from desktop_app.core.ingest.config import DEFAULT_MAX_MESSAGE_BYTES
     from desktop_app.core.ingest.stream_connection import CONTROL_MAX_SIZE, StreamConnection
 
-    counted = [0, 0.0]
+    count, first_at = 0, 0.0
 
     def deliver(_message: object) -> bool:
-        if not counted[0]:
-            counted[1] = time.perf_counter()
-        counted[0] += 1
-        return counted[0] < expected
+        nonlocal count, first_at
+        if not count:
+            first_at = time.perf_counter()
+        count += 1
+        return count < expected
 
     async with connect(url, compression=None, max_size=CONTROL_MAX_SIZE,
                        create_connection=StreamConnection) as connection:
-        connection.attach(deliver, DEFAULT_MAX_MESSAGE_BYTES)
-        await connection.wait_halted()
-        connection.detach()
-        return counted[0], time.perf_counter() - counted[1]
+        stream = cast(StreamConnection, connection)
+        stream.attach(deliver, DEFAULT_MAX_MESSAGE_BYTES)
+        await stream.wait_halted()
+        stream.detach()
+        return count, time.perf_counter() - first_at
 
 
 def measure_receive_only(messages: int, *, stream: bool = False) -> BenchRow:

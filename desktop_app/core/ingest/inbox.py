@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from desktop_app.core.ingest.mapping import Message, cut_oversized
+from desktop_app.core.ingest.mapping import Message, Oversized, cut_oversized
 
 CHUNK_ROWS = 256  # messages per hand-over to the writer thread
 CHUNK_BYTES = 1 << 20  # ... or this many bytes, whichever comes first
@@ -42,10 +42,10 @@ class SourceStatus:
 class Inbox:
     """Received messages on their way to the writer: a pending chunk, counted in messages and bytes."""
 
-    def __init__(self, handoff: Callable[[list[Message], int], bool], max_message_bytes: int,
+    def __init__(self, handoff: Callable[[list[Message | Oversized], int], bool], max_message_bytes: int,
                  max_messages: int | None) -> None:
         self._handoff = handoff
-        self.pending: list[Message] = []
+        self.pending: list[Message | Oversized] = []
         self.pending_bytes = 0
         self.limit = max_message_bytes
         self.quick_limit = max_message_bytes // 4  # a str this long may be over the limit in UTF-8
@@ -57,7 +57,7 @@ class Inbox:
     def limit_reached(self) -> bool:
         return self.max_messages is not None and self.received >= self.max_messages
 
-    def put(self, message: Message) -> bool:
+    def put(self, message: Message | Oversized) -> bool:
         """Take one message; False when a full chunk could not be handed over (await wait_for_room)."""
         if self.first_message_at is None:  # rates count from the first message received
             self.first_message_at = time.monotonic()
@@ -73,7 +73,7 @@ class Inbox:
             return self.flush()
         return True
 
-    def take(self, message: Message) -> bool:
+    def take(self, message: Message | Oversized) -> bool:
         """put() for a source that pushes messages: False also once the message limit is reached."""
         return self.put(message) and not self.limit_reached
 

@@ -214,14 +214,14 @@ class Oversized:
         return len(self.head)
 
 
-def cut_oversized(message: Message, limit: int) -> Message | Oversized:
+def cut_oversized(message: Message | Oversized, limit: int) -> Message | Oversized:
     """`message`, or an Oversized stand-in when it is over `limit` bytes (UTF-8 for text)."""
-    if message.__class__ is str:
+    if isinstance(message, str):
         if len(message) * 4 <= limit:
             return message
         data = message.encode("utf-8", "surrogatepass")
     else:
-        if len(message) <= limit:
+        if isinstance(message, Oversized) or len(message) <= limit:
             return message
         data = bytes(message)
     if len(data) <= limit:

@@ -9,7 +9,7 @@ import contextlib
 import random
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from desktop_app.core.ingest.config import IngestConfig, IngestError
@@ -96,7 +96,7 @@ class WebSocketSource:
                     status.compression = _negotiated_compression(connection)
                     received_before = inbox.received
                     try:
-                        await self._receive_until_stopped(connection, inbox, stop)
+                        await self._receive_until_stopped(cast("StreamConnection", connection), inbox, stop)
                     finally:
                         delivered = inbox.received > received_before
                     return  # a limit was reached or stop() was called

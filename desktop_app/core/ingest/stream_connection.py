@@ -117,7 +117,7 @@ class StreamConnection(ClientConnection):
         reader.feed(data)
         self._after_parse()
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # True keeps the transport open
         """The server's EOF reaches websockets only after every frame read before it (a burst and its close
         frame can all arrive before delivery starts, or while the inbox is full)."""
         reader = self._reader
