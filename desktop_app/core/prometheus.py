@@ -21,7 +21,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -29,25 +29,15 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import apsw
 
+from desktop_app.core import series as series_table
 from desktop_app.core.database import connect_read
 from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest.mapping import BATCH_LEDGER_TABLE
+from desktop_app.core.metrics import Sample
+from desktop_app.core.series import Observation, Series
 
 PREFIX = "sqlite_pulse"
 DEFAULT_HOST = "127.0.0.1"
-# (metric name, sample key, help). Gauges straight from Sample.to_dict().
-GAUGES = (
-    ("db_bytes", "db_bytes", "Size of the database file on disk, in bytes."),
-    ("data_bytes", "data_bytes", "page_count x page_size: the database's size including pages still in the WAL."),
-    ("wal_bytes", "wal_bytes", "Size of the -wal file on disk (reused, not shrunk, by checkpoints)."),
-    ("wal_live_frames", "wal_live_frames", "Frames in the current WAL generation (mxFrame)."),
-    ("wal_pending_frames", "wal_pending_frames", "Frames a checkpoint has still to copy (mxFrame - nBackfill)."),
-    ("freelist_pages", "freelist_count", "Unused pages inside the database file (VACUUM would return them)."),
-    ("freelist_percent", "freelist_percent", "Unused pages as a percentage of all pages."),
-    ("page_size_bytes", "page_size", "The database page size."),
-    ("sample_cost_seconds", "cost_ms", "How long the last sample took."),
-    ("last_sample_timestamp_seconds", "taken_at", "When the last sample was taken (Unix time)."),
-)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -102,17 +92,23 @@ class LedgerReader:
 
 
 class FleetMetrics:
-    """Latest figures per database, rendered on each scrape (prometheus_client custom collector)."""
+    """Latest figures per database, rendered on each scrape (prometheus_client custom collector).
 
-    def __init__(self) -> None:
+    The per-sample families are the series table's rows that declare a metric (core/series.py); the rest
+    (up, WAL mode, changes seen, red flags, ingest counters) are state across samples and stay here.
+    """
+
+    def __init__(self, series: Sequence[Series] | None = None) -> None:
+        table = series_table.BUILTIN if series is None else series_table.check(series)
+        self._metrics = [(row, row.metric) for row in table if row.metric is not None]
         self._lock = threading.Lock()
-        self._samples: dict[str, dict[str, Any]] = {}
+        self._samples: dict[str, Sample] = {}
         self._up: dict[str, bool] = {}
         self._changes: dict[str, int] = {}
         self._flag_codes: dict[str, set[str]] = {}
         self._ingest: dict[str, LedgerReader] = {}
 
-    def update(self, db: str, sample: dict[str, Any] | None, ledger: LedgerReader | None = None) -> None:
+    def update(self, db: str, sample: Sample | None, ledger: LedgerReader | None = None) -> None:
         """Record one database's latest sample (None: sampling failed, `up` goes to 0)."""
         with self._lock:
             self._up[db] = sample is not None
@@ -121,9 +117,9 @@ class FleetMetrics:
             if sample is None:
                 return
             self._samples[db] = sample
-            if sample.get("external_write"):
+            if sample.external_write:
                 self._changes[db] += 1
-            self._flag_codes[db].update(flag["code"] for flag in sample.get("red_flags", ()))
+            self._flag_codes[db].update(flag.code for flag in sample.red_flags)
             if ledger is not None:
                 self._ingest[db] = ledger
 
@@ -139,16 +135,18 @@ class FleetMetrics:
         for db, value in up.items():
             family.add_metric([db], 1.0 if value else 0.0)
         yield family
-        for name, key, help_text in GAUGES:
-            family = GaugeMetricFamily(f"{PREFIX}_{name}", help_text, labels=["db"])
-            for db, sample in samples.items():
-                value = sample.get(key)
+        observations = {db: Observation(sample) for db, sample in samples.items()}
+        for row, metric in self._metrics:
+            kind = CounterMetricFamily if metric.kind == "counter" else GaugeMetricFamily
+            family = kind(f"{PREFIX}_{metric.name}", metric.help, labels=["db"])
+            for db, observation in observations.items():
+                value = row.read(observation)
                 if value is not None:
-                    family.add_metric([db], float(value) / 1000.0 if key == "cost_ms" else float(value))
+                    family.add_metric([db], float(value) / metric.scale)
             yield family
         family = GaugeMetricFamily(f"{PREFIX}_wal_mode", "1 when the database is in WAL journal mode.", labels=["db"])
         for db, sample in samples.items():
-            family.add_metric([db], 1.0 if sample.get("journal_mode") == "wal" else 0.0)
+            family.add_metric([db], 1.0 if sample.journal_mode == "wal" else 0.0)
         yield family
         counter = CounterMetricFamily(
             f"{PREFIX}_data_version_changes", "Samples in which another connection had committed (PRAGMA data_version moved).",
@@ -162,7 +160,7 @@ class FleetMetrics:
             labels=["db", "code"],
         )
         for db, codes in flags.items():
-            active = {flag["code"] for flag in samples.get(db, {}).get("red_flags", ())}
+            active = {flag.code for flag in samples[db].red_flags} if db in samples else set()
             for code in sorted(codes):
                 family.add_metric([db, code], 1.0 if code in active else 0.0)
         yield family

@@ -1,7 +1,7 @@
 """`watch DB`: the dashboard's headless twin, for a terminal or an SSH session to an edge device.
 
-One sample per interval, printed as one JSON object (the `stats --json` keys, red flags included) or one
-compact line. Like the window it keeps one read-only connection open for the whole run, so it holds
+One sample per interval, printed as one JSON object (the `stats --json` keys, red flags included, with each
+row of the series table (core/series.py) that declares a JSON key) or one compact line. Like the window it keeps one read-only connection open for the whole run, so it holds
 SQLite's locks and another process closing its last connection cannot delete the WAL under it.
 Ctrl+C and SIGTERM end it cleanly (exit 0).
 
@@ -65,6 +65,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def run_watch(args: argparse.Namespace) -> int:
+    from desktop_app.core import series
     from desktop_app.core.database import open_database
     from desktop_app.core.errors import PulseError
     from desktop_app.core.metrics import MetricsSampler
@@ -73,11 +74,12 @@ def run_watch(args: argparse.Namespace) -> int:
     several = len(databases) > 1
     names = [str(path) for path in args.db]
     fleet = ledgers = server = None
+    table = series.BUILTIN  # looked up per run: the table is data, and a test may add a row
     if args.serve:
         from desktop_app.core.prometheus import FleetMetrics, LedgerReader, parse_listen, serve
 
         host, port = parse_listen(args.serve)
-        fleet = FleetMetrics()
+        fleet = FleetMetrics(table)
         ledgers = [LedgerReader(database.path) for database in databases]
         server, port = serve(fleet, host, port)
         print(f"serving metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
@@ -91,7 +93,7 @@ def run_watch(args: argparse.Namespace) -> int:
             for index, sampler in enumerate(samplers):
                 prefix = f"{names[index]}: " if several else ""
                 try:
-                    sample = sampler.sample().to_dict()
+                    sample = sampler.sample()
                     ingesting = ledgers is not None and ledgers[index].read()
                 except PulseError as exc:  # e.g. locked for a moment: say so once, keep watching
                     if str(exc) != last_errors[index]:
@@ -104,9 +106,10 @@ def run_watch(args: argparse.Namespace) -> int:
                 if fleet is not None:
                     fleet.update(names[index], sample, ledgers[index] if ingesting and ledgers else None)
                     continue
+                record = series.json_record(table, sample)
                 if several and args.json:
-                    sample = {"db": names[index], **sample}
-                line = json.dumps(sample, default=str) if args.json else prefix + format_line(sample)
+                    record = {"db": names[index], **record}
+                line = json.dumps(record, default=str) if args.json else prefix + format_line(record)
                 if not emit(line):
                     running = False
                     break
