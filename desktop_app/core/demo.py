@@ -19,21 +19,17 @@ import asyncio
 import contextlib
 import json
 import random
-import select
-import signal
 import struct
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from desktop_app.core.errors import PulseError
+from desktop_app.core.children import BlockingChild, ChildProcess, app_command
 
 SEND_CHUNK = 256  # messages written per flow-control check when unthrottled
 RATE_TICK_S = 0.02
@@ -263,8 +259,6 @@ def demo_server_command(
 ) -> list[str]:
     """argv running the `demo-server` verb: the same executable when frozen, else this Python. With
     `watch_stdin` the server exits when its stdin reaches EOF (its parent closed it, or died)."""
-    from desktop_app.core.ingest.protocol import app_command
-
     command = app_command("demo-server", "--port", str(port))
     if watch_stdin:
         command.append("--watch-stdin")
@@ -279,48 +273,12 @@ def demo_server_command(
     return command
 
 
-class DemoProcess:
-    """A demo server running as a child process. `.url`; `.stop()` ends it (also on `with` exit)."""
-
-    def __init__(self, process: subprocess.Popen[str], url: str, stderr: IO[str] | None = None) -> None:
-        self.process = process
-        self.url = url
-        self._stderr = stderr  # a temporary file: a pipe nobody reads could fill up and block the server
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stop(self, timeout: float = 5.0) -> int:
-        if self.process.stdin is not None and not self.process.stdin.closed:
-            with contextlib.suppress(OSError):
-                self.process.stdin.close()  # EOF: the server's own signal to stop
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        for stream in (self.process.stdin, self.process.stdout, self._stderr):
-            if stream is not None:
-                stream.close()
-        return self.process.returncode
-
-    def stderr_text(self) -> str:
-        if self._stderr is None or self._stderr.closed:
-            return ""
-        self._stderr.seek(0)
-        return self._stderr.read()
-
-    def __enter__(self) -> DemoProcess:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+def announced_url(line: str) -> str | None:
+    """The URL on the server's ready line; None for any other line."""
+    return line[len(READY_PREFIX) :].strip() if line.startswith(READY_PREFIX) else None
 
 
-def spawn_demo_server(
+async def start_demo_server(
     *,
     rate: float | None = None,
     count: int | None = None,
@@ -328,106 +286,14 @@ def spawn_demo_server(
     drop_every: int | None = None,
     malformed_every: int | None = None,
     ready_timeout: float = 20.0,
-) -> DemoProcess:
-    """Start the demo server in a child process and wait until it listens."""
+) -> ChildProcess:
+    """The demo server as a child process, once it listens: `.url`; `await .stop()` ends it (stdin EOF)."""
     command = demo_server_command(
         port=port, rate=rate, count=count, drop_every=drop_every, malformed_every=malformed_every
     )
-    from desktop_app.core.ingest.protocol import child_environment
-
-    stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 (owned and closed by DemoProcess)
-    # stdin is a pipe only we hold: when this process dies the server sees EOF and exits (and the kernel
-    # sends it SIGTERM too: PR_SET_PDEATHSIG, set by the verb).
-    process = subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, env=child_environment(),
-        start_new_session=True,
-    )
-    demo = DemoProcess(process, "", stderr)
-    assert process.stdout is not None
-    deadline = time.monotonic() + ready_timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        readable, _, _ = select.select([process.stdout], [], [], max(remaining, 0))
-        if not readable:
-            demo.stop()
-            raise PulseError(f"The demo server did not start within {ready_timeout:g} s.")
-        line = process.stdout.readline()
-        if not line:  # exited before listening
-            process.wait(5)
-            message = demo.stderr_text().strip()[-500:]
-            demo.stop()
-            raise PulseError(f"The demo server failed to start: {message}")
-        if line.startswith(READY_PREFIX):
-            demo.url = line[len(READY_PREFIX) :].strip()
-            return demo
+    return await ChildProcess.start(command, name="demo server", ready=announced_url, ready_timeout=ready_timeout)
 
 
-class DemoServerProcess:
-    """The demo server as a child of the asyncio loop (the window's qasync loop): `await
-    DemoServerProcess.start(...)`, `.url`, `await .stop()`. Cancelling `start` kills the half-started child."""
-
-    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
-        self.process = process
-        self.url = url
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @classmethod
-    async def start(cls, *, rate: float | None = None, count: int | None = None, port: int = 0,
-                    ready_timeout: float = 20.0) -> DemoServerProcess:
-        from desktop_app.core.ingest.protocol import child_environment
-
-        process = await asyncio.create_subprocess_exec(
-            *demo_server_command(port=port, rate=rate, count=count),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=child_environment(),
-        )
-        try:
-            url = await asyncio.wait_for(cls._ready(process), ready_timeout)
-        except BaseException as exc:  # a timeout, a failure, or the window quitting: leave nothing behind
-            await cls._end(process, kill=True)
-            if isinstance(exc, TimeoutError):
-                raise PulseError(f"The demo server did not start within {ready_timeout:g} s.") from None
-            raise
-        return cls(process, url)
-
-    @staticmethod
-    async def _ready(process: asyncio.subprocess.Process) -> str:
-        assert process.stdout is not None and process.stderr is not None
-        while True:
-            line = (await process.stdout.readline()).decode("utf-8", "replace")
-            if not line:
-                message = (await process.stderr.read()).decode("utf-8", "replace").strip()[-500:]
-                raise PulseError(f"The demo server failed to start: {message}")
-            if line.startswith(READY_PREFIX):
-                return line[len(READY_PREFIX) :].strip()
-
-    async def stop(self, timeout: float = 5.0) -> int:
-        return await self._end(self.process, timeout=timeout)
-
-    def kill(self) -> None:
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-
-    def close_stdin(self) -> None:
-        if self.process.stdin is not None and not self.process.stdin.is_closing():
-            self.process.stdin.close()
-
-    @staticmethod
-    async def _end(process: asyncio.subprocess.Process, *, kill: bool = False, timeout: float = 5.0) -> int:
-        if process.stdin is not None and not process.stdin.is_closing():
-            process.stdin.close()
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            return await asyncio.wait_for(process.wait(), timeout)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            return await process.wait()
+def spawn_demo_server(**options: Any) -> BlockingChild:
+    """`start_demo_server` for callers without a loop: `with spawn_demo_server(count=100) as server:`."""
+    return BlockingChild(lambda: start_demo_server(**options))

@@ -1,13 +1,13 @@
-"""Drives the window's ingest on the window's asyncio (qasync) loop: no threads, no polling.
+"""Drives the window's ingest on the window's asyncio (qasync) loop: no threads, no polling, no waiting.
 
-The ingest runs in a child process (`WorkerProcess`, the hidden `ingest-worker` verb; see
-core/ingest/protocol.py): the controller starts it with `asyncio.create_subprocess_exec`, sends the whole
-config as one JSON document, awaits its JSON-lines reports (stats, state changes, the final counts) and
-awaits its exit. The demo stream server is a child too (`DemoServerProcess`), streaming into its own demo
-database, never into the user's open file.
+The ingest runs in a child process (the hidden `ingest-worker` verb; see core/ingest/protocol.py), run as
+a `ChildProcess` (core/children.py): the whole config goes as one JSON document, its JSON-lines reports
+(stats, state changes, the final counts) arrive on the loop. The demo stream server is a child too,
+streaming into its own demo database, never into the user's open file.
 
-Children never outlive the window: on quit the controller stops them (the worker flushes first); if the
-window's process dies, each child sees its stdin reach EOF and the kernel sends it SIGTERM
+Stopping is awaited, never waited for: `stop()` closes the worker's stdin (it flushes and exits), then ends
+the demo server, each step with a deadline, while the window keeps painting. Children never outlive the
+window: if its process dies, each child sees its stdin reach EOF and the kernel sends it SIGTERM
 (PR_SET_PDEATHSIG).
 """
 
@@ -15,26 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import time
+import signal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from desktop_app.core.children import ChildProcess
 from desktop_app.core.database import connect_read, create_database
 from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest import IngestConfig, IngestStats
-from desktop_app.core.ingest.protocol import WorkerProcess
+from desktop_app.core.ingest.protocol import STOP_DEADLINES, final_report, start_worker
 from desktop_app.core.ingest.sink import missing_ingest_tables
 from desktop_app.core.postgres.url import is_postgres_url
 
 DEMO_RATE = 2000
-if TYPE_CHECKING:
-    from desktop_app.core.demo import DemoServerProcess
-
 DEMO_DATABASE_NAME = "demo.db"
-STOP_TIMEOUT_S = 20.0
 
 
 class IngestController(QObject):
@@ -51,11 +47,12 @@ class IngestController(QObject):
         self.dialogs = dialogs  # the window's Dialogs (or ScriptedDialogs): asks before writing a user's file
         self.config: IngestConfig | None = None
         self.last_stats: IngestStats | None = None
-        self._worker: WorkerProcess | None = None
-        self._demo: DemoServerProcess | None = None
+        self._worker: ChildProcess | None = None
+        self._demo: ChildProcess | None = None
         self._task: asyncio.Task | None = None
         self._final: IngestStats | None = None
         self._error: PulseError | None = None
+        self._reported_final = False
         self._stop_requested = False
 
     # -- state -----------------------------------------------------------------------------------------------
@@ -148,8 +145,9 @@ class IngestController(QObject):
             raise PulseError("An ingest is already running; stop it first.")
         self._stop_requested = False
         self.last_stats = None
-        self._final: IngestStats | None = None
-        self._error: PulseError | None = None
+        self._final = None
+        self._error = None
+        self._reported_final = False
         self._task = asyncio.ensure_future(work)  # type: ignore[arg-type]
         self._task.add_done_callback(self._finished)
 
@@ -169,69 +167,79 @@ class IngestController(QObject):
         try:
             await loop.run_in_executor(None, _fresh_database, path)
             self.demo_database_ready.emit(path)
-            from desktop_app.core.demo import DemoServerProcess  # the server's modules load only for a demo
+            from desktop_app.core.demo import start_demo_server  # the server's modules load only for a demo
 
-            self._demo = await DemoServerProcess.start(rate=rate)
+            demo = await start_demo_server(rate=rate)  # cancelled or failed: it kills what it spawned
         except PulseError as exc:
             self._error = exc
             return
+        self._demo = demo
         try:
-            if self._stop_requested:
-                return
-            await self._run(IngestConfig(url=self._demo.url, db_path=path, table=table).validated())
+            if not self._stop_requested:
+                await self._run(IngestConfig(url=demo.url or "", db_path=path, table=table).validated())
         finally:
-            demo, self._demo = self._demo, None
+            self._demo = None
             await demo.stop()
 
     async def _run(self, config: IngestConfig, password: str | None = None) -> None:
         self.config = config
         try:
-            worker = await WorkerProcess.start(config, password=password)
+            worker = await start_worker(config, password=password, on_message=self._on_report)
         except PulseError as exc:
             self._error = exc
             return
         self._worker = worker
         if self._stop_requested:
-            worker.stop()
+            worker.stop(*STOP_DEADLINES)
         self.started.emit(config)
         try:
-            async for event in worker.events():
-                if event.get("event") in ("stats", "final") and event.get("stats"):
-                    self.last_stats = IngestStats.from_dict(event["stats"])
-                    self.stats_changed.emit(self.last_stats)
-            await worker.wait(STOP_TIMEOUT_S)
+            code = await worker.finished()
         finally:
             self._worker = None
-            if worker.process.returncode is None:  # cancelled (the window is going): leave nothing behind
-                worker.kill()
-        self._error = worker.error
-        self._final = worker.final or self.last_stats
+            worker.signal(signal.SIGKILL)  # only if cancelled (the window is going): leave nothing behind
+        if not self._reported_final:
+            detail = worker.stderr_text().strip()[-800:]
+            self._error = PulseError(f"The ingest process ended unexpectedly (exit code {code}). {detail}".strip())
+        self._final = self._final or self.last_stats
+
+    def _on_report(self, message: dict[str, Any]) -> None:
+        """One line of the worker's, on the loop."""
+        if message.get("event") == "final":
+            self._reported_final = True
+            self._final, self._error = final_report(message)
+        if message.get("event") in ("stats", "final") and message.get("stats"):
+            self.last_stats = IngestStats.from_dict(message["stats"])
+            self.stats_changed.emit(self.last_stats)
 
     # -- stopping --------------------------------------------------------------------------------------------
 
-    def stop(self) -> None:
-        """Ask the worker to stop; `stopped` is emitted once it has flushed everything."""
+    def stop(self) -> asyncio.Future[None]:
+        """Stop the run: the worker flushes what it received and exits, then the demo server ends; each step
+        has a deadline (protocol.STOP_DEADLINES). Returns at once; the returned future is done (and `stopped`
+        emitted) once every child has exited, so a slot may await it and nothing else waits."""
         self._stop_requested = True
         if self._worker is not None:
-            self._worker.stop()
+            self._worker.stop(*STOP_DEADLINES)
         elif self.running:
             self._task.cancel()  # still starting (the demo server, the worker): nothing to flush yet
+        return asyncio.ensure_future(self._over())
 
-    def shutdown(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """The window is closing (perhaps after its loop stopped): stop the worker and wait for it to exit (it
-        flushes); end the demo server; cancel whatever is still starting. Blocks at most `timeout`."""
-        self.stop()
-        worker, demo = self._worker, self._demo
-        if worker is not None and not _wait_gone(worker.pid, timeout):
-            worker.kill()
-        if demo is not None:
-            demo.close_stdin()
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(demo.pid, 15)
-            if not _wait_gone(demo.pid, 5.0):
-                demo.kill()
-        if self._task is not None and not self._task.done():
-            self._task.cancel()  # a start-up in flight: cancelling it kills what it spawned
+    async def _over(self) -> None:
+        if self._task is not None:
+            await asyncio.wait({self._task})
+
+    def shutdown(self) -> None:
+        """The window is going: stop everything, without waiting. On a running loop this is `stop()`. Once the
+        loop has ended (the app's last resort) nothing can be awaited: each child gets SIGTERM now, which stops
+        it as EOF would (the worker still flushes), and exits on its own."""
+        if not self.running:
+            return
+        if self._task.get_loop().is_running():
+            self.stop()
+            return
+        for child in (self._worker, self._demo):
+            if child is not None:
+                child.signal(signal.SIGTERM)
 
 
 def _surface_bugs(task: asyncio.Task) -> None:
@@ -258,29 +266,3 @@ def _fresh_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     create_database(path)
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    """Wait (blocking) until process `pid` has exited and been reaped; /proc, no psutil."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process_exists(pid):
-            return True
-        time.sleep(0.02)
-    return not process_exists(pid)
-
-
-def process_exists(pid: int) -> bool:
-    """True while `pid` runs (a zombie, exited but not yet reaped, counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-

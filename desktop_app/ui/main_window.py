@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
         self._open_token = 0
         self._closing: list[tuple[Session, asyncio.Task]] = []  # sessions still shutting down
         self._shut_down = False
+        self._closing_after_ingest = False
         self._shown_once = False
         self._applied_fonts = (0, 0)
         self._demo_request: tuple[str, int | None] = ("readings", None)  # table and rate of the demo starting
@@ -504,7 +505,7 @@ class MainWindow(QMainWindow):
         session.events.job_done.disconnect(self._on_job_done)
         self.layouts.detach()
         if self.ingest_controller.running:
-            self.ingest_controller.shutdown()
+            self.ingest_controller.stop()  # returns at once: the run ends on the loop, the window keeps painting
         self.session = None
         self.last_sample = None
         self.schema.set_session(None)
@@ -544,6 +545,7 @@ class MainWindow(QMainWindow):
     async def _start_demo(self, table: str, rate: int | None) -> None:
         self.close_database()
         await self._closed_sessions()  # the old session may be on demo.db itself, which the demo makes afresh
+        await self.ingest_controller.stop()  # the previous run (a demo, or the user's) ends first
         try:
             self.ingest_controller.start_demo(table=table, rate=rate)
         except PulseError as error:
@@ -749,8 +751,20 @@ class MainWindow(QMainWindow):
 
     # Shutdown ---------------------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        if self.ingest_controller.running and not self._closing_after_ingest:
+            # Close once the worker has flushed (bounded by its stop deadlines), painting meanwhile: quitting
+            # first would end it through its parent's death, which gives up on what it had not yet written.
+            self._closing_after_ingest = True
+            event.ignore()
+            spawn(self._close_after_ingest())
+            return
         self.shutdown()
         super().closeEvent(event)
+
+    async def _close_after_ingest(self) -> None:
+        self.show_status("Stopping the ingest before closing…")
+        await self.ingest_controller.stop()
+        self.close()
 
     def shutdown(self) -> None:
         """Stop everything this window started: ingest (flushed), demo server, the session, the pool."""

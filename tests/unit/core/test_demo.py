@@ -129,7 +129,7 @@ def test_the_demo_server_runs_as_a_child_process() -> None:
         assert server.url.startswith("ws://127.0.0.1:")
         messages, closed = asyncio.run(receive_all(server.url))
         assert len(messages) == 25 and isinstance(closed, ConnectionClosedOK)
-    assert server.process.poll() is not None  # stopped on leaving the block
+    assert server.returncode is not None  # stopped on leaving the block
 
 
 def test_the_command_names_only_the_given_options() -> None:

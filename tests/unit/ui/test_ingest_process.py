@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from desktop_app.core.ingest import IngestConfig, IngestStats
-from desktop_app.core.ingest.protocol import WorkerProcess, run_worker
+from desktop_app.core.ingest.protocol import final_report, run_worker, start_worker
 from desktop_app.ui.dialogs import ScriptedDialogs
-from desktop_app.ui.ingest_controller import IngestController, process_exists
-from tests.processes import children_of
+from desktop_app.ui.ingest_controller import IngestController
+from tests.processes import alive, children_of
 from tests.scenarios import free_port, wait_for
 
 from .conftest import resolve
@@ -48,21 +48,19 @@ def test_a_bad_start_document_is_one_final_error_line(tmp_path: Path) -> None:
 
 
 def test_the_worker_stops_and_flushes_when_the_parent_goes_away(qtbot, qloop, tmp_path: Path) -> None:
-    async def scenario() -> WorkerProcess:
-        worker = await WorkerProcess.start(IngestConfig(url=server.url, db_path=tmp_path / "p.db"))
-        events = worker.events()
-        async for event in events:
-            if event["event"] == "stats" and event["stats"]["written"] > 0:
-                break
+    events: list[dict] = []
+
+    async def scenario() -> int:
+        worker = await start_worker(IngestConfig(url=server.url, db_path=tmp_path / "p.db"), on_message=events.append)
+        await wait_for(lambda: any(e["event"] == "stats" and e["stats"]["written"] > 0 for e in events), 20)
         worker.close_stdin()  # what the window's death looks like to the worker
-        async for _event in events:
-            pass
-        return worker
+        return await worker.finished()
 
     with ServerThread(rate=1000) as server:
-        worker = resolve(qtbot, asyncio.wait_for(scenario(), 30), timeout=90_000)
-    assert worker.error is None and worker.final.state == "stopped"
-    assert rows_in(tmp_path / "p.db", "readings") == worker.final.written > 0
+        code = resolve(qtbot, asyncio.wait_for(scenario(), 30), timeout=90_000)
+    final, error = final_report(events[-1])
+    assert code == 0 and error is None and final.state == "stopped"
+    assert rows_in(tmp_path / "p.db", "readings") == final.written > 0
 
 
 def test_controller_runs_the_worker_on_the_loop(qtbot, qloop, tmp_path: Path) -> None:
@@ -105,4 +103,4 @@ def test_starting_into_a_database_without_ingest_tables_asks_first(qtbot, qloop,
     resolve(qtbot, scenario(), timeout=90_000)
     assert dialogs.confirmations == ["Write into this database?"]
     assert not controller.running  # refused: nothing started, nothing created
-    assert process_exists(os.getpid())
+    assert alive(os.getpid())
