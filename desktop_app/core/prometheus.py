@@ -138,12 +138,12 @@ class FleetMetrics:
         observations = {db: Observation(sample) for db, sample in samples.items()}
         for row, metric in self._metrics:
             kind = CounterMetricFamily if metric.kind == "counter" else GaugeMetricFamily
-            family = kind(f"{PREFIX}_{metric.name}", metric.help, labels=["db"])
+            per_sample = kind(f"{PREFIX}_{metric.name}", metric.help, labels=["db"])
             for db, observation in observations.items():
                 value = row.read(observation)
                 if value is not None:
-                    family.add_metric([db], float(value) / metric.scale)
-            yield family
+                    per_sample.add_metric([db], float(value) / metric.scale)
+            yield per_sample
         family = GaugeMetricFamily(f"{PREFIX}_wal_mode", "1 when the database is in WAL journal mode.", labels=["db"])
         for db, sample in samples.items():
             family.add_metric([db], 1.0 if sample.journal_mode == "wal" else 0.0)

@@ -11,6 +11,7 @@ into what the dashboard draws (MB).
 from __future__ import annotations
 
 import enum
+import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -97,7 +98,8 @@ class Series:
 
 
 def check(table: Sequence[Series]) -> tuple[Series, ...]:
-    """The table as a tuple, or ValueError naming a clash (two rows answering to one name)."""
+    """The table as a tuple, or ValueError naming a clash (two rows answering to one name, a chart declared
+    two ways) or a tile detail that reads a value the dashboard does not keep."""
     for what, keys in (
         ("series name", [row.name for row in table]),
         ("tile", [row.tile.key for row in table if row.tile]),
@@ -109,6 +111,12 @@ def check(table: Sequence[Series]) -> tuple[Series, ...]:
             if key in seen:
                 raise ValueError(f"two series share the {what} {key!r}")
             seen.add(key)
+    kept = {row.name for row in table if row.on_dashboard}
+    for row in table:
+        if row.tile is not None and row.tile.detail:
+            fields = {field for _text, field, _spec, _conversion in string.Formatter().parse(row.tile.detail) if field}
+            if missing := sorted(fields - kept - {"unit"}):
+                raise ValueError(f"tile {row.tile.key!r} shows {missing}, which no dashboard row keeps (held=True)")
     charts: dict[str, Chart] = {}
     for row in table:
         if row.chart is not None and charts.setdefault(row.chart.key, row.chart) != row.chart:

@@ -1,5 +1,8 @@
 """Live charts: write throughput, WAL size, database size, freelist; a red-flag banner; 1 min / 5 min / 1 h.
 
+Which charts, tiles and buffer columns exist, their titles, colours and y-range policy, all come from the
+series table (core/series.py); this module names no series itself, so a new row there is a new chart or tile.
+
 The panel's controls and value tiles are plain widgets; the charts (pyqtgraph, numpy: a third of a second
 to import) are built on the first redraw after data arrives, so the window shows before they load and an
 empty window shows a short note instead of six empty plots with a meaningless time axis. Samples land in a
@@ -16,7 +19,9 @@ few samples.
 from __future__ import annotations
 
 import html
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,47 +38,35 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core import series as series_table
 from desktop_app.core.activity import Activity
 from desktop_app.core.metrics import RedFlag, Sample
+from desktop_app.core.series import Observation, Range, Series
 from desktop_app.ui import theme
 
 WINDOWS = (("1 min", 60), ("5 min", 300), ("1 h", 3600))
 REDRAW_MS = 50  # 20 Hz: each row of charts every 150 ms
 MIN_SPAN_SECONDS = 20.0
-BOTTOM_ROW = 2
-ROWS = 3
 TILE_MIN_CHARS = 12
-MB = 1_000_000.0
-
-# Buffer columns.
-T, INGEST, ACTIVITY, WAL_FILE, WAL_CONTENT, DB_SIZE, PAGES, FREE_PAGES, FREE_PERCENT = range(9)
-COLUMNS = 9
-
-SERIES_KEYS = {
-    INGEST: "ingest",
-    ACTIVITY: "activity",
-    WAL_FILE: "wal_file",
-    WAL_CONTENT: "wal_content",
-    DB_SIZE: "db",
-    FREE_PAGES: "free",
-    FREE_PERCENT: "free_percent",
-}
-PLOT_NAMES = ("throughput", "activity", "wal", "db", "freelist", "freelist_percent")
-CURVE_PLOTS = (
-    (INGEST, "throughput"),
-    (ACTIVITY, "activity"),
-    (WAL_FILE, "wal"),
-    (WAL_CONTENT, "wal"),
-    (DB_SIZE, "db"),
-    (FREE_PAGES, "freelist"),
-    (FREE_PERCENT, "freelist_percent"),
-)
+CHART_COLUMNS = 2
+T = 0  # buffer column 0 is the time; the table's dashboard rows follow, in order
 LINE_WIDTH = 1.5  # logical pixels; times the device pixel ratio
-# Attributes that exist once the charts are built; reading one builds them.
-CHART_ATTRIBUTES = frozenset(
-    {"graphics", "plots", "curves", "throughput_plot", "activity_plot", "wal_plot", "db_plot", "freelist_plot",
-     "freelist_percent_plot", "_buffer"}
-)
+# Attributes that exist once the charts are built; reading one (or any `{chart}_plot`) builds them.
+CHART_ATTRIBUTES = frozenset({"graphics", "plots", "curves", "_buffer"})
+BAND_MARK, LINE_MARK = "▬", "━"  # how a shared chart's legend draws a band and a line
+
+
+def dashboard_rows(table: Sequence[Series]) -> list[Series]:
+    """The rows the dashboard keeps, in buffer-column order (column 1 onwards)."""
+    return [row for row in table if row.on_dashboard]
+
+
+# Buffer columns of the built-in table, for tests and probes that pick one curve.
+_BUILTIN_COLUMNS = {row.name: column for column, row in enumerate(dashboard_rows(series_table.BUILTIN), start=1)}
+INGEST = _BUILTIN_COLUMNS["ingest_rows_per_s"]
+ACTIVITY = _BUILTIN_COLUMNS["activity_per_s"]
+WAL_FILE = _BUILTIN_COLUMNS["wal_file_mb"]
+WAL_CONTENT = _BUILTIN_COLUMNS["wal_content_mb"]
 
 
 class FollowingRange:
@@ -105,7 +98,7 @@ class FollowingRange:
 
 @dataclass(frozen=True)
 class Reading:
-    """What the dashboard plots for one sample."""
+    """One sample's dashboard figures given by hand (tests, probes); the live path is `add_sample`."""
 
     taken_at: float
     ingest_rows_per_s: float
@@ -117,22 +110,18 @@ class Reading:
     freelist_count: int
     freelist_percent: float
 
-    @classmethod
-    def from_sample(cls, sample: Sample, activity: Activity, ingest_rows_per_s: float | None) -> Reading:
-        frame_bytes = sample.page_size + 24
-        return cls(
-            taken_at=sample.taken_at,
-            ingest_rows_per_s=ingest_rows_per_s or 0.0,
-            activity=activity,
-            wal_file_bytes=sample.wal_bytes,
-            # Frames a checkpoint has still to copy (mxFrame - nBackfill): what the WAL really holds.
-            wal_content_bytes=sample.wal_pending_frames * frame_bytes,
-            # Pages the database has, those still in the WAL included (the file alone lags behind).
-            db_bytes=sample.data_bytes or sample.db_bytes,
-            page_count=sample.page_count,
-            freelist_count=sample.freelist_count,
-            freelist_percent=sample.freelist_percent,
-        )
+    def values(self) -> dict[str, float]:
+        """Raw values by built-in series name (rows it does not know read 0)."""
+        return {
+            "ingest_rows_per_s": self.ingest_rows_per_s,
+            "activity_per_s": self.activity.per_second,
+            "wal_file_mb": self.wal_file_bytes,
+            "wal_content_mb": self.wal_content_bytes,
+            "db_mb": self.db_bytes,
+            "page_count": self.page_count,
+            "freelist_count": self.freelist_count,
+            "freelist_percent": self.freelist_percent,
+        }
 
 
 def _clock_axis(pg: Any, **kwargs: Any) -> Any:
@@ -190,9 +179,16 @@ class DashboardPanel(QWidget):
     window_changed = Signal(int)
     paused_changed = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None, *, sample_interval: float = 0.25) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, *, sample_interval: float = 0.25, series: Sequence[Series] | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("dashboard")
+        table = series_table.BUILTIN if series is None else series_table.check(series)
+        self._rows = dashboard_rows(table)  # buffer columns 1..n
+        self._charts = series_table.charts(self._rows)
+        self._grid_rows = max(1, math.ceil(len(self._charts) / CHART_COLUMNS))
+        self._units = {row.name: row.unit for row in self._rows}  # `unit_of` rows update theirs per sample
         self._capacity = int(max(seconds for _label, seconds in WINDOWS) / sample_interval) + 64
         self._pending: list[list[float]] = []  # readings that arrived before the charts were built
         self._charts_built = False
@@ -202,9 +198,8 @@ class DashboardPanel(QWidget):
         self._dirty_rows: set[int] = set()  # chart rows whose curves and ranges wait for new data
         self._titles_dirty = False
         self._next_row = 0
-        self._activity_unit = "WAL frames/s"
-        self._scrolled_at = [0.0] * ROWS
-        self._ranges = {key: FollowingRange() for key in ("throughput", "activity", "freelist", "freelist_percent")}
+        self._scrolled_at = [0.0] * self._grid_rows
+        self._ranges = {chart.key: FollowingRange() for chart, _rows in self._charts if chart.range is Range.FOLLOW}
         self.redraw_count = 0
 
         self.banner = QLabel()
@@ -252,18 +247,17 @@ class DashboardPanel(QWidget):
         self.tiles: dict[str, QLabel] = {}
         tiles = QHBoxLayout()
         tiles.setContentsMargins(0, 0, 0, 0)
-        for key, caption, series in (
-            ("ingest", "rows/s ingest", "ingest"),
-            ("activity", "WAL frames/s", "activity"),
-            ("wal", "WAL", "wal_content"),
-            ("db", "database", "db"),
-            ("freelist", "freelist", "free"),
-        ):
+        self._tile_rows: dict[str, Series] = {}
+        for row in self._rows:
+            if row.tile is None:
+                continue
+            key = row.tile.key
+            self._tile_rows[key] = row
             tile = QLabel()
             tile.setObjectName(f"tile_{key}")
             tile.setTextFormat(Qt.TextFormat.RichText)
-            tile.setProperty("caption", caption)
-            tile.setProperty("series", series)
+            tile.setProperty("caption", row.tile.caption)
+            tile.setProperty("series", row.tile.color or _color_key(row))
             # An explicit minimum width, so a longer value never widens the window (see the status bar).
             tile.setMinimumWidth(tile.fontMetrics().horizontalAdvance("0" * TILE_MIN_CHARS))
             self.tiles[key] = tile
@@ -287,9 +281,13 @@ class DashboardPanel(QWidget):
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes not set yet: the chart parts, which exist once built.
-        if name in CHART_ATTRIBUTES and not self.__dict__.get("_charts_built", True):
+        chart_part = name in CHART_ATTRIBUTES or name.endswith("_plot")
+        if chart_part and not self.__dict__.get("_charts_built", True):
             self.ensure_charts()
             return getattr(self, name)
+        plots = self.__dict__.get("_plots_by_key", {})
+        if name.endswith("_plot") and name.removesuffix("_plot") in plots:  # `wal_plot`: the chart keyed "wal"
+            return plots[name.removesuffix("_plot")]
         raise AttributeError(name)
 
     # Plot construction ------------------------------------------------------------------------------------
@@ -307,50 +305,42 @@ class DashboardPanel(QWidget):
         from desktop_app.ui.ring_buffer import RingBuffer  # noqa: PLC0415 (numpy)
 
         self._pg = pg
-        self._buffer = RingBuffer(self._capacity, COLUMNS)
+        self._buffer = RingBuffer(self._capacity, 1 + len(self._rows))
         for row in self._pending:
             self._buffer.append(row)
         self._pending = []
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.graphics.setMinimumHeight(150)
-        self.throughput_plot = self._add_plot(0, 0)
-        self.activity_plot = self._add_plot(0, 1)
-        self.wal_plot = self._add_plot(1, 0)
-        self.db_plot = self._add_plot(1, 1)
-        self.freelist_plot = self._add_plot(2, 0)
-        self.freelist_percent_plot = self._add_plot(2, 1)
-        self.plots = [
-            self.throughput_plot,
-            self.activity_plot,
-            self.wal_plot,
-            self.db_plot,
-            self.freelist_plot,
-            self.freelist_percent_plot,
-        ]
+        # Two charts to a row, in table order; each chart's rows share its plot.
+        count = len(self._charts)
+        self._plots_by_key = {}  # by dict, not setattr: a chart's key must never shadow a method
+        for index, (chart, _rows) in enumerate(self._charts):
+            at = (index // CHART_COLUMNS, index % CHART_COLUMNS)
+            self._plots_by_key[chart.key] = self._add_plot(*at, time_axis=index + CHART_COLUMNS >= count)
+        self.plots = list(self._plots_by_key.values())
         # No setXLink: pyqtgraph aligns linked views by screen position, which skews side-by-side plots.
-        # No in-plot legend: the WAL chart's title names its two lines in their colours, above the curves.
-        self.curves = {column: self._add_curve(getattr(self, f"{plot}_plot")) for column, plot in CURVE_PLOTS}
+        # No in-plot legend: a shared chart's title names its lines in their colours, above the curves.
+        columns = {row.name: column for column, row in enumerate(self._rows, start=1)}
+        self.curves = {}
+        self._plot_columns = {}
+        for plot, (_chart, rows) in zip(self.plots, self._charts, strict=True):
+            self._plot_columns[plot] = [columns[series.name] for series in rows]
+            for series in rows:
+                self.curves[columns[series.name]] = self._add_curve(plot)
         self._layout.addWidget(self.graphics, 1)
         self.graphics.setVisible(self.point_count() > 0 and not self._folded)
         self._apply_mouse_mode()
         self._style_charts()
-        self._chart_rows = (
-            (self.throughput_plot, self.activity_plot),
-            (self.wal_plot, self.db_plot),
-            (self.freelist_plot, self.freelist_percent_plot),
-        )
-        self._plot_names = {getattr(self, f"{name}_plot"): name for name in PLOT_NAMES}
-        self._plot_columns = {plot: [] for plot in self.plots}
-        for column, plot in CURVE_PLOTS:
-            self._plot_columns[getattr(self, f"{plot}_plot")].append(column)
+        self._chart_rows = [self.plots[row : row + CHART_COLUMNS] for row in range(0, count, CHART_COLUMNS)]
+        self._plot_charts = {plot: chart for plot, (chart, _rows) in zip(self.plots, self._charts, strict=True)}
         self._mark_dirty()
 
-    def _add_plot(self, row: int, col: int) -> Any:
+    def _add_plot(self, row: int, col: int, *, time_axis: bool) -> Any:
         plot = self.graphics.addPlot(row=row, col=col, axisItems={"bottom": _clock_axis(self._pg, orientation="bottom")})
-        # No grid, and the time axis only under the bottom row: software rendering repaints every axis and
-        # grid line on each scroll, and these cut a redraw from ~20 ms to ~5 ms.
-        if row < BOTTOM_ROW:
+        # No grid, and the time axis only under the lowest chart of each column: software rendering repaints
+        # every axis and grid line on each scroll, and these cut a redraw from ~20 ms to ~5 ms.
+        if not time_axis:
             plot.hideAxis("bottom")
         for side in ("top", "bottom", "left", "right"):
             # No unit label on any axis: without this each range change re-renders an empty label's HTML.
@@ -389,10 +379,11 @@ class DashboardPanel(QWidget):
         self.placeholder.setStyleSheet(f"color: {muted}; padding: 4px;")
         self.summary.setStyleSheet(f"color: {muted};")
         for tile in self.tiles.values():
-            series = colors.series[tile.property("series")].name()
+            accent = self._line_color(tile.property("series")).name()
+            value_color = colors.tile_values.get(tile.property("series")) or theme.readable(colors.text, colors.tile_background)
             tile.setStyleSheet(
-                f"QLabel {{ border-left: 4px solid {series}; background: {colors.tile_background.name()};"
-                f" color: {colors.tile_values[tile.property('series')].name()}; padding: 3px 8px; }}"
+                f"QLabel {{ border-left: 4px solid {accent}; background: {colors.tile_background.name()};"
+                f" color: {value_color.name()}; padding: 3px 8px; }}"
             )
             tile.setProperty("rendered", "")  # forces _set_tile to rebuild the caption colour
         self._retitle_tiles()
@@ -410,8 +401,9 @@ class DashboardPanel(QWidget):
                 axis.setTextPen(pg.mkPen(colors.muted))
         width = self.line_width()
         for column, curve in self.curves.items():
-            color = colors.series[SERIES_KEYS[column]]
-            if column == WAL_FILE:
+            row = self._rows[column - 1]
+            color = self._line_color(_color_key(row))
+            if row.style == "band":
                 # Drawn first and three times as wide, translucent, over a band down to zero: where the frames
                 # line lies on it, the file's line still shows on both sides, and after a checkpoint the band
                 # shows the file's size while the frames line drops.
@@ -425,17 +417,23 @@ class DashboardPanel(QWidget):
             else:
                 curve.setPen(pg.mkPen(color, width=width))
         muted = colors.muted.name()
-        file_color, frames_color = colors.series["wal_file"].name(), colors.series["wal_content"].name()
-        for plot, title in (
-            (self.throughput_plot, "Rows/s written by ingest"),
-            (self.activity_plot, "Write activity, all writers (per second)"),
-            (self.wal_plot, f"WAL (MB): <span style='color:{file_color}'>▬ file on disk</span>"
-                            f" &nbsp;<span style='color:{frames_color}'>━ frames not yet checkpointed</span>"),
-            (self.db_plot, "Database size (MB)"),
-            (self.freelist_plot, "Freelist pages"),
-            (self.freelist_percent_plot, "Freelist (% of pages)"),
-        ):
+        for plot, (chart, rows) in zip(self.plots, self._charts, strict=True):
+            title = html.escape(chart.title, quote=False)
+            if len(rows) > 1:
+                title += ": " + " &nbsp;".join(
+                    f"<span style='color:{self._line_color(_color_key(row)).name()}'>"
+                    f"{BAND_MARK if row.style == 'band' else LINE_MARK} {html.escape(row.title, quote=False)}</span>"
+                    for row in rows
+                )
             plot.setTitle(f"<span style='font-size:9pt; color:{muted}'>{title}</span>")
+
+    def _line_color(self, key: str) -> QColor:
+        """A palette series colour, or a row's own colour made readable on the chart background."""
+        if key in self.colors.series:
+            return self.colors.series[key]
+        if QColor.isValidColorName(key):
+            return theme.readable(key, self.colors.base, theme.LINE_CONTRAST)
+        return self.colors.muted
 
     def event(self, event: QEvent) -> bool:
         # Moved to a screen with another scale (Qt 6.6+): pens follow the new device pixel ratio.
@@ -450,26 +448,22 @@ class DashboardPanel(QWidget):
 
     # Data in ----------------------------------------------------------------------------------------------
     def add_sample(self, sample: Sample, activity: Activity, ingest_rows_per_s: float | None = None) -> None:
-        self.add_reading(Reading.from_sample(sample, activity, ingest_rows_per_s))
+        observation = Observation(sample, activity, ingest_rows_per_s)
+        units = {row.name: row.unit_of(observation) for row in self._rows if row.unit_of is not None}
+        self._add(sample.taken_at, {row.name: row.read(observation) for row in self._rows}, units)
         self.show_red_flags(sample.red_flags)
 
     def add_reading(self, reading: Reading) -> None:
-        row = [
-            reading.taken_at,
-            reading.ingest_rows_per_s,
-            reading.activity.per_second,
-            reading.wal_file_bytes / MB,
-            reading.wal_content_bytes / MB,
-            reading.db_bytes / MB,
-            reading.page_count,
-            reading.freelist_count,
-            reading.freelist_percent,
-        ]
+        self._add(reading.taken_at, reading.values(), {"activity_per_s": reading.activity.unit})
+
+    def _add(self, taken_at: float, values: dict[str, Any], units: dict[str, str | None]) -> None:
+        """One buffer row from raw values by series name (a missing or None value draws at 0)."""
+        row = [taken_at] + [float(values.get(series.name) or 0.0) / series.scale for series in self._rows]
         if self._charts_built:
             self._buffer.append(row)
         else:
             self._pending.append(row)  # the first redraw builds the charts and takes these
-        self._activity_unit = reading.activity.unit
+        self._units.update({name: unit for name, unit in units.items() if unit and name in self._units})
         self._mark_dirty()
         if self.placeholder.isVisible() or not self._charts_built:
             self._show_charts(True)
@@ -523,20 +517,20 @@ class DashboardPanel(QWidget):
         last = self._last_row()
         if last is None:
             return None
-        names = ("time", "ingest_rows_per_s", "activity_per_s", "wal_file_mb", "wal_content_mb", "db_mb",
-                 "page_count", "freelist_count", "freelist_percent")
+        names = ("time", *(row.name for row in self._rows))
         return dict(zip(names, (float(value) for value in last), strict=True))
 
     def plotted_points(self) -> int:
-        """Points handed to the activity chart at the last redraw (before pyqtgraph downsamples them)."""
-        if not self._charts_built:
+        """Points handed to the first chart at the last redraw (before pyqtgraph downsamples them)."""
+        if not self._charts_built or not self.curves:
             return 0
-        x = self.curves[ACTIVITY].xData
+        x = next(iter(self.curves.values())).xData
         return 0 if x is None else len(x)
 
     def y_range(self, plot_name: str) -> tuple[float, float]:
-        """The visible y range of a chart ('throughput', 'activity', 'wal', 'db', 'freelist', 'freelist_percent')."""
-        low, high = getattr(self, f"{plot_name}_plot").getViewBox().viewRange()[1]
+        """The visible y range of a chart, by its key in the series table ('throughput', 'wal', 'db'...)."""
+        self.ensure_charts()
+        low, high = self._plots_by_key[plot_name].getViewBox().viewRange()[1]
         return float(low), float(high)
 
     # Controls ---------------------------------------------------------------------------------------------
@@ -598,13 +592,13 @@ class DashboardPanel(QWidget):
     # Drawing ----------------------------------------------------------------------------------------------
     def redraw(self) -> None:
         """Bring every chart up to date now (the timer does one row of charts per tick)."""
-        self._redraw_rows(range(ROWS))
+        self._redraw_rows(range(self._grid_rows))
 
     def _redraw_next_row(self) -> None:
         """The timer's tick. Repainting all six charts at once keeps the event loop busy for 12-20 ms (software
         rendering), long enough to stutter the window under load; one row per tick is about a third of that."""
         row = self._next_row
-        self._next_row = (row + 1) % ROWS
+        self._next_row = (row + 1) % self._grid_rows
         self._redraw_rows((row,))
 
     def _redraw_rows(self, rows: Any) -> None:
@@ -632,7 +626,7 @@ class DashboardPanel(QWidget):
         if self._paused:
             return
         # Scrolling repaints the row's charts (axes included): do it only when the curves would move a pixel.
-        seconds_per_pixel = (now - start) / max(1.0, self.throughput_plot.getViewBox().width())
+        seconds_per_pixel = (now - start) / max(1.0, self.plots[0].getViewBox().width()) if self.plots else 1.0
         scrolled = False
         for row in rows:
             if row not in dirty and now - self._scrolled_at[row] < seconds_per_pixel:
@@ -645,23 +639,23 @@ class DashboardPanel(QWidget):
             self.redraw_count += 1
 
     def _mark_dirty(self) -> None:
-        self._dirty_rows = set(range(ROWS))
+        self._dirty_rows = set(range(self._grid_rows))
         self._titles_dirty = True
 
     def _set_y_range(self, plot: Any, data: Any, start: float) -> None:
         """Rates and freelist from zero, ranged over every value visible from `start` (a spike anywhere in the
         window stays on the chart; the range comes back once it has scrolled out); sizes around the window's
         values, so slow growth stays visible."""
-        name = self._plot_names[plot]
+        chart = self._plot_charts[plot]
         columns = self._plot_columns[plot]
-        if name in self._ranges:
+        if chart.range is Range.FOLLOW:
             values = data[columns[0], data[T] >= start]
             if not values.size:
                 values = data[columns[0], -1:]
             high = float(values.max()) if values.size else 0.0
-            plot.setYRange(0.0, self._ranges[name].update(high), padding=0)
+            plot.setYRange(0.0, self._ranges[chart.key].update(high), padding=0)
             return
-        from_zero = name == "wal"
+        from_zero = chart.range is Range.FROM_ZERO
         values = data[list(columns)]
         high = float(values.max()) if values.size else 0.0
         low = 0.0 if from_zero or not values.size else float(values.min())
@@ -687,10 +681,14 @@ class DashboardPanel(QWidget):
                 self._set_tile(key, "–")
             self.summary.setText("")
             return
-        self._set_tile("ingest", f"{last[INGEST]:,.0f}")
-        self._set_tile("activity", f"{last[ACTIVITY]:,.0f}", self._activity_unit)
-        self._set_tile("wal", f"{last[WAL_FILE]:,.2f} MB", f"WAL · {last[WAL_CONTENT]:,.2f} MB to checkpoint")
-        self._set_tile("db", f"{last[DB_SIZE]:,.2f} MB", f"database · {int(last[PAGES]):,} pages")
-        self._set_tile("freelist", f"{last[FREE_PERCENT]:.1f} %", f"free · {int(last[FREE_PAGES]):,} pages")
+        values = dict(zip((row.name for row in self._rows), last[1:], strict=True))
+        for key, row in self._tile_rows.items():
+            detail = row.tile.detail if row.tile else None
+            caption = detail.format_map({**values, "unit": self._units[row.name]}) if detail else None
+            self._set_tile(key, row.fmt.format(values[row.name]), caption)
         updated = time.strftime("%H:%M:%S", time.localtime(last[T]))
         self.summary.setText(f"{self.point_count():,} samples · updated {updated}")
+
+
+def _color_key(row: Series) -> str:
+    return row.color or row.name
