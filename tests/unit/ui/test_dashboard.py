@@ -195,3 +195,11 @@ def test_the_timer_redraws_one_row_of_charts_per_tick_and_all_catch_up(dashboard
     dashboard._redraw_next_row()
     dashboard._redraw_next_row()
     assert all(curve.yData.size == 5 for curve in dashboard.curves.values())
+
+
+def test_a_hand_made_reading_names_only_series_the_table_keeps() -> None:
+    """`Reading` is the by-hand path (tests, probes): a renamed row must not leave it drawing zeros."""
+    from desktop_app.core.series import BUILTIN
+    from desktop_app.ui.panels.dashboard import dashboard_rows
+
+    assert set(reading(0.0).values()) == {row.name for row in dashboard_rows(BUILTIN)}
