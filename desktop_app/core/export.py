@@ -8,7 +8,7 @@ object a line, written as it streams; NDJSON is one object a line. Repeated colu
 in JSON keys (`a`, `a:2`) so no value is lost.
 
 `export_to_file` writes next to the destination and renames on success: a cancelled or failed export
-leaves no file behind. `ExportJob` runs one on its own thread with its own connection (for the window);
+leaves no file behind (the window runs it as a session job, on a thread and read connection of its own);
 `export_rows` writes to any binary stream (for the `query` verb's stdout).
 
 Statements are checked with `sqlite3_stmt_readonly` before they run unless writes are allowed, as in the
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import binascii
 import collections
-import concurrent.futures
 import contextlib
 import csv
 import functools
@@ -228,79 +227,6 @@ def result_chunks(
             connection.execute("ROLLBACK")
     if left_open and allow_writes:
         raise QueryError("The statements left a transaction open (BEGIN without COMMIT); it was rolled back.")
-
-
-class ExportJob:
-    """One export on its own thread and its own connection; `future` holds the `ExportResult` or the error.
-
-    `open_connection` is called on the export thread (a connection belongs to one thread), e.g.
-    `database.connect_read`. `progress(rows)` is called on that thread after each chunk. `cancel()` is
-    safe from any thread: the export stops, the error is `QueryInterrupted`, and no file is left behind.
-    """
-
-    def __init__(
-        self,
-        open_connection: Callable[[], apsw.Connection],
-        sql: str,
-        destination: Path | str,
-        *,
-        fmt: str,
-        bindings: Sequence[object] = (),
-        allow_writes: bool = False,
-        progress: Progress | None = None,
-    ) -> None:
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown export format {fmt!r}; expected one of {FORMATS}")
-        self.future: concurrent.futures.Future[ExportResult] = concurrent.futures.Future()
-        self._cancelled = threading.Event()
-        self._lock = threading.Lock()  # guards _connection against cancel() from another thread
-        self._connection: apsw.Connection | None = None
-        self._run_export = lambda connection: export_to_file(
-            connection,
-            sql,
-            destination,
-            fmt=fmt,
-            bindings=bindings,
-            allow_writes=allow_writes,
-            progress=progress,
-            cancel=self._cancelled,
-        )
-        self._open_connection = open_connection
-        self._thread = threading.Thread(target=self._run, name="pulse-export", daemon=True)
-
-    def start(self) -> concurrent.futures.Future[ExportResult]:
-        self._thread.start()
-        return self.future
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-        with self._lock:
-            if self._connection is not None:
-                self._connection.interrupt()  # stops a statement that is still computing its first row
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        if not self.future.set_running_or_notify_cancel():
-            return
-        connection = None
-        try:
-            connection = self._open_connection()
-            with self._lock:
-                self._connection = connection
-            if self._cancelled.is_set():
-                raise QueryInterrupted("Cancelled.")
-            result = self._run_export(connection)
-        except BaseException as exc:  # delivered to whoever awaits the future; a bug stays a bug there
-            self.future.set_exception(exc)
-        else:
-            self.future.set_result(result)
-        finally:
-            with self._lock:
-                self._connection = None
-            if connection is not None:
-                connection.close()
 
 
 # ----- statement checks -----

@@ -1,7 +1,8 @@
 """Maintenance actions on a database file: checkpoint, online backup, VACUUM, integrity check, optimize.
 
 Plain blocking functions: the caller runs them off the GUI thread. Each opens its own connection and
-closes it before returning, and every failure is a typed `PulseError` with a message a person understands.
+closes it before returning; the `*_on(connection)` forms that write run on the caller's connection instead
+(the session's one writer). Every failure is a typed `PulseError` with a message a person understands.
 """
 
 from __future__ import annotations
@@ -75,23 +76,28 @@ def checkpoint(path: Path | str, mode: str = "passive") -> CheckpointResult:
     PASSIVE never waits; FULL waits for writers; RESTART also waits for readers so the next writer starts
     the WAL from the beginning; TRUNCATE does that and truncates the WAL file to zero bytes.
     """
-    mode = mode.lower()
-    if mode not in CHECKPOINT_MODES:
-        raise ValueError(f"checkpoint mode must be one of {CHECKPOINT_MODES}, not {mode!r}")
     database = open_database(path, read_only=False)
     connection = connect_write(database.path)
     try:
         # Closing this connection must not run a second, full checkpoint: report exactly what MODE did.
         connection.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
+        return checkpoint_on(connection, mode)
+    finally:
+        connection.close()
+
+
+def checkpoint_on(connection: apsw.Connection, mode: str = "passive") -> CheckpointResult:
+    """`checkpoint` on the caller's write connection (the session's one writer)."""
+    mode = mode.lower()
+    if mode not in CHECKPOINT_MODES:
+        raise ValueError(f"checkpoint mode must be one of {CHECKPOINT_MODES}, not {mode!r}")
+    try:
         busy, log_frames, checkpointed = connection.execute(
             f"PRAGMA wal_checkpoint({mode.upper()})"
         ).fetchall()[0]
     except apsw.Error as exc:
-        raise errors.translate(exc, database.path) from exc
-    finally:
-        connection.close()
+        raise errors.translate(exc, connection.filename) from exc
     return CheckpointResult(mode=mode, busy=busy, log_frames=log_frames, checkpointed_frames=checkpointed)
-
 
 def backup(
     source_path: Path | str,
@@ -233,24 +239,30 @@ def vacuum(path: Path | str) -> VacuumResult:
     file would not shrink until some later checkpoint.
     """
     database = open_database(path, read_only=False)
-    before = _size(database.path)
-    started = time.perf_counter()
     connection = connect_write(database.path)
+    try:
+        return vacuum_on(connection)
+    finally:
+        connection.close()
+
+
+def vacuum_on(connection: apsw.Connection) -> VacuumResult:
+    """`vacuum` on the caller's write connection (the session's one writer)."""
+    path = Path(connection.filename)
+    before = _size(path)
+    started = time.perf_counter()
     try:
         connection.execute("VACUUM")
         if pragma(connection, "journal_mode") == "wal":
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     except apsw.Error as exc:
-        raise errors.translate(exc, database.path) from exc
-    finally:
-        connection.close()
+        raise errors.translate(exc, path) from exc
     return VacuumResult(
         before_bytes=before,
-        after_bytes=_size(database.path),
+        after_bytes=_size(path),
         seconds=time.perf_counter() - started,
         destination=None,
     )
-
 
 def vacuum_into(path: Path | str, destination: Path | str, *, verify: bool = True) -> VacuumResult:
     """Write a compacted copy of the database to `destination` (which must not exist); the source is only read.
@@ -360,10 +372,16 @@ def optimize(path: Path | str) -> list[str]:
     database = open_database(path, read_only=False)
     connection = connect_write(database.path)
     try:
+        return optimize_on(connection)
+    finally:
+        connection.close()
+
+
+def optimize_on(connection: apsw.Connection) -> list[str]:
+    """`optimize` on the caller's write connection (the session's one writer)."""
+    try:
         planned = connection.execute(f"PRAGMA optimize({OPTIMIZE_MASK | OPTIMIZE_DEBUG:#x})").fetchall()
         connection.execute(f"PRAGMA optimize({OPTIMIZE_MASK:#x})").fetchall()
     except apsw.Error as exc:
-        raise errors.translate(exc, database.path) from exc
-    finally:
-        connection.close()
+        raise errors.translate(exc, connection.filename) from exc
     return [str(statement) for (statement,) in planned]

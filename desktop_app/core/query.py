@@ -1,10 +1,10 @@
-"""Run the user's SQL off the calling thread: streamed result pages, EXPLAIN as data, a cancel that cancels.
+"""Run the user's SQL: streamed result pages, EXPLAIN as data, a cancel that cancels.
 
-`QueryRunner` owns one worker thread and its own connections. Reads run on a `mode=ro` connection and
-every statement is checked with `sqlite3_stmt_readonly` before it runs, so a write typed into the console
-is refused with a clear message before it touches anything; writes need `allow_writes=True` on a
-read-write `Database` and go through a write connection opened on first use. No run leaves a statement
-or a transaction open afterwards: an open read transaction would pin a WAL snapshot and starve checkpoints.
+Plain functions over a connection the caller owns; the session runs them as jobs (core/worker.py) on its
+console thread (reads, a `mode=ro` connection) or its one write thread. Every statement is checked with
+`sqlite3_stmt_readonly` before it runs, so a write typed into the console is refused with a clear message
+before it touches anything. No run leaves a statement or a transaction open afterwards: an open read
+transaction would pin a WAL snapshot and starve checkpoints.
 
 The table-browsing helpers at the bottom are plain functions over a connection the caller owns; each is
 one short statement, and none counts rows (`count(*)` on a 90M-row table takes minutes).
@@ -13,11 +13,7 @@ one short statement, and none counts rows (`count(*)` on a 90M-row table takes m
 from __future__ import annotations
 
 import functools
-import itertools
-import logging
-import queue
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,10 +22,9 @@ from typing import TypeVar
 import apsw
 
 from desktop_app.core import errors
-from desktop_app.core.database import Database, limit_value_size
+from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError, QueryError, QueryInterrupted
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # How often (in VM instructions) SQLite asks whether the run was cancelled. interrupt() is the fast path;
@@ -73,9 +68,6 @@ class SchemaObject:
     name: str
     tbl_name: str
     sql: str | None
-
-
-ErrorCallback = Callable[[PulseError], None]
 
 
 def quote_identifier(name: str) -> str:
@@ -148,16 +140,6 @@ def build_plan_tree(rows: list[tuple]) -> list[PlanNode]:
     return roots
 
 
-class _Job:
-    """One queued request; `sequence` orders it against cancel() calls."""
-
-    def __init__(self, sequence: int, work: Callable[[_Job], None], on_error: ErrorCallback) -> None:
-        self.sequence = sequence
-        self.work = work
-        self.on_error = on_error
-        self.cancelled = threading.Event()
-
-
 class ScriptTracer:
     """Follows a multi-statement run through apsw's exec tracer (called before each statement runs).
 
@@ -202,241 +184,133 @@ def _shorten(statement: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class QueryRunner:
-    """Runs SQL for one database on its own worker thread. Callbacks run on that worker thread."""
+PAGE_ROWS = 500
+MAX_ROWS = 100_000
 
-    def __init__(self, database: Database, *, page_rows: int = 500, max_rows: int = 100_000) -> None:
-        if page_rows < 1 or max_rows < 1:
-            raise ValueError("page_rows and max_rows must be positive")
-        self.database = database
-        self.page_rows = page_rows
-        self.max_rows = max_rows
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._sequence = itertools.count(1)
-        self._lock = threading.Lock()  # guards the fields below, shared with cancel()
-        self._pending: list[_Job] = []
-        self._active_connection: apsw.Connection | None = None
-        self._closed = False
-        # Connections are created, used and closed on the worker thread only.
-        self._read_connection: apsw.Connection | None = None
-        self._write_connection: apsw.Connection | None = None
-        self._thread = threading.Thread(
-            target=self._work, name=f"pulse-query:{database.path.name}", daemon=True
+
+def _never() -> bool:
+    return False
+
+
+def require_writable(database: Database) -> None:
+    """The console's refusal, worded for a statement typed into it, when the file is open read-only."""
+    if database.read_only:
+        raise QueryError(
+            f"{database.path.name} is open read-only, so it cannot be changed here. "
+            "Reopen it read-write to run statements that change it."
         )
-        self._thread.start()
 
-    # ----- public API (any thread) -----
 
-    def execute(
-        self,
-        sql: str,
-        *,
-        allow_writes: bool = False,
-        on_page: Callable[[ResultPage], None],
-        on_done: Callable[[QueryResult], None],
-        on_error: ErrorCallback,
-    ) -> None:
-        """Queue `sql` (one or more statements). Rows of the last statement arrive in pages, then on_done."""
-        self._submit(lambda job: self._run_script(job, sql, allow_writes, on_page, on_done), on_error)
+def translate_query_error(exc: apsw.Error, path: object, allow_writes: bool) -> PulseError:
+    if isinstance(exc, apsw.ReadOnlyError) and not allow_writes:
+        return QueryError(f"Writes are disabled, and this statement tried to change the database ({exc}).")
+    if isinstance(exc, apsw.CantOpenError):  # e.g. ATTACH of a file that is not there
+        return QueryError(f"A file this statement refers to cannot be opened: {exc}.")
+    return errors.translate(exc, path)
 
-    def explain_plan(
-        self, sql: str, *, on_done: Callable[[list[PlanNode]], None], on_error: ErrorCallback
-    ) -> None:
-        """EXPLAIN QUERY PLAN of one statement, as a tree (roots). The statement is not run."""
-        self._submit(lambda job: on_done(build_plan_tree(self._explain_rows(job, sql, mode=2)[1])), on_error)
 
-    def explain(self, sql: str, *, on_done: Callable[[ResultPage], None], on_error: ErrorCallback) -> None:
-        """EXPLAIN of one statement: its bytecode program, one row per instruction. The statement is not run."""
-
-        def work(job: _Job) -> None:
-            columns, rows = self._explain_rows(job, sql, mode=1)
-            on_done(ResultPage(columns=columns, rows=rows))
-
-        self._submit(work, on_error)
-
-    def cancel(self) -> None:
-        """Interrupt the running statement and drop everything queued so far (each gets QueryInterrupted)."""
-        with self._lock:
-            for job in self._pending:
-                job.cancelled.set()
-            if self._active_connection is not None:
-                self._active_connection.interrupt()
-
-    def close(self) -> None:
-        """Cancel what is running or queued, stop the worker thread and close its connections."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self.cancel()
-        self._jobs.put(None)
-        self._thread.join()
-
-    def __enter__(self) -> QueryRunner:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    # ----- worker thread -----
-
-    def _submit(self, work: Callable[[_Job], None], on_error: ErrorCallback) -> None:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("QueryRunner is closed")
-            job = _Job(next(self._sequence), work, on_error)
-            self._pending.append(job)
-        self._jobs.put(job)
-
-    def _work(self) -> None:
-        try:
-            while (job := self._jobs.get()) is not None:
-                self._run_job(job)
-        finally:
-            for connection in (self._read_connection, self._write_connection):
-                if connection is not None:
-                    connection.close()
-            self._read_connection = self._write_connection = None
-
-    def _run_job(self, job: _Job) -> None:
-        try:
-            if job.cancelled.is_set():
+def run_script(
+    connection: apsw.Connection,
+    sql: str,
+    *,
+    allow_writes: bool = False,
+    on_page: Callable[[ResultPage], None],
+    cancelled: Callable[[], bool] = _never,
+    page_rows: int = PAGE_ROWS,
+    max_rows: int = MAX_ROWS,
+) -> QueryResult:
+    """Run `sql` (one or more statements) on the caller's connection; the last statement's rows go to
+    `on_page` in pages. `cancelled` is checked between statements, rows and every few thousand VM steps
+    (`connection.interrupt()` from another thread is the fast path). Leaves no statement or transaction open."""
+    if page_rows < 1 or max_rows < 1:
+        raise ValueError("page_rows and max_rows must be positive")
+    if not has_statement(sql):
+        raise QueryError("There is no SQL statement to run.")
+    started = time.perf_counter()
+    changes_before = connection.total_changes()
+    tracker = ScriptTracer(sql, allow_writes, cancelled)
+    cursor = connection.cursor()
+    cursor.exec_trace = tracker
+    connection.set_progress_handler(cancelled, CANCEL_CHECK_INSTRUCTIONS)
+    row_count, truncated, page = 0, False, []
+    try:
+        for row in cursor.execute(sql):
+            if not tracker.at_last:
+                continue  # rows of an earlier statement: run it, report only the last result set
+            page.append(row)
+            row_count += 1
+            if len(page) >= page_rows:
+                on_page(ResultPage(columns=tracker.columns, rows=page))
+                page = []
+            if row_count >= max_rows:
+                truncated = True
+                break
+            if cancelled():
                 raise QueryInterrupted("Cancelled.")
-            job.work(job)
-        except PulseError as exc:
-            self._report(job, exc)
-        except Exception as exc:  # a bug: log it with its traceback, and still tell the caller it ended
-            log.exception("query job failed")
-            self._report(job, PulseError(f"Internal error while running the query: {exc!r}"))
-        finally:
-            with self._lock:
-                self._pending.remove(job)
-                self._active_connection = None
-
-    @staticmethod
-    def _report(job: _Job, error: PulseError) -> None:
-        try:
-            job.on_error(error)
-        except Exception:
-            log.exception("on_error callback failed")
-
-    def _activate(self, job: _Job, connection: apsw.Connection) -> None:
-        with self._lock:
-            self._active_connection = connection
-        if job.cancelled.is_set():
-            raise QueryInterrupted("Cancelled.")
-
-    def _connection_for(self, allow_writes: bool) -> apsw.Connection:
-        if not allow_writes:
-            if self._read_connection is None:
-                self._read_connection = self.database.connect_read()
-            return self._read_connection
-        if self.database.read_only:
-            raise QueryError(
-                f"{self.database.path.name} is open read-only, so it cannot be changed here. "
-                "Reopen it read-write to run statements that change it."
-            )
-        if self._write_connection is None:
-            self._write_connection = self.database.connect_write()
-            limit_value_size(self._write_connection)  # the user's SQL, as on the read connection
-        return self._write_connection
-
-    def _translate(self, exc: apsw.Error, allow_writes: bool) -> PulseError:
-        if isinstance(exc, apsw.ReadOnlyError) and not allow_writes:
-            return QueryError(f"Writes are disabled, and this statement tried to change the database ({exc}).")
-        if isinstance(exc, apsw.CantOpenError):  # e.g. ATTACH of a file that is not there
-            return QueryError(f"A file this statement refers to cannot be opened: {exc}.")
-        return errors.translate(exc, self.database.path)
-
-    def _run_script(
-        self,
-        job: _Job,
-        sql: str,
-        allow_writes: bool,
-        on_page: Callable[[ResultPage], None],
-        on_done: Callable[[QueryResult], None],
-    ) -> None:
-        if not has_statement(sql):
-            raise QueryError("There is no SQL statement to run.")
-        connection = self._connection_for(allow_writes)
-        self._activate(job, connection)
-        started = time.perf_counter()
-        changes_before = connection.total_changes()
-        tracker = ScriptTracer(sql, allow_writes, job.cancelled.is_set)
-        cursor = connection.cursor()
-        cursor.exec_trace = tracker
-        connection.set_progress_handler(job.cancelled.is_set, CANCEL_CHECK_INSTRUCTIONS)
-        row_count, truncated, page = 0, False, []
-        try:
-            for row in cursor.execute(sql):
-                if not tracker.at_last:
-                    continue  # rows of an earlier statement: run it, report only the last result set
-                page.append(row)
-                row_count += 1
-                if len(page) >= self.page_rows:
-                    on_page(ResultPage(columns=tracker.columns, rows=page))
-                    page = []
-                if row_count >= self.max_rows:
-                    truncated = True
-                    break
-                if job.cancelled.is_set():
-                    raise QueryInterrupted("Cancelled.")
-        except apsw.ExecTraceAbort as exc:
-            raise tracker.abort or QueryError("The run was stopped.") from exc
-        except apsw.Error as exc:
-            raise self._translate(exc, allow_writes) from exc
-        finally:
-            cursor.close(force=True)
-            connection.set_progress_handler(None)
-            left_open = not connection.get_autocommit()
-            if left_open:
-                connection.execute("ROLLBACK")
-        if left_open and allow_writes:
-            raise QueryError(
-                "The statements left a transaction open (BEGIN without COMMIT). It was rolled back so the "
-                "database is not kept locked; end it with COMMIT in the same run."
-            )
-        if page:
-            on_page(ResultPage(columns=tracker.columns, rows=page))
-        on_done(
-            QueryResult(
-                columns=tracker.columns,
-                row_count=row_count,
-                elapsed_ms=(time.perf_counter() - started) * 1000.0,
-                truncated=truncated,
-                changes=connection.total_changes() - changes_before,
-            )
+    except apsw.ExecTraceAbort as exc:
+        raise tracker.abort or QueryError("The run was stopped.") from exc
+    except apsw.Error as exc:
+        raise translate_query_error(exc, connection.filename, allow_writes) from exc
+    finally:
+        cursor.close(force=True)
+        connection.set_progress_handler(None)
+        left_open = not connection.get_autocommit()
+        if left_open:
+            connection.execute("ROLLBACK")
+    if left_open and allow_writes:
+        raise QueryError(
+            "The statements left a transaction open (BEGIN without COMMIT). It was rolled back so the "
+            "database is not kept locked; end it with COMMIT in the same run."
         )
+    if page:
+        on_page(ResultPage(columns=tracker.columns, rows=page))
+    return QueryResult(
+        columns=tracker.columns,
+        row_count=row_count,
+        elapsed_ms=(time.perf_counter() - started) * 1000.0,
+        truncated=truncated,
+        changes=connection.total_changes() - changes_before,
+    )
 
-    def _explain_rows(self, job: _Job, sql: str, *, mode: int) -> tuple[list[str], list[tuple]]:
-        """(columns, rows) of EXPLAIN (mode 1) or EXPLAIN QUERY PLAN (mode 2) for the single statement in `sql`."""
-        connection = self._connection_for(allow_writes=False)
-        self._activate(job, connection)
-        statements: list[str] = []
-        columns: list[str] = []
 
-        def trace(cursor: apsw.Cursor, statement: str, _bindings: object) -> bool:
-            if not has_statement(statement):
-                return True
-            statements.append(statement)
-            columns[:] = [name for name, _type in cursor.get_description()]
-            return len(statements) == 1
+def explain_plan(connection: apsw.Connection, sql: str) -> list[PlanNode]:
+    """EXPLAIN QUERY PLAN of one statement, as a tree (roots). The statement is not run."""
+    return build_plan_tree(_explain_rows(connection, sql, mode=2)[1])
 
-        cursor = connection.cursor()
-        cursor.exec_trace = trace
-        try:
-            rows = cursor.execute(sql, explain=mode).fetchall()
-        except apsw.ExecTraceAbort:
-            rows = []
-        except apsw.Error as exc:
-            raise self._translate(exc, allow_writes=False) from exc
-        finally:
-            cursor.close(force=True)
-        if not statements:
-            raise QueryError("There is no SQL statement to explain.")
-        if len(statements) > 1:
-            raise QueryError("Explain works on one statement at a time: select the statement to explain.")
-        return columns, rows
+
+def explain(connection: apsw.Connection, sql: str) -> ResultPage:
+    """EXPLAIN of one statement: its bytecode program, one row per instruction. The statement is not run."""
+    columns, rows = _explain_rows(connection, sql, mode=1)
+    return ResultPage(columns=columns, rows=rows)
+
+
+def _explain_rows(connection: apsw.Connection, sql: str, *, mode: int) -> tuple[list[str], list[tuple]]:
+    """(columns, rows) of EXPLAIN (mode 1) or EXPLAIN QUERY PLAN (mode 2) for the single statement in `sql`."""
+    statements: list[str] = []
+    columns: list[str] = []
+
+    def trace(cursor: apsw.Cursor, statement: str, _bindings: object) -> bool:
+        if not has_statement(statement):
+            return True
+        statements.append(statement)
+        columns[:] = [name for name, _type in cursor.get_description()]
+        return len(statements) == 1
+
+    cursor = connection.cursor()
+    cursor.exec_trace = trace
+    try:
+        rows = cursor.execute(sql, explain=mode).fetchall()
+    except apsw.ExecTraceAbort:
+        rows = []
+    except apsw.Error as exc:
+        raise translate_query_error(exc, connection.filename, allow_writes=False) from exc
+    finally:
+        cursor.close(force=True)
+    if not statements:
+        raise QueryError("There is no SQL statement to explain.")
+    if len(statements) > 1:
+        raise QueryError("Explain works on one statement at a time: select the statement to explain.")
+    return columns, rows
 
 
 # ----- table browsing: each call is one short statement on the caller's connection -----

@@ -1,7 +1,8 @@
 """THE open database: one object owns every connection, thread and job the app has on one file.
 
-A `Session` owns the read connections (browse worker, schema watcher), the metrics sampler, the console's
-query runner and the maintenance jobs with their cancellation, and publishes what happens as plain events
+A `Session` owns the read connections (browse worker, schema watcher), the metrics sampler, the jobs
+(core/worker.py: console queries, export, maintenance, copy to PostgreSQL) with their cancellation, and
+exactly one write connection, and publishes what happens as plain events
 (`session.events.sample.connect(cb)`). It is Qt-free and lives on an asyncio loop: the window runs it on
 qasync's loop, a headless `watch` could run it on a plain one. Work that touches the file runs on the
 session's worker threads and is awaited (`await session.checkpoint("passive")`); results and events reach
@@ -10,7 +11,11 @@ the loop thread only, through `loop.call_soon_threadsafe` (via `run_in_executor`
 Sampling is a task on the loop that awaits one sample at a time on the sampler's own thread, then sleeps
 `interval`: no free-running thread, no timer polling, and no sample piles up behind a slow one.
 
-Closing cancels the jobs that can be cancelled, interrupts queries, waits for the rest, closes the query
+Every job is a `worker.Job` on a thread the session owns: console reads on the console thread, every write
+(console writes, the grid's edits, checkpoint, VACUUM, optimize) on the one write thread and its one
+connection, long reads (export, backup, checks, copies) each on a thread of their own.
+
+Closing cancels every job (interrupting its statement), waits for the threads, closes the query
 and browse connections, and closes the sampler LAST: it keeps a descriptor on the -shm, and on POSIX closing
 any descriptor of a file drops every lock this process holds on it, SQLite's included.
 """
@@ -19,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
 import sys
 import threading
@@ -34,22 +38,35 @@ import apsw
 from desktop_app.core import maintenance
 from desktop_app.core.activity import Activity, ActivityMeter
 from desktop_app.core.browse import BrowseWorker
-from desktop_app.core.database import Database, connect_read, create_database, open_database, pragma
+from desktop_app.core.database import (
+    Database,
+    connect_read,
+    connect_write,
+    create_database,
+    limit_value_size,
+    open_database,
+    pragma,
+)
 from desktop_app.core.errors import DatabaseReadOnly, PulseError, translate
 from desktop_app.core.events import EmitterGroup
 from desktop_app.core.metrics import MetricsSampler, Sample
 from desktop_app.core.query import (
     PlanNode,
     QueryResult,
-    QueryRunner,
     ResultPage,
     SchemaObject,
     estimate_row_count,
+    explain,
+    explain_plan,
     list_schema,
+    require_writable,
+    run_script,
 )
+from desktop_app.core.worker import Job, Worker
 
 if TYPE_CHECKING:
-    from desktop_app.core.export import ExportJob
+    from desktop_app.core.export import ExportResult
+    from desktop_app.core.postgres.migrate import MigrateResult
 
 T = TypeVar("T")
 DEFAULT_INTERVAL = 0.25
@@ -91,36 +108,6 @@ class Tick:
     schema: list[SchemaObject] | None  # set when the schema changed (or on the first pass)
 
 
-class Job:
-    """A maintenance job: `await job` gives its result (or raises its PulseError); `cancel()` asks it to stop
-    where the work allows it (a backup stops between steps and leaves nothing behind)."""
-
-    _ids = itertools.count(1)
-
-    def __init__(self, name: str, cancel_event: threading.Event | None = None) -> None:
-        self.id = next(self._ids)
-        self.name = name
-        self.cancel_event = cancel_event if cancel_event is not None else threading.Event()
-        self.future: asyncio.Future | None = None
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel_event.is_set()
-
-    def done(self) -> bool:
-        return self.future is not None and self.future.done()
-
-    def __await__(self):
-        assert self.future is not None
-        return self.future.__await__()
-
-    def __repr__(self) -> str:
-        return f"<Job {self.id} {self.name}>"
-
-
 class Session:
     """One open database. Create with `await Session.open(path)`; end with `await session.close()`."""
 
@@ -133,17 +120,17 @@ class Session:
         self.last_activity: Activity | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sampler_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pulse-sampler")
-        self._job_pool = ThreadPoolExecutor(
-            max_workers=2, thread_name_prefix="pulse-job", initializer=lower_thread_priority
-        )
-        self._runner: QueryRunner | None = None
         self._browse: BrowseWorker | None = None
         self._counter: BrowseWorker | None = None  # exact counts: a full pass must not hold up paging
-        self._jobs: set[Job] = set()
-        self._exports: set[ExportJob] = set()
-        # The grid's edits: one write connection, opened on first use and owned by its own thread.
-        self._writer_pool: ThreadPoolExecutor | None = None
-        self._writer: apsw.Connection | None = None
+        self._jobs: set[Job] = set()  # maintenance jobs (announced through the job_* events)
+        self._queries: set[Job] = set()  # the console's, for cancel_query()
+        # Workers, each started on first use. The console's read connection and the one write connection
+        # are created, used and closed on their worker's thread only.
+        self._console: Worker | None = None
+        self._console_connection: apsw.Connection | None = None
+        self._writer: Worker | None = None
+        self._write_connection: apsw.Connection | None = None
+        self._one_offs: set[Worker] = set()  # a thread per long read job, ended with it
         self._sampling: asyncio.Task | None = None
         self._last_sampler_error = ""
         self._closing = False
@@ -178,11 +165,10 @@ class Session:
     async def _start(self, path: Path, *, read_only: bool, create: bool) -> None:
         self._loop = asyncio.get_running_loop()
         if create:
-            database = await self._loop.run_in_executor(self._job_pool, create_database, path)
+            database = await self._loop.run_in_executor(self._sampler_pool, create_database, path)
         else:
-            database = await self._loop.run_in_executor(self._job_pool, lambda: open_database(path, read_only=read_only))
+            database = await self._loop.run_in_executor(self._sampler_pool, lambda: open_database(path, read_only=read_only))
         self.database = database
-        self._runner = QueryRunner(database)
         self._browse = BrowseWorker(database)
         self._counter = BrowseWorker(database, name="pulse-count")
         tick = await self._loop.run_in_executor(self._sampler_pool, self._sample_once)
@@ -256,13 +242,13 @@ class Session:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    def _workers(self) -> list[Worker]:
+        return [w for w in (self._console, *self._one_offs.copy(), self._writer) if w is not None]
+
     def _ask_everything_to_stop(self) -> None:
-        for job in list(self._jobs):
-            job.cancel()
-        for export in list(self._exports):
-            export.cancel()
-        if self._runner is not None:
-            self._runner.cancel()
+        for job_worker in self._workers():
+            job_worker.cancel_all()
+            job_worker.stop()
         for worker in (self._browse, self._counter):
             if worker is not None:
                 worker.interrupt()
@@ -272,18 +258,14 @@ class Session:
         with self._teardown_lock:
             if self._torn_down.is_set():
                 return
-            if self._runner is not None:
-                self._runner.close()
+            if self._console is not None:
+                self._console.close()
             for worker in (self._browse, self._counter):
                 if worker is not None:
                     worker.close()
-            self._job_pool.shutdown(wait=True, cancel_futures=True)
-            for export in list(self._exports):
-                export.cancel()
-                export.join()
-            if self._writer_pool is not None:
-                self._writer_pool.submit(self._close_writer)
-                self._writer_pool.shutdown(wait=True, cancel_futures=False)
+            for job_worker in (*self._one_offs.copy(), self._writer):  # the writer after the reads it may wait on
+                if job_worker is not None:
+                    job_worker.close()
             self._sampler_pool.submit(self._close_sampler_side)
             self._sampler_pool.shutdown(wait=True, cancel_futures=False)
             self._torn_down.set()
@@ -393,89 +375,129 @@ class Session:
         return await self._counter.call(fn)
 
     # Console ----------------------------------------------------------------------------------------------
-    def _query_runner(self) -> QueryRunner:
-        if self._runner is None or self._closing:
-            raise PulseError("The database was closed.")
-        return self._runner
-
     async def run_query(
         self, sql: str, *, allow_writes: bool = False, on_page: Callable[[ResultPage], None] | None = None
     ) -> QueryResult:
-        """Run `sql`; pages of the last statement's rows go to `on_page` on the loop thread, in order."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future = loop.create_future()
+        """Run `sql`; pages of the last statement's rows go to `on_page` on the loop thread, in order. Reads
+        run on the console's read-only connection, writes (`allow_writes`) on the session's one writer."""
 
-        def page(result_page: ResultPage) -> None:
-            if on_page is not None and not done.done():
-                on_page(result_page)
+        def work(job: Job[QueryResult], connection: apsw.Connection) -> QueryResult:
+            return run_script(
+                connection, sql, allow_writes=allow_writes, on_page=job.report, cancelled=job.cancel_event.is_set
+            )
 
-        self._query_runner().execute(
-            sql,
-            allow_writes=allow_writes,
-            on_page=lambda p: loop.call_soon_threadsafe(page, p),
-            on_done=lambda r: loop.call_soon_threadsafe(_settle, done, r),
-            on_error=lambda e: loop.call_soon_threadsafe(_settle, done, None, e),
-        )
-        return await self._await_query(done)
+        if allow_writes:
+            if self.database is not None:
+                require_writable(self.database)
+            job = self._writer_worker().submit("query", lambda j: self._on_writer(j, work), progress=on_page)
+        else:
+            job = self._console_worker().submit("query", lambda j: self._on_console(j, work), progress=on_page)
+        return await self._query(job)
 
     async def explain_plan(self, sql: str) -> list[PlanNode]:
-        return await self._ask_runner(self._query_runner().explain_plan, sql)
+        return await self._query(
+            self._console_worker().submit("explain_plan", lambda j: self._on_console(j, lambda _, c: explain_plan(c, sql)))
+        )
 
     async def explain(self, sql: str) -> ResultPage:
-        return await self._ask_runner(self._query_runner().explain, sql)
-
-    async def _ask_runner(self, method: Callable[..., None], sql: str) -> Any:
-        """`method(sql, on_done=, on_error=)` on the console's worker, its one answer awaited on the loop."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future = loop.create_future()
-        method(
-            sql,
-            on_done=lambda r: loop.call_soon_threadsafe(_settle, done, r),
-            on_error=lambda e: loop.call_soon_threadsafe(_settle, done, None, e),
+        return await self._query(
+            self._console_worker().submit("explain", lambda j: self._on_console(j, lambda _, c: explain(c, sql)))
         )
-        return await self._await_query(done)
 
-    async def _await_query(self, done: asyncio.Future) -> Any:
+    async def _query(self, job: Job[T]) -> T:
+        """Await a console job; cancelling the awaiting task cancels (interrupts) the job."""
+        self._queries.add(job)
         try:
-            return await done
-        except asyncio.CancelledError:
-            self.cancel_query()
-            raise
+            return await job
+        finally:
+            self._queries.discard(job)
 
     def cancel_query(self) -> None:
         """Interrupt the console's running statement and drop what is queued (each ends in QueryInterrupted)."""
-        if self._runner is not None:
-            self._runner.cancel()
+        for job in list(self._queries):
+            job.cancel()
 
-    # Edits from the grid ---------------------------------------------------------------------------------
+    def _console_worker(self) -> Worker:
+        if self._closing or self.database is None:
+            raise PulseError("The database was closed.")
+        if self._console is None:
+            self._console = Worker("pulse-query", on_stop=self._close_console_connection)
+        return self._console
+
+    def _on_console(self, job: Job[T], work: Callable[[Job[T], apsw.Connection], T]) -> T:
+        """On the console thread: `work(job, connection)` on its read connection, interruptible by the job."""
+        assert self.database is not None
+        if self._console_connection is None:
+            self._console_connection = self.database.connect_read()
+        with job.interrupts(self._console_connection) as connection:
+            return work(job, connection)
+
+    def _close_console_connection(self) -> None:
+        if self._console_connection is not None:
+            self._console_connection.close()
+            self._console_connection = None
+
+    # The one write connection ---------------------------------------------------------------------------
     async def write(self, fn: Callable[[apsw.Connection], T]) -> T:
-        """Run `fn(connection)` on the session's one write connection (opened on first use, on its own
+        """Run `fn(connection)` on the session's one write connection (opened on first use, on the write
         thread; never a read connection). Its commits are the app's own: the sampler raises no flag for them
         and `data_changed` does not fire, so the caller refreshes what it shows."""
         if self._closing or self.database is None:
             raise PulseError("The database was closed.")
         if self.database.read_only:
             raise DatabaseReadOnly(f"{self.path.name} was opened read-only; reopen it read-write to change it.")
-        if self._writer_pool is None:
-            self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pulse-write")
-        return await asyncio.get_running_loop().run_in_executor(self._writer_pool, self._write_on_thread, fn)
+        return await self._writer_worker().submit("write", lambda job: self._on_writer(job, self._own(fn)))
 
-    def _write_on_thread(self, fn: Callable[[apsw.Connection], T]) -> T:
-        assert self.database is not None
+    @property
+    def write_connections(self) -> int:
+        """How many write connections the session holds now: 0 or 1, never more."""
+        return int(self._write_connection is not None)
+
+    def _writer_worker(self) -> Worker:
+        if self._closing or self.database is None:
+            raise PulseError("The database was closed.")
         if self._writer is None:
-            self._writer = self.database.connect_write()
-        sampler = self._sampler  # made by the first sample, before anything can write
-        if sampler is None:
-            return fn(self._writer)
-        with sampler.own_changes():
-            return fn(self._writer)
+            self._writer = Worker("pulse-write", on_stop=self._close_write_connection)
+        return self._writer
 
-    def _close_writer(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+    def _on_writer(self, job: Job[T], work: Callable[[Job[T], apsw.Connection], T]) -> T:
+        """On the write thread: `work(job, connection)` on the one write connection, interruptible by the job."""
+        if self._write_connection is None:
+            # Opened by path: a checkpoint may run on a session opened read-only (edits check before).
+            self._write_connection = connect_write(self.path)
+            limit_value_size(self._write_connection)  # it runs the user's SQL too
+        with job.interrupts(self._write_connection) as connection:
+            return work(job, connection)
 
-    # Export ---------------------------------------------------------------------------------------------
+    def _own(self, fn: Callable[[apsw.Connection], T]) -> Callable[[Job, apsw.Connection], T]:
+        """`fn` as a write job whose commits the sampler counts as the app's own."""
+
+        def work(_job: Job, connection: apsw.Connection) -> T:
+            sampler = self._sampler  # made by the first sample, before anything can write
+            if sampler is None:
+                return fn(connection)
+            with sampler.own_changes():
+                return fn(connection)
+
+        return work
+
+    def _close_write_connection(self) -> None:
+        if self._write_connection is not None:
+            self._write_connection.close()
+            self._write_connection = None
+
+    # Long reads, each on a thread of its own ---------------------------------------------------------------
+    def _one_off(self, name: str, work: Callable[[Job[T]], T], **options: Any) -> Job[T]:
+        """Start `work(job)` on a new worker thread that ends with it; closing the session cancels it."""
+        if self._closing or self.database is None:
+            raise PulseError("The database was closed.")
+        worker = Worker(f"pulse-{name}", on_start=lower_thread_priority)
+        self._one_offs.add(worker)
+        job = worker.submit(name, work, **options)
+        worker.stop()  # the thread ends after this one job
+        job.future.add_done_callback(lambda _future: self._one_offs.discard(worker))
+        return job
+
     def export(
         self,
         sql: str,
@@ -484,19 +506,43 @@ class Session:
         fmt: str,
         bindings: tuple = (),
         progress: Callable[[int], None] | None = None,
-    ) -> ExportJob:
-        """Stream every row of `sql` to `destination` on the export's own thread and read connection
-        (`await asyncio.wrap_future(job.future)`). `progress(rows)` runs on that thread. Closing the session
-        cancels it, and a cancelled export leaves no file."""
-        if self._closing or self.database is None:
-            raise PulseError("The database was closed.")
-        from desktop_app.core.export import ExportJob  # noqa: PLC0415 (loaded with the first export)
+    ) -> Job[ExportResult]:
+        """Stream every row of `sql` to `destination` on a thread and read connection of its own
+        (`await job`); `progress(rows)` runs on the loop thread. `job.cancel()` or closing the session
+        stops it, and a cancelled export leaves no file."""
+        from desktop_app.core.export import FORMATS, export_to_file  # noqa: PLC0415 (loaded with the first export)
 
-        job = ExportJob(self.database.connect_read, sql, destination, fmt=fmt, bindings=bindings, progress=progress)
-        self._exports.add(job)
-        job.future.add_done_callback(lambda _future: self._exports.discard(job))
-        job.start()
-        return job
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown export format {fmt!r}; expected one of {FORMATS}")
+        database = self.database
+
+        def work(job: Job[ExportResult]) -> ExportResult:
+            assert database is not None
+            connection = database.connect_read()
+            try:
+                with job.interrupts(connection):
+                    return export_to_file(
+                        connection, sql, destination, fmt=fmt, bindings=bindings, progress=job.report, cancel=job.cancel_event
+                    )
+            finally:
+                connection.close()
+
+        return self._one_off("export", work, progress=progress)
+
+    def copy_to_postgres(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        password: str | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> Job[MigrateResult]:
+        """Copy every table into PostgreSQL from one snapshot (core/postgres/migrate.py); `progress(table,
+        done, total)` on the loop thread; a cancel rolls back the table being copied."""
+        from desktop_app.core.postgres.migrate import Migration  # noqa: PLC0415 (psycopg loads only when asked)
+
+        migration = Migration(self.path, url, schema=schema, password=password)
+        return self._one_off("migrate", migration.run_job, progress=progress)
 
     # Maintenance jobs -------------------------------------------------------------------------------------
     @property
@@ -504,7 +550,7 @@ class Session:
         return frozenset(self._jobs)
 
     def checkpoint(self, mode: str = "passive") -> Job:
-        return self._start_job("checkpoint", lambda job, report: maintenance.checkpoint(self.path, mode))
+        return self._start_job("checkpoint", lambda job, c: maintenance.checkpoint_on(c, mode), on_writer=True)
 
     def backup(
         self,
@@ -518,58 +564,61 @@ class Session:
         `job.cancel()` (or setting `cancel`) stops it between steps; the result then says `cancelled`."""
         return self._start_job(
             "backup",
-            lambda job, report: maintenance.backup(
-                self.path, destination, progress=report, cancel=job.cancel_event, overwrite=overwrite
+            lambda job: maintenance.backup(
+                self.path, destination, progress=job.report, cancel=job.cancel_event, overwrite=overwrite
             ),
             progress=progress,
             cancel=cancel,
         )
 
     def vacuum(self) -> Job:
-        return self._start_job("vacuum", lambda job, report: maintenance.vacuum(self.path))
+        return self._start_job("vacuum", lambda job, c: maintenance.vacuum_on(c), on_writer=True)
 
     def vacuum_into(self, destination: Path | str) -> Job:
-        return self._start_job("vacuum_into", lambda job, report: maintenance.vacuum_into(self.path, destination))
+        return self._start_job("vacuum_into", lambda job: maintenance.vacuum_into(self.path, destination))
 
     def integrity_check(self, *, quick: bool = False) -> Job:
-        return self._start_job("integrity_check", lambda job, report: maintenance.integrity_check(self.path, quick=quick))
+        return self._start_job("integrity_check", lambda job: maintenance.integrity_check(self.path, quick=quick))
 
     def optimize(self) -> Job:
-        return self._start_job("optimize", lambda job, report: maintenance.optimize(self.path))
+        return self._start_job("optimize", lambda job, c: maintenance.optimize_on(c), on_writer=True)
 
     def _start_job(
         self,
         name: str,
-        work: Callable[[Job, Callable[[int, int], None]], Any],
+        work: Callable[..., Any],
         *,
+        on_writer: bool = False,
         progress: Callable[[int, int], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> Job:
+        """`work(job, connection)` on the one writer (its commits the app's own), or `work(job)` on a thread
+        of its own; progress and the result reach the loop thread, announced through the job_* events."""
         if self._closing or self.database is None:
             raise PulseError("The database was closed.")
-        loop = self._loop or asyncio.get_running_loop()
-        job = Job(name, cancel)
+        holder: list[Job] = []
 
         def deliver(done: int, total: int) -> None:
-            self.events.job_progress.emit(job, done, total)
+            self.events.job_progress.emit(holder[0], done, total)
             if progress is not None:
                 progress(done, total)
 
-        def report(done: int, total: int) -> None:
-            loop.call_soon_threadsafe(deliver, done, total)
-
-        def run() -> Any:
-            sampler = self._sampler  # made by the first sample, before any job can start
-            if name in WRITE_JOBS and sampler is not None:
-                with sampler.own_changes():  # the app's own maintenance never raises a flag
-                    return work(job, report)
-            return work(job, report)
-
-        job.future = asyncio.wrap_future(self._job_pool.submit(run), loop=loop)
+        if on_writer:
+            write = self._own_job(work) if name in WRITE_JOBS else work
+            job = self._writer_worker().submit(name, lambda j: self._on_writer(j, write), progress=deliver, cancel_event=cancel)
+        else:
+            job = self._one_off(name, work, progress=deliver, cancel_event=cancel)
+        holder.append(job)
         self._jobs.add(job)
         job.future.add_done_callback(lambda future: self._job_ended(job, future))
         self.events.job_started.emit(job)
         return job
+
+    def _own_job(self, work: Callable[[Job, apsw.Connection], T]) -> Callable[[Job, apsw.Connection], T]:
+        def run(job: Job, connection: apsw.Connection) -> T:
+            return self._own(lambda c: work(job, c))(job, connection)
+
+        return run
 
     def _job_ended(self, job: Job, future: asyncio.Future) -> None:
         self._jobs.discard(job)

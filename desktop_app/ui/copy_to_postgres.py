@@ -1,13 +1,13 @@
 """Tools → Copy to PostgreSQL…: the `migrate` core (core/postgres/migrate.py) with a progress bar and Cancel.
 
-The copy runs on an executor thread and is awaited on the window's qasync loop; progress comes back as a
-queued Qt signal (Qt drops it if the dialog is gone by then). Cancel rolls back the table being copied; finished tables stay, and copying
-again skips them. The password field never leaves this process (passed to libpq, not shown or logged).
+The copy is a job of the open database's session (`Session.copy_to_postgres`), awaited on the window's
+qasync loop with its progress delivered on the GUI thread; closing the session (the window) cancels it.
+Without a session (the dialog alone) it runs on a worker the dialog owns and stops when the dialog closes.
+Cancel rolls back the table being copied; finished tables stay, and copying again skips them. The password field never leaves this process (passed to libpq, not shown or logged).
 """
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -26,17 +26,22 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import PulseError
 from desktop_app.core.postgres.migrate import MigrateCancelled, MigrateResult, Migration
 from desktop_app.core.postgres.url import has_password, is_postgres_url, mask_url
+from desktop_app.core.session import Session
+from desktop_app.core.worker import Job, Worker
+from desktop_app.ui.aio import spawn
 
 
 class CopyToPostgresDialog(QDialog):
     finished_copy = Signal(object)  # MigrateResult, or the PulseError that ended it
-    progressed = Signal(str, int, int)  # (table, rows copied, rows in the table), emitted on the copying thread
 
-    def __init__(self, source: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, source: Session | Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Copy to PostgreSQL")
-        self.source = Path(source)
-        self.migration: Migration | None = None
+        # The window still passes the open file's path: its session (the parent's) then owns the copy.
+        self.session = source if isinstance(source, Session) else _session_of(parent, Path(source))
+        self.source = self.session.path if self.session is not None else Path(source)
+        self.job: Job[MigrateResult] | None = None
+        self._worker: Worker | None = None  # only without a session
         self.url_edit = QLineEdit()
         self.url_edit.setObjectName("migrateUrl")
         self.url_edit.setPlaceholderText("postgresql://user@host:5432/dbname?sslmode=require")
@@ -64,11 +69,10 @@ class CopyToPostgresDialog(QDialog):
         layout.addWidget(buttons)
         self.copy_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
-        self.progressed.connect(self._show_progress)  # queued: emitted from the copying thread
 
     @property
     def running(self) -> bool:
-        return self.migration is not None
+        return self.job is not None
 
     def start(self) -> None:
         url = self.url_edit.text().strip()
@@ -79,19 +83,29 @@ class CopyToPostgresDialog(QDialog):
             self.url_edit.setText(mask_url(url))
             self.status.setText("Put the password in the Password field (or PGPASSWORD, ~/.pgpass), not in the URL.")
             return
-        self.migration = Migration(self.source, url, schema=self.schema_edit.text().strip() or None,
-                                   on_progress=self.progressed.emit, password=self.password_edit.text() or None)
+        schema, password = self.schema_edit.text().strip() or None, self.password_edit.text() or None
+        try:
+            if self.session is not None:
+                self.job = self.session.copy_to_postgres(url, schema=schema, password=password, progress=self._show_progress)
+            else:
+                if self._worker is None:
+                    self._worker = Worker("pulse-migrate")
+                migration = Migration(self.source, url, schema=schema, password=password)
+                self.job = self._worker.submit("migrate", migration.run_job, progress=self._show_progress)
+        except PulseError as exc:
+            self.status.setText(f"Copy failed: {exc}")
+            return
         self.copy_button.setEnabled(False)
         self.status.setText("Connecting…")
-        asyncio.ensure_future(self._run(self.migration))
+        spawn(self._run(self.job))
 
-    async def _run(self, migration: Migration) -> None:
+    async def _run(self, job: Job[MigrateResult]) -> None:
         outcome: MigrateResult | PulseError
         try:
-            outcome = await asyncio.get_running_loop().run_in_executor(None, migration.run)
+            outcome = await job
         except PulseError as exc:
             outcome = exc
-        self.migration = None
+        self.job = None
         self.copy_button.setEnabled(True)
         if isinstance(outcome, MigrateResult):
             self.progress.setValue(self.progress.maximum())
@@ -111,8 +125,21 @@ class CopyToPostgresDialog(QDialog):
         self.status.setText(f"{table}: {done:,} of {total:,} rows")
 
     def cancel(self) -> None:
-        if self.migration is not None:
-            self.migration.cancel()
+        if self.job is not None:
+            self.job.cancel()
             self.status.setText("Cancelling…")
         else:
             self.reject()
+
+    def done(self, result: int) -> None:
+        """Closing the dialog stops a copy running on its own worker (a session's copy is the session's)."""
+        if self._worker is not None:
+            self._worker.cancel_all()
+            self._worker.stop()  # its thread ends once the cancelled batch is rolled back
+            self._worker = None
+        super().done(result)
+
+
+def _session_of(parent: QWidget | None, path: Path) -> Session | None:
+    session = getattr(parent, "session", None)
+    return session if isinstance(session, Session) and not session.closed and session.path == path.absolute() else None

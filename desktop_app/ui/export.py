@@ -1,7 +1,8 @@
 """Exporting a whole result or table from the window: every row, streamed by core/export.py in the background.
 
 `ExportBar` is the non-modal progress line a grid shows under itself while its export runs: rows written
-so far, elapsed time, Cancel. The export runs on its own thread and read connection (`Session.export`), so
+so far, elapsed time, Cancel. The export is a session job on its own thread and read connection
+(`Session.export`, awaited here; its progress arrives on the GUI thread), so
 the grid, the console and the charts stay usable; a cancelled or failed export leaves no file. What is
 exported is the statement, not the rows loaded in the grid: the display limit never limits an export.
 """
@@ -24,7 +25,8 @@ from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs
 
 if TYPE_CHECKING:  # the export machinery loads when an export starts (through the session)
-    from desktop_app.core.export import ExportJob, ExportResult
+    from desktop_app.core.export import ExportResult
+    from desktop_app.core.worker import Job
 
 FILE_FILTERS = {
     "csv": "CSV files (*.csv)",
@@ -61,8 +63,8 @@ class ExportBar(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("exportBar")
-        self.job: ExportJob | None = None
-        self.rows_written = 0  # set on the export thread, read by the timer (an int store is atomic)
+        self.job: Job[ExportResult] | None = None
+        self.rows_written = 0  # set by the job's progress (on this thread), shown by the timer
         self._started = 0.0
         self._destination: Path | None = None
         self.label = QLabel("")
@@ -112,7 +114,7 @@ class ExportBar(QWidget):
             self.job.cancel()
             self.label.setText("Cancelling the export…")
 
-    def _progress(self, rows: int) -> None:  # the export thread
+    def _progress(self, rows: int) -> None:  # the GUI thread, via the job
         self.rows_written = rows
 
     def _show_progress(self) -> None:
@@ -120,9 +122,9 @@ class ExportBar(QWidget):
             seconds = time.monotonic() - self._started
             self.label.setText(f"Exporting to {self._destination.name}: {self.rows_written:,} rows · {seconds:.1f} s")
 
-    async def _wait(self, job: ExportJob) -> None:
+    async def _wait(self, job: Job[ExportResult]) -> None:
         try:
-            result: ExportResult = await asyncio.wrap_future(job.future)
+            result: ExportResult = await job
         except PulseError as error:
             self._done()
             self.failed.emit(error)

@@ -120,7 +120,7 @@ class MaintenanceActions(QObject):
         if session is None:
             return None
         overwrite = destination.exists()  # the save dialog already asked before replacing it
-        cancel = threading.Event()
+        cancel = threading.Event()  # the dialog exists before the job: the job takes this as its cancel flag
         progress: Progress = self.dialogs.progress("Backup", f"Backing up {session.path.name}…", cancel.set)
         try:
             job = session.backup(destination, progress=progress.update, overwrite=overwrite, cancel=cancel)

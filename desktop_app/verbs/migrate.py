@@ -6,9 +6,10 @@ Ctrl+C cancels: the table being copied is rolled back, finished tables stay, and
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import signal
 import sys
-import threading
 from pathlib import Path
 
 EXIT_OK = 0
@@ -33,7 +34,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     from desktop_app.core.errors import PulseError
     from desktop_app.core.postgres.migrate import MigrateCancelled, Migration
     from desktop_app.core.postgres.url import ensure_password, is_postgres_url, mask_url
-    from desktop_app.verbs.watch import stop_on_signals
+    from desktop_app.core.worker import Worker
 
     if not is_postgres_url(args.to):
         raise PulseError(f"--to must be a postgresql:// URL (got {mask_url(args.to)}).")
@@ -45,25 +46,26 @@ def run_migrate(args: argparse.Namespace) -> int:
         if show:
             print(f"\r{table}: {done:,} / {total:,} rows", end="", file=sys.stderr, flush=True)
 
-    migration = Migration(args.source, args.to, tables=args.tables, schema=args.schema,
-                          batch_rows=args.batch_rows, on_progress=progress)
-    stop = threading.Event()
+    migration = Migration(args.source, args.to, tables=args.tables, schema=args.schema, batch_rows=args.batch_rows)
     outcome: dict = {}
 
-    def work() -> None:
+    async def copy() -> None:
+        # The same job shape as the window's copy: Ctrl+C / SIGTERM cancel the job, progress reaches this loop.
+        worker = Worker("pulse-migrate")
+        job = worker.submit("migrate", migration.run_job, progress=progress)
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, job.cancel)
         try:
-            outcome["result"] = migration.run()
+            outcome["result"] = await job
         except PulseError as exc:
             outcome["error"] = exc
+        finally:
+            for number in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(number)
+            await worker.aclose()
 
-    worker = threading.Thread(target=work, name="pulse-migrate")
-    with stop_on_signals(stop):
-        worker.start()
-        while worker.is_alive():
-            if stop.wait(0.1):
-                migration.cancel()
-                stop.clear()
-        worker.join()
+    asyncio.run(copy())
     if show:
         print(file=sys.stderr)
     error = outcome.get("error")

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -27,10 +28,11 @@ from typing import Any
 import apsw
 
 from desktop_app.core.database import open_database
-from desktop_app.core.errors import PulseError, QueryError
+from desktop_app.core.errors import PulseError, QueryError, QueryInterrupted
 from desktop_app.core.ingest.mapping import quote_identifier as q
 from desktop_app.core.postgres.copyformat import COPY_OPTIONS, HEADER, TRAILER, RowEncoder
 from desktop_app.core.postgres.url import PostgresError, clean_message, connect, describe, load_driver
+from desktop_app.core.worker import Job
 
 DEFAULT_BATCH_ROWS = 20_000
 LEDGER = "pulse_migrations"
@@ -123,7 +125,8 @@ def pg_type_for(declared: str, present: set[str]) -> str:
 
 
 class Migration:
-    """One run: `run()` on a worker thread; `cancel()` from any thread; `on_progress` from the worker."""
+    """One run: `run()` blocks (`cancel()` from any thread; `on_progress` on the running thread), or
+    `run_job(job)` as a worker job: the job's cancel stops it, its progress reaches the loop thread."""
 
     def __init__(self, source: Path | str, url: str, *, tables: list[str] | None = None, schema: str | None = None,
                  batch_rows: int = DEFAULT_BATCH_ROWS, on_progress: Progress | None = None,
@@ -140,34 +143,30 @@ class Migration:
     def cancel(self) -> None:
         self._cancel.set()
 
-    def run(self) -> MigrateResult:
+    def run_job(self, job: Job[MigrateResult]) -> MigrateResult:
+        self._cancel = job.cancel_event
+        self.on_progress = job.report
+        return self.run(job.interrupts)
+
+    def run(self, watch: Callable[[apsw.Connection], contextlib.AbstractContextManager] | None = None) -> MigrateResult:
+        """`watch(sqlite)` wraps the run (a job's `interrupts`: a cancel also stops a long source scan)."""
         started = time.perf_counter()
         database = open_database(self.source, read_only=True)  # typed errors: missing, not a database, ...
         sqlite = database.connect_read(busy_timeout_ms=5000)
         psycopg = load_driver()
         pg = connect(self.url, password=self._password, autocommit=True, application_name="sqlite-pulse migrate")
         result = MigrateResult(source=str(self.source), target=describe(self.url), schema="")
+        watching = watch(sqlite) if watch is not None else contextlib.nullcontext()
         try:
-            sqlite.execute("BEGIN")
-            sqlite.execute("SELECT count(*) FROM sqlite_schema").fetchall()  # the snapshot starts here
-            schema = self._schema(pg)
-            result.schema = schema
-            plans = self._plans(sqlite)
-            done = self._already_copied(pg, schema)
-            for plan in plans:
-                if done.get(plan.name) == plan.rows:
-                    result.tables.append(TableResult(plan.name, plan.rows, "skipped"))
-                    continue
-                if self._cancel.is_set():
-                    raise MigrateCancelled(f"Cancelled before {plan.name}; a rerun copies the remaining tables.")
-                result.tables.append(self._copy_table(sqlite, pg, schema, plan))
-                result.rows += result.tables[-1].rows
-            result.untranslated = self._indexes_left_out(plans)
-            result.untranslated += self._views_and_triggers(sqlite, pg, schema, {plan.name for plan in plans}, result)
-            result.verified = True
+            with watching:
+                self._copy_all(sqlite, pg, result)
         except psycopg.Error as exc:
             raise PostgresError(f"{describe(self.url)}: {clean_message(str(exc), self.url)}") from None
+        except QueryInterrupted:  # cancelled before the first read
+            raise MigrateCancelled("Cancelled before anything was copied.") from None
         except apsw.Error as exc:
+            if self._cancel.is_set():  # interrupted by the cancel: nothing of this table was kept
+                raise MigrateCancelled("Cancelled while reading the source; a rerun copies the remaining tables.") from None
             raise QueryError(f"Reading {self.source.name} failed: {exc}") from None
         finally:
             if not sqlite.getautocommit():
@@ -176,6 +175,25 @@ class Migration:
             pg.close()
         result.seconds = round(time.perf_counter() - started, 3)
         return result
+
+    def _copy_all(self, sqlite: apsw.Connection, pg: Any, result: MigrateResult) -> None:
+        sqlite.execute("BEGIN")
+        sqlite.execute("SELECT count(*) FROM sqlite_schema").fetchall()  # the snapshot starts here
+        schema = self._schema(pg)
+        result.schema = schema
+        plans = self._plans(sqlite)
+        done = self._already_copied(pg, schema)
+        for plan in plans:
+            if done.get(plan.name) == plan.rows:
+                result.tables.append(TableResult(plan.name, plan.rows, "skipped"))
+                continue
+            if self._cancel.is_set():
+                raise MigrateCancelled(f"Cancelled before {plan.name}; a rerun copies the remaining tables.")
+            result.tables.append(self._copy_table(sqlite, pg, schema, plan))
+            result.rows += result.tables[-1].rows
+        result.untranslated = self._indexes_left_out(plans)
+        result.untranslated += self._views_and_triggers(sqlite, pg, schema, {plan.name for plan in plans}, result)
+        result.verified = True
 
     # -- planning ---------------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import threading
-import time
 from pathlib import Path
 
 import apsw
@@ -17,12 +16,14 @@ from desktop_app.core.database import connect_read, connect_write
 from desktop_app.core.errors import QueryError, QueryInterrupted
 from desktop_app.core.export import (
     CHUNK_ROWS,
-    ExportJob,
+    ExportResult,
     WritesDisabled,
     export_rows,
     export_to_file,
     result_chunks,
 )
+from desktop_app.core.session import Session
+from tests.scenarios import run_bounded
 
 ROWS = [
     (1, "Crème brûlée 日本 🍮", 1.5, 'say "hi",\nthen go', b"\x00\x01\xff"),
@@ -226,44 +227,25 @@ def test_result_chunks_stop_early_without_leaving_a_statement_open(reader: apsw.
     assert reader.get_autocommit()
 
 
-def test_export_job_runs_off_the_calling_thread_and_delivers_a_result(
-    sample_db: Path, tmp_path: Path
-) -> None:
+def test_an_export_job_runs_off_the_loop_thread_and_delivers_on_it(sample_db: Path, tmp_path: Path) -> None:
     threads: set[str] = set()
     target = tmp_path / "all.json"
-    job = ExportJob(
-        lambda: connect_read(sample_db),
-        "SELECT * FROM big",
-        target,
-        fmt="json",
-        progress=lambda rows: threads.add(threading.current_thread().name),
-    )
-    result = job.start().result(timeout=30)
+
+    async def scenario() -> ExportResult:
+        session = await Session.open(sample_db)
+        try:
+            job = session.export("SELECT * FROM big", target, fmt="json",
+                                 progress=lambda rows: threads.add(threading.current_thread().name))
+            with pytest.raises(ValueError, match="unknown export format"):
+                session.export("SELECT 1", target, fmt="xml")
+            return await job
+        finally:
+            await session.close()
+
+    result = run_bounded(scenario(), 60)
     assert result.rows == 3 * CHUNK_ROWS + 5 and result.path == target
     assert len(json.loads(target.read_text())) == result.rows
-    assert threads == {"pulse-export"}
-
-
-def test_export_job_cancel_stops_a_long_first_row_at_once(sample_db: Path, tmp_path: Path) -> None:
-    target = tmp_path / "never.csv"
-    computing = threading.Event()
-
-    def open_connection() -> apsw.Connection:
-        connection = connect_read(sample_db)
-        connection.create_scalar_function("computing", lambda: computing.set() or 1)  # says it has started
-        return connection
-
-    runaway = "WITH RECURSIVE r(i) AS (SELECT computing() UNION ALL SELECT i + 1 FROM r) SELECT max(i) FROM r"
-    job = ExportJob(open_connection, runaway, target, fmt="csv")
-    future = job.start()
-    assert computing.wait(timeout=10), "the statement never started"
-    cancelled_at = time.perf_counter()
-    job.cancel()
-    with pytest.raises(QueryInterrupted):
-        future.result(timeout=10)
-    assert time.perf_counter() - cancelled_at < 2.0
-    job.join(5)
-    assert not target.exists() and not list(tmp_path.glob("*.partial"))
+    assert threads == {threading.main_thread().name}
 
 
 def test_unknown_format_is_a_programming_error(reader: apsw.Connection) -> None:

@@ -1,4 +1,4 @@
-"""QueryRunner on real database files: streamed pages, read-only by default, EXPLAIN as data, cancel, browsing."""
+"""The console's query functions on real database files: streamed pages, read-only by default, EXPLAIN as data, cancel, browsing."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from pathlib import Path
 import apsw
 import pytest
 
-from desktop_app.core import errors, keyset
-from desktop_app.core.database import connect_read, connect_write, open_database
+from desktop_app.core import errors, keyset, query
+from desktop_app.core.database import Database, connect_read, connect_write, limit_value_size, open_database
 from desktop_app.core.query import (
     PlanNode,
     QueryResult,
-    QueryRunner,
     ResultPage,
     build_plan_tree,
     estimate_row_count,
@@ -69,6 +68,57 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+class QueryRunner:
+    """The session's console jobs without the threads (tests/unit/core/test_session.py has those): the same
+    query functions on connections of its own, reporting through the same callbacks the tests collect."""
+
+    def __init__(self, database: Database, *, page_rows: int = 500, max_rows: int = 100_000) -> None:
+        self.database, self.page_rows, self.max_rows = database, page_rows, max_rows
+        self.connections: dict[bool, apsw.Connection] = {}
+
+    def connection(self, allow_writes: bool) -> apsw.Connection:
+        if allow_writes:
+            query.require_writable(self.database)
+        if allow_writes not in self.connections:
+            connection = connect_write(self.database.path) if allow_writes else self.database.connect_read()
+            limit_value_size(connection)
+            self.connections[allow_writes] = connection
+        return self.connections[allow_writes]
+
+    def call(self, work, on_done, on_error) -> None:
+        try:
+            result = work()
+        except errors.PulseError as exc:
+            on_error(exc)
+        else:
+            on_done(result)
+
+    def execute(self, sql: str, *, allow_writes: bool = False, on_page, on_done, on_error) -> None:
+        self.call(
+            lambda: query.run_script(
+                self.connection(allow_writes), sql, allow_writes=allow_writes, on_page=on_page,
+                page_rows=self.page_rows, max_rows=self.max_rows,
+            ),
+            on_done, on_error,
+        )
+
+    def explain_plan(self, sql: str, *, on_done, on_error) -> None:
+        self.call(lambda: query.explain_plan(self.connection(False), sql), on_done, on_error)
+
+    def explain(self, sql: str, *, on_done, on_error) -> None:
+        self.call(lambda: query.explain(self.connection(False), sql), on_done, on_error)
+
+    def close(self) -> None:
+        for connection in self.connections.values():
+            connection.close()
+
+    def __enter__(self) -> QueryRunner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 @pytest.fixture
 def runner(db_path: Path) -> Iterator[QueryRunner]:
     with QueryRunner(open_database(db_path), page_rows=200) as query_runner:
@@ -104,7 +154,7 @@ def count_readings(path: Path) -> int:
 # ----- execute -----
 
 
-def test_results_stream_in_pages_on_the_worker_thread(runner: QueryRunner) -> None:
+def test_results_stream_in_pages(runner: QueryRunner) -> None:
     outcome = run(runner, "SELECT id, device, value FROM readings ORDER BY id")
     assert outcome.error is None
     assert [len(page.rows) for page in outcome.pages] == [200, 200, 100]
@@ -119,7 +169,6 @@ def test_results_stream_in_pages_on_the_worker_thread(runner: QueryRunner) -> No
         0,
     )
     assert result.elapsed_ms >= 0
-    assert threading.get_ident() not in outcome.threads
 
 
 def test_max_rows_truncates_and_leaves_no_snapshot_open(db_path: Path) -> None:
@@ -280,61 +329,33 @@ def test_a_view_that_builds_a_gigabyte_value_is_a_clear_error(db_path: Path, vie
         assert run(query_runner, "SELECT count(*) FROM readings", allow_writes=allow_writes).rows == [(500,)]
 
 
-def test_callback_failure_is_reported_not_swallowed(runner: QueryRunner) -> None:
-    outcome = Outcome()
-
+def test_callback_failure_is_not_swallowed(runner: QueryRunner) -> None:
     def broken_page(_page: ResultPage) -> None:
         raise ZeroDivisionError("boom")
 
-    runner.execute("SELECT 1", on_page=broken_page, on_done=outcome.on_done, on_error=outcome.on_error)
-    outcome.wait()
-    assert isinstance(outcome.error, errors.PulseError)
-    assert "ZeroDivisionError" in str(outcome.error)
+    with pytest.raises(ZeroDivisionError):  # a bug reaches whoever awaits the job, as itself
+        runner.execute("SELECT 1", on_page=broken_page, on_done=print, on_error=print)
 
 
-# ----- cancel -----
+# ----- cancel (the session's jobs interrupt through these; see test_session.py) -----
 
 
-def test_cancel_interrupts_a_running_query(runner: QueryRunner) -> None:
-    outcome = Outcome()
-    runner.execute(ENDLESS_QUERY, on_page=outcome.on_page, on_done=outcome.on_done, on_error=outcome.on_error)
-    time.sleep(0.2)  # let it get going; the query never ends by itself
-    runner.cancel()
-    outcome.wait()
-    assert isinstance(outcome.error, errors.QueryInterrupted)
-    # The runner is usable afterwards.
-    assert run(runner, "SELECT 42").rows == [(42,)]
+def test_a_cancel_flag_stops_a_running_query(runner: QueryRunner) -> None:
+    started = time.perf_counter()
+    deadline = started + 0.2
+    with pytest.raises(errors.QueryInterrupted):
+        query.run_script(runner.connection(False), ENDLESS_QUERY, on_page=print, cancelled=lambda: time.perf_counter() > deadline)
+    assert time.perf_counter() - started < 5
+    assert run(runner, "SELECT 42").rows == [(42,)]  # the connection is usable afterwards
 
 
-def test_cancel_right_after_submitting_still_cancels(runner: QueryRunner) -> None:
-    outcome = Outcome()
-    runner.execute(ENDLESS_QUERY, on_page=outcome.on_page, on_done=outcome.on_done, on_error=outcome.on_error)
-    runner.cancel()
-    outcome.wait()
-    assert isinstance(outcome.error, errors.QueryInterrupted)
-
-
-def test_cancel_drops_queued_requests_and_reports_each(runner: QueryRunner) -> None:
-    running, queued = Outcome(), Outcome()
-    runner.execute(ENDLESS_QUERY, on_page=running.on_page, on_done=running.on_done, on_error=running.on_error)
-    runner.execute("SELECT 1", on_page=queued.on_page, on_done=queued.on_done, on_error=queued.on_error)
-    time.sleep(0.1)
-    runner.cancel()
-    assert isinstance(running.wait().error, errors.QueryInterrupted)
-    assert isinstance(queued.wait().error, errors.QueryInterrupted)
-    assert run(runner, "SELECT 7").rows == [(7,)]
-
-
-def test_close_stops_the_worker_thread_even_mid_query(db_path: Path) -> None:
-    runner = QueryRunner(open_database(db_path))
-    outcome = Outcome()
-    runner.execute(ENDLESS_QUERY, on_page=outcome.on_page, on_done=outcome.on_done, on_error=outcome.on_error)
-    time.sleep(0.1)
-    runner.close()
-    assert isinstance(outcome.wait().error, errors.QueryInterrupted)
-    assert not any(thread.name.startswith("pulse-query") for thread in threading.enumerate())
-    with pytest.raises(RuntimeError):
-        runner.execute("SELECT 1", on_page=outcome.on_page, on_done=outcome.on_done, on_error=outcome.on_error)
+def test_interrupt_from_another_thread_stops_a_running_query(runner: QueryRunner) -> None:
+    connection = runner.connection(False)
+    timer = threading.Timer(0.2, connection.interrupt)
+    timer.start()
+    with pytest.raises(errors.QueryInterrupted):
+        query.run_script(connection, ENDLESS_QUERY, on_page=print)
+    timer.join()
 
 
 # ----- EXPLAIN -----

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from desktop_app.core import session as session_module
 from desktop_app.core.database import connect_write
-from desktop_app.core.errors import DatabaseMissing, QueryInterrupted
+from desktop_app.core.errors import DatabaseMissing, PulseError, QueryInterrupted
 from desktop_app.core.events import EmitterGroup
 from desktop_app.core.session import Session
 from tests.scenarios import run_bounded, wait_for
@@ -142,7 +143,7 @@ def test_close_ends_every_thread_and_closes_the_sampler_last(db_path: Path, monk
         session = await Session.open(db_path, interval=0.05)
         await session.run_query("SELECT 1")
         await session.browse(lambda c: c.execute("SELECT * FROM readings LIMIT 1").fetchall())
-        runner, browse = session._runner, session._browse
+        runner, browse = session._console, session._browse
         original_runner_close, original_browse_close = runner.close, browse.close
         monkeypatch.setattr(runner, "close", lambda: (order.append("queries"), original_runner_close()))
         monkeypatch.setattr(browse, "close", lambda: (order.append("browse"), original_browse_close()))
@@ -164,3 +165,116 @@ def test_open_errors_are_typed_and_leave_nothing_running(tmp_path: Path) -> None
 
     run_bounded(scenario(), 30)
     assert session_threads() == []
+
+
+# ----- the one job shape (core/worker.py) -----
+
+
+def test_a_job_result_and_its_progress_arrive_on_the_loop_thread(db_path: Path, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        session = await Session.open(db_path, interval=0.05)
+        seen: list[str] = []
+        pages = []
+
+        def page(p) -> None:
+            seen.append(threading.current_thread().name)
+            pages.append(p)
+
+        result = await session.run_query("SELECT id FROM readings", on_page=page)
+        job = session.export("SELECT * FROM readings", tmp_path / "all.csv", fmt="csv",
+                             progress=lambda rows: seen.append(threading.current_thread().name))
+        exported = await job
+        assert result.row_count == 500 and exported.rows == 500
+        assert pages and set(seen) == {threading.main_thread().name}
+        await session.close()
+
+    run_bounded(scenario(), 60)
+    assert session_threads() == []
+
+
+@pytest.mark.parametrize("kind", ["read", "write"])
+def test_cancel_interrupts_a_long_query_within_a_bounded_time(tmp_path: Path, db_path: Path, kind: str) -> None:
+    async def scenario() -> None:
+        session = await Session.open(db_path, read_only=kind == "read", interval=0.05)
+        running = asyncio.ensure_future(session.run_query(ENDLESS, allow_writes=kind == "write"))
+        await wait_for(lambda: (session._console_connection or session._write_connection) is not None, 10)
+        await asyncio.sleep(0.1)  # inside the statement
+        started = time.monotonic()
+        session.cancel_query()
+        with pytest.raises(QueryInterrupted):
+            await running
+        assert time.monotonic() - started < 2.0
+        assert (await session.run_query("SELECT 42", allow_writes=kind == "write")).row_count == 1  # usable again
+        await session.close()
+
+    run_bounded(scenario(), 60)
+
+
+def test_an_export_cancel_stops_a_long_first_row_at_once(db_path: Path, tmp_path: Path) -> None:
+    runaway = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT max(i) FROM r"
+
+    async def scenario() -> None:
+        session = await Session.open(db_path, interval=0.05)
+        job = session.export(runaway, tmp_path / "never.csv", fmt="csv")
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        job.cancel()
+        with pytest.raises(QueryInterrupted):
+            await job
+        assert time.monotonic() - started < 2.0
+        await session.close()
+
+    run_bounded(scenario(), 60)
+    assert not list(tmp_path.glob("*never*"))
+
+
+def test_closing_the_session_cancels_its_running_jobs_and_leaves_no_thread(db_path: Path, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        session = await Session.open(db_path, read_only=False, interval=0.05)
+        jobs = [
+            asyncio.ensure_future(session.run_query(ENDLESS)),
+            asyncio.ensure_future(session.run_query(ENDLESS, allow_writes=True)),
+            asyncio.ensure_future(session.write(lambda c: c.execute(ENDLESS).fetchall())),
+        ]
+        export = session.export(ENDLESS, tmp_path / "never.csv", fmt="csv")
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        await session.close()
+        assert time.monotonic() - started < 5.0
+        for job in jobs:
+            with pytest.raises(PulseError):
+                await job
+        with pytest.raises(QueryInterrupted):
+            await export
+
+    run_bounded(scenario(), 60)
+    deadline = time.monotonic() + 5
+    while session_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert session_threads() == []
+
+
+def test_one_write_connection_serves_console_writes_edits_and_maintenance(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    real_connect_write = session_module.connect_write
+    monkeypatch.setattr(session_module, "connect_write", lambda *a, **k: opened.append("w") or real_connect_write(*a, **k))
+    monkeypatch.setattr(session_module.maintenance, "connect_write", lambda *a, **k: opened.append("m"))
+    monkeypatch.setattr(session_module.Database, "connect_write", lambda *a, **k: opened.append("d"))
+
+    async def scenario() -> None:
+        session = await Session.open(db_path, read_only=False, interval=0.05)
+        threads: set[str] = set()
+        await session.run_query("INSERT INTO readings(device, value) VALUES ('console', 1)", allow_writes=True)
+        await session.write(lambda c: (threads.add(threading.current_thread().name),
+                                       c.execute("UPDATE readings SET value = 2 WHERE device = 'console'")))
+        assert (await session.checkpoint("passive")).busy == 0
+        await session.optimize()
+        await session.vacuum()
+        assert session.write_connections == 1 and threads == {"pulse-write"}
+        await session.close()
+        assert session.write_connections == 0
+
+    run_bounded(scenario(), 60)
+    assert opened == ["w"]

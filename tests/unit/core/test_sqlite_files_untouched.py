@@ -19,7 +19,9 @@ import apsw
 from desktop_app.core.database import open_database, connect_write
 from desktop_app.core.metrics import MetricsSampler
 from desktop_app.core import maintenance
-from desktop_app.core.query import QueryRunner, estimate_row_count, list_schema
+from desktop_app.core.query import estimate_row_count, list_schema
+from desktop_app.core.session import Session
+import asyncio
 from desktop_app.core import keyset
 from desktop_app.core.locks import file_locks
 from desktop_app.cli import run_verb
@@ -61,12 +63,13 @@ maintenance.vacuum_into(DB, INTO)
 for verb in (["stats", DB, "--json"], ["check", DB], ["checkpoint", DB]):
     assert run_verb(verb) == 0, verb
 
-done = threading.Event()
-results = []
-with QueryRunner(database) as runner:
-    runner.execute("SELECT count(*) FROM readings", on_page=results.append, on_done=lambda r: done.set(),
-                   on_error=lambda e: (results.append(e), done.set()))
-    assert done.wait(10)
+async def console_jobs():
+    session = await Session.open(DB, read_only=False)
+    await session.run_query("SELECT count(*) FROM readings")
+    await session.run_query("INSERT INTO readings(device, value) VALUES ('console', 1)", allow_writes=True)
+    await session.close()
+
+asyncio.run(console_jobs())
 reader = database.connect_read()
 list_schema(reader)
 keyset.fetch_page(reader, keyset.BrowseSpec(keyset.describe(reader, "readings")), limit=10)
