@@ -8,9 +8,10 @@ the session emits only on its asyncio loop thread, so subscribers (widgets on th
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 Callback = Callable[..., Any]
+T = TypeVar("T")
 
 
 class Emitter:
@@ -56,3 +57,14 @@ class EmitterGroup:
     @property
     def names(self) -> tuple[str, ...]:
         return self._names
+
+
+class Event(Emitter, Generic[T]):
+    """One typed event with one payload: `Event[Session | None]("session_changed")`. A checker sees what
+    `emit` takes and what a callback receives, which `setattr`-made emitters hide."""
+
+    def connect(self, callback: Callable[[T], Any]) -> Callable[[T], Any]:  # type: ignore[override]
+        return super().connect(callback)
+
+    def emit(self, value: T) -> None:  # type: ignore[override]
+        super().emit(value)

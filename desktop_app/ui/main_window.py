@@ -1,9 +1,10 @@
 """The main window: menus, toolbar, status bar, dock panels; opening files by dialog, argument or drop.
 
-The window owns at most one `Session` (core/session.py), the open database. It creates it (awaiting
-`Session.open` on the qasync loop), hands it to the panels, which subscribe to its events, and closes it
-before another file opens, so every view starts empty. Samples arrive as session events and feed the
-dashboard and the status bar. Every user-facing problem (`PulseError`) ends in a dialog through `self.dialogs`.
+The window drives one `Workspace` (core/workspace.py), which owns the open database and the ingest run: File
+▸ Open awaits `workspace.open`, which stops the run and closes the previous file first, in order. The panels
+subscribe once to `workspace.session_changed`, so a new file reaches each of them without the window handing
+it round, and samples arrive as workspace events for the dashboard and the status bar. Every user-facing
+problem (`PulseError`) ends in a dialog through `self.dialogs` or in the status bar.
 """
 
 from __future__ import annotations
@@ -41,12 +42,12 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app import __version__
-from desktop_app.core.activity import Activity
 from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError
 from desktop_app.core.maintenance import CHECKPOINT_MODES
 from desktop_app.core.metrics import Sample
 from desktop_app.core.session import Session
+from desktop_app.core.workspace import Sampled, Workspace
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 from desktop_app.ui.layout_modes import LayoutModes
@@ -99,15 +100,13 @@ class MainWindow(QMainWindow):
         self.preferences = settings.preferences()
         # An explicit interval (tests, the self-test) wins over the saved preference.
         self.sample_interval = sample_interval if sample_interval is not None else self.preferences.sample_interval
-        self.session: Session | None = None
+        self.workspace = Workspace(data_dir=self.data_dir, interval=self.sample_interval)
         self.last_sample: Sample | None = None
-        self._open_token = 0
-        self._closing: list[tuple[Session, asyncio.Task]] = []  # sessions still shutting down
+        self._shown: Session | None = None  # the session the window's own views show
         self._shut_down = False
         self._closing_after_ingest = False
         self._shown_once = False
         self._applied_fonts = (0, 0)
-        self._demo_request: tuple[str, int | None] = ("readings", None)  # table and rate of the demo starting
 
         self.panels_built = False
         self.maintenance = MaintenanceActions(self.dialogs, self.show_status, self)
@@ -146,7 +145,7 @@ class MainWindow(QMainWindow):
         from desktop_app.ui.panels.ingest import IngestPanel  # noqa: PLC0415
         from desktop_app.ui.panels.schema import SchemaPanel  # noqa: PLC0415
 
-        self.ingest_controller: IngestController = IngestController(self, data_dir=self.data_dir, dialogs=self.dialogs)
+        self.ingest_controller: IngestController = IngestController(self, workspace=self.workspace, dialogs=self.dialogs)
         # Sized for the fastest interval Preferences offers, so a faster choice later still fills the 1 h chart.
         self.dashboard: DashboardPanel = DashboardPanel(sample_interval=min(self.sample_interval, MIN_SAMPLE_INTERVAL))
         self.schema: SchemaPanel = SchemaPanel()
@@ -346,12 +345,19 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         from desktop_app.ui.panels.ingest import describe_state  # noqa: PLC0415 (loaded by build_panels)
 
+        # Once: every later file reaches each receiver through the workspace, the window's views last.
+        changed = self.workspace.session_changed
+        changed.connect(self.schema.set_session)
+        changed.connect(self.console.set_session)
+        changed.connect(self.maintenance.set_session)
+        changed.connect(lambda session: self.ingest.set_database(session.database if session else None))
+        changed.connect(self._on_session_changed)
+        self.workspace.sample.connect(self._on_sample)
+        self.workspace.error.connect(lambda error: self.show_status(f"⚠ {error}"))
         self.ingest.demo_requested.connect(self.start_demo)
-        self.ingest_controller.demo_database_ready.connect(self._on_demo_database_ready)
         self.ingest_controller.started.connect(self._on_ingest_started)
         self.ingest_controller.stats_changed.connect(lambda stats: self._set_status("ingest", f"ingest: {describe_state(stats)}"))
         self.ingest_controller.stopped.connect(self._on_ingest_stopped)
-        self.ingest_controller.failed.connect(lambda error: self.show_status(f"Ingest: {error}"))
         self.console.database_changed_by_query.connect(self.schema.refresh)
         self.schema.sql_to_console.connect(self._sql_to_console)
         self.dashboard.welcome.dismissed.connect(lambda: self.settings.set_welcome_dismissed(True))
@@ -411,15 +417,19 @@ class MainWindow(QMainWindow):
         self.dialogs.ask_save_path("New Database", self.create_path, suggested="new.db")
 
     @property
+    def session(self) -> Session | None:
+        return self.workspace.session
+
+    @property
     def database(self) -> Database | None:
         return self.session.database if self.session is not None else None
 
     def open_path(
         self, path: Path | str, *, read_only: bool = False, opening: asyncio.Future[Session] | None = None
     ) -> asyncio.Task:
-        """Close what is open, then validate and open `path` off the GUI thread; `database_opened` or an
-        error dialog follows. Returns the task (tests and the self-test may await it). `opening`: the same
-        open, already started (the app starts it before the panels are built)."""
+        """Open `path` in the workspace (off the GUI thread); `database_opened` or an error dialog follows.
+        Returns the task (tests and the self-test may await it). `opening`: the same open, already started
+        (the app starts it before the panels are built)."""
         return spawn(self._open(Path(path), read_only=read_only, create=False, opening=opening))
 
     def create_path(self, path: Path | str) -> asyncio.Task:
@@ -428,31 +438,12 @@ class MainWindow(QMainWindow):
     async def _open(
         self, path: Path, *, read_only: bool, create: bool, opening: asyncio.Future[Session] | None = None
     ) -> Session | None:
-        self._open_token += 1
-        token = self._open_token
-        self.close_database()
         self.show_status(f"Opening {path.name}…")
-        # The old session must be fully shut first: the same file opened again would otherwise share locks
-        # with a session whose last descriptors are about to close (closing one drops the process's locks).
-        await self._closed_sessions()
         try:
-            if opening is None:
-                opening = Session.open(path, read_only=read_only, interval=self.sample_interval, create=create)
-            session = await opening
+            return await self.workspace.open(path, read_only=read_only, create=create, opening=opening)
         except PulseError as error:
-            if token == self._open_token:
-                self._open_failed(path, error)
+            self._open_failed(path, error)
             return None
-        if token != self._open_token or self._shut_down:
-            await session.close()
-            return None
-        self.attach(session)
-        return session
-
-    async def _closed_sessions(self) -> None:
-        while self._closing:
-            await asyncio.gather(*(task for _session, task in self._closing), return_exceptions=True)
-            self._closing = [(session, task) for session, task in self._closing if not task.done()]
 
     def _open_failed(self, path: Path, error: PulseError) -> None:
         if not path.exists():
@@ -461,62 +452,35 @@ class MainWindow(QMainWindow):
         self.dialogs.show_error(f"Cannot open {path.name}", str(error))
         self.open_failed.emit(error)
 
-    def attach(self, session: Session) -> None:
-        """Show `session` in every panel (closing the one shown before)."""
-        self.close_database()
-        self.session = session
-        database = session.database
-        self.settings.add_recent_file(database.path)
-        self.setWindowTitle(title_for(database))
-        self.dashboard.clear()
-        self.schema.set_session(session)
-        self.console.set_session(session)
-        self.maintenance.set_session(session)
-        self.ingest.set_database(database)
-        session.events.sample.connect(self._on_sample)
-        session.events.sampler_error.connect(self._on_sampler_error)
-        session.events.job_done.connect(self._on_job_done)
-        if session.last_sample is not None:
-            self._on_sample(session.last_sample, session.last_activity)
-        self.layouts.attach(session)
-        self._update_actions()
-        self._update_status_labels()
-        self.show_status(f"Opened {database.path}")
-        self.database_opened.emit(database)
-
-    def close_database(self) -> asyncio.Task | None:
-        """Empty every view at once and close the session in the background (its threads end off the GUI)."""
-        session = self._detach()
-        if session is None:
-            return None
-        task = spawn(session.close())
-        self._closing.append((session, task))
-        self.database_closed.emit()
-        return task
-
-    def _detach(self) -> Session | None:
-        """Take the session off every view; the caller closes it."""
-        session = self.session
-        if session is None:
-            return None
-        # Nothing the old session still publishes while it shuts down may reach the screen.
-        session.events.sample.disconnect(self._on_sample)
-        session.events.sampler_error.disconnect(self._on_sampler_error)
-        session.events.job_done.disconnect(self._on_job_done)
-        self.layouts.detach()
-        if self.ingest_controller.running:
-            self.ingest_controller.stop()  # returns at once: the run ends on the loop, the window keeps painting
-        self.session = None
+    def _on_session_changed(self, session: Session | None) -> None:
+        """The window's own views (title, dashboard, status, actions) follow the workspace's open file."""
+        previous, self._shown = self._shown, session
+        if previous is not None:
+            previous.events.job_done.disconnect(self._on_job_done)
+            self.layouts.detach()
         self.last_sample = None
-        self.schema.set_session(None)
-        self.console.set_session(None)
-        self.maintenance.set_session(None)
-        self.ingest.set_database(None)
         self.dashboard.clear()
-        self.setWindowTitle(APP_TITLE)
+        if session is None:
+            self.setWindowTitle(APP_TITLE)
+        else:
+            database = session.database
+            self.settings.add_recent_file(database.path)
+            self.setWindowTitle(title_for(database))
+            session.events.job_done.connect(self._on_job_done)
+            if session.last_sample is not None:
+                self._on_sample(Sampled(session.last_sample, session.last_activity))
+            self.layouts.attach(session)
+            self.show_status(f"Opened {database.path}")
         self._update_actions()
         self._update_status_labels()
-        return session
+        if session is not None:
+            self.database_opened.emit(session.database)
+        elif previous is not None:
+            self.database_closed.emit()
+
+    def close_database(self) -> asyncio.Task:
+        """Close the open file (and stop the ingest): every view empties at once, the rest ends off the GUI."""
+        return spawn(self.workspace.close())
 
     def ask_copy_to_postgres(self) -> QDialog | None:
         """Tools ▸ Copy to PostgreSQL…: a non-modal dialog that copies the open file from one snapshot."""
@@ -534,29 +498,17 @@ class MainWindow(QMainWindow):
 
     # Demo -------------------------------------------------------------------------------------------------
     def demo_database_path(self) -> Path:
-        return self.ingest_controller.demo_database_path()
+        return self.workspace.demo_database_path()
 
     def start_demo(self, rate: int | None = 2000) -> asyncio.Task:
-        """Stream the demo server into a fresh demo database of its own (never into the user's open file);
-        the window opens that database once the controller has made it."""
+        """Stream the demo server into a fresh demo database of its own (never into the user's open file),
+        which the workspace opens once the previous run has stopped and the open file has closed."""
         table = self.ingest.table_edit.text().strip() or "readings"
         return spawn(self._start_demo(table, rate or None))
 
     async def _start_demo(self, table: str, rate: int | None) -> None:
-        self.close_database()
-        await self._closed_sessions()  # the old session may be on demo.db itself, which the demo makes afresh
-        await self.ingest_controller.stop()  # the previous run (a demo, or the user's) ends first
-        try:
-            self.ingest_controller.start_demo(table=table, rate=rate)
-        except PulseError as error:
-            self.dialogs.show_error("Cannot start the demo", str(error))
-            return
-        self._demo_request = (table, rate)
-
-    def _on_demo_database_ready(self, path: Path) -> None:
-        self.open_path(path)
-        table, rate = self._demo_request
-        self.show_welcome(path, table, rate)
+        if await self.ingest_controller.start_demo(table=table, rate=rate) and self.session is not None:
+            self.show_welcome(self.session.path, table, rate)
 
     def welcome_text(self, path: Path, table: str, rate: int | None) -> str:
         speed = f"{rate:,} readings a second" if rate else "as fast as it can"
@@ -577,8 +529,6 @@ class MainWindow(QMainWindow):
         return True
 
     def _on_ingest_started(self, _config) -> None:
-        if self.session is not None:
-            self.session.note_own_writes()
         self.layouts.writing_started()
         self._set_status("ingest", "ingest: connecting")
         QTimer.singleShot(1500, self.schema.refresh)  # the session creates its table on the first batch
@@ -590,14 +540,11 @@ class MainWindow(QMainWindow):
             self.show_status(f"Ingest stopped: {stats.written:,} rows written, {stats.dead_letters:,} dead letters.")
 
     # Session events -------------------------------------------------------------------------------------
-    def _on_sample(self, sample: Sample, activity: Activity) -> None:
-        self.last_sample = sample
-        self.dashboard.add_sample(sample, activity, self.ingest_controller.rows_per_second())
+    def _on_sample(self, sampled: Sampled) -> None:
+        self.last_sample = sampled.sample
+        self.dashboard.add_sample(sampled.sample, sampled.activity, self.ingest_controller.rows_per_second())
         self._update_status_labels()
-        self.sample_received.emit(sample)
-
-    def _on_sampler_error(self, error: PulseError) -> None:
-        self.show_status(f"⚠ {error}")
+        self.sample_received.emit(sampled.sample)
 
     def _on_job_done(self, job, _result) -> None:
         # What a job changed shows at once, not at the next sample (the flag it cleared, the size it saved).
@@ -608,7 +555,7 @@ class MainWindow(QMainWindow):
         try:
             await session.sample_now()
         except PulseError as error:
-            self._on_sampler_error(error)
+            self.show_status(f"⚠ {error}")
 
     # Status -----------------------------------------------------------------------------------------------
     def show_status(self, text: str) -> None:
@@ -718,8 +665,7 @@ class MainWindow(QMainWindow):
             apply_theme(app, preferences.theme)
         if save:  # at start-up an explicit interval (tests, the self-test) stays
             self.sample_interval = preferences.sample_interval
-            if self.session is not None:
-                self.session.interval = preferences.sample_interval
+            self.workspace.set_interval(preferences.sample_interval)
         if preferences.chart_window != self.dashboard.window_seconds:
             self.dashboard.set_window(preferences.chart_window)
         fonts = (preferences.editor_font_size, preferences.grid_font_size)
@@ -775,13 +721,7 @@ class MainWindow(QMainWindow):
             self.settings.sync()
             return
         self.settings.save_window(self.saveGeometry(), self.saveState())
-        self.ingest_controller.shutdown()
-        session = self._detach()
-        if session is not None:
-            session.close_now()  # blocking: at exit there may be no loop left to run a close task
-            self.database_closed.emit()
-        for closing, _task in self._closing:
-            closing.close_now()  # joins the close already under way
+        self.workspace.shutdown_now()  # blocking: at exit there may be no loop left to await a close
         self.settings.sync()
 
 

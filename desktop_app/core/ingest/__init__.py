@@ -9,6 +9,7 @@
     writer.py    BatchWriter: the writer thread, bounded queue (messages and bytes), retries and pauses
     session.py   IngestSession: a source + the writer, and the counters (IngestStats, stats.py)
     protocol.py  the `ingest-worker` child and its parent side (JSON lines both ways)
+    run.py       IngestRun: one run at a time (the worker child, and the demo server's), its events
     frames.py    FrameReader: the streaming, bounded WebSocket frame reader (Sans-I/O)
     stream_connection.py  the WebSocket connection that feeds it
     bench.py     `bench ingest`

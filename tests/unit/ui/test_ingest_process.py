@@ -87,6 +87,7 @@ def test_quitting_during_demo_start_up_leaves_no_process(qtbot, qloop, tmp_path:
         await asyncio.sleep(0)  # the cancelled start-up kills what it spawned
         await wait_for(lambda: not children_of(os.getpid()), 10)
         await wait_for(lambda: not controller.running, 10)
+        await controller.workspace.aclose()  # the demo's file is the workspace's: the window closes it too
 
     resolve(qtbot, asyncio.wait_for(scenario(), 40), timeout=90_000)
     assert not controller.running and not children_of(os.getpid())
