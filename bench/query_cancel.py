@@ -3,9 +3,9 @@
 Workloads on a real database in a temp folder:
   - an endless recursive CTE (pure VM work)
   - a sort of 3M rows by random() (time spent inside SQLite's sorter)
-For each, `--trials` times: start the query on a QueryRunner, wait 50-150 ms, cancel(), and time
-until on_error(QueryInterrupted) arrives. Baseline from the same run: the round trip of `SELECT 1`
-through the runner. Overhead: a bounded query through the runner (progress handler on) against the
+For each, `--trials` times: start the query as a session job (`Session.run_query`), wait 50-150 ms,
+`cancel_query()`, and time until the awaited job raises QueryInterrupted on the loop. Baseline from the
+same run: the round trip of `SELECT 1` through the session. Overhead: a bounded query through the runner (progress handler on) against the
 same query on a plain read connection.
 
     flock /tmp/pulse-bench.lock python bench/query_cancel.py [--trials 20] [--json]
@@ -14,19 +14,19 @@ same query on a plain read connection.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from measure import percentile
 
-from desktop_app.core.database import connect_read, connect_write, create_database, open_database
-from desktop_app.core.errors import QueryInterrupted
-from desktop_app.core.query import QueryRunner
+from desktop_app.core.database import connect_read, connect_write, create_database
+from desktop_app.core.errors import PulseError, QueryInterrupted
+from desktop_app.core.session import Session
 
 TARGET_MS = 100.0
 WORKLOADS = {
@@ -48,25 +48,51 @@ def build(path: Path) -> None:
     connection.close()
 
 
-def run_and_wait(runner: QueryRunner, sql: str, cancel_after_s: float | None) -> tuple[float, object]:
-    """(ms from cancel (or submit) to the end callback, what ended it)."""
-    finished = threading.Event()
-    outcome: list[object] = []
-
-    def end(value: object) -> None:
-        outcome.append(value)
-        finished.set()
-
-    runner.execute(sql, on_page=lambda page: None, on_done=end, on_error=end)
+async def run_and_wait(session: Session, sql: str, cancel_after_s: float | None) -> tuple[float, object]:
+    """(ms from cancel (or submit) to the job's end on the loop, what ended it)."""
+    running = asyncio.ensure_future(session.run_query(sql))
     if cancel_after_s is not None:
-        time.sleep(cancel_after_s)
+        await asyncio.sleep(cancel_after_s)
         started = time.perf_counter()
-        runner.cancel()
+        session.cancel_query()
     else:
         started = time.perf_counter()
-    if not finished.wait(60):
-        raise RuntimeError("query did not end within 60 s")
-    return (time.perf_counter() - started) * 1000.0, outcome[0]
+    try:
+        outcome: object = await asyncio.wait_for(running, 60)
+    except PulseError as error:
+        outcome = error
+    return (time.perf_counter() - started) * 1000.0, outcome
+
+
+async def measure(path: Path, trials: int, rng: random.Random, result: dict[str, object]) -> tuple[float, float]:
+    runner = await Session.open(path, interval=3600)  # no sampling in the way
+    try:
+        round_trips = [(await run_and_wait(runner, "SELECT 1", None))[0] for _ in range(50)]
+        result["select1_round_trip_ms_median"] = round(statistics.median(round_trips), 3)
+        for name, sql in WORKLOADS.items():
+            latencies = []
+            for _ in range(trials):
+                latency, ended_by = await run_and_wait(runner, sql, rng.uniform(0.05, 0.15))
+                if not isinstance(ended_by, QueryInterrupted):
+                    raise RuntimeError(f"{name}: ended with {ended_by!r} instead of QueryInterrupted")
+                latencies.append(latency)
+            result[name] = {
+                "cancel_ms_median": round(statistics.median(latencies), 3),
+                "cancel_ms_p95": round(percentile(latencies, 0.95), 3),
+                "cancel_ms_max": round(max(latencies), 3),
+            }
+        # Interleaved rounds, best of each: other work on the machine hits both sides alike.
+        plain = connect_read(path)
+        runner_runs, plain_runs = [], []
+        for _ in range(5):
+            runner_runs.append((await run_and_wait(runner, BOUNDED, None))[0])
+            started = time.perf_counter()
+            plain.execute(BOUNDED).fetchall()
+            plain_runs.append((time.perf_counter() - started) * 1000.0)
+        plain.close()
+    finally:
+        await runner.close()
+    return min(runner_runs), min(plain_runs)
 
 
 def main() -> None:
@@ -79,31 +105,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pulse-bench-") as folder:
         path = Path(folder) / "cancel.db"
         build(path)
-        with QueryRunner(open_database(path)) as runner:
-            round_trips = [run_and_wait(runner, "SELECT 1", None)[0] for _ in range(50)]
-            result["select1_round_trip_ms_median"] = round(statistics.median(round_trips), 3)
-            for name, sql in WORKLOADS.items():
-                latencies = []
-                for _ in range(args.trials):
-                    latency, ended_by = run_and_wait(runner, sql, rng.uniform(0.05, 0.15))
-                    if not isinstance(ended_by, QueryInterrupted):
-                        raise RuntimeError(f"{name}: ended with {ended_by!r} instead of QueryInterrupted")
-                    latencies.append(latency)
-                result[name] = {
-                    "cancel_ms_median": round(statistics.median(latencies), 3),
-                    "cancel_ms_p95": round(percentile(latencies, 0.95), 3),
-                    "cancel_ms_max": round(max(latencies), 3),
-                }
-            # Interleaved rounds, best of each: other work on the machine hits both sides alike.
-            plain = connect_read(path)
-            runner_runs, plain_runs = [], []
-            for _ in range(5):
-                runner_runs.append(run_and_wait(runner, BOUNDED, None)[0])
-                started = time.perf_counter()
-                plain.execute(BOUNDED).fetchall()
-                plain_runs.append((time.perf_counter() - started) * 1000.0)
-            plain.close()
-    runner_ms, plain_ms = min(runner_runs), min(plain_runs)
+        runner_ms, plain_ms = asyncio.run(measure(path, args.trials, rng, result))
     result["bounded_query_ms_runner"] = round(runner_ms, 1)
     result["bounded_query_ms_plain"] = round(plain_ms, 1)
     result["overhead_ratio_runner_vs_plain"] = round(runner_ms / plain_ms, 3)

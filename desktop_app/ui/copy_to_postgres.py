@@ -88,10 +88,10 @@ class CopyToPostgresDialog(QDialog):
             if self.session is not None:
                 self.job = self.session.copy_to_postgres(url, schema=schema, password=password, progress=self._show_progress)
             else:
-                if self._worker is None:
-                    self._worker = Worker("pulse-migrate")
+                self._worker = Worker("pulse-migrate")
                 migration = Migration(self.source, url, schema=schema, password=password)
                 self.job = self._worker.submit("migrate", migration.run_job, progress=self._show_progress)
+                self._worker.stop()  # its thread ends with this one job
         except PulseError as exc:
             self.status.setText(f"Copy failed: {exc}")
             return

@@ -217,6 +217,46 @@ def test_a_cancelled_migrate_resumes_skipping_tables_already_copied_and_verified
     assert result.verified
 
 
+def test_closing_the_database_cancels_its_copy_to_postgres_and_leaves_no_thread(tmp_path: Path, pg_url: str) -> None:
+    import asyncio
+    import threading
+
+    from desktop_app.core.session import Session
+    from tests.scenarios import run_bounded
+
+    source = tmp_path / "shop.db"
+    make_source(source, order_rows=200_000)  # ten batches: the copy is still running when the window closes
+    progress: list[tuple[str, int]] = []
+
+    async def scenario() -> None:
+        session = await Session.open(source)
+        job = session.copy_to_postgres(pg_url, schema="closed", progress=lambda t, d, n: progress.append((t, d)))
+        deadline = asyncio.get_running_loop().time() + 30
+        while not any(done for _, done in progress) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.005)
+        assert progress, "the copy never started"
+        await session.close()  # the copy is the session's: closing cancels it and waits for its thread
+        assert job.done()
+        with pytest.raises(MigrateCancelled):
+            await job
+
+    run_bounded(scenario(), 60)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("pulse-")]
+    assert query(pg_url, 'SELECT to_regclass(\'closed."Order Details"\')')[0][0] is None  # rolled back whole
+
+    # Not cancelled, the same copy completes, its progress on the loop thread.
+    async def complete() -> None:
+        session = await Session.open(source)
+        threads: set[str] = set()
+        result = await session.copy_to_postgres(
+            pg_url, schema="closed", progress=lambda *_: threads.add(threading.current_thread().name)
+        )
+        await session.close()
+        assert result.verified and threads == {threading.main_thread().name}
+
+    run_bounded(complete(), 60)
+
+
 # -- passwords and TLS ---------------------------------------------------------------------------------------
 
 def test_mask_url_hides_passwords() -> None:
