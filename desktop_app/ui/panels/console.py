@@ -1,7 +1,7 @@
 """Query console: SQL editor, run (Ctrl+Enter, or the selection), cancel, lazy results, EXPLAIN views.
 
-Statements run on the session's query runner thread and are awaited on the qasync loop; pages of rows
-arrive on the loop thread and fill a lazy model. A run is tagged with a generation number (and its
+Statements run as the session's jobs (reads on its console thread, writes on its one write connection)
+and are awaited on the qasync loop; pages of rows arrive on the loop thread and fill a lazy model. A run is tagged with a generation number (and its
 session) so late pages of a cancelled run, or of a database closed since, are dropped.
 """
 
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import PulseError, QueryInterrupted
 from desktop_app.core.query import PlanNode, QueryResult, ResultPage
 from desktop_app.core.session import Session
+from desktop_app.core.workspace import Workspace
 from desktop_app.ui import theme
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
@@ -58,12 +59,16 @@ class ConsolePanel(QWidget):
         settings: AppSettings,
         dialogs: Dialogs | ScriptedDialogs,
         parent: QWidget | None = None,
+        *,
+        workspace: Workspace | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("console")
         self._settings = settings
         self.dialogs = dialogs
         self._session: Session | None = None
+        if workspace is not None:  # each file the workspace opens (or closes) arrives here by itself
+            workspace.session_changed.connect(self.set_session)
         self._task: asyncio.Task | None = None
         self._generation = 0
         self._busy = False
