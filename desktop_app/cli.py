@@ -7,9 +7,11 @@ with `set_defaults(handler=...)` returns the process exit code.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from desktop_app import __version__
 from desktop_app.core.errors import PulseError
@@ -31,6 +33,49 @@ VERB_NAMES = frozenset(
     {"backup", "bench", "check", "checkpoint", "demo-server", "ingest", "ingest-file", "ingest-worker", "smoke",
      "migrate", "query", "stats", "vacuum", "watch"}
 )
+# Verbs whose last word is a report of what they did: Ctrl+C or SIGTERM must reach it from their first instant.
+REPORTING_VERBS = frozenset({"ingest", "ingest-file"})
+
+
+class StopSignals:
+    """SIGINT and SIGTERM, caught from the moment this is made: held until a listener takes them (the verb once
+    its run exists), then passed to it. With no listener they never end the process by themselves."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self._listener: Callable[[], None] | None = None
+        numbers = (signal.SIGINT, signal.SIGTERM)
+        self._previous = {number: signal.signal(number, self._received) for number in numbers}
+        # A spawner may block them across exec, so that one sent while the interpreter starts waits: take it now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, numbers)
+
+    def _received(self, _signum: int, _frame: object) -> None:
+        listener = self._listener
+        if listener is None:
+            self.pending += 1
+        else:
+            listener()
+
+    def listen(self, listener: Callable[[], None] | None) -> None:
+        """From now on each signal calls `listener` (None: hold them again); the held ones are passed first.
+        Python runs a handler in the main thread between bytecodes, so none is lost or passed twice here."""
+        self._listener = listener
+        while listener is not None and self.pending:
+            self.pending -= 1
+            listener()
+
+    def restore(self) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Python's Ctrl+C (KeyboardInterrupt) for a blocking step with nothing to report yet: a prompt."""
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, self._received)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,14 +114,20 @@ def _verb_names() -> set[str]:
 
 
 def run_verb(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(list(argv))
+    # Before the verb modules load (~0.1 s of imports): a signal then is held for the run, not fatal.
+    stop_signals = StopSignals() if argv and argv[0] in REPORTING_VERBS else None
     try:
+        args = build_parser().parse_args(list(argv))
+        args.stop_signals = stop_signals
         return int(args.handler(args) or 0)
     except PulseError as exc:
         print(f"sqlite-pulse: {exc}", file=sys.stderr)
         return EXIT_USAGE_OR_ERROR
     except KeyboardInterrupt:
         return 130
+    finally:
+        if stop_signals is not None:
+            stop_signals.restore()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,8 @@ from typing import Any
 
 EXIT_OK = 0
 EXIT_UNWRITTEN = 1  # the run ended with messages that could not be written
+EXIT_NEVER_CONNECTED = 3  # the source never connected (nothing listening, refused, TLS failed, ...)
+DEFAULT_FLUSH_TIMEOUT_S = 5.0  # a stop ends the run within this long, even behind a locked database
 PROGRESS_INTERVAL_S = 1.0
 BENCHMARKS_ATTRIBUTE = "_pulse_benchmarks"
 
@@ -88,8 +90,8 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         "--max-message-bytes", type=int, metavar="N", help="larger messages become dead letters (default 1 MiB)"
     )
     parser.add_argument(
-        "--flush-timeout", type=float, metavar="S",
-        help="on stop, give up on a locked or full database after S seconds (default: keep trying)",
+        "--flush-timeout", type=float, metavar="S", default=DEFAULT_FLUSH_TIMEOUT_S,
+        help=f"on stop, give up on a locked or full database after S seconds (default {DEFAULT_FLUSH_TIMEOUT_S:g})",
     )
     parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object with the counts")
 
@@ -171,25 +173,35 @@ def _progress_line(stats: Any) -> str:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    return _run_session(_config(args, args.url), args.json)
+    signals = _stop_signals(args)
+    return _run_session(_config(args, args.url), args.json, signals)
 
 
 def run_ingest_file(args: argparse.Namespace) -> int:
-    return _run_session(_config(args, "file://" + str(args.file)), args.json)
+    signals = _stop_signals(args)
+    return _run_session(_config(args, "file://" + str(args.file)), args.json, signals)
 
 
-def _run_session(config: Any, as_json: bool) -> int:
-    """Run one ingest in this process. First Ctrl+C / SIGTERM: stop and flush. A second one: stop retrying a
-    stuck database, say how many messages that abandons, and count them as unwritten."""
+def _stop_signals(args: argparse.Namespace) -> Any:
+    """The handlers the command line installed at its first line; a direct call installs them now."""
+    from desktop_app.cli import StopSignals
+
+    return getattr(args, "stop_signals", None) or StopSignals()
+
+
+def _run_session(config: Any, as_json: bool, signals: Any) -> int:
+    """Run one ingest in this process. First Ctrl+C / SIGTERM (even one that came while starting): stop and
+    flush. A second one: stop retrying a stuck database, say how many messages that abandons, and count them
+    as unwritten. Exit code 3 when a WebSocket source never connected."""
     import asyncio
-    import signal
 
     from desktop_app.core.ingest import IngestFailed, IngestSession
     from desktop_app.core.postgres.url import ensure_password, is_postgres_url
 
-    if is_postgres_url(config.db_path):  # ask for a password now, not from the writer thread
-        for note in ensure_password(str(config.db_path), interactive=sys.stdin.isatty()):
-            print(f"sqlite-pulse: note: {note}", file=sys.stderr)
+    if is_postgres_url(config.db_path) and not signals.pending:  # ask for a password now, not from the writer
+        with signals.interruptible():
+            for note in ensure_password(str(config.db_path), interactive=sys.stdin.isatty()):
+                print(f"sqlite-pulse: note: {note}", file=sys.stderr)
     session = IngestSession(config)
     show_progress = sys.stderr.isatty() and not as_json
 
@@ -203,12 +215,13 @@ def _run_session(config: Any, as_json: bool) -> int:
             abandoned = session.abandon()
             print(f"\nsqlite-pulse: interrupted again: abandoning {abandoned:,} unwritten messages", file=sys.stderr)
 
-        for number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(number, on_signal)
+        # Held signals are passed now; the handler runs between bytecodes, the loop takes it from there.
+        signals.listen(lambda: loop.call_soon_threadsafe(on_signal))
         progress = asyncio.ensure_future(_print_progress(session)) if show_progress else None
         try:
             return await session.run()
         finally:
+            signals.listen(None)  # the report is on its way: a late signal must not cut it off
             if progress is not None:
                 progress.cancel()
                 sys.stderr.write("\n")
@@ -219,7 +232,12 @@ def _run_session(config: Any, as_json: bool) -> int:
         _report(exc.stats, as_json)
         print(f"sqlite-pulse: {exc}", file=sys.stderr)
         return EXIT_UNWRITTEN
-    return _report(stats, as_json)
+    code = _report(stats, as_json)
+    if not session.ever_connected and not config.url.startswith("file://"):
+        why = stats.last_error or "stopped before the first connection"
+        print(f"sqlite-pulse: never connected to {config.url}: {why}; nothing was written.", file=sys.stderr)
+        return max(code, EXIT_NEVER_CONNECTED)
+    return code
 
 
 async def _print_progress(session: Any) -> None:

@@ -8,12 +8,16 @@ stops reading, so TCP pushes back on the server instead of memory growing.
 Every message is accounted for: received == written + dead_letters + unwritten + queue_depth, where
 queue_depth is zero once `run()` has returned and `unwritten` is non-zero only after a fatal database
 error, a flush deadline, or `abandon()`.
+
+A run that would create the SQLite file opens it only once the source has connected (or a message came):
+a stream that never connects leaves no file behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import threading
 import time
@@ -22,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from desktop_app.core.errors import PulseError
+from desktop_app.core.errors import DatabaseMissing, DatabaseReadOnly, PulseError
 from desktop_app.core.ingest.config import IngestConfig
 from desktop_app.core.ingest.mapping import Message, MessageMapper
 from desktop_app.core.ingest.sources import Inbox, Source, source_for
@@ -32,6 +36,9 @@ from desktop_app.core.postgres.url import is_postgres_url
 
 FLUSH_TICK_S = 0.01  # a partly filled chunk waits at most this long for the writer (received_at precision)
 RATE_WINDOW_S = 2.0
+# After stop(), how long the source may take to finish (a closing handshake, a connection attempt still
+# opening) before it is cancelled: every exit path has a deadline.
+SOURCE_STOP_S = 3.0
 
 
 class IngestFailed(PulseError):
@@ -105,6 +112,10 @@ class IngestSession:
         self._last_state: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested = threading.Event()
+        self._source_task: asyncio.Future | None = None
+        self._source_deadline: asyncio.TimerHandle | None = None
+        self._writer_start: asyncio.Future | None = None
+        self.ever_connected = False  # the source connected at least once (or delivered a message)
 
     # -- control (any thread) ---------------------------------------------------------------------------
 
@@ -114,9 +125,16 @@ class IngestSession:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed in between: run() is over anyway
-                loop.call_soon_threadsafe(self.source.stop)
+                loop.call_soon_threadsafe(self._stop_source)
         else:
             self.source.stop()
+
+    def _stop_source(self) -> None:
+        """On the loop: ask the source to end, and cancel it if it has not after SOURCE_STOP_S."""
+        self.source.stop()
+        task = self._source_task
+        if task is not None and self._source_deadline is None and self._loop is not None:
+            self._source_deadline = self._loop.call_later(SOURCE_STOP_S, task.cancel)
 
     def abandon(self) -> int:
         """Stop without waiting for a stuck database (a second interrupt): returns how many received messages
@@ -140,29 +158,42 @@ class IngestSession:
         self._loop = loop = asyncio.get_running_loop()
         self._started = time.monotonic()
         try:
-            await loop.run_in_executor(None, self.writer.start)
+            if not self._would_create_database():  # an existing database: its problems show at once
+                await self._start_writer()
         except PulseError as exc:
             self._stopped = True
             self._finished_at = time.monotonic()
             raise IngestFailed(exc, self.stats()) from exc
-        if self._stop_requested.is_set():
-            self.source.stop()
         timer = loop.call_later(self.config.seconds, self.stop) if self.config.seconds else None
         ticker = asyncio.ensure_future(self._ticks())
         switch_interval = _SwitchInterval(self.config.gil_switch_interval_s)
+        self._source_task = source = asyncio.ensure_future(self.source.run(self.inbox))
+        if self._stop_requested.is_set():
+            self._stop_source()
         try:
-            await self.source.run(self.inbox)
+            await asyncio.wait({source})
+            if not source.cancelled():  # cancelled: it outlived SOURCE_STOP_S after stop()
+                source.result()
         except PulseError:
             if self.writer.error is None:
                 raise  # the source's own error (a bad URL, a missing file)
         finally:
             switch_interval.restore()
-            if timer is not None:
-                timer.cancel()
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            for handle in (timer, self._source_deadline):
+                if handle is not None:
+                    handle.cancel()
+            for task in (source, ticker):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            self._watch_source()
             self._force_handoff()
+            if self.ever_connected:
+                self._start_writer()
+            if self._writer_start is not None:  # a writer that failed to start has its error in writer.error
+                with contextlib.suppress(PulseError):
+                    await asyncio.shield(self._writer_start)
             await asyncio.shield(loop.run_in_executor(None, self.writer.stop))
             self._stopped = True
             self._finished_at = time.monotonic()
@@ -175,11 +206,48 @@ class IngestSession:
         """Hands a partly filled chunk to the writer when the stream is slow or idle; notices state changes."""
         while True:
             await asyncio.sleep(FLUSH_TICK_S)
+            self._watch_source()
+            if self.ever_connected:
+                self._start_writer()  # submit() queues meanwhile; a failure ends the run just below
             if not self.writer.alive and self.writer.error is not None:
                 self.stop()  # the writer stopped on a fatal error: end the run, run() raises it
                 return
             self.inbox.flush()
             self._notify()
+
+    def _watch_source(self) -> None:
+        if not self.ever_connected:
+            status = self.source.status
+            # A connection can end between two ticks; a backoff with no failed attempt follows one that connected.
+            self.ever_connected = (
+                status.state == "connected" or (status.state == "backoff" and status.retry_attempts == 0)
+                or status.reconnects > 0 or self.inbox.received > 0
+            )
+
+    def _start_writer(self) -> asyncio.Future:
+        """Open the sink on a worker thread (once); a failure is raised by the future and kept in writer.error."""
+        if self._writer_start is None:
+            loop = asyncio.get_running_loop()
+            self._writer_start = asyncio.ensure_future(loop.run_in_executor(None, self.writer.start))
+        return self._writer_start
+
+    def _would_create_database(self) -> bool:
+        """True when opening the target would create the SQLite file; raises when it could not be created."""
+        if is_postgres_url(self.config.db_path):
+            return False
+        path = Path(self.config.db_path).expanduser().absolute()
+        try:
+            if os.stat(path).st_size > 0:
+                return False
+        except FileNotFoundError:
+            folder = path.parent
+            if not folder.is_dir():
+                raise DatabaseMissing(f"The folder {folder} does not exist.") from None
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise DatabaseReadOnly(f"Cannot create {path.name}: the folder {folder} is not writable.") from None
+        except OSError:
+            return False  # the writer's open says what is wrong with it
+        return True  # missing, or empty (the sink would write a new database into it)
 
     def _notify(self) -> None:
         state = self._state()
