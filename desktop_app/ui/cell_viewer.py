@@ -96,6 +96,17 @@ class CellViewer(QDialog):
         if not self.isVisible():
             self.show()
 
+    def clear(self) -> None:
+        """Forget the value shown and hide (another file opened: its old cell must not stay on screen)."""
+        self.value, self.view, self.image = None, describe(None), None
+        for label in (self.title, self.summary, self.picture):
+            label.clear()
+        self.text.clear()
+        self.text.setPlaceholderText("")
+        self.hex.clear()
+        self.setWindowTitle("Value")
+        self.hide()
+
     def copy_text(self) -> str:
         if isinstance(self.value, bytes):
             return blob_text(self.value)

@@ -192,5 +192,10 @@ class TableExport(QObject):
             file_filter=FILE_FILTERS[fmt],
         )
 
+    def reset(self) -> None:
+        """Another file: an export of the old one is cancelled (it leaves no file) and its message goes."""
+        self.bar.cancel()
+        self.status.setText("")
+
     def _say(self, text: str) -> None:
         self.status.setText(text)

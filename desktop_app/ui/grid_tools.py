@@ -93,6 +93,11 @@ class GridTools:
         self.viewer.raise_()
         return self.viewer
 
+    def reset(self) -> None:
+        """The grid shows another file: the viewer lets go of the old value."""
+        if self.viewer is not None:
+            self.viewer.clear()
+
     def _show(self, index: QModelIndex) -> None:
         model = self.view.model()
         if self.viewer is None or model is None or not index.isValid():

@@ -109,7 +109,7 @@ class MainWindow(QMainWindow):
         self._applied_fonts = (0, 0)
 
         self.panels_built = False
-        self.maintenance = MaintenanceActions(self.dialogs, self.show_status, self)
+        self.maintenance = MaintenanceActions(self.dialogs, self.show_status, self, workspace=self.workspace)
 
         # The frame: docks (empty until build_panels), actions, menus, toolbar, status bar.
         self._build_docks()
@@ -148,8 +148,8 @@ class MainWindow(QMainWindow):
         self.ingest_controller: IngestController = IngestController(self, workspace=self.workspace, dialogs=self.dialogs)
         # Sized for the fastest interval Preferences offers, so a faster choice later still fills the 1 h chart.
         self.dashboard: DashboardPanel = DashboardPanel(sample_interval=min(self.sample_interval, MIN_SAMPLE_INTERVAL))
-        self.schema: SchemaPanel = SchemaPanel()
-        self.console: ConsolePanel = ConsolePanel(self.settings, self.dialogs)
+        self.schema: SchemaPanel = SchemaPanel(workspace=self.workspace)
+        self.console: ConsolePanel = ConsolePanel(self.settings, self.dialogs, workspace=self.workspace)
         self.ingest: IngestPanel = IngestPanel(self.ingest_controller, self.settings)
         self._fill_docks()
         self.schema.browser.table_export.dialogs = self.dialogs
@@ -345,13 +345,8 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         from desktop_app.ui.panels.ingest import describe_state  # noqa: PLC0415 (loaded by build_panels)
 
-        # Once: every later file reaches each receiver through the workspace, the window's views last.
-        changed = self.workspace.session_changed
-        changed.connect(self.schema.set_session)
-        changed.connect(self.console.set_session)
-        changed.connect(self.maintenance.set_session)
-        changed.connect(lambda session: self.ingest.set_database(session.database if session else None))
-        changed.connect(self._on_session_changed)
+        # The panels follow the workspace's open file by themselves; the window's own views after them.
+        self.workspace.session_changed.connect(self._on_session_changed)
         self.workspace.sample.connect(self._on_sample)
         self.workspace.error.connect(lambda error: self.show_status(f"⚠ {error}"))
         self.ingest.demo_requested.connect(self.start_demo)
@@ -460,6 +455,7 @@ class MainWindow(QMainWindow):
             self.layouts.detach()
         self.last_sample = None
         self.dashboard.clear()
+        self.dashboard.welcome.hide()  # the demo's note goes with the demo's file (show_welcome follows)
         if session is None:
             self.setWindowTitle(APP_TITLE)
         else:

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from desktop_app.core import maintenance
 from desktop_app.core.errors import PulseError
 from desktop_app.core.session import Job, Session
+from desktop_app.core.workspace import Workspace
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, Progress, ScriptedDialogs
 
@@ -86,10 +87,14 @@ class MaintenanceActions(QObject):
         dialogs: Dialogs | ScriptedDialogs,
         show_status: Callable[[str], None],
         parent: QObject | None = None,
+        *,
+        workspace: Workspace | None = None,
     ) -> None:
         super().__init__(parent)
         self.dialogs = dialogs
         self._show_status = show_status
+        if workspace is not None:  # each file the workspace opens (or closes) arrives here by itself
+            workspace.session_changed.connect(self.set_session)
         self.session: Session | None = None
         self._running: dict[str, Job] = {}
 

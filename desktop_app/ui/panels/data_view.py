@@ -199,6 +199,10 @@ class DataView(QWidget):
         self.close_table()
         self._session = session
         self.info_label.setText("")
+        # Nothing typed or shown for the previous file stays: the row number, the export's note, the viewer.
+        self.go_edit.clear()
+        self.table_export.reset()
+        self.grid_tools.reset()
         if session is not None:
             session.events.data_changed.connect(self._on_data_changed)
 

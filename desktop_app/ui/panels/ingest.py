@@ -189,6 +189,9 @@ class IngestPanel(QWidget):
         controller.stopped.connect(lambda _stats: self._update_buttons())
         controller.failed.connect(self.show_error)
         controller.demo_starting.connect(self._on_demo_starting)
+        controller.workspace.session_changed.connect(
+            lambda session: self.set_database(session.database if session is not None else None)
+        )
         self._update_buttons()
         self.apply_theme()
         theme.notifier().changed.connect(self.apply_theme)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import PulseError
 from desktop_app.core.query import SchemaObject
 from desktop_app.core.session import Session
+from desktop_app.core.workspace import Workspace
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.models.table_model import TableModel
 from desktop_app.ui.panels.data_view import DataView
@@ -40,11 +41,13 @@ class SchemaPanel(QWidget):
     table_opened = Signal(str)
     failed = Signal(object)  # PulseError
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, workspace: Workspace | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("schema")
         self._session: Session | None = None
         self._objects: list[SchemaObject] = []
+        if workspace is not None:  # each file the workspace opens (or closes) arrives here by itself
+            workspace.session_changed.connect(self.set_session)
 
         self.tree = QTreeWidget()
         self.tree.setObjectName("schemaTree")
