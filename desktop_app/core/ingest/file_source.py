@@ -77,6 +77,7 @@ class FileSource:
         if not self.path.is_file():
             raise IngestError(f"{self.path} does not exist or is not a file.")
         self.status.state = "connected"
+        self.status.connections = 1
         put = inbox.put
         try:
             for message in read_ndjson(self.path, inbox.limit):

@@ -5,7 +5,7 @@ nothing waits for a whole frame before deciding:
 
 - a data message (text or binary, one frame or fragments, plain or permessage-deflate) is delivered whole
   when it is within `limit` bytes (inflated size for a compressed one);
-- a message over `limit` keeps its first KEEP_OVERSIZED_BYTES, discards the rest as it arrives, and is
+- a message over `limit` keeps its first KEEP_OVERSIZED_BYTES (at most `limit`), discards the rest as it arrives, and is
   delivered as one `Oversized` (its real size; for a compressed one the size when inflating stopped, which
   is `limit + 1`): the connection stays up;
 - a control frame (at most 125 bytes by RFC 6455) is handed whole, in its place in the stream, to
@@ -65,6 +65,7 @@ class FrameReader:
     def __init__(self, limit: int, deliver: Deliver, control: Control, fail: Fail,
                  inflater: Inflater | None = None) -> None:
         self.limit = limit
+        self._keep = min(limit, KEEP_OVERSIZED_BYTES)  # of an oversized message, as mapping.cut_oversized keeps
         self._deliver = deliver
         self._control = control
         self._fail = fail
@@ -247,8 +248,8 @@ class FrameReader:
             self._parts += piece
             if len(self._parts) > self.limit:
                 self._go_over()
-        elif len(self._parts) < KEEP_OVERSIZED_BYTES:
-            self._parts += piece[:KEEP_OVERSIZED_BYTES - len(self._parts)]
+        elif len(self._parts) < self._keep:
+            self._parts += piece[:self._keep - len(self._parts)]
 
     def _inflate(self, piece: bytes | bytearray) -> None:
         decompressor = self._decompressor
@@ -275,7 +276,7 @@ class FrameReader:
 
     def _go_over(self) -> None:
         self._over = True
-        del self._parts[KEEP_OVERSIZED_BYTES:]
+        del self._parts[self._keep:]
         if self._compressed and self._inflater is not None and self._inflater.no_context_takeover:
             self._decompressor = None
 

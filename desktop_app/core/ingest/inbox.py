@@ -32,6 +32,7 @@ ROOM_POLL_S = 0.005  # how often a blocked source checks the writer's queue for 
 @dataclass
 class SourceStatus:
     state: str = "connecting"  # "connecting" | "connected" | "backoff" | "done"
+    connections: int = 0  # connections made (a file source counts its opening)
     reconnects: int = 0  # connections re-established after the first
     retry_attempts: int = 0  # failed attempts since the last connection
     next_retry_at: float | None = None  # monotonic time of the next attempt, in "backoff"

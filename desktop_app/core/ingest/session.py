@@ -217,12 +217,7 @@ class IngestSession:
 
     def _watch_source(self) -> None:
         if not self.ever_connected:
-            status = self.source.status
-            # A connection can end between two ticks; a backoff with no failed attempt follows one that connected.
-            self.ever_connected = (
-                status.state == "connected" or (status.state == "backoff" and status.retry_attempts == 0)
-                or status.reconnects > 0 or self.inbox.received > 0
-            )
+            self.ever_connected = self.source.status.connections > 0 or self.inbox.received > 0
 
     def _start_writer(self) -> asyncio.Future:
         """Open the sink on a worker thread (once); a failure is raised by the future and kept in writer.error."""

@@ -89,6 +89,7 @@ class WebSocketSource:
                 ) as connection:
                     connected_at = time.monotonic()
                     connections += 1
+                    status.connections = connections
                     if connections > 1:
                         status.reconnects += 1
                     status.state = "connected"

@@ -275,3 +275,34 @@ def test_the_fixed_breakages_close_with_websockets_codes(code: int) -> None:
         if code in seen:
             return
     pytest.fail(f"no generated stream closes with {code}: {seen}")
+
+
+@pytest.mark.parametrize("shape", ["one frame", "fragments", "compressed"])
+@pytest.mark.parametrize("limit", [1000, 1 << 20])
+def test_an_oversized_message_keeps_its_head_and_the_stream_goes_on(shape: str, limit: int) -> None:
+    """Over the limit: the first min(limit, 64 KiB) bytes and the real size (the inflated size where inflating
+    stopped, limit + 1, for a compressed one), then the next message as usual; fed a few bytes at a time."""
+    from desktop_app.core.ingest.mapping import KEEP_OVERSIZED_BYTES, Oversized
+
+    rng = random.Random(7)
+    big = bytes(range(256)) * (3 * limit // 256 + 1)
+    deflater = Deflater(True, 15) if shape == "compressed" else None
+    if shape == "one frame":
+        stream = encoded(0x82, big, rng)
+    elif shape == "fragments":
+        stream = encoded(0x02, big[:limit], rng) + encoded(0x89, b"ping", rng) + encoded(0x80, big[limit:], rng)
+    else:
+        stream = encoded(0xC2, deflater.compress(big), rng)  # type: ignore[union-attr]
+    stream += encoded(0x81, b'{"next": 1}', rng)
+    pieces = [stream[i:i + 4093] for i in range(0, len(stream), 4093)]
+    messages: list[object] = []
+    inflater = Inflater(15, True) if deflater else None
+    reader = FrameReader(limit, lambda m: messages.append(m) or True, lambda _f: True,
+                         lambda code, reason: pytest.fail(f"{code} {reason}"), inflater)
+    for piece in pieces:
+        reader.feed(piece)
+        assert reader.buffered <= 4093 + 14  # never more than one read and a split header
+    oversized, following = messages
+    assert isinstance(oversized, Oversized) and following == '{"next": 1}'
+    assert oversized.head == big[:min(limit, KEEP_OVERSIZED_BYTES)]
+    assert oversized.size == (limit + 1 if shape == "compressed" else len(big))
