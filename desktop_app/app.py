@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QApplication
 # isort: split
 import qasync  # after PySide6 on purpose: it binds to the Qt already imported
 
-from desktop_app import __version__
+from desktop_app import __version__, logs
 from desktop_app.ui.application import create_application
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="open a demo database with a live stream flowing into it")
     parser.add_argument("--demo-rate", type=int, default=2000, metavar="N", help="demo messages per second (0: unthrottled)")
     parser.add_argument("--settings", type=Path, metavar="INI", help="settings file (default: per-user)")
+    parser.add_argument("--log-level", choices=logs.LEVELS, help="how much to log (default: warning; the log file "
+                        "keeps info and above)")
     parser.add_argument("--version", action="version", version=f"SQLite Pulse {__version__}")
     return parser
 
@@ -167,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_window(gate: SignalGate, argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    logs.configure(args.log_level, to_file=True)
     app = create_application()
     trace("QApplication created")
 

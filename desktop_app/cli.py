@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
-from desktop_app import __version__
+from desktop_app import __version__, logs
 from desktop_app.core.errors import PulseError
 
 # Modules that contribute verbs. Imported lazily per call so `stats` never loads Qt.
@@ -132,8 +132,14 @@ def run_verb(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if is_verb_call(argv):
-        return run_verb(argv)
+    try:
+        level, verb_argv = logs.split_log_level(argv)
+    except ValueError as exc:
+        print(f"sqlite-pulse: {exc}", file=sys.stderr)
+        return EXIT_USAGE_OR_ERROR
+    if is_verb_call(verb_argv):
+        logs.configure(level)
+        return run_verb(verb_argv)
     from desktop_app.app import main as gui_main  # Qt is imported only for the window
 
     return gui_main(argv)
