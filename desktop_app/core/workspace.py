@@ -61,6 +61,7 @@ class Workspace:
         self.ingest.error.connect(self.error.emit)
         self.ingest.state.connect(self._on_ingest_state)
         self._closing: dict[Session, asyncio.Future[None]] = {}  # sessions still shutting down
+        self._sampling: set[asyncio.Future[None]] = set()  # samples asked for after a job (kept referenced)
         self._generation = 0  # bumped by every open: an open overtaken by a later one closes what it got
         self._closed = False
 
@@ -94,12 +95,16 @@ class Workspace:
         ingest stops (the worker flushes), then the session closes completely, and so does any still closing
         (the same file opened next must not share locks with descriptors about to close)."""
         session = self._detach()
+        if session is not None:  # kept in sight from now on, so a `shutdown_now` meanwhile closes it too
+            self._closing[session] = asyncio.ensure_future(self._close_after_run(session))
         await self.stop_ingest()
-        if session is not None:
-            self._closing[session] = asyncio.ensure_future(session.close())
         while self._closing:
             await asyncio.gather(*self._closing.values(), return_exceptions=True)
             self._closing = {s: task for s, task in self._closing.items() if not task.done()}
+
+    async def _close_after_run(self, session: Session) -> None:
+        await self.stop_ingest()  # its worker may be writing this file: it flushes first
+        await session.close()
 
     async def aclose(self) -> None:
         """The end: every child exited, every file closed. Later opens return None."""
@@ -125,6 +130,7 @@ class Workspace:
         self.session = session
         session.events.sample.connect(self._on_sample)
         session.events.sampler_error.connect(self.error.emit)
+        session.events.job_done.connect(self._after_job)
         self.session_changed.emit(session)
 
     def _detach(self) -> Session | None:
@@ -134,6 +140,7 @@ class Workspace:
             return None
         session.events.sample.disconnect(self._on_sample)
         session.events.sampler_error.disconnect(self.error.emit)
+        session.events.job_done.disconnect(self._after_job)
         self.session_changed.emit(None)
         return session
 
@@ -144,6 +151,21 @@ class Workspace:
 
     def _on_sample(self, sample: Sample, activity: Activity) -> None:
         self.sample.emit(Sampled(sample, activity))
+
+    def _after_job(self, _job: object, _result: object) -> None:
+        # What a job changed (the flag it cleared, the size it saved) shows at once, not at the next sample.
+        session = self.session
+        if session is not None and not session.closed:
+            task = asyncio.ensure_future(self._sample_now(session))
+            self._sampling.add(task)
+            task.add_done_callback(self._sampling.discard)
+
+    async def _sample_now(self, session: Session) -> None:
+        try:
+            await session.sample_now()
+        except PulseError as error:
+            if session is self.session:  # a file closed meanwhile has nothing more to say
+                self.error.emit(error)
 
     # Ingest -----------------------------------------------------------------------------------------------
     async def start_ingest(self, config: IngestConfig, *, password: str | None = None) -> bool:

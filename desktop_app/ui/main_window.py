@@ -104,7 +104,7 @@ class MainWindow(QMainWindow):
         self.last_sample: Sample | None = None
         self._shown: Session | None = None  # the session the window's own views show
         self._shut_down = False
-        self._closing_after_ingest = False
+        self._closing_workspace = False
         self._shown_once = False
         self._applied_fonts = (0, 0)
 
@@ -451,7 +451,6 @@ class MainWindow(QMainWindow):
         """The window's own views (title, dashboard, status, actions) follow the workspace's open file."""
         previous, self._shown = self._shown, session
         if previous is not None:
-            previous.events.job_done.disconnect(self._on_job_done)
             self.layouts.detach()
         self.last_sample = None
         self.dashboard.clear()
@@ -462,7 +461,6 @@ class MainWindow(QMainWindow):
             database = session.database
             self.settings.add_recent_file(database.path)
             self.setWindowTitle(title_for(database))
-            session.events.job_done.connect(self._on_job_done)
             if session.last_sample is not None:
                 self._on_sample(Sampled(session.last_sample, session.last_activity))
             self.layouts.attach(session)
@@ -541,17 +539,6 @@ class MainWindow(QMainWindow):
         self.dashboard.add_sample(sampled.sample, sampled.activity, self.ingest_controller.rows_per_second())
         self._update_status_labels()
         self.sample_received.emit(sampled.sample)
-
-    def _on_job_done(self, job, _result) -> None:
-        # What a job changed shows at once, not at the next sample (the flag it cleared, the size it saved).
-        if self.session is not None and not self.session.closed:
-            spawn(self._sample_after_job(self.session))
-
-    async def _sample_after_job(self, session: Session) -> None:
-        try:
-            await session.sample_now()
-        except PulseError as error:
-            self.show_status(f"⚠ {error}")
 
     # Status -----------------------------------------------------------------------------------------------
     def show_status(self, text: str) -> None:
@@ -693,20 +680,25 @@ class MainWindow(QMainWindow):
 
     # Shutdown ---------------------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        if self.ingest_controller.running and not self._closing_after_ingest:
-            # Close once the worker has flushed (bounded by its stop deadlines), painting meanwhile: quitting
-            # first would end it through its parent's death, which gives up on what it had not yet written.
-            self._closing_after_ingest = True
+        busy = self.panels_built and (self.ingest_controller.running or self.session is not None)
+        if busy and not self._closing_workspace:
+            # Close once the worker has flushed and the file is closed (each step bounded by its deadline),
+            # painting meanwhile: quitting first would end the worker through its parent's death, which gives
+            # up on what it had not yet written, and would close the file blocking the GUI thread.
+            self._closing_workspace = True
             event.ignore()
-            spawn(self._close_after_ingest())
+            spawn(self._close_after_workspace())
             return
         self.shutdown()
         super().closeEvent(event)
 
-    async def _close_after_ingest(self) -> None:
-        self.show_status("Stopping the ingest before closing…")
-        await self.ingest_controller.stop()
-        self.close()
+    async def _close_after_workspace(self) -> None:
+        if self.ingest_controller.running:
+            self.show_status("Stopping the ingest before closing…")
+        try:
+            await self.workspace.aclose()
+        finally:
+            self.close()
 
     def shutdown(self) -> None:
         """Stop everything this window started: ingest (flushed), demo server, the session, the pool."""

@@ -113,3 +113,17 @@ def test_the_latest_open_wins_and_the_overtaken_one_is_closed(db_path: Path, oth
 
     run_bounded(scenario(), 30)
     assert not pulse_threads()
+
+
+def test_a_finished_job_is_sampled_at_once(db_path: Path) -> None:
+    async def scenario() -> None:
+        workspace = Workspace(interval=60)  # no timed sample comes during the test
+        session = await workspace.open(db_path, read_only=False)
+        samples: list[object] = []
+        workspace.sample.connect(samples.append)
+        await session.checkpoint("passive")
+        await wait_for(lambda: samples, 10)
+        await workspace.aclose()
+
+    run_bounded(scenario(), 30)
+    assert not pulse_threads()

@@ -60,3 +60,12 @@ def test_opening_another_file_leaves_every_panel_fresh(qtbot, window: MainWindow
     assert not controller.running and not window.ingest.state_label.text().startswith("connected")
     assert window.ingest.start_button.isEnabled()
     assert not children_of(os.getpid())
+
+
+def test_closing_the_window_closes_the_file_on_the_loop(qtbot, window: MainWindow, db_path: Path) -> None:
+    window.show()
+    open_in(qtbot, window, db_path)
+    with qtbot.waitSignal(window.database_closed, timeout=10_000):
+        window.close()  # returns at once; the file closes on the loop, then the window
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
+    assert window.session is None and window.shut_down
