@@ -25,6 +25,7 @@ from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest import IngestConfig, IngestStats
 from desktop_app.core.postgres.url import has_password, is_postgres_url, mask_url
+from desktop_app.core.session import Session
 from desktop_app.ui import theme
 from desktop_app.ui.ingest_controller import DEMO_RATE, IngestController
 from desktop_app.ui.settings import AppSettings
@@ -189,9 +190,7 @@ class IngestPanel(QWidget):
         controller.stopped.connect(lambda _stats: self._update_buttons())
         controller.failed.connect(self.show_error)
         controller.demo_starting.connect(self._on_demo_starting)
-        controller.workspace.session_changed.connect(
-            lambda session: self.set_database(session.database if session is not None else None)
-        )
+        controller.workspace.session_changed.connect(self._on_session_changed)
         self._update_buttons()
         self.apply_theme()
         theme.notifier().changed.connect(self.apply_theme)
@@ -199,6 +198,21 @@ class IngestPanel(QWidget):
     def set_database(self, database: Database | None) -> None:
         self._database = database
         self._update_buttons()
+
+    def _on_session_changed(self, session: Session | None) -> None:
+        # The workspace stopped the previous run before opening this file: its counts belong to the old one.
+        if session is not None and not self.controller.running:
+            self.clear()
+        self.set_database(session.database if session is not None else None)
+
+    def clear(self) -> None:
+        """Idle, no counts, no error: how the panel looks before any run."""
+        for label in self.counter_labels.values():
+            label.setText("–")
+        self.state_label.setText("idle")
+        self._state = "idle"
+        self._color_state()
+        self.error_label.setText("")
 
     def config(self) -> IngestConfig:
         target = self._target()

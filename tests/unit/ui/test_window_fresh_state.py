@@ -57,7 +57,8 @@ def test_opening_another_file_leaves_every_panel_fresh(qtbot, window: MainWindow
     assert not window.dashboard.welcome.isVisible()  # the demo's note went with the demo
     assert browser.go_edit.text() == ""
     assert not viewer.isVisible() and viewer.summary.text() == "" and viewer.text.toPlainText() == ""
-    assert not controller.running and not window.ingest.state_label.text().startswith("connected")
+    assert not controller.running and window.ingest.state_label.text() == "idle"
+    assert {label.text() for label in window.ingest.counter_labels.values()} == {"–"}  # no frozen counts
     assert window.ingest.start_button.isEnabled()
     assert not children_of(os.getpid())
 
