@@ -23,6 +23,11 @@ FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 _configured: Path | None | bool = False  # False: not yet; else the log file (None: stderr only)
 
 
+def current_log_file() -> Path | None:
+    """The file this process logs to, if any (for Help ▸ About)."""
+    return _configured if isinstance(_configured, Path) else None
+
+
 def log_file_path() -> Path:
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state) / "sqlite-pulse" / "sqlite-pulse.log"

@@ -212,6 +212,9 @@ def test_the_window_shows_before_the_chart_libraries_load(tmp_path: Path) -> Non
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_about_says_where_settings_and_the_demo_live(window: MainWindow, settings: AppSettings) -> None:
+def test_about_says_where_settings_the_demo_and_the_log_live(window: MainWindow, settings: AppSettings) -> None:
+    from desktop_app import logs
+
     text = window.about_text()
     assert settings.file_name in text and str(window.demo_database_path()) in text
+    assert f"Log file: {logs.current_log_file() or 'none (stderr only)'}" in text
