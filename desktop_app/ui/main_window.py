@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app import __version__
+from desktop_app import __version__, logs
 from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError
 from desktop_app.core.maintenance import CHECKPOINT_MODES
@@ -600,6 +600,7 @@ class MainWindow(QMainWindow):
             f"Python {sys.version.split()[0]}\n\n"
             f"Settings: {self.settings.file_name}\n"
             f"Demo database: {self.demo_database_path()}\n"
+            f"Log file: {logs.current_log_file() or 'none (stderr only)'}\n"
             "Help ▸ Read Me opens the manual; Help ▸ Keyboard Shortcuts lists the keys."
         )
 
