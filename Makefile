@@ -54,6 +54,7 @@ bench: $(VENV)/.installed
 	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_responsiveness.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/table_open.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_actions.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/open_during_stream.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/browse.py
 	$(PY) bench/export.py
 	$(PY) bench/postgres.py
