@@ -34,6 +34,20 @@ BACKUP_RESTARTS_BEFORE_ONE_STEP = 3
 # connection has not queried any, so the default mask would do nothing), 0x01 only lists the work.
 OPTIMIZE_MASK = 0x10002
 OPTIMIZE_DEBUG = 0x01
+# The maintenance jobs that write the file (the others only read it): refused on a read-only open, and the
+# sampler is told of them, so the app's own work never raises a flag. One list, read by the window and the
+# session alike.
+WRITE_JOBS = frozenset({"checkpoint", "vacuum", "optimize"})
+CHECK_LINES_SHOWN = 20  # problems listed in a check's description (the rest are counted)
+
+
+def human_bytes(count: float) -> str:
+    """1,000-based sizes as people read them: 512 bytes, 1.5 MB."""
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if abs(count) < 1000 or unit == "TB":
+            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
+        count /= 1000.0
+    return f"{count:,.1f} TB"
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,27 @@ class CheckpointResult:
     log_frames: int
     checkpointed_frames: int
 
+    @property
+    def incomplete(self) -> bool:
+        """Some WAL frames were not copied (a reader's snapshot or a busy writer stopped the copy)."""
+        return 0 <= self.checkpointed_frames < self.log_frames
+
+    def describe(self) -> str:
+        """The result in words: SQLite's three numbers, and what to do when it could not finish."""
+        mode = self.mode.upper()
+        if self.log_frames < 0:
+            return f"Checkpoint ({mode}): the database is not in WAL mode, so there is nothing to checkpoint."
+        text = (
+            f"Checkpoint ({mode}): busy={self.busy}, WAL frames={self.log_frames:,}, "
+            f"checkpointed={self.checkpointed_frames:,}."
+        )
+        if self.busy:
+            text += " Another connection was busy, so the checkpoint could not finish; try again when it is idle."
+        elif self.incomplete:
+            left = self.log_frames - self.checkpointed_frames
+            text += f" {left:,} frames were not copied: they are still needed by an open reader."
+        return text
+
 
 @dataclass(frozen=True)
 class BackupResult:
@@ -52,6 +87,11 @@ class BackupResult:
     pages: int
     seconds: float
     cancelled: bool
+
+    def describe(self) -> str:
+        if self.cancelled:
+            return "Backup cancelled; no partial file was left behind."
+        return f"Backed up {self.pages:,} pages to {self.destination} in {self.seconds:.1f} s."
 
 
 @dataclass(frozen=True)
@@ -61,6 +101,14 @@ class VacuumResult:
     seconds: float
     destination: Path | None  # set by VACUUM INTO
 
+    def describe(self) -> str:
+        saved = self.before_bytes - self.after_bytes
+        target = f" into {self.destination}" if self.destination else ""
+        return (
+            f"VACUUM{target}: {human_bytes(self.before_bytes)} → {human_bytes(self.after_bytes)} "
+            f"({'saved ' + human_bytes(saved) if saved > 0 else 'no space reclaimed'}) in {self.seconds:.1f} s."
+        )
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -68,6 +116,28 @@ class CheckResult:
     messages: list[str]  # SQLite's own rows ("ok", or one problem per row), up to max_errors
     quick: bool
     rolled_back_journal: bool = False  # a hot journal was rolled back first, as a read-write open does
+
+    def describe(self, *, most: int | None = CHECK_LINES_SHOWN) -> str:
+        """Passed, or the problems SQLite listed (the first `most` of them; None: all)."""
+        kind = "Quick check" if self.quick else "Integrity check"
+        note = (
+            "Rolled back a hot journal first: the transaction a writer left unfinished was undone, every "
+            "committed one is kept.\n" if self.rolled_back_journal else ""
+        )
+        if self.ok:
+            return f"{note}{kind} passed: the database is consistent."
+        lines = [line for message in self.messages for line in message.splitlines()]  # a row can hold several
+        shown = lines if most is None else lines[:most]
+        more = f"\n… and {len(lines) - len(shown)} more" if len(shown) < len(lines) else ""
+        listed = "\n".join(f"  {line}" for line in shown)
+        return f"{note}{kind} found {len(self.messages)} problem(s):\n{listed}{more}"
+
+
+def describe_optimize(statements: list[str]) -> str:
+    """What PRAGMA optimize did (`optimize` returns the statements it ran)."""
+    if not statements:
+        return "Optimize: the query planner statistics are already current; nothing to do."
+    return "Optimize ran:\n" + "\n".join(statements)
 
 
 def checkpoint(path: Path | str, mode: str = "passive") -> CheckpointResult:

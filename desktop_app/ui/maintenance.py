@@ -21,60 +21,14 @@ from desktop_app.core.workspace import Workspace
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, Progress, ScriptedDialogs
 
-WRITE_ACTIONS = frozenset({"checkpoint", "vacuum", "optimize"})
+# The texts and the list of jobs that write are core's (core/maintenance.py), shared with the command line.
+WRITE_ACTIONS = maintenance.WRITE_JOBS
+human_bytes = maintenance.human_bytes  # the window's status bar uses it too
 
 
-def human_bytes(count: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if abs(count) < 1000 or unit == "TB":
-            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
-        count /= 1000.0
-    return f"{count:,.1f} TB"
-
-
-def describe_checkpoint(result: maintenance.CheckpointResult) -> str:
-    mode = result.mode.upper()
-    if result.log_frames < 0:
-        return f"Checkpoint ({mode}): the database is not in WAL mode, so there is nothing to checkpoint."
-    text = (
-        f"Checkpoint ({mode}): busy={result.busy}, WAL frames={result.log_frames:,}, "
-        f"checkpointed={result.checkpointed_frames:,}."
-    )
-    if result.busy:
-        text += " Another connection was busy, so the checkpoint could not finish; try again when it is idle."
-    elif result.checkpointed_frames < result.log_frames:
-        text += " Some frames are still needed by an open reader."
-    return text
-
-
-def describe_vacuum(result: maintenance.VacuumResult) -> str:
-    saved = result.before_bytes - result.after_bytes
-    target = f" into {result.destination}" if result.destination else ""
-    return (
-        f"VACUUM{target}: {human_bytes(result.before_bytes)} → {human_bytes(result.after_bytes)} "
-        f"({'saved ' + human_bytes(saved) if saved > 0 else 'no space reclaimed'}) in {result.seconds:.1f} s."
-    )
-
-
-def describe_backup(result: maintenance.BackupResult) -> str:
-    if result.cancelled:
-        return "Backup cancelled; no partial file was left behind."
-    return f"Backed up {result.pages:,} pages to {result.destination} in {result.seconds:.1f} s."
-
-
-def describe_check(result: maintenance.CheckResult) -> str:
-    kind = "Quick check" if result.quick else "Integrity check"
-    if result.ok:
-        return f"{kind} passed: the database is consistent."
-    shown = "\n".join(result.messages[:20])
-    more = f"\n… and {len(result.messages) - 20} more" if len(result.messages) > 20 else ""
-    return f"{kind} found {len(result.messages)} problem(s):\n{shown}{more}"
-
-
-def describe_optimize(statements: list[str]) -> str:
-    if not statements:
-        return "Optimize: the query planner statistics are already current; nothing to do."
-    return "Optimize ran:\n" + "\n".join(statements)
+def _describe(result: maintenance.CheckpointResult | maintenance.BackupResult | maintenance.VacuumResult
+              | maintenance.CheckResult) -> str:
+    return result.describe()
 
 
 class MaintenanceActions(QObject):
@@ -133,13 +87,13 @@ class MaintenanceActions(QObject):
             progress.close()
             self._failed("backup", error)
             return None
-        return self._watch("backup", job, describe_backup, on_end=progress.close)
+        return self._watch("backup", job, _describe, on_end=progress.close)
 
     def checkpoint(self, mode: str) -> asyncio.Task | None:
         session = self._require("checkpoint")
         if session is None:
             return None
-        return self._start("checkpoint", lambda: session.checkpoint(mode), describe_checkpoint, popup=False)
+        return self._start("checkpoint", lambda: session.checkpoint(mode), _describe, popup=False)
 
     def vacuum(self) -> None:
         session = self._require("vacuum")
@@ -157,7 +111,7 @@ class MaintenanceActions(QObject):
         session = self._require("vacuum")
         if session is None:
             return None
-        return self._start("vacuum", session.vacuum, describe_vacuum)
+        return self._start("vacuum", session.vacuum, _describe)
 
     def vacuum_into(self) -> None:
         session = self._require("vacuum_into")
@@ -171,19 +125,19 @@ class MaintenanceActions(QObject):
         session = self._require("vacuum_into")
         if session is None:
             return None
-        return self._start("vacuum_into", lambda: session.vacuum_into(destination), describe_vacuum)
+        return self._start("vacuum_into", lambda: session.vacuum_into(destination), _describe)
 
     def integrity_check(self, *, quick: bool = False) -> asyncio.Task | None:
         session = self._require("integrity_check")
         if session is None:
             return None
-        return self._start("integrity_check", lambda: session.integrity_check(quick=quick), describe_check)
+        return self._start("integrity_check", lambda: session.integrity_check(quick=quick), _describe)
 
     def optimize(self) -> asyncio.Task | None:
         session = self._require("optimize")
         if session is None:
             return None
-        return self._start("optimize", session.optimize, describe_optimize)
+        return self._start("optimize", session.optimize, maintenance.describe_optimize)
 
     # Plumbing ---------------------------------------------------------------------------------------------
     def _require(self, action: str) -> Session | None:

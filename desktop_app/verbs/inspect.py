@@ -171,7 +171,7 @@ def run_backup(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(asdict(result))
     else:
-        print(f"backed up {result.pages:,} pages to {result.destination} in {result.seconds:.2f} s")
+        print(result.describe())
     return EXIT_OK
 
 
@@ -180,25 +180,14 @@ def run_checkpoint(args: argparse.Namespace) -> int:
 
     result = checkpoint(args.db, args.mode)
     # Frames left behind mean a reader's snapshot (or a busy writer) stopped the copy: name who holds one.
-    incomplete = 0 <= result.checkpointed_frames < result.log_frames
-    snapshots = read_snapshots(args.db) if incomplete else []
+    snapshots = read_snapshots(args.db) if result.incomplete else []
     if args.json:
         _print_json({**asdict(result), "read_snapshots": snapshots})
-    elif result.log_frames < 0:
-        print(f"{args.db} is not in WAL mode: there is nothing to checkpoint.")
-    else:
-        print(
-            f"checkpoint {result.mode.upper()}: busy={result.busy} log_frames={result.log_frames} "
-            f"checkpointed_frames={result.checkpointed_frames}"
-        )
-        if incomplete:
-            left = result.log_frames - result.checkpointed_frames
-            print(f"  {left:,} frames were not copied.")
-        if snapshots:
-            print("\n".join(format_snapshots(snapshots)))
-            print("  End those read transactions, then checkpoint again.")
-        elif result.busy or incomplete:
-            print("  another connection kept the checkpoint from finishing; try again when it is idle.")
+        return EXIT_OK
+    print(result.describe())
+    if snapshots:
+        print("\n".join(format_snapshots(snapshots)))
+        print("  End those read transactions, then checkpoint again.")
     return EXIT_OK
 
 
@@ -209,11 +198,7 @@ def run_vacuum(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(asdict(result))
     else:
-        target = result.destination or args.db
-        print(
-            f"vacuumed {args.db}: {result.before_bytes:,} -> {result.after_bytes:,} bytes"
-            f"{f' (written to {target})' if result.destination else ''} in {result.seconds:.2f} s"
-        )
+        print(result.describe())
     return EXIT_OK
 
 
@@ -224,15 +209,5 @@ def run_check(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(asdict(result))
     else:
-        if result.rolled_back_journal:
-            print(
-                "rolled back a hot journal: the transaction a writer left unfinished was undone, "
-                "every committed one is kept"
-            )
-        kind = "quick_check" if result.quick else "integrity_check"
-        print(f"{kind}: {'ok' if result.ok else 'PROBLEMS FOUND'}")
-        if not result.ok:
-            for message in result.messages:  # SQLite's own lines; one row can hold several
-                for line in message.splitlines():
-                    print(f"  {line}")
+        print(result.describe(most=None))  # a terminal lists every problem SQLite reported
     return EXIT_OK if result.ok else EXIT_CHECK_FAILED

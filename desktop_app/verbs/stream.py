@@ -160,18 +160,6 @@ def _report(stats: Any, as_json: bool) -> int:
     return EXIT_OK
 
 
-def _progress_line(stats: Any) -> str:
-    state = stats.state
-    if state == "backoff" and stats.next_retry_in is not None:
-        state = f"backoff (attempt {stats.retry_attempts}, retry in {stats.next_retry_in:.1f} s)"
-    elif state == "paused":
-        state = f"paused: {stats.pause_reason}"
-    return (
-        f"received {stats.received:,}  written {stats.written:,}  dead {stats.dead_letters:,}  "
-        f"gaps {stats.gaps}  reconnects {stats.reconnects}  {stats.recent_rows_per_s:,.0f} rows/s  {state}"
-    )
-
-
 def run_ingest(args: argparse.Namespace) -> int:
     signals = _stop_signals(args)
     return _run_session(_config(args, args.url), args.json, signals)
@@ -245,7 +233,7 @@ async def _print_progress(session: Any) -> None:
 
     while True:
         await asyncio.sleep(PROGRESS_INTERVAL_S)
-        sys.stderr.write("\r\x1b[K" + _progress_line(session.stats()))
+        sys.stderr.write("\r\x1b[K" + session.stats().progress_line())
         sys.stderr.flush()
 
 

@@ -144,7 +144,7 @@ def test_backup_reports_progress_and_refuses_to_overwrite(db_path: Path, tmp_pat
     result = pulse("backup", db_path, destination, "--pages-per-step", "2")
     assert result.returncode == 0, result.stderr
     assert "backup: 100.0%" in result.stderr
-    assert "backed up" in result.stdout
+    assert "Backed up" in result.stdout
     connection = apsw.Connection(str(destination))
     assert connection.execute("SELECT count(*) FROM readings").fetchall() == [(500,)]
     connection.close()
@@ -171,7 +171,7 @@ def test_checkpoint_each_mode(db_path: Path, mode: str) -> None:
 
 def test_checkpoint_text_output_and_bad_mode(db_path: Path, delete_mode_db: Path) -> None:
     result = pulse("checkpoint", db_path)
-    assert result.returncode == 0 and "checkpoint PASSIVE: busy=0" in result.stdout
+    assert result.returncode == 0 and "Checkpoint (PASSIVE): busy=0" in result.stdout
     assert "not in WAL mode" in pulse("checkpoint", delete_mode_db).stdout
     bad = pulse("checkpoint", db_path, "--mode", "eager")
     assert bad.returncode == 2 and "invalid choice" in bad.stderr and "Traceback" not in bad.stderr
@@ -226,21 +226,21 @@ def test_vacuum_in_place_and_into(db_path: Path, tmp_path: Path) -> None:
     assert_clean_failure(pulse("vacuum", db_path, "--into", into), "already exists")
     in_place = pulse("vacuum", db_path)
     assert in_place.returncode == 0, in_place.stderr
-    assert "vacuumed" in in_place.stdout
+    assert in_place.stdout.startswith("VACUUM: ")
     assert db_path.stat().st_size == into.stat().st_size
 
 
 def test_check_exit_codes(db_path: Path, tmp_path: Path) -> None:
     ok = pulse("check", db_path)
-    assert ok.returncode == 0 and "integrity_check: ok" in ok.stdout
-    assert pulse("check", db_path, "--quick").stdout.startswith("quick_check: ok")
+    assert ok.returncode == 0 and "Integrity check passed" in ok.stdout
+    assert pulse("check", db_path, "--quick").stdout.startswith("Quick check passed")
 
     damaged = tmp_path / "damaged.db"
     make_damaged_index(damaged)
 
     bad = pulse("check", damaged)
     assert bad.returncode == 1, bad.stderr
-    assert "PROBLEMS FOUND" in bad.stdout and "missing from index ts" in bad.stdout
+    assert "Integrity check found" in bad.stdout and "missing from index ts" in bad.stdout
     report = json.loads(pulse("check", damaged, "--json", "--max-errors", "2").stdout)
     assert report["ok"] is False and len(report["messages"]) == 2
 

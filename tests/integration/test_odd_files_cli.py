@@ -49,7 +49,7 @@ def test_a_hot_journal_stats_explains_and_check_recovers(tmp_path: Path) -> None
 
     checked = pulse("check", path)
     assert checked.returncode == 0, checked.stderr
-    assert "rolled back a hot journal" in checked.stdout and "integrity_check: ok" in checked.stdout
+    assert "Rolled back a hot journal" in checked.stdout and "Integrity check passed" in checked.stdout
     assert not Path(f"{path}-journal").exists()
     assert committed_notes(path) == committed  # every committed row, nothing of the killed transaction
     assert pulse("stats", path, "--json").returncode == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import resource
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,33 @@ class IngestStats:
     queue_bytes: int = 0  # bytes of messages received and not yet committed
     peak_rss_mb: float = 0.0  # of this process
 
-    def to_dict(self) -> dict:
+    def describe_state(self) -> str:
+        """The run's state in words, as the window's Ingest panel and `ingest`'s progress line show it.
+
+        While retrying, the attempt named is the next one: after two failed attempts, "attempt 3"."""
+        state = self.state
+        if state == "backoff" and self.next_retry_in is not None:
+            attempt = f" (attempt {self.retry_attempts + 1})" if self.retry_attempts else ""
+            return f"backoff — reconnecting in {self.next_retry_in:.1f} s{attempt}"
+        if state == "connected" and self.compression:
+            return f"connected ({self.compression} compression)"
+        if state == "paused" and self.pause_reason:
+            return f"paused — {self.pause_reason}"
+        return state
+
+    def progress_line(self) -> str:
+        """One line of counters and the state (`ingest` prints it while running)."""
+        return (
+            f"received {self.received:,}  written {self.written:,}  dead {self.dead_letters:,}  "
+            f"gaps {self.gaps}  reconnects {self.reconnects}  {self.recent_rows_per_s:,.0f} rows/s  "
+            f"{self.describe_state()}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> IngestStats:
+    def from_dict(cls, data: dict[str, Any]) -> IngestStats:
         """Tolerant of fields added or removed between versions (a worker of another build)."""
         known = {item.name for item in fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})

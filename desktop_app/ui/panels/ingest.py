@@ -55,17 +55,8 @@ ERROR_COLOR = "#a61b1b"
 
 
 def describe_state(stats: IngestStats | None) -> str:
-    if stats is None:
-        return "idle"
-    state = stats.state
-    if state == "backoff" and stats.next_retry_in is not None:
-        attempts = f" (attempt {stats.retry_attempts + 1})" if stats.retry_attempts else ""
-        return f"backoff — reconnecting in {stats.next_retry_in:.1f} s{attempts}"
-    if state == "connected" and stats.compression:
-        return f"connected ({stats.compression} compression)"
-    if state == "paused" and stats.pause_reason:
-        return f"paused — {stats.pause_reason}"
-    return state
+    """The state line: the run's own words (IngestStats.describe_state, shared with the command line)."""
+    return "idle" if stats is None else stats.describe_state()
 
 
 COUNTER_WIDTH_SAMPLE = "0,000,000"  # a counter's minimum width, whatever it shows (longer values still fit)
