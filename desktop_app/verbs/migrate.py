@@ -32,13 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_migrate(args: argparse.Namespace) -> int:
     from desktop_app.core.errors import PulseError
+    from desktop_app.core.ingest.sink import prepare_target, require_server_url
     from desktop_app.core.postgres.migrate import MigrateCancelled, Migration
-    from desktop_app.core.postgres.url import ensure_password, is_postgres_url, mask_url
+    from desktop_app.core.postgres.url import mask_url
     from desktop_app.core.worker import Worker
 
-    if not is_postgres_url(args.to):
-        raise PulseError(f"--to must be a postgresql:// URL (got {mask_url(args.to)}).")
-    for note in ensure_password(args.to, interactive=sys.stdin.isatty()):
+    require_server_url(args.to, f"--to must be a postgresql:// URL (got {mask_url(args.to)}).")
+    for note in prepare_target(args.to, interactive=sys.stdin.isatty()):
         print(f"sqlite-pulse: note: {note}", file=sys.stderr)
     show = sys.stderr.isatty() and not args.json
 

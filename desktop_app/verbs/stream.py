@@ -98,9 +98,9 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
 
 def db_target(text: str) -> Path | str:
     """--db: a SQLite file path, or a postgresql:// URL kept as text (a Path would fold its '//')."""
-    from desktop_app.core.postgres.url import is_postgres_url
+    from desktop_app.core.ingest.sink import sink_target
 
-    return text if is_postgres_url(text) else Path(text)
+    return sink_target(text)
 
 
 def _config(args: argparse.Namespace, url: str) -> Any:
@@ -184,11 +184,11 @@ def _run_session(config: Any, as_json: bool, signals: Any) -> int:
     import asyncio
 
     from desktop_app.core.ingest import IngestFailed, IngestSession
-    from desktop_app.core.postgres.url import ensure_password, is_postgres_url
+    from desktop_app.core.ingest.sink import prepare_target
 
-    if is_postgres_url(config.db_path) and not signals.pending:  # ask for a password now, not from the writer
+    if not signals.pending:  # a server asks for a password now, not from the writer
         with signals.interruptible():
-            for note in ensure_password(str(config.db_path), interactive=sys.stdin.isatty()):
+            for note in prepare_target(config.db_path, interactive=sys.stdin.isatty()):
                 print(f"sqlite-pulse: note: {note}", file=sys.stderr)
     session = IngestSession(config)
     show_progress = sys.stderr.isatty() and not as_json

@@ -89,7 +89,10 @@ def read_start(control: IO[str]) -> IngestConfig:
         raise IngestError(f"The start command is not JSON: {exc}") from None
     if not isinstance(message, dict) or message.get("command") != "start":
         raise IngestError("The first command must be start.")
-    return IngestConfig.from_document(message.get("config"))
+    document = message.get("config")
+    if not isinstance(document, dict):
+        raise IngestError("The start command has no config object.")
+    return IngestConfig.from_document(document)
 
 
 def run_worker(

@@ -28,11 +28,11 @@ from pathlib import Path
 
 from desktop_app.core.errors import DatabaseMissing, DatabaseReadOnly, PulseError
 from desktop_app.core.ingest.config import IngestConfig
-from desktop_app.core.ingest.mapping import Message, MessageMapper
+from desktop_app.core.ingest.mapping import Message, MessageMapper, Oversized
+from desktop_app.core.ingest.sink import SQLiteSink, sink_for
 from desktop_app.core.ingest.sources import Inbox, Source, source_for
 from desktop_app.core.ingest.stats import IngestStats, peak_rss_mb
 from desktop_app.core.ingest.writer import BatchWriter, CommitCallback
-from desktop_app.core.postgres.url import is_postgres_url
 
 FLUSH_TICK_S = 0.01  # a partly filled chunk waits at most this long for the writer (received_at precision)
 RATE_WINDOW_S = 2.0
@@ -95,12 +95,9 @@ class IngestSession:
             seq_field=config.seq_field,
         )
         writer_config = config.writer_config()
-        target = config.db_path
-        if is_postgres_url(target):
-            from desktop_app.core.postgres.sink import PostgresSink
-
-            target = PostgresSink(str(target), self.mapper)
-        self.writer = BatchWriter(target, self.mapper, writer_config, on_commit=self._on_commit)
+        sink = sink_for(config.db_path, self.mapper, busy_timeout_ms=writer_config.busy_timeout_ms,
+                        max_page_count=writer_config.max_page_count)
+        self.writer = BatchWriter(sink, self.mapper, writer_config, on_commit=self._on_commit)
         if config.max_page_count is not None:
             self.writer.set_max_page_count(config.max_page_count)
         self.inbox = Inbox(self._handoff, config.max_message_bytes, config.max_messages)
@@ -228,7 +225,7 @@ class IngestSession:
 
     def _would_create_database(self) -> bool:
         """True when opening the target would create the SQLite file; raises when it could not be created."""
-        if is_postgres_url(self.config.db_path):
+        if not isinstance(self.writer.sink, SQLiteSink):  # a server: its tables come with the first batch
             return False
         path = Path(self.config.db_path).expanduser().absolute()
         try:
@@ -253,7 +250,7 @@ class IngestSession:
 
     # -- hand-over to the writer ------------------------------------------------------------------------
 
-    def _handoff(self, messages: list[Message], nbytes: int) -> bool:
+    def _handoff(self, messages: list[Message | Oversized], nbytes: int) -> bool:
         if self.writer.submit((time.time(), messages), nbytes):
             self._handed += len(messages)
             return True

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import apsw
 
@@ -44,12 +44,14 @@ from desktop_app.core.ingest.mapping import (
     Column,
     DeadLetter,
     MappedBatch,
+    Message,
     MessageMapper,
     TableSpec,
     _raw_bytes,
     quote_identifier,
 )
 from desktop_app.core.locks import describe_writers
+from desktop_app.core.postgres.url import is_postgres_url
 
 LARGEST_PAGE_COUNT = 0xFFFFFFFE  # SQLite's own ceiling for PRAGMA max_page_count
 MAX_ROWS_PER_STATEMENT = 1024
@@ -286,9 +288,9 @@ class SQLiteSink:
 
     def _insert_one_by_one(self, connection: apsw.Connection, batch: MappedBatch) -> None:
         """Some row was refused: insert one at a time (each statement is atomic) and dead-letter the refused."""
-        kept_rows, kept_sources, starts = [], [], []
+        refused: dict[int, str] = {}
         text_indexes = self.mapper.text_indexes
-        for index, (row, source) in enumerate(zip(batch.rows, batch.sources, strict=True)):
+        for index, row in enumerate(batch.rows):
             try:
                 try:
                     connection.execute(self._insert_sql, row)
@@ -296,14 +298,73 @@ class SQLiteSink:
                     # An object or array where a TEXT or ANY column expected a scalar: keep it as JSON text.
                     row = MessageMapper.json_text(row, text_indexes)
                     connection.execute(self._insert_sql, row)
+                    batch.rows[index] = row
             except ROW_REFUSALS as exc:
-                reason = f"{WRONG_TYPE}: {exc}"
-                batch.dead.append(DeadLetter(batch.received_at(index), reason, _raw_bytes(source)))
-            else:
-                starts.append((len(kept_rows), batch.received_at(index)))
-                kept_rows.append(row)
-                kept_sources.append(source)
-        batch.rows, batch.sources, batch.chunk_starts = kept_rows, kept_sources, starts
+                refused[index] = str(exc)
+        refuse_rows(batch, refused)
+
+
+def raw_bytes(message: Message) -> bytes:
+    """A message as a dead letter keeps it (text as UTF-8, lone surrogates kept)."""
+    return _raw_bytes(message)
+
+
+def refuse_rows(batch: MappedBatch, refused: dict[int, str]) -> None:
+    """Move the rows the table refused ({row index: reason}) from `batch` to its dead letters, keeping the
+    rest (and their chunk starts) in order. Every sink uses it, so a refused row reads the same everywhere."""
+    kept_rows: list[tuple[Any, ...]] = []
+    kept_sources: list[Message] = []
+    starts: list[tuple[int, float]] = []
+    for index, (row, source) in enumerate(zip(batch.rows, batch.sources, strict=True)):
+        reason = refused.get(index)
+        if reason is not None:
+            batch.dead.append(DeadLetter(batch.received_at(index), f"{WRONG_TYPE}: {reason}", raw_bytes(source)))
+        else:
+            starts.append((len(kept_rows), batch.received_at(index)))
+            kept_rows.append(row)
+            kept_sources.append(source)
+    batch.rows, batch.sources, batch.chunk_starts = kept_rows, kept_sources, starts
+
+
+# -- which sink: the one place that reads a target's scheme ---------------------------------------------------
+
+def is_server_target(target: object) -> bool:
+    """True when `target` names a database server (a postgresql:// or postgres:// URL), not a SQLite file."""
+    return is_postgres_url(target)
+
+
+def sink_target(text: str) -> Path | str:
+    """A target as typed (--db, a saved config): a server URL stays text (a Path would fold its '//'), anything
+    else is a SQLite file path."""
+    return text if is_server_target(text) else Path(text)
+
+
+def require_server_url(text: str, message: str) -> str:
+    """`text` when it is a PostgreSQL URL; else PulseError(`message`)."""
+    if not is_server_target(text):
+        raise PulseError(message)
+    return text
+
+
+def prepare_target(target: Path | str, *, interactive: bool) -> list[str]:
+    """Before a long run: a server is connected to once (asking for a password on the terminal when it wants
+    one the URL, PGPASSWORD and ~/.pgpass do not give); a file needs nothing. Returns notes for the user."""
+    if not is_server_target(target):
+        return []
+    from desktop_app.core.postgres.url import ensure_password
+
+    return ensure_password(str(target), interactive=interactive)
+
+
+def sink_for(target: Path | str, mapper: MessageMapper, *, busy_timeout_ms: int = 200,
+             max_page_count: int | None = None) -> Sink:
+    """The sink a target names: a postgresql:// (or postgres://) URL is PostgreSQL (core/postgres/sink.py),
+    anything else a SQLite file. A new sink is one more class behind `Sink` and one more scheme here."""
+    if is_server_target(target):
+        from desktop_app.core.postgres.sink import PostgresSink
+
+        return PostgresSink(str(target), mapper)
+    return SQLiteSink(target, mapper, busy_timeout_ms=busy_timeout_ms, max_page_count=max_page_count)
 
 
 def existing_columns(connection: apsw.Connection, table: str) -> list[str] | None:
@@ -314,14 +375,14 @@ def existing_columns(connection: apsw.Connection, table: str) -> list[str] | Non
         raise QueryError(f"{table} is a {rows[0][0]}, not a table: choose another name.")
     # hidden: 0 normal, 1 hidden (virtual tables), 2/3 generated; only normal columns take values.
     info = connection.execute("SELECT name FROM pragma_table_xinfo(?) WHERE hidden = 0", (table,)).fetchall()
-    return [name for (name,) in info]
+    return [str(name) for (name,) in info]
 
 
 def missing_ingest_tables(connection: apsw.Connection, table: str) -> list[str]:
     """The tables an ingest into `table` would create in this database (for asking the user first)."""
     names = [table, *INGEST_TABLES]
     present = {
-        name.lower()
+        str(name).lower()
         for (name,) in connection.execute(
             "SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN (?, ?, ?) COLLATE NOCASE", names
         ).fetchall()

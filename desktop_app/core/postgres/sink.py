@@ -29,15 +29,12 @@ from desktop_app.core.errors import DatabaseFull, DatabaseReadOnly, PulseError, 
 from desktop_app.core.ingest.mapping import (
     BATCH_LEDGER_TABLE,
     DEAD_LETTER_TABLE,
-    WRONG_TYPE,
-    DeadLetter,
     MappedBatch,
     MessageMapper,
     TableSpec,
-    _raw_bytes,
     quote_identifier,
 )
-from desktop_app.core.ingest.sink import Failure
+from desktop_app.core.ingest.sink import Failure, refuse_rows
 from desktop_app.core.postgres.copyformat import COPY_OPTIONS, PG_TYPES, RowEncoder, payload
 from desktop_app.core.postgres.url import (
     PostgresError,
@@ -179,7 +176,7 @@ class PostgresSink:
         except (self._psycopg.DataError, self._psycopg.IntegrityError):
             return False
         if refused:
-            self._to_dead_letters(batch, refused)
+            refuse_rows(batch, refused)
         return True
 
     def _finish_sql(self, connection: Any, batch: MappedBatch, committed_at: float) -> str:
@@ -288,21 +285,7 @@ class PostgresSink:
             middle = len(lines) // 2
             self._copy_halves(connection, lines, 0, middle, refused)
             self._copy_halves(connection, lines, middle, len(lines), refused)
-        self._to_dead_letters(batch, refused)
-
-    @staticmethod
-    def _to_dead_letters(batch: MappedBatch, refused: dict[int, str]) -> None:
-        """Move the refused rows ({row index: reason}) of the batch to its dead letters."""
-        kept_rows, kept_sources, starts = [], [], []
-        for index, (row, source) in enumerate(zip(batch.rows, batch.sources, strict=True)):
-            reason = refused.get(index)
-            if reason is not None:
-                batch.dead.append(DeadLetter(batch.received_at(index), f"{WRONG_TYPE}: {reason}", _raw_bytes(source)))
-            else:
-                starts.append((len(kept_rows), batch.received_at(index)))
-                kept_rows.append(row)
-                kept_sources.append(source)
-        batch.rows, batch.sources, batch.chunk_starts = kept_rows, kept_sources, starts
+        refuse_rows(batch, refused)
 
     def _copy(self, connection: Any, lines: list[bytes | None]) -> str | None:
         """COPY the lines under a savepoint: None when they all landed, else the server's reason (undone)."""

@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
 from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest import IngestConfig, IngestStats
-from desktop_app.core.postgres.url import has_password, is_postgres_url, mask_url
+from desktop_app.core.ingest.sink import require_server_url
+from desktop_app.core.postgres.url import has_password, mask_url
 from desktop_app.core.session import Session
 from desktop_app.ui import theme
 from desktop_app.ui.ingest_controller import DEMO_RATE, IngestController
@@ -222,8 +223,7 @@ class IngestPanel(QWidget):
                 raise PulseError("Open a database read-write to ingest into it.")
             return Path(self._database.path)
         url = self.pg_url_edit.text().strip()
-        if not is_postgres_url(url):
-            raise PulseError("Enter a PostgreSQL URL: postgresql://user@host:5432/dbname")
+        require_server_url(url, "Enter a PostgreSQL URL: postgresql://user@host:5432/dbname")
         if has_password(url):
             self.pg_url_edit.setText(mask_url(url))
             raise PulseError("Put the password in the Password field (or PGPASSWORD, ~/.pgpass), not in the URL.")
