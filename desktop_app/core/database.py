@@ -256,3 +256,11 @@ def pragma(connection: apsw.Connection, name: str) -> object:
     """Value of a read-only `PRAGMA name` (first column of the first row), statement fully finished."""
     rows = connection.execute(f"PRAGMA {name}").fetchall()
     return rows[0][0] if rows else None
+
+
+def pragma_int(connection: apsw.Connection, name: str) -> int:
+    """`pragma` for a numeric PRAGMA (page_size, data_version...): its value as an int."""
+    value = pragma(connection, name)
+    if not isinstance(value, int | float | str | bytes):
+        raise TypeError(f"PRAGMA {name} returned {value!r}, not a number")
+    return int(value)

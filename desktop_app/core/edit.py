@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Literal, cast
 
 import apsw
 
@@ -209,7 +211,9 @@ class _transaction:
         except apsw.Error as exc:
             raise errors.translate(exc, self.connection.filename) from exc
 
-    def __exit__(self, kind, exc, _tb) -> bool:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _tb: TracebackType | None
+    ) -> Literal[False]:
         if exc is None:
             try:
                 self.connection.execute("COMMIT")
@@ -226,10 +230,10 @@ class _transaction:
 
 
 def _required(connection: apsw.Connection, relation: Relation) -> list[tuple[str, str, bool, object, int]]:
-    rows = connection.execute(
+    rows = cast(list[tuple[str, str | None, int, object, int]], connection.execute(
         "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_xinfo(?) WHERE hidden = 0 ORDER BY cid",
         (relation.name,),
-    ).fetchall()
+    ).fetchall())
     return [(str(name), str(declared or ""), bool(notnull), default, int(pk)) for name, declared, notnull, default, pk in rows]
 
 

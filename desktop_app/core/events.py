@@ -1,17 +1,17 @@
 """A tiny evented model: `events.sample.connect(callback)`, then `events.sample.emit(value)` calls it.
 
-Plain Python, no Qt (napari's `EmitterGroup` in miniature). Emitters are called on the thread that emits;
-the session emits only on its asyncio loop thread, so subscribers (widgets on the GUI thread, or a headless
+Plain Python, no Qt (napari's `EmitterGroup` in miniature, each event declared as a typed attribute).
+Emitters are called on the thread that emits; the session emits only on its asyncio loop thread, so subscribers (widgets on the GUI thread, or a headless
 `watch`) never see a callback from a worker thread.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVarTuple, Unpack
 
 Callback = Callable[..., Any]
-T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class Emitter:
@@ -42,29 +42,31 @@ class Emitter:
         return len(self._callbacks)
 
 
-class EmitterGroup:
-    """Named emitters as attributes: `EmitterGroup("opened", "closed").opened.connect(cb)`."""
+class Event(Emitter, Generic[*Ts]):
+    """One typed event: `Event[Session | None]("session_changed")`, or with several arguments
+    `Event[Sample, Activity]("sample")`. A checker sees what `emit` takes and what a callback receives."""
 
-    def __init__(self, *names: str) -> None:
-        self._names = names
-        for name in names:
-            setattr(self, name, Emitter(name))
+    def connect(self, callback: Callable[[Unpack[Ts]], Any]) -> Callable[[Unpack[Ts]], Any]:  # type: ignore[override]
+        super().connect(callback)
+        return callback
 
-    def disconnect_all(self) -> None:
-        for name in self._names:
-            getattr(self, name).disconnect()
+    def disconnect(self, callback: Callable[[Unpack[Ts]], Any] | None = None) -> None:  # type: ignore[override]
+        super().disconnect(callback)
+
+    def emit(self, *args: *Ts) -> None:
+        super().emit(*args)
+
+
+class Events:
+    """A group of declared events, one typed attribute each (see `session.SessionEvents`)."""
+
+    def emitters(self) -> list[Emitter]:
+        return [value for value in vars(self).values() if isinstance(value, Emitter)]
 
     @property
     def names(self) -> tuple[str, ...]:
-        return self._names
+        return tuple(emitter.name for emitter in self.emitters())
 
-
-class Event(Emitter, Generic[T]):
-    """One typed event with one payload: `Event[Session | None]("session_changed")`. A checker sees what
-    `emit` takes and what a callback receives, which `setattr`-made emitters hide."""
-
-    def connect(self, callback: Callable[[T], Any]) -> Callable[[T], Any]:  # type: ignore[override]
-        return super().connect(callback)
-
-    def emit(self, value: T) -> None:  # type: ignore[override]
-        super().emit(value)
+    def disconnect_all(self) -> None:
+        for emitter in self.emitters():
+            emitter.disconnect()

@@ -319,7 +319,7 @@ class _CsvWriter(_Writer):
 
 _NoneType = type(None)
 _NUMBERS = frozenset({int, float, _NoneType})
-_NULL_AS_EMPTY = {None: ""}
+_NULL_AS_EMPTY: dict[object, str] = {None: ""}
 _NULL_TOKEN_AS_EMPTY = {"null": ""}
 _EMPTY_QUOTED = {"": '""'}  # a lone empty field would be a blank line, which CSV readers skip
 _CSV_SPECIALS = (",", '"', "\r", "\n")

@@ -19,6 +19,7 @@ import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import apsw
 
@@ -70,9 +71,9 @@ def _describe(connection: apsw.Connection, name: str) -> Relation:
     if not rows:
         raise QueryError(f"There is no table or view named {name!r}.")
     kind, without_rowid, name = str(rows[0][0]), bool(rows[0][1]), str(rows[0][2])
-    info = connection.execute(
+    info = cast(list[tuple[str, str, int, int]], connection.execute(
         "SELECT name, type, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid", (name,)
-    ).fetchall()
+    ).fetchall())
     columns = tuple(str(column) for column, _type, _pk, hidden in info if hidden != 1)
     lower = {str(column).lower() for column, *_rest in info}
     if kind == "table" and without_rowid:
@@ -174,7 +175,8 @@ def parse_filter(column: str, text: str) -> Condition | None:
 
 def where_clause(conditions: Sequence[Condition]) -> tuple[str, tuple]:
     """`(a) AND (b)` with `?` placeholders and the values to bind, in order; ("", ()) without conditions."""
-    parts, values = [], []
+    parts: list[str] = []
+    values: list[object] = []
     for condition in conditions:
         sql, bound = condition.sql()
         parts.append(sql)
@@ -411,7 +413,7 @@ def count_rows(connection: apsw.Connection, spec: BrowseSpec) -> int:
     where, values = where_clause(spec.conditions)
     sql = f"SELECT count(*) FROM {quote_identifier(spec.relation.name)}"
     try:
-        return int(connection.execute(sql + (f" WHERE {where}" if where else ""), values).fetchall()[0][0])
+        return int(cast(int, connection.execute(sql + (f" WHERE {where}" if where else ""), values).fetchall()[0][0]))
     except apsw.Error as exc:
         raise errors.translate(exc, connection.filename) from exc
 

@@ -56,7 +56,7 @@ def read_lock_holders(shm_path: Path | str) -> list[tuple[int, int]]:
     WAL_READ_LOCK(slot) SHARED until the transaction ends. /proc/locks merges a process's adjacent ranges,
     so one line may cover several slots and the DMS byte. A WRITE lock there is a writer or checkpointer
     updating the read mark for a moment, not a snapshot."""
-    held = set()
+    held: set[tuple[int, int]] = set()
     for lock in file_locks(shm_path):
         if lock.access != "READ" or lock.pid <= 0:
             continue

@@ -30,7 +30,7 @@ from pathlib import Path
 import apsw
 
 from desktop_app.core import errors
-from desktop_app.core.database import check_file, connect_read, pragma
+from desktop_app.core.database import check_file, connect_read, pragma, pragma_int
 from desktop_app.core.locks import SHM_READ_SLOTS, process_name, read_lock_holders
 
 WAL_HEADER_SIZE = 32
@@ -409,14 +409,14 @@ class MetricsSampler:
         connection = self._connection
         try:
             # Each pragma runs in its own autocommit statement: no read transaction outlives this call.
-            page_size = int(pragma(connection, "page_size"))
-            page_count = int(pragma(connection, "page_count"))
-            freelist_count = int(pragma(connection, "freelist_count"))
-            data_version = int(pragma(connection, "data_version"))
+            page_size = pragma_int(connection, "page_size")
+            page_count = pragma_int(connection, "page_count")
+            freelist_count = pragma_int(connection, "freelist_count")
+            data_version = pragma_int(connection, "data_version")
             journal_mode = str(pragma(connection, "journal_mode")).lower()
-            synchronous = int(pragma(connection, "synchronous"))
-            auto_vacuum = int(pragma(connection, "auto_vacuum"))
-            wal_autocheckpoint = int(pragma(connection, "wal_autocheckpoint"))
+            synchronous = pragma_int(connection, "synchronous")
+            auto_vacuum = pragma_int(connection, "auto_vacuum")
+            wal_autocheckpoint = pragma_int(connection, "wal_autocheckpoint")
         except apsw.Error as exc:
             raise errors.translate(exc, self.path) from exc
         wal_mode = journal_mode == "wal"

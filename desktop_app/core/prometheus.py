@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import Any, cast
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import apsw
@@ -72,10 +72,10 @@ class LedgerReader:
             "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", (BATCH_LEDGER_TABLE,)
         ).fetchall():
             return False
-        row = connection.execute(
+        row = cast(tuple[int, int, int, float | None, int], connection.execute(
             f"SELECT count(*), coalesce(sum(rows), 0), coalesce(sum(dead_letters), 0), max(committed_at), "
             f"max(id) FROM {BATCH_LEDGER_TABLE} WHERE id > ?", (self._last_id,)
-        ).fetchone()
+        ).fetchone())  # aggregates: always one row
         batches, rows, dead, last_commit, last_id = row
         if batches:
             self.batches += batches
@@ -170,7 +170,7 @@ class FleetMetrics:
         for position, (name, help_text) in enumerate(names):
             counter = CounterMetricFamily(f"{PREFIX}_{name}", help_text, labels=["db"])
             for db, values in ingest.items():
-                counter.add_metric([db], float(values[position]))
+                counter.add_metric([db], float(values[:3][position]))  # the three counts
             yield counter
         family = GaugeMetricFamily(f"{PREFIX}_ingest_last_commit_timestamp_seconds",
                                    "When the last ingest batch committed (Unix time).", labels=["db"])

@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import apsw
 
@@ -99,7 +99,7 @@ def has_statement(sql: str) -> bool:
 def is_pragma_query(statement: str) -> bool:
     """True for `PRAGMA name` without an argument, other than the pragmas that act (checkpoint, optimize)."""
     match = PRAGMA_QUERY.match(strip_leading_trivia(statement))
-    return bool(match) and match.group(1).lower() not in ACTION_PRAGMAS
+    return match is not None and match.group(1).lower() not in ACTION_PRAGMAS
 
 
 def is_full_scan(detail: str, cte_names: frozenset[str] = frozenset()) -> bool:
@@ -201,7 +201,7 @@ def require_writable(database: Database) -> None:
         )
 
 
-def translate_query_error(exc: apsw.Error, path: object, allow_writes: bool) -> PulseError:
+def translate_query_error(exc: apsw.Error, path: str, allow_writes: bool) -> PulseError:
     if isinstance(exc, apsw.ReadOnlyError) and not allow_writes:
         return QueryError(f"Writes are disabled, and this statement tried to change the database ({exc}).")
     if isinstance(exc, apsw.CantOpenError):  # e.g. ATTACH of a file that is not there
@@ -332,10 +332,10 @@ def _translated(function: Callable[..., T]) -> Callable[..., T]:
 @_translated
 def list_schema(connection: apsw.Connection) -> list[SchemaObject]:
     """Tables, views, indexes and triggers of the main database, in schema order by type then name."""
-    rows = connection.execute(
+    rows = cast(list[tuple[str, str, str, str | None]], connection.execute(
         "SELECT type, name, tbl_name, sql FROM sqlite_schema "
         "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'view' THEN 1 WHEN 'index' THEN 2 ELSE 3 END, name"
-    ).fetchall()
+    ).fetchall())
     return [SchemaObject(*row) for row in rows]
 
 
@@ -358,7 +358,9 @@ def _rowid_name(connection: apsw.Connection, table: str) -> str | None:
         return None
     names = {
         name.lower()
-        for (name,) in connection.execute("SELECT name FROM pragma_table_xinfo(?)", (table,)).fetchall()
+        for (name,) in cast(
+            list[tuple[str]], connection.execute("SELECT name FROM pragma_table_xinfo(?)", (table,)).fetchall()
+        )
     }
     return next((alias for alias in ROWID_ALIASES if alias not in names), None)
 
@@ -382,15 +384,15 @@ def estimate_row_count(connection: apsw.Connection, table: str) -> int | None:
         return analyzed
     quoted = quote_identifier(table)
     # Two subqueries: min() and max() in one SELECT would scan the table instead of seeking twice.
-    low, high = connection.execute(
+    low, high = cast(tuple[int, int | None], connection.execute(
         f"SELECT (SELECT min({key}) FROM {quoted}), (SELECT max({key}) FROM {quoted})"
-    ).fetchall()[0]
+    ).fetchall()[0])
     if high is None:
         return 0
     span = int(high) - int(low) + 1
-    page_size, page_count = connection.execute(
+    page_size, page_count = cast(tuple[int, int], connection.execute(
         "SELECT * FROM pragma_page_size(), pragma_page_count()"
-    ).fetchall()[0]
+    ).fetchall()[0])
     most_rows = int(page_count) * (int(page_size) // MIN_ROW_BYTES)
     return span if span <= most_rows else None
 

@@ -45,10 +45,10 @@ from desktop_app.core.database import (
     create_database,
     limit_value_size,
     open_database,
-    pragma,
+    pragma_int,
 )
 from desktop_app.core.errors import DatabaseReadOnly, PulseError, translate
-from desktop_app.core.events import EmitterGroup
+from desktop_app.core.events import Event, Events
 from desktop_app.core.metrics import MetricsSampler, Sample
 from desktop_app.core.query import (
     PlanNode,
@@ -71,18 +71,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 DEFAULT_INTERVAL = 0.25
 BACKGROUND_NICENESS = 10
-EVENT_NAMES = (
-    "opened",  # (session)
-    "closed",  # (session)
-    "sample",  # (sample: Sample, activity: Activity)
-    "sampler_error",  # (error: PulseError), once per distinct problem
-    "schema_changed",  # (objects: list[SchemaObject])
-    "data_changed",  # (sample: Sample): data_version moved, another connection committed
-    "job_started",  # (job: Job)
-    "job_progress",  # (job: Job, done: int, total: int)
-    "job_done",  # (job: Job, result)
-    "job_failed",  # (job: Job, error: PulseError)
-)
 # Maintenance that writes the file: the sampler is told, so the app's own work never raises a flag.
 WRITE_JOBS = frozenset({"checkpoint", "vacuum", "optimize"})
 
@@ -99,6 +87,23 @@ def lower_thread_priority(niceness: int = BACKGROUND_NICENESS) -> None:
             print(f"sqlite-pulse: could not lower a worker thread's priority: {exc}", file=sys.stderr)
 
 
+class SessionEvents(Events):
+    """What a session publishes, on its loop thread."""
+
+    def __init__(self) -> None:
+        self.opened: Event[Session] = Event("opened")
+        self.closed: Event[Session] = Event("closed")
+        self.sample: Event[Sample, Activity] = Event("sample")
+        self.sampler_error: Event[PulseError] = Event("sampler_error")  # once per distinct problem
+        self.schema_changed: Event[list[SchemaObject]] = Event("schema_changed")
+        # data_version moved: another connection committed
+        self.data_changed: Event[Sample] = Event("data_changed")
+        self.job_started: Event[Job[Any]] = Event("job_started")
+        self.job_progress: Event[Job[Any], int, int] = Event("job_progress")  # (job, done, total)
+        self.job_done: Event[Job[Any], Any] = Event("job_done")  # (job, result)
+        self.job_failed: Event[Job[Any], PulseError] = Event("job_failed")
+
+
 @dataclass(frozen=True)
 class Tick:
     """What one pass of the sampler thread found."""
@@ -113,7 +118,7 @@ class Session:
 
     def __init__(self, *, interval: float = DEFAULT_INTERVAL) -> None:
         self.interval = interval
-        self.events = EmitterGroup(*EVENT_NAMES)
+        self.events = SessionEvents()
         self.database: Database | None = None
         self.schema: list[SchemaObject] = []
         self.last_sample: Sample | None = None
@@ -328,9 +333,9 @@ class Session:
 
     def _schema_if_changed(self) -> list[SchemaObject] | None:
         """The schema list when its version moved (one cheap pragma otherwise)."""
-        assert self._meta is not None
+        assert self._meta is not None and self.database is not None
         try:
-            version = int(pragma(self._meta, "schema_version"))
+            version = pragma_int(self._meta, "schema_version")
         except apsw.Error as exc:
             raise translate(exc, self.database.path) from exc
         if version == self._schema_version and not self._schema_stale.is_set():
@@ -389,7 +394,9 @@ class Session:
         if allow_writes:
             if self.database is not None:
                 require_writable(self.database)
-            job = self._writer_worker().submit("query", lambda j: self._on_writer(j, work), progress=on_page)
+            job: Job[QueryResult] = self._writer_worker().submit(
+                "query", lambda j: self._on_writer(j, work), progress=on_page
+            )
         else:
             job = self._console_worker().submit("query", lambda j: self._on_console(j, work), progress=on_page)
         return await self._query(job)
@@ -605,7 +612,9 @@ class Session:
 
         if on_writer:
             write = self._own_job(work) if name in WRITE_JOBS else work
-            job = self._writer_worker().submit(name, lambda j: self._on_writer(j, write), progress=deliver, cancel_event=cancel)
+            job: Job[Any] = self._writer_worker().submit(
+                name, lambda j: self._on_writer(j, write), progress=deliver, cancel_event=cancel
+            )
         else:
             job = self._one_off(name, work, progress=deliver, cancel_event=cancel)
         holder.append(job)

@@ -15,6 +15,7 @@ any transaction, so a batch that has to be retried (database locked, disk full) 
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import re
@@ -23,6 +24,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import Final
 
 from orjson import loads as parse_json  # 4-5x faster than json.loads: the writer's main cost per message
 
@@ -199,7 +201,15 @@ def _raw_bytes(message: Message) -> bytes:
 REJECTED = object()  # _screen's answer for a message that went to the dead letters
 KEEP_OVERSIZED_BYTES = 64 << 10  # an oversized message's dead letter keeps this much of it (and its real size)
 SEQ_SCAN_BYTES = 4096  # where a dead letter's sequence number is looked for when it cannot be parsed
-UNREADABLE = object()  # a dead letter's sequence number when it shows one that cannot be read reliably
+
+
+class Unreadable(enum.Enum):
+    """A dead letter's sequence number when it shows one that cannot be read reliably."""
+
+    UNREADABLE = "unreadable"
+
+
+UNREADABLE: Final = Unreadable.UNREADABLE
 
 
 class Oversized:
@@ -263,7 +273,7 @@ class MessageMapper:
         self._explicit = tuple(columns) if columns else None
         self.columns: tuple[Column, ...] | None = None
         self.settled = False  # the target table's columns are known
-        self._rejected_seq: int | object | None = None
+        self._rejected_seq: int | Unreadable | None = None
         self._seq_pattern = (
             re.compile(rb'"' + re.escape(seq_field.encode()) + rb'"\s*:\s*(-?\d{1,18})[\s,}]') if seq_field else None
         )
@@ -339,7 +349,7 @@ class MessageMapper:
         self._rejected_seq = None
         if message.__class__ is not Oversized:
             message = cut_oversized(message, self.max_message_bytes)
-        if message.__class__ is Oversized:
+        if isinstance(message, Oversized):
             kept = len(message.head)
             reason = (
                 f"{TOO_LARGE}: {message.size:,} bytes, over the {self.max_message_bytes:,}-byte limit"
@@ -359,7 +369,7 @@ class MessageMapper:
             self._rejected_seq = self._scan_seq(message)
             return REJECTED
 
-    def _seq_of(self, message: Message) -> int | object | None:
+    def _seq_of(self, message: Message) -> int | Unreadable | None:
         """The sequence number of a message that will not become a row, when it can be read at all."""
         if not self.seq_field:
             return None
@@ -376,13 +386,13 @@ class MessageMapper:
                 return seq
         return None
 
-    def _scan_seq(self, message: Message) -> int | object | None:
+    def _scan_seq(self, message: Message) -> int | Unreadable | None:
         """`"seq": 123` in the first bytes of a message that is cut or not valid JSON; UNREADABLE when a number
         shows but not reliably (at the very end it may itself be cut: `"seq": 7` of `"seq": 71`)."""
         if self._seq_pattern is None or self._seq_hint is None:
             return None
         head = message[:SEQ_SCAN_BYTES]
-        if head.__class__ is str:
+        if isinstance(head, str):
             head = head.encode("utf-8", "surrogatepass")
         found = self._seq_pattern.search(head)
         if found:

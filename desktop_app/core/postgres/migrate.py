@@ -19,11 +19,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import apsw
 
@@ -223,34 +223,35 @@ class Migration:
             )
             if hidden == 0
         ]
-        without_rowid = bool(sqlite.execute(
+        without_rowid = bool(cast(tuple[int], sqlite.execute(
             "SELECT wr FROM pragma_table_list WHERE name = ? AND schema = 'main'", (name,)
-        ).fetchone()[0])
+        ).fetchone())[0])
         # One scan: the row count and, per column, which storage classes occur.
         probes = ", ".join(
             f"max(typeof({q(c.name)}) = 'integer'), max(typeof({q(c.name)}) = 'real'), "
             f"max(typeof({q(c.name)}) = 'text'), max(typeof({q(c.name)}) = 'blob')"
             for c in columns
         )
-        found = sqlite.execute(f"SELECT count(*), {probes} FROM {q(name)}").fetchone()
+        # Aggregates: always one row; the probes are NULL on an empty table.
+        found = cast(tuple[int | None, ...], sqlite.execute(f"SELECT count(*), {probes} FROM {q(name)}").fetchone())
         for index, column in enumerate(columns):
             flags = found[1 + 4 * index : 5 + 4 * index]
             present = {kind for kind, flag in zip(("integer", "real", "text", "blob"), flags, strict=True) if flag}
             column.pg_type = pg_type_for(column.declared, present)
-        indexes = []
-        for _, index_name, unique, origin, partial in sqlite.execute(
+        indexes: list[tuple[str, bool, list[str]]] = []
+        for _, index_name, unique, origin, partial in cast(Iterable[tuple[int, str, int, str, int]], sqlite.execute(
             "SELECT seq, name, \"unique\", origin, partial FROM pragma_index_list(?)", (name,)
-        ):
+        )):
             if origin == "pk":
                 continue
-            keys = sqlite.execute(
+            keys = cast(list[tuple[int, str, int]], sqlite.execute(
                 "SELECT cid, name, desc FROM pragma_index_xinfo(?) WHERE key = 1 ORDER BY seqno", (index_name,)
-            ).fetchall()
+            ).fetchall())
             if partial or any(cid < 0 for cid, _, _ in keys):
                 indexes.append((index_name, bool(unique), []))  # expression or partial: listed, not guessed
                 continue
             indexes.append((index_name, bool(unique), [q(col) + (" DESC" if desc else "") for _, col, desc in keys]))
-        return TablePlan(name, columns, without_rowid, indexes, rows=int(found[0]))
+        return TablePlan(name, columns, without_rowid, indexes, rows=int(cast(int, found[0])))
 
     def _already_copied(self, pg: Any, schema: str) -> dict[str, int]:
         pg.execute(
@@ -345,7 +346,7 @@ class Migration:
                     pg.execute(f"SET LOCAL search_path TO {q(schema)}")
                     pg.execute(sql)
                 result.views.append(name)
-            except load_driver().Error as exc:  # type: ignore[attr-defined]
+            except load_driver().Error as exc:
                 reason = clean_message(str(exc), self.url).split(" LINE ")[0]
                 listed.append({"type": "view", "name": name, "reason": f"not valid in PostgreSQL: {reason}"})
         return listed

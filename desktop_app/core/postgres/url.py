@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
@@ -90,7 +91,7 @@ def describe(url: str) -> str:
     return f"{user}{host}{port}/{database}"
 
 
-def load_driver() -> object:
+def load_driver() -> ModuleType:
     try:
         import psycopg
     except ImportError as exc:  # the pure-Python driver needs the system's libpq (Debian: libpq5)
@@ -133,7 +134,10 @@ def clean_message(text: str, url: str) -> str:
     text = " ".join(text.split()).replace(url, mask_url(url))
     for begin, end in _password_spans(url):
         for secret in {url[begin:end], unquote(url[begin:end])}:
-            text = QUOTED.sub(lambda m, s=secret: MASK if m[2] in s else m[0], text)
+            def masked(m: re.Match[str], s: str = secret) -> str:
+                return MASK if m[2] in s else m[0]
+
+            text = QUOTED.sub(masked, text)
             text = _mask_fragments(text, secret)
     return text
 

@@ -12,7 +12,7 @@ import pytest
 from desktop_app.core import session as session_module
 from desktop_app.core.database import connect_write
 from desktop_app.core.errors import DatabaseMissing, PulseError, QueryInterrupted
-from desktop_app.core.events import EmitterGroup
+from desktop_app.core.events import Event, Events
 from desktop_app.core.session import Session
 from tests.scenarios import run_bounded, wait_for
 
@@ -26,8 +26,13 @@ def session_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("pulse-")]
 
 
+class Group(Events):
+    def __init__(self) -> None:
+        self.sample: Event[int] = Event("sample")
+
+
 def test_emitters_call_in_order_and_disconnect() -> None:
-    events = EmitterGroup("sample")
+    events = Group()
     seen: list[str] = []
 
     def first(value: int) -> None:
@@ -39,6 +44,7 @@ def test_emitters_call_in_order_and_disconnect() -> None:
     events.sample.emit(1)
     events.sample.emit(2)
     assert seen == ["first 1", "second 1", "second 2"]
+    assert events.names == ("sample",)
     events.disconnect_all()
     assert len(events.sample) == 0
 
