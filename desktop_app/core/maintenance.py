@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import apsw
 
@@ -162,9 +163,9 @@ def checkpoint_on(connection: apsw.Connection, mode: str = "passive") -> Checkpo
     if mode not in CHECKPOINT_MODES:
         raise ValueError(f"checkpoint mode must be one of {CHECKPOINT_MODES}, not {mode!r}")
     try:
-        busy, log_frames, checkpointed = connection.execute(
+        busy, log_frames, checkpointed = cast(tuple[int, int, int], connection.execute(
             f"PRAGMA wal_checkpoint({mode.upper()})"
-        ).fetchall()[0]
+        ).fetchall()[0])
     except apsw.Error as exc:
         raise errors.translate(exc, connection.filename) from exc
     return CheckpointResult(mode=mode, busy=busy, log_frames=log_frames, checkpointed_frames=checkpointed)
@@ -233,7 +234,9 @@ def backup(
     )
 
 
-def _copy_pages(
+# apsw's stub declares Backup.__exit__ -> bool, so mypy thinks the `with` may swallow an exception and fall
+# through; it never does (it finishes the copy and lets the exception propagate).
+def _copy_pages(  # type: ignore[return]
     source: apsw.Connection,
     target: apsw.Connection,
     pages_per_step: int,
