@@ -1,8 +1,9 @@
 """`watch DB`: the dashboard's headless twin, for a terminal or an SSH session to an edge device.
 
 One sample per interval, printed as one JSON object (the `stats --json` keys, red flags included, with each
-row of the series table (core/series.py) that declares a JSON key) or one compact line. Like the window it keeps one read-only connection open for the whole run, so it holds
-SQLite's locks and another process closing its last connection cannot delete the WAL under it.
+row of the series table (core/series.py) that declares a JSON key) or one compact line. Each database is a
+read-only `Session`, as in the window: its sampler keeps its read connection open for the whole run, so it
+holds SQLite's locks and another process closing its last connection cannot delete the WAL under it.
 Ctrl+C and SIGTERM end it cleanly (exit 0).
 
 Several databases can be watched at once (one line per database per interval, prefixed with its name),
@@ -12,15 +13,16 @@ and `--serve HOST:PORT` serves their figures to Prometheus (core/prometheus.py) 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import functools
 import json
 import os
 import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 MB = 1_000_000
@@ -52,74 +54,86 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     watch.set_defaults(handler=run_watch)
 
 
-@contextlib.contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Ctrl+C and SIGTERM set `stop` instead of raising, so the loop ends between samples."""
-    signals = [signal.SIGINT, signal.SIGTERM]
-    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in signals}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
 def run_watch(args: argparse.Namespace) -> int:
+    return asyncio.run(_watch(args))
+
+
+async def _watch(args: argparse.Namespace) -> int:
+    """Each database is a `Session` (core/session.py), as in the window: it samples on its own schedule and
+    this verb subscribes to its samples and its sampler errors, printing them (or serving them)."""
     from desktop_app.core import series
-    from desktop_app.core.database import open_database
     from desktop_app.core.errors import PulseError
-    from desktop_app.core.metrics import MetricsSampler
+    from desktop_app.core.metrics import Sample
+    from desktop_app.core.session import Session
 
-    databases = [open_database(path, read_only=True) for path in args.db]
-    several = len(databases) > 1
-    names = [str(path) for path in args.db]
-    fleet = ledgers = server = None
-    table = series.BUILTIN  # looked up per run: the table is data, and a test may add a row
-    if args.serve:
-        from desktop_app.core.prometheus import FleetMetrics, LedgerReader, parse_listen, serve
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):  # end cleanly between samples
+        loop.add_signal_handler(number, stop.set)
+    sessions: list[Session] = []
+    server = None
+    ledgers: list[Any] | None = None
+    try:
+        for path in args.db:
+            sessions.append(await Session.open(path, read_only=True, interval=args.interval))
+        several = len(sessions) > 1
+        names = [str(path) for path in args.db]
+        fleet = None
+        table = series.BUILTIN  # looked up per run: the table is data, and a test may add a row
+        if args.serve:
+            from desktop_app.core.prometheus import FleetMetrics, LedgerReader, parse_listen, serve
 
-        host, port = parse_listen(args.serve)
-        fleet = FleetMetrics(table)
-        ledgers = [LedgerReader(database.path) for database in databases]
-        server, port = serve(fleet, host, port)
-        print(f"serving metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
-    stop = threading.Event()
-    deadline = None if args.seconds is None else time.monotonic() + args.seconds
-    last_errors = [""] * len(databases)
-    with stop_on_signals(stop), contextlib.ExitStack() as stack:
-        samplers = [stack.enter_context(MetricsSampler(database.path)) for database in databases]
-        running = True
-        while running and not stop.is_set():
-            for index, sampler in enumerate(samplers):
-                prefix = f"{names[index]}: " if several else ""
+            host, port = parse_listen(args.serve)
+            fleet = FleetMetrics(table)
+            ledgers = [LedgerReader(session.path) for session in sessions]
+            server, port = serve(fleet, host, port)
+            print(f"serving metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
+
+        def show(index: int, sample: Sample) -> None:
+            if stop.is_set():
+                return
+            if fleet is not None and ledgers is not None:
                 try:
-                    sample = sampler.sample()
-                    ingesting = ledgers is not None and ledgers[index].read()
-                except PulseError as exc:  # e.g. locked for a moment: say so once, keep watching
-                    if str(exc) != last_errors[index]:
-                        print(f"sqlite-pulse: {prefix}{exc}", file=sys.stderr, flush=True)
-                    last_errors[index] = str(exc)
-                    if fleet is not None:
-                        fleet.update(names[index], None)
-                    continue
-                last_errors[index] = ""
-                if fleet is not None:
-                    fleet.update(names[index], sample, ledgers[index] if ingesting and ledgers else None)
-                    continue
-                record = series.json_record(table, sample)
-                if several and args.json:
-                    record = {"db": names[index], **record}
-                line = json.dumps(record, default=str) if args.json else prefix + format_line(record)
-                if not emit(line):
-                    running = False
-                    break
-            wait = args.interval if deadline is None else min(args.interval, deadline - time.monotonic())
-            if wait <= 0 or stop.wait(wait) or (deadline is not None and time.monotonic() >= deadline):
-                break
-    if server is not None:
-        server.shutdown()
-    for ledger in ledgers or ():
-        ledger.close()
+                    ingesting = ledgers[index].read()
+                except PulseError as exc:
+                    failed(index, exc)
+                    return
+                fleet.update(names[index], sample, ledgers[index] if ingesting else None)
+                return
+            record = series.json_record(table, sample)
+            if several and args.json:
+                record = {"db": names[index], **record}
+            prefix = f"{names[index]}: " if several else ""
+            line = json.dumps(record, default=str) if args.json else prefix + format_line(record)
+            if not emit(line):
+                stop.set()
+
+        def on_sample(index: int, sample: Sample, _activity: object) -> None:
+            show(index, sample)
+
+        def failed(index: int, error: PulseError) -> None:  # e.g. locked for a moment: said once, kept watching
+            prefix = f"{names[index]}: " if several else ""
+            print(f"sqlite-pulse: {prefix}{error}", file=sys.stderr, flush=True)
+            if fleet is not None:
+                fleet.update(names[index], None)
+
+        for index, session in enumerate(sessions):
+            if session.last_sample is not None:  # the sample taken on opening
+                show(index, session.last_sample)
+            session.events.sample.connect(functools.partial(on_sample, index))
+            session.events.sampler_error.connect(functools.partial(failed, index))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), args.seconds)
+    finally:
+        stop.set()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
+        if server is not None:
+            server.shutdown()
+        for ledger in ledgers or ():
+            ledger.close()
+        for session in sessions:
+            await session.close()
     return EXIT_OK
 
 
