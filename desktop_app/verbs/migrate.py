@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_migrate(args: argparse.Namespace) -> int:
     from desktop_app.core.errors import PulseError
-    from desktop_app.core.ingest.sink import prepare_target, require_server_url
+    from desktop_app.core.ingest.sinks import prepare_target
+    from desktop_app.core.ingest.targets import require_server_url
     from desktop_app.core.postgres.migrate import MigrateCancelled, Migration
     from desktop_app.core.postgres.url import mask_url
     from desktop_app.core.worker import Worker

@@ -98,7 +98,7 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
 
 def db_target(text: str) -> Path | str:
     """--db: a SQLite file path, or a postgresql:// URL kept as text (a Path would fold its '//')."""
-    from desktop_app.core.ingest.sink import sink_target
+    from desktop_app.core.ingest.targets import sink_target
 
     return sink_target(text)
 
@@ -184,7 +184,7 @@ def _run_session(config: Any, as_json: bool, signals: Any) -> int:
     import asyncio
 
     from desktop_app.core.ingest import IngestFailed, IngestSession
-    from desktop_app.core.ingest.sink import prepare_target
+    from desktop_app.core.ingest.sinks import prepare_target
 
     if not signals.pending:  # a server asks for a password now, not from the writer
         with signals.interruptible():

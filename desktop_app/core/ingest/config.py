@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from desktop_app.core.errors import PulseError, QueryError
 from desktop_app.core.ingest.mapping import DEFAULT_MAX_MESSAGE_BYTES, Column, check_table_name
+from desktop_app.core.ingest.targets import sink_target
 from desktop_app.core.ingest.writer import DEFAULT_BATCH_MS, DEFAULT_BATCH_ROWS, WriterConfig
-from desktop_app.core.postgres.url import is_postgres_url
 
 CONFIG_VERSION = 1
 COMPRESSIONS = (None, "deflate")
@@ -123,9 +123,10 @@ class IngestConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise IngestError(f"Unknown ingest config field(s): {', '.join(unknown)}.")
-        for name in ("db_path", "ca_file"):
-            if data.get(name) is not None and not is_postgres_url(data[name]):
-                data[name] = Path(data[name])
+        if data.get("db_path") is not None:
+            data["db_path"] = sink_target(data["db_path"])
+        if data.get("ca_file") is not None:
+            data["ca_file"] = Path(data["ca_file"])
         if data.get("columns") is not None:
             data["columns"] = tuple(Column(**column) for column in data["columns"])
         try:

@@ -29,7 +29,8 @@ from pathlib import Path
 from desktop_app.core.errors import DatabaseMissing, DatabaseReadOnly, PulseError
 from desktop_app.core.ingest.config import IngestConfig
 from desktop_app.core.ingest.mapping import Message, MessageMapper, Oversized
-from desktop_app.core.ingest.sink import SQLiteSink, sink_for
+from desktop_app.core.ingest.sink import SQLiteSink
+from desktop_app.core.ingest.sinks import sink_for
 from desktop_app.core.ingest.sources import Inbox, Source, source_for
 from desktop_app.core.ingest.stats import IngestStats, peak_rss_mb
 from desktop_app.core.ingest.writer import BatchWriter, CommitCallback

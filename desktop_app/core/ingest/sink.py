@@ -51,7 +51,6 @@ from desktop_app.core.ingest.mapping import (
     quote_identifier,
 )
 from desktop_app.core.locks import describe_writers
-from desktop_app.core.postgres.url import is_postgres_url
 
 LARGEST_PAGE_COUNT = 0xFFFFFFFE  # SQLite's own ceiling for PRAGMA max_page_count
 MAX_ROWS_PER_STATEMENT = 1024
@@ -327,45 +326,6 @@ def refuse_rows(batch: MappedBatch, refused: dict[int, str]) -> None:
 
 
 # -- which sink: the one place that reads a target's scheme ---------------------------------------------------
-
-def is_server_target(target: object) -> bool:
-    """True when `target` names a database server (a postgresql:// or postgres:// URL), not a SQLite file."""
-    return is_postgres_url(target)
-
-
-def sink_target(text: str) -> Path | str:
-    """A target as typed (--db, a saved config): a server URL stays text (a Path would fold its '//'), anything
-    else is a SQLite file path."""
-    return text if is_server_target(text) else Path(text)
-
-
-def require_server_url(text: str, message: str) -> str:
-    """`text` when it is a PostgreSQL URL; else PulseError(`message`)."""
-    if not is_server_target(text):
-        raise PulseError(message)
-    return text
-
-
-def prepare_target(target: Path | str, *, interactive: bool) -> list[str]:
-    """Before a long run: a server is connected to once (asking for a password on the terminal when it wants
-    one the URL, PGPASSWORD and ~/.pgpass do not give); a file needs nothing. Returns notes for the user."""
-    if not is_server_target(target):
-        return []
-    from desktop_app.core.postgres.url import ensure_password
-
-    return ensure_password(str(target), interactive=interactive)
-
-
-def sink_for(target: Path | str, mapper: MessageMapper, *, busy_timeout_ms: int = 200,
-             max_page_count: int | None = None) -> Sink:
-    """The sink a target names: a postgresql:// (or postgres://) URL is PostgreSQL (core/postgres/sink.py),
-    anything else a SQLite file. A new sink is one more class behind `Sink` and one more scheme here."""
-    if is_server_target(target):
-        from desktop_app.core.postgres.sink import PostgresSink
-
-        return PostgresSink(str(target), mapper)
-    return SQLiteSink(target, mapper, busy_timeout_ms=busy_timeout_ms, max_page_count=max_page_count)
-
 
 def existing_columns(connection: apsw.Connection, table: str) -> list[str] | None:
     rows = connection.execute("SELECT type FROM sqlite_schema WHERE name = ? COLLATE NOCASE", (table,)).fetchall()

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest import IngestConfig, IngestStats
-from desktop_app.core.ingest.sink import require_server_url
+from desktop_app.core.ingest.targets import require_server_url
 from desktop_app.core.postgres.url import has_password, mask_url
 from desktop_app.core.session import Session
 from desktop_app.ui import theme
@@ -301,5 +301,5 @@ class IngestPanel(QWidget):
         self.start_button.setToolTip("" if writable else "Open a database read-write to ingest into it")
         self.stop_button.setEnabled(running)
         self.demo_button.setEnabled(not running and (self._database is None or writable))
-        for widget in (self.url_edit, self.table_edit, self.mode_combo, self.target_combo, *self._postgres_rows):
-            widget.setEnabled(not running)
+        for control in (self.url_edit, self.table_edit, self.mode_combo, self.target_combo, *self._postgres_rows):
+            control.setEnabled(not running)

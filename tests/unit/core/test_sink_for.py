@@ -10,14 +10,16 @@ import pytest
 import desktop_app
 from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest.mapping import MessageMapper
-from desktop_app.core.ingest.sink import SQLiteSink, require_server_url, sink_for, sink_target
+from desktop_app.core.ingest.sink import SQLiteSink
+from desktop_app.core.ingest.sinks import sink_for
+from desktop_app.core.ingest.targets import require_server_url, sink_target
 
 PACKAGE = Path(desktop_app.__file__).parent
 # What deciding by scheme looks like: the recogniser, or a prefix test of a postgres URL.
 SCHEME_TEST = re.compile(r"is_postgres_url\(|startswith\(\s*[\"']postgres|[\"']postgres(ql)?://[\"']\s*in\b")
-HOMES = {"core/postgres/url.py", "core/ingest/sink.py"}  # the recogniser, and sink_for beside it
+HOMES = {"core/postgres/url.py", "core/ingest/targets.py"}  # the recogniser, and what a target names
 # Not yet moved onto core/ingest/sink.py (each should call sink_target / is_server_target / require_server_url).
-NOT_YET = {"core/ingest/config.py", "ui/ingest_controller.py", "ui/copy_to_postgres.py"}
+NOT_YET = {"ui/ingest_controller.py", "ui/copy_to_postgres.py"}
 
 
 def test_a_url_is_postgres_and_anything_else_a_sqlite_file(tmp_path: Path) -> None:
