@@ -18,7 +18,7 @@ from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest import IngestConfig, IngestStats
 from desktop_app.core.ingest.run import IngestState
 from desktop_app.core.ingest.sink import missing_ingest_tables
-from desktop_app.core.postgres.url import is_postgres_url
+from desktop_app.core.ingest.targets import is_server_target
 from desktop_app.core.workspace import Workspace
 from desktop_app.ui.aio import spawn
 
@@ -118,7 +118,7 @@ class IngestController(QObject):
         if self.running:
             raise PulseError("An ingest is already running; stop it first.")
         config = config.validated()
-        if is_postgres_url(config.db_path):  # its tables are created with the first batch, like a new file's
+        if is_server_target(config.db_path):  # its tables are created with the first batch, like a new file's
             self.start(config, password=password)
             return
         spawn(self._check_then_start(config))

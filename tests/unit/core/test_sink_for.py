@@ -19,7 +19,7 @@ PACKAGE = Path(desktop_app.__file__).parent
 SCHEME_TEST = re.compile(r"is_postgres_url\(|startswith\(\s*[\"']postgres|[\"']postgres(ql)?://[\"']\s*in\b")
 HOMES = {"core/postgres/url.py", "core/ingest/targets.py"}  # the recogniser, and what a target names
 # Not yet moved onto core/ingest/sink.py (each should call sink_target / is_server_target / require_server_url).
-NOT_YET = {"ui/ingest_controller.py", "ui/copy_to_postgres.py"}
+NOT_YET = {"ui/copy_to_postgres.py"}
 
 
 def test_a_url_is_postgres_and_anything_else_a_sqlite_file(tmp_path: Path) -> None:
