@@ -110,7 +110,9 @@ async def start(window: MainWindow, args: argparse.Namespace) -> None:
     try:
         await asyncio.wait({started}, timeout=SHOW_WITHIN_S)
         if started.done() and not started.cancelled() and started.exception() is None:
-            window.announce_opening(started.result().database)
+            database = started.result().database
+            assert database is not None  # an opened session has its database
+            window.announce_opening(database)
             trace("title names the file")
         if await show_frame(window):
             window.open_path(args.path, read_only=args.read_only, opening=started)

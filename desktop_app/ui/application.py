@@ -17,7 +17,10 @@ BUNDLED_ICON = Path(__file__).resolve().parent.parent.parent / "resources" / "sq
 
 
 def create_application(argv: Sequence[str] = ()) -> QApplication:
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "sqlite-pulse", *argv])
+    # PySide6's stub types instance() as QCoreApplication; in this process it is always a QApplication.
+    app: QApplication = QApplication.instance() or QApplication(  # type: ignore[assignment]
+        [sys.argv[0] if sys.argv else "sqlite-pulse", *argv]
+    )
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)

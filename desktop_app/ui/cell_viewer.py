@@ -3,6 +3,8 @@ and a PNG / JPEG / GIF BLOB as the picture it is. It follows the grid's current 
 
 from __future__ import annotations
 
+from typing import cast
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase, QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
@@ -82,7 +84,7 @@ class CellViewer(QDialog):
         self.picture.setVisible(False)
         if view.image_format:
             image = QImage()
-            if image.loadFromData(value):  # a BLOB that only starts like an image shows its hex alone
+            if image.loadFromData(cast(bytes, value)):  # an image format is only ever found in a BLOB  # a BLOB that only starts like an image shows its hex alone
                 self.image = image
                 pixmap = QPixmap.fromImage(image)
                 if image.width() > PREVIEW_WIDTH or image.height() > PREVIEW_HEIGHT:

@@ -38,8 +38,12 @@ class CopyToPostgresDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Copy to PostgreSQL")
         # The window still passes the open file's path: its session (the parent's) then owns the copy.
-        self.session = source if isinstance(source, Session) else _session_of(parent, Path(source))
-        self.source = self.session.path if self.session is not None else Path(source)
+        if isinstance(source, Session):
+            self.session: Session | None = source
+            self.source = source.path
+        else:
+            self.session = _session_of(parent, Path(source))
+            self.source = self.session.path if self.session is not None else Path(source)
         self.job: Job[MigrateResult] | None = None
         self._worker: Worker | None = None  # only without a session
         self.url_edit = QLineEdit()

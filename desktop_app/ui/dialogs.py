@@ -56,7 +56,7 @@ class Dialogs:
     def show_info(self, title: str, text: str) -> None:
         self._message(QMessageBox.Icon.Information, title, text)
 
-    def confirm(self, title: str, text: str, on_yes: Callable[[], None], *, accept_label: str = "OK") -> None:
+    def confirm(self, title: str, text: str, on_yes: Callable[[], object], *, accept_label: str = "OK") -> None:
         box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Cancel, self.parent)
         accept = box.addButton(accept_label, QMessageBox.ButtonRole.AcceptRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
@@ -66,21 +66,21 @@ class Dialogs:
         self._keep(box)
         box.open()
 
-    def ask_open_path(self, title: str, on_chosen: Callable[[Path], None], *, file_filter: str = DB_FILTER) -> None:
+    def ask_open_path(self, title: str, on_chosen: Callable[[Path], object], *, file_filter: str = DB_FILTER) -> None:
         dialog = QFileDialog(self.parent, title, "", file_filter)
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
         self._open_file_dialog(dialog, on_chosen)
 
     def ask_save_path(
-        self, title: str, on_chosen: Callable[[Path], None], *, suggested: str = "", file_filter: str = DB_FILTER
+        self, title: str, on_chosen: Callable[[Path], object], *, suggested: str = "", file_filter: str = DB_FILTER
     ) -> None:
         dialog = QFileDialog(self.parent, title, suggested, file_filter)
         dialog.setFileMode(QFileDialog.FileMode.AnyFile)
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         self._open_file_dialog(dialog, on_chosen)
 
-    def _open_file_dialog(self, dialog: QFileDialog, on_chosen: Callable[[Path], None]) -> None:
+    def _open_file_dialog(self, dialog: QFileDialog, on_chosen: Callable[[Path], object]) -> None:
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.fileSelected.connect(lambda name: on_chosen(Path(name)) if name else None)
         self._keep(dialog)
@@ -131,17 +131,17 @@ class ScriptedDialogs:
     def show_info(self, title: str, text: str) -> None:
         self.infos.append((title, text))
 
-    def confirm(self, title: str, text: str, on_yes: Callable[[], None], *, accept_label: str = "OK") -> None:
+    def confirm(self, title: str, text: str, on_yes: Callable[[], object], *, accept_label: str = "OK") -> None:
         self.confirmations.append(title)
         if self.confirm_answer:
             on_yes()
 
-    def ask_open_path(self, title: str, on_chosen: Callable[[Path], None], *, file_filter: str = DB_FILTER) -> None:
+    def ask_open_path(self, title: str, on_chosen: Callable[[Path], object], *, file_filter: str = DB_FILTER) -> None:
         if self.paths:
             on_chosen(self.paths.popleft())
 
     def ask_save_path(
-        self, title: str, on_chosen: Callable[[Path], None], *, suggested: str = "", file_filter: str = DB_FILTER
+        self, title: str, on_chosen: Callable[[Path], object], *, suggested: str = "", file_filter: str = DB_FILTER
     ) -> None:
         if self.paths:
             on_chosen(self.paths.popleft())

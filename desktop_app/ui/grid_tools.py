@@ -8,6 +8,7 @@ opens the viewer on a cell that is not being edited. Others may add actions to t
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -16,6 +17,11 @@ from PySide6.QtWidgets import QMenu, QTableView
 from desktop_app.core.cells import to_csv, to_json, to_tsv
 from desktop_app.ui.cell_viewer import CellViewer
 
+if TYPE_CHECKING:
+    from PySide6.QtCore import QItemSelectionModel
+
+    from desktop_app.ui.models.rows_model import RowsModel
+
 
 class GridTools:
     def __init__(self, view: QTableView, *, name: str = "grid") -> None:
@@ -23,7 +29,7 @@ class GridTools:
         self.name = name
         self.viewer: CellViewer | None = None
         self.extra_actions: Callable[[], list[QAction]] = lambda: []
-        self._followed = None  # the selection model the viewer follows
+        self._followed: QItemSelectionModel | None = None  # the selection model the viewer follows
 
         self.copy_action = self._action("&Copy", lambda: self.copy("tsv"), QKeySequence.StandardKey.Copy)
         self.copy_headers_action = self._action("Copy with &headers", lambda: self.copy("tsv", header=True))
@@ -48,12 +54,12 @@ class GridTools:
     def selection(self) -> tuple[list[str], list[tuple]]:
         """The selected cells as (columns, rows): the rows and columns that have a selected cell, in order;
         a cell inside that grid that is not selected copies as empty."""
-        model = self.view.model()
+        model = self._model()
         indexes = self.view.selectionModel().selectedIndexes() if model is not None else []
         if not indexes:
             current = self.view.currentIndex()
             indexes = [current] if current.isValid() else []
-        if not indexes:
+        if model is None or not indexes:
             return [], []
         rows = sorted({index.row() for index in indexes})
         columns = sorted({index.column() for index in indexes})
@@ -98,8 +104,11 @@ class GridTools:
         if self.viewer is not None:
             self.viewer.clear()
 
+    def _model(self) -> RowsModel | None:
+        return cast("RowsModel | None", self.view.model())  # every grid shows a RowsModel
+
     def _show(self, index: QModelIndex) -> None:
-        model = self.view.model()
+        model = self._model()
         if self.viewer is None or model is None or not index.isValid():
             return
         label = model.headerData(index.row(), Qt.Orientation.Vertical, Qt.ItemDataRole.DisplayRole)

@@ -81,7 +81,7 @@ class LayoutModes(QObject):
         self._session = session
         remembered = self.window.settings.layout_for(session.path)
         self.picked = remembered in (MONITOR, BROWSE)
-        if self.picked:
+        if self.picked and remembered is not None:
             self.apply(remembered)
             return
         being_written = session.last_sample is not None and session.last_sample.wal_pending_frames > 0

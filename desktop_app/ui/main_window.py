@@ -10,10 +10,12 @@ problem (`PulseError`) ends in a dialog through `self.dialogs` or in the status 
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import apsw
 from PySide6 import __version__ as pyside_version
@@ -196,7 +198,10 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["dashboard"], self.docks["console"]], [int(height * 0.57), int(height * 0.38)], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["console"], self.docks["ingest"]], [width - 380, 380], Qt.Orientation.Horizontal)
 
-    def _action(self, text: str, slot, shortcut: QKeySequence | str | None = None, tip: str = "") -> QAction:
+    def _action(
+        self, text: str, slot: Callable[[], object],
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None, tip: str = "",
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
@@ -221,7 +226,7 @@ class MainWindow(QMainWindow):
         m = self.maintenance
         self.backup_action = self._action("&Backup…", m.backup, "Ctrl+Shift+B", "Copy the live database (online backup)")
         self.checkpoint_actions = {
-            mode: self._action(mode.capitalize(), lambda mode=mode: m.checkpoint(mode), tip=f"wal_checkpoint({mode.upper()})")
+            mode: self._action(mode.capitalize(), functools.partial(m.checkpoint, mode), tip=f"wal_checkpoint({mode.upper()})")
             for mode in CHECKPOINT_MODES
         }
         self.vacuum_action = self._action("&VACUUM", m.vacuum, tip="Rebuild the file to reclaim free pages")
@@ -459,9 +464,10 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(APP_TITLE)
         else:
             database = session.database
+            assert database is not None  # the workspace announces open sessions only
             self.settings.add_recent_file(database.path)
             self.setWindowTitle(title_for(database))
-            if session.last_sample is not None:
+            if session.last_sample is not None and session.last_activity is not None:  # set together
                 self._on_sample(Sampled(session.last_sample, session.last_activity))
             self.layouts.attach(session)
             self.show_status(f"Opened {database.path}")
@@ -566,8 +572,9 @@ class MainWindow(QMainWindow):
             self._set_status("wal", f"WAL: {human_bytes(sample.wal_bytes)}" if sample.journal_mode == "wal" else "no WAL")
 
     def _update_actions(self) -> None:
-        has_database = self.database is not None
-        writable = has_database and not self.database.read_only
+        database = self.database
+        has_database = database is not None
+        writable = database is not None and not database.read_only
         for action in self.database_actions:
             action.setEnabled(has_database)
         for action in self.write_actions:
@@ -644,7 +651,7 @@ class MainWindow(QMainWindow):
     def apply_preferences(self, preferences: Preferences, *, save: bool = True) -> None:
         """Apply `preferences` to the running window at once and (with `save`) store them."""
         self.preferences = preferences
-        app = QApplication.instance()
+        app = cast(QApplication | None, QApplication.instance())  # the stub says QCoreApplication
         if app is not None:
             apply_theme(app, preferences.theme)
         if save:  # at start-up an explicit interval (tests, the self-test) stays

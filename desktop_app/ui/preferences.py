@@ -45,17 +45,17 @@ class PreferencesDialog(QDialog):
         self.interval.setDecimals(2)
         self.interval.setSuffix(" s")
         self.interval.setToolTip("How often the open database is sampled (stats, charts, red flags)")
-        self.window = QComboBox()
-        self.window.setObjectName("chartWindow")
+        self.chart_window = QComboBox()
+        self.chart_window.setObjectName("chartWindow")
         for seconds in CHART_WINDOWS:
-            self.window.addItem(WINDOW_LABELS[seconds], seconds)
+            self.chart_window.addItem(WINDOW_LABELS[seconds], seconds)
         self.grid_font = self._font_box("gridFontSize")
         self.editor_font = self._font_box("editorFontSize")
 
         form = QFormLayout()
         form.addRow("&Theme:", self.theme)
         form.addRow("&Sample every:", self.interval)
-        form.addRow("&Chart window:", self.window)
+        form.addRow("&Chart window:", self.chart_window)
         form.addRow("&Grid font size:", self.grid_font)
         form.addRow("&Editor font size:", self.editor_font)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -66,7 +66,7 @@ class PreferencesDialog(QDialog):
         layout.addWidget(buttons)
 
         self.show_values(current)
-        for signal in (self.theme.currentIndexChanged, self.window.currentIndexChanged):
+        for signal in (self.theme.currentIndexChanged, self.chart_window.currentIndexChanged):
             signal.connect(lambda _index: self._changed())
         for box in (self.interval, self.grid_font, self.editor_font):
             box.valueChanged.connect(lambda _value: self._changed())
@@ -83,8 +83,8 @@ class PreferencesDialog(QDialog):
     def show_values(self, preferences: Preferences) -> None:
         self.theme.setCurrentIndex(max(0, self.theme.findData(preferences.theme)))
         self.interval.setValue(preferences.sample_interval)
-        index = self.window.findData(preferences.chart_window)
-        self.window.setCurrentIndex(index if index >= 0 else 0)
+        index = self.chart_window.findData(preferences.chart_window)
+        self.chart_window.setCurrentIndex(index if index >= 0 else 0)
         self.grid_font.setValue(preferences.grid_font_size)
         self.editor_font.setValue(preferences.editor_font_size)
 
@@ -92,7 +92,7 @@ class PreferencesDialog(QDialog):
         return Preferences(
             theme=str(self.theme.currentData()),
             sample_interval=round(self.interval.value(), 2),
-            chart_window=int(self.window.currentData()),
+            chart_window=int(self.chart_window.currentData()),
             grid_font_size=self.grid_font.value(),
             editor_font_size=self.editor_font.value(),
         )

@@ -6,8 +6,10 @@ settings; `AppSettings.default()` is the per-user INI file (under XDG_CONFIG_HOM
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -144,11 +146,11 @@ class AppSettings:
             return []
         if isinstance(value, str):  # QSettings hands back a one-element list as a bare string
             return [value] if value else []
-        return [str(item) for item in value]
+        return [str(item) for item in cast("Iterable[object]", value)]  # QSettings: a list
 
     def _number(self, key: str, default: float, low: float, high: float) -> float:
         try:
-            value = float(self._store.value(key, default))
+            value = float(cast(Any, self._store.value(key, default)))  # whatever the INI holds
         except (TypeError, ValueError):  # a hand-edited or foreign INI value
             return default
         return min(high, max(low, value))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, SignalInstance
 from PySide6.QtGui import QImage
 
 # isort: split
@@ -50,7 +50,7 @@ async def until(predicate: Callable[[], bool], timeout: float, what: str) -> Non
         await asyncio.sleep(0.05)
 
 
-async def next_emission(signal: Signal, start: Callable[[], None], timeout: float, what: str) -> tuple:
+async def next_emission(signal: SignalInstance, start: Callable[[], None], timeout: float, what: str) -> tuple:
     """Connect to `signal`, call `start()`, and wait for the first emission's arguments."""
     received: list[tuple] = []
 
@@ -170,10 +170,12 @@ class SmokeTest:
         self.window.dashboard.welcome.hide()
         await asyncio.sleep(0.3)  # a few redraws
         image = self.window.grab().toImage()
-        self.screenshot.parent.mkdir(parents=True, exist_ok=True)
-        saved = save_png(image, self.screenshot)
-        size = self.screenshot.stat().st_size if saved else 0
-        return saved and size > 10_000, f"{self.screenshot} ({image.width()}x{image.height()}, {size:,} bytes)"
+        screenshot = self.screenshot
+        assert screenshot is not None  # this step runs only when a screenshot was asked for
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        saved = save_png(image, screenshot)
+        size = screenshot.stat().st_size if saved else 0
+        return saved and size > 10_000, f"{screenshot} ({image.width()}x{image.height()}, {size:,} bytes)"
 
     async def stop_ingest(self) -> tuple[bool, str]:
         controller = self.window.ingest_controller
@@ -187,11 +189,12 @@ SCREENSHOT_BUDGET = 250_000  # bytes: screenshots go into the repository and the
 def save_png(image: QImage, path: Path) -> bool:
     """Best PNG compression; a 256-colour palette when that is still over the budget (charts and text in a
     flat UI lose nothing visible)."""
-    if not image.save(str(path), "PNG", 0):
+    # PySide6's stub types QImage.save's format as bytes; a str is what PySide6 documents and accepts.
+    if not image.save(str(path), "PNG", 0):  # type: ignore[call-overload]
         return False
     if path.stat().st_size > SCREENSHOT_BUDGET:
         indexed = image.convertToFormat(QImage.Format.Format_Indexed8, Qt.ImageConversionFlag.ThresholdDither)
-        return indexed.save(str(path), "PNG", 0)
+        return indexed.save(str(path), "PNG", 0)  # type: ignore[call-overload]  # (as above)
     return True
 
 

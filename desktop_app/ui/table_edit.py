@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
@@ -29,18 +29,28 @@ if TYPE_CHECKING:
     from PySide6.QtGui import QAction
     from PySide6.QtWidgets import QTableView
 
+    from desktop_app.core.keyset import Relation
     from desktop_app.ui.models.table_model import TableModel
 
 
 class EditableTable(Protocol):
     """What the editor needs of the data view (which is one), so this module does not import it."""
 
-    view: QTableView
+    @property
+    def view(self) -> QTableView: ...  # read-only here: the data view's may be a QTableView subclass
+
     table_opened: SignalInstance
     model: TableModel | None
 
     def addAction(self, action: QAction) -> None: ...  # noqa: N802 (Qt's name)
 
+def _relation(model: TableModel) -> Relation:
+    """The relation of a table being edited: `editable` and `_allowed()` hold only once it is known."""
+    assert model.relation is not None
+    return model.relation
+
+
+ModelIndex = QModelIndex | QPersistentModelIndex  # what Qt hands a model's data() and flags()
 FAILED_BACKGROUND = QColor("#fdecea")
 PENDING_BACKGROUND = QColor("#fff4ce")
 UNDO_DEPTH = 50
@@ -186,12 +196,12 @@ class TableEditor(QObject):
     def key_of(self, model: TableModel, row: int) -> tuple | None:
         return model.row_key(row)
 
-    def flags(self, model: TableModel, index: QModelIndex, base: Qt.ItemFlag) -> Qt.ItemFlag:
+    def flags(self, model: TableModel, index: ModelIndex, base: Qt.ItemFlag) -> Qt.ItemFlag:
         if self.editable and not isinstance(model.value(index.row(), index.column()), bytes):
             return base | Qt.ItemFlag.ItemIsEditable
         return base
 
-    def data(self, model: TableModel, index: QModelIndex, role: int) -> Any:
+    def data(self, model: TableModel, index: ModelIndex, role: int) -> Any:
         """An overlay for the cell (None: the model's own answer)."""
         if role == Qt.ItemDataRole.EditRole:
             cell = self._cell(model, index)
@@ -211,11 +221,11 @@ class TableEditor(QObject):
             return FAILED_BACKGROUND if cell in self.errors else PENDING_BACKGROUND
         return f"Not saved: {self.errors[cell]}" if cell in self.errors else "Saving…"
 
-    def _cell(self, model: TableModel, index: QModelIndex) -> tuple | None:
+    def _cell(self, model: TableModel, index: ModelIndex) -> tuple | None:
         key = self.key_of(model, index.row())
         return None if key is None else (key, model.columns[index.column()])
 
-    def set_data(self, model: TableModel, index: QModelIndex, value: object, role: int) -> bool:
+    def set_data(self, model: TableModel, index: ModelIndex, value: object, role: int) -> bool:
         if role != Qt.ItemDataRole.EditRole or not self.editable or not index.isValid():
             return False
         key = self.key_of(model, index.row())
@@ -230,7 +240,7 @@ class TableEditor(QObject):
         new = edit.value_from_text(text, old)
         self.pending[cell] = text
         self.errors.pop(cell, None)
-        relation = model.relation
+        relation = _relation(model)
         self._write(
             model,
             lambda connection: edit.update_cell(connection, relation, key, column, old, new),
@@ -247,14 +257,14 @@ class TableEditor(QObject):
         key = self.key_of(model, index.row())
         if key is None:
             return
-        column, old, relation = model.columns[index.column()], model.value(index.row(), index.column()), model.relation
+        column, old, relation = model.columns[index.column()], model.value(index.row(), index.column()), _relation(model)
         self._write(model, lambda connection: edit.update_cell(connection, relation, key, column, old, None))
 
     def add_row(self) -> None:
         model = self.model
         if model is None or not self._allowed():
             return
-        relation = model.relation
+        relation = _relation(model)
         self._write(model, lambda connection: edit.insert_row(connection, relation), then_last=True)
 
     def delete_selected(self) -> None:
@@ -268,7 +278,7 @@ class TableEditor(QObject):
         if not keys:
             self._say("Select the rows to delete first.")
             return
-        relation = model.relation
+        relation = _relation(model)
         self._write(model, lambda connection: edit.delete_rows(connection, relation, keys))
 
     def undo(self) -> None:
@@ -276,7 +286,7 @@ class TableEditor(QObject):
         if model is None or not self.undo_stack or not self._allowed():
             return
         change = self.undo_stack.pop()
-        relation = model.relation
+        relation = _relation(model)
         self._write(model, lambda connection: edit.undo(connection, relation, change), undoing=change)
 
     def discard(self) -> None:

@@ -10,6 +10,7 @@ background they are drawn on (WCAG 2 formula), so the same code serves both sche
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
@@ -60,7 +61,8 @@ def is_dark(color: QColor) -> bool:
 def readable(accent: str | QColor, background: QColor, ratio: float = TEXT_CONTRAST) -> QColor:
     """`accent`'s hue with its lightness moved away from `background` until the contrast reaches `ratio`."""
     color = QColor(accent)
-    hue, saturation, lightness, _alpha = color.getHslF()
+    # PySide6's stub types getHslF() as object: it is (hue, saturation, lightness, alpha).
+    hue, saturation, lightness, _alpha = cast(tuple[float, float, float, float], color.getHslF())
     towards_light = is_dark(background)
     step = 0.02 if towards_light else -0.02
     while contrast(color, background) < ratio:
@@ -147,7 +149,7 @@ def notifier() -> ThemeNotifier:
 def system_scheme() -> str:
     """'dark' or 'light' as the desktop reports it (Qt 6.5+: QStyleHints.colorScheme, or the last scheme its
     colorSchemeChanged announced); else what the platform's own palette looks like."""
-    app = QGuiApplication.instance()
+    app = cast(QGuiApplication | None, QGuiApplication.instance())  # the stub says QCoreApplication
     scheme = app.styleHints().colorScheme() if app is not None else Qt.ColorScheme.Unknown
     if scheme == Qt.ColorScheme.Unknown:
         scheme = _announced
@@ -176,6 +178,7 @@ def apply_theme(app: QGuiApplication, choice: str) -> str:
     if first:
         _platform_palette = QPalette(app.palette())
         app.styleHints().colorSchemeChanged.connect(lambda scheme: _follow_system(app, scheme))
+    assert _platform_palette is not None
     _choice = choice
     scheme = effective_scheme(choice)
     platform_dark = is_dark(_platform_palette.color(QPalette.ColorRole.Window))

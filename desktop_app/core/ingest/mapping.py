@@ -24,7 +24,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Final
+from typing import Final, cast
 
 from orjson import loads as parse_json  # 4-5x faster than json.loads: the writer's main cost per message
 
@@ -50,7 +50,7 @@ WRONG_TYPE = "value does not fit the column type"
 
 Message = str | bytes
 # What the receive loop hands over: the time the chunk was received and its messages, in order.
-Chunk = tuple[float, list[Message]]
+Chunk = tuple[float, list["Message | Oversized"]]
 
 
 def quote_identifier(name: str) -> str:
@@ -421,7 +421,8 @@ class MessageMapper:
         for received_at, messages in chunks:
             batch.messages += len(messages)
             batch.chunk_starts.append((len(rows), received_at))
-            for message in messages:
+            # An Oversized goes to screen() and never past it: past it, a message is text (or bytes).
+            for message in cast(list[Message], messages):
                 seq = None
                 if message.__class__ is str and len(message) * 4 <= limit:
                     try:
@@ -475,7 +476,7 @@ class MessageMapper:
         first = None
         for received_at, messages in chunks:
             batch.messages += len(messages)
-            for message in messages:
+            for message in cast(list[Message], messages):  # (as in _map_rows)
                 parsed = self._screen(received_at, message, batch)
                 if parsed is REJECTED:
                     seq = self._rejected_seq

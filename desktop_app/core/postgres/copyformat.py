@@ -65,7 +65,7 @@ def _integer(value: object) -> bytes:
     if cls is bool:
         number = int(value)  # type: ignore[call-overload]
     elif cls is int:
-        number = value  # type: ignore[assignment]
+        number = value
     # The exact-class checks (subclasses are refused) narrow `value`, but not for mypy: hence the ignores.
     elif cls is float and value.is_integer() or cls is str and value.strip().lstrip("+-").isdigit():  # type: ignore[attr-defined]
         number = int(value)  # type: ignore[call-overload]

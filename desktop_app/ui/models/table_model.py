@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apsw
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -30,6 +30,9 @@ from desktop_app.core.keyset import BrowseSpec, Condition, Cursor, Page, Plan, R
 from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.models.rows_model import RowsModel
+
+if TYPE_CHECKING:
+    from desktop_app.ui.table_edit import TableEditor
 
 DEFAULT_PAGE_ROWS = 500
 
@@ -461,7 +464,7 @@ class TableModel(RowsModel):
         self._emit_row_numbers()
 
     # Editing: ui/table_edit.py decides; the model only asks its `editor` (None: read-only) ------------------
-    editor = None
+    editor: TableEditor | None = None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         base = super().flags(index)

@@ -215,6 +215,8 @@ class ConsolePanel(QWidget):
     def _recolor_plan(self, parent: QTreeWidgetItem) -> None:
         for index in range(parent.childCount()):
             item = parent.child(index)
+            if item is None:  # never, for an index below the count (the stub allows it)
+                continue
             if item.data(0, Qt.ItemDataRole.UserRole):
                 self._paint_full_scan(item)
             self._recolor_plan(item)

@@ -229,7 +229,7 @@ class DataView(QWidget):
         return [
             (model.page_loaded, self._on_rows),
             (model.refreshed, self._on_rows),
-            (model.failed, self._on_error),
+            (model.failed, self.show_error),
             (model.busy_changed, self._on_busy),
             (model.prepended, self._on_prepended),
             (model.plan_known, self._on_plan),
@@ -392,7 +392,8 @@ class DataView(QWidget):
         self._update_controls()
         self._show_info()
 
-    def _on_error(self, error: PulseError) -> None:
+    def show_error(self, error: PulseError) -> None:
+        """The error under the grid, and `failed` for whoever listens."""
         self._last_error = error
         self.info_label.setText(f"⚠ {error}")
         self.failed.emit(error)
@@ -420,7 +421,7 @@ class DataView(QWidget):
         has = model is not None
         for widget in (self.first_button, self.last_button, self.go_edit, self.count_button, self.follow_box):
             widget.setEnabled(has)
-        self.count_button.setText("Stop count" if has and model.counting else "Count")
+        self.count_button.setText("Stop count" if model is not None and model.counting else "Count")
         filtered = has and bool(self.header.conditions)
         self.clear_button.setVisible(filtered)
         self.to_console_button.setEnabled(has)

@@ -122,7 +122,7 @@ class SchemaPanel(QWidget):
             objects = await session.refresh_schema()
         except PulseError as error:
             if session is self._session:
-                self._on_error(error)
+                self.browser.show_error(error)
             return
         if session is not self._session:
             return
@@ -181,8 +181,12 @@ class SchemaPanel(QWidget):
         """Select an object by name in the tree (opens a table or view). False when it is not there."""
         for index in range(self.tree.topLevelItemCount()):
             group = self.tree.topLevelItem(index)
+            if group is None:  # never, for an index below the count (the stub allows it)
+                continue
             for child_index in range(group.childCount()):
                 child = group.child(child_index)
+                if child is None:
+                    continue
                 obj = child.data(0, OBJECT_ROLE)
                 if obj is not None and obj.name == name:
                     self.tree.setCurrentItem(child)

@@ -46,7 +46,7 @@ def test_preferences_persist_and_apply_live(qtbot, window: MainWindow, settings:
     # Applied before the dialog closes: the user sees the effect.
     assert theme.is_dark(QApplication.palette().color(QPalette.ColorRole.Window))
     dialog.interval.setValue(0.5)
-    dialog.window.setCurrentIndex(dialog.window.findData(300))
+    dialog.chart_window.setCurrentIndex(dialog.chart_window.findData(300))
     dialog.grid_font.setValue(15)
     dialog.editor_font.setValue(17)
     dialog.accept()

@@ -165,3 +165,19 @@ def test_a_table_whose_columns_change_is_read_afresh(qtbot, schema: SchemaPanel,
     connection.close()
     qtbot.waitUntil(lambda: schema.model is not None and schema.model.columns == ["id", "device", "value", "unit"], timeout=5000)
     qtbot.waitUntil(lambda: schema.model.rowCount() == 500 and schema.model.rows()[0][3] == "C", timeout=5000)
+
+
+def test_a_failed_refresh_shows_its_error_under_the_grid(qtbot, schema: SchemaPanel, monkeypatch) -> None:
+    from desktop_app.core.errors import PulseError
+
+    session = schema._session
+    assert session is not None
+
+    async def refuse() -> list:
+        raise PulseError("the file went away")
+
+    monkeypatch.setattr(session, "refresh_schema", refuse)
+    with qtbot.waitSignal(schema.failed, timeout=5000) as failed:
+        schema.refresh()
+    assert str(failed.args[0]) == "the file went away"
+    assert "the file went away" in schema.browser.info_label.text()
