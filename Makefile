@@ -45,6 +45,7 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check desktop_app tests bench packaging
+	$(PY) -m mypy desktop_app
 
 # One at a time, each against a baseline measured in the same run (they measure the machine).
 bench: $(VENV)/.installed
