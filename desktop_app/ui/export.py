@@ -22,11 +22,12 @@ from desktop_app.core.keyset import BrowseSpec, where_clause
 from desktop_app.core.query import quote_identifier
 from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
-from desktop_app.ui.dialogs import Dialogs
+from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 
 if TYPE_CHECKING:  # the export machinery loads when an export starts (through the session)
     from desktop_app.core.export import ExportResult
     from desktop_app.core.worker import Job
+    from desktop_app.ui.panels.data_view import DataView
 
 FILE_FILTERS = {
     "csv": "CSV files (*.csv)",
@@ -156,7 +157,7 @@ def describe_failure(error: PulseError) -> str:
 class TableExport(QObject):
     """The data view's Export: every row of the table in its current sort and filter, to CSV / JSON / NDJSON."""
 
-    def __init__(self, data_view, dialogs=None) -> None:
+    def __init__(self, data_view: DataView, dialogs: Dialogs | ScriptedDialogs | None = None) -> None:
         super().__init__(data_view)
         self.data_view = data_view
         self.dialogs = dialogs if dialogs is not None else Dialogs(data_view)

@@ -42,7 +42,9 @@ class GridTools:
         view.customContextMenuRequested.connect(self._menu)
         view.doubleClicked.connect(self._double_clicked)
 
-    def _action(self, text: str, slot, shortcut=None) -> QAction:
+    def _action(
+        self, text: str, slot: Callable[[], object], shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None
+    ) -> QAction:
         action = QAction(text, self.view)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))

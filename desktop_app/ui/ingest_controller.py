@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
@@ -21,6 +22,9 @@ from desktop_app.core.ingest.sink import missing_ingest_tables
 from desktop_app.core.ingest.targets import is_server_target
 from desktop_app.core.workspace import Workspace
 from desktop_app.ui.aio import spawn
+
+if TYPE_CHECKING:
+    from desktop_app.core.children import ChildProcess
 
 DEMO_RATE = 2000
 
@@ -70,7 +74,7 @@ class IngestController(QObject):
         return self.run.worker_pid
 
     @property
-    def _worker(self):  # noqa: ANN202 (tests read the worker's environment)
+    def _worker(self) -> ChildProcess | None:  # tests read the worker's environment
         return self.run._worker
 
     def poll(self) -> IngestStats | None:

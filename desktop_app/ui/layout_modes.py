@@ -18,7 +18,7 @@ from desktop_app.core.metrics import Sample
 from desktop_app.core.session import Session
 
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QDockWidget
+    from PySide6.QtWidgets import QDockWidget, QMenu, QToolBar
 
     from desktop_app.ui.panels.dashboard import DashboardPanel
     from desktop_app.ui.settings import AppSettings
@@ -67,7 +67,7 @@ class LayoutModes(QObject):
             self.actions[mode] = action
         self.actions[MONITOR].setChecked(True)
 
-    def install(self, menu, toolbar) -> None:
+    def install(self, menu: QMenu, toolbar: QToolBar) -> None:
         menu.addSeparator()
         toolbar.addSeparator()
         for action in self.actions.values():

@@ -30,6 +30,7 @@ from PySide6.QtGui import (
     QGuiApplication,
     QIcon,
     QKeySequence,
+    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -58,6 +59,7 @@ from desktop_app.ui.settings import AppSettings, Preferences
 from desktop_app.ui.theme import apply_theme
 
 if TYPE_CHECKING:  # the panels load in build_panels(): the window's frame can show before they import
+    from desktop_app.core.ingest.stats import IngestStats
     from desktop_app.ui.ingest_controller import IngestController
     from desktop_app.ui.panels.console import ConsolePanel
     from desktop_app.ui.panels.dashboard import DashboardPanel
@@ -398,7 +400,7 @@ class MainWindow(QMainWindow):
         if fitted.topLeft() != self.geometry().topLeft():
             self.move(fitted.topLeft() - (self.geometry().topLeft() - self.frameGeometry().topLeft()))
 
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
         if not self._shown_once:
             self._shown_once = True
@@ -528,12 +530,12 @@ class MainWindow(QMainWindow):
         self.dashboard.welcome.show_text(self.welcome_text(path, table, rate))
         return True
 
-    def _on_ingest_started(self, _config) -> None:
+    def _on_ingest_started(self, _config: object) -> None:
         self.layouts.writing_started()
         self._set_status("ingest", "ingest: connecting")
         QTimer.singleShot(1500, self.schema.refresh)  # the session creates its table on the first batch
 
-    def _on_ingest_stopped(self, stats) -> None:
+    def _on_ingest_stopped(self, stats: IngestStats | None) -> None:
         self._set_status("ingest", "ingest: stopped" if stats is not None else "")
         self.schema.refresh()
         if stats is not None:

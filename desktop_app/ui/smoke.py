@@ -11,10 +11,10 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from PySide6.QtCore import Qt, SignalInstance
 from PySide6.QtGui import QImage
@@ -26,6 +26,9 @@ from desktop_app.core.database import create_database, open_database
 from desktop_app.core.maintenance import integrity_check
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.settings import AppSettings
+
+if TYPE_CHECKING:
+    from desktop_app.ui.main_window import MainWindow
 
 SMOKE_RATE = 2000
 STEP_TIMEOUT = 30.0
@@ -50,7 +53,7 @@ async def until(predicate: Callable[[], bool], timeout: float, what: str) -> Non
         await asyncio.sleep(0.05)
 
 
-async def next_emission(signal: SignalInstance, start: Callable[[], None], timeout: float, what: str) -> tuple:
+async def next_emission(signal: SignalInstance, start: Callable[[], object], timeout: float, what: str) -> tuple:
     """Connect to `signal`, call `start()`, and wait for the first emission's arguments."""
     received: list[tuple] = []
 
@@ -67,7 +70,7 @@ async def next_emission(signal: SignalInstance, start: Callable[[], None], timeo
 
 
 class SmokeTest:
-    def __init__(self, window, workdir: Path, seconds: float, screenshot: Path | None, out: TextIO) -> None:
+    def __init__(self, window: MainWindow, workdir: Path, seconds: float, screenshot: Path | None, out: TextIO) -> None:
         self.window = window
         self.workdir = workdir
         self.seconds = seconds
@@ -80,7 +83,7 @@ class SmokeTest:
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}", file=self.out, flush=True)
         return ok
 
-    async def step(self, name: str, body) -> None:
+    async def step(self, name: str, body: Callable[[], Awaitable[tuple[bool, str]]]) -> None:
         try:
             ok, detail = await body()
         except SmokeFailed as exc:
@@ -103,7 +106,8 @@ class SmokeTest:
         if self.screenshot is not None:
             await self.step("screenshot", self.take_screenshot)
         await self.step("ingest stops cleanly", self.stop_ingest)
-        errors = window.dialogs.errors
+        dialogs = window.dialogs  # ScriptedDialogs, given below: they record what would have been shown
+        errors = dialogs.errors if isinstance(dialogs, ScriptedDialogs) else []
         self.record("no error dialogs", not errors, "; ".join(f"{t}: {m}" for t, m in errors) or "none")
         return all(check.ok for check in self.checks)
 
@@ -119,7 +123,13 @@ class SmokeTest:
         await until(lambda: controller.last_stats is not None and controller.last_stats.written > 0, STEP_TIMEOUT, "rows to be written")
         await asyncio.sleep(self.seconds)
         stats = controller.poll()
+        assert stats is not None  # seen by until() above
         return stats.written > 0, f"{stats.received:,} received, {stats.written:,} written, state {stats.state}"
+
+    def _demo_table(self) -> str:
+        config = self.window.ingest_controller.config
+        assert config is not None  # the demo is running
+        return config.table
 
     async def charts(self) -> tuple[bool, str]:
         dashboard = self.window.dashboard
@@ -129,7 +139,7 @@ class SmokeTest:
 
     async def query(self) -> tuple[bool, str]:
         console = self.window.console
-        table = self.window.ingest_controller.config.table
+        table = self._demo_table()
         sql = f'SELECT count(*) AS n, max(rowid) AS last FROM "{table}"'
         console.editor.setPlainText(sql)  # typed in, as a user would: the screenshot shows it
         (result,) = await next_emission(console.query_finished, console.run, STEP_TIMEOUT, "the query")
@@ -138,7 +148,7 @@ class SmokeTest:
 
     async def plan(self) -> tuple[bool, str]:
         console = self.window.console
-        table = self.window.ingest_controller.config.table
+        table = self._demo_table()
         sql = f'SELECT * FROM "{table}" WHERE rowid > 10 ORDER BY 2'
         (roots,) = await next_emission(console.plan_ready, lambda: console.explain_plan(sql), STEP_TIMEOUT, "the plan")
         details = [node.detail for node in roots]

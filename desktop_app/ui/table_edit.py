@@ -25,6 +25,9 @@ from desktop_app.core.errors import DatabaseLocked, PulseError
 from desktop_app.ui.aio import spawn
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import apsw
     from PySide6.QtCore import SignalInstance
     from PySide6.QtGui import QAction
     from PySide6.QtWidgets import QTableView
@@ -115,7 +118,7 @@ class TableEditor(QObject):
             self._say(self.reason())
         return False
 
-    def _button(self, text: str, name: str, tip: str, slot) -> QPushButton:
+    def _button(self, text: str, name: str, tip: str, slot: Callable[[], object]) -> QPushButton:
         button = QPushButton(text)
         button.setObjectName(name)
         button.setToolTip(tip)
@@ -306,12 +309,12 @@ class TableEditor(QObject):
         return not why
 
     # Writing ----------------------------------------------------------------------------------------------
-    def _write(self, model: TableModel, work, *, cell: tuple | None = None, then_last: bool = False, undoing: Change | None = None) -> None:
+    def _write(self, model: TableModel, work: Callable[[apsw.Connection], Change | None], *, cell: tuple | None = None, then_last: bool = False, undoing: Change | None = None) -> None:
         self.writing += 1
         self._update()
         spawn(self._run(model, work, cell, then_last, undoing))
 
-    async def _run(self, model: TableModel, work, cell: tuple | None, then_last: bool, undoing: Change | None) -> None:
+    async def _run(self, model: TableModel, work: Callable[[apsw.Connection], Change | None], cell: tuple | None, then_last: bool, undoing: Change | None) -> None:
         try:
             result = await model.session.write(work)
         except PulseError as error:

@@ -8,6 +8,8 @@ session) so late pages of a cancelled run, or of a database closed since, are dr
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QBrush, QFont, QFontDatabase, QFontMetrics, QKeySequence
@@ -41,6 +43,11 @@ from desktop_app.ui.grid_tools import GridTools
 from desktop_app.ui.models.result_model import ResultModel
 from desktop_app.ui.settings import AppSettings
 from desktop_app.ui.sql_highlighter import SqlHighlighter
+
+if TYPE_CHECKING:
+    from desktop_app.core.export import ExportResult
+
+T = TypeVar("T")
 
 PLACEHOLDER_SQL = "SELECT * FROM sqlite_schema;"
 TAB_RESULTS, TAB_PLAN, TAB_BYTECODE = range(3)
@@ -331,7 +338,9 @@ class ConsolePanel(QWidget):
             return None
         return self._launch(self._generation, lambda: session.explain(self._current_sql), self._on_bytecode)
 
-    def _launch(self, generation: int, work, on_result) -> asyncio.Task:
+    def _launch(
+        self, generation: int, work: Callable[[], Awaitable[T]], on_result: Callable[[int, T], None]
+    ) -> asyncio.Task:
         # `work()` makes its coroutine inside the task: cancelled before it starts, none is left un-awaited.
         async def settle() -> None:
             try:
@@ -501,7 +510,7 @@ class ConsolePanel(QWidget):
             file_filter=EXPORT_FILTERS[fmt],
         )
 
-    def _exported(self, result) -> None:
+    def _exported(self, result: ExportResult) -> None:
         self.status_label.setText(describe_result(result))
         self.exported.emit(result.path)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
@@ -578,14 +578,14 @@ class DashboardPanel(QWidget):
         elif not should_run and self._timer.isActive():
             self._timer.stop()
 
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
         self._mark_dirty()
         if self._charts_built:
             self._style_charts()  # the screen (and its pixel ratio) may have changed
         self._update_timer()
 
-    def hideEvent(self, event) -> None:  # noqa: N802 (Qt override)
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 (Qt override)
         super().hideEvent(event)
         self._update_timer()
 
@@ -674,7 +674,7 @@ class DashboardPanel(QWidget):
     def _retitle_tiles(self) -> None:
         self._set_titles(self._last_row() if hasattr(self, "_pending") else None)
 
-    def _set_titles(self, last) -> None:
+    def _set_titles(self, last: Any) -> None:
         """The tiles above the charts show the newest values."""
         if last is None:
             for key in self.tiles:

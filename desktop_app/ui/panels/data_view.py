@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QIntValidator, QKeyEvent, QWheelEvent
@@ -184,7 +185,7 @@ class DataView(QWidget):
         self._busy_timer.timeout.connect(self._show_info)
         self._update_controls()
 
-    def _button(self, text: str, name: str, tip: str, slot) -> QPushButton:
+    def _button(self, text: str, name: str, tip: str, slot: Callable[[], object]) -> QPushButton:
         button = QPushButton(text)
         button.setObjectName(name)
         button.setToolTip(tip)
