@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton, QWidget
@@ -27,7 +27,7 @@ from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 if TYPE_CHECKING:  # the export machinery loads when an export starts (through the session)
     from desktop_app.core.export import ExportResult
     from desktop_app.core.worker import Job
-    from desktop_app.ui.panels.data_view import DataView
+    from desktop_app.ui.models.table_model import TableModel
 
 FILE_FILTERS = {
     "csv": "CSV files (*.csv)",
@@ -154,10 +154,17 @@ def describe_failure(error: PulseError) -> str:
     return f"Export failed: {error}"
 
 
+class ExportedView(Protocol):
+    """What the export needs of the data view beyond a QWidget (declared here: the data view imports this module)."""
+
+    @property
+    def model(self) -> TableModel | None: ...
+
+
 class TableExport(QObject):
     """The data view's Export: every row of the table in its current sort and filter, to CSV / JSON / NDJSON."""
 
-    def __init__(self, data_view: DataView, dialogs: Dialogs | ScriptedDialogs | None = None) -> None:
+    def __init__(self, data_view: QWidget, dialogs: Dialogs | ScriptedDialogs | None = None) -> None:
         super().__init__(data_view)
         self.data_view = data_view
         self.dialogs = dialogs if dialogs is not None else Dialogs(data_view)
@@ -178,7 +185,7 @@ class TableExport(QObject):
         self.button.setMenu(menu)
 
     def export(self, fmt: str) -> None:
-        model = self.data_view.model
+        model = cast(ExportedView, self.data_view).model
         if model is None or model.spec is None:
             self._say("Open a table first: there is nothing to export.")
             return

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import apsw
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -31,10 +31,17 @@ from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.models.rows_model import RowsModel
 
-if TYPE_CHECKING:
-    from desktop_app.ui.table_edit import TableEditor
-
 DEFAULT_PAGE_ROWS = 500
+
+
+class CellEditor(Protocol):
+    """What the model asks of its editor (ui/table_edit.py's TableEditor; declared here, not imported)."""
+
+    def flags(self, model: TableModel, index: QModelIndex | QPersistentModelIndex, base: Qt.ItemFlag) -> Qt.ItemFlag: ...
+    def data(self, model: TableModel, index: QModelIndex | QPersistentModelIndex, role: int) -> Any: ...
+    def set_data(
+        self, model: TableModel, index: QModelIndex | QPersistentModelIndex, value: object, role: int
+    ) -> bool: ...
 
 
 class TableModel(RowsModel):
@@ -464,7 +471,7 @@ class TableModel(RowsModel):
         self._emit_row_numbers()
 
     # Editing: ui/table_edit.py decides; the model only asks its `editor` (None: read-only) ------------------
-    editor: TableEditor | None = None
+    editor: CellEditor | None = None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         base = super().flags(index)
