@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.errors import PulseError
+from desktop_app.core.ingest.targets import is_server_target
 from desktop_app.core.postgres.migrate import MigrateCancelled, MigrateResult, Migration
-from desktop_app.core.postgres.url import has_password, is_postgres_url, mask_url
+from desktop_app.core.postgres.url import has_password, mask_url
 from desktop_app.core.session import Session
 from desktop_app.core.worker import Job, Worker
 from desktop_app.ui.aio import spawn
@@ -80,7 +81,7 @@ class CopyToPostgresDialog(QDialog):
 
     def start(self) -> None:
         url = self.url_edit.text().strip()
-        if not is_postgres_url(url):
+        if not is_server_target(url):
             self.status.setText("Enter a PostgreSQL URL: postgresql://user@host:5432/dbname")
             return
         if has_password(url):

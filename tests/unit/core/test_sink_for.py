@@ -18,8 +18,6 @@ PACKAGE = Path(desktop_app.__file__).parent
 # What deciding by scheme looks like: the recogniser, or a prefix test of a postgres URL.
 SCHEME_TEST = re.compile(r"is_postgres_url\(|startswith\(\s*[\"']postgres|[\"']postgres(ql)?://[\"']\s*in\b")
 HOMES = {"core/postgres/url.py", "core/ingest/targets.py"}  # the recogniser, and what a target names
-# Not yet moved onto core/ingest/sink.py (each should call sink_target / is_server_target / require_server_url).
-NOT_YET = {"ui/copy_to_postgres.py"}
 
 
 def test_a_url_is_postgres_and_anything_else_a_sqlite_file(tmp_path: Path) -> None:
@@ -41,5 +39,4 @@ def test_no_other_module_reads_a_postgres_scheme() -> None:
         for path in PACKAGE.rglob("*.py")
         if SCHEME_TEST.search(path.read_text(encoding="utf-8"))
     }
-    assert offenders - HOMES - NOT_YET == set()
-    assert offenders >= NOT_YET, "moved onto sink_for: take it off NOT_YET"
+    assert offenders - HOMES == set()
