@@ -37,6 +37,7 @@ class LayoutHost(Protocol):
     def resizeDocks(self, docks: list, sizes: list[int], orientation: Qt.Orientation) -> None: ...  # noqa: N802
 
 MONITOR, BROWSE = "monitor", "browse"
+QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's "no maximum"
 CHARTS_SHARE = 0.57  # of the height, in Monitor
 
 
@@ -121,6 +122,8 @@ class LayoutModes(QObject):
         window = self.window
         browse = mode == BROWSE
         window.dashboard.set_folded(browse)
+        if not browse:
+            window.docks["dashboard"].setMaximumHeight(QWIDGETSIZE_MAX)  # the charts may take any height again
         if browse:
             window.docks["schema"].raise_()  # the data view in front of the console
         if browse:
@@ -146,6 +149,7 @@ class LayoutModes(QObject):
         height = window.height()
         if self.mode == BROWSE:
             top = dashboard.widget().minimumSizeHint().height() + 24  # the tiles and their title bar
+            dashboard.setMaximumHeight(top)  # a taller (maximised) window gives the rows the height, not the tiles
         else:
             top = int(height * CHARTS_SHARE)
         window.resizeDocks([dashboard, lower], [top, max(height - top, 100)], Qt.Orientation.Vertical)

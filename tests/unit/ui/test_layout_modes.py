@@ -78,3 +78,19 @@ def test_the_users_pick_is_remembered_per_file(qtbot, window, db_path: Path, set
     assert window.layouts.picked and settings.layout_for(db_path) == BROWSE
     assert window.layouts.actions[BROWSE] in window.menus["view"].actions()
     assert window.layouts.actions[BROWSE] in window.toolbar.actions()
+
+
+def test_a_taller_window_gives_the_height_to_the_rows_not_the_folded_tiles(qtbot, window, db_path: Path) -> None:
+    """Maximising in Browse: the folded dashboard keeps its tiles' height; back in Monitor the charts grow."""
+    window.show()
+    open_in(qtbot, window, db_path)
+    shown(qtbot, window, BROWSE)
+    dashboard = window.docks["dashboard"]
+    folded, before = dashboard.height(), window.height()
+    window.resize(window.width(), before + 300)
+    qtbot.waitUntil(lambda: window.height() == before + 300, timeout=5000)
+    qtbot.wait(200)  # the dock layout settles after the resize event
+    assert dashboard.height() < folded * 1.5  # it was 381 px from 81 before the cap
+    window.layouts.actions[MONITOR].trigger()
+    shown(qtbot, window, MONITOR)
+    assert dashboard.height() > folded * 2
