@@ -62,7 +62,7 @@ async def _watch(args: argparse.Namespace) -> int:
     """Each database is a `Session` (core/session.py), as in the window: it samples on its own schedule and
     this verb subscribes to its samples and its sampler errors, printing them (or serving them)."""
     from desktop_app.core import series
-    from desktop_app.core.errors import PulseError
+    from desktop_app.core.errors import DatabaseLocked, PulseError
     from desktop_app.core.metrics import Sample
     from desktop_app.core.session import Session
 
@@ -73,9 +73,32 @@ async def _watch(args: argparse.Namespace) -> int:
     sessions: list[Session] = []
     server = None
     ledgers: list[Any] | None = None
+    started = loop.time()
+
+    async def opened(path: Path) -> Session | None:
+        """The path's Session; a file locked at its first sample is said once and tried again each interval
+        (None when the run ends first), as a lock later on is."""
+        said = ""
+        while not stop.is_set():
+            try:
+                return await Session.open(path, read_only=True, interval=args.interval)
+            except DatabaseLocked as exc:
+                if str(exc) != said:
+                    print(f"sqlite-pulse: {exc}", file=sys.stderr, flush=True)
+                    said = str(exc)
+            left = None if args.seconds is None else started + args.seconds - loop.time()
+            if left is not None and left <= 0:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.interval if left is None else min(args.interval, left))
+        return None
+
     try:
         for path in args.db:
-            sessions.append(await Session.open(path, read_only=True, interval=args.interval))
+            session = await opened(path)
+            if session is None:
+                return EXIT_OK
+            sessions.append(session)
         several = len(sessions) > 1
         names = [str(path) for path in args.db]
         fleet = None
@@ -123,7 +146,7 @@ async def _watch(args: argparse.Namespace) -> int:
             session.events.sample.connect(functools.partial(on_sample, index))
             session.events.sampler_error.connect(functools.partial(failed, index))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), args.seconds)
+            await asyncio.wait_for(stop.wait(), None if args.seconds is None else max(0.0, started + args.seconds - loop.time()))
     finally:
         stop.set()
         for number in (signal.SIGINT, signal.SIGTERM):

@@ -115,3 +115,37 @@ def test_watch_stops_after_seconds(db_path: Path) -> None:
     samples = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(samples) == 3 and time.monotonic() - started < 15
     assert {"wal_pending_frames", "data_bytes", "red_flags", "page_size"} <= samples[0].keys()
+
+
+def test_a_file_locked_at_the_first_sample_is_said_once_and_watched_once_free(tmp_path: Path) -> None:
+    """Another process holds an exclusive lock when watch starts: it says so once, keeps trying, samples once
+    the lock is gone, and still ends at --seconds."""
+    import apsw
+
+    db = tmp_path / "journal.db"
+    holder = apsw.Connection(str(db))
+    holder.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)")
+    holder.execute("BEGIN EXCLUSIVE; INSERT INTO t VALUES (2)")
+    started = time.monotonic()
+    process = start_watch(db, "--json", "--interval", "0.2", "--seconds", "6")
+    lines = Lines(process.stdout)
+    try:
+        deadline = time.monotonic() + 30
+        while "locked" not in (said := process.stderr.readline()) and time.monotonic() < deadline:
+            assert said, "watch ended without saying the file is locked"
+        holder.execute("COMMIT")
+        first = json.loads(lines.wait_for(lambda seen: len(seen) >= 1, 30)[0])  # sampled once the lock is gone
+        assert first["page_count"] >= 2
+        process.wait(timeout=30)
+        err = process.stderr.read()
+    finally:
+        holder.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        lines.join()
+        process.stdout.close()
+        process.stderr.close()
+    assert process.returncode == 0, err
+    assert "locked" not in err  # said once, before
+    assert time.monotonic() - started < 20
