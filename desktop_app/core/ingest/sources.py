@@ -160,6 +160,8 @@ class WebSocketSource:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             connection.detach()
+            if connection.failure:  # this side ended it: said even when the run stops before the TCP close
+                status.last_error = f"Connection closed: {connection.failure}"
         if not receiving.cancelled():
             receiving.result()  # re-raises ConnectionClosed from a drop
 
