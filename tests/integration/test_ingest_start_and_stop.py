@@ -4,20 +4,19 @@ stream that never connects leaves no database behind and says why, and the final
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-
-from websockets.asyncio.server import serve
 
 from desktop_app.core.database import create_database
 from desktop_app.core.demo import spawn_demo_server
 from tests.scenarios import free_port, rows
+from tests.wire import RawServer, switching_protocols
 
 PULSE = [sys.executable, "-m", "desktop_app"]
 EXIT_NEVER_CONNECTED = 3
@@ -129,46 +128,19 @@ def test_the_database_is_created_once_a_late_server_comes_up(tmp_path: Path) -> 
     assert rows(db, "SELECT count(*) FROM readings") == [(500,)]
 
 
-class RejectedFrameServer:
-    """Its first connection gets a frame with a reserved bit set (no extension was agreed), which the client
+async def rejected_frame_then_silence(server: RawServer, reader, writer, request: bytes) -> None:
+    """The first connection gets a frame with a reserved bit set (no extension was agreed), which the client
     must refuse with close code 1002; later handshakes are left hanging, so the run ends with that error."""
-
-    def __init__(self) -> None:
-        self.url = ""
-        self.connections = 0
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
-
-    async def _process_request(self, _connection, _request) -> None:
-        self.connections += 1
-        if self.connections > 1:
-            await self._stop.wait()  # never answer this handshake
-
-    async def _handler(self, connection) -> None:
-        connection.transport.write(b"\xc1\x02hi")  # FIN + RSV1 + text, 2 bytes, unmasked (server to client)
-        await connection.wait_closed()
-
-    async def _main(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        async with serve(self._handler, "127.0.0.1", 0, process_request=self._process_request) as server:
-            self.url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-            self._ready.set()
-            await self._stop.wait()
-
-    def __enter__(self) -> RejectedFrameServer:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
+    if server.connections > 1:
+        await asyncio.sleep(60)  # never answer this handshake (the server cancels it when the test ends)
+        return
+    writer.write(switching_protocols(request) + b"\xc1\x02hi")  # FIN + RSV1 + text, 2 bytes, unmasked
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(reader.read(), 30)  # until the client has closed
 
 
 def test_the_final_json_names_the_last_error(tmp_path: Path) -> None:
-    with RejectedFrameServer() as server:
+    with RawServer(lambda *args: rejected_frame_then_silence(server, *args)) as server:
         started = time.monotonic()
         process = ingest(server.url, "--db", str(tmp_path / "rejected.db"), "--seconds", "1.5")
         stdout, stderr = process.communicate(timeout=60)
