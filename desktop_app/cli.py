@@ -24,14 +24,16 @@ VERB_MODULES = (
     "desktop_app.verbs.migrate",  # migrate (SQLite -> PostgreSQL)
     "desktop_app.verbs.gui",  # smoke
     "desktop_app.verbs.query",  # query
+    "desktop_app.verbs.space",  # space (where the bytes go)
+    "desktop_app.verbs.audit",  # audit (the production checklist)
 )
 
 EXIT_USAGE_OR_ERROR = 2
 # Every verb's name, so `sqlite-pulse file.db` starts the window without importing the verb modules (a test
 # keeps this equal to what they register).
 VERB_NAMES = frozenset(
-    {"backup", "bench", "check", "checkpoint", "demo-server", "ingest", "ingest-file", "ingest-worker", "smoke",
-     "migrate", "query", "stats", "vacuum", "watch"}
+    {"audit", "backup", "bench", "check", "checkpoint", "demo-server", "ingest", "ingest-file", "ingest-worker", "smoke",
+     "migrate", "query", "space", "stats", "vacuum", "watch"}
 )
 # Verbs whose last word is a report of what they did: Ctrl+C or SIGTERM must reach it from their first instant.
 REPORTING_VERBS = frozenset({"ingest", "ingest-file"})
