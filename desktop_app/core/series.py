@@ -12,23 +12,26 @@ from __future__ import annotations
 
 import enum
 import string
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from desktop_app.core.activity import Activity
 from desktop_app.core.metrics import WAL_FRAME_HEADER_SIZE, Sample
+from desktop_app.core.query_series import QuerySeries, QueryValue
 
 MB = 1_000_000.0
 
 
 @dataclass(frozen=True)
 class Observation:
-    """What a row reads: one sample, plus the two rates the sampler cannot know alone (None in `watch`)."""
+    """What a row reads: one sample, plus the two rates the sampler cannot know alone (None in `watch`), and
+    the latest run of each query series."""
 
     sample: Sample
     activity: Activity | None = None
     ingest_rows_per_s: float | None = None
+    queries: Mapping[str, QueryValue] = field(default_factory=dict)
 
 
 class Range(enum.Enum):
@@ -83,6 +86,7 @@ class Series:
     color: str | None = None  # palette key (ui/theme.py SERIES) or a colour such as "#1e88e5"; None: the name
     style: Literal["line", "band"] = "line"  # band: a wide translucent line over a fill down to zero
     unit_of: Callable[[Observation], str | None] | None = None  # a unit that changes with the database
+    caption_of: Callable[[Observation], str | None] | None = None  # a tile caption that changes with the value
     json_key: str | None = None  # its key in `watch --json`
     metric: Metric | None = None
 
@@ -141,6 +145,44 @@ def json_record(table: Iterable[Series], sample: Sample) -> dict[str, Any]:
         if row.json_key is not None:
             record[row.json_key] = row.read(observation)
     return record
+
+
+QUERY_PREFIX = "query:"
+# Query series take these in turn (made readable on the chart's background by the dashboard).
+QUERY_COLORS = ("#c2185b", "#00897b", "#f4511e", "#3949ab", "#7cb342", "#6d4c41", "#0097a7", "#8e24aa")
+
+
+def query_row(series: QuerySeries, index: int = 0) -> Series:
+    """A user's query series as a row: its own chart (ranged around its values) and tile. A labelled series
+    draws its total; its tile names the largest labels."""
+    name = series.name
+
+    def value(observation: Observation) -> float | None:
+        run = observation.queries.get(name)
+        return None if run is None else run.value
+
+    def caption(observation: Observation) -> str | None:
+        run = observation.queries.get(name)
+        if run is None:
+            return None
+        if run.over_budget or (run.value is None and run.error):
+            return f"{name} · ⚠ {run.error}"
+        if run.labels:
+            top = sorted(run.labels.items(), key=lambda item: -item[1])[:3]
+            return f"{name} · " + ", ".join(f"{label} {number:,.6g}" for label, number in top)
+        return None
+
+    title = f"{name} ({series.unit})" if series.unit else name
+    return Series(
+        f"{QUERY_PREFIX}{name}", name, value, unit=series.unit, fmt="{:,.6g}",
+        color=QUERY_COLORS[index % len(QUERY_COLORS)],
+        chart=Chart(f"query_{name}", title, Range.AROUND), tile=Tile(f"query_{name}", name), caption_of=caption,
+    )
+
+
+def with_queries(series: Iterable[QuerySeries], table: Sequence[Series] | None = None) -> tuple[Series, ...]:
+    """The built-in table (or `table`) followed by a row per query series."""
+    return check((*(BUILTIN if table is None else table), *(query_row(item, index) for index, item in enumerate(series))))
 
 
 def _ingest_rate(observation: Observation) -> float:

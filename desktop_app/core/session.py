@@ -27,7 +27,7 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,7 @@ import apsw
 
 from desktop_app.core import maintenance
 from desktop_app.core.activity import Activity, ActivityMeter
+from desktop_app.core.alerts import Alerts, AlertState, Rule, parse_rule
 from desktop_app.core.browse import BrowseWorker
 from desktop_app.core.database import (
     Database,
@@ -62,6 +63,7 @@ from desktop_app.core.query import (
     require_writable,
     run_script,
 )
+from desktop_app.core.query_series import QueryRunner, QuerySeries, QueryValue, check_sql
 from desktop_app.core.worker import Job, Worker
 
 if TYPE_CHECKING:
@@ -102,6 +104,10 @@ class SessionEvents(Events):
         self.job_progress: Event[Job[Any], int, int] = Event("job_progress")  # (job, done, total)
         self.job_done: Event[Job[Any], Any] = Event("job_done")  # (job, result)
         self.job_failed: Event[Job[Any], PulseError] = Event("job_failed")
+        # The user's query series: the values of the runs of one pass (after its `sample`), and the alerts
+        # whose state changed (fired or cleared).
+        self.queries: Event[list[QueryValue]] = Event("queries")
+        self.alerts: Event[list[AlertState]] = Event("alerts")
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,7 @@ class Tick:
     sample: Sample
     activity: Activity
     schema: list[SchemaObject] | None  # set when the schema changed (or on the first pass)
+    queries: list[QueryValue]  # the query series that were due
 
 
 class Session:
@@ -123,6 +130,9 @@ class Session:
         self.schema: list[SchemaObject] = []
         self.last_sample: Sample | None = None
         self.last_activity: Activity | None = None
+        self.query_values: dict[str, QueryValue] = {}  # the latest run of each query series
+        self.alerts = Alerts()
+        self._queries_runner = QueryRunner()  # runs on the sampler thread, on its read connection
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sampler_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pulse-sampler")
         self._browse: BrowseWorker | None = None
@@ -299,12 +309,43 @@ class Session:
 
     def _publish(self, tick: Tick) -> None:
         self.last_sample, self.last_activity = tick.sample, tick.activity
+        names = {series.name for series in self.query_series}
+        for value in tick.queries:
+            if value.name in names:  # a run that raced a removal is dropped
+                self.query_values[value.name] = value
         if tick.schema is not None and tick.schema != self.schema:
             self.schema = tick.schema
             self.events.schema_changed.emit(list(tick.schema))
         self.events.sample.emit(tick.sample, tick.activity)
         if tick.sample.external_write:
             self.events.data_changed.emit(tick.sample)
+        if tick.queries:
+            self.events.queries.emit(list(tick.queries))
+            if changed := self.alerts.update(tick.queries):
+                self.events.alerts.emit(changed)
+
+    # Query series -------------------------------------------------------------------------------------------
+    @property
+    def query_series(self) -> tuple[QuerySeries, ...]:
+        return self._queries_runner.series
+
+    def set_query_series(self, series: Sequence[QuerySeries], rules: Sequence[Rule] = ()) -> None:
+        """Sample these series from the next pass on (each at its own interval), with their own rules and
+        `rules` besides. Alerts start afresh; values of series no longer listed are dropped."""
+        names = [item.name for item in series]
+        if len(set(names)) != len(names):
+            raise PulseError("Two query series share a name: each needs its own.")
+        own = [parse_rule(item.rule, query=item.name) for item in series if item.rule.strip()]
+        self.alerts = Alerts([*own, *rules])
+        self.query_values = {name: value for name, value in self.query_values.items() if name in names}
+        self._queries_runner.set_series(series)
+
+    async def check_query(self, sql: str) -> int:
+        """Raise QueryError unless `sql` can be a series (one read-only statement, one or two columns); return
+        its column count. Prepared, not run, on the console's connection."""
+        return await self._query(
+            self._console_worker().submit("check_query", lambda j: self._on_console(j, lambda _, c: check_sql(c, sql)))
+        )
 
     def note_own_writes(self) -> None:
         """Our ingest writes this database (the sampler's flags take it into account). Any thread."""
@@ -329,7 +370,10 @@ class Session:
             self._sampler.note_own_writes()
         sample = self._sampler.sample()
         activity = self._meter.update(sample)
-        return Tick(sample, activity, self._schema_if_changed())
+        schema = self._schema_if_changed()
+        assert self._meta is not None
+        queries = self._queries_runner.run_due(self._meta) if self._queries_runner.series else []
+        return Tick(sample, activity, schema, queries)
 
     def _schema_if_changed(self) -> list[SchemaObject] | None:
         """The schema list when its version moved (one cheap pragma otherwise)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import html
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core import series as series_table
 from desktop_app.core.activity import Activity
 from desktop_app.core.metrics import RedFlag, Sample
+from desktop_app.core.query_series import QueryValue
 from desktop_app.core.series import Observation, Range, Series
 from desktop_app.ui import theme
 
@@ -184,11 +185,7 @@ class DashboardPanel(QWidget):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("dashboard")
-        table = series_table.BUILTIN if series is None else series_table.check(series)
-        self._rows = dashboard_rows(table)  # buffer columns 1..n
-        self._charts = series_table.charts(self._rows)
-        self._grid_rows = max(1, math.ceil(len(self._charts) / CHART_COLUMNS))
-        self._units = {row.name: row.unit for row in self._rows}  # `unit_of` rows update theirs per sample
+        self._configure(series_table.BUILTIN if series is None else series_table.check(series))
         self._capacity = int(max(seconds for _label, seconds in WINDOWS) / sample_interval) + 64
         self._pending: list[list[float]] = []  # readings that arrived before the charts were built
         self._charts_built = False
@@ -198,8 +195,6 @@ class DashboardPanel(QWidget):
         self._dirty_rows: set[int] = set()  # chart rows whose curves and ranges wait for new data
         self._titles_dirty = False
         self._next_row = 0
-        self._scrolled_at = [0.0] * self._grid_rows
-        self._ranges = {chart.key: FollowingRange() for chart, _rows in self._charts if chart.range is Range.FOLLOW}
         self.redraw_count = 0
 
         self.banner = QLabel()
@@ -245,23 +240,10 @@ class DashboardPanel(QWidget):
 
         # The latest values, as text outside the plots (changing plot titles would re-layout the charts).
         self.tiles: dict[str, QLabel] = {}
-        tiles = QHBoxLayout()
-        tiles.setContentsMargins(0, 0, 0, 0)
         self._tile_rows: dict[str, Series] = {}
-        for row in self._rows:
-            if row.tile is None:
-                continue
-            key = row.tile.key
-            self._tile_rows[key] = row
-            tile = QLabel()
-            tile.setObjectName(f"tile_{key}")
-            tile.setTextFormat(Qt.TextFormat.RichText)
-            tile.setProperty("caption", row.tile.caption)
-            tile.setProperty("series", row.tile.color or _color_key(row))
-            # An explicit minimum width, so a longer value never widens the window (see the status bar).
-            tile.setMinimumWidth(tile.fontMetrics().horizontalAdvance("0" * TILE_MIN_CHARS))
-            self.tiles[key] = tile
-            tiles.addWidget(tile)  # no stretch: a tile gets its text's width when the row has room
+        tiles = self._tiles_layout = QHBoxLayout()
+        tiles.setContentsMargins(0, 0, 0, 0)
+        self._build_tiles()
 
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(6, 6, 6, 6)
@@ -278,6 +260,77 @@ class DashboardPanel(QWidget):
         theme.notifier().changed.connect(self.apply_theme)
         self.apply_theme()
         self._set_titles(None)
+
+    def _configure(self, table: Sequence[Series]) -> None:
+        """Take `table`'s dashboard rows as the buffer's columns, its charts and their range policies."""
+        self._rows = dashboard_rows(table)  # buffer columns 1..n
+        self._charts = series_table.charts(self._rows)
+        self._grid_rows = max(1, math.ceil(len(self._charts) / CHART_COLUMNS))
+        self._units = {row.name: row.unit for row in self._rows}  # `unit_of` rows update theirs per sample
+        self._captions: dict[str, str | None] = {}  # `caption_of` rows: their tile's caption now
+        self._scrolled_at = [0.0] * self._grid_rows
+        self._ranges = {chart.key: FollowingRange() for chart, _rows in self._charts if chart.range is Range.FOLLOW}
+
+    def _build_tiles(self) -> None:
+        for tile in self.tiles.values():
+            self._tiles_layout.removeWidget(tile)
+            tile.deleteLater()
+        self.tiles.clear()
+        self._tile_rows.clear()
+        for row in self._rows:
+            if row.tile is None:
+                continue
+            key = row.tile.key
+            self._tile_rows[key] = row
+            tile = QLabel()
+            tile.setObjectName(f"tile_{key}")
+            tile.setTextFormat(Qt.TextFormat.RichText)
+            tile.setProperty("caption", row.tile.caption)
+            tile.setProperty("series", row.tile.color or _color_key(row))
+            # An explicit minimum width, so a longer value never widens the window (see the status bar).
+            tile.setMinimumWidth(tile.fontMetrics().horizontalAdvance("0" * TILE_MIN_CHARS))
+            self.tiles[key] = tile
+            self._tiles_layout.addWidget(tile)  # no stretch: a tile gets its text's width when the row has room
+
+    @property
+    def rows(self) -> list[Series]:
+        """The rows drawn now, in buffer-column order."""
+        return list(self._rows)
+
+    def set_series(self, table: Sequence[Series]) -> None:
+        """Draw `table` from now on (the user added, changed or removed a query series): the charts and tiles
+        are rebuilt, and the history of every row that stays is kept."""
+        table = series_table.check(table)
+        if [row.name for row in dashboard_rows(table)] == [row.name for row in self._rows] and \
+                [row.chart for row in dashboard_rows(table)] == [row.chart for row in self._rows]:
+            self._rows = dashboard_rows(table)  # same columns and charts: new functions, nothing to rebuild
+            return
+        old_names = [row.name for row in self._rows]
+        if self._charts_built:
+            history = self._buffer.since(-math.inf)
+            held = [list(map(float, column)) for column in history]
+            self._layout.removeWidget(self.graphics)
+            self.graphics.deleteLater()
+            for attribute in ("graphics", "plots", "curves", "_buffer"):
+                self.__dict__.pop(attribute, None)
+            self._charts_built = False
+        else:
+            held = [list(column) for column in zip(*self._pending, strict=True)] if self._pending else []
+        self._configure(table)
+        self._pending = []
+        if held:
+            columns = {name: held[index] for index, name in enumerate(old_names, start=1)}
+            zeros = [0.0] * len(held[T])
+            new_columns = [held[T]] + [columns.get(row.name, zeros) for row in self._rows]
+            self._pending = [list(row) for row in zip(*new_columns, strict=True)]
+        self._build_tiles()
+        self.apply_theme()
+        self._mark_dirty()
+        if self._pending:
+            self._show_charts(True)
+            if self.isVisible():
+                self.ensure_charts()
+        self._update_timer()
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes not set yet: the chart parts, which exist once built.
@@ -447,9 +500,13 @@ class DashboardPanel(QWidget):
             self.apply_theme()
 
     # Data in ----------------------------------------------------------------------------------------------
-    def add_sample(self, sample: Sample, activity: Activity, ingest_rows_per_s: float | None = None) -> None:
-        observation = Observation(sample, activity, ingest_rows_per_s)
+    def add_sample(
+        self, sample: Sample, activity: Activity, ingest_rows_per_s: float | None = None,
+        queries: Mapping[str, QueryValue] | None = None,
+    ) -> None:
+        observation = Observation(sample, activity, ingest_rows_per_s, queries or {})
         units = {row.name: row.unit_of(observation) for row in self._rows if row.unit_of is not None}
+        self._captions = {row.name: row.caption_of(observation) for row in self._rows if row.caption_of is not None}
         self._add(sample.taken_at, {row.name: row.read(observation) for row in self._rows}, units)
         self.show_red_flags(sample.red_flags)
 
@@ -685,6 +742,7 @@ class DashboardPanel(QWidget):
         for key, row in self._tile_rows.items():
             detail = row.tile.detail if row.tile else None
             caption = detail.format_map({**values, "unit": self._units[row.name]}) if detail else None
+            caption = self._captions.get(row.name) or caption
             self._set_tile(key, row.fmt.format(values[row.name]), caption)
         updated = time.strftime("%H:%M:%S", time.localtime(last[T]))
         self.summary.setText(f"{self.point_count():,} samples · updated {updated}")
