@@ -69,6 +69,7 @@ from desktop_app.core.worker import Job, Worker
 if TYPE_CHECKING:
     from desktop_app.core.export import ExportResult
     from desktop_app.core.postgres.migrate import MigrateResult
+    from desktop_app.core.space import SpaceReport
 
 T = TypeVar("T")
 DEFAULT_INTERVAL = 0.25
@@ -594,6 +595,24 @@ class Session:
 
         migration = Migration(self.path, url, schema=schema, password=password)
         return self._one_off("migrate", migration.run_job, progress=progress)
+
+    def analyze_space(self, progress: Callable[[int, int], None] | None = None) -> Job[SpaceReport]:
+        """Where the file's bytes go (core/space.py), on a thread and read connection of its own;
+        `progress(done, total)` objects on the loop thread. `job.cancel()` or closing the session interrupts it."""
+        from desktop_app.core.space import analyze  # noqa: PLC0415 (loaded with the first scan)
+
+        database = self.database
+
+        def work(job: Job[SpaceReport]) -> SpaceReport:
+            assert database is not None
+            connection = database.connect_read()
+            try:
+                with job.interrupts(connection):
+                    return analyze(connection, progress=job.report, cancelled=job.cancel_event.is_set)
+            finally:
+                connection.close()
+
+        return self._one_off("space", work, progress=progress)
 
     # Maintenance jobs -------------------------------------------------------------------------------------
     @property

@@ -286,3 +286,26 @@ def test_a_user_table_named_dbstat_does_not_confuse_it(tmp_path: Path) -> None:
     report = scan(path)
     assert_adds_up(report)
     assert {o.name: o.pages for o in report.objects} == {"sqlite_schema": 1, "dbstat": 1}
+
+
+def test_the_session_scans_on_a_thread_of_its_own_and_a_cancel_stops_it(db_path: Path) -> None:
+    from desktop_app.core.session import Session
+    from tests.scenarios import run_bounded
+
+    async def scenario() -> None:
+        session = await Session.open(db_path, interval=0.05)
+        try:
+            seen: list[tuple[int, int]] = []
+            report = await session.analyze_space(progress=lambda done, total: seen.append((done, total)))
+            assert_adds_up(report)
+            assert {o.name for o in report.objects} == {"sqlite_schema", "readings", "readings_device"}
+            assert seen[-1] == (3, 3)  # on the loop thread, before the result
+
+            job = session.analyze_space()
+            job.cancel()  # before or during the scan: either way it ends as cancelled
+            with pytest.raises(QueryInterrupted):
+                await job
+        finally:
+            await session.close()
+
+    run_bounded(scenario(), 60)
