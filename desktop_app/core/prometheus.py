@@ -21,10 +21,10 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from socketserver import ThreadingMixIn
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import apsw
@@ -35,6 +35,10 @@ from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest.mapping import BATCH_LEDGER_TABLE
 from desktop_app.core.metrics import Sample
 from desktop_app.core.series import Observation, Series
+
+if TYPE_CHECKING:
+    from desktop_app.core.alerts import AlertState
+    from desktop_app.core.query_series import QueryValue
 
 PREFIX = "sqlite_pulse"
 DEFAULT_HOST = "127.0.0.1"
@@ -107,6 +111,8 @@ class FleetMetrics:
         self._changes: dict[str, int] = {}
         self._flag_codes: dict[str, set[str]] = {}
         self._ingest: dict[str, LedgerReader] = {}
+        self._queries: dict[str, dict[str, QueryValue]] = {}  # per database: each query series' latest run
+        self._alerts: dict[str, list[AlertState]] = {}
 
     def update(self, db: str, sample: Sample | None, ledger: LedgerReader | None = None) -> None:
         """Record one database's latest sample (None: sampling failed, `up` goes to 0)."""
@@ -123,10 +129,18 @@ class FleetMetrics:
             if ledger is not None:
                 self._ingest[db] = ledger
 
+    def update_queries(self, db: str, values: Mapping[str, QueryValue], alerts: Sequence[AlertState]) -> None:
+        """Record one database's latest query runs and the state of each of its alert rules."""
+        with self._lock:
+            self._queries[db] = dict(values)
+            self._alerts[db] = list(alerts)
+
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         with self._lock:
+            queries = {db: dict(values) for db, values in self._queries.items()}
+            alerts = {db: list(states) for db, states in self._alerts.items()}
             samples = dict(self._samples)
             up, changes = dict(self._up), dict(self._changes)
             flags = {db: set(codes) for db, codes in self._flag_codes.items()}
@@ -178,9 +192,38 @@ class FleetMetrics:
             if values[3] is not None:
                 family.add_metric([db], float(values[3]))
         yield family
+        if queries or alerts:
+            yield from _query_families(queries, alerts)
 
     def describe(self) -> list[Any]:
         return []  # dynamic families: skip the registry's describe-time collect
+
+
+def _query_families(queries: Mapping[str, Mapping[str, QueryValue]], alerts: Mapping[str, Sequence[AlertState]]) -> Iterator[Any]:
+    """The user's query series and alert rules (`watch --query/--alert`), per database."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    value_name, cost_name, alert_name = f"{PREFIX}_query_value", f"{PREFIX}_query_cost_seconds", f"{PREFIX}_alert"
+    # A labelled series gives its total and one sample per label (with a `label` label): one family, two label
+    # sets, which the text format allows. A run without a value is left out, not shown as 0.
+    values = GaugeMetricFamily(value_name, "The latest value of a query series (a labelled series: its total, "
+                               "and each label's number with a `label` label).")
+    costs = GaugeMetricFamily(cost_name, "How long the latest run of a query series took.", labels=["db", "query"])
+    for db, runs in queries.items():
+        for name, run in runs.items():
+            costs.add_metric([db, name], run.cost_ms / 1000.0)
+            if run.value is None:
+                continue
+            values.add_sample(value_name, {"db": db, "query": name}, run.value)
+            for label, number in (run.labels or {}).items():
+                values.add_sample(value_name, {"db": db, "query": name, "label": label}, number)
+    yield values
+    yield costs
+    family = GaugeMetricFamily(alert_name, "1 while an alert rule on a query series fires, else 0.", labels=["db", "rule"])
+    for db, states in alerts.items():
+        for state in states:
+            family.add_metric([db, state.rule.text], 1.0 if state.firing else 0.0)
+    yield family
 
 
 def serve(metrics: FleetMetrics, host: str, port: int) -> tuple[Any, int]:

@@ -8,6 +8,9 @@ Ctrl+C and SIGTERM end it cleanly (exit 0).
 
 Several databases can be watched at once (one line per database per interval, prefixed with its name),
 and `--serve HOST:PORT` serves their figures to Prometheus (core/prometheus.py) with a `db` label.
+
+`--query NAME=SQL` adds the user's own numbers, run on every database after each sample, and `--alert`
+rules on them; `--fail-on-alert` makes an alert that fired an exit status (verbs/watch_queries.py).
 """
 
 from __future__ import annotations
@@ -38,6 +41,16 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def positive_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds") from exc
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0 ms")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     watch = subparsers.add_parser(
         "watch", help="sample a database live: a line (or JSON object) per sample, until Ctrl+C (read-only)"
@@ -50,6 +63,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--serve", metavar="HOST:PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (HOST defaults to 127.0.0.1; samples are "
         "then not printed)",
+    )
+    watch.add_argument(
+        "--query", action="append", metavar="NAME=SQL",
+        help="a series of your own: read-only SQL returning a number (or rows of label, number), run on each "
+        "database after each sample; repeatable",
+    )
+    watch.add_argument(
+        "--alert", action="append", metavar="RULE",
+        help="an alert on a --query series, e.g. 'backlog > 100' or 'lag rising for 5m'; repeatable",
+    )
+    watch.add_argument("--fail-on-alert", action="store_true", help="exit 1 when an alert fired during the run")
+    watch.add_argument(
+        "--query-budget-ms", type=positive_ms, default=None, metavar="MS",
+        help="cut a query run off after MS milliseconds and report it in query_errors (default 250)",
     )
     watch.set_defaults(handler=run_watch)
 
@@ -65,7 +92,10 @@ async def _watch(args: argparse.Namespace) -> int:
     from desktop_app.core.errors import DatabaseLocked, PulseError
     from desktop_app.core.metrics import Sample
     from desktop_app.core.session import Session
+    from desktop_app.verbs import watch_queries
 
+    plan = watch_queries.plan_from(args)  # a mistake in --query or --alert is said before anything is opened
+    fired = watch_queries.FiredAlerts()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for number in (signal.SIGINT, signal.SIGTERM):  # end cleanly between samples
@@ -101,6 +131,10 @@ async def _watch(args: argparse.Namespace) -> int:
             sessions.append(session)
         several = len(sessions) > 1
         names = [str(path) for path in args.db]
+        if plan:
+            await watch_queries.check_plan(plan, sessions, names)
+            for session in sessions:
+                session.set_query_series(plan.series, plan.rules)
         fleet = None
         table = series.BUILTIN  # looked up per run: the table is data, and a test may add a row
         if args.serve:
@@ -122,17 +156,26 @@ async def _watch(args: argparse.Namespace) -> int:
                     failed(index, exc)
                     return
                 fleet.update(names[index], sample, ledgers[index] if ingesting else None)
+                if plan:
+                    fleet.update_queries(names[index], sessions[index].query_values, sessions[index].alerts.states())
                 return
             record = series.json_record(table, sample)
+            if plan:
+                record.update(
+                    watch_queries.record_fields(sessions[index].query_values, sessions[index].alerts.states(), plan)
+                )
             if several and args.json:
                 record = {"db": names[index], **record}
             prefix = f"{names[index]}: " if several else ""
             line = json.dumps(record, default=str) if args.json else prefix + format_line(record)
+            if plan and not args.json:
+                line = "  ".join([line, *watch_queries.line_words(record)])
             if not emit(line):
                 stop.set()
 
         def on_sample(index: int, sample: Sample, _activity: object) -> None:
-            show(index, sample)
+            # A pass publishes its sample, then its query runs and alert changes: shown once all are in.
+            loop.call_soon(show, index, sample)
 
         def failed(index: int, error: PulseError) -> None:  # e.g. locked for a moment: said once, kept watching
             prefix = f"{names[index]}: " if several else ""
@@ -141,10 +184,17 @@ async def _watch(args: argparse.Namespace) -> int:
                 fleet.update(names[index], None)
 
         for index, session in enumerate(sessions):
-            if session.last_sample is not None:  # the sample taken on opening
-                show(index, session.last_sample)
             session.events.sample.connect(functools.partial(on_sample, index))
             session.events.sampler_error.connect(functools.partial(failed, index))
+            session.events.alerts.connect(functools.partial(fired.note, names[index]))
+            if not plan:
+                if session.last_sample is not None:  # the sample taken on opening
+                    show(index, session.last_sample)
+                continue
+            try:  # the opening sample ran no query: the first record is a pass that does
+                await session.sample_now()
+            except PulseError as exc:
+                failed(index, exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), None if args.seconds is None else max(0.0, started + args.seconds - loop.time()))
     finally:
@@ -157,6 +207,10 @@ async def _watch(args: argparse.Namespace) -> int:
             ledger.close()
         for session in sessions:
             await session.close()
+    if args.fail_on_alert and fired.fired:
+        for line in fired.report(len(args.db) > 1):
+            print(f"sqlite-pulse: {line}", file=sys.stderr, flush=True)
+        return watch_queries.EXIT_ALERT
     return EXIT_OK
 
 
