@@ -67,6 +67,7 @@ from desktop_app.core.query_series import QueryRunner, QuerySeries, QueryValue, 
 from desktop_app.core.worker import Job, Worker
 
 if TYPE_CHECKING:
+    from desktop_app.core.audit import AuditReport, Finding
     from desktop_app.core.export import ExportResult
     from desktop_app.core.postgres.migrate import MigrateResult
     from desktop_app.core.space import SpaceReport
@@ -613,6 +614,34 @@ class Session:
                 connection.close()
 
         return self._one_off("space", work, progress=progress)
+
+    def audit(self, progress: Callable[[int, int, str], None] | None = None) -> Job[AuditReport]:
+        """The production checklist (core/audit.py) on a thread and read connection of its own;
+        `progress(done, total, check)` on the loop thread. `job.cancel()` or closing the session interrupts it.
+        One-click fixes are offered only when this session may write."""
+        from desktop_app.core.audit import audit  # noqa: PLC0415 (loaded with the first audit)
+
+        database, writable = self.database, not self.read_only
+
+        def work(job: Job[AuditReport]) -> AuditReport:
+            assert database is not None
+            connection = database.connect_read()
+            try:
+                with job.interrupts(connection):
+                    return audit(
+                        connection, database.path, progress=job.report, cancelled=job.cancel_event.is_set,
+                        writable=writable,
+                    )
+            finally:
+                connection.close()
+
+        return self._one_off("audit", work, progress=progress)
+
+    async def apply_fix(self, finding: Finding) -> str:
+        """Carry out an audit finding's one-click fix on the one writer; returns what was done."""
+        from desktop_app.core.audit import apply_fix  # noqa: PLC0415
+
+        return await self.write(lambda connection: apply_fix(connection, finding))
 
     # Maintenance jobs -------------------------------------------------------------------------------------
     @property

@@ -4,6 +4,8 @@ where it is not safe."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
 import os
 from pathlib import Path
@@ -358,3 +360,61 @@ def test_findings_serialise(fk_db: Path) -> None:
     assert data["has_problems"] is True and data["user_version"] == 0
     assert {f["code"] for f in data["findings"]} >= {"journal-mode", "fk-index"}
     assert os.fspath(fk_db) == data["path"]
+
+
+# Through the Session (a plain asyncio loop) ------------------------------------------------------------------
+def test_a_session_audits_on_its_own_thread_and_fixes_on_its_writer(fk_db: Path) -> None:
+    from desktop_app.core.session import Session
+
+    async def scenario() -> tuple[set[str], set[str], list[str], list[tuple[int, int, str]]]:
+        session = await Session.open(fk_db, read_only=False, interval=0.05)
+        steps: list[tuple[int, int, str]] = []
+        try:
+            report = await session.audit(progress=lambda *step: steps.append(step))
+            done = [await session.apply_fix(f) for f in report.findings if f.fix is not None]
+            after = await session.audit()
+        finally:
+            await session.close()
+        return report.codes(), after.codes(), done, steps
+
+    before, after, done, steps = asyncio.run(scenario())
+    assert {"journal-mode", "fk-index"} <= before
+    assert not {"journal-mode", "fk-index"} & after
+    assert done[0] == "shop.db is now in WAL mode." and "orders_customer_id_fk" in done[1]
+    assert steps[-1] == (len(health.CHECKS), len(health.CHECKS), "Done")
+
+
+def test_a_read_only_session_offers_no_fix_and_refuses_one(fk_db: Path) -> None:
+    from desktop_app.core.errors import DatabaseReadOnly
+    from desktop_app.core.session import Session
+
+    async def scenario() -> AuditReport:
+        session = await Session.open(fk_db, read_only=True, interval=0.05)
+        try:
+            report = await session.audit()
+            with pytest.raises(DatabaseReadOnly):
+                await session.apply_fix(dataclasses.replace(only(report, "journal-mode"), fix="wal"))
+            return report
+        finally:
+            await session.close()
+
+    report = asyncio.run(scenario())
+    assert report.has_problems and all(f.fix is None for f in report.findings)
+
+
+def test_a_cancelled_session_audit_ends_in_query_interrupted(tmp_path: Path) -> None:
+    from desktop_app.core.session import Session
+
+    path = plain(tmp_path / "slow.db", f"CREATE TABLE t(x); INSERT INTO t {numbers(1000, 'randomblob(64)')};")
+
+    async def scenario() -> None:
+        session = await Session.open(path, read_only=True, interval=0.05)
+        try:
+            job = session.audit()
+            job.cancel()
+            with pytest.raises(QueryInterrupted):
+                await job
+        finally:
+            await session.close()
+
+    asyncio.run(scenario())
