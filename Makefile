@@ -59,6 +59,7 @@ bench: $(VENV)/.installed
 	QT_QPA_PLATFORM=offscreen $(PY) bench/open_during_stream.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/browse.py
 	$(PY) bench/export.py
+	$(PY) bench/space.py
 	$(PY) bench/postgres.py
 	@if [ -x dist/sqlite-pulse/sqlite-pulse ]; then $(PY) bench/startup.py; else echo 'bench/startup.py needs the bundle: make package'; fi
 
