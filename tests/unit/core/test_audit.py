@@ -50,6 +50,14 @@ def plain(path: Path, sql: str, *, page_size: int | None = None) -> Path:
     return path
 
 
+def read(path: Path, sql: str) -> list[tuple]:
+    connection = connect_read(path)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
 def numbers(count: int, expression: str) -> str:
     """`SELECT expression FROM 1..count` (as `value`)."""
     return (f"WITH RECURSIVE n(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM n WHERE value < {count}) "
@@ -239,7 +247,7 @@ def test_values_over_10_mb_are_found_without_reading_them(tmp_path: Path) -> Non
     assert "note: 1 over 10 MB" in finding.evidence
     total_pages = path.stat().st_size // 4096
     assert pages_read < 50 < total_pages  # headers only: the 47 MB of values stayed on disk
-    rows = apsw.Connection(str(path)).execute(finding.fix_sql or "").fetchall()
+    rows = read(path, finding.fix_sql or "")
     assert [row[0] for row in rows] == [1, 2]  # the SQL to copy lists the rows
 
 
@@ -317,7 +325,7 @@ def test_the_wal_fix_switches_the_journal_and_the_finding_goes(fk_db: Path) -> N
     assert fix(fk_db, only(run_audit(fk_db), "journal-mode")) == "shop.db is now in WAL mode."
     report = run_audit(fk_db)
     assert "journal-mode" not in report.codes()
-    assert apsw.Connection(str(fk_db)).execute("PRAGMA journal_mode").fetchall() == [("wal",)]
+    assert read(fk_db, "PRAGMA journal_mode") == [("wal",)]
 
 
 def test_the_wal_fix_says_clearly_when_another_connection_is_in_the_way(fk_db: Path) -> None:
@@ -339,7 +347,7 @@ def test_the_index_fix_creates_the_index_and_the_finding_goes(fk_db: Path) -> No
     finding = only(run_audit(fk_db), "fk-index")
     assert "orders_customer_id_fk" in fix(fk_db, finding)
     assert "fk-index" not in run_audit(fk_db).codes()
-    indexes = apsw.Connection(str(fk_db)).execute("SELECT name FROM pragma_index_list('orders')").fetchall()
+    indexes = read(fk_db, "SELECT name FROM pragma_index_list('orders')")
     assert indexes == [("orders_customer_id_fk",)]
 
 
