@@ -7,6 +7,7 @@ once: it interrupts the statement walking a big table instead of waiting for it 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import threading
@@ -55,20 +56,26 @@ def _scan(connection: apsw.Connection) -> SpaceReport:
 
     outcome: list[SpaceReport] = []
     failure: list[BaseException] = []
+    finished = threading.Event()
 
     def run() -> None:
         try:
             outcome.append(analyze(connection))
         except BaseException as exc:  # handed to the main thread, which raises it
             failure.append(exc)
+        finally:
+            finished.set()
 
-    thread = threading.Thread(target=run, name="pulse-space", daemon=True)
-    thread.start()
+    # Waited for with an Event, not Thread.join: Python 3.11 marks a thread as ended when a KeyboardInterrupt
+    # lands in its join(), and the connection would then be closed while the scan still runs.
+    threading.Thread(target=run, name="pulse-space", daemon=True).start()
     try:
-        thread.join()  # a lock wait: Python runs the SIGINT handler during it
+        finished.wait()  # a lock wait: Python runs the SIGINT handler during it
     except KeyboardInterrupt:
-        connection.interrupt()
-        thread.join()
+        while not finished.is_set():
+            connection.interrupt()  # stops the running statement; the scan then ends in QueryInterrupted
+            with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl+C while it stops changes nothing
+                finished.wait()
         raise
     if failure:
         raise failure[0]
