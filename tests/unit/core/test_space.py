@@ -103,10 +103,15 @@ BUILDERS = {
 }
 
 
-def scan(path: Path, **options: object) -> SpaceReport:
+def scan(
+    path: Path,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> SpaceReport:
     connection = connect_read(path)
     try:
-        return analyze(connection, **options)  # type: ignore[arg-type]
+        return analyze(connection, progress=progress, cancelled=cancelled)
     finally:
         connection.close()
 
