@@ -168,10 +168,9 @@ def run(connection: apsw.Connection, series: QuerySeries, due: _Due | None = Non
 
     connection.set_progress_handler(over_time, PROGRESS_STEPS)
     try:
-        if due is None or due.columns is None:
-            columns = check_sql(connection, series.sql)
-            if due is not None:
-                due.columns = columns
+        columns = due.columns if due is not None and due.columns is not None else check_sql(connection, series.sql)
+        if due is not None:
+            due.columns = columns
         rows = _fetch(connection, series.sql)
     except QueryError as exc:
         return result(value=None, error=str(exc))
@@ -186,7 +185,7 @@ def run(connection: apsw.Connection, series: QuerySeries, due: _Due | None = Non
         if connection.in_transaction:  # never keep a snapshot between samples
             connection.execute("ROLLBACK")
     try:
-        value, labels = _shape(rows)
+        value, labels = _shape(rows, columns)
     except QueryError as exc:
         return result(value=None, error=str(exc))
     error = f"more than {MAX_LABELS} rows: the first {MAX_LABELS} are kept" if len(rows) > MAX_LABELS else ""
@@ -207,8 +206,11 @@ def _fetch(connection: apsw.Connection, sql: str) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _shape(rows: Sequence[tuple[Any, ...]]) -> tuple[float | None, dict[str, float] | None]:
-    """One row of one column: a number. Rows of (label, number): their sum and each label's number."""
+def _shape(rows: Sequence[tuple[Any, ...]], columns: int) -> tuple[float | None, dict[str, float] | None]:
+    """One row of one column: a number (no row: no value). Rows of (label, number): their sum and each label's
+    number (no rows: 0, so an alert on "dead letters by reason" clears once there are none)."""
+    if columns == 2 and not rows:
+        return 0.0, {}
     if not rows:
         return None, None
     if len(rows[0]) == 1:

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app import __version__, logs
+from desktop_app.core import series as series_table
 from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError
 from desktop_app.core.maintenance import CHECKPOINT_MODES
@@ -64,12 +65,16 @@ if TYPE_CHECKING:  # the panels load in build_panels(): the window's frame can s
     from desktop_app.ui.panels.console import ConsolePanel
     from desktop_app.ui.panels.dashboard import DashboardPanel
     from desktop_app.ui.panels.ingest import IngestPanel
+    from desktop_app.ui.panels.numbers import NumbersPanel
     from desktop_app.ui.panels.schema import SchemaPanel
 
 APP_TITLE = "SQLite Pulse"
 MIN_SAMPLE_INTERVAL = 0.1  # seconds: the Preferences dialog's lower bound
 STATUS_MESSAGE_MS = 15_000
-DOCKS = (("dashboard", "Dashboard"), ("schema", "Schema"), ("console", "Query console"), ("ingest", "Ingest"))
+DOCKS = (
+    ("dashboard", "Dashboard"), ("schema", "Schema"), ("console", "Query console"), ("ingest", "Ingest"),
+    ("numbers", "Your numbers"),
+)
 STATUS_MIN_CHARS = 8  # status bar fields keep at least this width, however long their text
 
 
@@ -147,6 +152,7 @@ class MainWindow(QMainWindow):
         from desktop_app.ui.panels.console import ConsolePanel  # noqa: PLC0415
         from desktop_app.ui.panels.dashboard import DashboardPanel  # noqa: PLC0415
         from desktop_app.ui.panels.ingest import IngestPanel  # noqa: PLC0415
+        from desktop_app.ui.panels.numbers import NumbersPanel  # noqa: PLC0415
         from desktop_app.ui.panels.schema import SchemaPanel  # noqa: PLC0415
 
         self.ingest_controller: IngestController = IngestController(self, workspace=self.workspace, dialogs=self.dialogs)
@@ -155,6 +161,7 @@ class MainWindow(QMainWindow):
         self.schema: SchemaPanel = SchemaPanel(workspace=self.workspace)
         self.console: ConsolePanel = ConsolePanel(self.settings, self.dialogs, workspace=self.workspace)
         self.ingest: IngestPanel = IngestPanel(self.ingest_controller, self.settings)
+        self.numbers: NumbersPanel = NumbersPanel(self.settings, self.dialogs, workspace=self.workspace)
         self._fill_docks()
         self.schema.browser.table_export.dialogs = self.dialogs
         self.panels_built = True
@@ -178,7 +185,9 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.docks["console"])
         self.splitDockWidget(self.docks["console"], self.docks["ingest"], Qt.Orientation.Horizontal)
         self.tabifyDockWidget(self.docks["console"], self.docks["schema"])
+        self.tabifyDockWidget(self.docks["ingest"], self.docks["numbers"])
         self.docks["console"].raise_()
+        self.docks["ingest"].raise_()
 
     def _fill_docks(self) -> None:
         for key, _title in DOCKS:
@@ -362,7 +371,16 @@ class MainWindow(QMainWindow):
         self.ingest_controller.stopped.connect(self._on_ingest_stopped)
         self.console.database_changed_by_query.connect(self.schema.refresh)
         self.schema.sql_to_console.connect(self._sql_to_console)
+        self.console.chart_requested.connect(self.chart_query)
+        self.numbers.series_changed.connect(lambda series: self.dashboard.set_series(series_table.with_queries(series)))
+        self.numbers.alerts_changed.connect(self.dashboard.show_alerts)
         self.dashboard.welcome.dismissed.connect(lambda: self.settings.set_welcome_dismissed(True))
+
+    def chart_query(self, sql: str) -> None:
+        """The console's statement as a new series of the user's (its editor checks it first)."""
+        self.docks["numbers"].show()
+        self.docks["numbers"].raise_()
+        self.numbers.open_editor(sql=sql)
 
     def _sql_to_console(self, sql: str) -> None:
         """The data grid's sort and filter as a SELECT in the console editor, ready to change and run."""
@@ -544,7 +562,9 @@ class MainWindow(QMainWindow):
     # Session events -------------------------------------------------------------------------------------
     def _on_sample(self, sampled: Sampled) -> None:
         self.last_sample = sampled.sample
-        self.dashboard.add_sample(sampled.sample, sampled.activity, self.ingest_controller.rows_per_second())
+        session = self.workspace.session
+        queries = session.query_values if session is not None else None
+        self.dashboard.add_sample(sampled.sample, sampled.activity, self.ingest_controller.rows_per_second(), queries)
         self._update_status_labels()
         self.sample_received.emit(sampled.sample)
 

@@ -6,12 +6,16 @@ settings; `AppSettings.default()` is the per-user INI file (under XDG_CONFIG_HOM
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from PySide6.QtCore import QByteArray, QSettings
+
+from desktop_app.core.errors import QueryError
+from desktop_app.core.query_series import QuerySeries
 
 ORGANIZATION = "SQLitePulse"
 APPLICATION = "SQLite Pulse"
@@ -139,6 +143,32 @@ class AppSettings:
     def set_layout_for(self, path: Path | str, mode: str) -> None:
         kept = [item for item in self._string_list("layout/picked") if item.partition("|")[2] != str(path)]
         self._store.setValue("layout/picked", [f"{mode}|{path}", *kept][:MAX_LAYOUT_FILES])
+
+    # The user's query series, per database (never in the database file itself).
+    def query_series_for(self, path: Path | str) -> list[QuerySeries]:
+        saved = self._json_object("queries/by_file").get(str(path), [])
+        series = []
+        for item in saved if isinstance(saved, list) else []:
+            try:
+                series.append(QuerySeries.from_dict(item))
+            except (QueryError, TypeError, AttributeError):  # a hand-edited or foreign entry: skipped
+                continue
+        return series
+
+    def set_query_series_for(self, path: Path | str, series: Iterable[QuerySeries]) -> None:
+        saved = self._json_object("queries/by_file")
+        saved.pop(str(path), None)
+        items = [item.to_dict() for item in series]
+        if items:
+            saved = {str(path): items, **saved}  # most recently changed first: the oldest files are dropped
+        self._store.setValue("queries/by_file", json.dumps(dict(list(saved.items())[:MAX_LAYOUT_FILES])))
+
+    def _json_object(self, key: str) -> dict[str, Any]:
+        try:
+            value = json.loads(str(self._store.value(key, "{}") or "{}"))
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
 
     def _string_list(self, key: str) -> list[str]:
         value = self._store.value(key, [])

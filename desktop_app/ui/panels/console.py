@@ -59,6 +59,7 @@ class ConsolePanel(QWidget):
     plan_ready = Signal(object)  # list[PlanNode]
     bytecode_ready = Signal(object)  # ResultPage
     database_changed_by_query = Signal()
+    chart_requested = Signal(str)  # the statement, to become a query series
     exported = Signal(object)  # Path
 
     def __init__(
@@ -102,6 +103,10 @@ class ConsolePanel(QWidget):
         self.plan_button.setToolTip("EXPLAIN QUERY PLAN: how SQLite will find the rows (full scans in red)")
         self.bytecode_button = QPushButton("Bytecode")
         self.bytecode_button.setToolTip("EXPLAIN: the virtual machine program of the statement")
+        self.chart_button = QPushButton("Chart this query…")
+        self.chart_button.setObjectName("chartQuery")
+        self.chart_button.setToolTip("Sample the statement live: a chart and a tile on the dashboard, with an alert if you like")
+        self.chart_button.clicked.connect(lambda: self.chart_requested.emit(self.statement_text().strip()))
         self.allow_writes = QCheckBox("Allow writes")
         self.allow_writes.setToolTip("Statements that change the database only run when this is on")
         self.history = QComboBox()
@@ -170,7 +175,10 @@ class ConsolePanel(QWidget):
 
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.run_button, self.cancel_button, self.plan_button, self.bytecode_button, self.allow_writes):
+        for widget in (
+            self.run_button, self.cancel_button, self.plan_button, self.bytecode_button, self.chart_button,
+            self.allow_writes,
+        ):
             buttons.addWidget(widget)
         buttons.addStretch(1)
         buttons.addWidget(QLabel("History:"))
@@ -470,6 +478,7 @@ class ConsolePanel(QWidget):
         ready = self._session is not None and not self._busy
         for widget in (self.run_button, self.plan_button, self.bytecode_button):
             widget.setEnabled(ready)
+        self.chart_button.setEnabled(self._session is not None)
         self.cancel_button.setEnabled(self._busy)
         self.cancel_action.setEnabled(self._busy)
         has_rows = self.result_model.received_count > 0 or bool(self.result_model.columns)

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core import series as series_table
 from desktop_app.core.activity import Activity
+from desktop_app.core.alerts import AlertState
 from desktop_app.core.metrics import RedFlag, Sample
 from desktop_app.core.query_series import QueryValue
 from desktop_app.core.series import Observation, Range, Series
@@ -196,6 +197,8 @@ class DashboardPanel(QWidget):
         self._titles_dirty = False
         self._next_row = 0
         self.redraw_count = 0
+        self._flags: list[tuple[str, str]] = []  # the banner's lines: the database's red flags…
+        self._alerts: list[tuple[str, str]] = []  # …then the user's firing alerts
 
         self.banner = QLabel()
         self.banner.setObjectName("redFlagBanner")
@@ -539,10 +542,20 @@ class DashboardPanel(QWidget):
             self.graphics.setVisible(not folded)
 
     def show_red_flags(self, flags: list[RedFlag]) -> None:
-        if not flags:
+        self._flags = [(flag.code.replace("_", " "), flag.message) for flag in flags]
+        self._show_banner()
+
+    def show_alerts(self, firing: list[AlertState]) -> None:
+        """The user's alerts that fire now, in the banner after the database's own red flags."""
+        self._alerts = [(f"alert {state.rule.text}", state.message) for state in firing]
+        self._show_banner()
+
+    def _show_banner(self) -> None:
+        lines = [*self._flags, *self._alerts]
+        if not lines:
             self.banner.hide()
             return
-        text = "<br>".join(f"<b>⚠ {html.escape(flag.code.replace('_', ' '))}</b>: {html.escape(flag.message)}" for flag in flags)
+        text = "<br>".join(f"<b>⚠ {html.escape(title)}</b>: {html.escape(message)}" for title, message in lines)
         if text != self.banner.text():
             self.banner.setText(text)
         self.banner.show()
@@ -555,6 +568,7 @@ class DashboardPanel(QWidget):
             self._buffer.clear()
             for curve in self.curves.values():
                 curve.setData([], [])
+        self._flags, self._alerts = [], []
         self.banner.hide()
         self._show_charts(False)
         self._set_titles(None)

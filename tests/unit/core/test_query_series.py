@@ -173,3 +173,12 @@ def test_a_session_samples_its_series_and_raises_alerts(outbox: Path) -> None:
         await session.close()
 
     asyncio.run(scenario())
+
+
+def test_a_labelled_series_with_no_rows_is_zero_and_a_number_without_a_row_has_no_value(outbox: Path) -> None:
+    connection = connect_read(outbox)
+    empty = run(connection, QuerySeries("none", "SELECT channel, count(*) FROM outbox WHERE 0 GROUP BY channel"))
+    assert (empty.value, empty.labels, empty.error) == (0.0, {}, "")
+    nothing = run(connection, QuerySeries("nothing", "SELECT id FROM outbox WHERE 0"))
+    assert (nothing.value, nothing.labels) == (None, None)
+    connection.close()
