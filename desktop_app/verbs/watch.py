@@ -187,6 +187,7 @@ async def _watch(args: argparse.Namespace) -> int:
             session.events.sample.connect(functools.partial(on_sample, index))
             session.events.sampler_error.connect(functools.partial(failed, index))
             session.events.alerts.connect(functools.partial(fired.note, names[index]))
+        for index, session in enumerate(sessions):  # every session subscribed before the first await
             if not plan:
                 if session.last_sample is not None:  # the sample taken on opening
                     show(index, session.last_sample)
