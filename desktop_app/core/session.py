@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import sys
 import threading
@@ -50,6 +51,7 @@ from desktop_app.core.database import (
 )
 from desktop_app.core.errors import DatabaseReadOnly, PulseError, translate
 from desktop_app.core.events import Event, Events
+from desktop_app.core.growth import GrowthTracker, TableGrowth
 from desktop_app.core.metrics import MetricsSampler, Sample
 from desktop_app.core.query import (
     PlanNode,
@@ -120,6 +122,7 @@ class Tick:
     activity: Activity
     schema: list[SchemaObject] | None  # set when the schema changed (or on the first pass)
     queries: list[QueryValue]  # the query series that were due
+    growth: dict[str, TableGrowth] | None = None  # set when the per-table probe ran
 
 
 class Session:
@@ -133,6 +136,7 @@ class Session:
         self.last_sample: Sample | None = None
         self.last_activity: Activity | None = None
         self.query_values: dict[str, QueryValue] = {}  # the latest run of each query series
+        self.table_growth: dict[str, TableGrowth] = {}  # estimated rows and inserts/min per rowid table
         self.alerts = Alerts()
         self._queries_runner = QueryRunner()  # runs on the sampler thread, on its read connection
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -160,6 +164,7 @@ class Session:
         self._sampler: MetricsSampler | None = None
         self._meta: apsw.Connection | None = None
         self._meter = ActivityMeter()
+        self._growth = GrowthTracker()
         self._schema_version: int | None = None
         self._schema_stale = threading.Event()
         self._own_writes = threading.Event()
@@ -311,6 +316,8 @@ class Session:
 
     def _publish(self, tick: Tick) -> None:
         self.last_sample, self.last_activity = tick.sample, tick.activity
+        if tick.growth is not None:
+            self.table_growth = tick.growth
         names = {series.name for series in self.query_series}
         for value in tick.queries:
             if value.name in names:  # a run that raced a removal is dropped
@@ -375,7 +382,13 @@ class Session:
         schema = self._schema_if_changed()
         assert self._meta is not None
         queries = self._queries_runner.run_due(self._meta) if self._queries_runner.series else []
-        return Tick(sample, activity, schema, queries)
+        growth = None
+        if self._growth.due():
+            self._growth.probe(self._meta, sample.data_bytes or sample.db_bytes)
+            growth = dict(self._growth.tables)
+        if (flag := self._growth.flag()) is not None:
+            sample = dataclasses.replace(sample, red_flags=[*sample.red_flags, flag])
+        return Tick(sample, activity, schema, queries, growth)
 
     def _schema_if_changed(self) -> list[SchemaObject] | None:
         """The schema list when its version moved (one cheap pragma otherwise)."""
