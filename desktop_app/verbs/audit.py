@@ -12,15 +12,21 @@ import contextlib
 import json
 import logging
 import os
+import signal
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import apsw
+
     from desktop_app.core.audit import AuditReport
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
+EXIT_INTERRUPTED = 130  # as cli.py answers a Ctrl+C
 COMPANIONS = ("-wal", "-shm")
 HEADINGS = {"error": "Errors", "warning": "Warnings", "info": "Notes"}
 log = logging.getLogger(__name__)
@@ -39,15 +45,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_audit(args: argparse.Namespace) -> int:
     from desktop_app.core.audit import audit  # noqa: PLC0415 (verbs load their core when called)
     from desktop_app.core.database import open_database  # noqa: PLC0415
+    from desktop_app.core.errors import QueryInterrupted  # noqa: PLC0415
 
     path = Path(args.db).expanduser().absolute()
-    with companions_as_found(path):
-        database = open_database(path, read_only=True)
-        connection = database.connect_read()
-        try:
-            report = audit(connection, database.path)
-        finally:
-            connection.close()
+    stopped = threading.Event()
+    reading: list[apsw.Connection] = []
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        # Python runs handlers between bytecodes, not inside a long quick_check: stop SQLite's statement too.
+        stopped.set()
+        for connection in reading:
+            connection.interrupt()
+
+    previous = signal.signal(signal.SIGINT, interrupt)  # before the file is opened: no Ctrl+C goes unheard
+    try:
+        with companions_as_found(path):
+            database = open_database(path, read_only=True)
+            connection = database.connect_read()
+            reading.append(connection)
+            try:
+                report = audit(connection, database.path, cancelled=stopped.is_set)
+            finally:
+                reading.clear()
+                connection.close()
+    except QueryInterrupted:
+        if not stopped.is_set():
+            raise
+        print("sqlite-pulse: audit interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if args.json:
         print(json.dumps(report.to_dict(), default=str))
     else:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import apsw
@@ -93,3 +95,29 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     junk.write_bytes(b"not a database at all" * 10)
     assert_clean_failure(pulse("audit", junk, "--json"), "not a SQLite database")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.db"]
+
+
+def test_ctrl_c_stops_a_long_audit_at_once_with_exit_130(tmp_path: Path) -> None:
+    path = tmp_path / "big.db"
+    connection = apsw.Connection(str(path))
+    columns = range(100)  # the search for large values reads 100 lengths a row: seconds over 300,000 rows
+    connection.execute(
+        f"CREATE TABLE t({', '.join(f'c{i}' for i in columns)}); "
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000) "
+        f"INSERT INTO t SELECT {', '.join('i' for _ in columns)} FROM n"
+    )
+    connection.close()
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "desktop_app", "audit", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env,
+    )
+    started = time.monotonic()
+    # The verb listens for Ctrl+C before it opens the file: once it holds it open, press Ctrl+C.
+    while not any(Path(f"/proc/{process.pid}/fd/{fd}").resolve() == path
+                  for fd in os.listdir(f"/proc/{process.pid}/fd")) and time.monotonic() - started < 20:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert err.strip() == "sqlite-pulse: audit interrupted" and out == ""
