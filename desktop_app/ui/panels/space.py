@@ -223,9 +223,9 @@ class SpacePanel(QWidget):
         try:
             report = await job
         except PulseError as error:
-            if session is self._session:
+            if session is self._session:  # a scan of a file left meanwhile has nothing more to say
                 self._show_error(error)
-            self.failed.emit(error)
+                self.failed.emit(error)
             return
         finally:
             if self._job is job:
