@@ -29,6 +29,7 @@ from desktop_app.core.workspace import Workspace
 from desktop_app.ui.aio import spawn
 
 if TYPE_CHECKING:
+    from desktop_app.core.growth import TableGrowth
     from desktop_app.core.space import ObjectSpace, SpaceReport
     from desktop_app.core.worker import Job
 
@@ -58,6 +59,7 @@ COLUMNS: tuple[tuple[str, Any, Any], ...] = (
 )
 TEXT_COLUMNS = 2
 SIZE_COLUMN = 2
+GROWTH_HEADER = "Inserts/min"  # the last column: live, from the session's per-table probe (core/growth.py)
 
 
 class SpaceModel(QAbstractTableModel):
@@ -66,6 +68,19 @@ class SpaceModel(QAbstractTableModel):
     def __init__(self) -> None:
         super().__init__()
         self.objects: list[ObjectSpace] = []
+        self.growth: dict[str, TableGrowth] = {}
+
+    def set_growth(self, growth: dict[str, TableGrowth]) -> None:
+        if growth is self.growth:
+            return
+        self.growth = growth
+        if self.objects:
+            column = len(COLUMNS)
+            self.dataChanged.emit(self.index(0, column), self.index(len(self.objects) - 1, column))
+
+    def inserts_per_min(self, item: ObjectSpace) -> float | None:
+        growth = self.growth.get(item.name) if item.kind == "table" else None
+        return None if growth is None else growth.rows_per_min
 
     def set_objects(self, objects: list[ObjectSpace]) -> None:
         self.beginResetModel()
@@ -76,12 +91,15 @@ class SpaceModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.objects)
 
     def columnCount(self, parent: ANY_INDEX = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
-        return 0 if parent.isValid() else len(COLUMNS)
+        return 0 if parent.isValid() else len(COLUMNS) + 1
 
     def data(self, index: ANY_INDEX, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         item = self.objects[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole and index.column() == len(COLUMNS):
+            rate = self.inserts_per_min(item)
+            return "" if rate is None else f"{rate:,.0f}"
         if role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[index.column()][1](item)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() >= TEXT_COLUMNS:
@@ -92,11 +110,11 @@ class SpaceModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section][0]
+            return GROWTH_HEADER if section == len(COLUMNS) else COLUMNS[section][0]
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        key = COLUMNS[column][2]
+        key = COLUMNS[column][2] if column < len(COLUMNS) else lambda o: self.inserts_per_min(o) or -1.0
         self.layoutAboutToBeChanged.emit()
         self.objects.sort(key=key, reverse=order == Qt.SortOrder.DescendingOrder)
         self.layoutChanged.emit()
@@ -181,13 +199,21 @@ class SpacePanel(QWidget):
         self._job = None
         self.progress.hide()
         self.cancel_button.hide()
+        if self._session is not None:
+            self._session.events.sample.disconnect(self._on_sample)
         self._session = session
+        if session is not None:
+            session.events.sample.connect(self._on_sample)
         self.report = None
         self.model.set_objects([])
         self.scan_button.setEnabled(session is not None)
         self.summary_label.setText(
             "Scan to see where the space goes." if session is not None else "Open a database to see where its space goes."
         )
+
+    def _on_sample(self, _sample: object, _activity: object) -> None:
+        if self._session is not None:
+            self.model.set_growth(self._session.table_growth)
 
     @property
     def scanning(self) -> bool:
