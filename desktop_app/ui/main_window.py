@@ -65,7 +65,9 @@ if TYPE_CHECKING:  # the panels load in build_panels(): the window's frame can s
     from desktop_app.ui.panels.console import ConsolePanel
     from desktop_app.ui.panels.dashboard import DashboardPanel
     from desktop_app.ui.panels.ingest import IngestPanel
+    from desktop_app.ui.panels.health import HealthPanel
     from desktop_app.ui.panels.numbers import NumbersPanel
+    from desktop_app.ui.panels.space import SpacePanel
     from desktop_app.ui.panels.schema import SchemaPanel
 
 APP_TITLE = "SQLite Pulse"
@@ -73,7 +75,7 @@ MIN_SAMPLE_INTERVAL = 0.1  # seconds: the Preferences dialog's lower bound
 STATUS_MESSAGE_MS = 15_000
 DOCKS = (
     ("dashboard", "Dashboard"), ("schema", "Schema"), ("console", "Query console"), ("ingest", "Ingest"),
-    ("numbers", "Your numbers"),
+    ("numbers", "Your numbers"), ("space", "Space"), ("health", "Health"),
 )
 STATUS_MIN_CHARS = 8  # status bar fields keep at least this width, however long their text
 
@@ -152,7 +154,9 @@ class MainWindow(QMainWindow):
         from desktop_app.ui.panels.console import ConsolePanel  # noqa: PLC0415
         from desktop_app.ui.panels.dashboard import DashboardPanel  # noqa: PLC0415
         from desktop_app.ui.panels.ingest import IngestPanel  # noqa: PLC0415
+        from desktop_app.ui.panels.health import HealthPanel  # noqa: PLC0415
         from desktop_app.ui.panels.numbers import NumbersPanel  # noqa: PLC0415
+        from desktop_app.ui.panels.space import SpacePanel  # noqa: PLC0415
         from desktop_app.ui.panels.schema import SchemaPanel  # noqa: PLC0415
 
         self.ingest_controller: IngestController = IngestController(self, workspace=self.workspace, dialogs=self.dialogs)
@@ -162,6 +166,8 @@ class MainWindow(QMainWindow):
         self.console: ConsolePanel = ConsolePanel(self.settings, self.dialogs, workspace=self.workspace)
         self.ingest: IngestPanel = IngestPanel(self.ingest_controller, self.settings)
         self.numbers: NumbersPanel = NumbersPanel(self.settings, self.dialogs, workspace=self.workspace)
+        self.space: SpacePanel = SpacePanel(workspace=self.workspace)
+        self.health: HealthPanel = HealthPanel(workspace=self.workspace, dialogs=self.dialogs)
         self._fill_docks()
         self.schema.browser.table_export.dialogs = self.dialogs
         self.panels_built = True
@@ -186,6 +192,8 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.docks["console"], self.docks["ingest"], Qt.Orientation.Horizontal)
         self.tabifyDockWidget(self.docks["console"], self.docks["schema"])
         self.tabifyDockWidget(self.docks["ingest"], self.docks["numbers"])
+        self.tabifyDockWidget(self.docks["console"], self.docks["space"])
+        self.tabifyDockWidget(self.docks["console"], self.docks["health"])
         self.docks["console"].raise_()
         self.docks["ingest"].raise_()
 

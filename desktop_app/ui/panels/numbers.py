@@ -210,6 +210,7 @@ class NumbersPanel(QWidget):
         if self._session is not None:
             self._session.events.queries.disconnect(self._on_queries)
             self._session.events.alerts.disconnect(self._on_alerts)
+            self._session.events.schema_changed.disconnect(self._on_schema_changed)
         self._session = session
         self.matches = []
         self._show_presets()
@@ -221,8 +222,13 @@ class NumbersPanel(QWidget):
             self.note.setText(f"Your numbers for {session.path.name}: sampled read-only, saved in the app's settings.")
             session.events.queries.connect(self._on_queries)
             session.events.alerts.connect(self._on_alerts)
+            session.events.schema_changed.connect(self._on_schema_changed)  # an ingest may create the tables later
             spawn(self._find_presets(session))
         self._apply(save=False)
+
+    def _on_schema_changed(self, _objects: object) -> None:
+        if self._session is not None:
+            spawn(self._find_presets(self._session))
 
     async def _find_presets(self, session: Session) -> None:
         from desktop_app.core import presets  # noqa: PLC0415 (loaded when a file opens, not with the window)
