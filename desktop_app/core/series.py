@@ -14,7 +14,7 @@ import enum
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from desktop_app.core.activity import Activity
 from desktop_app.core.metrics import WAL_FRAME_HEADER_SIZE, Sample
@@ -72,6 +72,20 @@ class Metric:
     scale: float = 1.0  # exported value = value / scale (ms -> seconds)
 
 
+class Formatter(Protocol):
+    def format(self, value: float, /) -> str: ...
+
+
+class Readable:
+    """A user's number as a person reads it: whole numbers with thousands separators, others to three
+    significant digits (0.0282 s, 3.14, 1,234.5 -> 1,234)."""
+
+    def format(self, value: float, /) -> str:
+        if value == int(value) or abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:,.3g}"
+
+
 @dataclass(frozen=True)
 class Series:
     name: str  # stable id: the dashboard's buffer column and `latest()` key
@@ -79,7 +93,7 @@ class Series:
     source: str | Callable[[Observation], Any]  # a Sample field, or a small function of the observation
     unit: str = ""  # of the displayed value
     scale: float = 1.0  # displayed value = value / scale (bytes -> MB)
-    fmt: str = "{:,.0f}"  # the displayed value as text
+    fmt: str | Formatter = "{:,.0f}"  # the displayed value as text (`fmt.format(value)`)
     chart: Chart | None = None
     tile: Tile | None = None
     held: bool = False  # kept by the dashboard without a chart or tile: a tile's detail shows it
@@ -174,7 +188,7 @@ def query_row(series: QuerySeries, index: int = 0) -> Series:
 
     title = f"{name} ({series.unit})" if series.unit else name
     return Series(
-        f"{QUERY_PREFIX}{name}", name, value, unit=series.unit, fmt="{:,.6g}",
+        f"{QUERY_PREFIX}{name}", name, value, unit=series.unit, fmt=Readable(),
         color=QUERY_COLORS[index % len(QUERY_COLORS)],
         chart=Chart(f"query_{name}", title, Range.AROUND), tile=Tile(f"query_{name}", name), caption_of=caption,
     )
