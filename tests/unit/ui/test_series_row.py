@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from desktop_app.cli import build_parser
 from desktop_app.core import series
 from desktop_app.core.activity import Activity
 from desktop_app.core.metrics import MetricsSampler
@@ -51,7 +51,7 @@ def test_one_added_row_is_a_chart_a_tile_a_json_key_and_a_metric(
     low, high = panel.y_range("pages_in_use")
     assert low < expected < high
 
-    run_watch(argparse.Namespace(db=[db_path], interval=0.05, seconds=0.05, json=True, serve=None))
+    run_watch(build_parser().parse_args(["watch", str(db_path), "--interval", "0.05", "--seconds", "0.05", "--json"]))
     record = json.loads(capsys.readouterr().out.splitlines()[0])
     assert record["pages_in_use"] == expected
 
