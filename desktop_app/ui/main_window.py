@@ -64,11 +64,11 @@ if TYPE_CHECKING:  # the panels load in build_panels(): the window's frame can s
     from desktop_app.ui.ingest_controller import IngestController
     from desktop_app.ui.panels.console import ConsolePanel
     from desktop_app.ui.panels.dashboard import DashboardPanel
-    from desktop_app.ui.panels.ingest import IngestPanel
     from desktop_app.ui.panels.health import HealthPanel
+    from desktop_app.ui.panels.ingest import IngestPanel
     from desktop_app.ui.panels.numbers import NumbersPanel
-    from desktop_app.ui.panels.space import SpacePanel
     from desktop_app.ui.panels.schema import SchemaPanel
+    from desktop_app.ui.panels.space import SpacePanel
 
 APP_TITLE = "SQLite Pulse"
 MIN_SAMPLE_INTERVAL = 0.1  # seconds: the Preferences dialog's lower bound
@@ -153,11 +153,11 @@ class MainWindow(QMainWindow):
         from desktop_app.ui.ingest_controller import IngestController  # noqa: PLC0415 (see TYPE_CHECKING)
         from desktop_app.ui.panels.console import ConsolePanel  # noqa: PLC0415
         from desktop_app.ui.panels.dashboard import DashboardPanel  # noqa: PLC0415
-        from desktop_app.ui.panels.ingest import IngestPanel  # noqa: PLC0415
         from desktop_app.ui.panels.health import HealthPanel  # noqa: PLC0415
+        from desktop_app.ui.panels.ingest import IngestPanel  # noqa: PLC0415
         from desktop_app.ui.panels.numbers import NumbersPanel  # noqa: PLC0415
-        from desktop_app.ui.panels.space import SpacePanel  # noqa: PLC0415
         from desktop_app.ui.panels.schema import SchemaPanel  # noqa: PLC0415
+        from desktop_app.ui.panels.space import SpacePanel  # noqa: PLC0415
 
         self.ingest_controller: IngestController = IngestController(self, workspace=self.workspace, dialogs=self.dialogs)
         # Sized for the fastest interval Preferences offers, so a faster choice later still fills the 1 h chart.
