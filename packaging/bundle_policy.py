@@ -58,8 +58,7 @@ EXCLUDED_PYTHON_MODULES = (
     "apsw.trace",
     "apsw.shell",  # the interactive shell (pulls readline); the app has its own console
     "apsw.__main__",
-    "apsw.unicode",  # FTS5 tokenizer helpers with a 1 MiB extension; the app does not use them
-    "apsw._unicode",
+    # Not apsw.unicode: apsw.ext (query_info, quote_name; the query series and the audit) imports it.
     # psycopg's optional speedups bundle their own libpq and OpenSSL (~10 MB): the app uses pure-Python psycopg
     # over the system's libpq5 (loaded by ctypes at run time), so these must never ride along from a dev venv.
     "psycopg_binary",

@@ -79,6 +79,20 @@ check_headless_query() {
     [[ "$output" == '{"word":"crème","bytes":"AP8=","missing":null}' ]]
 }
 
+check_headless_space_and_audit() {  # apsw.ext and dbstat from the bundle: the parts add up, the audit runs
+    local db="$scratch/work/space.db" output
+    : > "$db"
+    QT_QPA_PLATFORM=offscreen timeout 60 "$scratch/run" query "$db" --write \
+        "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, body TEXT)" >/dev/null
+    output="$(QT_QPA_PLATFORM=offscreen timeout 60 "$scratch/run" space "$db" --json)"
+    echo "   ${output:0:120}"
+    [[ "$output" == *'"total_bytes"'* ]] || return 1
+    local status=0
+    QT_QPA_PLATFORM=offscreen timeout 60 "$scratch/run" audit "$db" --json >/dev/null || status=$?
+    echo "   audit exit $status"
+    [[ $status == 0 || $status == 1 ]]
+}
+
 smoke_offscreen() {
     QT_QPA_PLATFORM=offscreen timeout --kill-after=10 180 "$scratch/run" smoke --seconds "$seconds" \
         --screenshot "$scratch/work/offscreen.png"
@@ -98,6 +112,9 @@ if [[ "$verbs" == *stats* ]]; then
 fi
 if [[ "$verbs" == *query* ]]; then
     step "sqlite-pulse query (streaming export, no display)" check_headless_query
+fi
+if [[ "$verbs" == *audit* ]]; then
+    step "sqlite-pulse space and audit (no display)" check_headless_space_and_audit
 fi
 step "sqlite-pulse smoke, offscreen" smoke_offscreen
 if command -v xvfb-run >/dev/null; then
