@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 # Qt offscreen needs the first line; a real X window (Xvfb) the second; fonts so text renders on a bare
 # machine; PyInstaller needs binutils; the desktop installer and its tests use the next three (the tests
 # also hide xdg-utils from PATH to cover the installer's own fallback); the PostgreSQL sink, `migrate` and
-# their tests (which start a throwaway server) use the next two; `space` is checked against sqlite3_analyzer.
+# their tests (which start a throwaway server) use the next two; `space` is checked against sqlite3_analyzer;
+# the MQTT source's tests start a mosquitto broker of their own.
 APT_PACKAGES := libegl1 libgl1 libx11-6 libdbus-1-3 libfontconfig1 libfreetype6 libglib2.0-0 libxkbcommon0 \
 	xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 \
 	libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 \
@@ -14,7 +15,7 @@ APT_PACKAGES := libegl1 libgl1 libx11-6 libdbus-1-3 libfontconfig1 libfreetype6 
 	binutils \
 	desktop-file-utils shared-mime-info xdg-utils \
 	postgresql libpq5 \
-	sqlite3-tools
+	sqlite3-tools mosquitto
 
 .PHONY: run test lint bench package package-smoke system-deps clean
 
