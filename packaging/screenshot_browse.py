@@ -128,18 +128,23 @@ def shoot(path: Path, output: Path) -> None:
             asyncio.set_event_loop(None)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=Path("resources/screenshot-browse.png"))
-    args = parser.parse_args()
+def run_on_a_display(script: str, output: Path, shoot: Callable[[Path], None], screen: str = "1400x900x24") -> None:
+    """`shoot(output)` on this display; without one, `script` again under xvfb-run (the shots need a real X)."""
     if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
         xvfb_run = shutil.which("xvfb-run")
         if xvfb_run is None:
             sys.exit("No DISPLAY and no xvfb-run: apt-get install xvfb xauth")
         env = dict(os.environ, QT_QPA_PLATFORM="xcb")
-        command = [xvfb_run, "-a", "-s", "-screen 0 1400x900x24 -nolisten tcp", sys.executable, __file__, "--output", str(args.output)]
+        command = [xvfb_run, "-a", "-s", f"-screen 0 {screen} -nolisten tcp", sys.executable, script, "--output", str(output)]
         sys.exit(subprocess.run(command, env=env, check=False).returncode)
-    shoot(build(), args.output)
+    shoot(output)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=Path("resources/screenshot-browse.png"))
+    args = parser.parse_args()
+    run_on_a_display(__file__, args.output, lambda output: shoot(build(), output))
 
 
 if __name__ == "__main__":

@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from screenshot_browse import until
+from screenshot_browse import run_on_a_display, until
 
 SERIES = ("ingest_rows", "ingest_lag")
 
@@ -81,14 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=Path("resources/screenshot-numbers.png"))
     args = parser.parse_args()
-    if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
-        xvfb_run = shutil.which("xvfb-run")
-        if xvfb_run is None:
-            sys.exit("No DISPLAY and no xvfb-run: apt-get install xvfb xauth")
-        env = dict(os.environ, QT_QPA_PLATFORM="xcb")
-        command = [xvfb_run, "-a", "-s", "-screen 0 1400x960x24 -nolisten tcp", sys.executable, __file__, "--output", str(args.output)]
-        sys.exit(subprocess.run(command, env=env, check=False).returncode)
-    shoot(args.output)
+    run_on_a_display(__file__, args.output, shoot, screen="1400x960x24")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,32 @@ def delete_mode_db(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def shop_db(tmp_path: Path) -> Path:
+    """DELETE journal, and a foreign key with no index: what the audit must find."""
+    path = tmp_path / "shop.db"
+    connection = apsw.Connection(str(path))
+    connection.execute(
+        "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT) STRICT;"
+        "CREATE TABLE orders(id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id)) STRICT;"
+        "INSERT INTO customers(name) VALUES ('a'); INSERT INTO orders(customer_id) VALUES (1);"
+    )
+    connection.close()
+    return path
+
+
+@pytest.fixture
+def outbox_db(tmp_path: Path) -> Path:
+    """An application's outbox (WAL): three messages waiting (channels a, a, b), none sent."""
+    path = tmp_path / "app.db"
+    connection = apsw.Connection(str(path))
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("CREATE TABLE outbox(id INTEGER PRIMARY KEY, channel TEXT, sent_at REAL)")
+    connection.execute("INSERT INTO outbox(channel) VALUES ('a'), ('a'), ('b')")
+    connection.close()
+    return path
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """One throwaway PostgreSQL server for the session (tests/postgres_server.py); fails when it cannot start."""

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import apsw
-import pytest
 
 from desktop_app.core.database import create_database
 from tests.integration.test_inspect_verbs import assert_clean_failure, digest
@@ -27,20 +26,6 @@ def pulse(*args: object) -> subprocess.CompletedProcess[str]:
 def state(path: Path) -> tuple[str, int, list[str]]:
     """The file's bytes and mtime, and every file in its folder."""
     return digest(path), path.stat().st_mtime_ns, sorted(p.name for p in path.parent.iterdir())
-
-
-@pytest.fixture
-def shop_db(tmp_path: Path) -> Path:
-    """DELETE journal, and a foreign key with no index."""
-    path = tmp_path / "shop.db"
-    connection = apsw.Connection(str(path))
-    connection.execute(
-        "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT) STRICT;"
-        "CREATE TABLE orders(id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id)) STRICT;"
-        "INSERT INTO customers(name) VALUES ('a'); INSERT INTO orders(customer_id) VALUES (1);"
-    )
-    connection.close()
-    return path
 
 
 def test_warnings_exit_1_and_the_json_names_them(shop_db: Path) -> None:

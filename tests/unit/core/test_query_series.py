@@ -16,19 +16,8 @@ from desktop_app.core.query_series import QueryRunner, QuerySeries, QueryValue, 
 from desktop_app.core.session import Session
 
 
-@pytest.fixture
-def outbox(tmp_path: Path) -> Path:
-    path = tmp_path / "app.db"
-    connection = apsw.Connection(str(path))
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("CREATE TABLE outbox(id INTEGER PRIMARY KEY, channel TEXT, sent_at REAL)")
-    connection.execute("INSERT INTO outbox(channel, sent_at) VALUES ('a', NULL), ('a', NULL), ('b', NULL), ('b', 1)")
-    connection.close()
-    return path
-
-
-def test_a_number_and_labelled_rows(outbox: Path) -> None:
-    connection = connect_read(outbox)
+def test_a_number_and_labelled_rows(outbox_db: Path) -> None:
+    connection = connect_read(outbox_db)
     scalar = run(connection, QuerySeries("backlog", "SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
     assert (scalar.value, scalar.labels, scalar.error) == (3.0, None, "")
     labelled = run(connection, QuerySeries(
@@ -54,15 +43,15 @@ def test_a_number_and_labelled_rows(outbox: Path) -> None:
         ("SELEC 1", "does not compile"),
     ],
 )
-def test_only_one_read_only_statement_of_one_or_two_columns(outbox: Path, sql: str, says: str) -> None:
-    connection = connect_read(outbox)
+def test_only_one_read_only_statement_of_one_or_two_columns(outbox_db: Path, sql: str, says: str) -> None:
+    connection = connect_read(outbox_db)
     with pytest.raises(QueryError, match=says):
         check_sql(connection, sql)
     connection.close()
 
 
-def test_a_query_over_its_budget_is_cut_off_and_flagged(outbox: Path) -> None:
-    connection = connect_read(outbox)
+def test_a_query_over_its_budget_is_cut_off_and_flagged(outbox_db: Path) -> None:
+    connection = connect_read(outbox_db)
     slow = QuerySeries(
         "slow", "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n",
         budget_ms=50,
@@ -77,8 +66,8 @@ def test_a_query_over_its_budget_is_cut_off_and_flagged(outbox: Path) -> None:
     connection.close()
 
 
-def test_the_runner_runs_each_series_at_its_own_interval(outbox: Path) -> None:
-    connection = connect_read(outbox)
+def test_the_runner_runs_each_series_at_its_own_interval(outbox_db: Path) -> None:
+    connection = connect_read(outbox_db)
     runner = QueryRunner()
     runner.set_series([QuerySeries("fast", "SELECT 1", interval=1), QuerySeries("slow", "SELECT 2", interval=10)])
     assert [v.name for v in runner.run_due(connection, now=100.0)] == ["fast", "slow"]
@@ -145,9 +134,9 @@ def test_bad_rules_are_refused_with_the_reason(bad: str) -> None:
         parse_rule(bad)
 
 
-def test_a_session_samples_its_series_and_raises_alerts(outbox: Path) -> None:
+def test_a_session_samples_its_series_and_raises_alerts(outbox_db: Path) -> None:
     async def scenario() -> None:
-        session = await Session.open(outbox, interval=0.05)
+        session = await Session.open(outbox_db, interval=0.05)
         runs: list[QueryValue] = []
         changes = []
         session.events.queries.connect(runs.extend)
@@ -159,7 +148,7 @@ def test_a_session_samples_its_series_and_raises_alerts(outbox: Path) -> None:
         while not runs and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         assert session.query_values["backlog"].value == 3.0 and not session.alerts.firing()
-        writer = apsw.Connection(str(outbox))
+        writer = apsw.Connection(str(outbox_db))
         writer.execute("INSERT INTO outbox(channel) VALUES ('c')")
         while not changes and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
@@ -175,8 +164,8 @@ def test_a_session_samples_its_series_and_raises_alerts(outbox: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_a_labelled_series_with_no_rows_is_zero_and_a_number_without_a_row_has_no_value(outbox: Path) -> None:
-    connection = connect_read(outbox)
+def test_a_labelled_series_with_no_rows_is_zero_and_a_number_without_a_row_has_no_value(outbox_db: Path) -> None:
+    connection = connect_read(outbox_db)
     empty = run(connection, QuerySeries("none", "SELECT channel, count(*) FROM outbox WHERE 0 GROUP BY channel"))
     assert (empty.value, empty.labels, empty.error) == (0.0, {}, "")
     nothing = run(connection, QuerySeries("nothing", "SELECT id FROM outbox WHERE 0"))

@@ -17,20 +17,6 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def shop_db(tmp_path: Path) -> Path:
-    """DELETE journal, and a foreign key with no index."""
-    path = tmp_path / "shop.db"
-    connection = apsw.Connection(str(path))
-    connection.execute(
-        "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT) STRICT;"
-        "CREATE TABLE orders(id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id)) STRICT;"
-        "INSERT INTO customers(name) VALUES ('a'); INSERT INTO orders(customer_id) VALUES (1);"
-    )
-    connection.close()
-    return path
-
-
-@pytest.fixture
 def workspace(qtbot, qloop) -> Iterator[Workspace]:
     space = Workspace(interval=0.05)
     yield space

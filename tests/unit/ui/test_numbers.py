@@ -18,17 +18,6 @@ pytestmark = pytest.mark.gui
 BACKLOG = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
 
 
-@pytest.fixture
-def outbox_db(tmp_path: Path) -> Path:
-    path = tmp_path / "app.db"
-    connection = apsw.Connection(str(path))
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("CREATE TABLE outbox(id INTEGER PRIMARY KEY, channel TEXT, sent_at REAL)")
-    connection.execute("INSERT INTO outbox(channel) VALUES ('a'), ('a'), ('b')")
-    connection.close()
-    return path
-
-
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
