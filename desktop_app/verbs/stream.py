@@ -40,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument("--ca-file", type=Path, help="wss: trust this CA bundle")
     ingest.add_argument("--insecure", action="store_true", help="wss: do not verify the server certificate")
     ingest.add_argument("--compression", choices=("deflate",), help="offer permessage-deflate (default: off)")
+    _add_handshake_options(ingest)
     ingest.set_defaults(handler=run_ingest)
 
     # The window runs its ingest in a child process of this verb: JSON lines both ways (core/ingest/protocol.py).
@@ -130,6 +131,7 @@ def _config(args: argparse.Namespace, url: str) -> Any:
     for name in ("ca_file", "compression"):
         if getattr(args, name, None) is not None:
             options[name] = getattr(args, name)
+    options.update(_handshake_options(args))
     if getattr(args, "insecure", False):
         options["verify_tls"] = False
     return IngestConfig(**options).validated()
@@ -161,8 +163,43 @@ def _report(stats: Any, as_json: bool) -> int:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    from desktop_app.core.ingest.handshake import check_resolvable
+
     signals = _stop_signals(args)
-    return _run_session(_config(args, args.url), args.json, signals)
+    config = _config(args, args.url)
+    check_resolvable(config.headers, config.subscribe)  # a missing variable or file: one line, exit 2, now
+    return _run_session(config, args.json, signals)
+
+
+def _add_handshake_options(parser: argparse.ArgumentParser) -> None:
+    """For feeds that need a handshake. Secrets: write ${NAME} (from the environment) or @FILE, never the
+    value itself, which would sit in the process list; values are never printed, logged or shown."""
+    parser.add_argument(
+        "--subscribe", metavar="TEXT|@FILE",
+        help="send this message after every connect (and reconnect) before counting starts; @FILE reads it from a file",
+    )
+    parser.add_argument(
+        "--header", action="append", default=[], metavar="'NAME: VALUE'",
+        help="an HTTP header for the handshake (repeatable); ${NAME} in VALUE is taken from the environment, "
+        "a VALUE of @FILE is read from a file: use these for secrets",
+    )
+    parser.add_argument(
+        "--subprotocol", action="append", default=[], metavar="NAME",
+        help="offer this WebSocket subprotocol (repeatable, in order of preference)",
+    )
+
+
+def _handshake_options(args: argparse.Namespace) -> dict[str, Any]:
+    from desktop_app.core.ingest.handshake import parse_header
+
+    options: dict[str, Any] = {}
+    if getattr(args, "subscribe", None) is not None:
+        options["subscribe"] = args.subscribe
+    if getattr(args, "header", None):
+        options["headers"] = tuple(parse_header(text) for text in args.header)
+    if getattr(args, "subprotocol", None):
+        options["subprotocols"] = tuple(args.subprotocol)
+    return options
 
 
 def run_ingest_file(args: argparse.Namespace) -> int:

@@ -51,6 +51,12 @@ class IngestConfig:
     stable_after: float = 10.0  # a connection that lived this long (or delivered messages) resets the backoff
     verify_tls: bool = True  # wss: verify the server's certificate and host name
     ca_file: Path | None = None  # wss: trust this CA bundle instead of the system's
+    # The handshake a feed needs (handshake.py). Header values and the subscribe message are SPECS, resolved
+    # at each connect in the connecting process: "${NAME}" (environment) and "@/path" (a file) keep secrets out
+    # of this config, its JSON document and its repr.
+    subscribe: str | None = None  # sent after every connect, before counting starts: the text, or "@/path"
+    headers: tuple[tuple[str, str], ...] = ()  # (name, value spec), added to the opening handshake
+    subprotocols: tuple[str, ...] = ()  # offered in Sec-WebSocket-Protocol, in order of preference
     flush_timeout_s: float | None = None  # on stop, give up on a locked/full database after this long
     max_page_count: int | None = None  # size limit for the writer's connection (tests simulate a full disk)
     # While running, the interpreter's thread switch interval. Each SQLite call of the writer thread hands the
@@ -87,7 +93,22 @@ class IngestConfig:
             raise IngestError(f"CA file {self.ca_file} does not exist.")
         if str(self.db_path).strip() == "":
             raise IngestError("No database path given.")
+        self._check_handshake()
         return self
+
+    def _check_handshake(self) -> None:
+        from desktop_app.core.ingest.handshake import check_header, check_subprotocol  # noqa: PLC0415 (a cycle)
+
+        if (self.subscribe or self.headers or self.subprotocols) and self.url.startswith("file://"):
+            raise IngestError("A recorded file has no connection: subscribe, headers and subprotocols need ws://.")
+        if self.subscribe is not None and not (isinstance(self.subscribe, str) and self.subscribe):
+            raise IngestError("The subscribe message is empty: give the text, or @FILE.")
+        for header in self.headers:
+            if not (isinstance(header, tuple) and len(header) == 2):
+                raise IngestError("Each header is a (name, value) pair.")
+            check_header(*header)
+        for name in self.subprotocols:
+            check_subprotocol(name)
 
     def writer_config(self) -> WriterConfig:
         return WriterConfig(
@@ -129,6 +150,10 @@ class IngestConfig:
             data["ca_file"] = Path(data["ca_file"])
         if data.get("columns") is not None:
             data["columns"] = tuple(Column(**column) for column in data["columns"])
+        if isinstance(data.get("headers"), list):  # JSON has no tuples
+            data["headers"] = tuple(tuple(header) if isinstance(header, list) else header for header in data["headers"])
+        if isinstance(data.get("subprotocols"), list):
+            data["subprotocols"] = tuple(data["subprotocols"])
         try:
             return cls(**data).validated()
         except TypeError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from pathlib import Path
@@ -22,6 +23,17 @@ if TYPE_CHECKING:
     from desktop_app.core.ingest.stream_connection import StreamConnection
 
 CLOSE_TIMEOUT_S = 2.0
+
+
+class _NoDebugLogger(logging.LoggerAdapter):
+    """websockets' own logger, but never at DEBUG: at DEBUG it logs every request header, Authorization
+    included, and a root logger configured at DEBUG (a library, a test harness) would write the secret out."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level > logging.DEBUG and self.logger.isEnabledFor(level)
+
+
+_HANDSHAKE_LOGGER = _NoDebugLogger(logging.getLogger("websockets.client"), {})
 
 
 def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
@@ -57,7 +69,9 @@ class WebSocketSource:
     async def run(self, inbox: Inbox) -> None:
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+        from websockets.typing import Subprotocol
 
+        from desktop_app.core.ingest.handshake import resolve_headers, subscribe_message
         from desktop_app.core.ingest.stream_connection import CONTROL_MAX_SIZE, StreamConnection
 
         self._stop = stop = asyncio.Event()
@@ -72,6 +86,10 @@ class WebSocketSource:
             delivered = False
             connected_at = None
             connection = None
+            # Resolved at each attempt (a rotated token file counts from the next reconnect); a missing variable
+            # or file is the config's problem, not the network's: IngestError ends the run.
+            headers = resolve_headers(config.headers)
+            subscribe = subscribe_message(config.subscribe)
             try:
                 # The stream's own reader bounds every data message (max_message_bytes; oversized ones become
                 # dead letters and the connection stays up); websockets parses only control frames.
@@ -86,6 +104,9 @@ class WebSocketSource:
                     max_size=CONTROL_MAX_SIZE,
                     create_connection=StreamConnection,
                     ssl=ssl_context,
+                    additional_headers=headers or None,
+                    subprotocols=[Subprotocol(name) for name in config.subprotocols] or None,
+                    logger=_HANDSHAKE_LOGGER,
                 ) as connection:
                     connected_at = time.monotonic()
                     connections += 1
@@ -95,6 +116,8 @@ class WebSocketSource:
                     status.state = "connected"
                     status.retry_attempts = 0
                     status.compression = _negotiated_compression(connection)
+                    if subscribe is not None:  # before delivery starts: what the server sends next is counted
+                        await connection.send(subscribe)
                     received_before = inbox.received
                     try:
                         await self._receive_until_stopped(cast("StreamConnection", connection), inbox, stop)
