@@ -120,6 +120,17 @@ class AppSettings:
     def set_ingest_table(self, table: str) -> None:
         self._store.setValue("ingest/table", table)
 
+    # The handshake's subscribe message and subprotocols; never its headers, whose values may be secrets.
+    def ingest_subscribe(self) -> str:
+        return str(self._store.value("ingest/subscribe", "") or "")
+
+    def ingest_subprotocols(self) -> str:
+        return str(self._store.value("ingest/subprotocols", "") or "")
+
+    def set_ingest_handshake(self, subscribe: str, subprotocols: str) -> None:
+        self._store.setValue("ingest/subscribe", subscribe)
+        self._store.setValue("ingest/subprotocols", subprotocols)
+
     # Console history, oldest first.
     def query_history(self) -> list[str]:
         return self._string_list("console/history")

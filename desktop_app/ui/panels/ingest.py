@@ -24,11 +24,13 @@ from PySide6.QtWidgets import (
 from desktop_app.core.database import Database
 from desktop_app.core.errors import PulseError
 from desktop_app.core.ingest import IngestConfig, IngestStats
+from desktop_app.core.ingest.handshake import check_resolvable
 from desktop_app.core.ingest.targets import require_server_url
 from desktop_app.core.postgres.url import has_password, mask_url
 from desktop_app.core.session import Session
 from desktop_app.ui import theme
 from desktop_app.ui.ingest_controller import DEMO_RATE, IngestController
+from desktop_app.ui.panels.handshake import HandshakeBox
 from desktop_app.ui.settings import AppSettings
 
 COUNTERS = (  # (IngestStats field, title): one row per counter, two per line
@@ -113,6 +115,7 @@ class IngestPanel(QWidget):
         self.demo_rate.setSuffix(" msg/s")
         self.demo_rate.setSpecialValueText("unthrottled")
         self.demo_rate.setToolTip("Demo stream rate (0 = as fast as possible)")
+        self.handshake = HandshakeBox(settings.ingest_subscribe(), settings.ingest_subprotocols())
 
         form = QFormLayout()
         form.addRow("Stream URL", self.url_edit)
@@ -163,6 +166,7 @@ class IngestPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(form)
+        layout.addWidget(self.handshake)
         layout.addLayout(buttons)
         layout.addLayout(demo_row)
         state_row = QHBoxLayout()
@@ -182,6 +186,7 @@ class IngestPanel(QWidget):
         controller.stopped.connect(lambda _stats: self._update_buttons())
         controller.failed.connect(self.show_error)
         controller.demo_starting.connect(self._on_demo_starting)
+        self.handshake.failed.connect(self.show_error)
         controller.workspace.session_changed.connect(self._on_session_changed)
         self._update_buttons()
         self.apply_theme()
@@ -212,7 +217,10 @@ class IngestPanel(QWidget):
         if not url.startswith(("ws://", "wss://")):
             raise PulseError(f"{url or 'The URL'} is not a WebSocket URL (ws://… or wss://…).")
         table = self.table_edit.text().strip() or "readings"
-        return IngestConfig(url=url, db_path=target, table=table, raw=bool(self.mode_combo.currentData()))
+        handshake = self.handshake
+        return IngestConfig(url=url, db_path=target, table=table, raw=bool(self.mode_combo.currentData()),
+                            subscribe=handshake.subscribe(), headers=handshake.headers(),
+                            subprotocols=handshake.subprotocols())
 
     def _postgres(self) -> bool:
         return self.target_combo.currentData() == "postgres"
@@ -232,8 +240,12 @@ class IngestPanel(QWidget):
     def start(self) -> None:
         try:
             config = self.config()
+            # The ingest child inherits this environment: a missing ${NAME} or @FILE is said here, before it starts.
+            check_resolvable(config.headers, config.subscribe)
             self._settings.set_stream_url(config.url)
             self._settings.set_ingest_table(config.table)
+            self._settings.set_ingest_handshake(self.handshake.subscribe_edit.text().strip(),
+                                                self.handshake.subprotocol_edit.text().strip())
             password = (self.pg_password_edit.text() or None) if self._postgres() else None
             self.controller.ask_and_start(config, password=password)  # asks first when it would create tables
         except PulseError as exc:
@@ -303,3 +315,4 @@ class IngestPanel(QWidget):
         self.demo_button.setEnabled(not running and (self._database is None or writable))
         for control in (self.url_edit, self.table_edit, self.mode_combo, self.target_combo, *self._postgres_rows):
             control.setEnabled(not running)
+        self.handshake.set_running(running)
