@@ -26,6 +26,7 @@ VERB_MODULES = (
     "desktop_app.verbs.query",  # query
     "desktop_app.verbs.space",  # space (where the bytes go)
     "desktop_app.verbs.audit",  # audit (the production checklist)
+    "desktop_app.verbs.dead_letters",  # dead-letters (list, show, replay, resolve, purge)
 )
 
 EXIT_USAGE_OR_ERROR = 2
@@ -33,7 +34,7 @@ EXIT_USAGE_OR_ERROR = 2
 # keeps this equal to what they register).
 VERB_NAMES = frozenset(
     {"audit", "backup", "bench", "check", "checkpoint", "demo-server", "ingest", "ingest-file", "ingest-worker", "smoke",
-     "migrate", "query", "space", "stats", "vacuum", "watch"}
+     "migrate", "query", "space", "stats", "vacuum", "watch", "dead-letters"}
 )
 # Verbs whose last word is a report of what they did: Ctrl+C or SIGTERM must reach it from their first instant.
 REPORTING_VERBS = frozenset({"ingest", "ingest-file"})
