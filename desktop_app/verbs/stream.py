@@ -50,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     replay = subparsers.add_parser("ingest-file", help="the ingest pipeline fed from a recorded NDJSON file")
     replay.add_argument("file", type=Path)
     _add_pipeline_options(replay)
+    # Not for a file, but known here: argparse would echo an unknown option's value, a header's secret with it.
+    # IngestConfig refuses them for a file:// source in one line.
+    _add_handshake_options(replay, shown=False)
     replay.set_defaults(handler=run_ingest_file)
 
     benchmarks = bench_subparsers(subparsers)
@@ -95,6 +98,44 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         help=f"on stop, give up on a locked or full database after S seconds (default {DEFAULT_FLUSH_TIMEOUT_S:g})",
     )
     parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object with the counts")
+    _add_retention_options(parser)
+
+
+def _add_retention_options(parser: argparse.ArgumentParser) -> None:
+    """Text here, parsed by `_retention_options`: a bad value is then one line, not argparse's usage block."""
+    group = parser.add_argument_group("retention (the writer deletes the oldest rows as it inserts)")
+    group.add_argument("--retain-rows", metavar="N", help="keep the newest N rows (1000000, 250k, 1M)")
+    group.add_argument("--retain-for", metavar="D", help="keep the last D of rows by time (90s, 30m, 12h, 7d)")
+    group.add_argument(
+        "--retain-time-column", metavar="NAME", help="--retain-for reads this column (Unix seconds; default received_at)"
+    )
+    group.add_argument("--retain-bytes", metavar="S", help="keep at most S of the table (500MB, 2GiB)")
+    group.add_argument("--retain-dead-letters-for", metavar="D", help="delete this table's dead letters older than D")
+    group.add_argument("--retain-ledger-for", metavar="D", help="fold ledger rows older than D (their sums stay)")
+
+
+def _retention_options(args: argparse.Namespace) -> dict[str, Any]:
+    from desktop_app.core.ingest import IngestError
+    from desktop_app.core.ingest.retention import parse_duration, parse_rows, parse_size
+
+    fields = (
+        ("retain_rows", "retain_rows", parse_rows),
+        ("retain_for", "retain_seconds", parse_duration),
+        ("retain_bytes", "retain_bytes", parse_size),
+        ("retain_dead_letters_for", "retain_dead_letters_seconds", parse_duration),
+        ("retain_ledger_for", "retain_ledger_seconds", parse_duration),
+    )
+    options: dict[str, Any] = {}
+    for flag, field, parse in fields:
+        text = getattr(args, flag, None)
+        if text is not None:
+            try:
+                options[field] = parse(text)
+            except ValueError as exc:
+                raise IngestError(f"--{flag.replace('_', '-')}: {exc}.") from None
+    if getattr(args, "retain_time_column", None) is not None:
+        options["retain_time_column"] = args.retain_time_column
+    return options
 
 
 def db_target(text: str) -> Path | str:
@@ -132,6 +173,7 @@ def _config(args: argparse.Namespace, url: str) -> Any:
         if getattr(args, name, None) is not None:
             options[name] = getattr(args, name)
     options.update(_handshake_options(args))
+    options.update(_retention_options(args))
     if getattr(args, "insecure", False):
         options["verify_tls"] = False
     return IngestConfig(**options).validated()
@@ -171,21 +213,26 @@ def run_ingest(args: argparse.Namespace) -> int:
     return _run_session(config, args.json, signals)
 
 
-def _add_handshake_options(parser: argparse.ArgumentParser) -> None:
+def _add_handshake_options(parser: argparse.ArgumentParser, *, shown: bool = True) -> None:
     """For feeds that need a handshake. Secrets: write ${NAME} (from the environment) or @FILE, never the
     value itself, which would sit in the process list; values are never printed, logged or shown."""
+
+    def described(text: str) -> str:
+        return text if shown else argparse.SUPPRESS
+
     parser.add_argument(
         "--subscribe", metavar="TEXT|@FILE",
-        help="send this message after every connect (and reconnect) before counting starts; @FILE reads it from a file",
+        help=described("send this message after every connect (and reconnect) before counting starts; "
+                       "@FILE reads it from a file"),
     )
     parser.add_argument(
         "--header", action="append", default=[], metavar="'NAME: VALUE'",
-        help="an HTTP header for the handshake (repeatable); ${NAME} in VALUE is taken from the environment, "
-        "a VALUE of @FILE is read from a file: use these for secrets",
+        help=described("an HTTP header for the handshake (repeatable); ${NAME} in VALUE is taken from the "
+                       "environment, a VALUE of @FILE is read from a file: use these for secrets"),
     )
     parser.add_argument(
         "--subprotocol", action="append", default=[], metavar="NAME",
-        help="offer this WebSocket subprotocol (repeatable, in order of preference)",
+        help=described("offer this WebSocket subprotocol (repeatable, in order of preference)"),
     )
 
 

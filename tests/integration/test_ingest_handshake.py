@@ -106,8 +106,9 @@ def test_a_missing_variable_is_one_line_naming_it(tmp_path: Path) -> None:
         refused = pulse("ingest", "ws://127.0.0.1:9/", "--db", str(db), "--header", header)
         assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, header
     assert "abc" not in pulse("ingest", "ws://127.0.0.1:9/", "--db", str(db), "--header", "Bearer abc").stderr
-    replay = pulse("ingest-file", "/dev/null", "--db", str(db), "--subscribe", "x")
-    assert replay.returncode == 2  # a file has no connection: the option does not exist there
+    replay = pulse("ingest-file", "/dev/null", "--db", str(db), "--header", f"Authorization: Bearer {SECRET}")
+    assert replay.returncode == 2 and "no connection" in replay.stderr  # a file has none: refused in one line
+    assert SECRET not in replay.stderr and len(replay.stderr.strip().splitlines()) == 1
     assert not db.exists()
 
 
