@@ -64,6 +64,7 @@ if TYPE_CHECKING:  # the panels load in build_panels(): the window's frame can s
     from desktop_app.ui.ingest_controller import IngestController
     from desktop_app.ui.panels.console import ConsolePanel
     from desktop_app.ui.panels.dashboard import DashboardPanel
+    from desktop_app.ui.panels.dead_letters import DeadLettersPanel
     from desktop_app.ui.panels.health import HealthPanel
     from desktop_app.ui.panels.ingest import IngestPanel
     from desktop_app.ui.panels.numbers import NumbersPanel
@@ -75,7 +76,7 @@ MIN_SAMPLE_INTERVAL = 0.1  # seconds: the Preferences dialog's lower bound
 STATUS_MESSAGE_MS = 15_000
 DOCKS = (
     ("dashboard", "Dashboard"), ("schema", "Schema"), ("console", "Query console"), ("ingest", "Ingest"),
-    ("numbers", "Your numbers"), ("space", "Space"), ("health", "Health"),
+    ("numbers", "Your numbers"), ("space", "Space"), ("health", "Health"), ("dead_letters", "Dead letters"),
 )
 STATUS_MIN_CHARS = 8  # status bar fields keep at least this width, however long their text
 
@@ -153,6 +154,7 @@ class MainWindow(QMainWindow):
         from desktop_app.ui.ingest_controller import IngestController  # noqa: PLC0415 (see TYPE_CHECKING)
         from desktop_app.ui.panels.console import ConsolePanel  # noqa: PLC0415
         from desktop_app.ui.panels.dashboard import DashboardPanel  # noqa: PLC0415
+        from desktop_app.ui.panels.dead_letters import DeadLettersPanel  # noqa: PLC0415
         from desktop_app.ui.panels.health import HealthPanel  # noqa: PLC0415
         from desktop_app.ui.panels.ingest import IngestPanel  # noqa: PLC0415
         from desktop_app.ui.panels.numbers import NumbersPanel  # noqa: PLC0415
@@ -168,6 +170,7 @@ class MainWindow(QMainWindow):
         self.numbers: NumbersPanel = NumbersPanel(self.settings, self.dialogs, workspace=self.workspace)
         self.space: SpacePanel = SpacePanel(workspace=self.workspace)
         self.health: HealthPanel = HealthPanel(workspace=self.workspace, dialogs=self.dialogs)
+        self.dead_letters: DeadLettersPanel = DeadLettersPanel(workspace=self.workspace, dialogs=self.dialogs)
         self._fill_docks()
         self.schema.browser.table_export.dialogs = self.dialogs
         self.panels_built = True
@@ -194,6 +197,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["ingest"], self.docks["numbers"])
         self.tabifyDockWidget(self.docks["console"], self.docks["space"])
         self.tabifyDockWidget(self.docks["console"], self.docks["health"])
+        self.tabifyDockWidget(self.docks["console"], self.docks["dead_letters"])
         self.docks["console"].raise_()
         self.docks["ingest"].raise_()
 
