@@ -26,6 +26,7 @@ VERB_MODULES = (
     "desktop_app.verbs.query",  # query
     "desktop_app.verbs.space",  # space (where the bytes go)
     "desktop_app.verbs.audit",  # audit (the production checklist)
+    "desktop_app.verbs.trim",  # trim (retention for any table)
     "desktop_app.verbs.dead_letters",  # dead-letters (list, show, replay, resolve, purge)
 )
 
@@ -34,7 +35,7 @@ EXIT_USAGE_OR_ERROR = 2
 # keeps this equal to what they register).
 VERB_NAMES = frozenset(
     {"audit", "backup", "bench", "check", "checkpoint", "demo-server", "ingest", "ingest-file", "ingest-worker", "smoke",
-     "migrate", "query", "space", "stats", "vacuum", "watch", "dead-letters"}
+     "migrate", "query", "space", "stats", "vacuum", "watch", "dead-letters", "trim"}
 )
 # Verbs whose last word is a report of what they did: Ctrl+C or SIGTERM must reach it from their first instant.
 REPORTING_VERBS = frozenset({"ingest", "ingest-file"})

@@ -34,11 +34,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--watch-stdin", action="store_true", help=argparse.SUPPRESS)  # exit at stdin EOF (a child)
     demo.set_defaults(handler=run_demo_server)
 
-    ingest = subparsers.add_parser("ingest", help="land a WebSocket stream in a SQLite table")
-    ingest.add_argument("url", help="ws:// or wss:// URL")
+    ingest = subparsers.add_parser("ingest", help="land a WebSocket or MQTT stream in a SQLite table")
+    ingest.add_argument(
+        "url", help="ws:// or wss:// URL, or mqtt://[user@]host:port/topic/# (mqtts:// with TLS)"
+    )
     _add_pipeline_options(ingest)
-    ingest.add_argument("--ca-file", type=Path, help="wss: trust this CA bundle")
-    ingest.add_argument("--insecure", action="store_true", help="wss: do not verify the server certificate")
+    ingest.add_argument("--ca-file", type=Path, help="wss, mqtts: trust this CA bundle")
+    ingest.add_argument("--insecure", action="store_true", help="wss, mqtts: do not verify the server certificate")
+    _add_mqtt_options(ingest)
     ingest.add_argument("--compression", choices=("deflate",), help="offer permessage-deflate (default: off)")
     _add_handshake_options(ingest)
     ingest.set_defaults(handler=run_ingest)
@@ -97,6 +100,10 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         "--flush-timeout", type=float, metavar="S", default=DEFAULT_FLUSH_TIMEOUT_S,
         help=f"on stop, give up on a locked or full database after S seconds (default {DEFAULT_FLUSH_TIMEOUT_S:g})",
     )
+    parser.add_argument(
+        "--dedupe-key", metavar="FIELD", help="write each key once: a unique index on the JSON field FIELD (or "
+        "topic+FIELD for MQTT); repeats (redeliveries) are skipped and counted as duplicates",
+    )
     parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object with the counts")
     _add_retention_options(parser)
 
@@ -138,6 +145,20 @@ def _retention_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _add_mqtt_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("MQTT (QoS 1, a persistent session; each message acknowledged once committed)")
+    group.add_argument(
+        "--client-id", metavar="ID", help="the session's client id (default: derived from --db, --table and the topic, "
+        "the same on every restart)",
+    )
+    group.add_argument(
+        "--mqtt-user-env", metavar="NAME", help="environment variable holding the user name (default MQTT_USERNAME)"
+    )
+    group.add_argument(
+        "--mqtt-password-env", metavar="NAME", help="environment variable holding the password (default MQTT_PASSWORD)"
+    )
+
+
 def db_target(text: str) -> Path | str:
     """--db: a SQLite file path, or a postgresql:// URL kept as text (a Path would fold its '//')."""
     from desktop_app.core.ingest.targets import sink_target
@@ -169,7 +190,7 @@ def _config(args: argparse.Namespace, url: str) -> Any:
             options[name] = getattr(args, name)
     if args.flush_timeout is not None:
         options["flush_timeout_s"] = args.flush_timeout
-    for name in ("ca_file", "compression"):
+    for name in ("ca_file", "compression", "client_id", "mqtt_user_env", "mqtt_password_env", "dedupe_key"):
         if getattr(args, name, None) is not None:
             options[name] = getattr(args, name)
     options.update(_handshake_options(args))
@@ -192,6 +213,9 @@ def _report(stats: Any, as_json: bool) -> int:
             f"reconnects {data['reconnects']}  gaps {data['gaps']} ({data['missing']} missing, "
             f"{data['seq_resets']} resets)  {data['seconds']:.1f} s  {data['rows_per_s']:,.0f} rows/s"
         )
+        if data.get("duplicates") or data.get("redelivered"):
+            print(f"duplicates skipped {data.get('duplicates', 0):,}  redelivered by the broker "
+                  f"{data.get('redelivered', 0):,}")
         if data["journal_mode"] and data["journal_mode"] != "wal":
             print(
                 f"note: the database uses journal_mode={data['journal_mode']}; WAL lets readers and this writer "

@@ -14,8 +14,14 @@ from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from desktop_app.core.errors import PulseError, QueryError
-from desktop_app.core.ingest.mapping import DEFAULT_MAX_MESSAGE_BYTES, Column, check_table_name
-from desktop_app.core.ingest.targets import sink_target
+from desktop_app.core.ingest.mapping import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    Column,
+    check_table_name,
+    valid_identifier,
+)
+from desktop_app.core.ingest.retention import Retention
+from desktop_app.core.ingest.targets import is_server_target, sink_target
 from desktop_app.core.ingest.writer import DEFAULT_BATCH_MS, DEFAULT_BATCH_ROWS, WriterConfig
 
 CONFIG_VERSION = 1
@@ -63,6 +69,18 @@ class IngestConfig:
     # GIL to the busy receive loop, and getting it back waits up to one interval: at 1 ms instead of Python's
     # 5 ms the writer's time per batch halves (measured: 12.5 -> 6.5 ms per 1024 rows). None leaves it alone.
     gil_switch_interval_s: float | None = 0.001
+    # Retention (retention.py): the writer trims the table in each batch's transaction. None keeps everything.
+    retain_rows: int | None = None  # keep the newest N rows
+    retain_seconds: float | None = None  # keep rows whose time is within the last D seconds ...
+    retain_time_column: str | None = None  # ... read from this column (Unix seconds); None: received_at
+    retain_bytes: int | None = None  # keep at most S bytes of the table (estimated from its inserts)
+    retain_dead_letters_seconds: float | None = None  # this table's dead letters: keep the last D seconds
+    retain_ledger_seconds: float | None = None  # fold older ledger rows (their sums stay)
+    # MQTT (mqtt://, mqtts://; mqtt_source.py) and de-duplication (any source, SQLite targets).
+    client_id: str | None = None  # MQTT: the persistent session's client id; None: derived from db + table + topic
+    mqtt_user_env: str = "MQTT_USERNAME"  # MQTT: the environment variables holding the credentials (never
+    mqtt_password_env: str = "MQTT_PASSWORD"  # the values themselves: those stay out of argv, JSON and logs)
+    dedupe_key: str | None = None  # "FIELD" or "topic+FIELD": a UNIQUE index; repeated keys are skipped, counted
 
     def validated(self) -> IngestConfig:
         """This config, or an IngestError naming the first bad value in one line."""
@@ -93,8 +111,39 @@ class IngestConfig:
             raise IngestError(f"CA file {self.ca_file} does not exist.")
         if str(self.db_path).strip() == "":
             raise IngestError("No database path given.")
+        self._check_retention()
         self._check_handshake()
+        self._check_mqtt()
         return self
+
+    def _check_mqtt(self) -> None:
+        columns = self.dedupe_columns()
+        if columns:
+            if self.raw:
+                raise IngestError("--dedupe-key needs typed columns: drop --raw (raw mode has no field to key on).")
+            if is_server_target(self.db_path):
+                raise IngestError("--dedupe-key applies to SQLite files only for now: drop it for PostgreSQL.")
+            if "topic" in columns[:-1] and not self.url.startswith(("mqtt://", "mqtts://")):
+                raise IngestError("--dedupe-key topic+FIELD needs an MQTT source (only MQTT messages have a topic).")
+        for name in ("mqtt_user_env", "mqtt_password_env"):
+            if not valid_identifier(getattr(self, name)):
+                raise IngestError(f"{name.replace('_', ' ')} must name an environment variable (got {getattr(self, name)!r}).")
+        if self.client_id is not None and not (0 < len(self.client_id.encode()) <= 65535):
+            raise IngestError("The MQTT client id must not be empty.")
+
+    def dedupe_columns(self) -> tuple[str, ...]:
+        """The columns of `dedupe_key` ("seq" -> ("seq",), "topic+seq" -> ("topic", "seq")); () without one."""
+        if self.dedupe_key is None:
+            return ()
+        columns = tuple(part.strip() for part in self.dedupe_key.split("+"))
+        if not all(valid_identifier(column) for column in columns) or len(columns) > 2 or (
+            len(columns) == 2 and columns[0] != "topic"
+        ):
+            raise IngestError(
+                f"--dedupe-key {self.dedupe_key!r}: give a JSON field (seq) or topic+FIELD (topic+seq), "
+                "each a plain name of letters, digits and underscores."
+            )
+        return columns
 
     def _check_handshake(self) -> None:
         from desktop_app.core.ingest.handshake import check_header, check_subprotocol  # noqa: PLC0415 (a cycle)
@@ -109,6 +158,32 @@ class IngestConfig:
             check_header(*header)
         for name in self.subprotocols:
             check_subprotocol(name)
+
+    def _check_retention(self) -> None:
+        for name in ("retain_rows", "retain_bytes"):
+            if getattr(self, name) is not None:
+                _positive_int(name.replace("_", " "), getattr(self, name))
+        for name in ("retain_seconds", "retain_dead_letters_seconds", "retain_ledger_seconds"):
+            _positive_number(name.replace("_", " "), getattr(self, name), allow_none=True)
+        if self.retain_time_column is not None:
+            if self.retain_seconds is None:
+                raise IngestError("A retention time column needs a retention age (--retain-for 7d, say).")
+            if not valid_identifier(self.retain_time_column):
+                raise IngestError(f"{self.retain_time_column!r} is not a column name.")
+        if self.retention() is not None and is_server_target(self.db_path):
+            raise IngestError(
+                "Retention applies to SQLite files only: for PostgreSQL, drop the --retain-* options and use "
+                "its partitioning or a scheduled DELETE."
+            )
+
+    def retention(self) -> Retention | None:
+        """The retention policy the retain_* fields describe; None when nothing is trimmed."""
+        policy = Retention(
+            rows=self.retain_rows, seconds=self.retain_seconds, time_column=self.retain_time_column,
+            bytes=self.retain_bytes, dead_letter_seconds=self.retain_dead_letters_seconds,
+            ledger_seconds=self.retain_ledger_seconds,
+        )
+        return policy if policy.active else None
 
     def writer_config(self) -> WriterConfig:
         return WriterConfig(
@@ -161,8 +236,14 @@ class IngestConfig:
 
 
 def check_url(url: str) -> str:
-    """A ws:// or wss:// URL with a host and a valid port (or file:// for a replay); IngestError otherwise."""
+    """A ws:// or wss:// URL with a host and a valid port (or file:// for a replay, or mqtt:// / mqtts:// with a
+    topic filter); IngestError otherwise."""
     if url.startswith("file://"):
+        return url
+    if url.startswith(("mqtt://", "mqtts://")):
+        from desktop_app.core.ingest.mqtt_source import parse_mqtt_url  # noqa: PLC0415 (it imports this module)
+
+        parse_mqtt_url(url)
         return url
     try:
         parts = urlsplit(url)

@@ -5,7 +5,7 @@ receives and puts messages in the inbox (as little work per message as possible)
 thread, which parses, maps and commits. When the writer's queue is full (in messages or bytes) the source
 stops reading, so TCP pushes back on the server instead of memory growing.
 
-Every message is accounted for: received == written + dead_letters + unwritten + queue_depth, where
+Every message is accounted for: received == written + dead_letters + duplicates + unwritten + queue_depth, where
 queue_depth is zero once `run()` has returned and `unwritten` is non-zero only after a fatal database
 error, a flush deadline, or `abandon()`.
 
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from desktop_app.core.errors import DatabaseMissing, DatabaseReadOnly, PulseError
 from desktop_app.core.ingest.config import IngestConfig
+from desktop_app.core.ingest.inbox import committed_hook
 from desktop_app.core.ingest.mapping import Message, MessageMapper, Oversized
 from desktop_app.core.ingest.sink import SQLiteSink
 from desktop_app.core.ingest.sinks import sink_for
@@ -88,6 +89,8 @@ class IngestSession:
         self._on_change = on_change  # called on the loop when the state changes (the worker reports at once)
         self._rate = _Rate()
         self._written_running = 0
+        self._acknowledge = committed_hook(self.source)  # MQTT: acknowledge what has committed
+        self._accounted = 0  # messages committed as rows, dead letters or skipped duplicates (writer thread)
         self.mapper = MessageMapper(
             config.table,
             raw=config.raw,
@@ -97,7 +100,8 @@ class IngestSession:
         )
         writer_config = config.writer_config()
         sink = sink_for(config.db_path, self.mapper, busy_timeout_ms=writer_config.busy_timeout_ms,
-                        max_page_count=writer_config.max_page_count)
+                        max_page_count=writer_config.max_page_count, retention=config.retention(),
+                        dedupe=self.config.dedupe_columns())
         self.writer = BatchWriter(sink, self.mapper, writer_config, on_commit=self._on_commit)
         if config.max_page_count is not None:
             self.writer.set_max_page_count(config.max_page_count)
@@ -272,10 +276,24 @@ class IngestSession:
     def _on_commit(self, rows: int, commit_ms: float) -> None:
         self._written_running += rows
         self._rate.add(self._written_running)
+        if self._acknowledge is not None:
+            # On the writer thread, after its counters moved: the messages this batch accounted for, whatever
+            # became of them. The source acknowledges them on its loop.
+            writer = self.writer.stats()
+            accounted = writer.written + writer.dead_letters + self._duplicates()
+            messages, self._accounted = accounted - self._accounted, accounted
+            loop = self._loop
+            if messages and loop is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # the loop closed in between: nothing to acknowledge on
+                    loop.call_soon_threadsafe(self._acknowledge, messages)
         if self._user_on_commit is not None:
             self._user_on_commit(rows, commit_ms)
 
     # -- counters ---------------------------------------------------------------------------------------
+
+    def _duplicates(self) -> int:
+        """Rows the sink skipped for a key already present (--dedupe-key), committed."""
+        return int(getattr(self.writer.sink, "duplicates", 0))
 
     def _state(self) -> str:
         if self._stopped:
@@ -298,15 +316,16 @@ class IngestSession:
         if state == "backoff" and status.next_retry_at is not None:
             next_retry = round(max(0.0, status.next_retry_at - now), 3)
         unwritten = writer.unwritten + self._lost
+        duplicates = self._duplicates()
         if self._stopped:  # whatever never reached the writer is gone with the run
-            unwritten = max(received - writer.written - writer.dead_letters, unwritten)
+            unwritten = max(received - writer.written - writer.dead_letters - duplicates, unwritten)
         return IngestStats(
             received=received,
             written=writer.written,
             dead_letters=writer.dead_letters,
             reconnects=status.reconnects,
             gaps=writer.gaps,
-            queue_depth=max(received - writer.written - writer.dead_letters - unwritten, 0),
+            queue_depth=max(received - writer.written - writer.dead_letters - duplicates - unwritten, 0),
             batches=writer.batches,
             rows_per_s=round(writer.written / active, 1) if active > 0 else 0.0,
             state=state,
@@ -326,6 +345,8 @@ class IngestSession:
             compression=status.compression,
             queue_bytes=writer.queue_bytes + self.inbox.pending_bytes,
             peak_rss_mb=peak_rss_mb(),
+            duplicates=duplicates,
+            redelivered=status.redelivered,
         )
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from desktop_app.core.ingest.mapping import (
     _raw_bytes,
     quote_identifier,
 )
+from desktop_app.core.ingest.retention import DEAD_LETTER_INDEX_SQL, Retention, TableTrimmer, Trimmed
 from desktop_app.core.locks import describe_writers
 
 LARGEST_PAGE_COUNT = 0xFFFFFFFE  # SQLite's own ceiling for PRAGMA max_page_count
@@ -69,14 +71,23 @@ RAW_TABLE_SQL = (
 DEAD_LETTER_SQL = (
     f"CREATE TABLE IF NOT EXISTS {DEAD_LETTER_TABLE}("
     "id INTEGER PRIMARY KEY, received_at REAL NOT NULL, target_table TEXT NOT NULL, "
-    "reason TEXT NOT NULL, raw BLOB NOT NULL) STRICT"
+    "reason TEXT NOT NULL, raw BLOB NOT NULL, "
+    # What the user did about a letter (core/dead_letters.py); older files get these by ALTER TABLE there.
+    "status TEXT NOT NULL DEFAULT 'open', note TEXT, resolved_at REAL) STRICT"
 )
 # One row per committed batch, written in the batch's own transaction: after a crash the ledger and the
 # data agree, which is how "only whole batches are present" can be checked.
 LEDGER_SQL = (
     f"CREATE TABLE IF NOT EXISTS {BATCH_LEDGER_TABLE}("
     "id INTEGER PRIMARY KEY, target_table TEXT NOT NULL, committed_at REAL NOT NULL, "
-    "rows INTEGER NOT NULL, dead_letters INTEGER NOT NULL, first_seq INTEGER, last_seq INTEGER) STRICT"
+    "rows INTEGER NOT NULL, dead_letters INTEGER NOT NULL, first_seq INTEGER, last_seq INTEGER, "
+    "trimmed INTEGER NOT NULL DEFAULT 0, trimmed_dead_letters INTEGER NOT NULL DEFAULT 0) STRICT"
+)
+# Retention (retention.py) counts what it deleted in the batch's ledger row: sum(rows) - sum(trimmed) is the
+# table's count(*). A ledger made before those columns gets them in place, in the first batch's transaction.
+LEDGER_COLUMNS_ADDED = (
+    ("trimmed", "INTEGER NOT NULL DEFAULT 0"),
+    ("trimmed_dead_letters", "INTEGER NOT NULL DEFAULT 0"),
 )
 INGEST_TABLES = (DEAD_LETTER_TABLE, BATCH_LEDGER_TABLE)
 
@@ -121,9 +132,18 @@ class SQLiteSink:
     """A SQLite file in WAL mode (a new file is created so; an existing one keeps its journal mode)."""
 
     def __init__(self, path: Path | str, mapper: MessageMapper, *, busy_timeout_ms: int = 200,
-                 max_page_count: int | None = None) -> None:
+                 max_page_count: int | None = None, retention: Retention | None = None,
+                 dedupe: tuple[str, ...] = ()) -> None:
         self.path = Path(path).expanduser().absolute()
         self.mapper = mapper
+        # De-duplication (--dedupe-key): a UNIQUE index on these columns, rows with a key already present are
+        # skipped (ON CONFLICT DO NOTHING) and counted in `duplicates` once their batch has committed.
+        self.dedupe = dedupe
+        self.duplicates = 0
+        self._key_indexes: list[int] = []
+        self._insert_tail = ""
+        self.retention = retention if retention is not None and retention.active else None
+        self._trimmer = TableTrimmer(self.retention, mapper.table) if self.retention is not None else None
         self.busy_timeout_ms = busy_timeout_ms
         self.journal_mode: str | None = None
         self._connection: apsw.Connection | None = None
@@ -167,36 +187,55 @@ class SQLiteSink:
         with immediate_transaction(connection):
             connection.execute(DEAD_LETTER_SQL)
             connection.execute(LEDGER_SQL)
+            migrate_ledger(connection)
+            if self.retention is not None and self.retention.dead_letter_seconds is not None:
+                connection.execute(DEAD_LETTER_INDEX_SQL)  # this table's oldest dead letters in one seek
             if spec is not None:
                 if spec.raw:
                     connection.execute(RAW_TABLE_SQL.format(table=quote_identifier(spec.table)))
                 else:
                     connection.execute(create_table_sql(spec.table, spec.columns))
+                if self.dedupe:
+                    create_dedupe_index(connection, spec, self.dedupe)
         if spec is not None:
             self._use_table(spec)
 
     def write_batch(self, batch: MappedBatch, committed_at: float) -> None:
         connection = self._conn()
         table = self.mapper.table
+        trimmer = self._trimmer if self._target_ready else None
+        trimmed = Trimmed()
         with immediate_transaction(connection):
+            if trimmer is not None:
+                trimmer.before_rows(connection)
             if batch.rows:
                 connection.execute("SAVEPOINT pulse_rows")
                 try:
-                    self._insert_rows(connection, batch.rows)
+                    inserted = self._insert_rows(connection, batch.rows)
                 except ROW_REFUSALS:
                     connection.execute("ROLLBACK TO pulse_rows")
-                    self._insert_one_by_one(connection, batch)
+                    inserted = self._insert_one_by_one(connection, batch)
                 connection.execute("RELEASE pulse_rows")
+                if self.dedupe:  # before the ledger row: it counts the rows that went in
+                    batch.duplicates += drop_duplicates(batch, inserted, self._key_indexes)
             if batch.dead:
                 connection.executemany(
                     f"INSERT INTO {DEAD_LETTER_TABLE}(received_at, target_table, reason, raw) VALUES (?, ?, ?, ?)",
                     [(dead.received_at, table, dead.reason, dead.raw) for dead in batch.dead],
                 )
+            if trimmer is not None:  # in this transaction: the ledger row below counts what it deleted
+                trimmed = trimmer.trim(connection, len(batch.rows), committed_at)
             connection.execute(
                 f"INSERT INTO {BATCH_LEDGER_TABLE}(target_table, committed_at, rows, dead_letters, first_seq, "
-                "last_seq) VALUES (?, ?, ?, ?, ?, ?)",
-                (table, committed_at, len(batch.rows), len(batch.dead), batch.first_seq, batch.last_seq),
+                "last_seq, trimmed, trimmed_dead_letters) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (table, committed_at, len(batch.rows), len(batch.dead), batch.first_seq, batch.last_seq,
+                 trimmed.rows, trimmed.dead_letters),
             )
+            if trimmer is not None:
+                trimmer.fold_ledger(connection, committed_at)
+        if trimmer is not None:
+            trimmer.committed()  # only now: a failed attempt (retried) leaves its running numbers as they were
+        self.duplicates += batch.duplicates  # committed: a retried attempt's rows were dropped once, counted once
 
     def classify(self, exc: BaseException) -> Failure | None:
         if isinstance(exc, apsw.BusyError | apsw.LockedError):
@@ -259,15 +298,21 @@ class SQLiteSink:
         self._row_placeholders = "(" + ", ".join("?" * len(names)) + ")"
         quoted = ", ".join(quote_identifier(name) for name in names)
         self._insert_head = f"INSERT INTO {quote_identifier(spec.table)}({quoted}) VALUES "
-        self._insert_sql = self._insert_head + self._row_placeholders
+        if self.dedupe:  # each statement says which rows went in: the others repeated a key
+            folded = [name.lower() for name in names]
+            self._key_indexes = [folded.index(key.lower()) for key in self.dedupe]
+            keys = ", ".join(quote_identifier(names[index]) for index in self._key_indexes)
+            self._insert_tail = f" ON CONFLICT DO NOTHING RETURNING {keys}"
+        self._insert_sql = self._insert_head + self._row_placeholders + self._insert_tail
         # Statement sizes for multi-row inserts: powers of two, within SQLite's limit on bound parameters.
         largest = min(MAX_ROWS_PER_STATEMENT, max(1, MAX_PARAMETERS // max(len(names), 1)))
         self._statement_sizes = [1 << bit for bit in range(largest.bit_length() - 1, -1, -1)]
         self._multi_row_sql = {}
         self._target_ready = True
 
-    def _insert_rows(self, connection: apsw.Connection, rows: list[tuple]) -> None:
-        """Insert with a few multi-row statements (a 1000-row batch is a handful of statements).
+    def _insert_rows(self, connection: apsw.Connection, rows: list[tuple]) -> list[tuple]:
+        """Insert with a few multi-row statements (a 1000-row batch is a handful of statements). Deduplicating:
+        returns the keys of the rows that went in ([] otherwise).
 
         Each statement step releases the GIL; while the receive loop is busy, taking it back can cost
         milliseconds, so a statement per row (executemany) makes the writer wait on every row.
@@ -275,37 +320,90 @@ class SQLiteSink:
         if not self._target_ready:
             raise RuntimeError("prepare() must create the target table before rows are written")
         done, total = 0, len(rows)
+        inserted: list[tuple] = []
         for size in self._statement_sizes:
             if total - done < size:
                 continue
             sql = self._multi_row_sql.get(size)
             if sql is None:
-                sql = self._multi_row_sql[size] = self._insert_head + ", ".join([self._row_placeholders] * size)
+                sql = self._multi_row_sql[size] = (
+                    self._insert_head + ", ".join([self._row_placeholders] * size) + self._insert_tail
+                )
             while total - done >= size:
-                connection.execute(sql, list(chain.from_iterable(rows[done : done + size])))
+                cursor = connection.execute(sql, list(chain.from_iterable(rows[done : done + size])))
+                if self.dedupe:
+                    inserted.extend(cursor.fetchall())
                 done += size
+        return inserted
 
-    def _insert_one_by_one(self, connection: apsw.Connection, batch: MappedBatch) -> None:
-        """Some row was refused: insert one at a time (each statement is atomic) and dead-letter the refused."""
+    def _insert_one_by_one(self, connection: apsw.Connection, batch: MappedBatch) -> list[tuple]:
+        """Some row was refused: insert one at a time (each statement is atomic) and dead-letter the refused.
+        Returns the keys of the rows that went in, as `_insert_rows` does."""
         refused: dict[int, str] = {}
+        inserted: list[tuple] = []
         text_indexes = self.mapper.text_indexes
         for index, row in enumerate(batch.rows):
             try:
                 try:
-                    connection.execute(self._insert_sql, row)
+                    inserted.extend(connection.execute(self._insert_sql, row).fetchall())
                 except TypeError:
                     # An object or array where a TEXT or ANY column expected a scalar: keep it as JSON text.
                     row = MessageMapper.json_text(row, text_indexes)
-                    connection.execute(self._insert_sql, row)
+                    inserted.extend(connection.execute(self._insert_sql, row).fetchall())
                     batch.rows[index] = row
             except ROW_REFUSALS as exc:
                 refused[index] = str(exc)
         refuse_rows(batch, refused)
+        return inserted
 
 
 def raw_bytes(message: Message) -> bytes:
     """A message as a dead letter keeps it (text as UTF-8, lone surrogates kept)."""
     return _raw_bytes(message)
+
+
+def create_dedupe_index(connection: apsw.Connection, spec: TableSpec, key: tuple[str, ...]) -> None:
+    """The UNIQUE index --dedupe-key needs on the target table (inside the caller's transaction)."""
+    names = {column.name.lower(): column.name for column in spec.columns}
+    missing = [name for name in key if name.lower() not in names]
+    if missing:
+        raise PulseError(
+            f"--dedupe-key {'+'.join(key)}: the table {spec.table} has no {missing[0]} column. The messages must "
+            f"carry that field (or name it in --columns)."
+        )
+    columns = [names[name.lower()] for name in key]
+    index = quote_identifier(f"pulse_dedupe_{spec.table}_{'_'.join(columns)}")
+    try:
+        connection.execute(
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {quote_identifier(spec.table)}"
+            f"({', '.join(quote_identifier(column) for column in columns)})"
+        )
+    except apsw.ConstraintError:
+        raise PulseError(
+            f"--dedupe-key {'+'.join(key)}: the table {spec.table} already holds repeated {'+'.join(columns)} "
+            "values, so it cannot have a unique index on them. Ingest into a new table, or delete the repeats."
+        ) from None
+
+
+def drop_duplicates(batch: MappedBatch, inserted: list[tuple], key_indexes: list[int]) -> int:
+    """Remove from `batch` the rows the table skipped (`inserted`: the keys of those that went in; a key
+    repeated within the batch went in once, first). Returns how many were skipped."""
+    if len(inserted) == len(batch.rows):
+        return 0
+    left = Counter(inserted)
+    kept_rows: list[tuple[Any, ...]] = []
+    kept_sources: list[Message] = []
+    starts: list[tuple[int, float]] = []
+    for index, (row, source) in enumerate(zip(batch.rows, batch.sources, strict=True)):
+        key = tuple(row[position] for position in key_indexes)
+        if left[key] > 0:
+            left[key] -= 1
+            starts.append((len(kept_rows), batch.received_at(index)))
+            kept_rows.append(row)
+            kept_sources.append(source)
+    skipped = len(batch.rows) - len(kept_rows)
+    batch.rows, batch.sources, batch.chunk_starts = kept_rows, kept_sources, starts
+    return skipped
 
 
 def refuse_rows(batch: MappedBatch, refused: dict[int, str]) -> None:
@@ -326,6 +424,17 @@ def refuse_rows(batch: MappedBatch, refused: dict[int, str]) -> None:
 
 
 # -- which sink: the one place that reads a target's scheme ---------------------------------------------------
+
+def migrate_ledger(connection: apsw.Connection) -> None:
+    """Add the ledger columns a file made by an older version lacks (inside the caller's write transaction)."""
+    present = {
+        str(name).lower()
+        for (name,) in connection.execute("SELECT name FROM pragma_table_info(?)", (BATCH_LEDGER_TABLE,)).fetchall()
+    }
+    for name, declaration in LEDGER_COLUMNS_ADDED:
+        if name not in present:
+            connection.execute(f"ALTER TABLE {BATCH_LEDGER_TABLE} ADD COLUMN {name} {declaration}")
+
 
 def existing_columns(connection: apsw.Connection, table: str) -> list[str] | None:
     rows = connection.execute("SELECT type FROM sqlite_schema WHERE name = ? COLLATE NOCASE", (table,)).fetchall()

@@ -31,6 +31,7 @@ from desktop_app.core.session import Session
 from desktop_app.ui import theme
 from desktop_app.ui.ingest_controller import DEMO_RATE, IngestController
 from desktop_app.ui.panels.handshake import HandshakeBox
+from desktop_app.ui.panels.keep import KeepRow
 from desktop_app.ui.settings import AppSettings
 
 COUNTERS = (  # (IngestStats field, title): one row per counter, two per line
@@ -126,6 +127,8 @@ class IngestPanel(QWidget):
         self._form = form
         form.addRow("Table", self.table_edit)
         form.addRow("Mapping", self.mode_combo)
+        self.keep = KeepRow()  # retention: the writer deletes the oldest rows as it inserts
+        form.addRow("Keep", self.keep)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
@@ -220,7 +223,7 @@ class IngestPanel(QWidget):
         handshake = self.handshake
         return IngestConfig(url=url, db_path=target, table=table, raw=bool(self.mode_combo.currentData()),
                             subscribe=handshake.subscribe(), headers=handshake.headers(),
-                            subprotocols=handshake.subprotocols())
+                            subprotocols=handshake.subprotocols(), **self.keep.options())
 
     def _postgres(self) -> bool:
         return self.target_combo.currentData() == "postgres"
@@ -316,3 +319,4 @@ class IngestPanel(QWidget):
         for control in (self.url_edit, self.table_edit, self.mode_combo, self.target_combo, *self._postgres_rows):
             control.setEnabled(not running)
         self.handshake.set_running(running)
+        self.keep.set_running(running)
