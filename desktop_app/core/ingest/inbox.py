@@ -9,6 +9,11 @@ writer thread:
                                 is full) `await inbox.wait_for_room()`: the source stops reading, so the
                                 sender is pushed back instead of memory growing.
     stop()                      end run() soon (thread-safe through the session's loop)
+    committed(messages)         optional (called when the source has it): on the loop, after each commit, how
+                                many more of the messages put in the inbox are durably accounted for (rows,
+                                dead letters, skipped duplicates), oldest first: a source that acknowledges
+                                (MQTT) acknowledges those. A Protocol cannot carry a default, so it is not
+                                declared below; see `committed_hook`.
 
 Messages are `str` (text) or `bytes` (binary); one over the size limit arrives as an `Oversized` (its first
 bytes and real size), so a huge message costs memory only while it is received.
@@ -38,6 +43,7 @@ class SourceStatus:
     next_retry_at: float | None = None  # monotonic time of the next attempt, in "backoff"
     last_error: str | None = None  # why the last connection ended or failed; cleared when messages flow again
     compression: str | None = None  # negotiated on the current/last connection
+    redelivered: int = 0  # messages the sender flagged as sent again (MQTT dup): possible duplicates
 
 
 class Inbox:
@@ -99,3 +105,9 @@ class Source(Protocol):
 
     async def run(self, inbox: Inbox) -> None: ...
     def stop(self) -> None: ...
+
+
+def committed_hook(source: object) -> Callable[[int], None] | None:
+    """The source's optional `committed(messages)` acknowledgement hook, or None (WebSocket, file)."""
+    hook = getattr(source, "committed", None)
+    return hook if callable(hook) else None

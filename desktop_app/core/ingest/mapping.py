@@ -158,6 +158,7 @@ class MappedBatch:
     first_seq: int | None = None
     last_seq: int | None = None
     pending_objects: list[tuple[float, Message, dict]] = field(default_factory=list)  # typed, before inference
+    duplicates: int = 0  # rows the sink skipped for a key already present (--dedupe-key): neither row nor dead
 
     def received_at(self, row_index: int) -> float:
         position = bisect_right(self.chunk_starts, (row_index, math.inf)) - 1

@@ -1,6 +1,6 @@
 """Where messages come from: `source_for(config)` picks the source for a URL; `WebSocketSource` (ws://, wss://,
-with reconnects) lives here, `FileSource` (a recorded NDJSON file) in file_source.py. An MQTT or SSE source
-would be one more class behind the `Source` interface (inbox.py).
+with reconnects) lives here, `FileSource` (a recorded NDJSON file) in file_source.py, `MqttSource` (mqtt://,
+mqtts://) in mqtt_source.py. An SSE source would be one more class behind the `Source` interface (inbox.py).
 """
 from __future__ import annotations
 
@@ -47,6 +47,10 @@ def source_for(config: IngestConfig) -> Source:
         from desktop_app.core.ingest.file_source import FileSource
 
         return FileSource(Path(config.url[len("file://"):]))
+    if config.url.startswith(("mqtt://", "mqtts://")):
+        from desktop_app.core.ingest.mqtt_source import MqttSource
+
+        return MqttSource(config)
     return WebSocketSource(config)
 
 

@@ -34,6 +34,8 @@ class IngestStats:
     compression: str | None = None  # as negotiated with the server on the current/last connection
     queue_bytes: int = 0  # bytes of messages received and not yet committed
     peak_rss_mb: float = 0.0  # of this process
+    duplicates: int = 0  # skipped for a key already in the table (--dedupe-key): neither written nor dead
+    redelivered: int = 0  # messages the broker flagged as sent again (MQTT): without a key, possible duplicates
 
     def describe_state(self) -> str:
         """The run's state in words, as the window's Ingest panel and `ingest`'s progress line show it.
