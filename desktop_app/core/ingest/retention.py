@@ -267,7 +267,7 @@ class TableTrimmer:
 
     On the writer thread only: `before_rows` (bytes policy), then `trim` after the batch's rows and dead letters,
     then `fold_ledger` after its ledger row; `committed` once COMMIT succeeded (a rolled-back attempt changes
-    none of the running numbers)."""
+    none of the running numbers: the retry's `before_rows` starts afresh)."""
 
     def __init__(self, policy: Retention, table: str) -> None:
         self.policy = policy
@@ -369,20 +369,18 @@ class TableTrimmer:
         self._measured_rows += rows
         self._measured_pages += pages
 
-    def rolled_back(self) -> None:
-        self._pending = None
-
 
 def fold_ledger(connection: apsw.Connection, cutoff: float, chunk: int) -> int:
     """Fold the oldest ledger rows committed before `cutoff` (at most `chunk`), per table, into the newest of
     them: sums are kept, so the ledger still reconciles. Returns the ledger rows removed."""
     groups: dict[str, list[int]] = {}
-    for ledger_id, table, committed_at in connection.execute(
+    head = connection.execute(  # read whole before changing the table: no statement left open on it
         f"SELECT id, target_table, committed_at FROM {BATCH_LEDGER_TABLE} ORDER BY id LIMIT ?", (chunk,)
-    ):
-        if committed_at is None or committed_at >= cutoff:
+    ).fetchall()
+    for ledger_id, table, committed_at in head:
+        if not isinstance(committed_at, int | float) or committed_at >= cutoff or not isinstance(ledger_id, int):
             break  # id order is commit order: what follows is newer
-        groups.setdefault(str(table), []).append(int(ledger_id))
+        groups.setdefault(str(table), []).append(ledger_id)
     removed = 0
     for table, ids in groups.items():
         if len(ids) < 2:

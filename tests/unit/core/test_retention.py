@@ -14,6 +14,7 @@ from desktop_app.core.database import connect_write, create_database
 from desktop_app.core.ingest import IngestConfig, IngestError
 from desktop_app.core.ingest.mapping import BATCH_LEDGER_TABLE
 from desktop_app.core.ingest.retention import (
+    FREELIST_KEEP_PAGES,
     Retention,
     RetentionError,
     TableTrimmer,
@@ -29,7 +30,8 @@ from desktop_app.core.ingest.session import ingest_file
 from tests.scenarios import rows
 
 
-def recording(path: Path, count: int, *, ts: float | None = None, step: float = 0.0, bad_every: int = 0) -> Path:
+def recording(path: Path, count: int, *, ts: float | None = None, step: float = 0.0, bad_every: int = 0,
+              pad: int = 0) -> Path:
     """An NDJSON stream of `count` readings; `ts` (Unix seconds) advances by `step`; every `bad_every`-th is not JSON."""
     start = time.time() if ts is None else ts
     with path.open("w") as out:
@@ -37,7 +39,8 @@ def recording(path: Path, count: int, *, ts: float | None = None, step: float = 
             if bad_every and i % bad_every == bad_every - 1:
                 out.write("{not json\n")
             else:
-                out.write(json.dumps({"seq": i + 1, "ts": start + i * step, "value": i * 0.5, "tag": f"d{i % 7}"}) + "\n")
+                reading = {"seq": i + 1, "ts": start + i * step, "value": i * 0.5, "tag": f"d{i % 7}"}
+                out.write(json.dumps({**reading, "pad": "x" * pad} if pad else reading) + "\n")
     return path
 
 
@@ -258,3 +261,26 @@ def test_trim_counts_on_a_dry_run_and_deletes_in_chunks(tmp_path: Path) -> None:
         assert connection.execute("SELECT min(seq), count(*) FROM readings").fetchall()[0] == (7501, 2500)
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_an_incremental_auto_vacuum_file_gives_pages_back(tmp_path: Path, incremental: bool) -> None:
+    db = tmp_path / "inc.db"
+    if incremental:  # set before the file's first page is written (WAL writes it)
+        connection = apsw.Connection(str(db))
+        connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        connection.execute("PRAGMA journal_mode = WAL").fetchall()
+        connection.close()
+        assert rows(db, "SELECT auto_vacuum FROM pragma_auto_vacuum") == [(2,)]
+    else:
+        create_database(db)
+    ingest(recording(tmp_path / "s.ndjson", 100_000, pad=400), db)
+    # 100 batches may delete 512 rows each while inserting 256: about 25k rows' pages more freed than reused.
+    ingest(recording(tmp_path / "t.ndjson", 256 * 100, pad=400), db, batch_rows=256, retain_rows=1000)
+    free = rows(db, "SELECT freelist_count FROM pragma_freelist_count")[0][0]
+    if incremental:
+        assert free <= FREELIST_KEEP_PAGES  # the rest went back to the file system, a bounded amount per batch
+    else:
+        assert free > FREELIST_KEEP_PAGES  # kept for the next inserts
+    trimmed = rows(db, "SELECT sum(trimmed) FROM pulse_ingest_batches")[0][0]
+    assert trimmed == 512 * 100 and reconciles(db) == (100_000 + 256 * 100 - trimmed,) * 2
