@@ -18,9 +18,11 @@ import socket
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.scenarios import free_port
 
@@ -29,6 +31,7 @@ PASSWORD = "mqtt-S3cret-Pa55"
 START_DEADLINE_S = 10.0
 STOP_DEADLINE_S = 5.0
 PUBLISH_DEADLINE_S = 60.0
+PUBLISH_WINDOW = 10_000  # published, not yet acknowledged by the broker
 
 
 def mosquitto_path() -> Path:
@@ -54,7 +57,7 @@ def publish(port: int, messages: range, *, topic: str = "sensors/d1", rate: floa
     client.loop_start()
     try:
         started = time.monotonic()
-        last = None
+        unconfirmed: deque[Any] = deque()  # at most PUBLISH_WINDOW: paho's message ids wrap at 65535
         count = 0
         for index, seq in enumerate(messages):
             if stop is not None and stop():
@@ -63,12 +66,16 @@ def publish(port: int, messages: range, *, topic: str = "sensors/d1", rate: floa
                 ahead = started + index / rate - time.monotonic()
                 if ahead > 0:
                     time.sleep(ahead)
-            last = client.publish(topic, json.dumps({"seq": seq, "device": topic, "value": seq * 0.5}), qos=1)
+            unconfirmed.append(client.publish(topic, json.dumps({"seq": seq, "device": topic, "value": seq * 0.5}),
+                                              qos=1))
             count += 1
-        if last is not None:
-            last.wait_for_publish(PUBLISH_DEADLINE_S)
-            if not last.is_published():
-                raise RuntimeError("the broker did not acknowledge the last message in time")
+            while len(unconfirmed) > PUBLISH_WINDOW or (index == len(messages) - 1 and unconfirmed):
+                info = unconfirmed.popleft()
+                info.wait_for_publish(PUBLISH_DEADLINE_S)
+                if not info.is_published():
+                    raise RuntimeError("the broker did not acknowledge a message in time")
+        while unconfirmed:  # stopped early
+            unconfirmed.popleft().wait_for_publish(PUBLISH_DEADLINE_S)
         return count
     finally:
         client.disconnect()

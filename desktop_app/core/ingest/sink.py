@@ -141,7 +141,8 @@ class SQLiteSink:
         self.dedupe = dedupe
         self.duplicates = 0
         self._key_indexes: list[int] = []
-        self._insert_tail = ""
+        self._insert_tail = ""  # deduplicating: ON CONFLICT DO NOTHING
+        self._returning = ""  # ... and RETURNING the key, to learn which rows went in
         self.retention = retention if retention is not None and retention.active else None
         self._trimmer = TableTrimmer(self.retention, mapper.table) if self.retention is not None else None
         self.busy_timeout_ms = busy_timeout_ms
@@ -302,17 +303,17 @@ class SQLiteSink:
             folded = [name.lower() for name in names]
             self._key_indexes = [folded.index(key.lower()) for key in self.dedupe]
             keys = ", ".join(quote_identifier(names[index]) for index in self._key_indexes)
-            self._insert_tail = f" ON CONFLICT DO NOTHING RETURNING {keys}"
-        self._insert_sql = self._insert_head + self._row_placeholders + self._insert_tail
+            self._insert_tail, self._returning = " ON CONFLICT DO NOTHING", f" RETURNING {keys}"
+        self._insert_sql = self._insert_head + self._row_placeholders + self._insert_tail + self._returning
         # Statement sizes for multi-row inserts: powers of two, within SQLite's limit on bound parameters.
         largest = min(MAX_ROWS_PER_STATEMENT, max(1, MAX_PARAMETERS // max(len(names), 1)))
         self._statement_sizes = [1 << bit for bit in range(largest.bit_length() - 1, -1, -1)]
         self._multi_row_sql = {}
         self._target_ready = True
 
-    def _insert_rows(self, connection: apsw.Connection, rows: list[tuple]) -> list[tuple]:
+    def _insert_rows(self, connection: apsw.Connection, rows: list[tuple]) -> list[tuple] | None:
         """Insert with a few multi-row statements (a 1000-row batch is a handful of statements). Deduplicating:
-        returns the keys of the rows that went in ([] otherwise).
+        returns the keys of the rows that went in, or None when all did (always None otherwise).
 
         Each statement step releases the GIL; while the receive loop is busy, taking it back can cost
         milliseconds, so a statement per row (executemany) makes the writer wait on every row.
@@ -320,7 +321,7 @@ class SQLiteSink:
         if not self._target_ready:
             raise RuntimeError("prepare() must create the target table before rows are written")
         done, total = 0, len(rows)
-        inserted: list[tuple] = []
+        parts: list[tuple[list[tuple] | None, int, int]] = []  # deduplicating: (keys that went in, start, size)
         for size in self._statement_sizes:
             if total - done < size:
                 continue
@@ -330,13 +331,34 @@ class SQLiteSink:
                     self._insert_head + ", ".join([self._row_placeholders] * size) + self._insert_tail
                 )
             while total - done >= size:
-                cursor = connection.execute(sql, list(chain.from_iterable(rows[done : done + size])))
+                params = list(chain.from_iterable(rows[done : done + size]))
                 if self.dedupe:
-                    inserted.extend(cursor.fetchall())
+                    parts.append((self._insert_keyed(connection, sql, params, size), done, size))
+                else:
+                    connection.execute(sql, params)
                 done += size
-        return inserted
+        if all(keys is None for keys, _, _ in parts):
+            return None
+        indexes = self._key_indexes
+        return [key for keys, start, size in parts for key in (
+            keys if keys is not None else [tuple(row[i] for i in indexes) for row in rows[start : start + size]]
+        )]
 
-    def _insert_one_by_one(self, connection: apsw.Connection, batch: MappedBatch) -> list[tuple]:
+    def _insert_keyed(self, connection: apsw.Connection, sql: str, params: list, size: int) -> list[tuple] | None:
+        """One deduplicating statement: None when every row went in (one look at changes(), the usual case), else
+        the keys of those that did: the statement is run again with RETURNING, which costs ~20% more per row, so
+        only a batch holding repeats (redeliveries) pays for it."""
+        connection.execute("SAVEPOINT pulse_keys")
+        connection.execute(sql, params)
+        if connection.changes() == size:
+            connection.execute("RELEASE pulse_keys")
+            return None
+        connection.execute("ROLLBACK TO pulse_keys")
+        keys = connection.execute(sql + self._returning, params).fetchall()
+        connection.execute("RELEASE pulse_keys")
+        return keys
+
+    def _insert_one_by_one(self, connection: apsw.Connection, batch: MappedBatch) -> list[tuple] | None:
         """Some row was refused: insert one at a time (each statement is atomic) and dead-letter the refused.
         Returns the keys of the rows that went in, as `_insert_rows` does."""
         refused: dict[int, str] = {}
@@ -385,10 +407,10 @@ def create_dedupe_index(connection: apsw.Connection, spec: TableSpec, key: tuple
         ) from None
 
 
-def drop_duplicates(batch: MappedBatch, inserted: list[tuple], key_indexes: list[int]) -> int:
-    """Remove from `batch` the rows the table skipped (`inserted`: the keys of those that went in; a key
-    repeated within the batch went in once, first). Returns how many were skipped."""
-    if len(inserted) == len(batch.rows):
+def drop_duplicates(batch: MappedBatch, inserted: list[tuple] | None, key_indexes: list[int]) -> int:
+    """Remove from `batch` the rows the table skipped (`inserted`: the keys of those that went in, None when
+    all did; a key repeated within the batch went in once, first). Returns how many were skipped."""
+    if inserted is None or len(inserted) == len(batch.rows):
         return 0
     left = Counter(inserted)
     kept_rows: list[tuple[Any, ...]] = []
