@@ -4,6 +4,7 @@
     inbox.py     the Source interface and the Inbox between a source and the writer
     sources.py   source_for(config), WebSocketSource
     file_source.py FileSource: a recorded NDJSON file
+    mqtt_source.py MqttSource: mqtt:// and mqtts:// (QoS 1, persistent session, acknowledged after commit)
     mapping.py   MessageMapper: messages -> rows and dead letters, sequence gaps (pure, no I/O)
     sink.py      Sink interface, SQLiteSink (DDL, multi-row insert, dead letters, ledger, error classes)
     writer.py    BatchWriter: the writer thread, bounded queue (messages and bytes), retries and pauses
@@ -30,6 +31,7 @@ _HOMES = {
     "IngestSession": "session",
     "ingest_file": "session",
     "FileSource": "file_source",
+    "MqttSource": "mqtt_source",
     "Inbox": "inbox",
     "Source": "inbox",
     "WebSocketSource": "sources",
@@ -58,6 +60,7 @@ __all__ = [
     "IngestFailed",
     "IngestSession",
     "IngestStats",
+    "MqttSource",
     "Source",
     "WebSocketSource",
     "backoff_delay",
