@@ -39,9 +39,11 @@ def size(db: Path) -> int:
     return total
 
 
-def run(seconds: float, retain: int | None, folder: Path) -> dict[str, object]:
+def run(seconds: float, retain: int | None, folder: Path, ledger_for: str | None) -> dict[str, object]:
     db = folder / ("retained.db" if retain else "baseline.db")
     extra = ["--retain-rows", str(retain)] if retain else []
+    if retain and ledger_for:
+        extra += ["--retain-ledger-for", ledger_for]
     samples: list[tuple[float, int]] = []
     with spawn_demo_server() as server:
         process = subprocess.Popen(
@@ -74,14 +76,24 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=600.0, help="each run (default 600)")
     parser.add_argument("--settle", type=float, default=60.0, help="size samples count from then (default 60)")
     parser.add_argument("--keep", type=int, default=KEEP, help=f"rows kept (default {KEEP:,})")
+    parser.add_argument(
+        "--ledger-for", metavar="D", help="also --retain-ledger-for D (the ledger grows one row per batch, ~40 "
+        "bytes, ~15 kB/s at full rate, unless it has an age too)")
+    parser.add_argument("--retained-first", action="store_true", help="run the retained case first")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pulse-retention-") as name:
         folder = Path(name)
-        print(f"baseline: {args.seconds:g} s at the demo's full rate, no retention …", flush=True)
-        baseline = run(args.seconds, None, folder)
-        print(f"retained: {args.seconds:g} s, --retain-rows {args.keep:,} …", flush=True)
-        retained = run(args.seconds, args.keep, folder)
+        results: dict[str, dict[str, object]] = {}
+        for case in (("retained", "baseline") if args.retained_first else ("baseline", "retained")):
+            if case == "baseline":
+                print(f"baseline: {args.seconds:g} s at the demo's full rate, no retention …", flush=True)
+                results[case] = run(args.seconds, None, folder, None)
+            else:
+                ledger = f", --retain-ledger-for {args.ledger_for}" if args.ledger_for else ""
+                print(f"retained: {args.seconds:g} s, --retain-rows {args.keep:,}{ledger} …", flush=True)
+                results[case] = run(args.seconds, args.keep, folder, args.ledger_for)
+        baseline, retained = results["baseline"], results["retained"]
     rate = float(retained["rows_per_s"])  # type: ignore[arg-type]
     # When the table filled: the retained run's rows written reach `keep` at about keep / rate seconds.
     full_at = args.keep / rate if rate else float("inf")
