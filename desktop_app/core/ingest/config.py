@@ -148,8 +148,9 @@ class IngestConfig:
     def _check_handshake(self) -> None:
         from desktop_app.core.ingest.handshake import check_header, check_subprotocol  # noqa: PLC0415 (a cycle)
 
-        if (self.subscribe or self.headers or self.subprotocols) and self.url.startswith("file://"):
-            raise IngestError("A recorded file has no connection: subscribe, headers and subprotocols need ws://.")
+        if (self.subscribe or self.headers or self.subprotocols) and not self.url.startswith(("ws://", "wss://")):
+            what = "A recorded file has no connection" if self.url.startswith("file://") else "MQTT has no HTTP handshake"
+            raise IngestError(f"{what}: subscribe, headers and subprotocols need ws:// or wss://.")
         if self.subscribe is not None and not (isinstance(self.subscribe, str) and self.subscribe):
             raise IngestError("The subscribe message is empty: give the text, or @FILE.")
         for header in self.headers:
