@@ -100,15 +100,26 @@ def test_one_call_never_deletes_more_than_its_chunk(tmp_path: Path) -> None:
     try:
         trimmer = TableTrimmer(Retention(rows=10), "readings")
         deleted = []
-        for _ in range(40):
+        for seq in range(40):
             connection.execute("BEGIN IMMEDIATE")
             trimmer.before_rows(connection)
+            connection.execute("INSERT INTO readings(seq) VALUES (?)", (10_000 + seq,))
             deleted.append(trimmer.trim(connection, 1, time.time()).rows)
             connection.execute("COMMIT")
             trimmer.committed()
         assert max(deleted) <= chunk_for(1) == 256
-        assert sum(deleted) == 4990 and deleted[-1] == 0
-        assert rows(db, "SELECT count(*) FROM readings")[0][0] == 10
+        assert sum(deleted) == 5030 and deleted[-1] == 1  # steady: one in, one out
+        assert rows(db, "SELECT count(*), min(seq) FROM readings")[0] == (10, 10_030)
+        # Another process deletes rows under it: the guard keeps the newest 10, and the count is taken again.
+        connection.execute("DELETE FROM readings WHERE seq < 10_035")
+        for seq in range(40, 60):
+            connection.execute("BEGIN IMMEDIATE")
+            trimmer.before_rows(connection)
+            connection.execute("INSERT INTO readings(seq) VALUES (?)", (10_000 + seq,))
+            trimmer.trim(connection, 1, time.time())
+            connection.execute("COMMIT")
+            trimmer.committed()
+            assert rows(db, "SELECT count(*) FROM readings")[0][0] == min(10, 5 + seq - 39)
     finally:
         connection.close()
 
