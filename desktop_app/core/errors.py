@@ -55,6 +55,10 @@ class CopyDamaged(DatabaseCorrupt):
     """A backup or VACUUM INTO copy failed its verification: the source is damaged."""
 
 
+class IngestError(PulseError):
+    """The stream cannot be ingested as configured (bad URL, bad table name, bad limit, ...)."""
+
+
 class QueryError(PulseError):
     """SQL the user typed failed: a syntax error, a missing table, a write on a read-only database."""
 

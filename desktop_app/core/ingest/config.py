@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
-from desktop_app.core.errors import PulseError, QueryError
+from desktop_app.core.errors import IngestError, QueryError
+from desktop_app.core.ingest.handshake import check_header, check_subprotocol
 from desktop_app.core.ingest.mapping import (
     DEFAULT_MAX_MESSAGE_BYTES,
     Column,
     check_table_name,
     valid_identifier,
 )
+from desktop_app.core.ingest.mqtt_url import parse_mqtt_url
 from desktop_app.core.ingest.retention import Retention
 from desktop_app.core.ingest.targets import is_server_target, sink_target
 from desktop_app.core.ingest.writer import DEFAULT_BATCH_MS, DEFAULT_BATCH_ROWS, WriterConfig
@@ -27,10 +29,6 @@ from desktop_app.core.ingest.writer import DEFAULT_BATCH_MS, DEFAULT_BATCH_ROWS,
 CONFIG_VERSION = 1
 COMPRESSIONS = (None, "deflate")
 MAX_BATCH_ROWS = 100_000
-
-
-class IngestError(PulseError):
-    """The stream cannot be ingested as configured (bad URL, bad table name, bad limit, ...)."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +144,6 @@ class IngestConfig:
         return columns
 
     def _check_handshake(self) -> None:
-        from desktop_app.core.ingest.handshake import check_header, check_subprotocol  # noqa: PLC0415 (a cycle)
 
         if (self.subscribe or self.headers or self.subprotocols) and not self.url.startswith(("ws://", "wss://")):
             what = "A recorded file has no connection" if self.url.startswith("file://") else "MQTT has no HTTP handshake"
@@ -242,7 +239,6 @@ def check_url(url: str) -> str:
     if url.startswith("file://"):
         return url
     if url.startswith(("mqtt://", "mqtts://")):
-        from desktop_app.core.ingest.mqtt_source import parse_mqtt_url  # noqa: PLC0415 (it imports this module)
 
         parse_mqtt_url(url)
         return url

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from desktop_app.core.errors import PulseError
-from desktop_app.core.ingest.config import IngestError
+from desktop_app.core.errors import IngestError, PulseError
 from desktop_app.core.ingest.inbox import Inbox, SourceStatus
 from desktop_app.core.ingest.mapping import (
     DEFAULT_MAX_MESSAGE_BYTES,

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from desktop_app.core.ingest.config import IngestError
+from desktop_app.core.errors import IngestError
 
 Header = tuple[str, str]  # (name, value spec)
 

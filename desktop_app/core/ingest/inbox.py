@@ -22,6 +22,7 @@ bytes and real size), so a huge message costs memory only while it is received.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +45,12 @@ class SourceStatus:
     last_error: str | None = None  # why the last connection ended or failed; cleared when messages flow again
     compression: str | None = None  # negotiated on the current/last connection
     redelivered: int = 0  # messages the sender flagged as sent again (MQTT dup): possible duplicates
+
+
+def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
+    """Capped exponential backoff with full jitter: uniform in [base/2, base], base = initial * 2**attempt."""
+    base = min(cap, initial * (2 ** min(attempt, 30)))
+    return base / 2 + rng.random() * base / 2
 
 
 class Inbox:

@@ -35,20 +35,19 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
-from desktop_app.core.ingest.config import IngestConfig, IngestError
-from desktop_app.core.ingest.inbox import Inbox, SourceStatus
+from desktop_app.core.errors import IngestError
+from desktop_app.core.ingest.config import IngestConfig
+from desktop_app.core.ingest.inbox import Inbox, SourceStatus, backoff_delay
+from desktop_app.core.ingest.mqtt_url import MqttTarget, parse_mqtt_url
 
 if TYPE_CHECKING:
     from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
     from paho.mqtt.properties import Properties
     from paho.mqtt.reasoncodes import ReasonCode
 
-SCHEMES = {"mqtt": 1883, "mqtts": 8883}
 KEEPALIVE_S = 30
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our subscription and queue this long while we are away
 MAX_RECEIVE = 65535  # the largest Receive Maximum MQTT 5 allows
@@ -67,47 +66,6 @@ FATAL_REFUSALS = {
     0x8A: "this client is banned by the broker",
     0x8C: "bad authentication method",
 }
-
-
-@dataclass(frozen=True)
-class MqttTarget:
-    tls: bool
-    host: str
-    port: int
-    topic: str  # the subscription's topic filter
-    username: str | None  # from the URL (a password never is)
-
-
-def parse_mqtt_url(url: str) -> MqttTarget:
-    """`mqtt://[user@]host[:port]/topic/filter`; the path after the port is the topic filter, taken literally
-    (so `#` needs no escaping; percent escapes are decoded, `%23` is `#` too). IngestError when malformed."""
-    scheme, separator, rest = url.partition("://")
-    if scheme not in SCHEMES or not separator:
-        raise IngestError(f"{url!r} is not an MQTT URL: expected mqtt://host:port/topic/# or mqtts://...")
-    netloc, slash, topic = rest.partition("/")
-    try:
-        parts = urlsplit("//" + netloc)
-        host, port = parts.hostname, parts.port
-    except ValueError as exc:
-        raise IngestError(f"{url!r} is not a valid URL: {exc}.") from None
-    if not host:
-        raise IngestError(f"{url!r} names no broker host: expected {scheme}://host:port/topic/#.")
-    if parts.password is not None:
-        raise IngestError(
-            f"Do not put the password in the URL (it would show in process lists and logs): set MQTT_PASSWORD in "
-            f"the environment instead, and write the URL as {scheme}://{parts.username}@{host}:{port or SCHEMES[scheme]}/..."
-        )
-    if port == 0:
-        raise IngestError(f"{url!r}: port 0 cannot be connected to.")
-    topic = unquote(topic)
-    if not slash or not topic:
-        raise IngestError(f"{url!r} names no topic: add the topic filter after the port, e.g. {scheme}://{netloc}/sensors/#")
-    if "\x00" in topic or any(("#" in level and level != "#") or ("+" in level and level != "+")
-                              for level in topic.split("/")) or "#" in topic.split("/")[:-1]:
-        raise IngestError(f"{topic!r} is not a valid MQTT topic filter: '+' and '#' must fill a whole level, "
-                          "and '#' must be the last.")
-    username = unquote(parts.username) if parts.username else None
-    return MqttTarget(scheme == "mqtts", host, port or SCHEMES[scheme], topic, username)
 
 
 def client_id_for(config: IngestConfig) -> str:
@@ -205,7 +163,6 @@ class MqttSource:
                 loop = self._loop
                 if delivered or (connected_at is not None and loop.time() - connected_at >= config.stable_after):
                     attempt = 0  # it was a good connection: start the backoff over
-                from desktop_app.core.ingest.sources import backoff_delay  # noqa: PLC0415 (sources imports us)
 
                 delay = backoff_delay(attempt, config.backoff_initial, config.backoff_max, self._rng)
                 attempt += 1

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from desktop_app.core.ingest.config import IngestConfig, IngestError
-from desktop_app.core.ingest.inbox import Inbox, Source, SourceStatus
+from desktop_app.core.ingest.inbox import Inbox, Source, SourceStatus, backoff_delay
 from desktop_app.core.ingest.mapping import Message, Oversized
 
 if TYPE_CHECKING:
@@ -34,12 +34,6 @@ class _NoDebugLogger(logging.LoggerAdapter):
 
 
 _HANDSHAKE_LOGGER = _NoDebugLogger(logging.getLogger("websockets.client"), {})
-
-
-def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
-    """Capped exponential backoff with full jitter: uniform in [base/2, base], base = initial * 2**attempt."""
-    base = min(cap, initial * (2 ** min(attempt, 30)))
-    return base / 2 + rng.random() * base / 2
 
 
 def source_for(config: IngestConfig) -> Source:
