@@ -23,6 +23,7 @@ def test_ingest_file_keeps_exactly_the_last_rows_and_reconciles(tmp_path: Path) 
     assert completed.returncode == 0, completed.stderr
     stats = last_json(completed.stdout)
     assert (stats["written"], stats["dead_letters"]) == (29_700, 300)
+    assert stats["trimmed"] == 28_700  # the final JSON reconciles too: written - trimmed = rows left
     assert rows(db, "SELECT count(*), max(seq) FROM readings") == [(1000, 29_700)]  # malformed ones carry no seq
     assert rows(db, LEDGER) == [(1000, 28_700)]
 

@@ -291,6 +291,11 @@ class IngestSession:
 
     # -- counters ---------------------------------------------------------------------------------------
 
+    def _trimmed(self) -> tuple[int, int]:
+        """Rows and dead letters retention deleted, committed (the SQLite sink only)."""
+        sink = self.writer.sink
+        return int(getattr(sink, "trimmed", 0)), int(getattr(sink, "trimmed_dead_letters", 0))
+
     def _duplicates(self) -> int:
         """Rows the sink skipped for a key already present (--dedupe-key), committed."""
         return int(getattr(self.writer.sink, "duplicates", 0))
@@ -319,7 +324,10 @@ class IngestSession:
         duplicates = self._duplicates()
         if self._stopped:  # whatever never reached the writer is gone with the run
             unwritten = max(received - writer.written - writer.dead_letters - duplicates, unwritten)
+        trimmed, trimmed_dead_letters = self._trimmed()
         return IngestStats(
+            trimmed=trimmed,
+            trimmed_dead_letters=trimmed_dead_letters,
             received=received,
             written=writer.written,
             dead_letters=writer.dead_letters,

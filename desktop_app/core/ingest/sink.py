@@ -140,6 +140,7 @@ class SQLiteSink:
         # skipped (ON CONFLICT DO NOTHING) and counted in `duplicates` once their batch has committed.
         self.dedupe = dedupe
         self.duplicates = 0
+        self.trimmed = self.trimmed_dead_letters = 0  # rows and dead letters deleted by retention, committed
         self._key_indexes: list[int] = []
         self._insert_tail = ""  # deduplicating: ON CONFLICT DO NOTHING
         self._returning = ""  # ... and RETURNING the key, to learn which rows went in
@@ -237,6 +238,8 @@ class SQLiteSink:
         if trimmer is not None:
             trimmer.committed()  # only now: a failed attempt (retried) leaves its running numbers as they were
         self.duplicates += batch.duplicates  # committed: a retried attempt's rows were dropped once, counted once
+        self.trimmed += trimmed.rows  # retention's deletes, committed with this batch (its ledger row says so too)
+        self.trimmed_dead_letters += trimmed.dead_letters
 
     def classify(self, exc: BaseException) -> Failure | None:
         if isinstance(exc, apsw.BusyError | apsw.LockedError):

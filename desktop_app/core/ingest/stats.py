@@ -36,6 +36,8 @@ class IngestStats:
     peak_rss_mb: float = 0.0  # of this process
     duplicates: int = 0  # skipped for a key already in the table (--dedupe-key): neither written nor dead
     redelivered: int = 0  # messages the broker flagged as sent again (MQTT): without a key, possible duplicates
+    trimmed: int = 0  # rows retention deleted from the table (written - trimmed = rows this run left in it)
+    trimmed_dead_letters: int = 0  # dead letters retention deleted
 
     def describe_state(self) -> str:
         """The run's state in words, as the window's Ingest panel and `ingest`'s progress line show it.
