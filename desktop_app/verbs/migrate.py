@@ -84,8 +84,11 @@ def run_migrate(args: argparse.Namespace) -> int:
     for table in result.tables:
         note = "already copied and verified" if table.status == "skipped" else f"{table.seconds:.1f} s"
         print(f"{table.name}: {table.rows:,} rows ({note})")
+    if result.foreign_keys:
+        print(f"foreign keys added: {len(result.foreign_keys)}")
     for item in result.untranslated:
-        print(f"not translated: {item['type']} {item['name']}: {item['reason']}")
+        label = "added NOT VALID" if "rows" in item else "not translated"  # a key the source's rows break
+        print(f"{label}: {item['type']} {item['name']}: {item['reason']}")
     print(f"copied {result.rows:,} rows into {result.target} schema {result.schema} in {result.seconds:.1f} s "
           f"({result.rows_per_s:,.0f} rows/s); counts verified")
     return EXIT_OK

@@ -63,3 +63,60 @@ def test_integer_keys_number_new_rows_from_the_copied_maximum(tmp_path: Path, pg
                           "negative": "id"}  # not the two-column key, not the text key
     # An explicit id still goes in (BY DEFAULT, not ALWAYS), as with SQLite.
     assert query(pg_url, "INSERT INTO alias(id, name) VALUES (1000, 'x') RETURNING id") == [(1000,)]
+
+
+FOREIGN_KEYS = """
+    CREATE TABLE customer(id INTEGER PRIMARY KEY, name TEXT);
+    CREATE TABLE product(sku TEXT PRIMARY KEY, region INTEGER, UNIQUE (sku, region));
+    CREATE TABLE "Order"(id INTEGER PRIMARY KEY,
+        customer_id INTEGER REFERENCES customer ON DELETE CASCADE,
+        sku TEXT, region INTEGER, referrer INTEGER,
+        FOREIGN KEY (sku, region) REFERENCES product(sku, region) ON UPDATE SET NULL,
+        FOREIGN KEY (referrer) REFERENCES "Order"(id));
+    CREATE TABLE stray(id INTEGER PRIMARY KEY, ghost INTEGER REFERENCES nowhere(id));
+"""
+
+
+def test_foreign_keys_are_added_after_the_copy_and_refuse_a_bad_row(tmp_path: Path, pg_url: str) -> None:
+    source = make(tmp_path / "fk.db", FOREIGN_KEYS,
+                  ("INSERT INTO customer VALUES (?, ?)", [(1, "a"), (2, "b")]),
+                  ("INSERT INTO product VALUES (?, ?)", [("p1", 1), ("p2", 2)]),
+                  ('INSERT INTO "Order" VALUES (?, ?, ?, ?, ?)',
+                   [(1, 1, "p1", 1, None), (2, 2, "p2", 2, None), (3, None, "p9", None, 2)]))
+    result = Migration(source, pg_url).run()
+    defs = dict(query(pg_url, "SELECT conname, pg_get_constraintdef(oid) || CASE WHEN convalidated THEN '' "
+                              "ELSE ' (not valid)' END FROM pg_constraint WHERE contype = 'f'"))
+    assert defs == {
+        "Order_fk0": 'FOREIGN KEY (referrer) REFERENCES "Order"(id)',
+        "Order_fk1": "FOREIGN KEY (sku, region) REFERENCES product(sku, region) ON UPDATE SET NULL",
+        "Order_fk2": "FOREIGN KEY (customer_id) REFERENCES customer(id) ON DELETE CASCADE",
+    }
+    assert sorted(result.foreign_keys) == sorted(defs)
+    listed = [item for item in result.untranslated if item["type"] == "foreign key"]
+    assert [(item["table"], item["name"]) for item in listed] == [("stray", "stray_fk0")]
+    assert "nowhere" in listed[0]["reason"]
+    with psycopg.connect(pg_url) as pg:
+        try:
+            pg.execute('INSERT INTO "Order"(customer_id) VALUES (99)')
+            raise AssertionError("a row with no parent was accepted")
+        except psycopg.errors.ForeignKeyViolation:
+            pg.rollback()
+        pg.execute("DELETE FROM customer WHERE id = 1")  # ON DELETE CASCADE came along
+        assert pg.execute('SELECT id FROM "Order" ORDER BY id').fetchall() == [(2,), (3,)]
+
+
+def test_a_foreign_key_the_source_breaks_is_added_not_valid_and_listed_with_its_count(tmp_path: Path, pg_url: str) -> None:
+    source = make(tmp_path / "broken.db", FOREIGN_KEYS,
+                  ("INSERT INTO customer VALUES (?, ?)", [(1, "a")]),
+                  ('INSERT INTO "Order"(id, customer_id) VALUES (?, ?)', [(1, 1), (2, 5), (3, 6), (4, None)]))
+    result = Migration(source, pg_url).run()
+    assert result.verified
+    broken = [item for item in result.untranslated if item["name"] == "Order_fk2"]
+    assert len(broken) == 1 and broken[0]["rows"] == 2 and "NOT VALID" in broken[0]["reason"]
+    assert query(pg_url, "SELECT convalidated FROM pg_constraint WHERE conname = 'Order_fk2'") == [(False,)]
+    assert query(pg_url, "SELECT convalidated FROM pg_constraint WHERE conname = 'Order_fk0'") == [(True,)]
+    assert query(pg_url, 'SELECT count(*) FROM "Order"') == [(4,)]  # every row copied
+    # A rerun adds nothing twice and still lists the broken key.
+    again = Migration(source, pg_url).run()
+    assert [item["rows"] for item in again.untranslated if item["name"] == "Order_fk2"] == [2]
+    assert query(pg_url, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'") == [(3,)]
