@@ -120,7 +120,8 @@ class FleetMetrics:
             self._up[db] = sample is not None
             self._changes.setdefault(db, 0)
             self._flag_codes.setdefault(db, set())
-            if sample is None:
+            if sample is None:  # no figures while down: the last ones would be stale
+                self._samples.pop(db, None)
                 return
             self._samples[db] = sample
             if sample.external_write:
@@ -128,6 +129,14 @@ class FleetMetrics:
             self._flag_codes[db].update(flag.code for flag in sample.red_flags)
             if ledger is not None:
                 self._ingest[db] = ledger
+
+    def forget(self, db: str) -> None:
+        """The database's file is gone or was replaced: `up` 0 and nothing else, so a file reopened at the
+        path starts afresh (its counters from 0, as after a restart)."""
+        with self._lock:
+            self._up[db] = False
+            for state in (self._samples, self._changes, self._flag_codes, self._ingest, self._queries, self._alerts):
+                state.pop(db, None)
 
     def update_queries(self, db: str, values: Mapping[str, QueryValue], alerts: Sequence[AlertState]) -> None:
         """Record one database's latest query runs and the state of each of its alert rules."""

@@ -6,6 +6,10 @@ read-only `Session`, as in the window: its sampler keeps its read connection ope
 holds SQLite's locks and another process closing its last connection cannot delete the WAL under it.
 Ctrl+C and SIGTERM end it cleanly (exit 0).
 
+A database deleted while watched, or replaced (another file now at its path: a different device or inode
+from `os.stat`, the file itself never opened), is said once and served as `up 0` with no figures; a file
+that appears at the path is opened afresh, each interval until it opens.
+
 Several databases can be watched at once (one line per database per interval, prefixed with its name),
 and `--serve HOST:PORT` serves their figures to Prometheus (core/prometheus.py) with a `db` label.
 
@@ -105,13 +109,15 @@ async def _watch(args: argparse.Namespace) -> int:
     ledgers: list[Any] | None = None
     started = loop.time()
 
-    async def opened(path: Path) -> Session | None:
-        """The path's Session; a file locked at its first sample is said once and tried again each interval
-        (None when the run ends first), as a lock later on is."""
+    async def opened(path: Path) -> tuple[Session, tuple[int, int] | None] | None:
+        """The path's Session and the identity of its file; a file locked at its first sample is said once and
+        tried again each interval (None when the run ends first), as a lock later on is."""
         said = ""
         while not stop.is_set():
             try:
-                return await Session.open(path, read_only=True, interval=args.interval)
+                # Taken before the open: a file replaced in between differs from it, and is reopened.
+                identity = file_identity(path)
+                return await Session.open(path, read_only=True, interval=args.interval), identity
             except DatabaseLocked as exc:
                 if str(exc) != said:
                     print(f"sqlite-pulse: {exc}", file=sys.stderr, flush=True)
@@ -123,12 +129,14 @@ async def _watch(args: argparse.Namespace) -> int:
                 await asyncio.wait_for(stop.wait(), args.interval if left is None else min(args.interval, left))
         return None
 
+    identities: list[tuple[int, int] | None] = []  # (st_dev, st_ino) of the file each session opened
     try:
         for path in args.db:
-            session = await opened(path)
-            if session is None:
+            found = await opened(path)
+            if found is None:
                 return EXIT_OK
-            sessions.append(session)
+            sessions.append(found[0])
+            identities.append(found[1])
         several = len(sessions) > 1
         names = [str(path) for path in args.db]
         if plan:
@@ -146,8 +154,15 @@ async def _watch(args: argparse.Namespace) -> int:
             server, port = serve(fleet, host, port)
             print(f"serving metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
 
-        def show(index: int, sample: Sample) -> None:
-            if stop.is_set():
+        live: list[Session | None] = list(sessions)  # None while the path has no file that opens
+
+        def show(index: int, sample: Sample, session: Session | None = None) -> None:
+            if stop.is_set() or (session is not None and live[index] is not session):
+                return  # a sample of a file no longer watched (deleted or replaced) is dropped
+            if file_identity(args.db[index]) != identities[index]:
+                return  # gone or replaced since the sample: `follow_files` is about to say so
+            current = live[index]
+            if current is None:
                 return
             if fleet is not None and ledgers is not None:
                 try:
@@ -157,12 +172,12 @@ async def _watch(args: argparse.Namespace) -> int:
                     return
                 fleet.update(names[index], sample, ledgers[index] if ingesting else None)
                 if plan:
-                    fleet.update_queries(names[index], sessions[index].query_values, sessions[index].alerts.states())
+                    fleet.update_queries(names[index], current.query_values, current.alerts.states())
                 return
             record = series.json_record(table, sample)
             if plan:
                 record.update(
-                    watch_queries.record_fields(sessions[index].query_values, sessions[index].alerts.states(), plan)
+                    watch_queries.record_fields(current.query_values, current.alerts.states(), plan)
                 )
             if several and args.json:
                 record = {"db": names[index], **record}
@@ -173,31 +188,89 @@ async def _watch(args: argparse.Namespace) -> int:
             if not emit(line):
                 stop.set()
 
-        def on_sample(index: int, sample: Sample, _activity: object) -> None:
+        def on_sample(index: int, session: Session, sample: Sample, _activity: object) -> None:
             # A pass publishes its sample, then its query runs and alert changes: shown once all are in.
-            loop.call_soon(show, index, sample)
+            loop.call_soon(show, index, sample, session)
 
-        def failed(index: int, error: PulseError) -> None:  # e.g. locked for a moment: said once, kept watching
+        def failed(index: int, error: PulseError, session: Session | None = None) -> None:
+            # e.g. locked for a moment: said once, kept watching
+            if session is not None and live[index] is not session:
+                return
             prefix = f"{names[index]}: " if several else ""
             print(f"sqlite-pulse: {prefix}{error}", file=sys.stderr, flush=True)
             if fleet is not None:
                 fleet.update(names[index], None)
 
-        for index, session in enumerate(sessions):
-            session.events.sample.connect(functools.partial(on_sample, index))
-            session.events.sampler_error.connect(functools.partial(failed, index))
+        def attach(index: int, session: Session) -> None:
+            session.events.sample.connect(functools.partial(on_sample, index, session))
+            session.events.sampler_error.connect(lambda error: failed(index, error, session))
             session.events.alerts.connect(functools.partial(fired.note, names[index]))
+
+        async def follow_files() -> None:
+            """Each interval: a path whose file is gone or is another file drops its session (`up` 0, no
+            figures); a file at the path is then opened afresh, tried each interval until it opens."""
+            said = [""] * len(live)
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), args.interval)
+                for index, path in enumerate(args.db):
+                    if stop.is_set():
+                        return
+                    now = file_identity(path)
+                    old = live[index]
+                    if now == identities[index] and old is not None:
+                        continue
+                    prefix = f"{names[index]}: " if several else ""
+                    if old is not None:
+                        live[index] = None
+                        what = "was deleted" if now is None else "was replaced by another file; opening that one"
+                        print(f"sqlite-pulse: {prefix}the database {what}.", file=sys.stderr, flush=True)
+                        if fleet is not None and ledgers is not None:
+                            fleet.forget(names[index])
+                            ledgers[index].close()
+                        await old.close()
+                        identities[index] = None
+                    if now is None:
+                        continue
+                    try:
+                        session = await Session.open(path, read_only=True, interval=args.interval)
+                    except PulseError as exc:  # not a database yet (still being copied), locked: said once
+                        if str(exc) != said[index]:
+                            said[index] = str(exc)
+                            print(f"sqlite-pulse: {prefix}{exc}", file=sys.stderr, flush=True)
+                        continue
+                    if stop.is_set():
+                        await session.close()
+                        return
+                    said[index] = ""
+                    identities[index], live[index] = now, session
+                    sessions.append(session)  # closed at the end with the others
+                    if ledgers is not None:
+                        ledgers[index] = LedgerReader(session.path)
+                    if plan:
+                        session.set_query_series(plan.series, plan.rules)
+                    attach(index, session)
+                    if fleet is not None:
+                        fleet.forget(names[index])  # counters start afresh with the new file
+                    if session.last_sample is not None:
+                        show(index, session.last_sample, session)
+
+        for index, session in enumerate(sessions):
+            attach(index, session)
         for index, session in enumerate(sessions):  # every session subscribed before the first await
             if not plan:
                 if session.last_sample is not None:  # the sample taken on opening
-                    show(index, session.last_sample)
+                    show(index, session.last_sample, session)
                 continue
             try:  # the opening sample ran no query: the first record is a pass that does
                 await session.sample_now()
             except PulseError as exc:
                 failed(index, exc)
+        following = loop.create_task(follow_files(), name="watch-files")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), None if args.seconds is None else max(0.0, started + args.seconds - loop.time()))
+        stop.set()
+        await following
     finally:
         stop.set()
         for number in (signal.SIGINT, signal.SIGTERM):
@@ -213,6 +286,16 @@ async def _watch(args: argparse.Namespace) -> int:
             print(f"sqlite-pulse: {line}", file=sys.stderr, flush=True)
         return watch_queries.EXIT_ALERT
     return EXIT_OK
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the file at `path`, None when there is none: `os.stat` only, since opening and
+    closing a file SQLite holds would drop its locks (DESIGN.md)."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def emit(line: str) -> bool:

@@ -215,3 +215,49 @@ def test_a_burst_of_half_sent_requests_does_not_end_the_server(db_path: Path) ->
         errors = stop_serving(watch)
     assert watch.returncode == 0
     assert "Traceback" not in errors
+
+
+def make_database(path: Path, rows: int) -> int:
+    """A database of `rows` rows of 1 KB at `path`; page_count x page_size."""
+    connection = apsw.Connection(str(path))
+    connection.execute("CREATE TABLE t(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+                       "INSERT INTO t SELECT randomblob(1000) FROM n", (rows,))
+    page_count, page_size = (connection.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size"))
+    connection.close()
+    return page_count * page_size
+
+
+def test_a_deleted_database_is_down_without_figures_and_a_new_file_at_its_path_is_served_afresh(tmp_path: Path) -> None:
+    path = tmp_path / "replaced.db"
+    make_database(path, 10)
+    watch, port = start_serving(path)
+    url, label = f"http://127.0.0.1:{port}/metrics", (("db", str(path)),)
+
+    def until(condition: object, seconds: float = 20) -> dict:
+        deadline = time.monotonic() + seconds
+        while not condition(values := scrape(url)):  # type: ignore[operator]
+            assert time.monotonic() < deadline, values
+            time.sleep(0.05)
+        return values
+
+    try:
+        until(lambda values: values.get(("sqlite_pulse_up", label)) == 1.0)
+        path.unlink()
+        values = until(lambda values: values.get(("sqlite_pulse_up", label)) == 0.0)
+        time.sleep(0.5)  # samples of the deleted file, still open, must not come back
+        values = scrape(url)
+        assert values[("sqlite_pulse_up", label)] == 0.0
+        assert not [key for key in values if key[1] == label and key[0] != "sqlite_pulse_up"]
+        for rows in (300, 50):  # a new file where there was none, then one put over the watched file
+            staged = tmp_path / "staged.db"
+            size = make_database(staged, rows)
+            os.replace(staged, path)
+            values = until(lambda values, size=size: values.get(("sqlite_pulse_up", label)) == 1.0
+                           and values.get(("sqlite_pulse_data_bytes", label)) == size)
+            assert values[("sqlite_pulse_db_bytes", label)] == os.stat(path).st_size
+        assert watch.poll() is None
+    finally:
+        errors = stop_serving(watch)
+    assert watch.returncode == 0
+    assert "Traceback" not in errors
+    assert "was deleted" in errors and "was replaced" in errors
