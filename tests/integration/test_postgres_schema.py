@@ -4,6 +4,7 @@ Against the throwaway server of tests/postgres_server.py (`pg_url`)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import apsw
@@ -120,3 +121,37 @@ def test_a_foreign_key_the_source_breaks_is_added_not_valid_and_listed_with_its_
     again = Migration(source, pg_url).run()
     assert [item["rows"] for item in again.untranslated if item["name"] == "Order_fk2"] == [2]
     assert query(pg_url, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'") == [(3,)]
+
+
+def test_decimal_and_boolean_columns_get_their_types_with_exact_values(tmp_path: Path, pg_url: str) -> None:
+    source = make(tmp_path / "types.db", """
+        CREATE TABLE money(id INTEGER PRIMARY KEY, price DECIMAL(10, 2), rate NUMERIC(6,4), whole DECIMAL(12),
+            big NUMERIC(30,10), too_fine DECIMAL(6,1), too_big DECIMAL(3,1), wordy NUMERIC(8,2),
+            paid BOOLEAN, flag BOOL, fuzzy BOOLEAN);
+    """, ("INSERT INTO money VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        (1, 12.34, 0.0001, 7, "12345678901234567890.0123456789", 1.25, 1.5, 1.5, 1, 0, 1),
+        (2, -0.1, 1.5, -123456789012, 0.5, 2.5, 12.5, "n/a", 0, None, 2),
+        (3, None, None, None, None, None, 100.5, None, None, 1, "yes"),
+        (4, 99999999.99, -0.3, 0, 1e-10, 3.0, None, None, True, False, 0),
+    ]))
+    result = Migration(source, pg_url).run()
+    columns = result.tables[0].columns
+    assert {name: columns[name] for name in ("price", "rate", "whole", "paid", "flag")} == {
+        "price": "numeric(10,2)", "rate": "numeric(6,4)", "whole": "numeric(12,0)", "paid": "boolean", "flag": "boolean"}
+    # Kept as before and listed: more decimals than the scale, too large, text, values other than 0/1.
+    assert columns["too_fine"] == "double precision" and columns["too_big"] == "double precision"
+    assert columns["wordy"] == "text" and columns["fuzzy"] == "text"
+    listed = {item["name"]: item["reason"] for item in result.untranslated if item["type"] == "column"}
+    assert set(listed) == {"money.too_fine", "money.too_big", "money.wordy", "money.fuzzy"}
+    assert "1 values are too large for it or have more than 1 decimals" in listed["money.too_fine"]
+    assert "1 values are too large" in listed["money.too_big"]
+    assert "not 0, 1 or NULL" in listed["money.fuzzy"] and "not numbers" in listed["money.wordy"]
+    rows = query(pg_url, "SELECT price::text, rate::text, whole::text, paid, flag FROM money ORDER BY id")
+    assert rows == [("12.34", "0.0001", "7", True, False), ("-0.10", "1.5000", "-123456789012", False, None),
+                    (None, None, None, None, True), ("99999999.99", "-0.3000", "0", True, False)]
+    # SQLite stored the long text as a double (its NUMERIC affinity): the numeric holds that double's value.
+    assert columns["big"] == "numeric(30,10)"
+    assert query(pg_url, "SELECT big::text FROM money ORDER BY id") == [
+        ("12345678901234567000.0000000000",), ("0.5000000000",), (None,), ("0.0000000001",)]
+    with psycopg.connect(pg_url) as pg:  # the application can use the types
+        assert pg.execute("SELECT sum(price) FROM money WHERE paid").fetchone()[0] == Decimal("100000012.33")

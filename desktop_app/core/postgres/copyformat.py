@@ -14,6 +14,7 @@ raises Unencodable (the row becomes a dead letter); the server still checks the 
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Callable, Sequence
 
@@ -98,8 +99,61 @@ def _blob(value: object) -> bytes:
     return _text(value)  # text (and numbers) kept as their UTF-8 bytes
 
 
+def _decimal_text(value: object) -> str:
+    cls = value.__class__
+    if cls is bool or cls is int:
+        return str(int(value))  # type: ignore[call-overload]
+    if cls is float:
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            raise Unencodable(f"{_show(value)} is not a finite number")
+        return repr(value)  # the shortest text that reads back as the same double: what was stored
+    if cls is str and value.strip():  # type: ignore[attr-defined]
+        return value.strip()  # type: ignore[attr-defined]
+    raise Unencodable(f"{_show(value)} is not a number")
+
+
+def _numeric(value: object) -> bytes:
+    """PostgreSQL's binary numeric: ndigits, weight, sign, dscale, then base-10000 digits (numeric.c)."""
+    text = _decimal_text(value)
+    negative = text.startswith("-")
+    mantissa, _, exponent = text.lstrip("+-").lower().partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    if not (whole + fraction).isdigit() or (exponent and not exponent.lstrip("+-").isdigit()):
+        raise Unencodable(f"{_show(value)} is not a number")
+    shift = int(exponent or 0)  # move the point: 1.5e3 -> 1500, 1.5e-3 -> 0.0015
+    digits = whole + fraction
+    point = len(whole) + shift
+    if point > len(digits):
+        digits += "0" * (point - len(digits))
+    elif point < 0:
+        digits, point = "0" * -point + digits, 0
+    whole, fraction = digits[:point], digits[point:]
+    dscale = len(fraction)
+    whole = whole.zfill(-(-len(whole) // 4) * 4)
+    fraction += "0" * (-len(fraction) % 4)
+    groups = [int(whole[i:i + 4]) for i in range(0, len(whole), 4)]
+    weight = len(groups) - 1
+    groups += [int(fraction[i:i + 4]) for i in range(0, len(fraction), 4)]
+    while groups and groups[0] == 0:
+        groups.pop(0)
+        weight -= 1
+    while groups and groups[-1] == 0:
+        groups.pop()
+    if not groups:
+        weight, negative = 0, False
+    body = struct.pack(f">hhHh{len(groups)}H", len(groups), weight, 0x4000 if negative else 0, dscale, *groups)
+    return _LENGTH(len(body)) + body
+
+
+def _boolean(value: object) -> bytes:
+    if value.__class__ in (bool, int) and value in (0, 1):
+        return b"\x00\x00\x00\x01" + (b"\x01" if value else b"\x00")
+    raise Unencodable(f"{_show(value)} is not 0 or 1")
+
+
 ENCODERS: dict[str, Callable[[object], bytes]] = {
     "INTEGER": _integer, "REAL": _real, "TEXT": _text, "BLOB": _blob, "ANY": _text,
+    "NUMERIC": _numeric, "BOOLEAN": _boolean,  # for migrate's numeric(p,s) and boolean columns
 }
 # The common Python class of each type's values: the generated fast loop packs those directly.
 _FAST_CLASS = {"INTEGER": "int", "REAL": "float", "TEXT": "str", "ANY": "str", "BLOB": "bytes"}
@@ -117,7 +171,10 @@ class RowEncoder:
         self.encoders = [ENCODERS[kind] for kind in self.types]
         self.names = list(names)
         self.header = struct.pack(">h", len(self.types))
-        self._encode_all = self._generate()
+        if all(kind in _FAST_CLASS for kind in self.types):
+            self._encode_all = self._generate()
+        else:  # numeric or boolean columns: value by value
+            self._encode_all = self._row_by_row
 
     def _generate(self) -> Callable[[Sequence[Sequence[object]]], tuple[list[bytes | None], dict[int, str]]]:
         values = [f"v{index}" for index in range(len(self.types))]
@@ -185,6 +242,9 @@ class RowEncoder:
             return self._encode_all(rows)
         except (struct.error, UnicodeEncodeError):
             pass  # the fast path met an out-of-range integer or text that is not UTF-8: row by row
+        return self._row_by_row(rows)
+
+    def _row_by_row(self, rows: Sequence[Sequence[object]]) -> tuple[list[bytes | None], dict[int, str]]:
         out: list[bytes | None] = []
         refused: dict[int, str] = {}
         for index, row in enumerate(rows):
