@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import platform
 import socket
 import sys
 import threading
@@ -171,8 +172,15 @@ class FleetMetrics:
         for db, sample in samples.items():
             family.add_metric([db], 1.0 if sample.journal_mode == "wal" else 0.0)
         yield family
+        family = GaugeMetricFamily(f"{PREFIX}_journal_mode_info", "The database's journal mode, as a label (always 1).",
+                                   labels=["db", "mode"])
+        for db, sample in samples.items():
+            family.add_metric([db, sample.journal_mode], 1.0)
+        yield family
         counter = CounterMetricFamily(
-            f"{PREFIX}_data_version_changes", "Samples in which another connection had committed (PRAGMA data_version moved).",
+            f"{PREFIX}_data_version_changes",
+            "Samples that saw another connection's commit (PRAGMA data_version moved since the previous sample); "
+            "not commits: any number of commits between two samples counts once.",
             labels=["db"],
         )
         for db, count in changes.items():
@@ -212,7 +220,7 @@ def _query_families(queries: Mapping[str, Mapping[str, QueryValue]], alerts: Map
     """The user's query series and alert rules (`watch --query/--alert`), per database."""
     from prometheus_client.core import GaugeMetricFamily
 
-    value_name, cost_name, alert_name = f"{PREFIX}_query_value", f"{PREFIX}_query_cost_seconds", f"{PREFIX}_alert"
+    value_name, cost_name, alert_name = f"{PREFIX}_query_value", f"{PREFIX}_query_duration_seconds", f"{PREFIX}_alert"
     # A labelled series gives its total and one sample per label (with a `label` label): one family, two label
     # sets, which the text format allows. A run without a value is left out, not shown as 0.
     values = GaugeMetricFamily(value_name, "The latest value of a query series (a labelled series: its total, "
@@ -235,12 +243,39 @@ def _query_families(queries: Mapping[str, Mapping[str, QueryValue]], alerts: Map
     yield family
 
 
-def serve(metrics: FleetMetrics, host: str, port: int) -> tuple[Any, int]:
-    """Start the HTTP endpoint on a daemon thread: (server, the bound port). Port 0 picks a free one."""
-    from prometheus_client import CollectorRegistry, make_wsgi_app
+class BuildInfo:
+    """`sqlite_pulse_build_info{version, sqlite, python} 1`: what is running, for joins and dashboards."""
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        from desktop_app import __version__
+
+        family = GaugeMetricFamily(f"{PREFIX}_build_info", "SQLite Pulse's version, its SQLite library and Python "
+                                   "(always 1).", labels=["version", "sqlite", "python"])
+        family.add_metric([__version__, apsw.sqlite_lib_version(), platform.python_version()], 1.0)
+        yield family
+
+    def describe(self) -> list[Any]:
+        return []
+
+
+def registry_for(metrics: FleetMetrics) -> Any:
+    """The endpoint's registry: the fleet's figures, the build info and the process's own (`process_*`)."""
+    from prometheus_client import CollectorRegistry, ProcessCollector
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(metrics)
+    registry.register(BuildInfo())
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def serve(metrics: FleetMetrics, host: str, port: int) -> tuple[Any, int]:
+    """Start the HTTP endpoint on a daemon thread: (server, the bound port). Port 0 picks a free one."""
+    from prometheus_client import make_wsgi_app
+
+    registry = registry_for(metrics)
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
         server_class = type("MetricsServer", (_MetricsServer,), {"address_family": family})

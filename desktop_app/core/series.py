@@ -69,7 +69,9 @@ class Metric:
     name: str
     help: str
     kind: Literal["gauge", "counter"] = "gauge"
-    scale: float = 1.0  # exported value = value / scale (ms -> seconds)
+    # exported value = value / scale (ms -> seconds, % -> ratio). Names follow Prometheus' conventions: base
+    # units (`_bytes`, `_seconds`), a ratio 0-1 ends in `_ratio`, a duration in `_duration_seconds`.
+    scale: float = 1.0
 
 
 class Formatter(Protocol):
@@ -257,11 +259,11 @@ BUILTIN: tuple[Series, ...] = check((
     Series("freelist_percent", "freelist", "freelist_percent", unit="%", fmt="{:.1f} %", color="free_percent",
            chart=Chart("freelist_percent", "Freelist (% of pages)"), json_key="freelist_percent",
            tile=Tile("freelist", "freelist", detail="free · {freelist_count:,.0f} pages", color="free"),
-           metric=Metric("freelist_percent", "Unused pages as a percentage of all pages.")),
+           metric=Metric("freelist_ratio", "Unused pages as a fraction of all pages (0-1).", scale=100.0)),
     Series("page_size", "page size", "page_size", unit="bytes", json_key="page_size",
            metric=Metric("page_size_bytes", "The database page size.")),
     Series("cost_ms", "sample cost", "cost_ms", unit="ms", json_key="cost_ms",
-           metric=Metric("sample_cost_seconds", "How long the last sample took.", scale=1000.0)),
+           metric=Metric("sample_duration_seconds", "How long the last sample took.", scale=1000.0)),
     Series("taken_at", "sampled at", "taken_at", unit="s", json_key="taken_at",
            metric=Metric("last_sample_timestamp_seconds", "When the last sample was taken (Unix time).")),
 ))

@@ -203,7 +203,7 @@ def test_the_metrics_endpoint_serves_query_values_costs_and_alerts(db_path: Path
             assert values[("sqlite_pulse_query_value", (db, ("label", device), ("query", "by_device")))] == count
         assert not [key for key in values if key[0] == "sqlite_pulse_query_value" and ("query", "gone") in key[1]]
         for name in ("n", "by_device", "gone"):  # a run without a value still cost something
-            assert 0 <= values[("sqlite_pulse_query_cost_seconds", (db, ("query", name)))] < 1
+            assert 0 <= values[("sqlite_pulse_query_duration_seconds", (db, ("query", name)))] < 1
         assert values[("sqlite_pulse_alert", (db, ("rule", "n > 100")))] == 1.0
         assert values[("sqlite_pulse_alert", (db, ("rule", "n < 10")))] == 0.0
     finally:

@@ -62,15 +62,60 @@ def test_metrics_endpoint_serves_each_database_with_its_figures_and_ingest_count
             assert values[("sqlite_pulse_page_size_bytes", label)] == page_size
             assert values[("sqlite_pulse_data_bytes", label)] == page_size * page_count
             assert values[("sqlite_pulse_wal_mode", label)] == 1.0
+            assert values[("sqlite_pulse_journal_mode_info", (*label, ("mode", "wal")))] == 1.0
+            assert 0 <= values[("sqlite_pulse_freelist_ratio", label)] <= 1
+            assert 0 < values[("sqlite_pulse_sample_duration_seconds", label)] < 5
         label = (("db", str(other)),)
         assert values[("sqlite_pulse_ingest_rows_total", label)] == report["written"]
         assert values[("sqlite_pulse_ingest_dead_letters_total", label)] == report["dead_letters"] > 0
         assert values[("sqlite_pulse_ingest_batches_total", label)] >= 1
         assert ("sqlite_pulse_ingest_rows_total", (("db", str(db_path)),)) not in values  # no ledger there
+        build = [labels for name, labels in values if name == "sqlite_pulse_build_info"]
+        assert len(build) == 1 and dict(build[0])["sqlite"] == apsw.sqlite_lib_version()
+        assert dict(build[0])["python"] == ".".join(map(str, sys.version_info[:3]))
+        assert values[("process_resident_memory_bytes", ())] > 0  # prometheus_client's process collector
     finally:
         watch.terminate()
         watch.communicate(timeout=20)  # also closes the pipes
     assert watch.returncode == 0
+
+
+def test_metric_names_follow_the_conventions_and_the_json_keeps_its_keys(tmp_path: Path, db_path: Path) -> None:
+    """A ratio ends in _ratio (0-1), a duration in _duration_seconds; `watch --json` keeps the sample's keys."""
+    from prometheus_client import generate_latest
+
+    from desktop_app.core.metrics import MetricsSampler
+    from desktop_app.core.prometheus import FleetMetrics, registry_for
+
+    connection = apsw.Connection(str(db_path))
+    connection.execute("CREATE TABLE big(x)")
+    connection.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50) "
+                       "INSERT INTO big SELECT randomblob(2000) FROM n")
+    connection.execute("DELETE FROM big")  # pages to the freelist
+    connection.close()
+    sampler = MetricsSampler(db_path)
+    try:
+        sample = sampler.sample()
+    finally:
+        sampler.close()
+    assert sample.freelist_percent > 1
+    fleet = FleetMetrics()
+    fleet.update("pulse", sample)
+    families = {family.name: family for family in text_string_to_metric_families(generate_latest(registry_for(fleet)).decode())}
+    [ratio] = families["sqlite_pulse_freelist_ratio"].samples
+    assert ratio.value == sample.freelist_percent / 100
+    [duration] = families["sqlite_pulse_sample_duration_seconds"].samples
+    assert duration.value == sample.cost_ms / 1000
+    assert "sqlite_pulse_freelist_percent" not in families and "sqlite_pulse_sample_cost_seconds" not in families
+    wrong = [name for name in families if "percent" in name or name.endswith("_cost_seconds")]
+    assert not wrong, "ratios are 0-1 and named _ratio, durations _duration_seconds"
+    assert [s.labels for s in families["sqlite_pulse_journal_mode_info"].samples] == [{"db": "pulse", "mode": "wal"}]
+    assert families["sqlite_pulse_data_version_changes"].documentation.startswith("Samples that saw another")
+    assert "process_cpu_seconds" in families
+    result = subprocess.run([sys.executable, "-m", "desktop_app", "watch", str(db_path), "--json", "--seconds", "0.1"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    record = json.loads(result.stdout.splitlines()[0])
+    assert {"freelist_percent", "cost_ms"} <= set(record)
 
 
 def test_serve_binds_loopback_by_default() -> None:
