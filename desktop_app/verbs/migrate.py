@@ -88,7 +88,8 @@ def run_migrate(args: argparse.Namespace) -> int:
         print(f"foreign keys added: {len(result.foreign_keys)}")
     for item in result.untranslated:
         label = "added NOT VALID" if "rows" in item else "not translated"  # a key the source's rows break
-        print(f"{label}: {item['type']} {item['name']}: {item['reason']}")
+        written = f" ({item['sql']})" if item.get("sql") and item["type"] in ("check", "default") else ""
+        print(f"{label}: {item['type']} {item['name']}{written}: {item['reason']}")
     print(f"copied {result.rows:,} rows into {result.target} schema {result.schema} in {result.seconds:.1f} s "
           f"({result.rows_per_s:,.0f} rows/s); counts verified")
     return EXIT_OK

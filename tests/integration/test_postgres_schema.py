@@ -4,6 +4,9 @@ Against the throwaway server of tests/postgres_server.py (`pg_url`)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -155,3 +158,93 @@ def test_decimal_and_boolean_columns_get_their_types_with_exact_values(tmp_path:
         ("12345678901234567000.0000000000",), ("0.5000000000",), (None,), ("0.0000000001",)]
     with psycopg.connect(pg_url) as pg:  # the application can use the types
         assert pg.execute("SELECT sum(price) FROM money WHERE paid").fetchone()[0] == Decimal("100000012.33")
+
+
+CONSTRAINTS = """
+    CREATE TABLE item(
+        id INTEGER PRIMARY KEY DEFAULT 7,
+        name TEXT NOT NULL DEFAULT 'unnamed' CHECK (length(name) BETWEEN 1 AND 20),
+        qty INTEGER DEFAULT 0 CONSTRAINT qty_sane CHECK (qty >= 0 AND qty NOT NULL),
+        price REAL DEFAULT -1.5,
+        size TEXT DEFAULT 'M' CHECK (size IN ('S', 'M', 'L') OR size IS NULL),
+        paid BOOLEAN DEFAULT FALSE,
+        created TEXT DEFAULT CURRENT_TIMESTAMP,
+        changed TEXT DEFAULT (datetime('now')),
+        day TEXT DEFAULT CURRENT_DATE,
+        local TEXT DEFAULT (datetime('now', 'localtime')),
+        email TEXT COLLATE NOCASE UNIQUE,
+        padded TEXT COLLATE RTRIM,
+        born TEXT CHECK (julianday(born) > 2400000),
+        code TEXT CHECK (code LIKE 'A%'),
+        CHECK (qty < 1000 OR name <> 'bulk'),
+        CONSTRAINT chained CHECK (qty < 1000 = 1)
+    );
+"""
+
+
+def test_defaults_checks_and_nocase_are_translated_and_the_rest_listed(tmp_path: Path, pg_url: str) -> None:
+    source = make(tmp_path / "constraints.db", CONSTRAINTS,
+                  ("INSERT INTO item(id, name, qty, email) VALUES (?, ?, ?, ?)", [(1, "a", 5, "Ann@Example.com")]))
+    result = Migration(source, pg_url).run()
+    assert result.verified
+    listed = {(item["type"], item["name"]): item for item in result.untranslated}
+    assert set(listed) == {("default", "item.id"), ("default", "item.local"), ("collation", "item.padded"),
+                           ("check", "item"), ("check", "chained")}
+    assert listed[("default", "item.local")]["reason"] == "uses the SQLite function datetime()"
+    not_checks = sorted(item["reason"] for item in result.untranslated if item["type"] == "check")
+    assert not_checks == ["chains comparisons, which SQLite and PostgreSQL rank differently",
+                          "uses LIKE (its case rules differ in PostgreSQL)", "uses the SQLite function julianday()"]
+    assert listed[("collation", "item.padded")]["sql"] == "RTRIM"
+    with psycopg.connect(pg_url) as pg:
+        # Every default works: an INSERT naming only what SQLite would require.
+        row = pg.execute("INSERT INTO item(email) VALUES ('bob@x.org') "
+                         "RETURNING id, name, qty, price, size, paid, created, changed, day, local").fetchone()
+        now = pg.execute("SELECT to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD')").fetchone()[0]
+        assert row[:6] == (2, "unnamed", 0, -1.5, "M", False)
+        assert row[6].startswith(now) and len(row[6]) == 19 and row[7] == row[6] and row[8] == now
+        assert row[9] is None
+        for bad in ("INSERT INTO item(name) VALUES ('')", "INSERT INTO item(qty) VALUES (-1)",
+                    "INSERT INTO item(size) VALUES ('XL')", "INSERT INTO item(qty, name) VALUES (2000, 'bulk')"):
+            try:
+                pg.execute(bad)
+                raise AssertionError(f"accepted: {bad}")
+            except psycopg.errors.CheckViolation:
+                pg.rollback()
+        pg.execute("INSERT INTO item(qty, name, size) VALUES (2000, 'crate', NULL)")
+        # NOCASE: equal ignoring case, unique ignoring case, as in SQLite.
+        assert pg.execute("SELECT id FROM item WHERE email = 'ANN@example.COM'").fetchone() == (1,)
+        try:
+            pg.execute("INSERT INTO item(email) VALUES ('ann@EXAMPLE.com')")
+            raise AssertionError("a NOCASE-duplicate was accepted")
+        except psycopg.errors.UniqueViolation:
+            pg.rollback()
+        names = {name for (name,) in pg.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'c' AND conrelid = 'item'::regclass")}
+        assert "qty_sane" in names and len(names) == 4
+
+
+def test_a_check_the_copied_rows_break_is_added_not_valid_and_listed(tmp_path: Path, pg_url: str) -> None:
+    source = tmp_path / "ignored.db"
+    connection = apsw.Connection(str(source))
+    connection.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER CHECK (n > 0));"
+                       "PRAGMA ignore_check_constraints = ON; INSERT INTO t(n) VALUES (1), (-1), (-2), (NULL);")
+    connection.close()
+    result = Migration(source, pg_url).run()
+    broken = [item for item in result.untranslated if item["type"] == "check"]
+    assert len(broken) == 1 and broken[0]["rows"] == 2 and broken[0]["sql"] == "n > 0"
+    assert query(pg_url, "SELECT convalidated FROM pg_constraint WHERE contype = 'c' AND conrelid = 't'::regclass") == [(False,)]
+    assert query(pg_url, "SELECT count(*) FROM t") == [(4,)]
+
+
+def test_the_cli_lists_what_it_did_not_translate_in_its_summary_and_json(tmp_path: Path, pg_url: str) -> None:
+    source = make(tmp_path / "cli.db", "CREATE TABLE t(id INTEGER PRIMARY KEY, born TEXT CHECK (julianday(born) > 0));")
+    argv = [sys.executable, "-m", "desktop_app", "migrate", str(source), "--to"]
+    shown = subprocess.run([*argv, pg_url, "--schema", "text_run"], capture_output=True, text=True, timeout=120,
+                           stdin=subprocess.DEVNULL)
+    assert shown.returncode == 0, shown.stderr
+    assert "not translated: check t (julianday(born) > 0): uses the SQLite function julianday()" in shown.stdout
+    ran = subprocess.run([*argv, pg_url, "--json"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["untranslated"] == [{"type": "check", "name": "t", "table": "t",
+                                                      "sql": "julianday(born) > 0",
+                                                      "reason": "uses the SQLite function julianday()"}]

@@ -1,0 +1,250 @@
+"""SQLite's DEFAULT and CHECK expressions -> PostgreSQL, conservatively: what is not surely the same is refused.
+
+apsw has no SQL parser, so a small tokenizer reads the CREATE TABLE text from sqlite_schema (DEFAULTs come
+ready from pragma_table_xinfo). Translated: literals (numbers, strings, NULL, TRUE/FALSE), column names,
+comparisons, arithmetic, ||, AND/OR/NOT, IS [NOT] NULL, [NOT] IN (...), [NOT] BETWEEN, length() and abs(),
+and as DEFAULTs CURRENT_TIMESTAMP / CURRENT_DATE / CURRENT_TIME and datetime('now') / date('now') /
+time('now'), written as text in SQLite's own format (UTC 'YYYY-MM-DD HH:MM:SS'). Anything else (another
+function, LIKE or GLOB with their own case rules, CASE, CAST, a subquery, a name that is not a column) raises
+Untranslatable with the reason, and the caller lists it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from desktop_app.core.ingest.mapping import quote_identifier as q
+
+TOKEN = re.compile(
+    r"""(?P<space>\s+|--[^\n]*|/\*.*?(?:\*/|\Z))
+    |(?P<string>'(?:[^']|'')*')
+    |(?P<blob>[xX]'[0-9a-fA-F]*')
+    |(?P<ident>"(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`)
+    |(?P<hex>0[xX][0-9a-fA-F]+)
+    |(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
+    |(?P<word>[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*)
+    |(?P<op>\|\||<=|>=|==|!=|<>|<<|>>|->>|->|[-+*/%<>=~&|(),.;])""",
+    re.VERBOSE | re.DOTALL,
+)
+KEYWORDS = {"AND", "OR", "NOT", "NULL", "IN", "BETWEEN", "TRUE", "FALSE"}
+FUNCTIONS = {"length", "abs"}  # the same result in both for the text and numbers they are given
+OPERATORS = {"=": "=", "==": "=", "!=": "<>", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=",
+             "+": "+", "-": "-", "*": "*", "/": "/", "%": "%", "||": "||", "(": "(", ")": ")", ",": ","}
+# As DEFAULTs of a text column: the text SQLite itself writes (UTC).
+NOW_FORMATS = {"CURRENT_TIMESTAMP": "YYYY-MM-DD HH24:MI:SS", "CURRENT_DATE": "YYYY-MM-DD", "CURRENT_TIME": "HH24:MI:SS"}
+NOW_FUNCTIONS = {"datetime": "CURRENT_TIMESTAMP", "date": "CURRENT_DATE", "time": "CURRENT_TIME"}
+TABLE_CONSTRAINTS = {"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"}
+
+
+class Untranslatable(ValueError):
+    """Not translated; the message says why."""
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # string, blob, ident, hex, number, word, op
+    text: str
+    start: int
+    end: int
+
+    @property
+    def upper(self) -> str:
+        return self.text.upper() if self.kind == "word" else ""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str | None  # CONSTRAINT name, when given
+    sql: str  # the expression as written in SQLite
+    tokens: tuple[Token, ...]
+
+
+def tokenize(sql: str) -> list[Token]:
+    tokens: list[Token] = []
+    position = 0
+    while position < len(sql):
+        match = TOKEN.match(sql, position)
+        if match is None:
+            raise Untranslatable(f"cannot read {sql[position:position + 10]!r}")
+        if match.lastgroup != "space":
+            tokens.append(Token(match.lastgroup or "", match.group(), match.start(), match.end()))
+        position = match.end()
+    return tokens
+
+
+def identifier(token: Token) -> str:
+    """The name a word or quoted identifier stands for."""
+    text = token.text
+    if token.kind == "ident":
+        if text[0] == "[":
+            return text[1:-1]
+        return text[1:-1].replace(text[0] * 2, text[0])
+    return text
+
+
+def checks(create_sql: str) -> list[Check]:
+    """Every CHECK of a CREATE TABLE (column and table constraints), in order."""
+    tokens = tokenize(create_sql)
+    start = next((i for i, token in enumerate(tokens) if token.text == "("), None)
+    if start is None:
+        return []  # CREATE TABLE ... AS SELECT: no constraints
+    found: list[Check] = []
+    depth, name, index = 0, None, start + 1
+    while index < len(tokens):
+        token = tokens[index]
+        if token.text == "(":
+            depth += 1
+        elif token.text == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and token.upper == "CONSTRAINT" and index + 1 < len(tokens):
+            name = identifier(tokens[index + 1])
+            index += 2
+            continue
+        elif depth == 0 and token.upper == "CHECK" and index + 1 < len(tokens) and tokens[index + 1].text == "(":
+            end = _closing(tokens, index + 1)
+            body = tuple(tokens[index + 2:end])
+            found.append(Check(name, create_sql[body[0].start:body[-1].end] if body else "", body))
+            name, index = None, end + 1
+            continue
+        elif depth == 0 and token.text == ",":
+            name = None
+        index += 1
+    return found
+
+
+def _closing(tokens: list[Token], open_index: int) -> int:
+    depth = 0
+    for index in range(open_index, len(tokens)):
+        if tokens[index].text == "(":
+            depth += 1
+        elif tokens[index].text == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+    raise Untranslatable("unbalanced parentheses")
+
+
+def expression(tokens: tuple[Token, ...] | list[Token], column: Callable[[str], str | None]) -> str:
+    """PostgreSQL text for a CHECK expression; `column(name)` gives a column's real name, or None."""
+    if not tokens:
+        raise Untranslatable("an empty expression")
+    out: list[str] = []
+    for index, token in enumerate(tokens):
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        before = tokens[index - 1] if index else None
+        if token.kind in ("string", "number"):
+            out.append(token.text)
+        elif token.kind == "hex":
+            raise Untranslatable(f"the hexadecimal literal {token.text}")
+        elif token.kind == "blob":
+            raise Untranslatable(f"the blob literal {token.text}")
+        elif token.kind == "op":
+            if token.text not in OPERATORS:
+                raise Untranslatable(f"the operator {token.text}")
+            out.append(OPERATORS[token.text])
+        elif token.kind == "word" and token.upper not in KEYWORDS and following is not None and following.text == "(":
+            if token.text.lower() not in FUNCTIONS:
+                raise Untranslatable(f"uses the SQLite function {token.text.lower()}()")
+            out.append(token.text.lower())
+        elif token.upper == "IS":
+            # Only IS [NOT] NULL: SQLite's `a IS b` between values has no same-spelled PostgreSQL form.
+            rest = [t.upper for t in tokens[index + 1:index + 3]]
+            if not (rest[:1] == ["NULL"] or rest == ["NOT", "NULL"]):
+                raise Untranslatable("uses IS between two values")
+            out.append("IS")
+        elif token.upper == "NOT" and following is not None and following.upper == "NULL" and (
+                before is None or before.upper != "IS"):
+            out.append("IS NOT")  # SQLite's postfix `x NOT NULL`
+        elif token.upper in ("ISNULL", "NOTNULL"):
+            out.append("IS NULL" if token.upper == "ISNULL" else "IS NOT NULL")
+        elif token.upper in KEYWORDS:
+            out.append(token.upper)
+        elif token.kind == "word" and token.upper in ("LIKE", "GLOB", "REGEXP", "MATCH"):
+            raise Untranslatable(f"uses {token.upper} (its case rules differ in PostgreSQL)")
+        elif token.kind in ("word", "ident"):
+            name = column(identifier(token))
+            if name is None:
+                what = token.upper if token.kind == "word" else identifier(token)
+                raise Untranslatable(f"uses {what}, which is not a column of the table nor translated")
+            out.append(q(name))
+        else:
+            raise Untranslatable(f"uses {token.text}")
+    _one_comparison_per_term(tokens)
+    return " ".join(out)
+
+
+COMPARISONS = {"=", "==", "!=", "<>", "<", "<=", ">", ">=", "IS", "IN", "BETWEEN", "ISNULL", "NOTNULL"}
+
+
+def _one_comparison_per_term(tokens: tuple[Token, ...] | list[Token]) -> None:
+    """Refuse `a < b = c` and the like: the two dialects rank comparison operators differently."""
+    counts = [0]
+    between = [False]
+    for index, token in enumerate(tokens):
+        word = token.upper or token.text
+        if token.text == "(":
+            counts.append(0)
+            between.append(False)
+        elif token.text == ")":
+            counts.pop()
+            between.pop()
+        elif word == "AND" and between[-1]:
+            between[-1] = False  # BETWEEN's own AND
+        elif word in ("AND", "OR", "NOT", ","):
+            if word == "NOT" and index + 1 < len(tokens) and tokens[index + 1].upper in ("NULL", "IN", "BETWEEN"):
+                continue
+            counts[-1] = 0
+        elif word in COMPARISONS:
+            counts[-1] += 1
+            between[-1] = between[-1] or word == "BETWEEN"
+            if counts[-1] > 1:
+                raise Untranslatable("chains comparisons, which SQLite and PostgreSQL rank differently")
+
+
+def default(text: str, pg_type: str) -> str:
+    """PostgreSQL text for a column DEFAULT (pragma_table_xinfo's dflt_value) on a column of `pg_type`."""
+    tokens = tokenize(text)
+    while len(tokens) >= 2 and tokens[0].text == "(" and _closing(tokens, 0) == len(tokens) - 1:
+        tokens = tokens[1:-1]
+    kinds = [t.kind for t in tokens]
+    words = [t.upper for t in tokens]
+    if kinds == ["word"] and words[0] == "NULL":
+        return "NULL"
+    if kinds in (["number"], ["op", "number"]) and (kinds == ["number"] or tokens[0].text in "+-"):
+        number = "".join(t.text for t in tokens)
+        if pg_type == "boolean":
+            if number not in ("0", "1"):
+                raise Untranslatable(f"the number {number} on a boolean column")
+            return "TRUE" if number == "1" else "FALSE"
+        if pg_type == "bytea":
+            raise Untranslatable("a number on a blob column")
+        return number if pg_type != "text" else "'" + number + "'"
+    if kinds == ["word"] and words[0] in ("TRUE", "FALSE"):
+        if pg_type == "boolean":
+            return words[0]
+        if pg_type in ("bigint", "double precision") or pg_type.startswith("numeric"):
+            return "1" if words[0] == "TRUE" else "0"
+        raise Untranslatable(f"{words[0]} on a {pg_type} column")
+    if kinds == ["string"]:
+        if pg_type == "text":
+            return tokens[0].text
+        raise Untranslatable(f"a string on a {pg_type} column")
+    now = None
+    if kinds == ["word"] and words[0] in NOW_FORMATS:
+        now = words[0]
+    elif kinds == ["word", "op", "string", "op"] and tokens[0].text.lower() in NOW_FUNCTIONS \
+            and tokens[2].text.lower() == "'now'" and tokens[3].text == ")":
+        now = NOW_FUNCTIONS[tokens[0].text.lower()]
+    if now is not None:
+        if pg_type != "text":
+            raise Untranslatable(f"the time now as text on a {pg_type} column")
+        return f"to_char(now() AT TIME ZONE 'utc', '{NOW_FORMATS[now]}')"
+    function = next((t.text.lower() for t, n in zip(tokens, tokens[1:], strict=False) if t.kind == "word"
+                     and n.text == "("), None)
+    if function is not None:
+        raise Untranslatable(f"uses the SQLite function {function}()")
+    raise Untranslatable("not a literal or a time of now")
