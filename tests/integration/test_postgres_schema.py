@@ -167,7 +167,8 @@ CONSTRAINTS = """
         qty INTEGER DEFAULT 0 CONSTRAINT qty_sane CHECK (qty >= 0 AND qty NOT NULL),
         price REAL DEFAULT -1.5,
         size TEXT DEFAULT 'M' CHECK (size IN ('S', 'M', 'L') OR size IS NULL),
-        paid BOOLEAN DEFAULT FALSE,
+        paid BOOLEAN DEFAULT FALSE CHECK (paid IN (0, 1)),
+        weight REAL CONSTRAINT weight_known NOT NULL DEFAULT 1 CHECK (weight > 0),
         created TEXT DEFAULT CURRENT_TIMESTAMP,
         changed TEXT DEFAULT (datetime('now')),
         day TEXT DEFAULT CURRENT_DATE,
@@ -220,7 +221,7 @@ def test_defaults_checks_and_nocase_are_translated_and_the_rest_listed(tmp_path:
             pg.rollback()
         names = {name for (name,) in pg.execute(
             "SELECT conname FROM pg_constraint WHERE contype = 'c' AND conrelid = 'item'::regclass")}
-        assert "qty_sane" in names and len(names) == 4
+        assert "qty_sane" in names and "weight_known" not in names and len(names) == 5  # paid's check: its type
 
 
 def test_a_check_the_copied_rows_break_is_added_not_valid_and_listed(tmp_path: Path, pg_url: str) -> None:

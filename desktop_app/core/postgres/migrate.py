@@ -368,7 +368,10 @@ class Migration:
             plan.notes.append({"type": "check", "name": plan.name, "table": plan.name, "sql": plan.sql,
                                "reason": f"the CREATE TABLE could not be read: {exc}"})
             return
+        types = {c.name: c.pg_type for c in plan.columns}
         for check in found:
+            if types.get(sqlite_ddl.boolean_range(check.tokens, lambda n: names.get(n.lower())) or "") == "boolean":
+                continue  # `flag IN (0, 1)` on a column that became boolean: the type is that check
             try:
                 plan.checks.append((check.name, sqlite_ddl.expression(check.tokens, lambda n: names.get(n.lower())),
                                     check.sql))

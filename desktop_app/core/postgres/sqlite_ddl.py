@@ -91,7 +91,7 @@ def checks(create_sql: str) -> list[Check]:
     if start is None:
         return []  # CREATE TABLE ... AS SELECT: no constraints
     found: list[Check] = []
-    depth, name, index = 0, None, start + 1
+    depth, name, named_at, index = 0, None, -1, start + 1
     while index < len(tokens):
         token = tokens[index]
         if token.text == "(":
@@ -101,17 +101,16 @@ def checks(create_sql: str) -> list[Check]:
                 break
             depth -= 1
         elif depth == 0 and token.upper == "CONSTRAINT" and index + 1 < len(tokens):
-            name = identifier(tokens[index + 1])
+            name, named_at = identifier(tokens[index + 1]), index + 2  # names the constraint right after it
             index += 2
             continue
         elif depth == 0 and token.upper == "CHECK" and index + 1 < len(tokens) and tokens[index + 1].text == "(":
             end = _closing(tokens, index + 1)
             body = tuple(tokens[index + 2:end])
-            found.append(Check(name, create_sql[body[0].start:body[-1].end] if body else "", body))
+            found.append(Check(name if named_at == index else None,
+                               create_sql[body[0].start:body[-1].end] if body else "", body))
             name, index = None, end + 1
             continue
-        elif depth == 0 and token.text == ",":
-            name = None
         index += 1
     return found
 
@@ -126,6 +125,15 @@ def _closing(tokens: list[Token], open_index: int) -> int:
             if depth == 0:
                 return index
     raise Untranslatable("unbalanced parentheses")
+
+
+def boolean_range(tokens: tuple[Token, ...] | list[Token], column: Callable[[str], str | None]) -> str | None:
+    """The column a `col IN (0, 1)` check names: on a boolean column the type says it already."""
+    texts = [t.text for t in tokens]
+    if len(tokens) == 7 and tokens[0].kind in ("word", "ident") and tokens[1].upper == "IN" \
+            and texts[2::2] == ["(", ",", ")"] and sorted(texts[3:6:2]) == ["0", "1"]:
+        return column(identifier(tokens[0]))
+    return None
 
 
 def expression(tokens: tuple[Token, ...] | list[Token], column: Callable[[str], str | None]) -> str:
