@@ -76,7 +76,7 @@ FOREIGN_KEYS = """
         customer_id INTEGER REFERENCES customer ON DELETE CASCADE,
         sku TEXT, region INTEGER, referrer INTEGER,
         FOREIGN KEY (sku, region) REFERENCES product(sku, region) ON UPDATE SET NULL,
-        FOREIGN KEY (referrer) REFERENCES "Order"(id));
+        FOREIGN KEY (referrer) REFERENCES "Order"(id) DEFERRABLE INITIALLY DEFERRED);
     CREATE TABLE stray(id INTEGER PRIMARY KEY, ghost INTEGER REFERENCES nowhere(id));
 """
 
@@ -91,7 +91,7 @@ def test_foreign_keys_are_added_after_the_copy_and_refuse_a_bad_row(tmp_path: Pa
     defs = dict(query(pg_url, "SELECT conname, pg_get_constraintdef(oid) || CASE WHEN convalidated THEN '' "
                               "ELSE ' (not valid)' END FROM pg_constraint WHERE contype = 'f'"))
     assert defs == {
-        "Order_fk0": 'FOREIGN KEY (referrer) REFERENCES "Order"(id)',
+        "Order_fk0": 'FOREIGN KEY (referrer) REFERENCES "Order"(id) DEFERRABLE INITIALLY DEFERRED',
         "Order_fk1": "FOREIGN KEY (sku, region) REFERENCES product(sku, region) ON UPDATE SET NULL",
         "Order_fk2": "FOREIGN KEY (customer_id) REFERENCES customer(id) ON DELETE CASCADE",
     }
@@ -105,8 +105,11 @@ def test_foreign_keys_are_added_after_the_copy_and_refuse_a_bad_row(tmp_path: Pa
             raise AssertionError("a row with no parent was accepted")
         except psycopg.errors.ForeignKeyViolation:
             pg.rollback()
+        with pg.transaction():  # deferred, as in SQLite: a row may name its referrer before it exists
+            pg.execute('INSERT INTO "Order"(id, referrer) VALUES (100, 101)')
+            pg.execute('INSERT INTO "Order"(id, referrer) VALUES (101, NULL)')
         pg.execute("DELETE FROM customer WHERE id = 1")  # ON DELETE CASCADE came along
-        assert pg.execute('SELECT id FROM "Order" ORDER BY id').fetchall() == [(2,), (3,)]
+        assert pg.execute('SELECT id FROM "Order" ORDER BY id').fetchall() == [(2,), (3,), (100,), (101,)]
 
 
 def test_a_foreign_key_the_source_breaks_is_added_not_valid_and_listed_with_its_count(tmp_path: Path, pg_url: str) -> None:

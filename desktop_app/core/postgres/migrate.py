@@ -21,8 +21,8 @@
   case as in SQLite (ICU also folds non-ASCII case, which SQLite's NOCASE does not). PostgreSQL 15 refuses
   LIKE on such a column (`lower(col) LIKE ...` or `col COLLATE "C"` instead). A server without ICU: the
   column stays case-sensitive and is listed, as is any other collation (RTRIM, an application's own).
-- Foreign keys are added once every table is copied, with their ON DELETE / ON UPDATE actions, and
-  validated. SQLite enforces none unless asked (PRAGMA foreign_keys), so a source may hold rows that break
+- Foreign keys are added once every table is copied, with their ON DELETE / ON UPDATE actions and
+  DEFERRABLE [INITIALLY DEFERRED], and validated. SQLite enforces none unless asked (PRAGMA foreign_keys), so a source may hold rows that break
   one: that key is added NOT VALID (new rows are checked, old ones are not) and listed with the number of
   rows breaking it, rather than failing the run. One PostgreSQL refuses (a parent not copied, no unique key
   on the parent's columns, columns of different types) is listed with its reason.
@@ -584,6 +584,12 @@ class Migration:
             + "".join(f" {word} {action}" for word, action in zip(actions, (on_update, on_delete), strict=True)
                       if action in ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT"))
         )
+        try:
+            timing = sqlite_ddl.deferrable_keys(plan.sql).get(tuple(c.lower() for c in columns))
+        except sqlite_ddl.Untranslatable:
+            timing = None
+        if timing:
+            statement += f" {timing}"  # checked at COMMIT, as SQLite does for a key declared so
         # MATCH SIMPLE (both databases' default): a row with a NULL in the key is not checked.
         check = (
             f"SELECT count(*) FROM {target} AS c WHERE "

@@ -115,6 +115,50 @@ def checks(create_sql: str) -> list[Check]:
     return found
 
 
+def _items(tokens: list[Token]) -> list[list[Token]]:
+    """The column definitions and table constraints of a CREATE TABLE's parentheses."""
+    start = next((i for i, token in enumerate(tokens) if token.text == "("), None)
+    if start is None:
+        return []
+    items: list[list[Token]] = [[]]
+    depth = 0
+    for token in tokens[start + 1:]:
+        if token.text == "(":
+            depth += 1
+        elif token.text == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        elif token.text == "," and depth == 0:
+            items.append([])
+            continue
+        items[-1].append(token)
+    return [item for item in items if item]
+
+
+def deferrable_keys(create_sql: str) -> dict[tuple[str, ...], str]:
+    """{child columns (lower case): "DEFERRABLE [INITIALLY DEFERRED]"} for the foreign keys declared so."""
+    found: dict[tuple[str, ...], str] = {}
+    for item in _items(tokenize(create_sql)):
+        words = [t.upper for t in item]
+        if "REFERENCES" not in words:
+            continue
+        head = 2 if words[0] == "CONSTRAINT" else 0
+        if words[head:head + 2] == ["FOREIGN", "KEY"] and len(item) > head + 2 and item[head + 2].text == "(":
+            end = _closing(item, head + 2)
+            columns = tuple(identifier(t).lower() for t in item[head + 3:end] if t.text != ",")
+        elif words[0] not in TABLE_CONSTRAINTS:
+            columns = (identifier(item[0]).lower(),)
+        else:
+            continue
+        tail = words[words.index("REFERENCES"):]
+        for index, word in enumerate(tail):
+            if word == "DEFERRABLE" and (index == 0 or tail[index - 1] != "NOT"):
+                deferred = tail[index + 1:index + 3] == ["INITIALLY", "DEFERRED"]
+                found[columns] = "DEFERRABLE INITIALLY DEFERRED" if deferred else "DEFERRABLE"
+    return found
+
+
 def _closing(tokens: list[Token], open_index: int) -> int:
     depth = 0
     for index in range(open_index, len(tokens)):
