@@ -156,7 +156,8 @@ ENCODERS: dict[str, Callable[[object], bytes]] = {
     "NUMERIC": _numeric, "BOOLEAN": _boolean,  # for migrate's numeric(p,s) and boolean columns
 }
 # The common Python class of each type's values: the generated fast loop packs those directly.
-_FAST_CLASS = {"INTEGER": "int", "REAL": "float", "TEXT": "str", "ANY": "str", "BLOB": "bytes"}
+_FAST_CLASS = {"INTEGER": "int", "REAL": "float", "TEXT": "str", "ANY": "str", "BLOB": "bytes", "BOOLEAN": "int"}
+_CALLED = ("NUMERIC", "BOOLEAN")  # packed in the fast loop by calling their encoder (which may refuse)
 
 
 class RowEncoder:
@@ -171,19 +172,27 @@ class RowEncoder:
         self.encoders = [ENCODERS[kind] for kind in self.types]
         self.names = list(names)
         self.header = struct.pack(">h", len(self.types))
-        if all(kind in _FAST_CLASS for kind in self.types):
-            self._encode_all = self._generate()
-        else:  # numeric or boolean columns: value by value
-            self._encode_all = self._row_by_row
+        self._encode_all = self._generate()
 
     def _generate(self) -> Callable[[Sequence[Sequence[object]]], tuple[list[bytes | None], dict[int, str]]]:
         values = [f"v{index}" for index in range(len(self.types))]
-        checks = " and ".join(f"{v}.__class__ is {_FAST_CLASS[kind]}" for v, kind in zip(values, self.types, strict=True))
+        checks = " and ".join(f"{v}.__class__ in NUMBERS" if kind == "NUMERIC" else f"{v}.__class__ is {_FAST_CLASS[kind]}"
+                              for v, kind in zip(values, self.types, strict=True))
         prepare: list[str] = []
         parts: list[str] = []
         fmt, args = ">h", [str(len(values))]
-        namespace: dict[str, object] = {"SLOW": self.row, "Unencodable": Unencodable}
+        namespace: dict[str, object] = {"SLOW": self.row, "Unencodable": Unencodable, "NUMBERS": (int, float)}
         for value, kind in zip(values, self.types, strict=True):
+            if kind in _CALLED:
+                if args:
+                    name = f"P{len(parts)}"
+                    namespace[name] = struct.Struct(fmt).pack
+                    parts.append(f"{name}({', '.join(args)})")
+                    fmt, args = ">", []
+                name = f"E{len(parts)}"
+                namespace[name] = ENCODERS[kind]
+                parts.append(f"{name}({value})")
+                continue
             if kind in ("INTEGER", "REAL"):
                 fmt += "iq" if kind == "INTEGER" else "id"
                 args += ["8", value]
@@ -240,8 +249,8 @@ class RowEncoder:
         """(one encoded row per row, None where the row cannot be encoded; {row index: why not})."""
         try:
             return self._encode_all(rows)
-        except (struct.error, UnicodeEncodeError):
-            pass  # the fast path met an out-of-range integer or text that is not UTF-8: row by row
+        except (struct.error, UnicodeEncodeError, Unencodable):
+            pass  # the fast path met an out-of-range integer, text that is not UTF-8, a NaN or a 2: row by row
         return self._row_by_row(rows)
 
     def _row_by_row(self, rows: Sequence[Sequence[object]]) -> tuple[list[bytes | None], dict[int, str]]:

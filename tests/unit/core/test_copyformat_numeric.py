@@ -44,3 +44,14 @@ def test_booleans_are_zero_and_one_only() -> None:
     lines, refused = encoder.lines([(1,), (2,), (None,)])
     assert lines[0] is not None and lines[1] is None and lines[2] is not None
     assert refused == {1: "2 is not 0 or 1 (column b)"}
+
+
+def test_the_fast_loop_packs_numeric_and_boolean_rows_as_the_row_by_row_path_does() -> None:
+    encoder = RowEncoder(["INTEGER", "NUMERIC", "TEXT", "BOOLEAN", "NUMERIC", "REAL"], list("abcdef"))
+    rows = [(1, 12.34, "x", 1, 7, 0.5), (2, -3, "y", 0, 1e-9, 1.5), (3, None, "z", None, 2.5, None),
+            (4, float("nan"), "w", 1, 1, 2.0), (5, 1, "v", 2, 1, 2.0)]
+    lines, refused = encoder.lines(rows)
+    assert refused == {3: "nan is not a finite number (column b)", 4: "2 is not 0 or 1 (column d)"}
+    assert lines[:3] == [encoder.row(row) for row in rows[:3]] and lines[3:] == [None, None]
+    fast, _ = encoder.lines(rows[:2])  # all of the usual classes: the generated loop
+    assert fast == [encoder.row(row) for row in rows[:2]]
