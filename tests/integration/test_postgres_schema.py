@@ -41,16 +41,20 @@ def test_integer_keys_number_new_rows_from_the_copied_maximum(tmp_path: Path, pg
         CREATE TABLE negative(id INTEGER PRIMARY KEY, name TEXT);
         CREATE TABLE pair(a INTEGER, b INTEGER, name TEXT, PRIMARY KEY (a, b));
         CREATE TABLE texty(id TEXT PRIMARY KEY, name TEXT);
+        CREATE TABLE counted(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT);
     """, ("INSERT INTO alias VALUES (?, ?)", [(1, "a"), (7, "b"), (41, "c")]),
         ('INSERT INTO "Mixed Case" VALUES (?, ?)', [(3, "a"), (5, "b")]),
         ("INSERT INTO plain_int VALUES (?, ?)", [(10, "a"), (200, "b")]),
         ("INSERT INTO no_rowid VALUES (?, ?)", [(2, "a"), (9, "b")]),
         ("INSERT INTO negative VALUES (?, ?)", [(-5, "a"), (-1, "b")]),
         ("INSERT INTO pair VALUES (?, ?, ?)", [(1, 1, "a")]),
-        ("INSERT INTO texty VALUES (?, ?)", [("k", "a")]))
+        ("INSERT INTO texty VALUES (?, ?)", [("k", "a")]),
+        ("INSERT INTO counted VALUES (?, ?)", [(1, "a"), (2, "b"), (30, "c")]),
+        ("DELETE FROM counted WHERE id = ?", [(30,)]))  # AUTOINCREMENT: 30 is never given again
     result = Migration(source, pg_url).run()
     assert result.verified
-    expected = {"alias": 42, "Mixed Case": 6, "plain_int": 201, "no_rowid": 10, "empty": 1, "negative": 1}
+    expected = {"alias": 42, "Mixed Case": 6, "plain_int": 201, "no_rowid": 10, "empty": 1, "negative": 1,
+                "counted": 31}
     with psycopg.connect(pg_url) as pg:
         for table, next_id in expected.items():
             key = pg.execute("SELECT a.attname FROM pg_attribute a JOIN pg_index i ON i.indrelid = a.attrelid "
@@ -64,7 +68,7 @@ def test_integer_keys_number_new_rows_from_the_copied_maximum(tmp_path: Path, pg
             "SELECT table_name, column_name FROM information_schema.columns WHERE is_identity = 'YES' "
             "AND table_schema = 'public'").fetchall())
     assert identities == {"alias": "id", "Mixed Case": "Key", "plain_int": "id", "no_rowid": "id", "empty": "id",
-                          "negative": "id"}  # not the two-column key, not the text key
+                          "negative": "id", "counted": "id"}  # not the two-column key, not the text key
     # An explicit id still goes in (BY DEFAULT, not ALWAYS), as with SQLite.
     assert query(pg_url, "INSERT INTO alias(id, name) VALUES (1000, 'x') RETURNING id") == [(1000,)]
 
