@@ -23,12 +23,14 @@
   LIKE on such a column (`lower(col) LIKE ...` or `col COLLATE "C"` instead). A server without ICU: the
   column stays case-sensitive and is listed, as is any other collation (RTRIM, an application's own).
 - Foreign keys are added once every table is copied, with their ON DELETE / ON UPDATE actions and
-  DEFERRABLE [INITIALLY DEFERRED], and validated. SQLite enforces none unless asked (PRAGMA foreign_keys), so a source may hold rows that break
-  one: that key is added NOT VALID (new rows are checked, old ones are not) and listed with the number of
-  rows breaking it, rather than failing the run. One PostgreSQL refuses (a parent not copied, no unique key
-  on the parent's columns, columns of different types) is listed with its reason.
-- Each table is ONE PostgreSQL transaction: CREATE TABLE (NOT NULL, primary key), COPY in batches with
-  progress, CREATE INDEX, count check, and a row in `pulse_migrations`. A cancel or a failure rolls the
+  DEFERRABLE [INITIALLY DEFERRED], and validated. SQLite enforces none unless asked (PRAGMA
+  foreign_keys), so a source may hold rows that break one: that key is added NOT VALID (new rows are
+  checked, old ones are not) and listed with the number of rows breaking it, rather than failing the run.
+  One PostgreSQL refuses (a parent not copied, no unique key on the parent's columns, columns of different
+  types) is listed with its reason. Each key is its own transaction, so a rerun adds the ones missing.
+- Each table is ONE PostgreSQL transaction: CREATE TABLE (NOT NULL, identity, collation, primary key), COPY
+  in batches with progress, CREATE INDEX, the identity's restart, DEFAULTs and CHECKs (each in a savepoint),
+  count check, and a row in `pulse_migrations`. A cancel or a failure rolls the
   table back whole (PostgreSQL's DDL is transactional); a rerun skips tables recorded as copied and
   verified, and copies the rest.
 - Views are tried verbatim (many SELECTs are the same in both dialects); those PostgreSQL refuses, and
