@@ -117,6 +117,7 @@ class CopyToPostgresDialog(QDialog):
             skipped = sum(1 for table in outcome.tables if table.status == "skipped")
             lines = [f"Copied {outcome.rows:,} rows into {outcome.target} ({outcome.rows_per_s:,.0f} rows/s); "
                      f"counts verified{f', {skipped} table(s) already there' if skipped else ''}."]
+            lines += [f"Failed: {table.name} — {table.reason}" for table in outcome.tables if table.status == "failed"]
             lines += [f"Not translated: {item['type']} {item['name']} — {item['reason']}" for item in outcome.untranslated]
             self.status.setText("\n".join(lines))
         elif isinstance(outcome, MigrateCancelled):

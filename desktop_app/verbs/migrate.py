@@ -14,6 +14,7 @@ from pathlib import Path
 
 EXIT_OK = 0
 EXIT_CANCELLED = 1
+EXIT_FAILED = 1  # a table failed (the others were copied): its reason is in the summary and --json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     migrate.add_argument("--tables", nargs="+", metavar="T", help="only these tables (default: all)")
     migrate.add_argument("--schema", metavar="S", help="PostgreSQL schema to copy into (created if missing)")
+    migrate.add_argument(
+        "--lowercase-names", action="store_true",
+        help="fold every table, column, index and constraint name to lower case, as PostgreSQL folds unquoted names",
+    )
     migrate.add_argument("--batch-rows", type=int, default=20_000, metavar="N", help=argparse.SUPPRESS)
     migrate.add_argument("--json", action="store_true", help="one JSON object with the result")
     migrate.set_defaults(handler=run_migrate)
@@ -47,7 +52,8 @@ def run_migrate(args: argparse.Namespace) -> int:
         if show:
             print(f"\r{table}: {done:,} / {total:,} rows", end="", file=sys.stderr, flush=True)
 
-    migration = Migration(args.source, args.to, tables=args.tables, schema=args.schema, batch_rows=args.batch_rows)
+    migration = Migration(args.source, args.to, tables=args.tables, schema=args.schema, batch_rows=args.batch_rows,
+                          lowercase_names=args.lowercase_names)
     outcome: dict = {}
 
     async def copy() -> None:
@@ -78,12 +84,19 @@ def run_migrate(args: argparse.Namespace) -> int:
     if error is not None:
         raise error
     result = outcome["result"]
+    failed = [table for table in result.tables if table.status == "failed"]
+    code = EXIT_FAILED if failed else EXIT_OK
     if args.json:
         print(json.dumps(result.to_dict()))
-        return EXIT_OK
+        return code
     for table in result.tables:
+        if table.status == "failed":
+            print(f"{table.name}: FAILED, not copied: {table.reason}")
+            continue
         note = "already copied and verified" if table.status == "skipped" else f"{table.seconds:.1f} s"
         print(f"{table.name}: {table.rows:,} rows ({note})")
+    for item in result.renamed:
+        print(f"renamed: {item['kind']} {item['from']} -> {item['to']} (PostgreSQL names are at most 63 bytes)")
     if result.foreign_keys:
         print(f"foreign keys added: {len(result.foreign_keys)}")
     for item in result.untranslated:
@@ -91,5 +104,9 @@ def run_migrate(args: argparse.Namespace) -> int:
         written = f" ({item['sql']})" if item.get("sql") and item["type"] in ("check", "default") else ""
         print(f"{label}: {item['type']} {item['name']}{written}: {item['reason']}")
     print(f"copied {result.rows:,} rows into {result.target} schema {result.schema} in {result.seconds:.1f} s "
-          f"({result.rows_per_s:,.0f} rows/s); counts verified")
-    return EXIT_OK
+          f"({result.rows_per_s:,.0f} rows/s); counts verified"
+          + (f"; {len(failed)} table(s) FAILED: {', '.join(table.name for table in failed)}" if failed else ""))
+    if failed:
+        print(f"sqlite-pulse: {len(failed)} table(s) not copied (see above); the others are copied and a rerun "
+              "skips them", file=sys.stderr)
+    return code

@@ -79,9 +79,10 @@ class MigrateCancelled(PulseError):
 class TableResult:
     name: str
     rows: int
-    status: str  # "copied" | "skipped" (copied and verified by an earlier run)
+    status: str  # "copied" | "skipped" (copied and verified by an earlier run) | "failed" (rolled back)
     seconds: float = 0.0
     columns: dict[str, str] = field(default_factory=dict)  # name -> PostgreSQL type
+    reason: str = ""  # why skipped or failed
 
 
 @dataclass
@@ -93,6 +94,7 @@ class MigrateResult:
     untranslated: list[dict[str, Any]] = field(default_factory=list)  # {"type", "name", "reason"[, "table", "rows"]}
     foreign_keys: list[str] = field(default_factory=list)  # constraints added (validated or NOT VALID)
     views: list[str] = field(default_factory=list)  # views created in PostgreSQL as written
+    renamed: list[dict[str, str]] = field(default_factory=list)  # {"from", "to", "kind"}: names over 63 bytes
     rows: int = 0  # rows copied by this run
     seconds: float = 0.0
     verified: bool = False
@@ -124,7 +126,7 @@ class TablePlan:
     name: str
     columns: list[ColumnPlan]
     without_rowid: bool
-    indexes: list[tuple[str, bool, list[str]]]  # (name, unique, ["col" [DESC], ...] already quoted)
+    indexes: list[tuple[str, bool, list[tuple[str, bool]]]]  # (name, unique, [(column, descending), ...])
     rows: int = 0
     notes: list[dict[str, Any]] = field(default_factory=list)  # columns left with another type, and why
     sql: str = ""  # the CREATE TABLE text
@@ -184,8 +186,10 @@ class Migration:
 
     def __init__(self, source: Path | str, url: str, *, tables: list[str] | None = None, schema: str | None = None,
                  batch_rows: int = DEFAULT_BATCH_ROWS, on_progress: Progress | None = None,
-                 password: str | None = None) -> None:
+                 password: str | None = None, lowercase_names: bool = False) -> None:
         self.source = Path(source).expanduser().absolute()
+        self.lowercase_names = lowercase_names  # fold every name as PostgreSQL folds unquoted ones
+        self._renamed: list[dict[str, str]] = []
         self.url = url
         self.only = tables
         self.schema = schema
@@ -238,23 +242,26 @@ class Migration:
         schema = self._schema(pg)
         result.schema = schema
         plans = self._plans(sqlite)
+        result.renamed = self._renamed
         done = self._already_copied(pg, schema)
         self._notes = self._collations(pg, schema, plans)
         for plan in plans:
             if done.get(plan.name) == plan.rows:
-                result.tables.append(TableResult(plan.name, plan.rows, "skipped"))
+                result.tables.append(TableResult(plan.name, plan.rows, "skipped",
+                                                 reason="already copied and verified by an earlier run"))
                 continue
             if self._cancel.is_set():
                 raise MigrateCancelled(f"Cancelled before {plan.name}; a rerun copies the remaining tables.")
-            result.tables.append(self._copy_table(sqlite, pg, schema, plan))
-            result.rows += result.tables[-1].rows
+            result.tables.append(self._copy_or_fail(sqlite, pg, schema, plan))
+            if result.tables[-1].status == "copied":
+                result.rows += result.tables[-1].rows
         result.untranslated = [note for plan in plans for note in plan.notes] + self._notes
         result.untranslated += self._indexes_left_out(plans)
         if self._cancel.is_set():
             raise MigrateCancelled("Cancelled before the foreign keys; a rerun adds them.")
         result.untranslated += self._foreign_keys(sqlite, pg, schema, plans, result)
         result.untranslated += self._views_and_triggers(sqlite, pg, schema, {plan.name for plan in plans}, result)
-        result.verified = True
+        result.verified = not any(table.status == "failed" for table in result.tables)
 
     # -- planning ---------------------------------------------------------------------------------------
 
@@ -274,7 +281,37 @@ class Migration:
             if missing:
                 raise QueryError(f"No table named {', '.join(missing)} in {self.source.name}.")
             names = [name for name in names if name in self.only]
-        return [self._plan(sqlite, name) for name in names]
+        self._renamed = []
+        plans = [self._plan(sqlite, name) for name in names]
+        relations: dict[str, str] = {}  # tables and indexes share one namespace per schema
+        for plan in plans:
+            self._claim(relations, "table", plan.name)
+        for plan in plans:
+            for index_name, _, _ in plan.indexes:
+                self._claim(relations, "index", index_name)
+        return plans
+
+    def _pg(self, name: str) -> str:
+        """The name in PostgreSQL: folded to lower case with --lowercase-names, shortened past 63 bytes."""
+        return pg_name(name.lower() if self.lowercase_names else name)
+
+    def _claim(self, seen: dict[str, str], kind: str, name: str, where: str = "") -> str:
+        """`name`'s PostgreSQL name, refusing one another name of `seen` already has; shortenings are recorded."""
+        target = self._pg(name)
+        other = seen.get(target)
+        if other is not None and other != name:
+            why = "folded to lower case" if target == self._fold(other) == self._fold(name) else "shortened"
+            raise QueryError(f"{other!r} and {name!r}{where} would both be {target!r} in PostgreSQL once {why}: "
+                             "rename one in the source" + ("" if why == "shortened" else " or leave out --lowercase-names")
+                             + ".")
+        if other is None:
+            seen[target] = name
+            if target != self._fold(name):
+                self._renamed.append({"from": name, "to": target, "kind": kind})
+        return target
+
+    def _fold(self, name: str) -> str:
+        return name.lower() if self.lowercase_names else name
 
     def _plan(self, sqlite: apsw.Connection, name: str) -> TablePlan:
         columns = [
@@ -330,7 +367,7 @@ class Migration:
         key = [c for c in columns if c.pk]
         if len(key) == 1 and key[0].pg_type == "bigint" and affinity(key[0].declared) == "INTEGER":
             key[0].identity = True  # INTEGER PRIMARY KEY (the rowid alias) or another one-column integer key
-        indexes: list[tuple[str, bool, list[str]]] = []
+        indexes: list[tuple[str, bool, list[tuple[str, bool]]]] = []
         for _, index_name, unique, origin, partial in cast(Iterable[tuple[int, str, int, str, int]], sqlite.execute(
             "SELECT seq, name, \"unique\", origin, partial FROM pragma_index_list(?)", (name,)
         )):
@@ -342,7 +379,7 @@ class Migration:
             if partial or any(cid < 0 for cid, _, _ in keys):
                 indexes.append((index_name, bool(unique), []))  # expression or partial: listed, not guessed
                 continue
-            indexes.append((index_name, bool(unique), [q(col) + (" DESC" if desc else "") for _, col, desc in keys]))
+            indexes.append((index_name, bool(unique), [(col, bool(desc)) for _, col, desc in keys]))
         for column in columns:
             column.collation = sqlite.column_metadata("main", name, column.name)[1] or "BINARY"
         sql = cast(tuple[str], sqlite.execute(
@@ -351,11 +388,13 @@ class Migration:
         if sqlite.execute("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'").fetchone():
             given = sqlite.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (name,)).fetchone()
             plan.autoincrement = int(cast(tuple[int], given)[0]) if given else 0
+        seen: dict[str, str] = {}
+        for column in columns:
+            self._claim(seen, "column", column.name, f" (columns of {name})")
         self._translate_constraints(plan)
         return plan
 
-    @staticmethod
-    def _translate_constraints(plan: TablePlan) -> None:
+    def _translate_constraints(self, plan: TablePlan) -> None:
         """DEFAULTs and CHECKs PostgreSQL can take, into the plan; the others into its notes with the reason."""
         for column in plan.columns:
             if column.default is None:
@@ -380,11 +419,14 @@ class Migration:
             if types.get(sqlite_ddl.boolean_range(check.tokens, lambda n: names.get(n.lower())) or "") == "boolean":
                 continue  # `flag IN (0, 1)` on a column that became boolean: the type is that check
             try:
-                plan.checks.append((check.name, sqlite_ddl.expression(check.tokens, lambda n: names.get(n.lower())),
-                                    check.sql))
+                expression = sqlite_ddl.expression(check.tokens, lambda n: self._pg_or_none(names.get(n.lower())))
+                plan.checks.append((check.name, expression, check.sql))
             except sqlite_ddl.Untranslatable as exc:
                 plan.notes.append({"type": "check", "name": check.name or plan.name, "table": plan.name,
                                    "sql": check.sql, "reason": str(exc)})
+
+    def _pg_or_none(self, name: str | None) -> str | None:
+        return None if name is None else self._pg(name)
 
     def _already_copied(self, pg: Any, schema: str) -> dict[str, int]:
         pg.execute(
@@ -397,15 +439,73 @@ class Migration:
 
     # -- copying ----------------------------------------------------------------------------------------
 
+    def _copy_or_fail(self, sqlite: apsw.Connection, pg: Any, schema: str, plan: TablePlan) -> TableResult:
+        """The table copied, or "failed" with the reason (rolled back whole) while the other tables go on.
+        A cancel, or a lost connection to either database, still stops the run."""
+        psycopg = load_driver()
+        started = time.perf_counter()
+        try:
+            return self._copy_table(sqlite, pg, schema, plan)
+        except MigrateCancelled:
+            raise
+        except psycopg.Error as exc:
+            if pg.closed or pg.broken:
+                raise
+            reason = clean_message(str(exc), self.url).split(" CONTEXT: ")[0].split(" LINE ")[0].strip()
+        except (PostgresError, QueryError) as exc:
+            reason = str(exc).removeprefix(f"{plan.name}: ")
+        except UnicodeDecodeError:
+            reason = "a text value is not valid UTF-8"
+        except apsw.Error as exc:
+            if self._cancel.is_set():
+                raise
+            reason = f"reading it failed: {exc}"
+        found = self._bad_value(sqlite, plan)
+        if found:
+            reason = found
+        return TableResult(plan.name, 0, "failed", round(time.perf_counter() - started, 3),
+                           {c.name: c.pg_type for c in plan.columns}, reason=reason)
+
+    @staticmethod
+    def _bad_value(sqlite: apsw.Connection, plan: TablePlan) -> str | None:
+        """The first value PostgreSQL cannot take as written (NUL or invalid UTF-8 in text, NULL in a key
+        column), named by column and rowid; None when none is found (the failure was something else)."""
+        row_id = "NULL" if plan.without_rowid else "rowid"
+        where = "the row" if plan.without_rowid else "rowid"
+        for column in plan.columns:
+            name = q(column.name)
+            if column.pk:
+                found = sqlite.execute(f"SELECT {row_id} FROM {q(plan.name)} WHERE {name} IS NULL LIMIT 1").fetchone()
+                if found is not None:
+                    return (f"column {column.name} is part of the primary key but {where} {found[0] or ''} holds NULL "
+                            "(SQLite allows it, PostgreSQL does not)").replace("  ", " ")
+            if column.pg_type != "text":
+                continue
+            found = sqlite.execute(f"SELECT {row_id} FROM {q(plan.name)} WHERE typeof({name}) = 'text' "
+                                   f"AND instr(CAST({name} AS BLOB), x'00') > 0 LIMIT 1").fetchone()
+            if found is not None:
+                return (f"column {column.name}, {where} {found[0] or ''}: the text holds a NUL character, "
+                        "which PostgreSQL text cannot store").replace("  ", " ")
+            for value_id, data in sqlite.execute(
+                f"SELECT {row_id}, CAST({name} AS BLOB) FROM {q(plan.name)} WHERE typeof({name}) = 'text'"
+            ):
+                try:
+                    cast(bytes, data).decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    return (f"column {column.name}, {where} {value_id or ''}: the text is not valid UTF-8 "
+                            f"({exc.reason} at byte {exc.start})").replace("  ", " ")
+        return None
+
     def _copy_table(self, sqlite: apsw.Connection, pg: Any, schema: str, plan: TablePlan) -> TableResult:
         started = time.perf_counter()
-        target = f"{q(schema)}.{q(plan.name)}"
-        body = [f"{q(c.name)} {c.pg_type}{' GENERATED BY DEFAULT AS IDENTITY' if c.identity else ''}"
+        target = f"{q(schema)}.{q(self._pg(plan.name))}"
+        body = [f"{q(self._pg(c.name))} {c.pg_type}{' GENERATED BY DEFAULT AS IDENTITY' if c.identity else ''}"
                 f"{self._collate(schema, c)}{' NOT NULL' if c.notnull else ''}" for c in plan.columns]
         key = [c for c in sorted(plan.columns, key=lambda c: c.pk) if c.pk]
         if key:
-            body.append(f"PRIMARY KEY ({', '.join(q(c.name) for c in key)})")
+            body.append(f"PRIMARY KEY ({', '.join(q(self._pg(c.name)) for c in key)})")
         names = ", ".join(q(c.name) for c in plan.columns)
+        pg_names = ", ".join(q(self._pg(c.name)) for c in plan.columns)
         encoder = RowEncoder([encoder_type(c.pg_type) for c in plan.columns], [c.name for c in plan.columns])
         copied = 0
         self._progress(plan.name, 0, plan.rows)
@@ -417,7 +517,7 @@ class Migration:
                 )
             pg.execute(f"CREATE TABLE {target}({', '.join(body)})")
             cursor = sqlite.execute(f"SELECT {names} FROM {q(plan.name)}")
-            with pg.cursor() as pg_cursor, pg_cursor.copy(f"COPY {target}({names}) FROM STDIN {COPY_OPTIONS}") as copy:
+            with pg.cursor() as pg_cursor, pg_cursor.copy(f"COPY {target}({pg_names}) FROM STDIN {COPY_OPTIONS}") as copy:
                 copy.write(HEADER)
                 while True:
                     rows = list(islice(cursor, self.batch_rows))
@@ -438,10 +538,11 @@ class Migration:
                         )
             for index_name, unique, keys in plan.indexes:
                 if keys:
-                    pg.execute(f"CREATE {'UNIQUE ' if unique else ''}INDEX {q(index_name)} ON {target}({', '.join(keys)})")
+                    columns = ", ".join(q(self._pg(col)) + (" DESC" if desc else "") for col, desc in keys)
+                    pg.execute(f"CREATE {'UNIQUE ' if unique else ''}INDEX {q(self._pg(index_name))} ON {target}({columns})")
             for column in plan.columns:
                 if column.identity:
-                    self._restart_identity(pg, target, column.name, plan.autoincrement)
+                    self._restart_identity(pg, target, self._pg(column.name), plan.autoincrement)
             self._notes += self._add_constraints(pg, target, plan)
             counted = pg.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
             if counted != plan.rows or copied != plan.rows:
@@ -487,7 +588,7 @@ class Migration:
         for column, value, written in plan.defaults:
             try:
                 with pg.transaction():
-                    pg.execute(f"ALTER TABLE {target} ALTER COLUMN {q(column)} SET DEFAULT {value}")
+                    pg.execute(f"ALTER TABLE {target} ALTER COLUMN {q(self._pg(column))} SET DEFAULT {value}")
             except psycopg.Error as exc:
                 listed.append({"type": "default", "name": f"{plan.name}.{column}", "table": plan.name, "sql": written,
                                "reason": f"PostgreSQL refused {value}: {clean_message(str(exc), self.url).split(' LINE ')[0]}"})
@@ -496,7 +597,7 @@ class Migration:
             try:
                 with pg.transaction():
                     broken = pg.execute(f"SELECT count(*) FROM {target} WHERE NOT ({value})").fetchone()[0]
-                    pg.execute(f"ALTER TABLE {target} ADD {f'CONSTRAINT {q(name)} ' if name else ''}CHECK ({value})"
+                    pg.execute(f"ALTER TABLE {target} ADD {f'CONSTRAINT {q(self._pg(name))} ' if name else ''}CHECK ({value})"
                                + (" NOT VALID" if broken else ""))
             except psycopg.Error as exc:
                 listed.append({**item, "reason": f"PostgreSQL refused {value}: "
@@ -529,14 +630,14 @@ class Migration:
             ):
                 keys.setdefault(key_id, []).append((parent, child_col, parent_col, on_update, on_delete))
             for key_id, parts in keys.items():
-                name = constraint_name(plan.name, key_id)
+                name = constraint_name(self._pg(plan.name), key_id)
                 item = {"type": "foreign key", "name": name, "table": plan.name}
                 try:
-                    statement, check = self._foreign_key_sql(sqlite, schema, plan, name, parts)
+                    statement, check = self._foreign_key_sql(sqlite, schema, plan, name, parts, self._pg)
                 except ValueError as exc:
                     listed.append({**item, "reason": str(exc)})
                     continue
-                target = f"{q(schema)}.{q(plan.name)}"
+                target = f"{q(schema)}.{q(self._pg(plan.name))}"
                 try:
                     with pg.transaction():
                         found = pg.execute("SELECT convalidated FROM pg_constraint WHERE conrelid = to_regclass(%s) "
@@ -559,7 +660,8 @@ class Migration:
 
     @staticmethod
     def _foreign_key_sql(sqlite: apsw.Connection, schema: str, plan: TablePlan, name: str,
-                         parts: list[tuple[str, str, str | None, str, str]]) -> tuple[str, str]:
+                         parts: list[tuple[str, str, str | None, str, str]],
+                         rename: Callable[[str], str] = lambda name: name) -> tuple[str, str]:
         """(the ALTER TABLE adding the key, a count of the rows breaking it); ValueError says why not."""
         parent = parts[0][0]
         parent_name = sqlite.execute(
@@ -585,7 +687,9 @@ class Migration:
         columns = [child_columns[col.lower()] for _, col, _, _, _ in parts]
         on_update, on_delete = parts[0][3], parts[0][4]
         actions = ("ON UPDATE", "ON DELETE")
-        target, parent_target = f"{q(schema)}.{q(plan.name)}", f"{q(schema)}.{q(parent)}"
+        target, parent_target = f"{q(schema)}.{q(rename(plan.name))}", f"{q(schema)}.{q(rename(parent))}"
+        timing_key = tuple(c.lower() for c in columns)
+        columns, referenced = [rename(c) for c in columns], [rename(r) for r in referenced]
         statement = (
             f"ALTER TABLE {target} ADD CONSTRAINT {q(name)} FOREIGN KEY ({', '.join(q(c) for c in columns)}) "
             f"REFERENCES {parent_target} ({', '.join(q(c) for c in referenced)})"
@@ -593,7 +697,7 @@ class Migration:
                       if action in ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT"))
         )
         try:
-            timing = sqlite_ddl.deferrable_keys(plan.sql).get(tuple(c.lower() for c in columns))
+            timing = sqlite_ddl.deferrable_keys(plan.sql).get(timing_key)
         except sqlite_ddl.Untranslatable:
             timing = None
         if timing:
@@ -645,6 +749,15 @@ class Migration:
     def _progress(self, table: str, done: int, total: int) -> None:
         if self.on_progress is not None:
             self.on_progress(table, done, total)
+
+
+def pg_name(name: str) -> str:
+    """`name`, or past PostgreSQL's 63 bytes (NAMEDATALEN - 1) its first 54 bytes (cut at a character) + '_' +
+    8 hex digits of the full name's SHA-256: the same name always gives the same shortening."""
+    raw = name.encode()
+    if len(raw) <= 63:
+        return name
+    return f"{raw[:54].decode(errors='ignore')}_{hashlib.sha256(raw).hexdigest()[:8]}"
 
 
 def constraint_name(table: str, key_id: int) -> str:

@@ -1,0 +1,69 @@
+"""migrate finishes: each table copied, skipped or failed with its reason; one failing does not stop the others.
+
+Against the real throwaway PostgreSQL (tests/postgres_server.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import apsw
+
+from tests.integration.test_postgres import query, run_cli
+
+
+def make_bad_source(path: Path) -> None:
+    connection = apsw.Connection(str(path))
+    connection.execute("""
+        CREATE TABLE good(id INTEGER PRIMARY KEY, name TEXT);
+        CREATE TABLE bad_utf8(id INTEGER PRIMARY KEY, name TEXT);
+        CREATE TABLE nul_text(id INTEGER PRIMARY KEY, name TEXT);
+        CREATE TABLE null_key(code TEXT PRIMARY KEY, n INTEGER);
+        CREATE TABLE later(id INTEGER PRIMARY KEY, v REAL);
+    """)
+    with connection:
+        connection.executemany("INSERT INTO good(name) VALUES (?)", [(f"n{i}",) for i in range(100)])
+        connection.executemany("INSERT INTO bad_utf8(name) VALUES (?)", [(f"ok {i}",) for i in range(10)])
+        connection.execute("INSERT INTO bad_utf8(id, name) VALUES (42, CAST(x'61ff62' AS TEXT))")
+        connection.executemany("INSERT INTO nul_text(name) VALUES (?)", [("fine",), ("a\x00b",)])
+        connection.executemany("INSERT INTO null_key VALUES (?, ?)", [("x", 1), (None, 2)])
+        connection.executemany("INSERT INTO later(v) VALUES (?)", [(i / 2,) for i in range(50)])
+    connection.close()
+
+
+def test_failing_tables_are_reported_with_their_reason_and_the_others_are_copied(tmp_path: Path, pg_url: str) -> None:
+    source = tmp_path / "bad.db"
+    make_bad_source(source)
+    result = run_cli("migrate", str(source), "--to", pg_url, "--json")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    tables = {t["name"]: t for t in report["tables"]}
+    assert {name: t["status"] for name, t in tables.items()} == {
+        "good": "copied", "later": "copied", "bad_utf8": "failed", "nul_text": "failed", "null_key": "failed"}
+    assert "column name, rowid 42: the text is not valid UTF-8" in tables["bad_utf8"]["reason"]
+    assert "column name, rowid 2: the text holds a NUL character" in tables["nul_text"]["reason"]
+    assert "column code is part of the primary key but rowid 2 holds NULL" in tables["null_key"]["reason"]
+    assert report["verified"] is False
+    assert report["rows"] == 150
+    assert query(pg_url, "SELECT count(*) FROM good")[0][0] == 100
+    assert query(pg_url, "SELECT count(*) FROM later")[0][0] == 50
+    for name in ("bad_utf8", "nul_text", "null_key"):
+        assert query(pg_url, "SELECT to_regclass(%s)", (name,))[0][0] is None  # rolled back whole
+
+    text = run_cli("migrate", str(source), "--to", pg_url)  # the rerun: copied tables skipped, the rest fail again
+    assert text.returncode == 1, text.stderr
+    assert "Traceback" not in text.stderr
+    assert "good: 100 rows (already copied and verified)" in text.stdout
+    assert "bad_utf8: FAILED, not copied: column name, rowid 42: the text is not valid UTF-8" in text.stdout
+    assert "3 table(s) FAILED: bad_utf8, nul_text, null_key" in text.stdout
+
+
+def test_a_run_with_every_table_copied_or_skipped_exits_0(tmp_path: Path, pg_url: str) -> None:
+    source = tmp_path / "ok.db"
+    make_bad_source(source)
+    result = run_cli("migrate", str(source), "--to", pg_url, "--json", "--tables", "good", "later")
+    assert result.returncode == 0, result.stderr
+    again = json.loads(run_cli("migrate", str(source), "--to", pg_url, "--json", "--tables", "good").stdout)
+    assert [(t["name"], t["status"], t["reason"]) for t in again["tables"]] == [
+        ("good", "skipped", "already copied and verified by an earlier run")]
