@@ -31,6 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fold every table, column, index and constraint name to lower case, as PostgreSQL folds unquoted names",
     )
     migrate.add_argument("--batch-rows", type=int, default=20_000, metavar="N", help=argparse.SUPPRESS)
+    migrate.add_argument(
+        "--invalid-text", choices=("fail", "bytea", "replace"), default="fail",
+        help="a text column holding bytes that are not UTF-8 or a NUL (PostgreSQL text takes neither): fail that "
+             "table naming the column and rowid (default), copy the column as bytea (exact bytes), or replace each "
+             "invalid sequence and NUL by U+FFFD",
+    )
     migrate.add_argument("--json", action="store_true", help="one JSON object with the result")
     migrate.set_defaults(handler=run_migrate)
 

@@ -1,0 +1,127 @@
+"""migrate's names: over PostgreSQL's 63 bytes they are shortened (and reported), with --lowercase-names they
+are folded so an application's unquoted SQL finds them; collisions are refused, naming both.
+
+Against the throwaway server of tests/postgres_server.py (`pg_url`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import apsw
+import psycopg
+import pytest
+
+from desktop_app.core.errors import QueryError
+from desktop_app.core.postgres.migrate import Migration, pg_name
+
+
+def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
+    with psycopg.connect(url) as connection:
+        return connection.execute(sql, params).fetchall()
+
+
+def make(path: Path, sql: str, *inserts: tuple[str, list[tuple]]) -> Path:
+    connection = apsw.Connection(str(path))
+    connection.execute(sql)
+    with connection:
+        for statement, rows in inserts:
+            connection.executemany(statement, rows)
+    connection.close()
+    return path
+
+
+def cli(source: Path, url: str, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "desktop_app", "migrate", str(source), "--to", url, *options],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+LONG_TABLE = "measurements_from_the_north_sea_weather_stations_abcd" + "é" * 3 + "_hourly_avg"  # 70 bytes, é at 53-54
+LONG_COLUMN = "temperature_at_two_metres_above_ground_in_degrees_celsius_corrected_xy"  # 70 bytes
+
+
+def test_pg_name_cuts_at_a_character_and_hashes_the_full_name() -> None:
+    assert len(LONG_TABLE.encode()) == 70 and len(LONG_COLUMN.encode()) == 70
+    short = pg_name(LONG_TABLE)
+    assert len(short.encode()) <= 63 and short == pg_name(LONG_TABLE)  # deterministic
+    assert LONG_TABLE.startswith(short[:-9]) and short[-9] == "_"
+    assert pg_name(LONG_TABLE + "2") != short and pg_name("x" * 63) == "x" * 63
+
+
+def test_names_over_63_bytes_are_shortened_and_reported(tmp_path: Path, pg_url: str) -> None:
+    source = make(tmp_path / "long.db", f"""
+        CREATE TABLE "{LONG_TABLE}"(id INTEGER PRIMARY KEY, "{LONG_COLUMN}" REAL NOT NULL DEFAULT 0
+            CHECK ("{LONG_COLUMN}" > -100));
+        CREATE INDEX "{LONG_TABLE}_by_temperature" ON "{LONG_TABLE}"("{LONG_COLUMN}");
+        CREATE TABLE reading(id INTEGER PRIMARY KEY, station INTEGER REFERENCES "{LONG_TABLE}"(id));
+    """, (f'INSERT INTO "{LONG_TABLE}" VALUES (?, ?)', [(1, 4.5), (2, -1.25)]),
+        ("INSERT INTO reading VALUES (?, ?)", [(1, 1), (2, 2)]))
+    ran = cli(source, pg_url, "--json")
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    table, column = pg_name(LONG_TABLE), pg_name(LONG_COLUMN)
+    index = pg_name(f"{LONG_TABLE}_by_temperature")
+    assert sorted(result["renamed"], key=lambda item: item["kind"]) == [
+        {"from": LONG_COLUMN, "to": column, "kind": "column"},
+        {"from": f"{LONG_TABLE}_by_temperature", "to": index, "kind": "index"},
+        {"from": LONG_TABLE, "to": table, "kind": "table"},
+    ]
+    assert result["untranslated"] == [] and len(result["foreign_keys"]) == 1
+    assert query(pg_url, f'SELECT id, "{column}" FROM "{table}" ORDER BY id') == [(1, 4.5), (2, -1.25)]
+    assert query(pg_url, f'INSERT INTO "{table}" DEFAULT VALUES RETURNING id, "{column}"') == [(3, 0.0)]
+    assert query(pg_url, "SELECT count(*) FROM pg_indexes WHERE indexname = %s", (index,)) == [(1,)]
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        query(pg_url, "INSERT INTO reading(station) VALUES (99)")
+    # The summary shows the mapping; a rerun skips the table (its ledger row is under the SQLite name).
+    shown = cli(source, pg_url)
+    assert shown.returncode == 0, shown.stderr
+    assert f"renamed: table {LONG_TABLE} -> {table}" in shown.stdout
+    assert f"{LONG_TABLE}: 2 rows (already copied and verified)" in shown.stdout
+
+
+def test_names_that_would_collide_once_shortened_are_refused_naming_both(tmp_path: Path, pg_url: str) -> None:
+    long = "a" * 54 + "y" * 20
+    source = make(tmp_path / "clash.db", f'CREATE TABLE "{long}"(id INTEGER); CREATE TABLE "{pg_name(long)}"(id);')
+    with pytest.raises(QueryError, match=f"'{pg_name(long)}' and '{long}' would both be .* once shortened"):
+        Migration(source, pg_url).run()
+
+
+CHINOOK = """
+    CREATE TABLE "Artist"("ArtistId" INTEGER PRIMARY KEY AUTOINCREMENT, "Name" NVARCHAR(120));
+    CREATE TABLE "Album"("AlbumId" INTEGER PRIMARY KEY AUTOINCREMENT, "Title" NVARCHAR(160) NOT NULL,
+        "ArtistId" INTEGER NOT NULL CONSTRAINT "CK_Album_ArtistId" CHECK ("ArtistId" > 0) DEFAULT 1,
+        FOREIGN KEY ("ArtistId") REFERENCES "Artist" ("ArtistId"));
+    CREATE INDEX "IFK_AlbumArtistId" ON "Album" ("ArtistId");
+"""
+
+
+def test_lowercase_names_let_unquoted_sql_find_tables_and_columns(tmp_path: Path, pg_url: str) -> None:
+    source = make(tmp_path / "chinook.db", CHINOOK,
+                  ('INSERT INTO "Artist" VALUES (?, ?)', [(1, "AC/DC"), (2, "Accept")]),
+                  ('INSERT INTO "Album" VALUES (?, ?, ?)', [(1, "For Those About To Rock", 1), (2, "Balls", 2),
+                                                           (3, "Restless", 2)]))
+    ran = cli(source, pg_url, "--lowercase-names", "--json")
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["renamed"] == [] and result["untranslated"] == []
+    assert result["foreign_keys"] == ["album_fk0"]
+    assert query(pg_url, "SELECT count(*) FROM album JOIN artist USING (artistid)") == [(3,)]
+    assert query(pg_url, "INSERT INTO album (title, artistid) VALUES ('x', 1) RETURNING albumid") == [(4,)]
+    assert query(pg_url, "SELECT conname FROM pg_constraint WHERE contype = 'c' AND conrelid = 'album'::regclass") == [("ck_album_artistid",)]
+    assert query(pg_url, "SELECT indexname FROM pg_indexes WHERE tablename = 'album' AND indexname LIKE 'ifk%%'", ()) \
+        == [("ifk_albumartistid",)]
+    assert query(pg_url, "INSERT INTO album (title) VALUES ('y') RETURNING artistid") == [(1,)]
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        query(pg_url, "INSERT INTO album (title, artistid) VALUES ('z', 9)")
+
+
+def test_lowercase_names_refuse_two_names_that_fold_to_one(tmp_path: Path, pg_url: str) -> None:
+    columns = make(tmp_path / "columns.db", 'CREATE TABLE t("Ö" TEXT, "ö" TEXT);')
+    with pytest.raises(QueryError, match=r"'Ö' and 'ö' \(columns of t\) would both be 'ö'"):
+        Migration(columns, pg_url, lowercase_names=True).run()
+    tables = make(tmp_path / "tables.db", 'CREATE TABLE "Ä"(id); CREATE TABLE "ä"(id);')
+    with pytest.raises(QueryError, match="'Ä' and 'ä' would both be 'ä'.*--lowercase-names"):
+        Migration(tables, pg_url, lowercase_names=True).run()
+    assert Migration(tables, pg_url).run().verified  # without folding, both are kept
