@@ -125,3 +125,39 @@ def test_lowercase_names_refuse_two_names_that_fold_to_one(tmp_path: Path, pg_ur
     with pytest.raises(QueryError, match="'Ä' and 'ä' would both be 'ä'.*--lowercase-names"):
         Migration(tables, pg_url, lowercase_names=True).run()
     assert Migration(tables, pg_url).run().verified  # without folding, both are kept
+
+
+def test_requote_writes_brackets_and_backticks_as_double_quotes_outside_strings() -> None:
+    from desktop_app.core.postgres.sqlite_ddl import requote
+
+    names = {"order details": "Order Details", "orderid": "OrderID", "quantity": "Quantity"}
+    sql = "SELECT [Order Details].OrderID, `Quantity` AS [Q ty], '[x] `y` \"z\"' AS label, sum(x) -- [c]\nFROM x"
+    assert requote(sql, lambda name: names.get(name.lower())) == (
+        'SELECT "Order Details"."OrderID", "Quantity" AS "Q ty", \'[x] `y` "z"\' AS label, sum(x) -- [c]\nFROM x')
+
+
+NORTHWIND = """
+    CREATE TABLE "Orders"("OrderID" INTEGER PRIMARY KEY, "CustomerID" TEXT);
+    CREATE TABLE "Order Details"("OrderID" INTEGER NOT NULL REFERENCES "Orders", "UnitPrice" NUMERIC NOT NULL,
+        "Quantity" INTEGER NOT NULL, PRIMARY KEY ("OrderID", "UnitPrice"));
+    CREATE VIEW [Order Subtotals] AS
+        SELECT [Order Details].OrderID, Sum([Order Details].UnitPrice * `Quantity`) AS Subtotal,
+               '[not] a `name`' AS note
+        FROM [Order Details] JOIN Orders ON Orders.[OrderID] = `Order Details`.OrderID
+        GROUP BY [Order Details].OrderID;
+"""
+
+
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_views_quoting_names_with_brackets_and_backticks_are_created(tmp_path: Path, pg_url: str,
+                                                                     lowercase: bool) -> None:
+    source = make(tmp_path / "northwind.db", NORTHWIND,
+                  ('INSERT INTO "Orders" VALUES (?, ?)', [(10248, "VINET"), (10249, "TOMSP")]),
+                  ('INSERT INTO "Order Details" VALUES (?, ?, ?)', [(10248, 14, 12), (10248, 9.8, 10),
+                                                                    (10249, 18.6, 9)]))
+    result = Migration(source, pg_url, lowercase_names=lowercase).run()
+    assert result.views == ["Order Subtotals"] and result.untranslated == []
+    sql = ('SELECT orderid, subtotal, note FROM "order subtotals" ORDER BY 1' if lowercase else
+           'SELECT "OrderID", subtotal, note FROM "Order Subtotals" ORDER BY 1')
+    assert [(order, round(float(total), 2), note) for order, total, note in query(pg_url, sql)] == [
+        (10248, 266.0, "[not] a `name`"), (10249, 167.4, "[not] a `name`")]

@@ -33,8 +33,18 @@
   count check, and a row in `pulse_migrations`. A cancel or a failure rolls the
   table back whole (PostgreSQL's DDL is transactional); a rerun skips tables recorded as copied and
   verified, and copies the rest.
-- Views are tried verbatim (many SELECTs are the same in both dialects); those PostgreSQL refuses, and
-  every trigger (PostgreSQL triggers call functions), are listed in the result, never dropped silently.
+- Every table ends copied, skipped (copied and verified by an earlier run) or failed with the reason (rolled
+  back; the other tables go on). Text PostgreSQL cannot hold (bytes that are not UTF-8, a NUL) fails its table
+  naming the column and rowid, or with --invalid-text the table is copied again with that column as bytea (the
+  exact bytes) or with each invalid sequence and each NUL replaced by U+FFFD (other values unchanged).
+- Names: one over PostgreSQL's 63 bytes (a table, column, index or constraint) is shortened to its first 54
+  bytes (cut at a character) + '_' + 8 hex digits of its SHA-256, and reported (`renamed`);
+  `lowercase_names` folds every name to lower case, as PostgreSQL folds unquoted ones, so an application's
+  unquoted SQL finds them. Two names that would become one are refused, naming both.
+- Views are tried as written (many SELECTs are the same in both dialects), their [bracketed] and `backticked`
+  names in standard double quotes and every name mapped as the tables' and columns' (sqlite_ddl.requote:
+  string literals and comments untouched); those PostgreSQL refuses, and every trigger (PostgreSQL triggers
+  call functions), are listed in the result, never dropped silently.
 """
 
 from __future__ import annotations
@@ -489,14 +499,13 @@ class Migration:
         """The first value PostgreSQL cannot take as written (NUL or invalid UTF-8 in text, NULL in a key
         column), named by column and rowid; None when none is found (the failure was something else)."""
         row_id = "NULL" if plan.without_rowid else "rowid"
-        where = "the row" if plan.without_rowid else "rowid"
         for column in plan.columns:
             name = q(column.name)
             if column.pk:
                 found = sqlite.execute(f"SELECT {row_id} FROM {q(plan.name)} WHERE {name} IS NULL LIMIT 1").fetchone()
                 if found is not None:
-                    return (f"column {column.name} is part of the primary key but {where} {found[0] or ''} holds NULL "
-                            "(SQLite allows it, PostgreSQL does not)").replace("  ", " ")
+                    return (f"column {column.name} is part of the primary key but {row_at(found[0])} holds NULL "
+                            "(SQLite allows it, PostgreSQL does not)")
             if column.pg_type == "text" and (found_text := Migration._bad_text(sqlite, plan, column)):
                 return found_text + " (--invalid-text bytea or replace copies it)"
         return None
@@ -505,21 +514,18 @@ class Migration:
     def _bad_text(sqlite: apsw.Connection, plan: TablePlan, column: ColumnPlan) -> str | None:
         """The column's first text value holding a NUL or bytes that are not UTF-8, named by rowid."""
         row_id = "NULL" if plan.without_rowid else "rowid"
-        where = "the row" if plan.without_rowid else "rowid"
         name = q(column.name)
-        found = sqlite.execute(f"SELECT {row_id} FROM {q(plan.name)} WHERE typeof({name}) = 'text' "
-                               f"AND instr(CAST({name} AS BLOB), x'00') > 0 LIMIT 1").fetchone()
-        if found is not None:
-            return (f"column {column.name}, {where} {found[0] or ''}: the text holds a NUL character, "
-                    "which PostgreSQL text cannot store").replace("  ", " ")
         for value_id, data in sqlite.execute(
             f"SELECT {row_id}, CAST({name} AS BLOB) FROM {q(plan.name)} WHERE typeof({name}) = 'text'"
         ):
+            if b"\0" in cast(bytes, data):
+                return (f"column {column.name}, {row_at(value_id)}: the text holds a NUL character, "
+                        "which PostgreSQL text cannot store")
             try:
                 cast(bytes, data).decode("utf-8")
             except UnicodeDecodeError as exc:
-                return (f"column {column.name}, {where} {value_id or ''}: the text is not valid UTF-8 "
-                        f"({exc.reason} at byte {exc.start})").replace("  ", " ")
+                return (f"column {column.name}, {row_at(value_id)}: the text is not valid UTF-8 "
+                        f"({exc.reason} at byte {exc.start})")
         return None
 
     def _copy_table(self, sqlite: apsw.Connection, pg: Any, schema: str, plan: TablePlan) -> TableResult:
@@ -753,8 +759,10 @@ class Migration:
 
     def _views_and_triggers(self, sqlite: apsw.Connection, pg: Any, schema: str, tables: set[str],
                             result: MigrateResult) -> list[dict[str, str]]:
-        """Views are tried as written (on the target schema's search path); triggers are listed."""
+        """Views are tried as written (on the target schema's search path), their quoted names in standard
+        double quotes and renamed as the tables and columns were; triggers are listed."""
         listed: list[dict[str, str]] = []
+        names = self._view_names(sqlite)
         for kind, name, table, sql in sqlite.execute(
             "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE type IN ('view', 'trigger') ORDER BY type, name"
         ):
@@ -766,9 +774,11 @@ class Migration:
                 continue
             if self.only:
                 continue
-            exists = pg.execute("SELECT to_regclass(%s)", (f"{q(schema)}.{q(name)}",)).fetchone()[0]
+            exists = pg.execute("SELECT to_regclass(%s)", (f"{q(schema)}.{q(self._pg(name))}",)).fetchone()[0]
             if exists is not None:
                 continue
+            with contextlib.suppress(sqlite_ddl.Untranslatable):  # unreadable: tried as written
+                sql = sqlite_ddl.requote(sql, lambda found: names.get(found.lower()))
             try:
                 with pg.transaction():
                     pg.execute(f"SET LOCAL search_path TO {q(schema)}")
@@ -778,6 +788,18 @@ class Migration:
                 reason = clean_message(str(exc), self.url).split(" LINE ")[0]
                 listed.append({"type": "view", "name": name, "reason": f"not valid in PostgreSQL: {reason}"})
         return listed
+
+    def _view_names(self, sqlite: apsw.Connection) -> dict[str, str]:
+        """{lower-case SQLite name: PostgreSQL name} of every table, view and column (a name two of them spell
+        alike but map apart is left out: ambiguous)."""
+        found: dict[str, str | None] = {}
+        rows = cast(list[tuple[str, str | None]], sqlite.execute(
+            "SELECT s.name, c.name FROM sqlite_schema AS s LEFT JOIN pragma_table_xinfo(s.name) AS c "
+            "WHERE s.type IN ('table', 'view') AND s.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").fetchall())
+        for name in {n for row in rows for n in row if n is not None}:
+            mapped = self._pg(name)
+            found[name.lower()] = mapped if found.get(name.lower(), mapped) == mapped else None
+        return {name: mapped for name, mapped in found.items() if mapped is not None}
 
     def _progress(self, table: str, done: int, total: int) -> None:
         if self.on_progress is not None:
@@ -791,6 +813,11 @@ def pg_name(name: str) -> str:
     if len(raw) <= 63:
         return name
     return f"{raw[:54].decode(errors='ignore')}_{hashlib.sha256(raw).hexdigest()[:8]}"
+
+
+def row_at(rowid: int | None) -> str:
+    """A row named by its rowid ("a row" in a WITHOUT ROWID table, which has none)."""
+    return "a row" if rowid is None else f"rowid {rowid}"
 
 
 def replace_invalid(row: tuple, columns: list[int]) -> tuple:

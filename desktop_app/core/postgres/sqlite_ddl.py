@@ -300,3 +300,30 @@ def default(text: str, pg_type: str) -> str:
     if function is not None:
         raise Untranslatable(f"uses the SQLite function {function}()")
     raise Untranslatable("not a literal or a time of now")
+
+
+def requote(sql: str, rename: Callable[[str], str | None]) -> str:
+    """`sql` (a CREATE VIEW) with every quoted name ("x", [x], `x`) written in standard double quotes, and a name
+    `rename(name)` maps (a table's or column's PostgreSQL name) written as that; string literals, comments
+    and function names are left as they are. An unquoted name keeps its spelling unless PostgreSQL, folding
+    it to lower case, would miss what it names. Untranslatable when the text cannot be read."""
+    out: list[str] = []
+    position = 0
+    tokens = tokenize(sql)
+    for index, token in enumerate(tokens):
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        before = tokens[index - 1] if index else None
+        if token.kind == "ident":
+            name = identifier(token)
+            text = q(rename(name) or name)
+        elif token.kind == "word" and (following is None or following.text != "(") \
+                and (before is None or before.upper != "AS"):
+            mapped = rename(token.text)
+            text = q(mapped) if mapped is not None and mapped != token.text.lower() else token.text
+        else:
+            continue
+        out.append(sql[position:token.start])
+        out.append(text)
+        position = token.end
+    out.append(sql[position:])
+    return "".join(out)
