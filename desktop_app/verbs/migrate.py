@@ -59,7 +59,7 @@ def run_migrate(args: argparse.Namespace) -> int:
             print(f"\r{table}: {done:,} / {total:,} rows", end="", file=sys.stderr, flush=True)
 
     migration = Migration(args.source, args.to, tables=args.tables, schema=args.schema, batch_rows=args.batch_rows,
-                          lowercase_names=args.lowercase_names)
+                          lowercase_names=args.lowercase_names, invalid_text=args.invalid_text)
     outcome: dict = {}
 
     async def copy() -> None:

@@ -67,3 +67,51 @@ def test_a_run_with_every_table_copied_or_skipped_exits_0(tmp_path: Path, pg_url
     again = json.loads(run_cli("migrate", str(source), "--to", pg_url, "--json", "--tables", "good").stdout)
     assert [(t["name"], t["status"], t["reason"]) for t in again["tables"]] == [
         ("good", "skipped", "already copied and verified by an earlier run")]
+
+
+def make_text_source(path: Path) -> None:
+    connection = apsw.Connection(str(path))
+    connection.execute("CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT, n INTEGER); "
+                       "CREATE TABLE keyed(k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID")
+    with connection:
+        connection.execute("INSERT INTO notes VALUES (1, 'plain ä', 1), (2, CAST(x'61ff62' AS TEXT), 2), "
+                           "(3, 'a' || char(0) || 'b', 3), (4, NULL, 4), (5, 42, 5)")
+        connection.execute("INSERT INTO keyed VALUES (CAST(x'6bc0' AS TEXT), 'x'), ('fine', 'y')")
+    connection.close()
+
+
+def test_invalid_text_fail_names_the_table_column_and_rowid(tmp_path: Path, pg_url: str) -> None:
+    source = tmp_path / "text.db"
+    make_text_source(source)
+    result = run_cli("migrate", str(source), "--to", pg_url, "--invalid-text", "fail")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert ("notes: FAILED, not copied: column body, rowid 2: the text is not valid UTF-8 (invalid start byte at "
+            "byte 1) (--invalid-text bytea or replace copies it)") in result.stdout
+    assert "keyed: FAILED, not copied: column k, a row: the text is not valid UTF-8" in result.stdout
+
+
+def test_invalid_text_bytea_keeps_every_value_exact(tmp_path: Path, pg_url: str) -> None:
+    source = tmp_path / "text.db"
+    make_text_source(source)
+    result = run_cli("migrate", str(source), "--to", pg_url, "--invalid-text", "bytea", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert {t["name"]: t["columns"]["body" if t["name"] == "notes" else "k"] for t in report["tables"]} == {
+        "notes": "bytea", "keyed": "bytea"}
+    assert {(item["type"], item["name"]) for item in report["untranslated"]} == {("column", "notes.body"),
+                                                                                ("column", "keyed.k")}
+    assert query(pg_url, "SELECT id, body, n FROM notes ORDER BY id") == [
+        (1, "plain ä".encode(), 1), (2, b"a\xffb", 2), (3, b"a\x00b", 3), (4, None, 4), (5, b"42", 5)]
+    assert query(pg_url, "SELECT k, v FROM keyed ORDER BY v") == [(b"k\xc0", "x"), (b"fine", "y")]
+
+
+def test_invalid_text_replace_puts_u_fffd_for_invalid_bytes_and_nul(tmp_path: Path, pg_url: str) -> None:
+    source = tmp_path / "text.db"
+    make_text_source(source)
+    result = run_cli("migrate", str(source), "--to", pg_url, "--invalid-text", "replace", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert all(t["status"] == "copied" for t in report["tables"])
+    assert query(pg_url, "SELECT id, body, n FROM notes ORDER BY id") == [
+        (1, "plain ä", 1), (2, "a\ufffdb", 2), (3, "a\ufffdb", 3), (4, None, 4), (5, "42", 5)]
+    assert query(pg_url, "SELECT k FROM keyed ORDER BY v") == [("k\ufffd",), ("fine",)]

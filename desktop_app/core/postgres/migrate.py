@@ -304,6 +304,9 @@ class Migration:
         for plan in plans:
             for index_name, _, _ in plan.indexes:
                 self._claim(relations, "index", index_name)
+        if not self.only:  # views are created by a run of every table
+            for (view,) in sqlite.execute("SELECT name FROM sqlite_schema WHERE type = 'view' ORDER BY name"):
+                self._claim(relations, "view", view)
         return plans
 
     def _pg(self, name: str) -> str:
@@ -407,6 +410,10 @@ class Migration:
         for column in columns:
             self._claim(seen, "column", column.name, f" (columns of {name})")
         self._translate_constraints(plan)
+        seen = {}
+        for check_name, _, _ in plan.checks:
+            if check_name is not None:
+                self._claim(seen, "constraint", check_name, f" (constraints of {name})")
         return plan
 
     def _translate_constraints(self, plan: TablePlan) -> None:
