@@ -161,3 +161,22 @@ def test_views_quoting_names_with_brackets_and_backticks_are_created(tmp_path: P
            'SELECT "OrderID", subtotal, note FROM "Order Subtotals" ORDER BY 1')
     assert [(order, round(float(total), 2), note) for order, total, note in query(pg_url, sql)] == [
         (10248, 266.0, "[not] a `name`"), (10249, 167.4, "[not] a `name`")]
+
+
+def test_long_view_and_constraint_names_are_shortened_and_reported_and_views_collide_with_tables(
+        tmp_path: Path, pg_url: str) -> None:
+    view, check = "v" * 70, "positive_" + "c" * 61
+    source = make(tmp_path / "view.db", f"""
+        CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER CONSTRAINT "{check}" CHECK (n > 0));
+        CREATE VIEW "{view}" AS SELECT n FROM t;
+    """, ("INSERT INTO t VALUES (?, ?)", [(1, 5)]))
+    result = Migration(source, pg_url).run()
+    assert sorted((item["kind"], item["to"]) for item in result.renamed) == [
+        ("constraint", pg_name(check)), ("view", pg_name(view))]
+    assert result.views == [view] and result.untranslated == []
+    assert query(pg_url, f'SELECT n FROM "{pg_name(view)}"') == [(5,)]
+    with pytest.raises(psycopg.errors.CheckViolation, match=pg_name(check)):
+        query(pg_url, "INSERT INTO t(n) VALUES (-1)")
+    clash = make(tmp_path / "clash.db", 'CREATE TABLE "Ä"(id); CREATE VIEW "ä" AS SELECT id FROM "Ä";')
+    with pytest.raises(QueryError, match="'Ä' and 'ä' would both be 'ä'"):
+        Migration(clash, pg_url, lowercase_names=True).run()
