@@ -118,6 +118,7 @@ class CopyToPostgresDialog(QDialog):
             lines = [f"Copied {outcome.rows:,} rows into {outcome.target} ({outcome.rows_per_s:,.0f} rows/s); "
                      f"counts verified{f', {skipped} table(s) already there' if skipped else ''}."]
             lines += [f"Failed: {table.name} — {table.reason}" for table in outcome.tables if table.status == "failed"]
+            lines += [f"Renamed (over 63 bytes): {item['kind']} {item['from']} → {item['to']}" for item in outcome.renamed]
             lines += [f"Not translated: {item['type']} {item['name']} — {item['reason']}" for item in outcome.untranslated]
             self.status.setText("\n".join(lines))
         elif isinstance(outcome, MigrateCancelled):
