@@ -37,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
              "table naming the column and rowid (default), copy the column as bytea (exact bytes), or replace each "
              "invalid sequence and NUL by U+FFFD",
     )
+    migrate.add_argument(
+        "--restart", nargs="+", metavar="T|all",
+        help="drop and copy again these tables an earlier migrate of this file copied (all: every such table the "
+             "source changed since); tables migrate did not create are never dropped",
+    )
     migrate.add_argument("--json", action="store_true", help="one JSON object with the result")
     migrate.set_defaults(handler=run_migrate)
 
@@ -59,7 +64,8 @@ def run_migrate(args: argparse.Namespace) -> int:
             print(f"\r{table}: {done:,} / {total:,} rows", end="", file=sys.stderr, flush=True)
 
     migration = Migration(args.source, args.to, tables=args.tables, schema=args.schema, batch_rows=args.batch_rows,
-                          lowercase_names=args.lowercase_names, invalid_text=args.invalid_text)
+                          lowercase_names=args.lowercase_names, invalid_text=args.invalid_text,
+                          restart=args.restart)
     outcome: dict = {}
 
     async def copy() -> None:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import apsw
+import psycopg
 
 from tests.integration.test_postgres import query, run_cli
 
@@ -115,3 +116,58 @@ def test_invalid_text_replace_puts_u_fffd_for_invalid_bytes_and_nul(tmp_path: Pa
     assert query(pg_url, "SELECT id, body, n FROM notes ORDER BY id") == [
         (1, "plain ä", 1), (2, "a\ufffdb", 2), (3, "a\ufffdb", 3), (4, None, 4), (5, "42", 5)]
     assert query(pg_url, "SELECT k FROM keyed ORDER BY v") == [("k\ufffd",), ("fine",)]
+
+
+def test_a_rerun_after_the_source_changed_names_the_tables_and_restart_copies_them_again(
+        tmp_path: Path, pg_url: str) -> None:
+    source = tmp_path / "grow.db"
+    connection = apsw.Connection(str(source))
+    connection.execute("CREATE TABLE parent(id INTEGER PRIMARY KEY, name TEXT); "
+                       "CREATE TABLE child(id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent(id)); "
+                       "CREATE TABLE still(id INTEGER PRIMARY KEY)")
+    with connection:
+        connection.executemany("INSERT INTO parent(name) VALUES (?)", [(f"p{i}",) for i in range(20)])
+        connection.executemany("INSERT INTO child(parent) VALUES (?)", [(i % 20 + 1,) for i in range(40)])
+        connection.executemany("INSERT INTO still VALUES (?)", [(i,) for i in range(5)])
+    first = run_cli("migrate", str(source), "--to", pg_url, "--json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    with connection:
+        connection.executemany("INSERT INTO parent(name) VALUES (?)", [(f"new{i}",) for i in range(7)])
+        connection.execute("DELETE FROM child WHERE id = 1")
+        connection.execute("INSERT INTO child(parent) VALUES (21)")  # same count, a new largest rowid
+    changed = run_cli("migrate", str(source), "--to", pg_url)
+    assert changed.returncode == 1 and "Traceback" not in changed.stderr
+    assert ("parent: FAILED, not copied: the source changed: 20 rows when it was copied, 27 now; "
+            "--restart parent (or --restart all) drops the copy and copies it again") in changed.stdout
+    assert "child: FAILED, not copied: the source changed: its definition or largest rowid changed" in changed.stdout
+    assert "still: 5 rows (already copied and verified)" in changed.stdout
+    assert query(pg_url, "SELECT count(*) FROM parent")[0][0] == 20  # left as it was
+
+    restarted = run_cli("migrate", str(source), "--to", pg_url, "--restart", "all", "--json")
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    report = json.loads(restarted.stdout)
+    assert {t["name"]: t["status"] for t in report["tables"]} == {"parent": "copied", "child": "copied",
+                                                                  "still": "skipped"}
+    source_counts = [connection.execute(f"SELECT count(*), sum(id) FROM {t}").fetchone() for t in ("parent", "child")]
+    assert [query(pg_url, f"SELECT count(*), sum(id) FROM {t}")[0] for t in ("parent", "child")] == [
+        tuple(c) for c in source_counts]
+    assert query(pg_url, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'")[0][0] == 1  # the key added again
+    again = run_cli("migrate", str(source), "--to", pg_url)
+    assert again.returncode == 0, again.stdout
+    named = run_cli("migrate", str(source), "--to", pg_url, "--restart", "still", "--json")
+    assert [t["status"] for t in json.loads(named.stdout)["tables"]] == ["skipped", "skipped", "copied"]
+    assert run_cli("migrate", str(source), "--to", pg_url, "--restart", "nope").returncode != 0
+    connection.close()
+
+
+def test_restart_never_drops_a_table_migrate_did_not_create(tmp_path: Path, pg_url: str) -> None:
+    source = tmp_path / "theirs.db"
+    connection = apsw.Connection(str(source))
+    connection.execute("CREATE TABLE mine(id INTEGER PRIMARY KEY); INSERT INTO mine VALUES (1)")
+    connection.close()
+    with psycopg.connect(pg_url, autocommit=True) as pg:
+        pg.execute("CREATE TABLE mine(x int); INSERT INTO mine VALUES (7)")
+    result = run_cli("migrate", str(source), "--to", pg_url, "--restart", "mine")
+    assert result.returncode == 1
+    assert "mine: FAILED, not copied: mine already exists in schema public and was not copied" in result.stdout
+    assert query(pg_url, "SELECT x FROM mine") == [(7,)]

@@ -37,6 +37,10 @@
   back; the other tables go on). Text PostgreSQL cannot hold (bytes that are not UTF-8, a NUL) fails its table
   naming the column and rowid, or with --invalid-text the table is copied again with that column as bytea (the
   exact bytes) or with each invalid sequence and each NUL replaced by U+FFFD (other values unchanged).
+- The ledger keeps each copied table's row count and a fingerprint (its CREATE TABLE, row count and largest
+  rowid: no scan, so a row changed in place is not seen). A rerun skips a table that matches; one that changed
+  fails naming what changed, until --restart TABLE (or all: every changed one) drops it (CASCADE: its foreign
+  keys and views, added again at the end) and copies it again. Only tables in the ledger are ever dropped.
 - Names: one over PostgreSQL's 63 bytes (a table, column, index or constraint) is shortened to its first 54
   bytes (cut at a character) + '_' + 8 hex digits of its SHA-256, and reported (`renamed`);
   `lowercase_names` folds every name to lower case, as PostgreSQL folds unquoted ones, so an application's
@@ -198,7 +202,8 @@ class Migration:
 
     def __init__(self, source: Path | str, url: str, *, tables: list[str] | None = None, schema: str | None = None,
                  batch_rows: int = DEFAULT_BATCH_ROWS, on_progress: Progress | None = None,
-                 password: str | None = None, lowercase_names: bool = False, invalid_text: str = "fail") -> None:
+                 password: str | None = None, lowercase_names: bool = False, invalid_text: str = "fail",
+                 restart: list[str] | None = None) -> None:
         self.source = Path(source).expanduser().absolute()
         self.lowercase_names = lowercase_names  # fold every name as PostgreSQL folds unquoted ones
         self._renamed: list[dict[str, str]] = []
@@ -211,6 +216,8 @@ class Migration:
         if invalid_text not in INVALID_TEXT:
             raise ValueError(f"invalid_text must be one of {', '.join(INVALID_TEXT)}")
         self.invalid_text = invalid_text  # a text column holding a NUL or bytes that are not UTF-8
+        self.restart = set(restart or [])  # tables (or "all" that changed) copied earlier, dropped and copied again
+        self._dropping: str | None = None  # the table _copy_table drops first (one this tool copied earlier)
         self._cancel = threading.Event()
         self._nocase = False  # the target schema has the pulse_nocase collation
         self._notes: list[dict[str, Any]] = []  # what PostgreSQL refused while copying tables
@@ -259,15 +266,40 @@ class Migration:
         plans = self._plans(sqlite)
         result.renamed = self._renamed
         done = self._already_copied(pg, schema)
+        for plan in plans:  # a run naming tables otherwise (--lowercase-names) would find them missing
+            target = f"{q(schema)}.{q(self._pg(plan.name))}"
+            if plan.name in done and pg.execute("SELECT to_regclass(%s)", (target,)).fetchone()[0] is None:
+                raise PostgresError(
+                    f"{plan.name} was copied into schema {schema} by an earlier run, but it is not there as "
+                    f"{self._pg(plan.name)}: that run named tables otherwise (with or without --lowercase-names). "
+                    "Rerun as it was, or choose another --schema.")
         self._notes = self._collations(pg, schema, plans)
+        unknown = sorted(self.restart - {"all"} - {plan.name for plan in plans})
+        if unknown:
+            raise QueryError(f"--restart: no table named {', '.join(unknown)} in {self.source.name}"
+                             + (" (or not among --tables)." if self.only else "."))
         for plan in plans:
-            if done.get(plan.name) == plan.rows:
-                result.tables.append(TableResult(plan.name, plan.rows, "skipped",
-                                                 reason="already copied and verified by an earlier run"))
-                continue
+            fingerprint = self._fingerprint(sqlite, plan)
+            self._dropping = None
+            if plan.name in done:
+                rows, earlier = done[plan.name]
+                changed = (f"{rows:,} rows when it was copied, {plan.rows:,} now" if rows != plan.rows else
+                           "its definition or largest rowid changed since it was copied (same row count)"
+                           if earlier is not None and earlier != fingerprint else "")
+                if plan.name in self.restart or (changed and "all" in self.restart):
+                    self._dropping = plan.name  # this tool's own table (in the ledger): dropped and copied again
+                elif not changed:
+                    result.tables.append(TableResult(plan.name, plan.rows, "skipped",
+                                                     reason="already copied and verified by an earlier run"))
+                    continue
+                else:
+                    result.tables.append(TableResult(plan.name, 0, "failed", reason=(
+                        f"the source changed: {changed}; --restart {plan.name} (or --restart all) drops the copy "
+                        "and copies it again")))
+                    continue
             if self._cancel.is_set():
                 raise MigrateCancelled(f"Cancelled before {plan.name}; a rerun copies the remaining tables.")
-            result.tables.append(self._copy_or_fail(sqlite, pg, schema, plan))
+            result.tables.append(self._copy_or_fail(sqlite, pg, schema, plan, fingerprint))
             if result.tables[-1].status == "copied":
                 result.rows += result.tables[-1].rows
         result.untranslated = [note for plan in plans for note in plan.notes] + self._notes
@@ -450,24 +482,35 @@ class Migration:
     def _pg_or_none(self, name: str | None) -> str | None:
         return None if name is None else self._pg(name)
 
-    def _already_copied(self, pg: Any, schema: str) -> dict[str, int]:
+    def _already_copied(self, pg: Any, schema: str) -> dict[str, tuple[int, str | None]]:
+        """{table: (rows, fingerprint)} this tool copied from this file: the tables it made (and may --restart)."""
         pg.execute(
             f"CREATE TABLE IF NOT EXISTS {q(schema)}.{LEDGER}(source text NOT NULL, table_name text NOT NULL, "
             "rows bigint NOT NULL, verified_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (source, table_name))"
         )
-        rows = pg.execute(f"SELECT table_name, rows FROM {q(schema)}.{LEDGER} WHERE source = %s",
+        pg.execute(f"ALTER TABLE {q(schema)}.{LEDGER} ADD COLUMN IF NOT EXISTS fingerprint text")  # older ledgers
+        rows = pg.execute(f"SELECT table_name, rows, fingerprint FROM {q(schema)}.{LEDGER} WHERE source = %s",
                           (str(self.source),)).fetchall()
-        return dict(rows)
+        return {name: (count, fingerprint) for name, count, fingerprint in rows}
+
+    @staticmethod
+    def _fingerprint(sqlite: apsw.Connection, plan: TablePlan) -> str:
+        """The table's CREATE TABLE, row count and largest rowid, hashed: cheap (no scan), so a row changed in
+        place is not seen; rows added or deleted, or a changed definition, are."""
+        top = None if plan.without_rowid else cast(tuple[int | None], sqlite.execute(
+            f"SELECT max(rowid) FROM {q(plan.name)}").fetchone())[0]
+        return hashlib.sha256(f"{plan.sql}\x1f{plan.rows}\x1f{top}".encode()).hexdigest()[:32]
 
     # -- copying ----------------------------------------------------------------------------------------
 
-    def _copy_or_fail(self, sqlite: apsw.Connection, pg: Any, schema: str, plan: TablePlan) -> TableResult:
+    def _copy_or_fail(self, sqlite: apsw.Connection, pg: Any, schema: str, plan: TablePlan,
+                      fingerprint: str | None = None) -> TableResult:
         """The table copied, or "failed" with the reason (rolled back whole) while the other tables go on.
         A cancel, or a lost connection to either database, still stops the run."""
         psycopg = load_driver()
         started = time.perf_counter()
         try:
-            return self._copy_table(sqlite, pg, schema, plan)
+            return self._copy_table(sqlite, pg, schema, plan, fingerprint)
         except MigrateCancelled:
             raise
         except psycopg.Error as exc:
@@ -494,7 +537,7 @@ class Migration:
                                         if self.invalid_text == "bytea" else
                                         "each invalid sequence and NUL replaced by U+FFFD (--invalid-text replace)")})
             if bad:
-                return self._copy_or_fail(sqlite, pg, schema, plan)
+                return self._copy_or_fail(sqlite, pg, schema, plan, fingerprint)
         found = self._bad_value(sqlite, plan)
         if found:
             reason = found
@@ -535,7 +578,8 @@ class Migration:
                         f"({exc.reason} at byte {exc.start})")
         return None
 
-    def _copy_table(self, sqlite: apsw.Connection, pg: Any, schema: str, plan: TablePlan) -> TableResult:
+    def _copy_table(self, sqlite: apsw.Connection, pg: Any, schema: str, plan: TablePlan,
+                    fingerprint: str | None = None) -> TableResult:
         started = time.perf_counter()
         target = f"{q(schema)}.{q(self._pg(plan.name))}"
         body = [f"{q(self._pg(c.name))} {c.pg_type}{' GENERATED BY DEFAULT AS IDENTITY' if c.identity else ''}"
@@ -549,6 +593,8 @@ class Migration:
         copied = 0
         self._progress(plan.name, 0, plan.rows)
         with pg.transaction():
+            if self._dropping == plan.name:  # --restart: its foreign keys and views go too (a rerun adds them)
+                pg.execute(f"DROP TABLE IF EXISTS {target} CASCADE")
             if pg.execute("SELECT to_regclass(%s)", (target,)).fetchone()[0] is not None:
                 raise PostgresError(
                     f"{plan.name} already exists in schema {schema} and was not copied by a finished migrate "
@@ -594,9 +640,10 @@ class Migration:
             if counted != plan.rows or copied != plan.rows:
                 raise PostgresError(f"{plan.name}: {plan.rows:,} rows in the source, {counted:,} in PostgreSQL.")
             pg.execute(
-                f"INSERT INTO {q(schema)}.{LEDGER}(source, table_name, rows) VALUES (%s, %s, %s) "
-                "ON CONFLICT (source, table_name) DO UPDATE SET rows = excluded.rows, verified_at = now()",
-                (str(self.source), plan.name, plan.rows),
+                f"INSERT INTO {q(schema)}.{LEDGER}(source, table_name, rows, fingerprint) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (source, table_name) DO UPDATE SET rows = excluded.rows, "
+                "fingerprint = excluded.fingerprint, verified_at = now()",
+                (str(self.source), plan.name, plan.rows, fingerprint),
             )
         return TableResult(plan.name, copied, "copied", round(time.perf_counter() - started, 3),
                            {c.name: c.pg_type for c in plan.columns})
