@@ -16,6 +16,7 @@ import pytest
 
 from desktop_app.core.errors import QueryError
 from desktop_app.core.postgres.migrate import Migration, pg_name
+from desktop_app.core.postgres.url import PostgresError
 
 
 def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
@@ -180,3 +181,11 @@ def test_long_view_and_constraint_names_are_shortened_and_reported_and_views_col
     clash = make(tmp_path / "clash.db", 'CREATE TABLE "Ä"(id); CREATE VIEW "ä" AS SELECT id FROM "Ä";')
     with pytest.raises(QueryError, match="'Ä' and 'ä' would both be 'ä'"):
         Migration(clash, pg_url, lowercase_names=True).run()
+
+
+def test_a_rerun_naming_tables_otherwise_is_refused_with_the_reason(tmp_path: Path, pg_url: str) -> None:
+    source = make(tmp_path / "chinook.db", CHINOOK, ('INSERT INTO "Artist" VALUES (?, ?)', [(1, "AC/DC")]))
+    assert Migration(source, pg_url).run().verified
+    with pytest.raises(PostgresError, match="Album was copied .* not there as album.*--lowercase-names"):
+        Migration(source, pg_url, lowercase_names=True).run()
+    assert [table.status for table in Migration(source, pg_url).run().tables] == ["skipped", "skipped"]
