@@ -135,6 +135,10 @@ def test_requote_writes_brackets_and_backticks_as_double_quotes_outside_strings(
     sql = "SELECT [Order Details].OrderID, `Quantity` AS [Q ty], '[x] `y` \"z\"' AS label, sum(x) -- [c]\nFROM x"
     assert requote(sql, lambda name: names.get(name.lower())) == (
         'SELECT "Order Details"."OrderID", "Quantity" AS "Q ty", \'[x] `y` "z"\' AS label, sum(x) -- [c]\nFROM x')
+    # A column spelled like a keyword ("End", "Limit") leaves the keyword alone; as a quoted name it is mapped.
+    names = {"end": "End", "limit": "Limit"}
+    assert requote("SELECT CASE WHEN [End] > 0 THEN 1 END FROM t LIMIT 5", lambda n: names.get(n.lower())) \
+        == 'SELECT CASE WHEN "End" > 0 THEN 1 END FROM t LIMIT 5'
 
 
 NORTHWIND = """

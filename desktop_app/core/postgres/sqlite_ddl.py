@@ -302,6 +302,14 @@ def default(text: str, pg_type: str) -> str:
     raise Untranslatable("not a literal or a time of now")
 
 
+# Words a SELECT uses as keywords: never taken for a column that happens to be spelled alike ("End", "Limit").
+_VIEW_WORDS = """SELECT FROM WHERE GROUP BY ORDER HAVING LIMIT OFFSET JOIN LEFT RIGHT FULL INNER OUTER CROSS
+    NATURAL ON USING AS AND OR NOT NULL IS IN BETWEEN LIKE GLOB ESCAPE CASE WHEN THEN ELSE END DISTINCT ALL UNION
+    EXCEPT INTERSECT ASC DESC CAST EXISTS COLLATE VIEW CREATE TEMP TEMPORARY IF WITH RECURSIVE VALUES TRUE
+    FALSE"""
+VIEW_KEYWORDS = frozenset(_VIEW_WORDS.split())
+
+
 def requote(sql: str, rename: Callable[[str], str | None]) -> str:
     """`sql` (a CREATE VIEW) with every quoted name ("x", [x], `x`) written in standard double quotes, and a name
     `rename(name)` maps (a table's or column's PostgreSQL name) written as that; string literals, comments
@@ -317,7 +325,7 @@ def requote(sql: str, rename: Callable[[str], str | None]) -> str:
             name = identifier(token)
             text = q(rename(name) or name)
         elif token.kind == "word" and (following is None or following.text != "(") \
-                and (before is None or before.upper != "AS"):
+                and (before is None or before.upper != "AS") and token.upper not in VIEW_KEYWORDS:
             mapped = rename(token.text)
             text = q(mapped) if mapped is not None and mapped != token.text.lower() else token.text
         else:
