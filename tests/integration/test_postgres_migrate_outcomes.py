@@ -171,3 +171,62 @@ def test_restart_never_drops_a_table_migrate_did_not_create(tmp_path: Path, pg_u
     assert result.returncode == 1
     assert "mine: FAILED, not copied: mine already exists in schema public and was not copied" in result.stdout
     assert query(pg_url, "SELECT x FROM mine") == [(7,)]
+
+
+WRITER = r"""
+import json, sys, time, apsw, pathlib
+db = apsw.Connection(sys.argv[1])
+db.setbusytimeout(5000)
+stop = pathlib.Path(sys.argv[2])
+waits, errors = [], []
+while not stop.exists():
+    started = time.perf_counter()
+    try:
+        db.execute("BEGIN IMMEDIATE; INSERT INTO log(at) VALUES (?); COMMIT", (time.time(),))
+    except apsw.Error as exc:
+        errors.append(str(exc))
+        if not db.getautocommit():
+            db.execute("ROLLBACK")
+    waits.append(time.perf_counter() - started)
+    time.sleep(0.05)
+print(json.dumps({"commits": len(waits), "max_wait": max(waits), "errors": errors}))
+"""
+
+
+def test_a_rollback_journal_source_is_read_from_a_snapshot_so_its_writer_keeps_committing(
+        tmp_path: Path, pg_url: str) -> None:
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from desktop_app.core.postgres.migrate import Migration
+
+    source = tmp_path / "busy.db"
+    connection = apsw.Connection(str(source))
+    assert connection.execute("PRAGMA journal_mode=delete").fetchone()[0] == "delete"
+    connection.execute("CREATE TABLE big(id INTEGER PRIMARY KEY, name TEXT, v REAL); CREATE TABLE log(at REAL)")
+    with connection:
+        connection.executemany("INSERT INTO big(name, v) VALUES (?, ?)",
+                               ((f"name {i}", i / 3) for i in range(600_000)))
+    connection.close()
+    before = set(Path(tempfile.gettempdir()).glob("pulse-migrate-*"))
+    stop = tmp_path / "stop"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(source), str(stop)], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)  # the writer is committing
+        started = time.perf_counter()
+        result = Migration(source, pg_url, batch_rows=5000).run()
+        took = time.perf_counter() - started
+        time.sleep(0.2)
+    finally:
+        stop.touch()
+        out, _ = writer.communicate(timeout=30)
+    report = json.loads(out)
+    assert result.snapshot and result.verified
+    assert {t.name: t.rows for t in result.tables}["big"] == 600_000
+    assert took > 0.5, "the migrate must run long enough to overlap the writer's commits"
+    assert report["errors"] == []
+    assert report["commits"] >= 10
+    assert report["max_wait"] < 0.5, report  # without the snapshot: the whole run (> 0.8 s)
+    assert set(Path(tempfile.gettempdir()).glob("pulse-migrate-*")) == before  # the snapshot is removed

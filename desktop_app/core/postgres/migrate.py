@@ -1,7 +1,9 @@
 """`migrate`: copy a SQLite database into PostgreSQL, table by table, resumably.
 
 - One read transaction on the source for the whole run: every table comes from the same snapshot of a
-  live database (WAL lets its writers carry on meanwhile).
+  live database (WAL lets its writers carry on meanwhile). A rollback-journal source (DELETE, TRUNCATE,
+  PERSIST), whose reader would block every writer's COMMIT, is first copied to a temporary snapshot with the
+  backup API in steps (snapshot.py) and read from there; the snapshot is removed at the end.
 - Types: from the declared type's SQLite affinity, checked against the storage classes actually present
   (one scan per table), so an INTEGER column holding text becomes text rather than a failed copy. Untyped
   columns take the type of what they hold. INTEGER -> bigint, REAL -> double precision, TEXT -> text,
@@ -56,6 +58,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -66,11 +69,13 @@ from typing import Any, cast
 
 import apsw
 
-from desktop_app.core.database import open_database
+from desktop_app.core.database import connect_read, open_database
 from desktop_app.core.errors import PulseError, QueryError, QueryInterrupted
 from desktop_app.core.ingest.mapping import quote_identifier as q
 from desktop_app.core.postgres import sqlite_ddl
 from desktop_app.core.postgres.copyformat import COPY_OPTIONS, HEADER, TRAILER, RowEncoder
+from desktop_app.core.postgres.snapshot import Cancelled as SnapshotCancelled
+from desktop_app.core.postgres.snapshot import needs_snapshot, take_snapshot
 from desktop_app.core.postgres.url import PostgresError, clean_message, connect, describe, load_driver
 from desktop_app.core.worker import Job
 
@@ -113,6 +118,7 @@ class MigrateResult:
     rows: int = 0  # rows copied by this run
     seconds: float = 0.0
     verified: bool = False
+    snapshot: bool = False  # a rollback-journal source: read from a stepped backup of it (snapshot.py)
 
     @property
     def rows_per_s(self) -> float:
@@ -237,7 +243,22 @@ class Migration:
         sqlite = database.connect_read(busy_timeout_ms=5000)
         psycopg = load_driver()
         pg = connect(self.url, password=self._password, autocommit=True, application_name="sqlite-pulse migrate")
-        result = MigrateResult(source=str(self.source), target=describe(self.url), schema="")
+        folder = None
+        if needs_snapshot(sqlite):  # a rollback journal: read a stepped backup, so the writers keep writing
+            sqlite.close()
+            try:
+                copy, folder = take_snapshot(database.path, self._cancel)
+            except SnapshotCancelled:
+                pg.close()
+                raise MigrateCancelled("Cancelled before anything was copied.") from None
+            except apsw.Error as exc:
+                pg.close()
+                raise QueryError(f"Reading {self.source.name} failed: {exc}") from None
+            except BaseException:
+                pg.close()
+                raise
+            sqlite = connect_read(copy, busy_timeout_ms=5000)
+        result = MigrateResult(source=str(self.source), target=describe(self.url), schema="", snapshot=folder is not None)
         watching = watch(sqlite) if watch is not None else contextlib.nullcontext()
         try:
             with watching:
@@ -255,6 +276,8 @@ class Migration:
                 sqlite.execute("ROLLBACK")
             sqlite.close()
             pg.close()
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
         result.seconds = round(time.perf_counter() - started, 3)
         return result
 
