@@ -111,6 +111,8 @@ def run_migrate(args: argparse.Namespace) -> int:
         print(f"renamed: {item['kind']} {item['from']} -> {item['to']} (PostgreSQL names are at most 63 bytes)")
     if result.foreign_keys:
         print(f"foreign keys added: {len(result.foreign_keys)}")
+    if result.snapshot:
+        print("read from a snapshot of the source (a rollback journal: its writers kept writing meanwhile)")
     for item in result.untranslated:
         label = "added NOT VALID" if "rows" in item else "not translated"  # a key the source's rows break
         written = f" ({item['sql']})" if item.get("sql") and item["type"] in ("check", "default") else ""
