@@ -272,12 +272,16 @@ class Migration:
                 raise MigrateCancelled("Cancelled while reading the source; a rerun copies the remaining tables.") from None
             raise QueryError(f"Reading {self.source.name} failed: {exc}") from None
         finally:
-            if not sqlite.getautocommit():
-                sqlite.execute("ROLLBACK")
-            sqlite.close()
-            pg.close()
-            if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
+            try:
+                if not sqlite.getautocommit():
+                    sqlite.execute("ROLLBACK")
+            except apsw.InterruptError:
+                pass  # a cancel's interrupt still pending (a cursor was open): closing ends the read just the same
+            finally:
+                sqlite.close()
+                pg.close()
+                if folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
         result.seconds = round(time.perf_counter() - started, 3)
         return result
 
