@@ -10,28 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import apsw
 import psycopg
 import pytest
 
 from desktop_app.core.errors import QueryError
 from desktop_app.core.postgres.migrate import Migration, pg_name
 from desktop_app.core.postgres.url import PostgresError
-
-
-def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
-    with psycopg.connect(url) as connection:
-        return connection.execute(sql, params).fetchall()
-
-
-def make(path: Path, sql: str, *inserts: tuple[str, list[tuple]]) -> Path:
-    connection = apsw.Connection(str(path))
-    connection.execute(sql)
-    with connection:
-        for statement, rows in inserts:
-            connection.executemany(statement, rows)
-    connection.close()
-    return path
+from tests.integration.test_postgres import query
+from tests.integration.test_postgres_schema import make
 
 
 def cli(source: Path, url: str, *options: str) -> subprocess.CompletedProcess:

@@ -14,11 +14,7 @@ import apsw
 import psycopg
 
 from desktop_app.core.postgres.migrate import Migration
-
-
-def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
-    with psycopg.connect(url) as connection:
-        return connection.execute(sql, params).fetchall()
+from tests.integration.test_postgres import query
 
 
 def make(path: Path, sql: str, *inserts: tuple[str, list[tuple]]) -> Path:

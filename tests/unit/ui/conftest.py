@@ -95,6 +95,16 @@ def open_session(qtbot, qloop):
 
 
 @pytest.fixture
+def workspace(qtbot, qloop) -> Iterator[Any]:
+    """A Workspace (the panels' application model) sampling every 0.05 s, closed afterwards."""
+    from desktop_app.core.workspace import Workspace
+
+    space = Workspace(interval=0.05)
+    yield space
+    resolve(qtbot, space.aclose())
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> AppSettings:
     return AppSettings.at(tmp_path / "settings" / "pulse.ini")
 

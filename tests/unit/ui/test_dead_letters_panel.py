@@ -4,7 +4,6 @@ file migrated only after the confirmation, and the list following another proces
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import apsw
@@ -26,13 +25,6 @@ def letters_file(tmp_path: Path) -> Path:
     mapper = MessageMapper("readings", columns=parse_columns("device:TEXT,temp:INTEGER"))
     ingest(path, mapper, ['{"device": "a", "temp": 1}', '{"device": "b", "temp": "warm"}', b"\x00\xfe"])
     return path
-
-
-@pytest.fixture
-def workspace(qtbot, qloop) -> Iterator[Workspace]:
-    space = Workspace(interval=0.05)
-    yield space
-    resolve(qtbot, space.aclose())
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import apsw
@@ -14,13 +14,6 @@ from desktop_app.ui.panels.health import HealthPanel
 from tests.unit.ui.conftest import resolve
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def workspace(qtbot, qloop) -> Iterator[Workspace]:
-    space = Workspace(interval=0.05)
-    yield space
-    resolve(qtbot, space.aclose())
 
 
 def make_panel(qtbot, workspace: Workspace, scripted: ScriptedDialogs) -> HealthPanel:

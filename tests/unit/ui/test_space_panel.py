@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import apsw
@@ -27,13 +26,6 @@ def many_objects(tmp_path: Path) -> Path:
         connection.executemany("INSERT INTO t0(body) VALUES (randomblob(?))", [(n % 5000,) for n in range(400)])
     connection.close()
     return path
-
-
-@pytest.fixture
-def workspace(qtbot, qloop) -> Iterator[Workspace]:
-    space = Workspace(interval=0.05)
-    yield space
-    resolve(qtbot, space.aclose())
 
 
 @pytest.fixture
