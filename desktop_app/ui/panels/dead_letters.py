@@ -38,6 +38,7 @@ from desktop_app.core.session import Session
 from desktop_app.core.workspace import Workspace
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
+from desktop_app.ui.panels import follow_workspace
 
 T = TypeVar("T")
 HEADERS = ("ID", "Received", "Table", "Reason", "Status", "Size")
@@ -155,15 +156,7 @@ class DeadLettersPanel(QWidget):
 
         self.set_session(None)
         if workspace is not None:  # each file the workspace opens (or closes) arrives here by itself
-            follow = self.set_session
-            workspace.session_changed.connect(follow)
-            self.set_session(workspace.session)
-            # Deleted before the workspace closes (a test's teardown, a rebuilt window): stop listening first.
-            def let_go(*_args: object) -> None:
-                workspace.session_changed.disconnect(follow)
-                self._let_go()
-
-            self.destroyed.connect(let_go)
+            follow_workspace(self, workspace, self.set_session, self._let_go)
 
     # Session ----------------------------------------------------------------------------------------------
     def set_session(self, session: Session | None) -> None:

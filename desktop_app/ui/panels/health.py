@@ -34,6 +34,7 @@ from desktop_app.core.workspace import Workspace
 from desktop_app.ui import theme
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
+from desktop_app.ui.panels import follow_workspace
 from desktop_app.ui.sql_highlighter import SqlHighlighter
 
 ICONS = {
@@ -141,12 +142,17 @@ class HealthPanel(QWidget):
         layout.addWidget(splitter, 1)
 
         if workspace is not None:  # each file the workspace opens (or closes) arrives here by itself
-            workspace.session_changed.connect(self.set_session)
-            self.set_session(workspace.session)
+            follow_workspace(self, workspace, self.set_session, self._let_go)
         else:
             self.set_session(None)
 
     # Session ----------------------------------------------------------------------------------------------
+    def _let_go(self) -> None:
+        """Deleted while a file is open: its running audit stops (no widget touched)."""
+        if self._job is not None:
+            self._job.cancel()
+        self._session = None
+
     def set_session(self, session: Session | None) -> None:
         """Audit `session` from now on; the previous one's findings leave the screen and its audit stops."""
         if self._job is not None:

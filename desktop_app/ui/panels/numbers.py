@@ -38,6 +38,7 @@ from desktop_app.core.session import Session
 from desktop_app.core.workspace import Workspace
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.notifications import Notifier
+from desktop_app.ui.panels import follow_workspace
 from desktop_app.ui.settings import AppSettings
 
 if TYPE_CHECKING:
@@ -160,8 +161,6 @@ class NumbersPanel(QWidget):
         self.series: tuple[QuerySeries, ...] = ()
         self.matches: list[Match] = []
         self.editor: SeriesEditor | None = None
-        if workspace is not None:
-            workspace.session_changed.connect(self.set_session)
 
         self.list = QListWidget()
         self.list.setObjectName("seriesList")
@@ -204,13 +203,12 @@ class NumbersPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.list, 1)
         self._update_buttons()
+        if workspace is not None:  # each file the workspace opens (or closes) arrives here by itself
+            follow_workspace(self, workspace, self.set_session, self._let_go)
 
     # The open file -----------------------------------------------------------------------------------------
     def set_session(self, session: Session | None) -> None:
-        if self._session is not None:
-            self._session.events.queries.disconnect(self._on_queries)
-            self._session.events.alerts.disconnect(self._on_alerts)
-            self._session.events.schema_changed.disconnect(self._on_schema_changed)
+        self._let_go()
         self._session = session
         self.matches = []
         self._show_presets()
@@ -229,6 +227,14 @@ class NumbersPanel(QWidget):
     def _on_schema_changed(self, _objects: object) -> None:
         if self._session is not None:
             spawn(self._find_presets(self._session))
+
+    def _let_go(self) -> None:
+        """Stop listening to the session's values, alerts and schema (also when the panel is deleted first)."""
+        if self._session is not None:
+            self._session.events.queries.disconnect(self._on_queries)
+            self._session.events.alerts.disconnect(self._on_alerts)
+            self._session.events.schema_changed.disconnect(self._on_schema_changed)
+            self._session = None
 
     async def _find_presets(self, session: Session) -> None:
         from desktop_app.core import presets  # noqa: PLC0415 (loaded when a file opens, not with the window)

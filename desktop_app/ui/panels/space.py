@@ -27,6 +27,7 @@ from desktop_app.core.maintenance import human_bytes
 from desktop_app.core.session import Session
 from desktop_app.core.workspace import Workspace
 from desktop_app.ui.aio import spawn
+from desktop_app.ui.panels import follow_workspace
 
 if TYPE_CHECKING:
     from desktop_app.core.growth import TableGrowth
@@ -189,8 +190,7 @@ class SpacePanel(QWidget):
 
         self.set_session(None)
         if workspace is not None:  # each file the workspace opens (or closes) arrives here by itself
-            workspace.session_changed.connect(self.set_session)
-            self.set_session(workspace.session)
+            follow_workspace(self, workspace, self.set_session, self._let_go)
 
     # Session ----------------------------------------------------------------------------------------------
     def set_session(self, session: Session | None) -> None:
@@ -236,6 +236,13 @@ class SpacePanel(QWidget):
         self.scan_button.setEnabled(False)
         self.summary_label.setText("Scanning…")
         spawn(self._await(session, job))
+
+    def _let_go(self) -> None:
+        """Deleted while a file is open: no more samples to this panel, and its scan stops (no widget touched)."""
+        if self._session is not None:
+            self._session.events.sample.disconnect(self._on_sample)
+            self._session = None
+        self.cancel()
 
     def cancel(self) -> None:
         if self._job is not None:
