@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,24 +36,23 @@ EXIT_OK = 0
 MB = 1_000_000
 
 
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from exc
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
-    return value
+def positive(unit: str, short: str) -> Callable[[str], float]:
+    """An argparse type: a number more than 0, in `unit` (`short` in the message that says it must be more)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {unit}") from exc
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0 {short}")
+        return value
+
+    return parse
 
 
-def positive_ms(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds") from exc
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0 ms")
-    return value
+positive_seconds = positive("seconds", "seconds")
+positive_ms = positive("milliseconds", "ms")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
