@@ -1,0 +1,293 @@
+"""Plot: the rows of a query result (or of the open table's page) as a line, scatter or bar chart.
+
+The rows are those the grid holds when Plot is asked for: a snapshot, drawn once, not re-run. Which points
+to draw is core/plot_data.py's business (x as numbers, ISO times or categories, NULLs out, downsampling);
+this panel picks the columns, draws with pyqtgraph (imported on the first plot, not with the window), saves
+the chart as a PNG, and hands a query of the right shape to the live series editor ("Chart live…").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core import plot_data
+from desktop_app.core.plot_data import ROW_NUMBER, PlotData, PlotError
+from desktop_app.ui import theme
+from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
+
+KINDS = (("Line", "line"), ("Scatter", "scatter"), ("Bar", "bar"))
+PNG_FILTER = "PNG images (*.png)"
+MAX_CATEGORY_LABELS = 40  # past this, every n-th category is labelled so the labels do not overlap
+
+
+@dataclass(frozen=True)
+class PlotSource:
+    """Rows to plot: a snapshot of a grid. `sql` is the statement behind them (None for a table's page)."""
+
+    title: str
+    columns: list[str]
+    rows: list[tuple]
+    sql: str | None = None
+
+
+class PlotPanel(QWidget):
+    chart_live_requested = Signal(str)  # a query of the live series' shape: the window opens the editor
+
+    def __init__(self, dialogs: Dialogs | ScriptedDialogs, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("plot")
+        self.dialogs = dialogs
+        self.source: PlotSource | None = None
+        self.data: PlotData | None = None
+        self.items: list[Any] = []  # what was drawn, one per curve (PlotDataItem or BarGraphItem)
+        self.plot_widget: Any = None  # pyqtgraph.PlotWidget, made on the first plot
+        self._pg: Any = None
+
+        self.title = QLabel("Nothing plotted yet: Plot a query result in the console, or a table's rows here.")
+        self.title.setObjectName("plotTitle")
+        self.title.setWordWrap(True)
+        self.source_bar = QHBoxLayout()
+        self.source_bar.setContentsMargins(0, 0, 0, 0)
+        self.x_box = QComboBox()
+        self.x_box.setObjectName("plotX")
+        self.x_box.setToolTip("The x axis: a column (numbers, ISO dates and times, or text categories) or the row number")
+        self.y_list = QListWidget()
+        self.y_list.setObjectName("plotY")
+        self.y_list.setToolTip("The columns to draw, one curve each (only columns of numbers are offered)")
+        self.y_list.setMaximumWidth(220)
+        self.kind_box = QComboBox()
+        self.kind_box.setObjectName("plotKind")
+        for text, kind in KINDS:
+            self.kind_box.addItem(text, kind)
+        self.export_button = QPushButton("Export PNG…")
+        self.export_button.setObjectName("plotExport")
+        self.export_button.clicked.connect(self.ask_export)
+        self.live_button = QPushButton("Chart live…")
+        self.live_button.setObjectName("plotLive")
+        self.live_button.setToolTip("Sample the query again and again on the dashboard (a number, or rows of label, number)")
+        self.live_button.clicked.connect(self.chart_live)
+        self.note = QLabel("")
+        self.note.setObjectName("plotNote")
+        self.message = QLabel("")
+        self.message.setObjectName("plotMessage")
+        self.message.setWordWrap(True)
+
+        controls = QHBoxLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.addWidget(QLabel("x:"))
+        controls.addWidget(self.x_box, 1)
+        controls.addWidget(self.kind_box)
+        controls.addWidget(self.export_button)
+        controls.addWidget(self.live_button)
+        self.chart_area = QWidget()
+        self.chart_layout = QVBoxLayout(self.chart_area)
+        self.chart_layout.setContentsMargins(0, 0, 0, 0)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.y_list)
+        splitter.addWidget(self.chart_area)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.title)
+        layout.addLayout(self.source_bar)
+        layout.addLayout(controls)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.note)
+        layout.addWidget(self.message)
+
+        self.x_box.currentIndexChanged.connect(lambda _index: self.redraw())
+        self.kind_box.currentIndexChanged.connect(lambda _index: self.redraw())
+        self.y_list.itemChanged.connect(lambda _item: self.redraw())
+        self._update_buttons()
+
+    def add_source(self, text: str, provider: Callable[[], PlotSource | None], empty: str) -> QPushButton:
+        """A button that plots what `provider` gives (`empty` is said when it gives nothing)."""
+        button = QPushButton(text)
+        button.clicked.connect(lambda: self.show_source(provider(), empty))
+        self.source_bar.addWidget(button)
+        return button
+
+    def show_source(self, source: PlotSource | None, empty: str = "Nothing to plot.") -> None:
+        if source is None or not source.columns:
+            self.message.setText(empty)
+            return
+        self.set_rows(source)
+
+    # Choosing --------------------------------------------------------------------------------------------
+    def set_rows(self, source: PlotSource) -> None:
+        """Plot `source`: x is its first column and y its other columns of numbers (else y is the first column
+        against the row number); a text x starts as a bar chart."""
+        self.source = source
+        columns, rows = source.columns, source.rows
+        numeric = plot_data.numeric_columns(columns, rows)
+        x = columns[0] if len(columns) > 1 and any(name != columns[0] for name in numeric) else ROW_NUMBER
+        ys = [name for name in numeric if name != x]
+        for widget in (self.x_box, self.kind_box, self.y_list):
+            widget.blockSignals(True)
+        self.x_box.clear()
+        self.x_box.addItems([ROW_NUMBER, *columns])
+        self.x_box.setCurrentText(x)
+        self.y_list.clear()
+        for name in numeric:
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if name in ys else Qt.CheckState.Unchecked)
+            self.y_list.addItem(item)
+        category = x != ROW_NUMBER and plot_data.x_kind([row[columns.index(x)] for row in rows]) == "category"
+        self.kind_box.setCurrentIndex(self.kind_box.findData("bar" if category else "line"))
+        for widget in (self.x_box, self.kind_box, self.y_list):
+            widget.blockSignals(False)
+        self.title.setText(f"{source.title}: {len(rows):,} rows")
+        self.message.setText("")
+        self._update_buttons()
+        self.redraw()
+
+    def choose(self, x: str, ys: Sequence[str], kind: str = "line") -> None:
+        """Pick the axes and the kind as a user would (one redraw)."""
+        for widget in (self.x_box, self.kind_box, self.y_list):
+            widget.blockSignals(True)
+        self.x_box.setCurrentText(x)
+        self.kind_box.setCurrentIndex(self.kind_box.findData(kind))
+        for index in range(self.y_list.count()):
+            item = self.y_list.item(index)
+            item.setCheckState(Qt.CheckState.Checked if item.text() in ys else Qt.CheckState.Unchecked)
+        for widget in (self.x_box, self.kind_box, self.y_list):
+            widget.blockSignals(False)
+        self.redraw()
+
+    def chosen_ys(self) -> list[str]:
+        items = (self.y_list.item(index) for index in range(self.y_list.count()))
+        return [item.text() for item in items if item.checkState() == Qt.CheckState.Checked]
+
+    @property
+    def kind(self) -> str:
+        return str(self.kind_box.currentData())
+
+    # Drawing ---------------------------------------------------------------------------------------------
+    def redraw(self) -> None:
+        source = self.source
+        if source is None:
+            return
+        try:
+            self.data = plot_data.build(source.columns, source.rows, self.x_box.currentText(), self.chosen_ys())
+        except PlotError as error:
+            self.data = None
+            self._clear()
+            self.note.setText(str(error))
+            return
+        self._draw(self.data)
+        self.note.setText(self.data.note())
+
+    def _ensure_plot(self) -> Any:
+        if self.plot_widget is None:
+            import pyqtgraph as pg  # noqa: PLC0415 (deferred: the window shows before this import)
+
+            self._pg = pg
+            self.plot_widget = pg.PlotWidget()
+            self.plot_widget.setObjectName("plotChart")
+            self.plot_widget.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+            self.plot_widget.setMinimumHeight(160)
+            self.plot_widget.getPlotItem().addLegend()
+            self.chart_layout.addWidget(self.plot_widget)
+        return self.plot_widget.getPlotItem()
+
+    def _clear(self) -> None:
+        if self.plot_widget is not None:
+            self.plot_widget.getPlotItem().clear()
+        self.items = []
+
+    def _draw(self, data: PlotData) -> None:
+        plot = self._ensure_plot()
+        pg, colors = self._pg, theme.colors()
+        self._clear()
+        plot.setAxisItems({"bottom": self._x_axis(data)})
+        plot.setLabel("bottom", data.x_name)
+        plot.setLabel("left", ", ".join(curve.name for curve in data.curves))
+        self.plot_widget.setBackground(colors.base)
+        for side in ("left", "bottom"):
+            axis = plot.getAxis(side)
+            axis.setPen(pg.mkPen(colors.axis))
+            axis.setTextPen(pg.mkPen(colors.muted))
+        palette = list(colors.series.values())
+        count = len(data.curves)
+        width = plot_data.bar_width(data.curves[0].x) / count if data.curves and len(data.curves[0].x) else 0.8
+        for index, curve in enumerate(data.curves):
+            color = palette[index % len(palette)]
+            if self.kind == "bar":
+                offset = (index - (count - 1) / 2) * width
+                item = pg.BarGraphItem(x=curve.x + offset, height=curve.y, width=width, brush=color, pen=None, name=curve.name)
+                plot.addItem(item)
+            elif self.kind == "scatter":
+                item = plot.plot(curve.x, curve.y, pen=None, symbol="o", symbolSize=5, symbolPen=None, symbolBrush=color, name=curve.name)
+            else:
+                item = plot.plot(curve.x, curve.y, pen=pg.mkPen(color, width=2), name=curve.name)
+            self.items.append(item)
+        plot.enableAutoRange()
+
+    def _x_axis(self, data: PlotData) -> Any:
+        pg = self._pg
+        if data.x_kind == "time":
+            return pg.DateAxisItem(orientation="bottom", utcOffset=0)  # the times were read as UTC
+        axis = pg.AxisItem("bottom")
+        if data.x_kind == "category":
+            step = max(1, -(-len(data.categories) // MAX_CATEGORY_LABELS))
+            axis.setTicks([[(float(i), label) for i, label in enumerate(data.categories) if i % step == 0]])
+        return axis
+
+    # Actions ---------------------------------------------------------------------------------------------
+    def ask_export(self) -> None:
+        if self.data is None or self.plot_widget is None:
+            self.message.setText("Plot something first: there is no chart to save.")
+            return
+        self.dialogs.ask_save_path("Export plot as PNG", self.export_png, suggested="plot.png", file_filter=PNG_FILTER)
+
+    def export_png(self, path: Path) -> bool:
+        """Save the chart as it is on screen (a PNG whatever the name's ending)."""
+        if self.plot_widget is None:
+            return False
+        if not self.plot_widget.grab().save(str(path), "PNG"):
+            self.message.setText(f"Could not write {path}: check the folder exists and is writable.")
+            return False
+        self.message.setText(f"Saved the plot to {path}")
+        return True
+
+    def chart_live(self) -> bool:
+        """Hand the query to the live series editor, or say why this result cannot be a live series."""
+        source = self.source
+        if source is None:
+            self.message.setText("Plot a query result first.")
+            return False
+        if source.sql is None:
+            self.message.setText(
+                "Chart live samples a query: this plot shows a table's rows. Write the query in the console "
+                "(one number, or rows of label, number) and chart it from there."
+            )
+            return False
+        problem = plot_data.live_chart_problem(source.columns, source.rows)
+        if problem is not None:
+            self.message.setText(problem)
+            return False
+        self.chart_live_requested.emit(source.sql)
+        return True
+
+    def _update_buttons(self) -> None:
+        has_rows = self.source is not None
+        self.export_button.setEnabled(has_rows)
+        self.live_button.setEnabled(has_rows)

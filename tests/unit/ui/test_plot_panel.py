@@ -1,0 +1,87 @@
+"""The Plot panel: two curves of the right data, a date axis, bars of text categories, a PNG, Chart live."""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from desktop_app.ui.dialogs import ScriptedDialogs
+from desktop_app.ui.panels.plot import PlotPanel, PlotSource
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def panel(qtbot, scripted: ScriptedDialogs) -> PlotPanel:
+    widget = PlotPanel(scripted)
+    widget.resize(640, 420)
+    qtbot.addWidget(widget)
+    return widget
+
+
+def test_a_number_x_and_two_y_columns_make_two_curves(panel: PlotPanel) -> None:
+    rows = [(3, 9.5, 30), (1, 1.5, None), (2, 4.5, 20)]
+    panel.set_rows(PlotSource("Query result", ["x", "a", "b"], rows, "SELECT x, a, b FROM t"))
+    assert panel.x_box.currentText() == "x" and panel.chosen_ys() == ["a", "b"] and panel.kind == "line"
+    assert len(panel.items) == 2
+    xs_a, ys_a = panel.items[0].getData()
+    xs_b, ys_b = panel.items[1].getData()
+    assert (list(xs_a), list(ys_a)) == ([1.0, 2.0, 3.0], [1.5, 4.5, 9.5])
+    assert (list(xs_b), list(ys_b)) == ([2.0, 3.0], [20.0, 30.0])
+    legend = panel.plot_widget.getPlotItem().legend
+    assert [label.text for _sample, label in legend.items] == ["a", "b"]
+    assert "1 NULL or non-numeric values left out" in panel.note.text()
+
+    panel.choose("x", ["b"], "scatter")
+    assert len(panel.items) == 1 and panel.items[0].opts["symbol"] == "o"
+
+
+def test_iso_dates_get_a_date_axis(panel: PlotPanel) -> None:
+    rows = [("2024-05-01", 3), ("2024-05-02", 5), ("2024-05-03", 4)]
+    panel.set_rows(PlotSource("Query result", ["day", "n"], rows, "SELECT day, n FROM t"))
+    axis = panel.plot_widget.getPlotItem().getAxis("bottom")
+    assert type(axis).__name__ == "DateAxisItem"
+    xs, ys = panel.items[0].getData()
+    assert xs[0] == datetime(2024, 5, 1, tzinfo=UTC).timestamp() and list(ys) == [3.0, 5.0, 4.0]
+    assert "times in UTC" in panel.note.text()
+
+
+def test_text_categories_make_a_bar_chart(panel: PlotPanel) -> None:
+    rows = [("dev0", 10), ("dev1", 7), ("dev2", 12)]
+    panel.set_rows(PlotSource("Table readings", ["device", "n"], rows))
+    assert panel.kind == "bar"
+    bars = panel.items[0]
+    assert type(bars).__name__ == "BarGraphItem"
+    assert list(bars.opts["x"]) == [0.0, 1.0, 2.0] and list(bars.opts["height"]) == [10.0, 7.0, 12.0]
+    axis = panel.plot_widget.getPlotItem().getAxis("bottom")
+    assert type(axis).__name__ == "AxisItem"
+    assert [label for _x, label in axis._tickLevels[0]] == ["dev0", "dev1", "dev2"]
+
+
+def test_png_export_writes_a_valid_png(panel: PlotPanel, scripted: ScriptedDialogs, tmp_path: Path) -> None:
+    panel.set_rows(PlotSource("Query result", ["x", "y"], [(1, 2), (2, 3)], "SELECT 1"))
+    target = tmp_path / "chart.png"
+    scripted.paths = deque([target])
+    panel.export_button.click()
+    data = target.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
+    assert width > 0 and height > 0
+    assert str(target) in panel.message.text()
+
+
+def test_chart_live_takes_a_label_number_query_and_explains_otherwise(qtbot, panel: PlotPanel) -> None:
+    panel.set_rows(PlotSource("Query result", ["x", "a", "b"], [(1, 2, 3)], "SELECT x, a, b FROM t"))
+    assert not panel.chart_live()
+    assert "3 columns (x, a, b)" in panel.message.text()
+    panel.set_rows(PlotSource("Table t", ["device", "n"], [("a", 1)]))
+    assert not panel.chart_live() and "table's rows" in panel.message.text()
+    sql = "SELECT device, count(*) FROM readings GROUP BY device"
+    panel.set_rows(PlotSource("Query result", ["device", "count(*)"], [("a", 1)], sql))
+    with qtbot.waitSignal(panel.chart_live_requested, timeout=1000) as blocker:
+        panel.live_button.click()
+    assert blocker.args == [sql]
