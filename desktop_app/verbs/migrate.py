@@ -30,6 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--lowercase-names", action="store_true",
         help="fold every table, column, index and constraint name to lower case, as PostgreSQL folds unquoted names",
     )
+    migrate.add_argument(
+        "--convert-dates", action="store_true",
+        help="a column declared DATE, DATETIME or TIMESTAMP whose every value is ISO-8601 text becomes date, timestamp "
+             "or timestamptz (default: dates stay exact text); a column with another value stays text and is listed",
+    )
     migrate.add_argument("--batch-rows", type=int, default=20_000, metavar="N", help=argparse.SUPPRESS)
     migrate.add_argument(
         "--invalid-text", choices=("fail", "bytea", "replace"), default="fail",
@@ -65,7 +70,7 @@ def run_migrate(args: argparse.Namespace) -> int:
 
     migration = Migration(args.source, args.to, tables=args.tables, schema=args.schema, batch_rows=args.batch_rows,
                           lowercase_names=args.lowercase_names, invalid_text=args.invalid_text,
-                          restart=args.restart)
+                          restart=args.restart, convert_dates=args.convert_dates)
     outcome: dict = {}
 
     async def copy() -> None:

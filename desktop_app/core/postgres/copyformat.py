@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from functools import lru_cache
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = b"\xff\xff"
@@ -145,6 +148,59 @@ def _numeric(value: object) -> bytes:
     return _LENGTH(len(body)) + body
 
 
+# SQLite's date and time text (lang_datefunc.html, formats 1-10): a date, optionally a time with optional
+# seconds and fraction after a space or 'T', then optionally Z or +-HH:MM. At most 6 fraction digits: more
+# would be rounded by PostgreSQL's microseconds.
+ISO_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|[+-]\d{2}:\d{2})?)?",
+    re.ASCII,  # digits are 0-9 only, as SQLite reads them
+)
+_EPOCH = datetime(2000, 1, 1)  # PostgreSQL's date and timestamp count from 2000-01-01
+_DAY_US = 86_400_000_000
+_DATE = struct.Struct(">ii").pack
+
+
+@lru_cache(maxsize=65536)  # dates repeat (an order date per line): each distinct text is parsed once
+def iso_datetime(text: str) -> tuple[str, int] | None:
+    """("date" | "timestamp" | "timestamptz", microseconds since 2000-01-01 (UTC for timestamptz)), or
+    None when `text` is not one of SQLite's ISO-8601 forms or names no real day or time (2023-02-30)."""
+    match = ISO_DATETIME.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+                          int((fraction or "0").ljust(6, "0")))
+        if zone and zone != "Z":  # to UTC: 10:00+02:00 is 08:00Z
+            if int(zone[4:6]) >= 60:
+                return None
+            offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+            moment -= -offset if zone[0] == "-" else offset
+    except (ValueError, OverflowError):
+        return None
+    kind = "timestamptz" if zone else "timestamp" if hour is not None else "date"
+    return kind, (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _moment(value: object, kinds: tuple[str, ...], what: str) -> int:
+    parsed = iso_datetime(value) if isinstance(value, str) else None
+    if parsed is None or parsed[0] not in kinds:
+        raise Unencodable(f"{_show(value)} is not {what}")
+    return parsed[1]
+
+
+def _date(value: object) -> bytes:
+    return _DATE(4, _moment(value, ("date",), "a date (YYYY-MM-DD)") // _DAY_US)
+
+
+def _timestamp(value: object) -> bytes:
+    return _BIGINT(8, _moment(value, ("date", "timestamp"), "a date and time without a time zone"))
+
+
+def _timestamptz(value: object) -> bytes:
+    return _BIGINT(8, _moment(value, ("timestamptz",), "a date and time with a time zone"))
+
+
 def _boolean(value: object) -> bytes:
     if value.__class__ in (bool, int) and value in (0, 1):
         return b"\x00\x00\x00\x01" + (b"\x01" if value else b"\x00")
@@ -154,10 +210,13 @@ def _boolean(value: object) -> bytes:
 ENCODERS: dict[str, Callable[[object], bytes]] = {
     "INTEGER": _integer, "REAL": _real, "TEXT": _text, "BLOB": _blob, "ANY": _text,
     "NUMERIC": _numeric, "BOOLEAN": _boolean,  # for migrate's numeric(p,s) and boolean columns
+    "DATE": _date, "TIMESTAMP": _timestamp, "TIMESTAMPTZ": _timestamptz,  # migrate --convert-dates
 }
 # The common Python class of each type's values: the generated fast loop packs those directly.
-_FAST_CLASS = {"INTEGER": "int", "REAL": "float", "TEXT": "str", "ANY": "str", "BLOB": "bytes", "BOOLEAN": "int"}
-_CALLED = ("NUMERIC", "BOOLEAN")  # packed in the fast loop by calling their encoder (which may refuse)
+_FAST_CLASS = {"INTEGER": "int", "REAL": "float", "TEXT": "str", "ANY": "str", "BLOB": "bytes", "BOOLEAN": "int",
+               "DATE": "str", "TIMESTAMP": "str", "TIMESTAMPTZ": "str"}
+# Packed in the fast loop by calling their encoder (which may refuse).
+_CALLED = ("NUMERIC", "BOOLEAN", "DATE", "TIMESTAMP", "TIMESTAMPTZ")
 
 
 class RowEncoder:

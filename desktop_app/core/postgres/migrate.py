@@ -19,6 +19,11 @@
   now as SQLite's text, simple comparisons, IN, BETWEEN, IS NULL, length()), added after the copy; each one
   not translated, or refused by PostgreSQL, is listed with its SQLite text and the reason. A CHECK the
   copied rows break is added NOT VALID and listed with the count.
+- Dates are SQLite text and stay exact text, unless `convert_dates`: then a column declared DATE, DATETIME or
+  TIMESTAMP whose every value is SQLite's ISO-8601 text ('YYYY-MM-DD', with ' HH:MM[:SS[.SSS]]' or 'T...',
+  optionally Z or +-HH:MM) becomes date (dates only), timestamp (no zone; a date alone is its midnight) or
+  timestamptz (every value with a zone), the same instant to the microsecond; a column with one value that
+  is not, or mixing zoned and unzoned times, keeps its type and is listed with the first such value and count.
 - COLLATE NOCASE text columns get a case-insensitive ICU collation, `pulse_nocase` (nondeterministic,
   'und-u-ks-level2'), created in the target schema: comparisons, ORDER BY, unique keys and indexes ignore
   case as in SQLite (ICU also folds non-ASCII case, which SQLite's NOCASE does not). PostgreSQL 15 refuses
@@ -73,7 +78,7 @@ from desktop_app.core.database import connect_read, open_database
 from desktop_app.core.errors import PulseError, QueryError, QueryInterrupted
 from desktop_app.core.ingest.mapping import quote_identifier as q
 from desktop_app.core.postgres import sqlite_ddl
-from desktop_app.core.postgres.copyformat import COPY_OPTIONS, HEADER, TRAILER, RowEncoder
+from desktop_app.core.postgres.copyformat import COPY_OPTIONS, HEADER, TRAILER, RowEncoder, iso_datetime
 from desktop_app.core.postgres.snapshot import Cancelled as SnapshotCancelled
 from desktop_app.core.postgres.snapshot import needs_snapshot, take_snapshot
 from desktop_app.core.postgres.url import PostgresError, clean_message, connect, describe, load_driver
@@ -85,8 +90,11 @@ INT64_MAX = (1 << 63) - 1
 NOCASE = "pulse_nocase"
 DECIMAL_TYPE = re.compile(r"\s*(?:NUMERIC|DECIMAL)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)\s*", re.IGNORECASE)
 BOOLEAN_TYPE = re.compile(r"\s*BOOL(?:EAN)?\s*", re.IGNORECASE)
+DATE_TYPE = re.compile(r"\s*(?:DATE|DATETIME|TIMESTAMP(?:TZ)?|TIMESTAMP\s+WITH(?:OUT)?\s+TIME\s+ZONE)\s*(?:\(\s*\d+\s*\))?\s*",
+                       re.IGNORECASE)
 INVALID_TEXT = ("fail", "bytea", "replace")
-ENCODER_TYPE = {"bigint": "INTEGER", "double precision": "REAL", "text": "TEXT", "bytea": "BLOB"}
+ENCODER_TYPE = {"bigint": "INTEGER", "double precision": "REAL", "text": "TEXT", "bytea": "BLOB", "date": "DATE",
+                "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ"}
 
 Progress = Callable[[str, int, int], None]  # (table, rows copied so far, rows in the table)
 
@@ -209,7 +217,7 @@ class Migration:
     def __init__(self, source: Path | str, url: str, *, tables: list[str] | None = None, schema: str | None = None,
                  batch_rows: int = DEFAULT_BATCH_ROWS, on_progress: Progress | None = None,
                  password: str | None = None, lowercase_names: bool = False, invalid_text: str = "fail",
-                 restart: list[str] | None = None) -> None:
+                 restart: list[str] | None = None, convert_dates: bool = False) -> None:
         self.source = Path(source).expanduser().absolute()
         self.lowercase_names = lowercase_names  # fold every name as PostgreSQL folds unquoted ones
         self._renamed: list[dict[str, str]] = []
@@ -222,6 +230,7 @@ class Migration:
         if invalid_text not in INVALID_TEXT:
             raise ValueError(f"invalid_text must be one of {', '.join(INVALID_TEXT)}")
         self.invalid_text = invalid_text  # a text column holding a NUL or bytes that are not UTF-8
+        self.convert_dates = convert_dates  # DATE/DATETIME/TIMESTAMP columns of ISO-8601 text -> date/timestamp[tz]
         self.restart = set(restart or [])  # tables (or "all" that changed) copied earlier, dropped and copied again
         self._dropping: str | None = None  # the table _copy_table drops first (one this tool copied earlier)
         self._cancel = threading.Event()
@@ -441,6 +450,8 @@ class Migration:
                 else:
                     notes.append({"type": "column", "name": f"{name}.{column.name}", "table": name, "reason":
                                   f"declared {column.declared} but {why}: copied as {column.pg_type}"})
+            if self.convert_dates and DATE_TYPE.fullmatch(column.declared):
+                notes += self._date_type(sqlite, name, column, without_rowid)
         key = [c for c in columns if c.pk]
         if len(key) == 1 and key[0].pg_type == "bigint" and affinity(key[0].declared) == "INTEGER":
             key[0].identity = True  # INTEGER PRIMARY KEY (the rowid alias) or another one-column integer key
@@ -474,6 +485,39 @@ class Migration:
             if check_name is not None:
                 self._claim(seen, "constraint", check_name, f" (constraints of {name})")
         return plan
+
+    @staticmethod
+    def _date_type(sqlite: apsw.Connection, table: str, column: ColumnPlan, without_rowid: bool) -> list[dict[str, Any]]:
+        """--convert-dates: date, timestamp or timestamptz when every value is SQLite's ISO-8601 text of that
+        kind (dates alone count as midnight among times without a zone); otherwise a note with the first
+        value that is not and how many are not (the column keeps its type)."""
+        kinds: set[str] = set()
+        bad, first = 0, ""
+        row_id = "NULL" if without_rowid else "rowid"
+        for value_id, value in sqlite.execute(
+                f"SELECT {row_id}, {q(column.name)} FROM {q(table)} WHERE {q(column.name)} IS NOT NULL"):
+            parsed = iso_datetime(value) if isinstance(value, str) else None
+            if parsed is not None:
+                kinds.add(parsed[0])
+                continue
+            bad += 1
+            if bad == 1:
+                shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+                first = f"{shown} at {row_at(value_id)}"
+        item = {"type": "column", "name": f"{table}.{column.name}", "table": table}
+        if bad:
+            return [{**item, "values": bad, "first": first, "reason": (
+                f"declared {column.declared} but {bad:,} values are not ISO-8601 dates or times (first: {first}): "
+                f"copied as {column.pg_type}")}]
+        if "timestamptz" in kinds and kinds != {"timestamptz"}:
+            return [{**item, "reason": f"declared {column.declared} but it mixes times with and without a time "
+                                       f"zone: copied as {column.pg_type}"}]
+        if not kinds:  # empty or all NULL: the declared type decides
+            declared = column.declared.upper()
+            kinds = {"timestamptz" if re.search(r"TZ|WITH\s+TIME", declared) else
+                     "date" if declared.strip() == "DATE" else "timestamp"}
+        column.pg_type = "timestamptz" if kinds == {"timestamptz"} else "date" if kinds == {"date"} else "timestamp"
+        return []
 
     def _translate_constraints(self, plan: TablePlan) -> None:
         """DEFAULTs and CHECKs PostgreSQL can take, into the plan; the others into its notes with the reason."""

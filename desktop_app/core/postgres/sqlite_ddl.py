@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from desktop_app.core.ingest.mapping import quote_identifier as q
+from desktop_app.core.postgres.copyformat import iso_datetime
 
 TOKEN = re.compile(
     r"""(?P<space>\s+|--[^\n]*|/\*.*?(?:\*/|\Z))
@@ -35,6 +36,14 @@ OPERATORS = {"=": "=", "==": "=", "!=": "<>", "<>": "<>", "<": "<", "<=": "<=", 
 # As DEFAULTs of a text column: the text SQLite itself writes (UTC).
 NOW_FORMATS = {"CURRENT_TIMESTAMP": "YYYY-MM-DD HH24:MI:SS", "CURRENT_DATE": "YYYY-MM-DD", "CURRENT_TIME": "HH24:MI:SS"}
 NOW_FUNCTIONS = {"datetime": "CURRENT_TIMESTAMP", "date": "CURRENT_DATE", "time": "CURRENT_TIME"}
+# As DEFAULTs of a column migrate --convert-dates made a date or timestamp: the same UTC value, to the second.
+NOW_TYPED = {
+    ("CURRENT_TIMESTAMP", "timestamp"): "date_trunc('second', now() AT TIME ZONE 'utc')",
+    ("CURRENT_TIMESTAMP", "timestamptz"): "date_trunc('second', now())",
+    ("CURRENT_DATE", "date"): "(now() AT TIME ZONE 'utc')::date",
+    ("CURRENT_DATE", "timestamp"): "date_trunc('day', now() AT TIME ZONE 'utc')",
+}
+DATE_KINDS = {"date": ("date",), "timestamp": ("date", "timestamp"), "timestamptz": ("timestamptz",)}
 TABLE_CONSTRAINTS = {"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"}
 
 
@@ -284,6 +293,9 @@ def default(text: str, pg_type: str) -> str:
     if kinds == ["string"]:
         if pg_type == "text":
             return tokens[0].text
+        parsed = iso_datetime(tokens[0].text[1:-1].replace("''", "'"))
+        if pg_type in DATE_KINDS and parsed is not None and parsed[0] in DATE_KINDS[pg_type]:
+            return f"{tokens[0].text}::{pg_type}"
         raise Untranslatable(f"a string on a {pg_type} column")
     now = None
     if kinds == ["word"] and words[0] in NOW_FORMATS:
@@ -291,6 +303,8 @@ def default(text: str, pg_type: str) -> str:
     elif kinds == ["word", "op", "string", "op"] and tokens[0].text.lower() in NOW_FUNCTIONS \
             and tokens[2].text.lower() == "'now'" and tokens[3].text == ")":
         now = NOW_FUNCTIONS[tokens[0].text.lower()]
+    if now is not None and (now, pg_type) in NOW_TYPED:
+        return NOW_TYPED[now, pg_type]
     if now is not None:
         if pg_type != "text":
             raise Untranslatable(f"the time now as text on a {pg_type} column")
