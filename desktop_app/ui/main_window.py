@@ -68,6 +68,7 @@ if TYPE_CHECKING:  # the panels load in build_panels(): the window's frame can s
     from desktop_app.ui.panels.health import HealthPanel
     from desktop_app.ui.panels.ingest import IngestPanel
     from desktop_app.ui.panels.numbers import NumbersPanel
+    from desktop_app.ui.panels.plot import PlotPanel, PlotSource
     from desktop_app.ui.panels.schema import SchemaPanel
     from desktop_app.ui.panels.space import SpacePanel
 
@@ -77,6 +78,7 @@ STATUS_MESSAGE_MS = 15_000
 DOCKS = (
     ("dashboard", "Dashboard"), ("schema", "Schema"), ("console", "Query console"), ("ingest", "Ingest"),
     ("numbers", "Your numbers"), ("space", "Space"), ("health", "Health"), ("dead_letters", "Dead letters"),
+    ("plot", "Plot"),
 )
 STATUS_MIN_CHARS = 8  # status bar fields keep at least this width, however long their text
 
@@ -158,6 +160,7 @@ class MainWindow(QMainWindow):
         from desktop_app.ui.panels.health import HealthPanel  # noqa: PLC0415
         from desktop_app.ui.panels.ingest import IngestPanel  # noqa: PLC0415
         from desktop_app.ui.panels.numbers import NumbersPanel  # noqa: PLC0415
+        from desktop_app.ui.panels.plot import PlotPanel  # noqa: PLC0415
         from desktop_app.ui.panels.schema import SchemaPanel  # noqa: PLC0415
         from desktop_app.ui.panels.space import SpacePanel  # noqa: PLC0415
 
@@ -171,6 +174,8 @@ class MainWindow(QMainWindow):
         self.space: SpacePanel = SpacePanel(workspace=self.workspace)
         self.health: HealthPanel = HealthPanel(workspace=self.workspace, dialogs=self.dialogs)
         self.dead_letters: DeadLettersPanel = DeadLettersPanel(workspace=self.workspace, dialogs=self.dialogs)
+        self.plot: PlotPanel = PlotPanel(self.dialogs)
+        self.plot.add_source("Plot the open table's rows", self.table_rows, "Open a table in the Schema panel first.")
         self._fill_docks()
         self.schema.browser.table_export.dialogs = self.dialogs
         self.panels_built = True
@@ -198,6 +203,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["console"], self.docks["space"])
         self.tabifyDockWidget(self.docks["console"], self.docks["health"])
         self.tabifyDockWidget(self.docks["console"], self.docks["dead_letters"])
+        self.tabifyDockWidget(self.docks["console"], self.docks["plot"])
         self.docks["console"].raise_()
         self.docks["ingest"].raise_()
 
@@ -384,6 +390,7 @@ class MainWindow(QMainWindow):
         self.console.database_changed_by_query.connect(self.schema.refresh)
         self.schema.sql_to_console.connect(self._sql_to_console)
         self.console.chart_requested.connect(self.chart_query)
+        self.plot.chart_live_requested.connect(self.chart_query)
         self.numbers.series_changed.connect(lambda series: self.dashboard.set_series(series_table.with_queries(series)))
         self.numbers.alerts_changed.connect(self.dashboard.show_alerts)
         self.dashboard.welcome.dismissed.connect(lambda: self.settings.set_welcome_dismissed(True))
@@ -393,6 +400,21 @@ class MainWindow(QMainWindow):
         self.docks["numbers"].show()
         self.docks["numbers"].raise_()
         self.numbers.open_editor(sql=sql)
+
+    # Plot: the rows a grid holds, drawn in the Plot dock -------------------------------------------------
+    def table_rows(self) -> PlotSource | None:
+        """The data view's rows as loaded (the page or pages shown), to plot."""
+        from desktop_app.ui.panels.plot import PlotSource  # noqa: PLC0415 (loaded by build_panels)
+
+        model = self.schema.browser.model
+        if model is None or not model.columns:
+            return None
+        return PlotSource(f"Table {model.table} (the {model.rowCount():,} rows loaded)", model.columns, list(model.rows()))
+
+    def show_plot(self, source: PlotSource | None, empty: str) -> None:
+        self.plot.show_source(source, empty)
+        self.docks["plot"].show()
+        self.docks["plot"].raise_()
 
     def _sql_to_console(self, sql: str) -> None:
         """The data grid's sort and filter as a SELECT in the console editor, ready to change and run."""

@@ -59,6 +59,7 @@ class PlotPanel(QWidget):
         self.items: list[Any] = []  # what was drawn, one per curve (PlotDataItem or BarGraphItem)
         self.plot_widget: Any = None  # pyqtgraph.PlotWidget, made on the first plot
         self._pg: Any = None
+        self.source_buttons: dict[str, QPushButton] = {}
 
         self.title = QLabel("Nothing plotted yet: Plot a query result in the console, or a table's rows here.")
         self.title.setObjectName("plotTitle")
@@ -122,6 +123,7 @@ class PlotPanel(QWidget):
         button = QPushButton(text)
         button.clicked.connect(lambda: self.show_source(provider(), empty))
         self.source_bar.addWidget(button)
+        self.source_buttons[text] = button
         return button
 
     def show_source(self, source: PlotSource | None, empty: str = "Nothing to plot.") -> None:

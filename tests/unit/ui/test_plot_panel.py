@@ -11,6 +11,7 @@ import pytest
 
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.panels.plot import PlotPanel, PlotSource
+from tests.unit.ui.conftest import open_in
 
 pytestmark = pytest.mark.gui
 
@@ -85,3 +86,27 @@ def test_chart_live_takes_a_label_number_query_and_explains_otherwise(qtbot, pan
     with qtbot.waitSignal(panel.chart_live_requested, timeout=1000) as blocker:
         panel.live_button.click()
     assert blocker.args == [sql]
+
+
+def test_the_window_plots_the_open_tables_rows_and_charts_a_query_live(qtbot, window, db_path: Path) -> None:
+    open_in(qtbot, window, db_path)
+    table_button = window.plot.source_buttons["Plot the open table's rows"]
+    table_button.click()
+    assert "Open a table" in window.plot.message.text()  # nothing open in the data view yet
+
+    grid = window.schema.browser
+    grid.open_table("readings")
+    qtbot.waitUntil(lambda: grid.model is not None and grid.model.rowCount() > 0 and not grid.model.fetching, timeout=5000)
+    table_button.click()
+    assert window.docks["plot"].toggleViewAction() in window.menus["view"].actions()
+    assert window.plot.source is not None and window.plot.source.sql is None
+    assert window.plot.x_box.currentText() == "id" and window.plot.chosen_ys() == ["value"]
+    xs, ys = window.plot.items[0].getData()
+    assert len(xs) == grid.model.rowCount() and ys[1] == 0.5  # the fixture's value is id's predecessor * 0.5
+
+    sql = "SELECT device, count(*) FROM readings GROUP BY device"
+    window.show_plot(PlotSource("Query result", ["device", "count(*)"], [("dev0", 72)], sql), "")
+    window.plot.live_button.click()
+    editor = window.numbers.editor
+    assert editor is not None and editor.sql.toPlainText() == sql
+    editor.reject()
