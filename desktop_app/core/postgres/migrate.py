@@ -1,7 +1,9 @@
 """`migrate`: copy a SQLite database into PostgreSQL, table by table, resumably.
 
 - One read transaction on the source for the whole run: every table comes from the same snapshot of a
-  live database (WAL lets its writers carry on meanwhile). A rollback-journal source (DELETE, TRUNCATE,
+  live database. A WAL source needs no copy: its writers commit meanwhile without waiting (a write
+  transaction open at the start included; its rows are not seen), at the cost of a WAL that grows by what
+  they commit during the run (checkpoints cannot pass our read mark until it ends). A rollback-journal source (DELETE, TRUNCATE,
   PERSIST), whose reader would block every writer's COMMIT, is first copied to a temporary snapshot with the
   backup API in steps (snapshot.py) and read from there; the snapshot is removed at the end.
 - Types: from the declared type's SQLite affinity, checked against the storage classes actually present

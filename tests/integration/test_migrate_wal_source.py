@@ -1,0 +1,83 @@
+"""A WAL source is read directly, in one read transaction for the whole run: a writer holding its write
+transaction at the start, then committing throughout the copy, is neither blocked nor seen half-way.
+
+Against the throwaway server of tests/postgres_server.py (`pg_url`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import apsw
+
+from desktop_app.core.postgres.migrate import Migration
+from tests.integration.test_postgres import query, wait_for
+
+# Holds a write transaction (rows -1, uncommitted) until told to let go, then commits one row into each of
+# a_log and z_log per transaction (n = 0, 1, 2, ...) until told to stop; prints its commits and waits.
+WRITER = r"""
+import json, sys, time, apsw, pathlib
+db = apsw.Connection(sys.argv[1])
+db.setbusytimeout(5000)
+folder = pathlib.Path(sys.argv[2])
+db.execute("BEGIN IMMEDIATE; INSERT INTO a_log VALUES (-1); INSERT INTO z_log VALUES (-1)")
+(folder / "holding").touch()
+while not (folder / "release").exists():
+    time.sleep(0.002)
+db.execute("COMMIT")
+waits, errors, n = [], [], 0
+while not (folder / "stop").exists():
+    started = time.perf_counter()
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO a_log VALUES (?)", (n,))
+        db.execute("INSERT INTO z_log VALUES (?)", (n,))
+        db.execute("COMMIT")
+        n += 1
+    except apsw.Error as exc:
+        errors.append(str(exc))
+        if not db.getautocommit():
+            db.execute("ROLLBACK")
+    waits.append(time.perf_counter() - started)
+    time.sleep(0.02)
+print(json.dumps({"commits": n, "max_wait": max(waits), "errors": errors}))
+"""
+
+
+def test_a_busy_wal_source_is_copied_as_of_one_moment_without_blocking_its_writer(tmp_path: Path, pg_url: str) -> None:
+    source = tmp_path / "busy.db"
+    connection = apsw.Connection(str(source))
+    assert connection.execute("PRAGMA journal_mode=wal").fetchone()[0] == "wal"
+    connection.execute("CREATE TABLE a_log(n INTEGER); CREATE TABLE m_big(id INTEGER PRIMARY KEY, name TEXT, v REAL); "
+                       "CREATE TABLE z_log(n INTEGER)")
+    with connection:  # copied between a_log and z_log: the writer commits many times meanwhile
+        connection.executemany("INSERT INTO m_big(name, v) VALUES (?, ?)", ((f"name {i}", i / 3) for i in range(400_000)))
+    connection.close()
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(source), str(tmp_path)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        wait_for((tmp_path / "holding").exists, what="the writer's open write transaction")
+
+        def let_go_once_the_copy_reads(table: str, done: int, total: int) -> None:
+            (tmp_path / "release").touch()  # the first progress comes after the read transaction began
+
+        started = time.perf_counter()
+        result = Migration(source, pg_url, batch_rows=5000, on_progress=let_go_once_the_copy_reads).run()
+        took = time.perf_counter() - started
+    finally:
+        (tmp_path / "release").touch()
+        (tmp_path / "stop").touch()
+        out, _ = writer.communicate(timeout=30)
+    report = json.loads(out)
+    assert not result.snapshot and result.verified
+    first = [n for (n,) in query(pg_url, "SELECT n FROM a_log ORDER BY n")]
+    last = [n for (n,) in query(pg_url, "SELECT n FROM z_log ORDER BY n")]
+    # One moment: the same commits in the first table copied and the last, a whole prefix of them, and never
+    # the rows of the transaction open when the copy began.
+    assert first == last == list(range(len(first)))
+    assert report["errors"] == []
+    assert report["commits"] - len(first) >= 10, (report, len(first), took)  # commits during the copy, unseen
+    assert report["max_wait"] < 0.5, report  # nothing waited for the copy (it took `took` seconds)
