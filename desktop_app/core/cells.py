@@ -26,6 +26,14 @@ def blob_text(value: bytes) -> str:
     return binascii.b2a_base64(value, newline=False).decode("ascii")
 
 
+def short_float(value: float) -> str:
+    """A REAL as a grid shows it: at most 15 significant digits, all a double holds exactly, so a sum's
+    binary noise goes (1261.3999999999999 shows as 1261.4); a whole number keeps its `.0` (it is not an
+    INTEGER). The cell viewer, copies and exports keep `repr`, the exact value."""
+    text = f"{value:.15g}"
+    return text + ".0" if text.lstrip("-").isdigit() else text
+
+
 def json_keys(columns: Sequence[str]) -> list[str]:
     """Column names as JSON object keys: a repeated name gets `:2`, `:3` … so no value overwrites another."""
     seen: dict[str, int] = {}

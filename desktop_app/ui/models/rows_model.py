@@ -7,6 +7,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
+from desktop_app.core.cells import short_float
+
 DISPLAY_CHARS = 300
 NULL_COLOR = QColor("#9aa0a6")
 BLOB_COLOR = QColor("#6b5b95")
@@ -21,7 +23,7 @@ def display_text(value: object) -> str:
         preview = value[:16].hex(" ")
         return f"BLOB {len(value):,} bytes: {preview}{' …' if len(value) > 16 else ''}"
     if isinstance(value, float):
-        return repr(value)
+        return short_float(value)  # copies and exports keep repr
     text = str(value)
     if len(text) > DISPLAY_CHARS:
         return text[:DISPLAY_CHARS] + "…"
