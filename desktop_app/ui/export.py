@@ -34,6 +34,8 @@ FILE_FILTERS = {
     "json": "JSON files (*.json)",
     "ndjson": "NDJSON files (*.ndjson *.jsonl)",
 }
+# A file's type follows its name: choosing JSON and naming the file foo.csv writes CSV, never JSON in a .csv.
+SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}
 PROGRESS_EVERY_MS = 100
 
 
@@ -48,6 +50,11 @@ def table_statement(spec: BrowseSpec) -> tuple[str, tuple]:
         direction = " DESC" if spec.descending else ""
         sql += " ORDER BY " + ", ".join(f"{quote_identifier(c)}{direction}" for c in order)
     return sql, values
+
+
+def format_for(destination: Path, chosen: str) -> str:
+    """The format the file's name asks for (.csv, .json, .ndjson, .jsonl), else the one chosen."""
+    return SUFFIX_FORMATS.get(destination.suffix.lower(), chosen)
 
 
 def suggested_name(stem: str, fmt: str) -> str:
@@ -100,12 +107,13 @@ class ExportBar(QWidget):
         self.rows_written = 0
         self._started = time.monotonic()
         self._destination = destination
+        fmt = format_for(destination, fmt)
         try:
             self.job = session.export(sql, destination, fmt=fmt, bindings=bindings, progress=self._progress)
         except PulseError as error:
             self.failed.emit(error)
             return None
-        self.label.setText(f"Exporting to {destination.name}…")
+        self.label.setText(f"Exporting to {destination.name} as {fmt.upper()}…")
         self.show()
         self._timer.start()
         return spawn(self._wait(self.job))
@@ -145,7 +153,9 @@ class ExportBar(QWidget):
 
 def describe_result(result: ExportResult) -> str:
     rate = f" ({result.rows / result.seconds:,.0f} rows/s)" if result.seconds > 0.05 else ""
-    return f"Exported all {result.rows:,} rows to {result.path} in {result.seconds:.1f} s{rate}"
+    kind = SUFFIX_FORMATS.get(result.path.suffix.lower()) if result.path is not None else None
+    written = f" as {kind.upper()}" if kind else ""
+    return f"Exported all {result.rows:,} rows to {result.path}{written} in {result.seconds:.1f} s{rate}"
 
 
 def describe_failure(error: PulseError) -> str:
