@@ -173,7 +173,25 @@ def parse_filter(column: str, text: str) -> Condition | None:
     return Condition(column, "like", (f"%{_escape_like(str(value))}%",))
 
 
-def where_clause(conditions: Sequence[Condition]) -> tuple[str, tuple]:
+@dataclass(frozen=True)
+class Search:
+    """Rows where any of `columns` (read as text) contains `text` literally: `%`, `_` and quotes are plain
+    characters, and the text is bound, never spliced in. "Contains" has no index to seek on, so it reads
+    rows in the page order until a page is full; the next page starts from the last row's key."""
+
+    text: str
+    columns: tuple[str, ...]
+
+    def sql(self) -> tuple[str, tuple]:
+        pattern = "'%' || ? || '%' ESCAPE '\\'"
+        tests = [f"CAST({quote_identifier(column)} AS TEXT) LIKE {pattern}" for column in self.columns]
+        return f"({' OR '.join(tests)})", (_escape_like(self.text),) * len(self.columns)
+
+
+Filter = Condition | Search  # what a spec's rows must match, each bound as parameters
+
+
+def where_clause(conditions: Sequence[Filter]) -> tuple[str, tuple]:
     """`(a) AND (b)` with `?` placeholders and the values to bind, in order; ("", ()) without conditions."""
     parts: list[str] = []
     values: list[object] = []
@@ -222,7 +240,7 @@ class BrowseSpec:
     relation: Relation
     sort: str | None = None
     descending: bool = False
-    conditions: tuple[Condition, ...] = field(default_factory=tuple)
+    conditions: tuple[Filter, ...] = field(default_factory=tuple)
 
     def order_columns(self) -> tuple[str, ...]:
         """The columns rows are ordered by: the sort column, then the key (without repeating the sort)."""

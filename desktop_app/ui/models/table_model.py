@@ -10,7 +10,8 @@ waits. When the file changes, `refresh()` reloads the window in place from its f
 position stays); with `follow` on it shows the last page again, like `tail -f`. An exact count runs on the
 session's count thread on request and can be cancelled.
 
-API for the views (stable): `set_order(column, descending)`, `set_conditions(conditions)`, `first_page()`,
+API for the views (stable): `set_order(column, descending)`, `set_conditions(conditions)`, `set_search(text)`,
+`first_page()`,
 `last_page()`, `go_to_row(n)`, `fetch_previous()`, `count_rows()` / `cancel_count()`, `follow`, `refresh()`,
 `cancel()`, `close()`; read `spec`, `relation`, `offset`, `total`, `at_start`, `exhausted`, `plan`.
 """
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 import apsw
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor, QFont
 
 from desktop_app.core import keyset
 from desktop_app.core.errors import PulseError, QueryInterrupted
@@ -32,6 +34,8 @@ from desktop_app.ui.aio import spawn
 from desktop_app.ui.models.rows_model import RowsModel
 
 DEFAULT_PAGE_ROWS = 500
+LINK_COLOR = QColor("#1a73e8")
+LINK_ROLES = (Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.FontRole, Qt.ItemDataRole.ToolTipRole)
 
 
 class CellEditor(Protocol):
@@ -53,6 +57,7 @@ class TableModel(RowsModel):
     prepended = Signal(int)  # rows added above the window (the view keeps its place)
     plan_known = Signal(object)  # keyset.Plan of the current order and filter
     counted = Signal(object)  # exact row count (int), or None when the count was cancelled or failed
+    sought = Signal(bool)  # a seek (`start(at=...)`, `seek`) showed its window: True when the row sought is its first
 
     def __init__(self, session: Session, table: str, *, page_rows: int = DEFAULT_PAGE_ROWS) -> None:
         super().__init__()
@@ -70,6 +75,7 @@ class TableModel(RowsModel):
         self._sort: str | None = None
         self._descending = False
         self._conditions: tuple[Condition, ...] = ()
+        self._search = ""  # text any column must contain ("" for none)
         self._follow = False
         self._task: asyncio.Task | None = None
         self._count_task: asyncio.Task | None = None
@@ -79,11 +85,29 @@ class TableModel(RowsModel):
         self._closed = False
         self.pages_fetched = 0
         self.reloads = 0
+        self.links: dict[int, str] = {}  # foreign key columns shown as links -> what they refer to
 
     # Public API -------------------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Learn what the relation is and fetch the first page (columns come with it)."""
-        self._launch(self._first_page)
+    def start(self, *, at: Cursor | None = None, offset: int | None = None) -> None:
+        """Learn what the relation is and fetch the first page (columns come with it), or, `at` a cursor,
+        the window starting at that row (`offset`: its row number when known, else the numbers are unknown)."""
+        if at is None:
+            self._launch(self._first_page)
+        else:
+            self.seek(at, offset=offset)
+
+    def configure(
+        self, sort: str | None, descending: bool, conditions: tuple[Condition, ...], search: str
+    ) -> None:
+        """Order and filters to use from the first request on (before `start`: nothing is read here)."""
+        self._sort, self._descending, self._conditions, self._search = sort, descending, tuple(conditions), search
+
+    def seek(self, cursor: Cursor, *, offset: int | None = None) -> None:
+        """Show the window starting at the row whose cursor is `cursor` (a key seek, no count); `sought`
+        says whether that row is still there (else the window starts at the next one)."""
+        self._halted = False
+        self._follow = False
+        self._launch(lambda: self._seek(tuple(cursor), offset))
 
     def close(self) -> None:
         """Stop what is in flight (interrupting its statement) and ignore anything late."""
@@ -109,6 +133,16 @@ class TableModel(RowsModel):
         """Show only rows matching every condition (bound as parameters), from the first page."""
         self._conditions = tuple(conditions)
         self._restart()
+
+    def set_search(self, text: str) -> None:
+        """Show only rows where some column contains `text` (with the column filters), from the first page."""
+        if text != self._search:
+            self._search = text
+            self._restart()
+
+    @property
+    def search(self) -> str:
+        return self._search
 
     def first_page(self) -> None:
         self._follow = False  # the top of the table is not its tail
@@ -178,6 +212,10 @@ class TableModel(RowsModel):
         order = self.spec.order_columns()
         cursor = self._cursors[row]
         return tuple(cursor[order.index(column)] for column in self.spec.relation.key)
+
+    def cursor_of(self, row: int) -> Cursor | None:
+        """Where a row shown sits in the order (what `seek` takes to come back to it)."""
+        return self._cursors[row] if 0 <= row < len(self._cursors) else None
 
     def first_row_number(self) -> int | None:
         """1-based number of the window's first row, when known."""
@@ -270,7 +308,7 @@ class TableModel(RowsModel):
             relation = await self.session.browse(lambda c: keyset.describe(c, self.table))
             self._adopt(BrowseSpec(relation), None)
         assert self.relation is not None
-        spec = BrowseSpec(self.relation, self._sort, self._descending, self._conditions)
+        spec = BrowseSpec(self.relation, self._sort, self._descending, self._filters(self.relation))
         if spec != self.spec:
             plan = None
             if spec.sort is not None or spec.conditions:
@@ -278,13 +316,18 @@ class TableModel(RowsModel):
             self._adopt(spec, plan)
         return spec
 
+    def _filters(self, relation: Relation) -> tuple[keyset.Filter, ...]:
+        if not self._search:
+            return self._conditions
+        return (*self._conditions, keyset.Search(self._search, relation.columns))
+
     async def _page(self, spec: BrowseSpec, **kwargs: Any) -> Page:
         page = await self.session.browse(lambda c: keyset.fetch_page(c, spec, limit=self.page_rows, **kwargs))
         self.pages_fetched += 1
         return page
 
     async def _first_page(self) -> None:
-        if self._sort is not None or self._conditions:
+        if self._sort is not None or self._conditions or self._search:
             # The plan first, on its own: a page that sorts the whole table is announced while it runs.
             spec = await self._spec()
             page = await self._page(spec)
@@ -344,6 +387,18 @@ class TableModel(RowsModel):
             return
         if not self._closed:
             self._show_window(page, offset=index, at_end=page.complete)
+
+    async def _seek(self, cursor: Cursor, offset: int | None) -> None:
+        spec = await self._spec()
+        page = await self._page(spec, after=cursor, inclusive=True)
+        if self._closed:
+            return
+        if not page.rows:  # nothing from there on: the last rows
+            await self._last_page()
+            self.sought.emit(False)
+            return
+        self._show_window(page, offset=offset, at_end=page.complete)
+        self.sought.emit(page.first == cursor)
 
     async def _next_page(self) -> None:
         spec = await self._spec()
@@ -482,7 +537,29 @@ class TableModel(RowsModel):
             shown = self.editor.data(self, index, role)
             if shown is not None:
                 return shown
+        if role in LINK_ROLES and self.is_link(index):
+            return self._link_look(role, index.column())
         return super().data(index, role)
+
+    # Links: cells of foreign key columns refer to a row of another table (ui/data_links.py follows them) ----
+    def set_links(self, links: dict[int, str]) -> None:
+        """Show the cells of these columns as links (column index -> "parent(columns)" for the tooltip)."""
+        self.links = dict(links)
+        if self._rows and self._columns:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(self._columns) - 1))
+
+    def is_link(self, index: QModelIndex | QPersistentModelIndex) -> bool:
+        """A cell that refers to a row: in a foreign key column and not NULL."""
+        return index.isValid() and index.column() in self.links and self.value(index.row(), index.column()) is not None
+
+    def _link_look(self, role: int, column: int) -> Any:
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return LINK_COLOR
+        if role == Qt.ItemDataRole.FontRole:
+            font = QFont()
+            font.setUnderline(True)
+            return font
+        return f"Refers to {self.links[column]}: Ctrl+click opens that row (Alt+Left comes back)"
 
     def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802
         return self.editor is not None and self.editor.set_data(self, index, value, role)

@@ -19,8 +19,16 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QIntValidator, QKeyEvent, QWheelEvent
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QGuiApplication,
+    QIntValidator,
+    QKeyEvent,
+    QKeySequence,
+    QMouseEvent,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -35,14 +43,15 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.errors import PulseError
-from desktop_app.core.keyset import Condition, Plan, inline, where_clause
+from desktop_app.core.keyset import Condition, Filter, Plan, Search, inline, where_clause
 from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
+from desktop_app.ui.data_links import Place, ReferenceLinks
 from desktop_app.ui.export import TableExport
 from desktop_app.ui.grid_tools import GridTools
 from desktop_app.ui.models.table_model import TableModel
 from desktop_app.ui.table_edit import TableEditor
-from desktop_app.ui.widgets.filter_header import FilterHeader
+from desktop_app.ui.widgets.filter_header import TYPING_PAUSE_MS, FilterHeader
 
 BUSY_NOTE_AFTER_S = 0.3
 
@@ -59,6 +68,7 @@ class GridView(QTableView):
     """A table view that asks for earlier rows when the user scrolls up past the top of the window."""
 
     scrolled_past_top = Signal()
+    link_clicked = Signal(QModelIndex)  # Ctrl+click on a cell that refers to a row (a foreign key)
     home_requested = Signal()  # Ctrl+Home: the first rows, wherever the window is
     end_requested = Signal()  # Ctrl+End: the last rows, without walking there
 
@@ -67,6 +77,17 @@ class GridView(QTableView):
         if at_top and event.angleDelta().y() > 0:
             self.scrolled_past_top.emit()
         super().wheelEvent(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
+        if event.button() == Qt.MouseButton.LeftButton and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            index = self.indexAt(event.position().toPoint())
+            model = self.model()
+            if isinstance(model, TableModel) and model.is_link(index):
+                self.setCurrentIndex(index)
+                self.link_clicked.emit(index)
+                event.accept()
+                return
+        super().mousePressEvent(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier and event.key() in (Qt.Key.Key_Home, Qt.Key.Key_End):
@@ -91,6 +112,7 @@ class DataView(QWidget):
         self._last_error: PulseError | None = None
         self._busy_since: float | None = None
         self.model: TableModel | None = None
+        self._arriving: Place | None = None  # the place being opened: boxes to fill, cell to select
         self.current_table: str | None = None
         self.estimated_rows: int | None = None
 
@@ -133,6 +155,27 @@ class DataView(QWidget):
         self.go_edit.setValidator(QIntValidator(1, 2**31 - 1, self))
         self.go_edit.setMaximumWidth(120)
         self.go_edit.returnPressed.connect(self._on_go)
+        self.search_edit = QLineEdit()
+        self.search_edit.setObjectName("searchRows")
+        self.search_edit.setPlaceholderText("Search all columns…")
+        self.search_edit.setToolTip(
+            "Rows where any column contains this text (as typed: % and _ are plain characters), "
+            "with the column filters. It reads every row until a page is full: Esc or Cancel stops it."
+        )
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.setMaximumWidth(260)
+        self._search_pause = QTimer(self)
+        self._search_pause.setSingleShot(True)
+        self._search_pause.setInterval(TYPING_PAUSE_MS)
+        self._search_pause.timeout.connect(self.apply_search)
+        self.search_edit.textEdited.connect(lambda _text: self._search_pause.start())
+        self.search_edit.returnPressed.connect(self.apply_search)
+        self.escape_action = QAction("Stop reading", self)
+        self.escape_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.escape_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.escape_action.setEnabled(False)  # only while a page is read: Esc keeps its meaning elsewhere
+        self.escape_action.triggered.connect(lambda _checked=False: self.cancel_loading())
+        self.addAction(self.escape_action)
         self.count_button = self._button("Count", "countRows", "Count the rows exactly, in the background", self.toggle_count)
         self.follow_box = QCheckBox("Follow")
         self.follow_box.setObjectName("followRows")
@@ -151,12 +194,18 @@ class DataView(QWidget):
             "SQL → console", "filterToConsole", "Put this SELECT (values inlined) in the console and on the clipboard",
             self.copy_sql_to_console,
         )
-        self.clear_button = self._button("Clear filters", "clearFilters", "Remove every column filter", self.header.clear_filters)
+        self.clear_button = self._button(
+            "Clear filters", "clearFilters", "Remove every column filter and the search", self.clear_filters
+        )
 
+        self.links = ReferenceLinks(self)
+        self.view.link_clicked.connect(self.links.follow)
         nav = QHBoxLayout()
+        nav.addWidget(self.links.back_button)
         for widget in (self.first_button, self.last_button, self.go_edit, self.count_button, self.follow_box):
             nav.addWidget(widget)
         nav.addStretch(1)
+        nav.addWidget(self.search_edit)
         nav.addWidget(self.cancel_button)
         where = QHBoxLayout()
         where.addWidget(self.where_label, 1)
@@ -166,13 +215,14 @@ class DataView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(nav)
         layout.addWidget(self.info_label)
+        layout.addWidget(self.links.message)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.filter_error_label)
         layout.addLayout(where)
         # Looking, copying, editing and exporting live in their own modules; these lines only place them.
         self.grid_tools = GridTools(self.view, name="table")
         self.editing = TableEditor(self)
-        self.grid_tools.extra_actions = self.editing.extra_actions
+        self.grid_tools.extra_actions = lambda: [*self.links.actions(), *self.editing.extra_actions()]
         self.table_export = TableExport(self)
         tools = QHBoxLayout()
         tools.addWidget(self.editing.bar, 1)
@@ -199,6 +249,7 @@ class DataView(QWidget):
             self._session.events.data_changed.disconnect(self._on_data_changed)
         self.close_table()
         self._session = session
+        self.links.forget()
         self.info_label.setText("")
         # Nothing typed or shown for the previous file stays: the row number, the export's note, the viewer.
         self.go_edit.clear()
@@ -210,19 +261,29 @@ class DataView(QWidget):
     def _on_data_changed(self, _sample: object) -> None:
         self.reload()
 
-    def open_table(self, name: str) -> None:
+    @property
+    def session(self) -> Session | None:
+        return self._session
+
+    def open_table(self, name: str, *, at: Place | None = None) -> None:
+        """Show `name` from its first row, or `at` a place: its order, filters and search, the window from
+        its first row (a key seek) and its current cell selected."""
         if self._session is None:
             return
         self.close_table()  # also interrupts a page of the previous table still being read
+        self.search_edit.setText(at.search if at is not None else "")  # a search belongs to its table
         self.current_table = name
         self.model = model = TableModel(self._session, name)
         self._last_error = None
+        self._arriving = at
         for signal, slot in self._model_slots(model):
             signal.connect(slot)
         self.view.setModel(model)
         self.header.set_columns([])
         self.info_label.setText(f"{name}: loading…")
-        model.start()
+        if at is not None:
+            model.configure(at.sort, at.descending, at.conditions, at.search)
+        model.start(at=at.first if at is not None else None, offset=at.offset if at is not None else None)
         self._request_estimate()
         self.table_opened.emit(name)
 
@@ -237,6 +298,7 @@ class DataView(QWidget):
             (model.counted, self._on_counted),
             (model.modelReset, self._on_columns),
             (model.window_moved, self._on_window_moved),
+            (model.sought, self._on_sought),
         ]
 
     def close_table(self) -> None:
@@ -255,6 +317,7 @@ class DataView(QWidget):
         self._busy_timer.stop()
         self._busy_since = None
         self.cancel_button.hide()
+        self.escape_action.setEnabled(False)
         self.filter_error_label.hide()
         self.where_label.setText("")
         self.current_table = None
@@ -334,13 +397,30 @@ class DataView(QWidget):
             self.model.set_conditions(conditions)
             self._show_where()
 
+    def clear_filters(self) -> None:
+        self.search_edit.clear()
+        self.apply_search()
+        self.header.clear_filters()
+
+    def apply_search(self) -> None:
+        """Filter by the search box's text (with the column filters), from the first page."""
+        self._search_pause.stop()
+        if self.model is not None and self.model.search != self.search_edit.text():
+            self.model.set_search(self.search_edit.text())
+            self._show_where()
+
+    def filters(self) -> list[Filter]:
+        """What the rows shown must match: the column filters, then the search."""
+        text = self.search_edit.text() if self.model is not None else ""
+        search: list[Filter] = [Search(text, tuple(self.model.columns))] if text and self.model is not None else []
+        return [*self.header.conditions, *search]
+
     def _on_filter_error(self, message: str) -> None:
         self.filter_error_label.setText(f"⚠ {message}" if message else "")
         self.filter_error_label.setVisible(bool(message))
 
     def _show_where(self) -> None:
-        conditions = self.header.conditions
-        where, values = where_clause(conditions)
+        where, values = where_clause(self.filters())
         self.where_label.setText(f"WHERE {inline(where, values)}" if where else "")
         self._update_controls()
 
@@ -348,6 +428,53 @@ class DataView(QWidget):
     def _on_columns(self) -> None:
         if self.model is not None and self.model.columns and not self.header.editors:
             self.header.set_columns(self.model.columns)
+            place = self._arriving
+            if place is not None and place.table == self.current_table:
+                self._fill_header(place)
+
+    def _fill_header(self, place: Place) -> None:
+        """The boxes and the sort of a place being opened, shown without applying them again (the model
+        already reads with them)."""
+        for editor, text in zip(self.header.editors, place.filter_texts, strict=False):
+            editor.setText(text)
+        self.header.blockSignals(True)
+        self.header.apply()
+        self.header.blockSignals(False)
+        self.header.set_sort(place.sort, place.descending)
+        self._show_where()
+
+    def place(self) -> Place | None:
+        """Where the grid is now, to come back to (None: no table, or its first rows are not read yet)."""
+        model = self.model
+        if model is None or self.current_table is None:
+            return None
+        current = self.view.currentIndex()
+        spec = model.spec
+        return Place(
+            self.current_table,
+            first=model.cursor_of(0),
+            offset=model.offset,
+            row=max(current.row(), 0),
+            column=max(current.column(), 0),
+            sort=spec.sort if spec is not None else None,
+            descending=spec.descending if spec is not None else False,
+            conditions=tuple(self.header.conditions),
+            filter_texts=tuple(editor.text() for editor in self.header.editors),
+            search=model.search,
+        )
+
+    def _on_sought(self, found: bool) -> None:
+        """A place's window arrived: select its cell (the row sought is the window's first)."""
+        place, self._arriving = self._arriving, None
+        model = self.model
+        if model is None or place is None or not model.rowCount():
+            return
+        row = min(place.row, model.rowCount() - 1) if found else 0
+        index = model.index(row, min(place.column, max(model.columnCount() - 1, 0)))
+        self.view.setCurrentIndex(index)
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        self.view.selectionModel().select(index, flags)
+        self.view.scrollTo(index)
 
     def _on_window_moved(self) -> None:
         if self._show_end or (self.model is not None and self.model.follow):
@@ -378,6 +505,7 @@ class DataView(QWidget):
 
     def _on_busy(self, busy: bool) -> None:
         self.cancel_button.setVisible(busy and self.model is not None)
+        self.escape_action.setEnabled(busy and self.model is not None)
         if busy:
             self._busy_since = time.monotonic()
             self._busy_timer.start()
@@ -420,10 +548,12 @@ class DataView(QWidget):
     def _update_controls(self) -> None:
         model = self.model
         has = model is not None
-        for widget in (self.first_button, self.last_button, self.go_edit, self.count_button, self.follow_box):
+        for widget in (
+            self.first_button, self.last_button, self.go_edit, self.count_button, self.follow_box, self.search_edit
+        ):
             widget.setEnabled(has)
         self.count_button.setText("Stop count" if model is not None and model.counting else "Count")
-        filtered = has and bool(self.header.conditions)
+        filtered = has and bool(self.filters())
         self.clear_button.setVisible(filtered)
         self.to_console_button.setEnabled(has)
 
@@ -460,8 +590,10 @@ class DataView(QWidget):
         if shown:
             if first is not None:
                 parts.append(f"showing {first:,}–{first + shown - 1:,}")
-            else:
+            elif model.exhausted:
                 parts.append(f"showing the last {shown:,}")
+            else:
+                parts.append(f"showing {shown:,} from the row opened")
         spec = model.spec
         if spec is not None and spec.sort:
             parts.append(f"sorted by {spec.sort} {'↓' if spec.descending else '↑'}")
@@ -480,6 +612,8 @@ class DataView(QWidget):
         if model.plan.sort_scans:
             rows = "every matching row" if model.spec.conditions else "the whole table"
             notes.append(f"⚠ no index on {model.spec.sort}: each page sorts {rows}")
-        if model.plan.filter_scans:
+        if model.search:
+            notes.append(f"searching every column for {model.search!r}: reads rows until a page is full")
+        elif model.plan.filter_scans:
             notes.append("the filter reads every row (no index for it)")
         return " · ".join(notes)
