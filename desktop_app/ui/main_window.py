@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.dialogs = dialogs if dialogs is not None else Dialogs(self)
         self.data_dir = data_dir if data_dir is not None else default_data_dir()
+        self.readme_file = readme_path()  # what Help ▸ Read Me (F1) opens
         self.preferences = settings.preferences()
         # An explicit interval (tests, the self-test) wins over the saved preference.
         self.sample_interval = sample_interval if sample_interval is not None else self.preferences.sample_interval
@@ -680,18 +681,27 @@ class MainWindow(QMainWindow):
                 found[text] = keys
         return sorted(found.items(), key=lambda item: item[0].lower())
 
-    def show_shortcuts(self) -> None:
-        lines = [f"{keys}\t{what}" for what, keys in self.shortcut_list()]
-        self.dialogs.show_info("Keyboard Shortcuts", "\n".join(lines))
+    def show_shortcuts(self) -> QDialog:
+        """Help ▸ Keyboard Shortcuts: keys and actions in two aligned columns (a non-modal table)."""
+        from desktop_app.ui.shortcuts import ShortcutsDialog  # noqa: PLC0415 (only when asked for)
+
+        self.shortcuts_dialog = ShortcutsDialog(self.shortcut_list(), self)
+        self.shortcuts_dialog.show()
+        return self.shortcuts_dialog
 
     def open_readme(self) -> bool:
-        """Open the README shipped with the app in the desktop's viewer for Markdown (or text)."""
-        path = readme_path()
+        """Open the README shipped with the app in the desktop's viewer for Markdown (or text); when it cannot,
+        say why in a dialog and the status bar (F1 never does nothing)."""
+        path = self.readme_file
         if not path.is_file():
-            self.dialogs.show_error("No README", f"The README is not where the app expects it: {path}")
+            why = f"The README is missing from this installation: it should be at {path}."
+            self.show_status(f"Cannot open the README: {why}")
+            self.dialogs.show_error("No README", f"{why} It is README.md in the project's source.")
             return False
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
-            self.dialogs.show_error("Cannot open the README", f"No application opens {path}. It is a plain text file.")
+            why = f"no application on this desktop opens {path.name}."
+            self.show_status(f"Cannot open the README: {why}")
+            self.dialogs.show_error("Cannot open the README", f"Cannot open the README: {why} It is a plain text file: {path}")
             return False
         return True
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -27,10 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core import plot_data
-from desktop_app.core.plot_data import ROW_NUMBER, PlotData, PlotError
 from desktop_app.ui import theme
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
+
+if TYPE_CHECKING:  # core/plot_data.py loads numpy: on the first plot, not with the window
+    from desktop_app.core.plot_data import PlotData
 
 KINDS = (("Line", "line"), ("Scatter", "scatter"), ("Bar", "bar"))
 PNG_FILTER = "PNG images (*.png)"
@@ -136,6 +137,9 @@ class PlotPanel(QWidget):
     def set_rows(self, source: PlotSource) -> None:
         """Plot `source`: x is its first column and y its other columns of numbers (else y is the first column
         against the row number); a text x starts as a bar chart."""
+        from desktop_app.core import plot_data  # noqa: PLC0415 (numpy: see TYPE_CHECKING)
+        from desktop_app.core.plot_data import ROW_NUMBER  # noqa: PLC0415
+
         self.source = source
         columns, rows = source.columns, source.rows
         numeric = plot_data.numeric_columns(columns, rows)
@@ -184,6 +188,9 @@ class PlotPanel(QWidget):
 
     # Drawing ---------------------------------------------------------------------------------------------
     def redraw(self) -> None:
+        from desktop_app.core import plot_data  # noqa: PLC0415 (numpy: see TYPE_CHECKING)
+        from desktop_app.core.plot_data import PlotError  # noqa: PLC0415
+
         source = self.source
         if source is None:
             return
@@ -216,6 +223,8 @@ class PlotPanel(QWidget):
         self.items = []
 
     def _draw(self, data: PlotData) -> None:
+        from desktop_app.core import plot_data  # noqa: PLC0415 (numpy: see TYPE_CHECKING)
+
         plot = self._ensure_plot()
         pg, colors = self._pg, theme.colors()
         self._clear()
@@ -282,7 +291,9 @@ class PlotPanel(QWidget):
                 "(one number, or rows of label, number) and chart it from there."
             )
             return False
-        problem = plot_data.live_chart_problem(source.columns, source.rows)
+        from desktop_app.core.plot_data import live_chart_problem  # noqa: PLC0415 (numpy: see TYPE_CHECKING)
+
+        problem = live_chart_problem(source.columns, source.rows)
         if problem is not None:
             self.message.setText(problem)
             return False
