@@ -263,6 +263,14 @@ class TableEditor(QObject):
         column, old, relation = model.columns[index.column()], model.value(index.row(), index.column()), _relation(model)
         self._write(model, lambda connection: edit.update_cell(connection, relation, key, column, old, None))
 
+    def replace_value(self, key: tuple, column: str, old: object, new: object) -> None:
+        """Set `column` of the row `key` from `old` to `new` (a file's bytes, say): one undoable change."""
+        model = self.model
+        if model is None or not self._allowed():
+            return
+        relation = _relation(model)
+        self._write(model, lambda connection: edit.update_cell(connection, relation, key, column, old, new))
+
     def add_row(self) -> None:
         model = self.model
         if model is None or not self._allowed():

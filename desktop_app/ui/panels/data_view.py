@@ -46,6 +46,7 @@ from desktop_app.core.errors import PulseError
 from desktop_app.core.keyset import Condition, Filter, Plan, Search, inline, where_clause
 from desktop_app.core.session import Session
 from desktop_app.ui.aio import spawn
+from desktop_app.ui.cell_files import CellFiles
 from desktop_app.ui.data_links import Place, ReferenceLinks
 from desktop_app.ui.export import TableExport
 from desktop_app.ui.grid_tools import GridTools
@@ -222,7 +223,10 @@ class DataView(QWidget):
         # Looking, copying, editing and exporting live in their own modules; these lines only place them.
         self.grid_tools = GridTools(self.view, name="table")
         self.editing = TableEditor(self)
-        self.grid_tools.extra_actions = lambda: [*self.links.actions(), *self.editing.extra_actions()]
+        self.cell_files = CellFiles(self, lambda: self.table_export.dialogs, self.editing.message)
+        self.grid_tools.extra_actions = lambda: [
+            *self.links.actions(), *self.cell_files.actions(), *self.editing.extra_actions()
+        ]
         self.table_export = TableExport(self)
         tools = QHBoxLayout()
         tools.addWidget(self.editing.bar, 1)
