@@ -62,6 +62,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/export.py
 	$(PY) bench/space.py
 	$(PY) bench/postgres.py
+	$(PY) bench/migrate_vs_pgloader.py
 	$(PY) bench/retention.py
 	$(PY) bench/mqtt.py
 	@if [ -x dist/sqlite-pulse/sqlite-pulse ]; then $(PY) bench/startup.py; else echo 'bench/startup.py needs the bundle: make package'; fi
