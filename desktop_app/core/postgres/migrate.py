@@ -76,13 +76,13 @@ from typing import Any, cast
 
 import apsw
 
-from desktop_app.core.database import connect_read, open_database
+from desktop_app.core.database import open_database
 from desktop_app.core.errors import PulseError, QueryError, QueryInterrupted
 from desktop_app.core.ingest.mapping import quote_identifier as q
 from desktop_app.core.postgres import sqlite_ddl
 from desktop_app.core.postgres.copyformat import COPY_OPTIONS, HEADER, TRAILER, RowEncoder, iso_datetime
 from desktop_app.core.postgres.snapshot import Cancelled as SnapshotCancelled
-from desktop_app.core.postgres.snapshot import needs_snapshot, take_snapshot
+from desktop_app.core.postgres.snapshot import needs_snapshot, open_snapshot
 from desktop_app.core.postgres.url import PostgresError, clean_message, connect, describe, load_driver
 from desktop_app.core.worker import Job
 
@@ -252,13 +252,17 @@ class Migration:
         started = time.perf_counter()
         database = open_database(self.source, read_only=True)  # typed errors: missing, not a database, ...
         sqlite = database.connect_read(busy_timeout_ms=5000)
-        psycopg = load_driver()
-        pg = connect(self.url, password=self._password, autocommit=True, application_name="sqlite-pulse migrate")
+        try:
+            psycopg = load_driver()
+            pg = connect(self.url, password=self._password, autocommit=True, application_name="sqlite-pulse migrate")
+        except BaseException:  # no server, a wrong password: the source connection is not left open
+            sqlite.close()
+            raise
         folder = None
         if needs_snapshot(sqlite):  # a rollback journal: read a stepped backup, so the writers keep writing
             sqlite.close()
             try:
-                copy, folder = take_snapshot(database.path, self._cancel)
+                sqlite, folder = open_snapshot(database.path, self._cancel)
             except SnapshotCancelled:
                 pg.close()
                 raise MigrateCancelled("Cancelled before anything was copied.") from None
@@ -268,7 +272,6 @@ class Migration:
             except BaseException:
                 pg.close()
                 raise
-            sqlite = connect_read(copy, busy_timeout_ms=5000)
         result = MigrateResult(source=str(self.source), target=describe(self.url), schema="", snapshot=folder is not None)
         watching = watch(sqlite) if watch is not None else contextlib.nullcontext()
         try:

@@ -30,8 +30,9 @@ def needs_snapshot(connection: apsw.Connection) -> bool:
     return str(mode[0] if mode else "").lower() != "wal"
 
 
-def take_snapshot(source: Path, cancel: threading.Event) -> tuple[Path, Path]:
-    """(the snapshot file, its temporary directory to remove). Raises `Cancelled` when `cancel` is set."""
+def open_snapshot(source: Path, cancel: threading.Event) -> tuple[apsw.Connection, Path]:
+    """(a read connection to the snapshot, its temporary directory to remove once that is closed). Raises
+    `Cancelled` when `cancel` is set; on any failure, opening the copy included, the directory is removed."""
     folder = Path(tempfile.mkdtemp(prefix="pulse-migrate-"))
     copy = folder / "snapshot.db"
     try:
@@ -44,10 +45,10 @@ def take_snapshot(source: Path, cancel: threading.Event) -> tuple[Path, Path]:
                 target.close()
         finally:
             reader.close()
+        return connect_read(copy, busy_timeout_ms=5000), folder
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return copy, folder
 
 
 class Cancelled(Exception):
