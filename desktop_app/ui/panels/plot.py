@@ -117,6 +117,7 @@ class PlotPanel(QWidget):
         self.x_box.currentIndexChanged.connect(lambda _index: self.redraw())
         self.kind_box.currentIndexChanged.connect(lambda _index: self.redraw())
         self.y_list.itemChanged.connect(lambda _item: self.redraw())
+        theme.notifier().changed.connect(self.apply_theme)
         self._update_buttons()
 
     def add_source(self, text: str, provider: Callable[[], PlotSource | None], empty: str) -> QPushButton:
@@ -203,6 +204,11 @@ class PlotPanel(QWidget):
             return
         self._draw(self.data)
         self.note.setText(self.data.note())
+
+    def apply_theme(self) -> None:
+        """The chart's background, axes and lines follow the light or dark palette."""
+        if self.data is not None:
+            self._draw(self.data)
 
     def _ensure_plot(self) -> Any:
         if self.plot_widget is None:

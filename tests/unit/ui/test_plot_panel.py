@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from desktop_app.ui import theme
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.panels.plot import PlotPanel, PlotSource
 from tests.unit.ui.conftest import open_in
@@ -39,6 +40,17 @@ def test_a_number_x_and_two_y_columns_make_two_curves(panel: PlotPanel) -> None:
 
     panel.choose("x", ["b"], "scatter")
     assert len(panel.items) == 1 and panel.items[0].opts["symbol"] == "o"
+
+
+def test_the_chart_follows_the_theme(qapp, panel: PlotPanel) -> None:
+    panel.set_rows(PlotSource("Query result", ["x", "y"], [(1, 2), (2, 3)], "SELECT 1"))
+    try:
+        theme.apply_theme(qapp, "dark")
+        assert panel.plot_widget.backgroundBrush().color() == theme.colors().base
+        assert theme.colors().dark
+    finally:
+        theme.apply_theme(qapp, "system")
+    assert panel.plot_widget.backgroundBrush().color() == theme.colors().base
 
 
 def test_iso_dates_get_a_date_axis(panel: PlotPanel) -> None:
