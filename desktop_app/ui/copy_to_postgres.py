@@ -114,9 +114,8 @@ class CopyToPostgresDialog(QDialog):
         self.copy_button.setEnabled(True)
         if isinstance(outcome, MigrateResult):
             self.progress.setValue(self.progress.maximum())
-            skipped = sum(1 for table in outcome.tables if table.status == "skipped")
-            lines = [f"Copied {outcome.rows:,} rows into {outcome.target} ({outcome.rows_per_s:,.0f} rows/s); "
-                     f"counts verified{f', {skipped} table(s) already there' if skipped else ''}."]
+            headline = outcome.headline()
+            lines = [f"{headline[0].upper()}{headline[1:]}."]
             lines += [f"Failed: {table.name} — {table.reason}" for table in outcome.tables if table.status == "failed"]
             lines += [f"Renamed (over 63 bytes): {item['kind']} {item['from']} → {item['to']}" for item in outcome.renamed]
             lines += [f"Not translated: {item['type']} {item['name']} — {item['reason']}" for item in outcome.untranslated]

@@ -122,9 +122,7 @@ def run_migrate(args: argparse.Namespace) -> int:
         label = "added NOT VALID" if "rows" in item else "not translated"  # a key the source's rows break
         written = f" ({item['sql']})" if item.get("sql") and item["type"] in ("check", "default") else ""
         print(f"{label}: {item['type']} {item['name']}{written}: {item['reason']}")
-    print(f"copied {result.rows:,} rows into {result.target} schema {result.schema} in {result.seconds:.1f} s "
-          f"({result.rows_per_s:,.0f} rows/s); counts verified"
-          + (f"; {len(failed)} table(s) FAILED: {', '.join(table.name for table in failed)}" if failed else ""))
+    print(result.headline())
     if failed:
         print(f"sqlite-pulse: {len(failed)} table(s) not copied (see above); the others are copied and a rerun "
               "skips them", file=sys.stderr)

@@ -134,6 +134,18 @@ class MigrateResult:
     def rows_per_s(self) -> float:
         return round(self.rows / self.seconds, 1) if self.seconds > 0 else 0.0
 
+    def headline(self) -> str:
+        """One line: what was copied, how fast, and whether every table made it (counts are verified only of
+        the tables copied or skipped; a failed one is not there)."""
+        failed = [table.name for table in self.tables if table.status == "failed"]
+        skipped = sum(1 for table in self.tables if table.status == "skipped")
+        text = (f"copied {self.rows:,} rows into {self.target} schema {self.schema} in {self.seconds:.1f} s "
+                f"({self.rows_per_s:,.0f} rows/s)" + (f", {skipped} table(s) already copied" if skipped else ""))
+        if failed:
+            return (text + f"; {len(failed)} table(s) FAILED: {', '.join(failed)} (not copied); the counts of the "
+                    f"{len(self.tables) - len(failed)} other table(s) are verified")
+        return text + "; counts verified"
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["rows_per_s"] = self.rows_per_s

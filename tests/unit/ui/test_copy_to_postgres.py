@@ -48,3 +48,29 @@ def test_tools_menu_opens_the_dialog_for_the_open_file(qtbot, window, db_path: P
     assert dialog is not None and dialog.isVisible()
     assert dialog.source == window.database.path
     dialog.reject()
+
+
+def test_a_failed_table_is_reported_as_not_copied_not_as_verified(qtbot, qloop, tmp_path: Path, pg_url: str) -> None:
+    import apsw
+
+    source = tmp_path / "mixed.db"
+    connection = apsw.Connection(str(source))
+    connection.execute("CREATE TABLE good(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO good(v) VALUES ('a'), ('b');"
+                       "CREATE TABLE bad(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO bad(v) VALUES (CAST(x'ff' AS TEXT))")
+    connection.close()
+    dialog = CopyToPostgresDialog(source)
+    qtbot.addWidget(dialog)
+    outcomes: list = []
+    dialog.finished_copy.connect(outcomes.append)
+    dialog.url_edit.setText(pg_url)
+
+    async def scenario():
+        dialog.start()
+        await wait_for(lambda: bool(outcomes), 30)
+        dialog.close()
+
+    resolve(qtbot, scenario(), timeout=60_000)
+    first, *rest = dialog.status.text().splitlines()
+    assert "1 table(s) FAILED: bad (not copied); the counts of the 1 other table(s) are verified" in first
+    assert "counts verified" not in first
+    assert rest[0].startswith("Failed: bad — column v, rowid 1: the text is not valid UTF-8")
