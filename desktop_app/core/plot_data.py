@@ -68,18 +68,32 @@ class PlotData:
 
 def number(value: object) -> float | None:
     """`value` as a finite float: an INTEGER, a REAL, or text that reads as a number; else None."""
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        result = float(value)
-    elif isinstance(value, str):
+    if isinstance(value, bool | int | float | str):
         try:
             result = float(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
-    else:
-        return None
-    return result if math.isfinite(result) else None
+        return result if math.isfinite(result) else None
+    return None
+
+
+def as_numbers(values: Sequence[object]) -> np.ndarray:
+    """`values` as float64, NaN where one is NULL or not a finite number (numpy converts a column at C speed;
+    a column with text that is not a number, or a BLOB, goes value by value)."""
+    array: np.ndarray | None = None
+    if not any(isinstance(value, bytes) for value in values):
+        try:
+            array = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            array = None
+    if array is None:
+        array = np.array([_or_nan(number(value)) for value in values], dtype=np.float64)
+    array[~np.isfinite(array)] = np.nan
+    return array
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def epoch_seconds(value: object) -> float | None:
@@ -99,23 +113,50 @@ def epoch_seconds(value: object) -> float | None:
     return moment.timestamp()
 
 
+def _present(values: Sequence[object]) -> np.ndarray:
+    return np.fromiter((value is not None for value in values), dtype=bool, count=len(values))
+
+
 def numeric_columns(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     """Columns whose values are all numbers or NULL, with at least one number: what a y axis can show."""
     found = []
     for index, name in enumerate(columns):
-        values = [row[index] for row in rows if row[index] is not None]
-        if values and all(number(value) is not None for value in values):
+        values = [row[index] for row in rows]
+        present = _present(values)
+        if present.any() and not np.isnan(as_numbers(values)[present]).any():
             found.append(name)
     return found
 
 
+def x_values(values: Sequence[object]) -> tuple[XKind, np.ndarray, list[str]]:
+    """How x reads (all numbers, else all ISO times, else categories), its values (NaN for NULL) and, for
+    categories, the labels in order of first appearance (x is then 0, 1, 2 …)."""
+    present = _present(values)
+    numbers = as_numbers(values)
+    if present.any() and not np.isnan(numbers[present]).any():
+        return "number", numbers, []
+    times = _times(values) if present.any() else None
+    if times is not None:
+        return "time", times, []
+    positions: dict[str, int] = {}
+    xs = [math.nan if value is None else float(positions.setdefault(str(value), len(positions))) for value in values]
+    return "category", np.array(xs, dtype=np.float64), list(positions)
+
+
+def _times(values: Sequence[object]) -> np.ndarray | None:
+    """Epoch seconds of every value (NaN for NULL), or None at the first that is not an ISO time."""
+    seconds = np.full(len(values), np.nan)
+    for index, value in enumerate(values):
+        if value is not None:
+            moment = epoch_seconds(value)
+            if moment is None:
+                return None
+            seconds[index] = moment
+    return seconds
+
+
 def x_kind(values: Sequence[object]) -> XKind:
-    present = [value for value in values if value is not None]
-    if present and all(number(value) is not None for value in present):
-        return "number"
-    if present and all(epoch_seconds(value) is not None for value in present):
-        return "time"
-    return "category"
+    return x_values(values)[0]
 
 
 def build(
@@ -127,36 +168,26 @@ def build(
     unknown = [name for name in (x, *ys) if name not in columns and name != ROW_NUMBER]
     if unknown:
         raise PlotError(f"No column named {', '.join(unknown)} in this result.")
-    if x == ROW_NUMBER:
-        kind: XKind = "row"
-        xs: list[float | None] = [float(n) for n in range(1, len(rows) + 1)]
-    else:
-        raw = [row[columns.index(x)] for row in rows]
-        kind = x_kind(raw)
-        convert = number if kind == "number" else epoch_seconds
-        xs = [convert(value) for value in raw] if kind != "category" else []
+    kind: XKind
     categories: list[str] = []
-    if kind == "category":
-        positions: dict[str, int] = {}
-        for value in raw:
-            if value is not None:
-                positions.setdefault(str(value), len(positions))
-        categories = list(positions)
-        xs = [None if value is None else float(positions[str(value)]) for value in raw]
+    if x == ROW_NUMBER:
+        kind, xs = "row", np.arange(1, len(rows) + 1, dtype=np.float64)
+    else:
+        kind, xs, categories = x_values([row[columns.index(x)] for row in rows])
     skipped, summed, curves = 0, False, []
     for name in ys:
         index = columns.index(name)
-        points = [(px, number(row[index])) for px, row in zip(xs, rows, strict=True)]
-        kept = [(px, py) for px, py in points if px is not None and py is not None]
-        skipped += len(points) - len(kept)
-        px = np.array([p[0] for p in kept], dtype=np.float64)
-        py = np.array([p[1] for p in kept], dtype=np.float64)
+        values = as_numbers([row[index] for row in rows])
+        keep = ~(np.isnan(xs) | np.isnan(values))
+        skipped += len(rows) - int(keep.sum())
+        px, py = xs[keep], values[keep]
         if kind == "category":
+            positions = px.astype(np.int64)
             totals = np.zeros(len(categories))
-            np.add.at(totals, px.astype(np.int64), py)
-            summed = summed or len(np.unique(px)) < len(px)
-            present = np.unique(px)
-            px, py = present, totals[present.astype(np.int64)]
+            np.add.at(totals, positions, py)
+            present = np.unique(positions)
+            summed = summed or len(present) < len(positions)
+            px, py = present.astype(np.float64), totals[present]
         elif kind != "row":
             order = np.argsort(px, kind="stable")
             px, py = px[order], py[order]

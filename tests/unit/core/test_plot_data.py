@@ -19,6 +19,9 @@ def test_numeric_columns_and_x_kinds() -> None:
     assert plot_data.x_kind([r[1] for r in rows]) == "category"
     assert plot_data.x_kind([r[2] for r in rows]) == "number"
     assert plot_data.x_kind([None, None]) == "category"
+    assert plot_data.numeric_columns(["blob", "huge"], [(b"12", 10**400)]) == []  # a BLOB is not a number
+    numbers = plot_data.as_numbers([1, None, "2.5", "x", float("inf")])
+    assert numbers[[0, 2]].tolist() == [1.0, 2.5] and np.isnan(numbers[[1, 3, 4]]).all()
 
 
 def test_iso_dates_and_times_become_epoch_seconds_in_utc() -> None:
