@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -378,7 +379,13 @@ def vacuum_into(path: Path | str, destination: Path | str, *, verify: bool = Tru
     )
 
 
-def integrity_check(path: Path | str, *, quick: bool = False, max_errors: int = 100) -> CheckResult:
+def integrity_check(
+    path: Path | str,
+    *,
+    quick: bool = False,
+    max_errors: int = 100,
+    interrupts: Callable[[apsw.Connection], AbstractContextManager[object]] = contextlib.nullcontext,
+) -> CheckResult:
     """`PRAGMA integrity_check` (or the faster `quick_check`, which skips index contents) on a read-only connection.
 
     A hot journal (a writer killed mid-transaction) is rolled back first, as SQLite does on any read-write
@@ -394,7 +401,8 @@ def integrity_check(path: Path | str, *, quick: bool = False, max_errors: int = 
         database_path = Path(path).expanduser().absolute().resolve()  # a SQLite file, damaged: check it
     connection = connect_read(database_path)
     try:
-        messages = check_lines(connection, quick=quick, max_errors=max_errors) or ["ok"]
+        with interrupts(connection):  # a job's cancel stops the check mid-table
+            messages = check_lines(connection, quick=quick, max_errors=max_errors) or ["ok"]
     finally:
         connection.close()
     return CheckResult(ok=messages == ["ok"], messages=messages, quick=quick, rolled_back_journal=rolled_back)

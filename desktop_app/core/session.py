@@ -71,8 +71,10 @@ from desktop_app.core.worker import Job, Worker
 if TYPE_CHECKING:
     from desktop_app.core.audit import AuditReport, Finding
     from desktop_app.core.export import ExportResult
+    from desktop_app.core.foreign_keys import ForeignKeyReport
     from desktop_app.core.postgres.migrate import MigrateResult
     from desktop_app.core.space import SpaceReport
+    from desktop_app.core.sql_script import ScriptProgress, ScriptResult
 
 T = TypeVar("T")
 DEFAULT_INTERVAL = 0.25
@@ -690,7 +692,9 @@ class Session:
         return self._start_job("vacuum_into", lambda job: maintenance.vacuum_into(self.path, destination))
 
     def integrity_check(self, *, quick: bool = False) -> Job:
-        return self._start_job("integrity_check", lambda job: maintenance.integrity_check(self.path, quick=quick))
+        return self._start_job(
+            "integrity_check", lambda job: maintenance.integrity_check(self.path, quick=quick, interrupts=job.interrupts)
+        )
 
     def optimize(self) -> Job:
         return self._start_job("optimize", lambda job, c: maintenance.optimize_on(c), on_writer=True)
@@ -743,6 +747,44 @@ class Session:
             self.events.job_done.emit(job, future.result())
         elif isinstance(error, PulseError):
             self.events.job_failed.emit(job, error)
+
+    # Foreign keys (core/foreign_keys.py): the check, a long read on a thread of its own ------------------
+    def foreign_key_check(self, progress: Callable[[int, int], None] | None = None) -> Job[ForeignKeyReport]:
+        """`PRAGMA foreign_key_check`, table by table; `progress(done, total)` on the loop thread;
+        `job.cancel()` or closing the session interrupts it."""
+        from desktop_app.core import foreign_keys  # noqa: PLC0415 (loaded with the first check)
+
+        database = self.database
+
+        def work(job: Job[ForeignKeyReport]) -> ForeignKeyReport:
+            assert database is not None
+            connection = database.connect_read()
+            try:
+                with job.interrupts(connection):
+                    return foreign_keys.check(connection, progress=job.report, cancelled=job.cancel_event.is_set)
+            finally:
+                connection.close()
+
+        return self._start_job("foreign_key_check", work, progress=progress)
+
+    # The console's Execute file: a .sql file statement by statement on the one writer ----------------------
+    def run_sql_file(self, path: Path, *, progress: Callable[[ScriptProgress], None] | None = None) -> Job[ScriptResult]:
+        """Run the file at `path` (read on the write thread as it runs) in one transaction on the one write
+        connection; `progress(ScriptProgress)` on the loop thread. The first error (ScriptError, naming its
+        line) or `job.cancel()` rolls the whole file back. Refused on a read-only open."""
+        from desktop_app.core.sql_files import refuse_database_files  # noqa: PLC0415 (loaded with the first file)
+        from desktop_app.core.sql_script import run_script_file  # noqa: PLC0415
+
+        if self.database is not None:
+            require_writable(self.database)
+        refuse_database_files(path, self.path)
+
+        def work(job: Job[ScriptResult], connection: apsw.Connection) -> ScriptResult:
+            return run_script_file(connection, path, progress=job.report, cancelled=job.cancel_event.is_set)
+
+        return self._writer_worker().submit(
+            "sql_file", lambda job: self._on_writer(job, self._own_job(work)), progress=progress
+        )
 
 
 def _settle(future: asyncio.Future, result: object = None, error: BaseException | None = None) -> None:

@@ -179,6 +179,11 @@ class MainWindow(QMainWindow):
         self.plot.add_source("Plot the open table's rows", self.table_rows, "Open a table in the Schema panel first.")
         self._fill_docks()
         self.schema.browser.table_export.dialogs = self.dialogs
+        # Structure menu (Create Table…, Modify Table…, Drop…, Undo): the schema panel's structure actions
+        self.schema.structure.dialogs = self.dialogs
+        self.schema.structure.message.connect(self.show_status)
+        self.menus["structure"] = self.schema.structure.menu
+        self.menuBar().insertMenu(self.menus["view"].menuAction(), self.schema.structure.menu)
         self.panels_built = True
         self._connect()
         self.apply_preferences(self.preferences, save=False)
@@ -289,6 +294,15 @@ class MainWindow(QMainWindow):
             self.copy_to_postgres_action,
         ]
         self.write_actions = [*self.checkpoint_actions.values(), self.vacuum_action, self.optimize_action]
+        # Settings and checks (ui/panels/pragmas.py, ui/checks.py)
+        self.pragmas_action = self._action("P&ragmas…", self.show_pragmas, tip="The file's settings, each explained")
+        self.foreign_key_check_action = self._action(
+            "&Foreign Key Check", lambda: self.show_check("foreign_keys"), tip="PRAGMA foreign_key_check: rows that refer to no row"
+        )
+        self.quick_check_action = self._action(
+            "&Quick Check", lambda: self.show_check("quick"), tip="PRAGMA quick_check: integrity without index contents"
+        )
+        self.database_actions += [self.pragmas_action, self.foreign_key_check_action, self.quick_check_action]
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -316,7 +330,10 @@ class MainWindow(QMainWindow):
         tools.addAction(self.vacuum_into_action)
         tools.addSeparator()
         tools.addAction(self.integrity_action)
+        tools.addAction(self.quick_check_action)
+        tools.addAction(self.foreign_key_check_action)
         tools.addAction(self.optimize_action)
+        tools.addAction(self.pragmas_action)
         tools.addSeparator()
         tools.addAction(self.copy_to_postgres_action)
 
@@ -536,6 +553,33 @@ class MainWindow(QMainWindow):
     def close_database(self) -> asyncio.Task:
         """Close the open file (and stop the ingest): every view empties at once, the rest ends off the GUI."""
         return spawn(self.workspace.close())
+
+    def show_pragmas(self) -> QDialog:
+        """Tools ▸ Pragmas…: a non-modal window on the open file's settings."""
+        from desktop_app.ui.panels.pragmas import PragmasDialog  # noqa: PLC0415 (only when asked for)
+
+        dialog = PragmasDialog(self.workspace, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def show_check(self, kind: str) -> QDialog:
+        """Tools ▸ Foreign Key Check / Quick Check: a non-modal window running the check; a foreign key line
+        opens its row in the data grid."""
+        from desktop_app.ui.checks import ChecksDialog  # noqa: PLC0415 (only when asked for)
+
+        dialog = ChecksDialog(self.workspace, kind, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open_row.connect(self.open_row)
+        dialog.show()
+        dialog.run()
+        return dialog
+
+    def open_row(self, table: str, rowid: int) -> None:
+        """`table` in the data grid, at the row `rowid`, selected."""
+        self.docks["schema"].show()
+        self.docks["schema"].raise_()
+        self.schema.browser.open_row(table, (rowid,))
 
     def ask_copy_to_postgres(self) -> QDialog | None:
         """Tools ▸ Copy to PostgreSQL…: a non-modal dialog that copies the open file from one snapshot."""

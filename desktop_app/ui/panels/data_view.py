@@ -269,6 +269,10 @@ class DataView(QWidget):
     def session(self) -> Session | None:
         return self._session
 
+    def open_row(self, table: str, key: tuple) -> None:
+        """Show `table` at the row whose key (its rowid, or its primary key values) is `key`, selected."""
+        self.open_table(table, at=Place(table, first=tuple(key)))
+
     def open_table(self, name: str, *, at: Place | None = None) -> None:
         """Show `name` from its first row, or `at` a place: its order, filters and search, the window from
         its first row (a key seek) and its current cell selected."""

@@ -32,7 +32,8 @@ def test_menus_toolbar_and_shortcuts(window) -> None:
         "Open…", "Open Read-Only…", "New Database…", "Open Recent", "Close", "Preferences…", "Quit"
     ]
     assert menu_texts(window.menus["tools"]) == [
-        "Backup…", "Checkpoint", "VACUUM", "VACUUM INTO…", "Integrity Check", "Optimize", "Copy to PostgreSQL…"
+        "Backup…", "Checkpoint", "VACUUM", "VACUUM INTO…", "Integrity Check", "Quick Check", "Foreign Key Check",
+        "Optimize", "Pragmas…", "Copy to PostgreSQL…",
     ]
     assert menu_texts(window.checkpoint_menu) == ["Passive", "Full", "Restart", "Truncate"]
     assert menu_texts(window.menus["view"])[:4] == ["Dashboard", "Schema", "Query console", "Ingest"]
