@@ -116,7 +116,8 @@ def read_catalog(connection: apsw.Connection) -> Catalog:
             except apsw.Error:
                 continue
     try:
-        functions = tuple(sorted({name for (name,) in connection.execute("SELECT name FROM pragma_function_list")}))
+        names = {name for (name,) in connection.execute("SELECT name FROM pragma_function_list")}
+        functions = tuple(sorted(name for name in names if PLAIN_NAME.fullmatch(name)))  # not -> and ->>
     except apsw.Error:  # built without the introspection pragmas
         functions = ()
     return Catalog({name: tuple(columns) for name, columns in tables.items()}, functions, version)

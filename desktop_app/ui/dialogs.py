@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QProgressDialog, QWidget
 
 DB_FILTER = "SQLite databases (*.db *.sqlite *.sqlite3 *.db3);;All files (*)"
 
@@ -65,6 +65,18 @@ class Dialogs:
         box.finished.connect(lambda _result: on_yes() if box.clickedButton() is accept else None)
         self._keep(box)
         box.open()
+
+    def ask_text(self, title: str, label: str, on_chosen: Callable[[str], object], *, text: str = "") -> None:
+        """A line of text (a name); `on_chosen(text)` only when the user accepts with something typed."""
+        dialog = QInputDialog(self.parent)
+        dialog.setWindowTitle(title)
+        dialog.setLabelText(label)
+        dialog.setTextValue(text)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.textValueSelected.connect(lambda value: on_chosen(value) if value.strip() else None)
+        self._keep(dialog)
+        dialog.open()
 
     def ask_open_path(self, title: str, on_chosen: Callable[[Path], object], *, file_filter: str = DB_FILTER) -> None:
         dialog = QFileDialog(self.parent, title, "", file_filter)
@@ -118,6 +130,8 @@ class ScriptedDialogs:
     """Answers from a script, shows nothing, remembers everything (the self-test and the tests use it)."""
 
     paths: deque[Path] = field(default_factory=deque)  # answers to ask_open_path / ask_save_path, in order
+    texts: deque[str] = field(default_factory=deque)  # answers to ask_text, in order
+    questions: list[str] = field(default_factory=list)  # titles of ask_text
     confirm_answer: bool = True
     cancel_progress: bool = False  # press Cancel as soon as a progress display appears
     errors: list[tuple[str, str]] = field(default_factory=list)
@@ -135,6 +149,11 @@ class ScriptedDialogs:
         self.confirmations.append(title)
         if self.confirm_answer:
             on_yes()
+
+    def ask_text(self, title: str, label: str, on_chosen: Callable[[str], object], *, text: str = "") -> None:
+        self.questions.append(title)
+        if self.texts:
+            on_chosen(self.texts.popleft())
 
     def ask_open_path(self, title: str, on_chosen: Callable[[Path], object], *, file_filter: str = DB_FILTER) -> None:
         if self.paths:

@@ -16,6 +16,7 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from desktop_app.core.errors import QueryError
 from desktop_app.core.query_series import QuerySeries
+from desktop_app.core.saved_queries import SavedQuery, saved_queries_from, saved_queries_to
 
 ORGANIZATION = "SQLitePulse"
 APPLICATION = "SQLite Pulse"
@@ -157,7 +158,7 @@ class AppSettings:
 
     # The user's query series, per database (never in the database file itself).
     def query_series_for(self, path: Path | str) -> list[QuerySeries]:
-        saved = self._json_object("queries/by_file").get(str(path), [])
+        saved = self._for_file("queries/by_file", path) or []
         series = []
         for item in saved if isinstance(saved, list) else []:
             try:
@@ -167,12 +168,33 @@ class AppSettings:
         return series
 
     def set_query_series_for(self, path: Path | str, series: Iterable[QuerySeries]) -> None:
-        saved = self._json_object("queries/by_file")
+        self._set_for_file("queries/by_file", path, [item.to_dict() for item in series])
+
+    # The console's open tabs and its saved queries, per database (never in the database file itself).
+    def console_state_for(self, path: Path | str) -> Any:
+        return self._for_file("console/tabs_by_file", path)
+
+    def set_console_state_for(self, path: Path | str, state: dict[str, Any]) -> None:
+        self._set_for_file("console/tabs_by_file", path, state)
+
+    def saved_queries_for(self, path: Path | str) -> list[SavedQuery]:
+        return saved_queries_from(self._for_file("console/saved_by_file", path))
+
+    def set_saved_queries_for(self, path: Path | str, queries: list[SavedQuery]) -> None:
+        self._set_for_file("console/saved_by_file", path, saved_queries_to(queries))
+
+    def _for_file(self, key: str, path: Path | str) -> Any:
+        """The JSON value kept under `key` for the database at `path` (None when there is none)."""
+        return self._json_object(key).get(str(path))
+
+    def _set_for_file(self, key: str, path: Path | str, value: Any) -> None:
+        """Keep `value` under `key` for `path` (an empty value removes it); the most recently changed
+        files come first, and past MAX_LAYOUT_FILES the oldest are dropped."""
+        saved = self._json_object(key)
         saved.pop(str(path), None)
-        items = [item.to_dict() for item in series]
-        if items:
-            saved = {str(path): items, **saved}  # most recently changed first: the oldest files are dropped
-        self._store.setValue("queries/by_file", json.dumps(dict(list(saved.items())[:MAX_LAYOUT_FILES])))
+        if value:
+            saved = {str(path): value, **saved}
+        self._store.setValue(key, json.dumps(dict(list(saved.items())[:MAX_LAYOUT_FILES])))
 
     def _json_object(self, key: str) -> dict[str, Any]:
         try:

@@ -1,56 +1,71 @@
-"""Query console: SQL editor, run (Ctrl+Enter, or the selection), cancel, lazy results, EXPLAIN views.
+"""Query console: tabs of SQL (each its own editor, results, plan and bytecode), run, cancel, files, saved queries.
 
-Statements run as the session's jobs (reads on its console thread, writes on its one write connection)
-and are awaited on the qasync loop; pages of rows arrive on the loop thread and fill a lazy model. A run is tagged with a generation number (and its
-session) so late pages of a cancelled run, or of a database closed since, are dropped.
+The panel holds what the tabs share: the open session, the buttons (they act on the current tab), Allow
+writes, the history, the completion catalog and the menus (File: new/close tab, open/save .sql files,
+Execute file…; Saved: queries saved by name). One tab's work is `console_tab.QueryTab`; the .sql files are
+read and written off the GUI thread. The open tabs and the saved queries are kept per database in the app's
+settings (never in the database file) and come back when the file is opened again.
+
+The completion catalog (tables, their columns, functions) is read on the session's browse thread when the
+file opens and whenever its schema changes; the editor completes from it without asking the database.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QBrush, QFont, QFontDatabase, QFontMetrics, QKeySequence
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QPlainTextEdit,
+    QMenu,
     QPushButton,
-    QSplitter,
     QTableView,
     QTabWidget,
+    QToolButton,
     QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop_app.core.errors import PulseError, QueryInterrupted
-from desktop_app.core.query import PlanNode, QueryResult, ResultPage
+from desktop_app.core.completion import Catalog, read_catalog
+from desktop_app.core.errors import DatabaseReadOnly, PulseError
+from desktop_app.core.query import PlanNode, QueryResult, SchemaObject
+from desktop_app.core.saved_queries import ConsoleState, SavedQuery, renamed, with_query, without_query
 from desktop_app.core.session import Session
+from desktop_app.core.sql_files import read_sql_file, write_sql_file
 from desktop_app.core.workspace import Workspace
 from desktop_app.ui import theme
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
-from desktop_app.ui.export import FILE_FILTERS as EXPORT_FILTERS
-from desktop_app.ui.export import ExportBar, describe_failure, describe_result, suggested_name
-from desktop_app.ui.grid_tools import GridTools
 from desktop_app.ui.models.result_model import ResultModel
+from desktop_app.ui.panels import follow_workspace
+from desktop_app.ui.panels.console_tab import (
+    PLACEHOLDER_SQL,
+    TAB_BYTECODE,
+    TAB_PLAN,
+    TAB_RESULTS,
+    QueryTab,
+    ShownResult,
+    count_nodes,
+)
+from desktop_app.ui.script_bar import ScriptBar
 from desktop_app.ui.settings import AppSettings
-from desktop_app.ui.sql_highlighter import SqlHighlighter
+from desktop_app.ui.sql_editor import SqlEditor
 
 if TYPE_CHECKING:
-    from desktop_app.core.export import ExportResult
+    from desktop_app.core.sql_script import ScriptResult
 
-T = TypeVar("T")
+__all__ = ["PLACEHOLDER_SQL", "TAB_BYTECODE", "TAB_PLAN", "TAB_RESULTS", "ConsolePanel", "count_nodes"]
 
-PLACEHOLDER_SQL = "SELECT * FROM sqlite_schema;"
-TAB_RESULTS, TAB_PLAN, TAB_BYTECODE = range(3)
+SQL_FILTER = "SQL files (*.sql);;All files (*)"
+SAVE_STATE_AFTER_MS = 1000  # typing is kept in the settings a second after it pauses
 
 
 class ConsolePanel(QWidget):
@@ -61,6 +76,11 @@ class ConsolePanel(QWidget):
     database_changed_by_query = Signal()
     chart_requested = Signal(str)  # the statement, to become a query series
     exported = Signal(object)  # Path
+    catalog_loaded = Signal(object)  # Catalog
+    file_saved = Signal(object)  # Path
+    file_opened = Signal(object)  # Path
+    script_finished = Signal(object)  # ScriptResult
+    script_failed = Signal(object)  # PulseError
 
     def __init__(
         self,
@@ -75,25 +95,9 @@ class ConsolePanel(QWidget):
         self._settings = settings
         self.dialogs = dialogs
         self._session: Session | None = None
-        if workspace is not None:  # each file the workspace opens (or closes) arrives here by itself
-            workspace.session_changed.connect(self.set_session)
-        self._task: asyncio.Task | None = None
-        self._generation = 0
-        self._busy = False
-        self._clock = QElapsedTimer()
-        self.last_result: QueryResult | None = None
-        self.last_error: PulseError | None = None
-        self.last_plan: list[PlanNode] = []
-        self._current_sql = ""
-        self._kind = "run"
-
-        self.editor = QPlainTextEdit()
-        self.editor.setObjectName("sqlEditor")
-        self.editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.editor.setPlaceholderText("Type SQL here. Ctrl+Enter runs it (or just the selected part).")
-        self.editor.setPlainText(PLACEHOLDER_SQL)
-        self.editor.setTabChangesFocus(False)
-        self.highlighter = SqlHighlighter(self.editor.document())
+        self.catalog = Catalog()
+        self._catalog_task: asyncio.Task | None = None
+        self._restoring = False
 
         self.run_button = QPushButton("Run")
         self.run_button.setToolTip("Run the statement, or the selected text (Ctrl+Enter)")
@@ -114,21 +118,8 @@ class ConsolePanel(QWidget):
         self.history.setMinimumContentsLength(8)
         self.history.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.history.setToolTip("Statements run before (kept across sessions)")
-        self.export_csv_button = QPushButton("Export CSV…")
-        self.export_json_button = QPushButton("Export JSON…")
-        self.export_ndjson_button = QPushButton("Export NDJSON…")
-        for button in (self.export_csv_button, self.export_json_button, self.export_ndjson_button):
-            button.setToolTip("Run the statement again and write ALL its rows to a file, in the background")
-        self.export_bar = ExportBar()
-        self.export_bar.finished.connect(self._exported)
-        self.export_bar.failed.connect(self._export_failed)
-        self._result_sql = ""  # the statement whose rows the grid shows (what an export runs again)
 
-        self.run_action = QAction("Run", self)
-        self.run_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
-        self.run_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.run_action.triggered.connect(lambda: self.run())
-        self.addAction(self.run_action)
+        self.run_action = self._shortcut("Run", ["Ctrl+Return", "Ctrl+Enter"], lambda: self.run())
         self.cancel_action = QAction("Cancel query", self)
         # Escape anywhere in the window cancels: the action is enabled only while a statement runs, so
         # Escape keeps its other meanings the rest of the time.
@@ -143,347 +134,391 @@ class ConsolePanel(QWidget):
         self.plan_button.clicked.connect(lambda: self.explain_plan())
         self.bytecode_button.clicked.connect(lambda: self.explain_bytecode())
         self.history.activated.connect(self._recall_history)
-        self.export_csv_button.clicked.connect(lambda: self.export("csv"))
-        self.export_json_button.clicked.connect(lambda: self.export("json"))
-        self.export_ndjson_button.clicked.connect(lambda: self.export("ndjson"))
 
-        self.result_model = ResultModel()
-        self.result_view = self._make_table_view("resultGrid")
-        self.result_view.setModel(self.result_model)
-        self.result_tools = GridTools(self.result_view, name="result")
-        self.bytecode_model = ResultModel()
-        self.bytecode_view = self._make_table_view("bytecodeGrid")
-        self.bytecode_view.setModel(self.bytecode_model)
-        self.plan_tree = QTreeWidget()
-        self.plan_tree.setObjectName("planTree")
-        self.plan_tree.setHeaderLabels(["Step", "id"])
-        self.plan_tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.plan_tree.header().setStretchLastSection(False)
+        self.query_tabs = QTabWidget()
+        self.query_tabs.setObjectName("queryTabs")
+        self.query_tabs.setTabsClosable(True)
+        self.query_tabs.setMovable(True)
+        self.query_tabs.setDocumentMode(True)
+        self.query_tabs.tabCloseRequested.connect(lambda index: self.close_tab(index))
+        self.query_tabs.tabBarDoubleClicked.connect(self._ask_rename_tab)
+        self.query_tabs.currentChanged.connect(self._current_changed)
+        self.query_tabs.tabBar().tabMoved.connect(lambda *_: self._state_changed())
+        new_tab_button = QToolButton()
+        new_tab_button.setText("+")
+        new_tab_button.setToolTip("New query tab (Ctrl+T)")
+        new_tab_button.clicked.connect(lambda: self.new_tab())
+        self.query_tabs.setCornerWidget(new_tab_button, Qt.Corner.TopRightCorner)
 
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.result_view, "Results")
-        self.tabs.addTab(self.plan_tree, "Query plan")
-        self.tabs.addTab(self.bytecode_view, "Bytecode")
+        self.script_bar = ScriptBar()
+        self.script_bar.finished.connect(self._script_finished)
+        self.script_bar.failed.connect(self._script_failed)
 
-        self.error_label = QLabel()
-        self.error_label.setObjectName("queryError")
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.hide()
-        self.status_label = QLabel("No database open.")
-        self.status_label.setObjectName("queryStatus")
+        self._build_menus()
 
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         for widget in (
             self.run_button, self.cancel_button, self.plan_button, self.bytecode_button, self.chart_button,
-            self.allow_writes,
+            self.allow_writes, self.file_button, self.saved_button,
         ):
             buttons.addWidget(widget)
         buttons.addStretch(1)
         buttons.addWidget(QLabel("History:"))
         buttons.addWidget(self.history, 1)
 
-        lower = QWidget()
-        lower_layout = QVBoxLayout(lower)
-        lower_layout.setContentsMargins(0, 0, 0, 0)
-        lower_layout.addWidget(self.error_label)
-        lower_layout.addWidget(self.tabs, 1)
-        footer = QHBoxLayout()
-        footer.addWidget(self.status_label, 1)
-        footer.addWidget(self.export_csv_button)
-        footer.addWidget(self.export_json_button)
-        footer.addWidget(self.export_ndjson_button)
-        lower_layout.addLayout(footer)
-        lower_layout.addWidget(self.export_bar)
-
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.editor)
-        splitter.addWidget(lower)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 2)
-
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(buttons)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.query_tabs, 1)
+        layout.addWidget(self.script_bar)
 
-        self._ticker = QTimer(self)
-        self._ticker.setInterval(100)
-        self._ticker.timeout.connect(self._show_progress)
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(SAVE_STATE_AFTER_MS)
+        self._save_timer.timeout.connect(self.save_state)
+
+        self.new_tab()
         self._load_history()
         self._update_buttons()
-        self.apply_theme()
         theme.notifier().changed.connect(self.apply_theme)
+        if workspace is not None:  # each file the workspace opens (or closes) arrives here by itself
+            follow_workspace(self, workspace, self.set_session, self._let_go)
 
-    # Look -------------------------------------------------------------------------------------------------
-    def apply_theme(self) -> None:
-        """Error and full-scan colours from the palette (readable on light and dark schemes)."""
-        colors = theme.colors()
-        self.error_label.setStyleSheet(
-            f"color: {colors.danger_text.name()}; background: {colors.danger_background.name()};"
-            " padding: 4px; border-radius: 3px;"
-        )
-        self.full_scan_colors = (colors.danger_background, colors.danger_text)
-        self._recolor_plan(self.plan_tree.invisibleRootItem())
+    def _shortcut(self, text: str, keys: list[str], slot: Callable[[], object]) -> QAction:
+        """An action whose keys work anywhere inside the console."""
+        action = QAction(text, self)
+        action.setShortcuts([QKeySequence(key) for key in keys])
+        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)
+        return action
 
-    def _recolor_plan(self, parent: QTreeWidgetItem) -> None:
-        for index in range(parent.childCount()):
-            item = parent.child(index)
-            if item is None:  # never, for an index below the count (the stub allows it)
-                continue
-            if item.data(0, Qt.ItemDataRole.UserRole):
-                self._paint_full_scan(item)
-            self._recolor_plan(item)
+    def _build_menus(self) -> None:
+        self.new_tab_action = self._shortcut("New Tab", ["Ctrl+T"], lambda: self.new_tab())
+        self.close_tab_action = QAction("Close Tab (Ctrl+W)", self)
+        self.close_tab_action.triggered.connect(lambda: self.close_tab())
+        self.open_file_action = QAction("Open SQL File…", self)
+        self.open_file_action.triggered.connect(self.ask_open_file)
+        self.save_action = self._shortcut("Save", ["Ctrl+S"], lambda: self.save())
+        self.save_as_action = self._shortcut("Save As…", ["Ctrl+Shift+S"], lambda: self.save_as())
+        self.execute_file_action = QAction("Execute SQL File…", self)
+        self.execute_file_action.setToolTip("Run a .sql file statement by statement, in one transaction")
+        self.execute_file_action.triggered.connect(self.ask_execute_file)
+        self.file_menu = QMenu("&Query", self)
+        for action in (self.new_tab_action, self.close_tab_action, None, self.open_file_action, self.save_action,
+                       self.save_as_action, None, self.execute_file_action):
+            if action is None:
+                self.file_menu.addSeparator()
+            else:
+                self.file_menu.addAction(action)
+        self.file_button = self._menu_button("File", "fileMenuButton", self.file_menu)
 
-    def _paint_full_scan(self, item: QTreeWidgetItem) -> None:
-        background, foreground = self.full_scan_colors
-        for column in range(2):
-            item.setBackground(column, QBrush(background))
-            item.setForeground(column, QBrush(foreground))
-
-    def set_font_sizes(self, editor_points: int, grid_points: int) -> None:
-        """Editor and result grid font sizes in points (0: the desktop's size)."""
-        editor_font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-        if editor_points > 0:
-            editor_font.setPointSize(editor_points)
-        self.editor.setFont(editor_font)
-        for view in (self.result_view, self.bytecode_view, self.plan_tree):
-            font = QFont(self.font())
-            if grid_points > 0:
-                font.setPointSize(grid_points)
-            view.setFont(font)
-            if isinstance(view, QTableView):
-                view.verticalHeader().setDefaultSectionSize(max(22, QFontMetrics(font).height() + 6))
+        self.save_query_action = QAction("Save Query As…", self)
+        self.save_query_action.triggered.connect(self.ask_save_query)
+        self.saved_menu = QMenu("&Saved Queries", self)
+        self.saved_menu.aboutToShow.connect(self._fill_saved_menu)
+        self.saved_button = self._menu_button("Saved", "savedQueriesButton", self.saved_menu)
+        self._fill_saved_menu()
 
     @staticmethod
-    def _make_table_view(name: str) -> QTableView:
-        view = QTableView()
-        view.setObjectName(name)
-        view.setAlternatingRowColors(True)
-        view.setWordWrap(False)
-        view.verticalHeader().setDefaultSectionSize(22)
-        view.horizontalHeader().setDefaultSectionSize(120)
-        return view
+    def _menu_button(text: str, name: str, menu: QMenu) -> QToolButton:
+        button = QToolButton()
+        button.setObjectName(name)
+        button.setText(text)
+        button.setMenu(menu)
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        return button
+
+    # The current tab, and what the console has always offered of it ---------------------------------------
+    @property
+    def tab(self) -> QueryTab:
+        widget = self.query_tabs.currentWidget()
+        assert isinstance(widget, QueryTab)
+        return widget
+
+    def all_tabs(self) -> list[QueryTab]:
+        return [widget for index in range(self.query_tabs.count()) if isinstance(widget := self.query_tabs.widget(index), QueryTab)]
+
+    @property
+    def editor(self) -> SqlEditor:
+        return self.tab.editor
+
+    @property
+    def result_model(self) -> ResultModel:
+        return self.tab.result_model
+
+    @property
+    def result_view(self) -> QTableView:
+        return self.tab.result_view
+
+    @property
+    def bytecode_model(self) -> ResultModel:
+        return self.tab.bytecode_model
+
+    @property
+    def plan_tree(self) -> QTreeWidget:
+        return self.tab.plan_tree
+
+    @property
+    def tabs(self) -> QTabWidget:
+        """The current query tab's Results / Query plan / Bytecode tabs."""
+        return self.tab.tabs
+
+    @property
+    def status_label(self) -> QLabel:
+        return self.tab.status_label
+
+    @property
+    def error_label(self) -> QLabel:
+        return self.tab.error_label
+
+    @property
+    def export_csv_button(self) -> QPushButton:
+        return self.tab.export_csv_button
+
+    @property
+    def export_json_button(self) -> QPushButton:
+        return self.tab.export_json_button
+
+    @property
+    def export_ndjson_button(self) -> QPushButton:
+        return self.tab.export_ndjson_button
+
+    @property
+    def last_result(self) -> QueryResult | None:
+        return self.tab.last_result
+
+    @property
+    def last_error(self) -> PulseError | None:
+        return self.tab.last_error
+
+    @property
+    def last_plan(self) -> list[PlanNode]:
+        return self.tab.last_plan
+
+    @property
+    def full_scan_colors(self) -> tuple[QColor, QColor]:
+        return self.tab.full_scan_colors
+
+    @property
+    def busy(self) -> bool:
+        return self.tab.busy
+
+    def current_result(self) -> ShownResult | None:
+        """The active tab's result (columns and the rows its grid holds), or None before a run."""
+        return self.tab.current_result()
+
+    def statement_text(self) -> str:
+        return self.tab.statement_text()
+
+    def run(self, sql: str | None = None) -> asyncio.Task | None:
+        return self.tab.run(sql)
+
+    def explain_plan(self, sql: str | None = None) -> asyncio.Task | None:
+        return self.tab.explain_plan(sql)
+
+    def explain_bytecode(self, sql: str | None = None) -> asyncio.Task | None:
+        return self.tab.explain_bytecode(sql)
+
+    def cancel(self) -> None:
+        self.tab.cancel()
+
+    def export(self, fmt: str) -> None:
+        self.tab.export(fmt)
+
+    def apply_theme(self) -> None:
+        for tab in self.all_tabs():
+            tab.apply_theme()
+
+    def set_font_sizes(self, editor_points: int, grid_points: int) -> None:
+        self._font_sizes = (editor_points, grid_points)
+        for tab in self.all_tabs():
+            tab.set_font_sizes(editor_points, grid_points)
+
+    # Tabs -------------------------------------------------------------------------------------------------
+    def new_tab(self, text: str | None = None, *, title: str | None = None) -> QueryTab:
+        """A new tab (with `text`, else an example statement), made current."""
+        tab = QueryTab(
+            title or self._free_name(), self.dialogs, lambda: self.catalog, self._remember,
+            self.allow_writes.isChecked,
+        )
+        for signal, relay in (
+            (tab.query_finished, self.query_finished), (tab.query_failed, self.query_failed),
+            (tab.plan_ready, self.plan_ready), (tab.bytecode_ready, self.bytecode_ready),
+            (tab.database_changed_by_query, self.database_changed_by_query), (tab.exported, self.exported),
+        ):
+            signal.connect(relay)
+        tab.busy_changed.connect(lambda _busy: self._update_buttons())
+        tab.title_changed.connect(lambda: self._retitle(tab))
+        tab.editor.close_requested.connect(lambda: self.close_tab(self.query_tabs.indexOf(tab)))
+        if text is not None:
+            tab.editor.setPlainText(text)
+        if hasattr(self, "_font_sizes"):
+            tab.set_font_sizes(*self._font_sizes)
+        tab.set_session(self._session)
+        index = self.query_tabs.addTab(tab, tab.title())
+        self.query_tabs.setCurrentIndex(index)
+        tab.editor.setFocus()
+        self._state_changed()
+        return tab
+
+    def _free_name(self) -> str:
+        names = {tab.name for tab in self.all_tabs()}
+        number = 1
+        while f"Query {number}" in names:
+            number += 1
+        return f"Query {number}"
+
+    def close_tab(self, index: int | None = None) -> None:
+        """Close a tab (the current one by default); a file-backed tab with unsaved changes asks first.
+        The last tab is never closed: it is emptied."""
+        index = self.query_tabs.currentIndex() if index is None else index
+        widget = self.query_tabs.widget(index)
+        if not isinstance(widget, QueryTab):
+            return
+        if widget.modified:
+            self.dialogs.confirm(
+                "Close tab",
+                f"{widget.file.name if widget.file else widget.name} has changes that are not saved. Close it anyway?",
+                lambda: self._drop_tab(widget),
+                accept_label="Close without saving",
+            )
+        else:
+            self._drop_tab(widget)
+
+    def _drop_tab(self, tab: QueryTab) -> None:
+        index = self.query_tabs.indexOf(tab)
+        if index < 0:
+            return
+        if self.query_tabs.count() == 1:
+            self.new_tab()
+        tab.set_session(None)  # cancels its statement and export
+        self.query_tabs.removeTab(index)
+        tab.deleteLater()
+        self._state_changed()
+
+    def rename_tab(self, index: int, name: str) -> None:
+        widget = self.query_tabs.widget(index)
+        if isinstance(widget, QueryTab) and name.strip():
+            widget.name = name.strip()
+            self._retitle(widget)
+
+    def _ask_rename_tab(self, index: int) -> None:
+        widget = self.query_tabs.widget(index)
+        if isinstance(widget, QueryTab):
+            self.dialogs.ask_text("Rename tab", "Name:", lambda name: self.rename_tab(self.query_tabs.indexOf(widget), name), text=widget.name)
+
+    def _retitle(self, tab: QueryTab) -> None:
+        index = self.query_tabs.indexOf(tab)
+        if index >= 0:
+            self.query_tabs.setTabText(index, tab.title())
+            self.query_tabs.setTabToolTip(index, str(tab.file) if tab.file else tab.name)
+        self._state_changed()
+
+    def _current_changed(self, _index: int) -> None:
+        self._update_buttons()
+        self._state_changed()
+
+    # Kept per database in the settings ---------------------------------------------------------------------
+    def state(self) -> ConsoleState:
+        return ConsoleState(tuple(tab.state() for tab in self.all_tabs()), max(0, self.query_tabs.currentIndex()))
+
+    def _state_changed(self) -> None:
+        if not self._restoring and self._session is not None:
+            self._save_timer.start()
+
+    def save_state(self) -> None:
+        """Keep the open tabs and their text for this database (the app's settings, not the file)."""
+        self._save_timer.stop()
+        if self._session is not None and not self._restoring:
+            self._settings.set_console_state_for(self._session.path, self.state().to_dict())
+
+    def _restore_state(self, path: Path) -> None:
+        state = ConsoleState.from_dict(self._settings.console_state_for(path))
+        if state is None:
+            return
+        self._restoring = True
+        try:
+            for tab in self.all_tabs():
+                tab.set_session(None)
+                self.query_tabs.removeTab(self.query_tabs.indexOf(tab))
+                tab.deleteLater()
+            for tab_state in state.tabs:
+                self.new_tab().restore(tab_state)
+            self.query_tabs.setCurrentIndex(state.current)
+        finally:
+            self._restoring = False
 
     # Session ----------------------------------------------------------------------------------------------
     def set_session(self, session: Session | None) -> None:
-        """Work on `session` (None: nothing open). Results, plan, bytecode and errors of the last one go."""
-        self._generation += 1  # anything still on its way belongs to the old database
-        if self._task is not None and not self._task.done():
-            self._task.cancel()  # interrupts its statement
-        self._task = None
+        """Work on `session` (None: nothing open). Each tab drops its results; the tabs kept for the file
+        come back; the completion catalog is read again."""
+        previous = self._session
+        if previous is not None:
+            self.save_state()
+            previous.events.schema_changed.disconnect(self._on_schema)
         self._session = session
-        self._set_busy(False)
-        self.export_bar.cancel()
-        self._clear_results()
-        if session is not None:
-            self.status_label.setText(f"Ready: {session.path.name}{' (read-only)' if session.read_only else ''}.")
-        else:
-            self.status_label.setText("No database open.")
+        self.script_bar.cancel()
+        if self._catalog_task is not None:
+            self._catalog_task.cancel()
+        self.catalog = Catalog()
+        if session is not None and (previous is None or previous.path != session.path):
+            self._restore_state(session.path)
+        for tab in self.all_tabs():
+            tab.set_session(session)
         self.allow_writes.setChecked(False)
         self.allow_writes.setEnabled(session is not None and not session.read_only)
         self.allow_writes.setToolTip(
             "This database is open read-only" if session is not None and session.read_only
             else "Statements that change the database only run when this is on"
         )
+        if session is not None:
+            session.events.schema_changed.connect(self._on_schema)
+            self._on_schema(list(session.schema))
         self._update_buttons()
 
-    def _clear_results(self) -> None:
-        self.result_model = ResultModel()
-        self.result_view.setModel(self.result_model)
-        self.bytecode_model = ResultModel()
-        self.bytecode_view.setModel(self.bytecode_model)
-        self.plan_tree.clear()
-        self.error_label.hide()
-        self.error_label.clear()
-        self.last_result = None
-        self.last_error = None
-        self.last_plan = []
-        self._result_sql = ""
+    def _let_go(self) -> None:
+        """The panel is being deleted: stop listening to the session (no widget is touched)."""
+        if self._session is not None:
+            self._session.events.schema_changed.disconnect(self._on_schema)
+            self._session = None
 
-    @property
-    def busy(self) -> bool:
-        return self._busy
-
-    # Actions ----------------------------------------------------------------------------------------------
-    def statement_text(self) -> str:
-        """The selection if there is one, else the whole editor."""
-        selected = self.editor.textCursor().selectedText()
-        text = selected if selected.strip() else self.editor.toPlainText()
-        return text.replace("\u2029", "\n")  # Qt's paragraph separator in selections
-
-    def run(self, sql: str | None = None) -> asyncio.Task | None:
-        session = self._start("run", sql)
+    def _on_schema(self, _objects: list[SchemaObject]) -> None:
+        session = self._session
         if session is None:
-            return None
-        self.result_model = ResultModel()
-        self.result_view.setModel(self.result_model)
-        self._result_sql = ""
-        self.tabs.setCurrentIndex(TAB_RESULTS)
-        generation, model = self._generation, self.result_model
-
-        def page(result_page: ResultPage) -> None:
-            if generation == self._generation:
-                model.add_page(result_page)
-
-        allow_writes = self.allow_writes.isChecked()
-        return self._launch(
-            generation,
-            lambda: session.run_query(self._current_sql, allow_writes=allow_writes, on_page=page),
-            self._on_done,
-        )
-
-    def explain_plan(self, sql: str | None = None) -> asyncio.Task | None:
-        session = self._start("plan", sql)
-        if session is None:
-            return None
-        return self._launch(self._generation, lambda: session.explain_plan(self._current_sql), self._on_plan)
-
-    def explain_bytecode(self, sql: str | None = None) -> asyncio.Task | None:
-        session = self._start("bytecode", sql)
-        if session is None:
-            return None
-        return self._launch(self._generation, lambda: session.explain(self._current_sql), self._on_bytecode)
-
-    def _launch(
-        self, generation: int, work: Callable[[], Awaitable[T]], on_result: Callable[[int, T], None]
-    ) -> asyncio.Task:
-        # `work()` makes its coroutine inside the task: cancelled before it starts, none is left un-awaited.
-        async def settle() -> None:
-            try:
-                result = await work()
-            except PulseError as error:
-                self._on_error(generation, error)
-            else:
-                on_result(generation, result)
-
-        self._task = spawn(settle())
-        return self._task
-
-    def cancel(self) -> None:
-        if self._session is not None and self._busy:
-            self._session.cancel_query()
-            self.status_label.setText("Cancelling…")
-
-    def _start(self, kind: str, sql: str | None) -> Session | None:
-        if self._session is None:
-            self._show_error("Open a database first.")
-            return None
-        if self._busy:
-            self.status_label.setText("A statement is still running: cancel it first.")
-            return None
-        text = (sql if sql is not None else self.statement_text()).strip()
-        if not text:
-            self._show_error("There is no SQL to run.")
-            return None
-        self._current_sql = text
-        self._generation += 1
-        self.error_label.hide()
-        self.last_error = None
-        if kind == "run":
-            self._remember(text)
-        self._kind = kind
-        self._set_busy(True)
-        return self._session
-
-    # Results (GUI thread) ---------------------------------------------------------------------------------
-    def _on_done(self, generation: int, result: QueryResult) -> None:
-        if generation != self._generation:
             return
-        self._result_sql = self._current_sql
-        self._set_busy(False)
-        self.result_model.set_columns(result.columns)
-        self.last_result = result
-        parts = [f"{result.row_count:,} row{'s' if result.row_count != 1 else ''}"]
-        if result.truncated:
-            parts[0] = f"showing the first {result.row_count:,} rows (a display limit); Export writes all of them"
-        if result.changes:
-            parts.append(f"{result.changes:,} changed")
-        parts.append(f"{result.elapsed_ms:,.1f} ms")
-        self.status_label.setText(" · ".join(parts))
-        self.query_finished.emit(result)
-        if result.changes or not result.columns:
-            self.database_changed_by_query.emit()
+        if self._catalog_task is not None:
+            self._catalog_task.cancel()
+        self._catalog_task = spawn(self._load_catalog(session))
 
-    def _on_plan(self, generation: int, roots: list[PlanNode]) -> None:
-        if generation != self._generation:
+    async def _load_catalog(self, session: Session) -> None:
+        try:
+            catalog = await session.browse(read_catalog)
+        except PulseError:  # closed meanwhile, or locked: completion offers keywords until the next change
             return
-        self._set_busy(False)
-        self.last_plan = roots
-        self.plan_tree.clear()
-        scans = self._add_plan_nodes(self.plan_tree.invisibleRootItem(), roots)
-        self.plan_tree.expandAll()
-        self.tabs.setCurrentIndex(TAB_PLAN)
-        note = f" · {scans} full scan{'s' if scans != 1 else ''} (in red)" if scans else " · no full scans"
-        self.status_label.setText(f"Query plan: {count_nodes(roots)} steps{note}")
-        self.plan_ready.emit(roots)
+        if session is self._session:
+            self.catalog = catalog
+            self.catalog_loaded.emit(catalog)
 
-    def _add_plan_nodes(self, parent: QTreeWidgetItem, nodes: list[PlanNode]) -> int:
-        scans = 0
-        for node in nodes:
-            item = QTreeWidgetItem(parent, [("⚠ " if node.full_scan else "") + node.detail, str(node.id)])
-            if node.full_scan:
-                scans += 1
-                item.setData(0, Qt.ItemDataRole.UserRole, True)
-                self._paint_full_scan(item)
-                item.setToolTip(0, "Full scan: every row is read. An index on the filtered or joined column helps.")
-            scans += self._add_plan_nodes(item, node.children)
-        return scans
-
-    def _on_bytecode(self, generation: int, page: ResultPage) -> None:
-        if generation != self._generation:
-            return
-        self._set_busy(False)
-        self.bytecode_model = ResultModel(page.columns)
-        self.bytecode_model.add_page(page)
-        self.bytecode_view.setModel(self.bytecode_model)
-        self.tabs.setCurrentIndex(TAB_BYTECODE)
-        self.status_label.setText(f"Bytecode: {len(page.rows):,} instructions")
-        self.bytecode_ready.emit(page)
-
-    def _on_error(self, generation: int, error: PulseError) -> None:
-        if generation != self._generation:
-            return
-        self._set_busy(False)
-        self.last_error = error
-        if isinstance(error, QueryInterrupted):
-            self.status_label.setText(f"Cancelled after {self._clock.elapsed():,} ms.")
-        else:
-            self.status_label.setText("Failed.")
-            self._show_error(str(error))
-        self.query_failed.emit(error)
-
-    def _show_error(self, text: str) -> None:
-        self.error_label.setText(text)
-        self.error_label.show()
-
-    def _set_busy(self, busy: bool) -> None:
-        self._busy = busy
-        if busy:
-            self._clock.start()
-            self._ticker.start()
-            self.status_label.setText("Running…")
-        else:
-            self._ticker.stop()
-        self._update_buttons()
-
-    def _show_progress(self) -> None:
-        seconds = self._clock.elapsed() / 1000.0
-        received = self.result_model.received_count if self._kind == "run" else 0
-        rows = f" · {received:,} rows so far" if received else ""
-        self.status_label.setText(f"Running… {seconds:.1f} s{rows}")
-
+    # Buttons ----------------------------------------------------------------------------------------------
     def _update_buttons(self) -> None:
-        ready = self._session is not None and not self._busy
+        if self.query_tabs.count() == 0:
+            return
+        busy = self.tab.busy
+        ready = self._session is not None and not busy
         for widget in (self.run_button, self.plan_button, self.bytecode_button):
             widget.setEnabled(ready)
         self.chart_button.setEnabled(self._session is not None)
-        self.cancel_button.setEnabled(self._busy)
-        self.cancel_action.setEnabled(self._busy)
-        has_rows = self.result_model.received_count > 0 or bool(self.result_model.columns)
-        for button in (self.export_csv_button, self.export_json_button, self.export_ndjson_button):
-            button.setEnabled(has_rows and not self._busy and bool(self._result_sql))
+        self.cancel_button.setEnabled(busy)
+        self.cancel_action.setEnabled(busy)
+        self.save_query_action.setEnabled(self._session is not None)
+        writable = self._session is not None and not self._session.read_only
+        self.execute_file_action.setEnabled(writable and not self.script_bar.running)
+        self.execute_file_action.setToolTip(
+            "Run a .sql file statement by statement, in one transaction" if writable or self._session is None
+            else "This database is open read-only: reopen it read-write to run a script"
+        )
 
     # History ----------------------------------------------------------------------------------------------
     def _load_history(self) -> None:
@@ -502,32 +537,162 @@ class ConsolePanel(QWidget):
             self.editor.setPlainText(sql)
             self.editor.setFocus()
 
-    # Export -----------------------------------------------------------------------------------------------
-    def export(self, fmt: str) -> None:
-        """Run the shown result's statement again and stream ALL its rows to a file (not the rows loaded)."""
-        if self._session is None or not self._result_sql or not self.result_model.columns:
-            self._show_error("Run a query first: there is nothing to export.")
+    # Saved queries ----------------------------------------------------------------------------------------
+    def saved_queries(self) -> list[SavedQuery]:
+        return self._settings.saved_queries_for(self._session.path) if self._session is not None else []
+
+    def _set_saved(self, queries: list[SavedQuery]) -> None:
+        if self._session is not None:
+            self._settings.set_saved_queries_for(self._session.path, queries)
+
+    def ask_save_query(self) -> None:
+        if self._session is None:
+            self.tab.status_label.setText("Open a database first: saved queries are kept per database.")
             return
-        if self.export_bar.running:
-            self.status_label.setText("An export is still running: cancel it first.")
+        sql = self.statement_text().strip()
+        self.dialogs.ask_text("Save query as", "Name:", lambda name: self.save_query(name, sql), text=self.tab.name)
+
+    def save_query(self, name: str, sql: str) -> None:
+        """Keep `sql` under `name` for this database (replacing a query of that name)."""
+        if self._session is None or not name.strip() or not sql.strip():
             return
-        session, sql = self._session, self._result_sql
-        self.dialogs.ask_save_path(
-            f"Export all rows as {fmt.upper()}…",
-            lambda path: self.export_bar.start(session, sql, path, fmt=fmt) if session is self._session else None,
-            suggested=suggested_name("result", fmt),
-            file_filter=EXPORT_FILTERS[fmt],
+        self._set_saved(with_query(self.saved_queries(), SavedQuery(name.strip(), sql)))
+        self.tab.status_label.setText(f"Saved as “{name.strip()}”.")
+
+    def open_saved_query(self, name: str) -> QueryTab | None:
+        query = next((item for item in self.saved_queries() if item.name == name), None)
+        return None if query is None else self.new_tab(query.sql, title=query.name)
+
+    def delete_saved_query(self, name: str) -> None:
+        self._set_saved(without_query(self.saved_queries(), name))
+
+    def rename_saved_query(self, old: str, new: str) -> None:
+        if new.strip():
+            self._set_saved(renamed(self.saved_queries(), old, new.strip()))
+
+    def _fill_saved_menu(self) -> None:
+        menu = self.saved_menu
+        menu.clear()
+        menu.addAction(self.save_query_action)
+        queries = self.saved_queries()
+        if not queries:
+            return
+        menu.addSeparator()
+        rename_menu = QMenu("Rename", menu)
+        delete_menu = QMenu("Delete", menu)
+        for query in queries:
+            name = query.name
+            menu.addAction(name).triggered.connect(lambda _=False, name=name: self.open_saved_query(name))
+            rename_menu.addAction(name).triggered.connect(lambda _=False, name=name: self._ask_rename_saved(name))
+            delete_menu.addAction(name).triggered.connect(lambda _=False, name=name: self._ask_delete_saved(name))
+        menu.addSeparator()
+        menu.addMenu(rename_menu)
+        menu.addMenu(delete_menu)
+
+    def _ask_rename_saved(self, name: str) -> None:
+        self.dialogs.ask_text("Rename saved query", "Name:", lambda new: self.rename_saved_query(name, new), text=name)
+
+    def _ask_delete_saved(self, name: str) -> None:
+        self.dialogs.confirm(
+            "Delete saved query", f"Delete the saved query “{name}”?", lambda: self.delete_saved_query(name),
+            accept_label="Delete",
         )
 
-    def _exported(self, result: ExportResult) -> None:
-        self.status_label.setText(describe_result(result))
-        self.exported.emit(result.path)
+    # .sql files (read and written off the GUI thread) -----------------------------------------------------
+    def _database_path(self) -> Path | None:
+        return self._session.path if self._session is not None else None
 
-    def _export_failed(self, error: PulseError) -> None:
-        self.status_label.setText(describe_failure(error))
-        if not isinstance(error, QueryInterrupted):
-            self._show_error(str(error))
+    def ask_open_file(self) -> None:
+        self.dialogs.ask_open_path("Open SQL file", lambda path: self.open_file(path), file_filter=SQL_FILTER)
 
+    def open_file(self, path: Path) -> asyncio.Task:
+        """Open `path` in a tab of its own (the current one when it is empty and unnamed)."""
 
-def count_nodes(nodes: list[PlanNode]) -> int:
-    return sum(1 + count_nodes(node.children) for node in nodes)
+        async def load() -> None:
+            try:
+                text = await asyncio.to_thread(read_sql_file, path, database=self._database_path())
+            except PulseError as error:
+                self.tab.error_label.setText(str(error))
+                self.tab.error_label.show()
+                return
+            self.new_tab().attach_file(path, text)
+            self.file_opened.emit(path)
+
+        return spawn(load())
+
+    def save(self, tab: QueryTab | None = None) -> asyncio.Task | None:
+        """Save the tab to its file (Save As… when it has none)."""
+        tab = tab or self.tab
+        if tab.file is None:
+            self.save_as(tab)
+            return None
+        return self._write(tab, tab.file)
+
+    def save_as(self, tab: QueryTab | None = None) -> None:
+        target = tab or self.tab
+        suggested = target.file.name if target.file else f"{target.name}.sql"
+        self.dialogs.ask_save_path("Save SQL file", lambda path: self._write(target, path), suggested=suggested, file_filter=SQL_FILTER)
+
+    def _write(self, tab: QueryTab, path: Path) -> asyncio.Task:
+        text = tab.editor.toPlainText()
+
+        async def write() -> None:
+            try:
+                await asyncio.to_thread(write_sql_file, path, text, database=self._database_path())
+            except PulseError as error:
+                tab.error_label.setText(str(error))
+                tab.error_label.show()
+                return
+            tab.attach_file(path, text)
+            tab.status_label.setText(f"Saved {path}.")
+            self.file_saved.emit(path)
+
+        return spawn(write())
+
+    # Execute file -----------------------------------------------------------------------------------------
+    def ask_execute_file(self) -> None:
+        self.dialogs.ask_open_path("Execute SQL file", lambda path: self.execute_file(path), file_filter=SQL_FILTER)
+
+    def execute_file(self, path: Path, *, confirm: bool = True) -> None:
+        """Run the .sql file at `path` on the session's one write connection, in one transaction, with a
+        progress bar and Stop; the first error names its line and nothing of the file is kept."""
+        session = self._session
+        if session is None:
+            self.tab.error_label.setText("Open a database first.")
+            self.tab.error_label.show()
+            return
+        if session.read_only:
+            error = DatabaseReadOnly(f"{session.path.name} is open read-only, so a script cannot change it: reopen it read-write.")
+            self._show_script_error(str(error), error)
+            return
+
+        def start() -> None:
+            if session is self._session:
+                self.script_bar.start(session, path)
+                self._update_buttons()
+
+        if confirm:
+            self.dialogs.confirm(
+                "Execute SQL file",
+                f"Run every statement of {path.name} on {session.path.name}? It runs in one transaction: "
+                "if a statement fails, nothing of the file is kept.",
+                start,
+                accept_label="Run",
+            )
+        else:
+            start()
+
+    def _script_finished(self, result: ScriptResult) -> None:
+        self._update_buttons()
+        self.tab.status_label.setText(self.script_bar.describe_result(result))
+        self.database_changed_by_query.emit()
+        self.script_finished.emit(result)
+
+    def _script_failed(self, error: PulseError) -> None:
+        self._update_buttons()
+        self._show_script_error(self.script_bar.describe_failure(error), error)
+
+    def _show_script_error(self, text: str, error: PulseError) -> None:
+        self.tab.error_label.setText(text)
+        self.tab.error_label.show()
+        self.script_failed.emit(error)

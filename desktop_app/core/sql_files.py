@@ -1,0 +1,59 @@
+"""Reading and writing the console's .sql files (called off the GUI thread).
+
+A file the console opens or saves is never the open database or one of its -wal/-shm/-journal files:
+opening and closing one of those with Python's open() would drop the locks SQLite holds on it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from desktop_app.core.errors import PulseError
+
+MAX_EDITOR_BYTES = 20 << 20  # bigger scripts are for Execute file…, which streams them
+SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def refuse_database_files(path: Path, database: Path | None) -> None:
+    """Raise PulseError when `path` is the open database or one of its side files (compared by inode)."""
+    if database is None:
+        return
+    for suffix in SQLITE_SIDE_FILES:
+        other = Path(f"{database}{suffix}")
+        try:
+            if os.path.samefile(path, other):
+                raise PulseError(f"{path.name} is the open database's own file; choose a .sql text file.")
+        except OSError:  # one of them does not exist: not the same file
+            continue
+
+
+def read_sql_file(path: Path, *, database: Path | None = None) -> str:
+    """The text of the .sql file at `path` (UTF-8, a byte order mark dropped)."""
+    refuse_database_files(path, database)
+    try:
+        size = path.stat().st_size
+        if size > MAX_EDITOR_BYTES:
+            raise PulseError(
+                f"{path.name} is {size >> 20} MiB, too big to edit here; use Execute file… to run it."
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PulseError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise PulseError(f"{path.name}, line {line}: not UTF-8 text; save it as UTF-8 to open it.") from exc
+
+
+def write_sql_file(path: Path, text: str, *, database: Path | None = None) -> None:
+    """Write `text` to `path` whole or not at all (a temporary file renamed over it)."""
+    refuse_database_files(path, database)
+    temporary = path.with_name(f".{path.name}.saving")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise PulseError(f"Cannot save {path}: {exc.strerror or exc}.") from exc

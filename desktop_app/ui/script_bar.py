@@ -1,0 +1,120 @@
+"""The progress line of an SQL file running on the session's writer: bytes read, statements run, Stop.
+
+The file is read and run on the session's write thread (`Session.run_sql_file`, core/sql_script.py), in one
+transaction; this bar only shows its progress and turns its end into a sentence: how many statements ran,
+or which line failed and that nothing of the file was kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from desktop_app.core.errors import PulseError, QueryInterrupted
+from desktop_app.core.session import Session
+from desktop_app.ui.aio import spawn
+
+if TYPE_CHECKING:
+    from desktop_app.core.sql_script import ScriptProgress, ScriptResult
+    from desktop_app.core.worker import Job
+
+PERCENT_STEPS = 1000  # the bar's resolution: bytes are scaled to this, a file may be larger than an int32
+
+
+class ScriptBar(QWidget):
+    finished = Signal(object)  # ScriptResult
+    failed = Signal(object)  # PulseError (QueryInterrupted when stopped)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("scriptBar")
+        self.job: Job[ScriptResult] | None = None
+        self.path: Path | None = None
+        self.last_progress: ScriptProgress | None = None
+        self._started = 0.0
+        self.progress = QProgressBar()
+        self.progress.setObjectName("scriptProgress")
+        self.progress.setRange(0, 0)
+        self.progress.setMaximumWidth(200)
+        self.label = QLabel("")
+        self.label.setObjectName("scriptLabel")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setObjectName("stopScript")
+        self.stop_button.setToolTip("Stop the file: its transaction is rolled back, nothing of it is kept")
+        self.stop_button.clicked.connect(self.cancel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.stop_button)
+        self.hide()
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def start(self, session: Session, path: Path) -> asyncio.Task | None:
+        """Run the file at `path`; `finished` or `failed` follows."""
+        if self.job is not None:
+            self.failed.emit(PulseError("A file is still running: stop it first."))
+            return None
+        self.path = path
+        self.last_progress = None
+        self._started = time.monotonic()
+        try:
+            self.job = session.run_sql_file(path, progress=self._progress)
+        except PulseError as error:
+            self.failed.emit(error)
+            return None
+        self.progress.setRange(0, 0)
+        self.label.setText(f"Running {path.name}…")
+        self.show()
+        return spawn(self._wait(self.job))
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.label.setText("Stopping: rolling back…")
+
+    def _progress(self, progress: ScriptProgress) -> None:  # the GUI thread, via the job
+        self.last_progress = progress
+        if progress.bytes_total > 0:
+            self.progress.setRange(0, PERCENT_STEPS)
+            self.progress.setValue(min(PERCENT_STEPS, progress.bytes_done * PERCENT_STEPS // progress.bytes_total))
+        seconds = time.monotonic() - self._started
+        name = self.path.name if self.path else "the file"
+        self.label.setText(f"Running {name}: {progress.statements:,} statements · {seconds:.1f} s")
+
+    async def _wait(self, job: Job[ScriptResult]) -> None:
+        try:
+            result: ScriptResult = await job
+        except PulseError as error:
+            self._done()
+            self.failed.emit(error)
+            return
+        except BaseException:  # cancelled with its task, or a bug (it goes on to the excepthook)
+            job.cancel()
+            self._done()
+            raise
+        self._done()
+        self.finished.emit(result)
+
+    def _done(self) -> None:
+        self.job = None
+        self.hide()
+
+    def describe_result(self, result: ScriptResult) -> str:
+        name = self.path.name if self.path else "The file"
+        changed = f", {result.changes:,} rows changed" if result.changes else ""
+        return f"{name}: {result.statements:,} statements ran in {result.seconds:.1f} s{changed} (one transaction, committed)."
+
+    def describe_failure(self, error: PulseError) -> str:
+        name = self.path.name if self.path else "The file"
+        if isinstance(error, QueryInterrupted):
+            return f"{name} was stopped: its transaction was rolled back, nothing of it was kept."
+        return f"{name} stopped at an error; nothing of the file was kept (one transaction, rolled back). {error}"
