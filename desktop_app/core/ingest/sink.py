@@ -101,6 +101,7 @@ def create_table_sql(table: str, columns: Sequence[Column]) -> str:
 class Failure:
     kind: str  # "retry" | "pause" | "fatal"
     error: PulseError
+    resumes: str | None = None  # a pause: when writing resumes, in words (None: when space frees)
 
 
 class Sink(Protocol):

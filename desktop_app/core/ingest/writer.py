@@ -72,6 +72,7 @@ class WriterStats:
     gaps: int  # times the sequence numbers skipped ahead
     missing: int  # sequence numbers skipped in total
     seq_resets: int  # sequence numbers that went backwards (source restarted)
+    last_dead_letter_reason: str | None = None  # the reason of the latest committed dead letter
 
 
 CommitCallback = Callable[[int, float], None]  # (rows committed, commit milliseconds), on the writer thread
@@ -114,6 +115,7 @@ class BatchWriter:
         self._commit_ms_total = 0.0
         self._last_commit_ms = 0.0
         self._max_commit_ms = 0.0
+        self._last_dead_reason: str | None = None
         self._state = "starting"
         self._pause_reason: str | None = None
         self._last_error: str | None = None
@@ -227,6 +229,7 @@ class BatchWriter:
                 gaps=sequence.gaps,
                 missing=sequence.missing,
                 seq_resets=sequence.resets,
+                last_dead_letter_reason=self._last_dead_reason,
             )
 
     @property
@@ -339,6 +342,8 @@ class BatchWriter:
             self._last_commit_ms = commit_ms
             self._commit_ms_total += commit_ms
             self._max_commit_ms = max(self._max_commit_ms, commit_ms)
+            if dead:
+                self._last_dead_reason = batch.dead[-1].reason
         if self.on_commit is not None:
             try:
                 self.on_commit(rows, commit_ms)
@@ -362,10 +367,10 @@ class BatchWriter:
                     self._pause(f"{failure.error} Retrying until it is free.")
                     wait = 0.01
                 else:
-                    self._pause(
-                        f"Paused: {failure.error} Unwritten messages are kept; writing resumes by itself when "
-                        f"space frees (retrying every {self.config.retry_interval_s:g} s)."
+                    resumes = failure.resumes or (
+                        f"when space frees (retrying every {self.config.retry_interval_s:g} s)"
                     )
+                    self._pause(f"Paused: {failure.error} Unwritten messages are kept; writing resumes by itself {resumes}.")
                     wait = self.config.retry_interval_s
                 if self._deadline_passed():
                     return False

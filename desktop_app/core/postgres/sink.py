@@ -3,8 +3,10 @@
 Each batch is one transaction holding its rows (one COPY), its dead letters and its ledger row, as in the
 SQLite sink. What differs is the network between us and the data:
 
-- A lost connection (server restart, network cut) pauses the writer with the reason and reconnects with
-  a growing delay (0.5 s doubling to 15 s). The batch in hand is kept and retried.
+- A lost connection (server restart, network cut, a terminated backend) pauses the writer with "server
+  connection lost, reconnecting (attempt N)" and reconnects with a growing delay (0.5 s doubling to 15 s);
+  the reason changes only with the attempt, so it is reported once per attempt. The batch in hand is kept
+  and retried; `reconnects` counts the connections made again (the run's `sink_reconnects`).
 - A retried batch is never written twice. Its ledger row carries a token chosen once per batch; when a
   connection dies during COMMIT we cannot know whether the commit landed, so the retry first looks the
   token up and, if it is there, counts the batch as written without writing it again.
@@ -67,11 +69,14 @@ LEDGER_SQL = (
 # read-only transaction (a standby or default_transaction_read_only), server shutting down or starting.
 PAUSE_STATES = {"53100": "full", "53200": "memory", "53300": "connections", "25006": "read-only",
                 "57P01": "shutdown", "57P02": "shutdown", "57P03": "starting"}
+RESUMES_WHEN_CONNECTED = "once reconnected"
+RESUMES_WHEN_WRITABLE = "when the server takes writes again"
 RETRY_STATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
 
 
 class Reconnecting(Exception):
-    """Raised by before_attempt while the reconnect delay has not passed (classified as a pause)."""
+    """Raised by before_attempt while the reconnect delay has not passed, or when a reconnect failed
+    (classified as a pause)."""
 
 
 class PostgresSink:
@@ -95,7 +100,9 @@ class PostgresSink:
         self._token: uuid.UUID | None = None
         self._reconnect_at = 0.0
         self._reconnect_delay = RECONNECT_FIRST_S
-        self.reconnects = 0
+        self._failed_reconnects = 0  # since the connection was lost: the next attempt is this + 1
+        self._lost_cause = ""  # the server's or libpq's words for the latest failure
+        self.reconnects = 0  # connections made again after a loss (writer thread; read from any)
 
     # -- the interface -------------------------------------------------------------------------------------
 
@@ -200,7 +207,7 @@ class PostgresSink:
     def classify(self, exc: BaseException) -> Failure | None:
         psycopg = self._psycopg
         if isinstance(exc, Reconnecting):
-            return Failure("pause", PostgresUnavailable(str(exc)))
+            return Failure("pause", PostgresUnavailable(str(exc)), RESUMES_WHEN_CONNECTED)
         if psycopg is None or not isinstance(exc, psycopg.Error):
             if isinstance(exc, PulseError):
                 return Failure("fatal", exc)
@@ -209,20 +216,16 @@ class PostgresSink:
         state = getattr(exc, "sqlstate", None) or ""
         connection = self._connection
         if isinstance(exc, psycopg.OperationalError) and (connection is None or connection.closed or connection.broken):
-            self._lost()
-            return Failure("pause", PostgresUnavailable(
-                f"Lost the connection to {self.name} ({message}); reconnecting, next try in "
-                f"{self._reconnect_delay:g} s at most."
-            ))
+            return self._lost(message)
         if state in RETRY_STATES:
             return Failure("retry", PostgresError(f"{self.name}: {message}"))
         if state in PAUSE_STATES:
             kind = PAUSE_STATES[state]
             error_class = DatabaseFull if kind == "full" else DatabaseReadOnly if kind == "read-only" else PostgresError
-            return Failure("pause", error_class(f"{self.name} cannot take writes now: {message}"))
+            resumes = None if kind == "full" else RESUMES_WHEN_WRITABLE
+            return Failure("pause", error_class(f"{self.name} cannot take writes now: {message}"), resumes)
         if state.startswith("08") or isinstance(exc, psycopg.OperationalError):
-            self._lost()
-            return Failure("pause", PostgresUnavailable(f"{self.name}: {message}; reconnecting."))
+            return self._lost(message)
         return Failure("fatal", PostgresError(f"{self.name}: {message}"))
 
     def before_attempt(self) -> None:
@@ -230,17 +233,21 @@ class PostgresSink:
         if connection is not None and not connection.closed and not connection.broken:
             return
         now = time.monotonic()
-        if now < self._reconnect_at:
-            raise Reconnecting(
-                f"Lost the connection to {self.name}; reconnecting in {self._reconnect_at - now:.1f} s."
-            )
+        if now < self._reconnect_at:  # the same words until the attempt: the pause is reported once
+            raise Reconnecting(self._lost_reason())
         self._reconnect_at = now + self._reconnect_delay  # if this attempt fails, wait before the next
         self._reconnect_delay = min(self._reconnect_delay * 2, RECONNECT_MAX_S)
-        self._connection = self._psycopg.connect(
-            self.url, autocommit=True, application_name="sqlite-pulse", connect_timeout=5,
-            **({"password": self._password} if self._password else {}),
-        )
+        try:
+            self._connection = self._psycopg.connect(
+                self.url, autocommit=True, application_name="sqlite-pulse", connect_timeout=5,
+                **({"password": self._password} if self._password else {}),
+            )
+        except self._psycopg.OperationalError as exc:  # still down: wait for the next attempt
+            self._failed_reconnects += 1
+            self._lost_cause = clean_message(str(exc), self.url)
+            raise Reconnecting(self._lost_reason()) from None
         self._reconnect_delay = RECONNECT_FIRST_S
+        self._failed_reconnects = 0
         self.reconnects += 1
         log.info("%s: reconnected", self.name)
 
@@ -256,13 +263,22 @@ class PostgresSink:
             raise RuntimeError("the sink is not open")
         return self._connection
 
-    def _lost(self) -> None:
+    def _lost(self, cause: str) -> Failure:
+        """The connection is gone: close what is left of it; the pause names the next reconnect attempt."""
         connection = self._connection
         if connection is not None and not connection.closed:
             try:
                 connection.close()
             except self._psycopg.Error:
                 log.debug("closing a broken connection failed", exc_info=True)
+        self._lost_cause = cause
+        return Failure("pause", PostgresUnavailable(self._lost_reason()), RESUMES_WHEN_CONNECTED)
+
+    def _lost_reason(self) -> str:
+        cause = self._lost_cause.rstrip(".")
+        stop = "" if cause.endswith(("?", "!")) else "."  # libpq's "... accepting TCP/IP connections?"
+        return (f"{self.name}: server connection lost, reconnecting (attempt {self._failed_reconnects + 1}): "
+                f"{cause}{stop}")
 
     def _use_table(self, spec: TableSpec) -> None:
         columns = self.mapper.columns or spec.columns
