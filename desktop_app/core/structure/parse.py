@@ -124,6 +124,27 @@ def _modeled(sql: str, column: Column, clause: list[Token]) -> Column | None:
     return None
 
 
+def parse_references(text: str) -> ForeignKey | None:
+    """`parent`, `parent(id)` or `"my parent"(a, b) ON DELETE CASCADE` as a key (None when empty)."""
+    if not text.strip():
+        return None
+    sql = f"REFERENCES {text}"
+    try:
+        tokens = tokenize(sql)
+    except Untranslatable as exc:
+        raise StructureError(f"Cannot read the reference {text!r}: {exc}") from exc
+    if len(tokens) < 2 or tokens[1].kind not in ("word", "ident", "string"):
+        raise StructureError(f"A reference names the parent table first, as in parent(id): {text!r}")
+    return _foreign_key(sql, tokens)
+
+
+def references_text(key: ForeignKey | None) -> str:
+    """The text `parse_references` reads back: the parent and its columns (actions are shown apart)."""
+    if key is None:
+        return ""
+    return replace(key, on_delete="", on_update="").sql().removeprefix("REFERENCES ")
+
+
 def _foreign_key(sql: str, clause: list[Token]) -> ForeignKey:
     """REFERENCES parent[(columns)] [ON DELETE x] [ON UPDATE y] [anything else, kept as written]."""
     table, index, columns = _name(clause[1]), 2, tuple[str, ...]()

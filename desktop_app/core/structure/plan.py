@@ -89,6 +89,7 @@ class Plan:
     require_empty: str = ""  # refused when this table has rows (a drop that promises an undo)
     schema_version: int | None = None  # refused when the schema moved on since the plan was made
     notes: tuple[str, ...] = field(default=())  # what else the change touches, for the confirmation
+    confirm: bool = False  # asked before it runs even when it can be undone (a drop)
 
     @property
     def sql(self) -> str:
@@ -301,7 +302,8 @@ def plan_drop(snap: Snapshot, name: str, *, has_rows: bool = False) -> Plan:
     if obj.type != "table":
         undo = Plan(f"Create {obj.type} {obj.name} again", (obj.sql,))
         notes = tuple(f"The view {v.name} reads it and will fail." for v in snap.views_using(obj.name) if v.name != obj.name)
-        return Plan(f"Drop {obj.type} {obj.name}", (statement,), undo=undo, schema_version=snap.version, notes=notes)
+        return Plan(f"Drop {obj.type} {obj.name}", (statement,), undo=undo, schema_version=snap.version, notes=notes,
+                    confirm=True)
     attached = snap.attached(obj.name)
     notes = (
         *(f"Its {o.type} {o.name} is dropped with it." for o in attached),
@@ -309,11 +311,19 @@ def plan_drop(snap: Snapshot, name: str, *, has_rows: bool = False) -> Plan:
         *(f"The table {c.name} has a foreign key to it, which will point to a missing table." for c in snap.children(obj.name)),
     )
     if has_rows:
-        return Plan(f"Drop table {obj.name}", (statement,), schema_version=snap.version, notes=notes,
+        return Plan(f"Drop table {obj.name}", (statement,), schema_version=snap.version, notes=notes, confirm=True,
                     no_undo=f"{obj.name} has rows: dropping it cannot be undone. Make a backup first (Tools ▸ Backup) if unsure.")
     undo = Plan(f"Create table {obj.name} again", (obj.sql, *(o.sql for o in attached if o.sql)))
     return Plan(f"Drop table {obj.name}", (statement,), undo=undo, require_empty=obj.name,
-                schema_version=snap.version, notes=notes)
+                schema_version=snap.version, notes=notes, confirm=True)
+
+
+def plan_drop_now(connection: apsw.Connection, name: str) -> Plan:
+    """`plan_drop` for the schema as it is on `connection`, undoable when the table is empty."""
+    snap = snapshot(connection)
+    obj = snap.find(name, ("table",))
+    has_rows = obj is not None and bool(connection.execute(f"SELECT 1 FROM {quote_name(obj.name)} LIMIT 1").fetchall())
+    return plan_drop(snap, name, has_rows=has_rows)
 
 
 # Rehearsal on an empty copy of the schema -----------------------------------------------------------------

@@ -3,15 +3,19 @@
 The panel follows the window's `Session`: the schema tree is the session's `schema_changed` event, the data
 view reloads in place on `data_changed` (another connection committed), and a table or view that goes away
 closes with a note. Pages are awaited from the session's browse thread; a slow one shows a Cancel.
+The tree's context menu browses, copies an object's SQL or name, and changes the structure
+(ui/structure_actions.py: rename, modify, create index, drop; disabled, saying why, on a read-only open).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase
+from apsw.ext import quote_name
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QAction, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -30,6 +34,7 @@ from desktop_app.ui.aio import spawn
 from desktop_app.ui.models.table_model import TableModel
 from desktop_app.ui.panels.data_view import DataView
 from desktop_app.ui.sql_highlighter import SqlHighlighter
+from desktop_app.ui.structure_actions import StructureActions
 
 GROUPS = (("table", "Tables"), ("view", "Views"), ("index", "Indexes"), ("trigger", "Triggers"))
 BROWSABLE = frozenset({"table", "view"})
@@ -53,6 +58,10 @@ class SchemaPanel(QWidget):
         self.tree.setObjectName("schemaTree")
         self.tree.setHeaderHidden(True)
         self.tree.currentItemChanged.connect(self._on_current_item)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._on_context_menu)
+        self.structure = StructureActions(self)  # the window hands it its dialogs and puts its menu in the bar
+        self.structure.selected = self.selected_object
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
 
@@ -100,6 +109,7 @@ class SchemaPanel(QWidget):
             self._session.events.schema_changed.disconnect(self._on_schema)
         self._session = session
         self.browser.set_session(session)
+        self.structure.set_session(session)
         self._objects = []
         self.tree.clear()
         self.sql_view.clear()
@@ -169,6 +179,55 @@ class SchemaPanel(QWidget):
             self.tree.blockSignals(False)
         self.schema_loaded.emit(objects)
 
+    # Context menu -----------------------------------------------------------------------------------------
+    def selected_object(self) -> SchemaObject | None:
+        item = self.tree.currentItem()
+        obj = item.data(0, OBJECT_ROLE) if item is not None else None
+        return obj if isinstance(obj, SchemaObject) else None
+
+    def _on_context_menu(self, position: QPoint) -> None:
+        item = self.tree.itemAt(position)
+        menu = self.context_menu(item) if item is not None else None
+        if menu is not None:
+            menu.popup(self.tree.viewport().mapToGlobal(position))  # popup(), not exec(): no nested loop
+
+    def context_menu(self, item: QTreeWidgetItem) -> QMenu | None:
+        """The menu for one object of the tree (None for a group heading)."""
+        obj = item.data(0, OBJECT_ROLE)
+        if not isinstance(obj, SchemaObject):
+            return None
+        menu = QMenu(self.tree)
+        menu.setObjectName("schemaContextMenu")
+        menu.setToolTipsVisible(True)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        is_table = obj.type == "table" and not (obj.sql or "").upper().startswith("CREATE VIRTUAL")
+        only_tables = "SQLite changes tables only; drop and create an index, view or trigger again to change it."
+        entries = (
+            ("Browse", lambda: self.tree.setCurrentItem(item), "" if obj.type in BROWSABLE else "Indexes and triggers have no rows to browse."),
+            ("Copy CREATE SQL", lambda: _copy(obj.sql or ""), "" if obj.sql else "SQLite made it itself: it has no SQL."),
+            ("Copy Name", lambda: _copy(quote_name(obj.name)), ""),
+            None,
+            ("Rename…", lambda: self.structure.rename(obj.name), "" if is_table else only_tables),
+            ("Modify Table…", lambda: self.structure.modify_table(obj.name), "" if is_table else only_tables),
+            ("Create Index…", lambda: self.structure.create_index(obj.tbl_name),
+             "" if obj.type in ("table", "index", "trigger") else "A view cannot be indexed."),
+            ("Drop…", lambda: self.structure.drop(obj.name), ""),
+        )
+        read_only = self.structure.reason()
+        for position, entry in enumerate(entries):
+            if entry is None:
+                menu.addSeparator()
+                continue
+            text, slot, why = entry
+            if position > 3:  # the entries that change the file
+                why = why or read_only
+            action = QAction(text, menu)
+            action.setEnabled(not why)
+            action.setToolTip(why or text.rstrip("…"))
+            action.triggered.connect(lambda _checked=False, run=slot: run())
+            menu.addAction(action)
+        return menu
+
     def _definition(self, objects: list[SchemaObject]) -> str | None:
         return next((obj.sql for obj in objects if obj.type in BROWSABLE and obj.name == self.current_table), None)
 
@@ -236,3 +295,9 @@ class SchemaPanel(QWidget):
     @property
     def estimated_rows(self) -> int | None:
         return self.browser.estimated_rows
+
+
+def _copy(text: str) -> None:
+    clipboard = QGuiApplication.clipboard()
+    if clipboard is not None:
+        clipboard.setText(text)

@@ -1,0 +1,255 @@
+"""The Structure menu and the schema tree's structure entries: create, modify, rename, drop, and undo.
+
+Everything reads the schema on the session's browse thread and writes through `core.structure.apply.change`
+(the session's one write connection), awaited in coroutines on the qasync loop; no dialog runs `exec()`.
+A change that cannot be undone (a table rebuild, dropping a table with rows) is confirmed first, and the
+confirmation says so. Undo (Structure ▸ Undo) runs the last change's inverse; the stack belongs to the open
+file and is emptied when another file opens. On a read-only open every entry is disabled and says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QInputDialog, QMenu, QWidget
+
+from desktop_app.core.errors import DatabaseLocked, PulseError
+from desktop_app.core.query import SchemaObject
+from desktop_app.core.structure.apply import change
+from desktop_app.core.structure.parse import read_table
+from desktop_app.core.structure.plan import Plan, plan_drop_now, plan_rename_table, snapshot
+from desktop_app.ui.aio import spawn
+from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
+from desktop_app.ui.structure_dialogs import IndexDialog, StructureDialog, TableDialog
+
+if TYPE_CHECKING:
+    import apsw
+
+    from desktop_app.core.session import Session
+
+UNDO_DEPTH = 50
+
+
+class StructureActions(QObject):
+    message = Signal(str)  # what happened, for the status bar
+    changed = Signal(object)  # Plan, once it ran
+    failed = Signal(object)  # PulseError
+
+    def __init__(self, parent: QWidget, dialogs: Dialogs | ScriptedDialogs | None = None) -> None:
+        super().__init__(parent)
+        self.parent_widget = parent
+        self.dialogs: Dialogs | ScriptedDialogs = dialogs if dialogs is not None else Dialogs(parent)
+        self.session: Session | None = None
+        self.undo_stack: list[Plan] = []
+        self.dialog: StructureDialog | None = None  # the open Create/Modify dialog
+        self.rename_dialog: QInputDialog | None = None
+        self.selected: Callable[[], SchemaObject | None] = lambda: None  # the schema tree's current object
+
+        self.create_table_action = self._action("Create &Table…", "Define a new table's columns, keys and options",
+                                                lambda: self.create_table())
+        self.create_index_action = self._action("Create &Index…", "Index columns or expressions of a table",
+                                                lambda: self.create_index(self._selected_table()))
+        self.modify_action = self._action("&Modify Table…", "Change the selected table's columns and constraints",
+                                          lambda: self._on_selected(self.modify_table))
+        self.rename_action = self._action("&Rename Table…", "Rename the selected table",
+                                          lambda: self._on_selected(self.rename))
+        self.drop_action = self._action("&Drop…", "Drop the selected table, view, index or trigger",
+                                        lambda: self._on_selected(self.drop))
+        self.undo_action = self._action("&Undo Structure Change", "Nothing to undo", lambda: self.undo())
+        self.menu = QMenu("&Structure", parent)
+        self.menu.setObjectName("structureMenu")
+        self.menu.setToolTipsVisible(True)
+        for action in (self.create_table_action, self.create_index_action, self.modify_action, self.rename_action,
+                       self.drop_action):
+            self.menu.addAction(action)
+        self.menu.addSeparator()
+        self.menu.addAction(self.undo_action)
+        self.update_actions()
+
+    def _action(self, text: str, tip: str, slot: Callable[[], object]) -> QAction:
+        action = QAction(text, self)
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        action.setData(tip)  # the tip to restore when the action is enabled again
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    # State ------------------------------------------------------------------------------------------------
+    def set_session(self, session: Session | None) -> None:
+        """Follow the open file: its undo stack starts empty, a dialog for the previous one closes."""
+        self.session = session
+        self.undo_stack.clear()
+        if self.dialog is not None:
+            self.dialog.close()
+            self.dialog = None
+        self.update_actions()
+
+    def reason(self) -> str:
+        """Why the structure cannot be changed now ("" when it can)."""
+        session = self.session
+        if session is None or session.closed:
+            return "Open a database first."
+        if session.read_only:
+            return f"{session.path.name} is open read-only: reopen it read-write (File ▸ Open…) to change its structure."
+        return ""
+
+    def update_actions(self) -> None:
+        why = self.reason()
+        for action in (self.create_table_action, self.create_index_action, self.modify_action, self.rename_action,
+                       self.drop_action, self.undo_action):
+            action.setEnabled(not why)
+            action.setToolTip(why or str(action.data()))
+        if not why:
+            self.undo_action.setEnabled(bool(self.undo_stack))
+            self.undo_action.setToolTip(f"Undo: {self.undo_stack[-1].title}" if self.undo_stack else "Nothing to undo")
+
+    def _selected_table(self) -> str | None:
+        obj = self.selected()
+        return obj.tbl_name if obj is not None and obj.type in ("table", "index", "trigger") else None
+
+    def _on_selected(self, act: Callable[[str], object]) -> None:
+        obj = self.selected()
+        if obj is None:
+            self.dialogs.show_error("Nothing selected", "Select an object in the Schema panel first.")
+            return
+        act(obj.name)
+
+    def _writable(self) -> Session | None:
+        why = self.reason()
+        if why:
+            self.dialogs.show_error("Cannot change the structure", why)
+            return None
+        return self.session
+
+    # Entries ----------------------------------------------------------------------------------------------
+    def create_table(self) -> None:
+        session = self._writable()
+        if session is not None:
+            spawn(self._open_table_dialog(session, None))
+
+    def modify_table(self, name: str) -> None:
+        session = self._writable()
+        if session is not None:
+            spawn(self._open_table_dialog(session, name))
+
+    def create_index(self, table: str | None = None) -> None:
+        session = self._writable()
+        if session is not None:
+            spawn(self._open_index_dialog(session, table))
+
+    async def _open_table_dialog(self, session: Session, name: str | None) -> None:
+        try:
+            snap, current = await session.browse(
+                lambda c: (snapshot(c), read_table(c, name) if name is not None else None)
+            )
+        except PulseError as error:
+            self._failed(f"Cannot modify {name}", error)
+            return
+        if session is self.session:
+            self._show(TableDialog(session, snap, current, self.parent_widget))
+
+    async def _open_index_dialog(self, session: Session, table: str | None) -> None:
+        try:
+            snap = await session.browse(snapshot)
+        except PulseError as error:
+            self._failed("Cannot create an index", error)
+            return
+        if session is self.session:
+            self._show(IndexDialog(session, snap, table, self.parent_widget))
+
+    def _show(self, dialog: StructureDialog) -> None:
+        if self.dialog is not None:
+            self.dialog.close()
+        self.dialog = dialog
+        dialog.on_apply = self._confirm_and_run
+        dialog.show()
+
+    def rename(self, name: str) -> None:
+        if self._writable() is None:
+            return
+        dialog = QInputDialog(self.parent_widget)
+        dialog.setWindowTitle(f"Rename {name}")
+        dialog.setLabelText(f"New name for the table {name} (views, triggers and foreign keys follow):")
+        dialog.setTextValue(name)
+        dialog.textValueSelected.connect(lambda new: self._rename_to(name, new.strip()))
+        self.rename_dialog = dialog
+        dialog.open()
+
+    def _rename_to(self, old: str, new: str) -> None:
+        session = self._writable()
+        if session is not None and new and new != old:
+            spawn(self._plan_and_run(session, f"Cannot rename {old}", lambda c: plan_rename_table(snapshot(c), old, new)))
+
+    def drop(self, name: str) -> None:
+        session = self._writable()
+        if session is not None:
+            spawn(self._plan_and_run(session, f"Cannot drop {name}", lambda c: plan_drop_now(c, name)))
+
+    async def _plan_and_run(self, session: Session, title: str, make: Callable[[apsw.Connection], Plan]) -> None:
+        try:
+            plan = await session.browse(make)
+        except PulseError as error:
+            self._failed(title, error)
+            return
+        self._confirm_and_run(None, plan)
+
+    def _confirm_and_run(self, dialog: StructureDialog | None, plan: Plan) -> None:
+        """Run `plan`; a drop, or a change that cannot be undone, is confirmed first, saying so."""
+        if plan.undo is not None and not plan.confirm:
+            spawn(self._run(plan, dialog))
+            return
+        text = "\n".join((f"{plan.title}?", *plan.notes, plan.undo_text(), "", plan.sql))
+        label = "Drop" if plan.confirm else "Apply"
+        self.dialogs.confirm(plan.title, text, lambda: spawn(self._run(plan, dialog)), accept_label=label)
+
+    async def _run(self, plan: Plan, dialog: StructureDialog | None) -> None:
+        session = self.session
+        if session is None:
+            return
+        try:
+            await change(session, plan)
+        except PulseError as error:
+            if dialog is not None:
+                dialog.failed(error)
+                self.failed.emit(error)
+            else:
+                self._failed(plan.title, error)
+            return
+        if plan.undo is not None:
+            self.undo_stack.append(plan.undo)
+            del self.undo_stack[:-UNDO_DEPTH]
+        if dialog is not None:
+            dialog.applied.emit(plan)
+            dialog.close()
+            if dialog is self.dialog:
+                self.dialog = None
+        self.update_actions()
+        self.message.emit(f"{plan.title}: done." + (" Structure ▸ Undo puts it back." if plan.undo else ""))
+        self.changed.emit(plan)
+
+    def undo(self) -> None:
+        session = self._writable()
+        if session is None or not self.undo_stack:
+            return
+        spawn(self._undo(session, self.undo_stack.pop()))
+
+    async def _undo(self, session: Session, plan: Plan) -> None:
+        self.update_actions()
+        try:
+            await change(session, plan)
+        except PulseError as error:
+            if isinstance(error, DatabaseLocked) and session is self.session:
+                self.undo_stack.append(plan)  # another writer held the lock: it can be tried again
+            self.update_actions()
+            self._failed("Cannot undo", error)
+            return
+        self.message.emit(f"Undone: {plan.title}.")
+        self.changed.emit(plan)
+
+    def _failed(self, title: str, error: PulseError) -> None:
+        self.dialogs.show_error(title, str(error))
+        self.failed.emit(error)
+
