@@ -355,6 +355,8 @@ class IngestSession:
             peak_rss_mb=peak_rss_mb(),
             duplicates=duplicates,
             redelivered=status.redelivered,
+            sink_reconnects=int(getattr(self.writer.sink, "reconnects", 0)),  # a server sink's (PostgreSQL)
+            last_dead_letter_reason=writer.last_dead_letter_reason,
         )
 
 

@@ -6,6 +6,8 @@ import resource
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from desktop_app.core.ingest.mapping import BAD_FIELD_NAME, DEAD_LETTER_TABLE, UNKNOWN_FIELD
+
 
 @dataclass(frozen=True)
 class IngestStats:
@@ -38,6 +40,8 @@ class IngestStats:
     redelivered: int = 0  # messages the broker flagged as sent again (MQTT): without a key, possible duplicates
     trimmed: int = 0  # rows retention deleted from the table (written - trimmed = rows this run left in it)
     trimmed_dead_letters: int = 0  # dead letters retention deleted
+    sink_reconnects: int = 0  # connections to the target's server made again after a loss (PostgreSQL)
+    last_dead_letter_reason: str | None = None  # the reason of the latest committed dead letter
 
     def describe_state(self) -> str:
         """The run's state in words, as the window's Ingest panel and `ingest`'s progress line show it.
@@ -52,6 +56,18 @@ class IngestStats:
         if state == "paused" and self.pause_reason:
             return f"paused — {self.pause_reason}"
         return state
+
+    def all_dead_letters_warning(self) -> str | None:
+        """Once a batch has committed, when every message so far became a dead letter (the stream does not
+        fit the table, most often): the words `ingest` prints once and the Ingest panel shows."""
+        if self.written or self.duplicates or not self.dead_letters or not self.batches:
+            return None
+        reason = self.last_dead_letter_reason or "no reason recorded"
+        why = f"the latest: {reason}"
+        if reason.startswith((UNKNOWN_FIELD, BAD_FIELD_NAME)):
+            why = f"the messages' keys do not fit the table's columns ({reason})"
+        return (f"every message so far went to dead letters ({self.dead_letters:,}): {why} — see the dead "
+                f"letters ({DEAD_LETTER_TABLE}) for each one's reason.")
 
     def progress_line(self) -> str:
         """One line of counters and the state (`ingest` prints it while running)."""

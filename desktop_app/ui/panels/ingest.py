@@ -278,15 +278,13 @@ class IngestPanel(QWidget):
         self.state_label.setText(describe_state(stats))
         self._state = stats.state
         self._color_state()
+        all_dead = stats.all_dead_letters_warning()  # the words `ingest` prints on the terminal
         if stats.last_error:
             self.error_label.setText(f"Last error: {stats.last_error}")
+        elif all_dead:
+            self.error_label.setText(f"{all_dead} Choose a new table name, or the raw mapping.")
         elif stats.state == "connected" and stats.written:  # recovered: the old problem is gone
             self.error_label.setText("")
-        elif stats.written == 0 and stats.dead_letters >= 10:
-            self.error_label.setText(
-                "Every message so far became a dead letter: they do not fit the columns of this table. "
-                "Choose a new table name, or the raw mapping."
-            )
 
     def show_error(self, error: PulseError) -> None:
         self.error_label.setText(str(error))

@@ -5,6 +5,7 @@ import os
 import threading
 from pathlib import Path
 
+import apsw
 import pytest
 
 from desktop_app.core.database import connect_read
@@ -236,3 +237,31 @@ def test_the_password_field_reaches_the_worker_alone(qtbot, qloop, window, postg
     assert os.environ.get("PGPASSWORD") != SECRET_PASSWORD
     with psycopg.connect(url, password=SECRET_PASSWORD) as connection:
         assert connection.execute("SELECT count(*) FROM readings").fetchone()[0] == 100
+
+
+def test_a_stream_that_fits_no_column_is_said_in_the_panel_in_the_terminals_words(
+    qtbot, workspace, settings: AppSettings, tmp_path: Path
+) -> None:
+    from desktop_app.core.ingest import IngestConfig, IngestStats, ingest_file
+    from desktop_app.ui.ingest_controller import IngestController
+    from desktop_app.ui.panels.ingest import IngestPanel
+
+    db = tmp_path / "fixed.db"
+    connection = apsw.Connection(str(db))
+    connection.execute("CREATE TABLE readings(a INTEGER, b TEXT)")
+    connection.close()
+    stream = tmp_path / "s.ndjson"
+    stream.write_text("".join(f'{{"device_id": "d{n}", "seq": {n}}}\n' for n in range(5)))
+    finals: list[IngestStats] = []  # a real run, on a thread of its own (this one runs the window's loop)
+    runner = threading.Thread(target=lambda: finals.append(ingest_file(stream, IngestConfig(url="", db_path=db))))
+    runner.start()
+    runner.join(30)
+    final = finals[0]
+    panel = IngestPanel(IngestController(workspace=workspace), settings)
+    qtbot.addWidget(panel)
+    workspace.ingest.stats.emit(IngestStats.from_dict(final.to_dict()))
+    warning = final.all_dead_letters_warning()
+    assert warning and warning.startswith("every message so far went to dead letters (5)")
+    assert panel.error_label.text().startswith(warning)
+    workspace.ingest.stats.emit(IngestStats.from_dict({**final.to_dict(), "written": 1, "state": "connected"}))
+    assert panel.error_label.text() == ""  # a row landed: no longer true
