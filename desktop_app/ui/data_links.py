@@ -111,7 +111,7 @@ class ReferenceLinks(QObject):
         if model is not None and session is not None:
             spawn(self._load_keys(model, name))
 
-    async def _load_keys(self, model: object, name: str) -> None:
+    async def _load_keys(self, model: TableModel, name: str) -> None:
         session = self.data_view.session
         if session is None:
             return

@@ -6,9 +6,11 @@ counted, "about" from the estimate, never "N loaded"), which rows are on screen,
 whether the order has an index (without one every page sorts the whole table: busy, with Cancel).
 
 For other parts (stable): `view` (the QTableView, a `GridView`), `model` (the open `TableModel`, or None),
-`header` (the `FilterHeader`: `conditions`, `set_filter_text`), `current_table`, `open_table(name)`,
-`close_table()`, `reload()`, `first_page()`, `last_page()`, `go_to_row(n)`, `toggle_count()`,
-`set_follow(on)`, `select_sql()`; signals `table_opened(str)`, `failed(PulseError)`, `sql_to_console(str)`.
+`header` (the `FilterHeader`: `conditions`, `set_filter_text`), `search_edit` and `apply_search()`,
+`current_table`, `open_table(name, at=Place)`, `open_row(table, key)`, `place()`, `close_table()`, `reload()`,
+`first_page()`, `last_page()`, `go_to_row(n)`, `toggle_count()`, `set_follow(on)`, `select_sql()`;
+`links` (foreign keys followed, Back: ui/data_links.py), `cell_files` (ui/cell_files.py); signals
+`table_opened(str)`, `failed(PulseError)`, `sql_to_console(str)`.
 `model.spec.query()` is the (sql, values) of every row shown, in order, for an export; `model.row_key(row)`
 is a row's rowid or primary key, for an edit.
 """
