@@ -28,6 +28,7 @@ VERB_MODULES = (
     "desktop_app.verbs.audit",  # audit (the production checklist)
     "desktop_app.verbs.trim",  # trim (retention for any table)
     "desktop_app.verbs.dead_letters",  # dead-letters (list, show, replay, resolve, purge)
+    "desktop_app.verbs.import_file",  # import (CSV/TSV, JSON, SQL into a table)
 )
 
 EXIT_USAGE_OR_ERROR = 2
@@ -35,7 +36,7 @@ EXIT_USAGE_OR_ERROR = 2
 # keeps this equal to what they register).
 VERB_NAMES = frozenset(
     {"audit", "backup", "bench", "check", "checkpoint", "demo-server", "ingest", "ingest-file", "ingest-worker", "smoke",
-     "migrate", "query", "space", "stats", "vacuum", "watch", "dead-letters", "trim"}
+     "migrate", "query", "space", "stats", "vacuum", "watch", "dead-letters", "trim", "import"}
 )
 # Verbs whose last word is a report of what they did: Ctrl+C or SIGTERM must reach it from their first instant.
 REPORTING_VERBS = frozenset({"ingest", "ingest-file"})

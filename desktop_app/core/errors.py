@@ -59,6 +59,11 @@ class IngestError(PulseError):
     """The stream cannot be ingested as configured (bad URL, bad table name, bad limit, ...)."""
 
 
+class ImportFailed(PulseError):
+    """A file cannot be imported as asked: a row with the wrong number of fields (its line named), a column the
+    table lacks, a table that exists already. Raised before anything is written, or with everything rolled back."""
+
+
 class QueryError(PulseError):
     """SQL the user typed failed: a syntax error, a missing table, a write on a read-only database."""
 

@@ -1,0 +1,127 @@
+"""`sqlite-pulse import DB FILE [--table T] [--create|--append] ...`: a CSV/TSV, NDJSON/JSON or SQL file into
+a database (created with production settings when it does not exist), in one transaction (core/importer).
+
+Format, encoding, delimiter and header are detected unless given; what was detected is printed with the
+summary. Progress goes to stderr once an import has taken a second. Ctrl+C rolls everything back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from desktop_app.core.importer import ImportProgress
+
+EXIT_OK = 0
+EXIT_INTERRUPTED = 130
+PROGRESS_AFTER_S = 1.0  # quick imports print only their summary
+PROGRESS_EVERY_S = 1.0  # when stderr is not a terminal (a log): one line a second
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    verb = subparsers.add_parser(
+        "import",
+        help="import a CSV/TSV, NDJSON/JSON or SQL file into a table (one transaction)",
+        description=(
+            "Import FILE into DB (created if missing). CSV/TSV: delimiter, header, encoding and column types "
+            "(INTEGER, REAL, TEXT; '007' stays text) are detected. JSON: an array of objects or one object a "
+            "line; keys are columns, nested values JSON text. SQL: the script's statements. One transaction: "
+            "an error (naming its line) or Ctrl+C leaves the database as it was."
+        ),
+    )
+    verb.add_argument("db", type=Path, help="the database (created when it does not exist)")
+    verb.add_argument("file", type=Path, help="the file to import")
+    verb.add_argument("--table", help="the table to fill (default: the file's name without its suffix)")
+    verb.add_argument("--format", choices=("csv", "tsv", "json", "ndjson", "sql"), help="default: from the file")
+    mode = verb.add_mutually_exclusive_group()
+    mode.add_argument("--create", action="store_true", help="create the table (it must not exist; the default)")
+    mode.add_argument("--append", action="store_true", help="add rows to an existing table (columns matched by name)")
+    verb.add_argument("--delimiter", metavar="X", help="CSV field separator: one character, or tab")
+    header = verb.add_mutually_exclusive_group()
+    header.add_argument("--no-header", dest="header", action="store_false", default=None, help="the first row is data")
+    header.add_argument("--header", dest="header", action="store_true", help="the first row names the columns")
+    verb.add_argument("--encoding", metavar="E", help="text encoding (default: detected: UTF-8, UTF-16, cp1252)")
+    verb.add_argument("--keep-empty", action="store_true", help="CSV: an empty field is '' (default: NULL)")
+    verb.add_argument(
+        "--as-written", action="store_true", help="SQL: run the script with its own transactions, not in one"
+    )
+    verb.add_argument("--json", action="store_true", help="print one JSON object")
+    verb.set_defaults(handler=run_import_verb)
+
+
+def run_import_verb(args: argparse.Namespace) -> int:
+    from desktop_app.core.database import create_database, open_database
+    from desktop_app.core.errors import ImportFailed
+    from desktop_app.core.importer import ImportOptions, default_table_name, inspect_file, run_import
+
+    options = ImportOptions(
+        format=args.format,
+        encoding=args.encoding,
+        delimiter=args.delimiter,
+        header=args.header,
+        empty_is_null=not args.keep_empty,
+        one_transaction=not args.as_written,
+    )
+    plan = inspect_file(args.file, options, preview_rows=0).plan
+    if plan.format == "sql" and (args.table or args.append):
+        raise ImportFailed("An SQL script names its own tables: leave out --table and --append.")
+    table = args.table or default_table_name(args.file)
+    created_db = not args.db.exists()
+    database = create_database(args.db) if created_db else open_database(args.db, read_only=False)
+    connection = database.connect_write()
+    connection.execute("PRAGMA cache_size = -65536")  # 64 MiB for this connection only: the file is not changed
+    show = Progress(enabled=not args.json)
+    try:
+        result = run_import(connection, plan, table, append=args.append, progress=show)
+    except KeyboardInterrupt:
+        show.clear()
+        print("sqlite-pulse: import interrupted: nothing was imported.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        connection.close()
+    show.clear()
+    if args.json:
+        print(json.dumps({**result.to_dict(), "db": str(database.path), "read_as": plan.describe(), "created_db": created_db}))
+        return EXIT_OK
+    if created_db:
+        print(f"Created {args.db}.")
+    print(f"{args.file.name}: {plan.describe()}.")
+    print(result.summary())
+    return EXIT_OK
+
+
+class Progress:
+    """Progress on stderr: rewritten in place on a terminal, a line a second otherwise; quiet for the first second."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.terminal = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, progress: ImportProgress) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self.started < PROGRESS_AFTER_S:
+            return
+        if not self.terminal and now - self.last < PROGRESS_EVERY_S:
+            return
+        self.last = now
+        share = f" ({100 * progress.bytes_done / progress.bytes_total:.0f}%)" if progress.bytes_total else ""
+        text = f"{progress.rows:,} done{share}, {now - self.started:.0f} s"
+        if self.terminal:
+            sys.stderr.write(f"\r\x1b[K{text}")
+        else:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown and self.terminal:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
