@@ -59,6 +59,7 @@ bench: $(VENV)/.installed
 	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_actions.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/open_during_stream.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/browse.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/completion.py
 	$(PY) bench/export.py
 	$(PY) bench/space.py
 	$(PY) bench/postgres.py
