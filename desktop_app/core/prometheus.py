@@ -1,4 +1,5 @@
-"""`watch DB [DB ...] --serve HOST:PORT`: the sampler's figures in the Prometheus text format.
+"""`watch DB [DB ...] --serve HOST:PORT`: the sampler's figures in the Prometheus text format. The endpoint
+(`serve`) also carries `ingest --metrics`, a run's own counters (core/ingest/metrics.py).
 
 One `FleetMetrics` holds the latest sample of each database (the watch loop calls `update`); a scrape
 renders them through prometheus_client's custom-collector API with a `db` label, so a scrape never
@@ -38,6 +39,8 @@ from desktop_app.core.metrics import Sample
 from desktop_app.core.series import Observation, Series
 
 if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
+
     from desktop_app.core.alerts import AlertState
     from desktop_app.core.query_series import QueryValue
 
@@ -45,16 +48,16 @@ PREFIX = "sqlite_pulse"
 DEFAULT_HOST = "127.0.0.1"
 
 
-def parse_listen(text: str) -> tuple[str, int]:
+def parse_listen(text: str, option: str = "--serve") -> tuple[str, int]:
     """'HOST:PORT', ':PORT' or 'PORT' -> (host, port); the host defaults to 127.0.0.1 (loopback only)."""
     host, _, port = text.rpartition(":")
     host = host.strip("[]") or DEFAULT_HOST
     try:
         number = int(port)
     except ValueError:
-        raise PulseError(f"--serve {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9187.") from None
+        raise PulseError(f"{option} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9187.") from None
     if not 0 <= number <= 65535:
-        raise PulseError(f"--serve {text!r}: the port must be 0-65535.")
+        raise PulseError(f"{option} {text!r}: the port must be 0-65535.")
     return host, number
 
 
@@ -260,8 +263,9 @@ class BuildInfo:
         return []
 
 
-def registry_for(metrics: FleetMetrics) -> Any:
-    """The endpoint's registry: the fleet's figures, the build info and the process's own (`process_*`)."""
+def registry_for(metrics: Collector) -> Any:
+    """The endpoint's registry: the figures (a fleet's, or an ingest's: core/ingest/metrics.py), the build
+    info and the process's own (`process_*`)."""
     from prometheus_client import CollectorRegistry, ProcessCollector
 
     registry = CollectorRegistry(auto_describe=False)
@@ -271,7 +275,7 @@ def registry_for(metrics: FleetMetrics) -> Any:
     return registry
 
 
-def serve(metrics: FleetMetrics, host: str, port: int) -> tuple[Any, int]:
+def serve(metrics: Collector, host: str, port: int) -> tuple[Any, int]:
     """Start the HTTP endpoint on a daemon thread: (server, the bound port). Port 0 picks a free one."""
     from prometheus_client import make_wsgi_app
 

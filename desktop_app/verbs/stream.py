@@ -19,6 +19,7 @@ EXIT_UNWRITTEN = 1  # the run ended with messages that could not be written
 EXIT_NEVER_CONNECTED = 3  # the source never connected (nothing listening, refused, TLS failed, ...)
 DEFAULT_FLUSH_TIMEOUT_S = 5.0  # a stop ends the run within this long, even behind a locked database
 PROGRESS_INTERVAL_S = 1.0
+WARNING_CHECK_S = 0.2  # how soon after the first batch an all-dead-letters run is said
 BENCHMARKS_ATTRIBUTE = "_pulse_benchmarks"
 
 
@@ -105,6 +106,11 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         "topic+FIELD for MQTT); repeats (redeliveries) are skipped and counted as duplicates",
     )
     parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object with the counts")
+    parser.add_argument(
+        "--metrics", metavar="HOST:PORT", help="serve the run's counters to Prometheus at "
+        "http://HOST:PORT/metrics, whatever the target (HOST defaults to 127.0.0.1; port 0 picks a free one, "
+        "the address is printed on stderr)",
+    )
     _add_retention_options(parser)
 
 
@@ -213,6 +219,8 @@ def _report(stats: Any, as_json: bool) -> int:
             f"reconnects {data['reconnects']}  gaps {data['gaps']} ({data['missing']} missing, "
             f"{data['seq_resets']} resets)  {data['seconds']:.1f} s  {data['rows_per_s']:,.0f} rows/s"
         )
+        if data.get("sink_reconnects"):
+            print(f"reconnected to the target's server {data['sink_reconnects']} time(s)")
         if data.get("duplicates") or data.get("redelivered"):
             print(f"duplicates skipped {data.get('duplicates', 0):,}  redelivered by the broker "
                   f"{data.get('redelivered', 0):,}")
@@ -234,7 +242,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     signals = _stop_signals(args)
     config = _config(args, args.url)
     check_resolvable(config.headers, config.subscribe)  # a missing variable or file: one line, exit 2, now
-    return _run_session(config, args.json, signals)
+    return _run_session(config, args.json, signals, args.metrics)
 
 
 def _add_handshake_options(parser: argparse.ArgumentParser, *, shown: bool = True) -> None:
@@ -275,7 +283,7 @@ def _handshake_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_ingest_file(args: argparse.Namespace) -> int:
     signals = _stop_signals(args)
-    return _run_session(_config(args, "file://" + str(args.file)), args.json, signals)
+    return _run_session(_config(args, "file://" + str(args.file)), args.json, signals, args.metrics)
 
 
 def _stop_signals(args: argparse.Namespace) -> Any:
@@ -285,21 +293,32 @@ def _stop_signals(args: argparse.Namespace) -> Any:
     return getattr(args, "stop_signals", None) or StopSignals()
 
 
-def _run_session(config: Any, as_json: bool, signals: Any) -> int:
+def _run_session(config: Any, as_json: bool, signals: Any, metrics: str | None = None) -> int:
     """Run one ingest in this process. First Ctrl+C / SIGTERM (even one that came while starting): stop and
     flush. A second one: stop retrying a stuck database, say how many messages that abandons, and count them
-    as unwritten. Exit code 3 when a WebSocket source never connected."""
+    as unwritten. Exit code 3 when a WebSocket source never connected. `metrics` (HOST:PORT): serve the
+    run's counters to Prometheus while it lasts."""
     import asyncio
 
     from desktop_app.core.ingest import IngestFailed, IngestSession
+    from desktop_app.core.ingest.metrics import IngestMetrics
     from desktop_app.core.ingest.sinks import prepare_target
+    from desktop_app.core.prometheus import parse_listen, serve
 
+    listen = parse_listen(metrics, "--metrics") if metrics is not None else None  # a typo: one line, at once
     if not signals.pending:  # a server asks for a password now, not from the writer
         with signals.interruptible():
             for note in prepare_target(config.db_path, interactive=sys.stdin.isatty()):
                 print(f"sqlite-pulse: note: {note}", file=sys.stderr)
-    session = IngestSession(config)
+    # The collector reads the session's counters at each scrape (the lambda finds `session` by then).
+    collector = IngestMetrics(lambda: session.stats(), table=config.table, target=config.db_path)
+    session = IngestSession(config, on_commit=collector.observe_commit)
+    server = None
+    if listen is not None:
+        server, port = serve(collector, *listen)
+        print(f"serving metrics on http://{listen[0]}:{port}/metrics", file=sys.stderr, flush=True)
     show_progress = sys.stderr.isatty() and not as_json
+    all_dead = _AllDeadLetters(erase_line=show_progress)
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
@@ -313,27 +332,61 @@ def _run_session(config: Any, as_json: bool, signals: Any) -> int:
 
         # Held signals are passed now; the handler runs between bytecodes, the loop takes it from there.
         signals.listen(lambda: loop.call_soon_threadsafe(on_signal))
-        progress = asyncio.ensure_future(_print_progress(session)) if show_progress else None
+        watchers = [asyncio.ensure_future(all_dead.watch(session))]
+        if show_progress:
+            watchers.append(asyncio.ensure_future(_print_progress(session)))
         try:
             return await session.run()
         finally:
             signals.listen(None)  # the report is on its way: a late signal must not cut it off
-            if progress is not None:
-                progress.cancel()
+            for watcher in watchers:
+                watcher.cancel()
+            if show_progress:
                 sys.stderr.write("\n")
 
     try:
         stats = asyncio.run(main())
     except IngestFailed as exc:  # the final counts still go out, with the cause in plain words
+        all_dead.check(exc.stats)
         _report(exc.stats, as_json)
         print(f"sqlite-pulse: {exc}", file=sys.stderr)
         return EXIT_UNWRITTEN
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    all_dead.check(stats)  # a run over before the watcher looked
     code = _report(stats, as_json)
     if not session.ever_connected and not config.url.startswith("file://"):
         why = stats.last_error or "stopped before the first connection"
         print(f"sqlite-pulse: never connected to {config.url}: {why}; nothing was written.", file=sys.stderr)
         return max(code, EXIT_NEVER_CONNECTED)
     return code
+
+
+class _AllDeadLetters:
+    """Says once, on stderr, that every message so far went to dead letters (the stream does not fit the
+    table): after the first batch while the run goes on, or at its end."""
+
+    def __init__(self, *, erase_line: bool = False) -> None:
+        self.said = False
+        self.prefix = "\r\x1b[K" if erase_line else ""  # over the progress line, which is redrawn after
+
+    def check(self, stats: Any) -> None:
+        warning = None if self.said else stats.all_dead_letters_warning()
+        if warning:
+            self.said = True
+            print(f"{self.prefix}sqlite-pulse: warning: {warning}", file=sys.stderr, flush=True)
+
+    async def watch(self, session: Any) -> None:
+        import asyncio
+
+        while not self.said:
+            await asyncio.sleep(WARNING_CHECK_S)
+            stats = session.stats()
+            if stats.written or stats.duplicates:  # rows land: it can no longer be true
+                return
+            self.check(stats)
 
 
 async def _print_progress(session: Any) -> None:
