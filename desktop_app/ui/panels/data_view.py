@@ -259,6 +259,7 @@ class DataView(QWidget):
         self.info_label.setText("")
         # Nothing typed or shown for the previous file stays: the row number, the export's note, the viewer.
         self.go_edit.clear()
+        self.search_edit.clear()
         self.table_export.reset()
         self.grid_tools.reset()
         if session is not None:

@@ -123,6 +123,12 @@ def test_a_reference_to_no_row_says_so_and_stays(qtbot, grid: DataView) -> None:
     ctrl_click(qtbot, grid, 1, "px")  # ('k', 9) is not in pair
     qtbot.waitUntil(lambda: "No row of pair" in grid.links.message.text(), timeout=5000)
     assert grid.current_table == "d" and not grid.links.history
+    ctrl_click(qtbot, grid, 0, "py")
+    qtbot.waitUntil(lambda: grid.current_table == "pair" and bool(grid.links.history), timeout=5000)
+    grid.search_edit.setText("typed for this file")
+    grid.set_session(None)  # another file: nothing of this one stays
+    assert not grid.links.history and not grid.links.back_button.isEnabled()
+    assert grid.search_edit.text() == "" and grid.links.message.text() == ""
 
 
 def search(qtbot, grid: DataView, text: str) -> None:
