@@ -20,7 +20,7 @@ from desktop_app.core.errors import DatabaseLocked, PulseError
 from desktop_app.core.query import SchemaObject
 from desktop_app.core.structure.apply import change
 from desktop_app.core.structure.parse import read_table
-from desktop_app.core.structure.plan import Plan, plan_drop_now, plan_rename_table, snapshot
+from desktop_app.core.structure.plan import Plan, Snapshot, plan_drop_now, plan_rename_table, snapshot
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 from desktop_app.ui.structure_dialogs import IndexDialog, StructureDialog, TableDialog
@@ -209,11 +209,13 @@ class StructureActions(QObject):
         session = self.session
         if session is None:
             return
+        if dialog is not None:
+            dialog.running()
         try:
             await change(session, plan)
         except PulseError as error:
             if dialog is not None:
-                dialog.failed(error)
+                dialog.failed(error, await self._fresh_snapshot(session, dialog))
                 self.failed.emit(error)
             else:
                 self._failed(plan.title, error)
@@ -229,6 +231,18 @@ class StructureActions(QObject):
         self.update_actions()
         self.message.emit(f"{plan.title}: done." + (" Structure ▸ Undo puts it back." if plan.undo else ""))
         self.changed.emit(plan)
+
+    async def _fresh_snapshot(self, session: Session, dialog: StructureDialog) -> Snapshot | None:
+        """The schema as it is now, for a dialog whose change failed, when the dialog can go on from it (a
+        Modify Table dialog only while its table is still as it was read)."""
+        name = dialog.current.name if isinstance(dialog, TableDialog) and dialog.current is not None else None
+        try:
+            snap, table = await session.browse(lambda c: (snapshot(c), read_table(c, name) if name else None))
+        except PulseError:
+            return None
+        if isinstance(dialog, TableDialog) and table != dialog.current:
+            return None
+        return snap
 
     def undo(self) -> None:
         session = self._writable()

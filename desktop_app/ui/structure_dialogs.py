@@ -63,11 +63,12 @@ class StructureDialog(QDialog):
 
     applied = Signal(object)  # Plan, once it ran
 
-    def __init__(self, session: Session, title: str, apply_label: str, parent: QWidget | None) -> None:
+    def __init__(self, session: Session, snapshot: Snapshot, title: str, apply_label: str, parent: QWidget | None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
-        self.session = session
+        self.session, self.snapshot = session, snapshot
         self.plan: Plan | None = None
+        self._apply_failed = False
         self.on_apply: Callable[[StructureDialog, Plan], None] | None = None
         self._generation = 0
         self._timer = QTimer(self)
@@ -105,6 +106,7 @@ class StructureDialog(QDialog):
         self.update_preview()
 
     def changed(self) -> None:
+        self._apply_failed = False
         self.apply_button.setEnabled(False)
         self._timer.start()
 
@@ -133,7 +135,8 @@ class StructureDialog(QDialog):
 
     def show_plan(self, plan: Plan | None, error: str = "") -> None:
         self.plan = plan
-        self.error.setText(f"⚠ {error}" if error else "")
+        if error or not self._apply_failed:  # why Apply failed stays in view until the next edit
+            self.error.setText(f"⚠ {error}" if error else "")
         self.preview.setPlainText(plan.sql if plan is not None else "")
         if plan is not None:
             self.notes.setText("\n".join((*plan.notes, plan.undo_text())))
@@ -141,11 +144,19 @@ class StructureDialog(QDialog):
 
     def _apply(self) -> None:
         if self.plan is not None and self.on_apply is not None:
-            self.apply_button.setEnabled(False)
             self.on_apply(self, self.plan)
 
-    def failed(self, error: PulseError) -> None:
-        """The change did not run: say why here, and stay open."""
+    def running(self) -> None:
+        self.apply_button.setEnabled(False)
+        self.error.setText("")
+
+    def failed(self, error: PulseError, snapshot: Snapshot | None = None) -> None:
+        """The change did not run: say why here, and stay open. With `snapshot` (the schema as it is now), the
+        plan is made again from it, so Apply can be tried again after a change made elsewhere."""
+        if snapshot is not None:
+            self.snapshot = snapshot
+            self.update_preview()
+        self._apply_failed = True
         self.error.setText(f"⚠ {error}")
         self.apply_button.setEnabled(self.plan is not None)
 
@@ -155,10 +166,10 @@ class TableDialog(StructureDialog):
 
     def __init__(self, session: Session, snapshot: Snapshot, current: Table | None, parent: QWidget | None = None) -> None:
         modifying = current is not None
-        super().__init__(session, f"Modify Table {current.name}" if current else "Create Table",
+        super().__init__(session, snapshot, f"Modify Table {current.name}" if current else "Create Table",
                          "Apply" if modifying else "Create", parent)
         self.setObjectName("modifyTableDialog" if modifying else "createTableDialog")
-        self.snapshot, self.current = snapshot, current
+        self.current = current
         self.name_edit = QLineEdit(current.name if current else "")
         self.name_edit.setObjectName("tableName")
         self.name_edit.setPlaceholderText("table name")
@@ -322,9 +333,8 @@ class IndexDialog(StructureDialog):
     """Create Index: a table, its columns ticked (in table order) and/or an expression, UNIQUE, WHERE."""
 
     def __init__(self, session: Session, snapshot: Snapshot, table: str | None, parent: QWidget | None = None) -> None:
-        super().__init__(session, "Create Index", "Create", parent)
+        super().__init__(session, snapshot, "Create Index", "Create", parent)
         self.setObjectName("createIndexDialog")
-        self.snapshot = snapshot
         self.table_box = QComboBox()
         self.table_box.setObjectName("indexTable")
         self.table_box.addItems([o.name for o in snapshot.objects if o.type == "table" and o.sql

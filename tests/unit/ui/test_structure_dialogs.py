@@ -112,6 +112,23 @@ def test_errors_show_in_the_dialog_which_stays_open(qtbot, panel: SchemaPanel, r
     qtbot.waitUntil(lambda: "schema changed since" in dialog.error.text(), timeout=5000)
     assert dialog.isVisible()
     assert "fresh" not in groups(panel)["Tables"]
+    qtbot.waitUntil(dialog.apply_button.isEnabled, timeout=5000)  # made again from the schema as it is now
+    assert "schema changed since" in dialog.error.text()  # still in view until the next edit
+    dialog.apply_button.click()
+    qtbot.waitUntil(lambda: "fresh" in groups(panel)["Tables"], timeout=5000)
+    assert not dialog.isVisible()
+
+
+def test_rename_from_the_context_menu_and_undo(qtbot, panel: SchemaPanel) -> None:
+    trigger(panel.context_menu(item_named(panel, "audit")), "Rename…")
+    rename = panel.structure.rename_dialog
+    assert rename is not None and rename.textValue() == "audit"
+    rename.setTextValue("audit trail")
+    rename.accept()
+    qtbot.waitUntil(lambda: "audit trail" in groups(panel)["Tables"], timeout=5000)
+    assert "audit trail" in (item_named(panel, "readings_audit").data(0, OBJECT_ROLE).sql or "")  # the trigger follows
+    panel.structure.undo()
+    qtbot.waitUntil(lambda: "audit" in groups(panel)["Tables"], timeout=5000)
 
 
 def test_modify_table_reorders_columns_with_a_confirmed_rebuild_and_the_view_still_works(qtbot, panel: SchemaPanel) -> None:
