@@ -79,8 +79,10 @@ class ChecksDialog(QDialog):
         self._busy(False)
 
     def _let_go(self) -> None:
+        """Closed (deleted): the check stops, and its late result finds no session here to show it for."""
         if self.job is not None:
             self.job.cancel()
+        self._session = None
 
     # Running ----------------------------------------------------------------------------------------------
     def run(self) -> Job[Any] | None:

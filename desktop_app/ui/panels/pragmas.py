@@ -76,7 +76,10 @@ class PragmasDialog(QDialog):
         layout.addWidget(self.note)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
-        follow_workspace(self, workspace, self.set_session)
+        follow_workspace(self, workspace, self.set_session, let_go=self._let_go)
+
+    def _let_go(self) -> None:
+        self._session = None  # closed (deleted): a late read or write result is not shown
 
     # Reading ----------------------------------------------------------------------------------------------
     def set_session(self, session: Session | None) -> None:

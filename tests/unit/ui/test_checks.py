@@ -67,3 +67,14 @@ def test_a_cancelled_check_job_stops_its_statement(qloop, db_path: Path) -> None
     with pytest.raises(QueryInterrupted):
         maintenance.integrity_check(db_path, quick=True, interrupts=job.interrupts)
     assert maintenance.integrity_check(db_path, quick=True).ok
+
+
+def test_closing_a_check_window_while_it_runs_stops_the_job_quietly(qtbot, window, db_path: Path) -> None:
+    open_in(qtbot, window, db_path)
+    dialog = window.show_check("foreign_keys")
+    job = dialog.job
+    gone: list[bool] = []
+    dialog.destroyed.connect(lambda *_: gone.append(True))
+    dialog.close()  # deleted on close: the job is cancelled, and its result is shown nowhere
+    qtbot.waitUntil(lambda: bool(gone) and job.done(), timeout=5000)
+    qtbot.waitUntil(lambda: not window.session.jobs, timeout=5000)

@@ -12,7 +12,7 @@ from desktop_app.core.errors import DatabaseReadOnly
 from desktop_app.core.pragmas import set_value
 from desktop_app.ui.panels.pragmas import PragmasDialog
 
-from .conftest import resolve
+from .conftest import open_in, resolve
 
 pytestmark = pytest.mark.gui
 
@@ -61,3 +61,14 @@ def test_a_read_only_open_changes_nothing(qtbot, workspace, db_path: Path) -> No
     with pytest.raises(DatabaseReadOnly):
         resolve(qtbot, workspace.session.write(lambda c: set_value(c, "user_version", "5")))
     assert user_version(db_path) == 0
+
+
+def test_closing_the_window_while_it_reads_is_quiet(qtbot, window, db_path: Path) -> None:
+    open_in(qtbot, window, db_path)
+    dialog = window.show_pragmas()  # Tools ▸ Pragmas…: reading starts at once
+    assert window.pragmas_action.isEnabled()
+    gone: list[bool] = []
+    dialog.destroyed.connect(lambda *_: gone.append(True))
+    dialog.close()
+    qtbot.waitUntil(lambda: bool(gone), timeout=5000)
+    resolve(qtbot, window.session.browse(lambda c: None))  # the read queued before it has come back
