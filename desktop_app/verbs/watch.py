@@ -99,6 +99,9 @@ async def _watch(args: argparse.Namespace) -> int:
     from desktop_app.verbs import watch_queries
 
     plan = watch_queries.plan_from(args)  # a mistake in --query or --alert is said before anything is opened
+    if any(str(path).startswith(("postgresql:", "postgres:")) for path in args.db):  # not a file (no URL echoed)
+        raise PulseError("watch reads SQLite files, not a PostgreSQL server: an ingest into PostgreSQL serves its "
+                         "own counters with `ingest … --metrics HOST:PORT`.")
     fired = watch_queries.FiredAlerts()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

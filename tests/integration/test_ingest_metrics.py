@@ -161,3 +161,10 @@ def test_a_lost_postgresql_connection_is_said_once_per_attempt_counted_and_loses
         dead = connection.execute("SELECT count(*) FROM pulse_dead_letters").fetchone()[0]
     assert rows == (summary["written"], summary["written"])  # nothing doubled
     assert summary["written"] + dead == summary["received"]  # nothing lost
+
+
+def test_watch_given_a_postgresql_url_points_to_ingest_metrics() -> None:
+    completed = subprocess.run([*PULSE, "watch", "postgresql://me:s3cret@127.0.0.1:1/app", "--seconds", "1"],
+                               capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert completed.returncode == 2 and "--metrics HOST:PORT" in completed.stderr
+    assert "s3cret" not in completed.stderr and "Traceback" not in completed.stderr
