@@ -40,15 +40,14 @@ def apply(connection: apsw.Connection, plan: Plan) -> None:
         with _transaction(connection):
             _check_still_valid(connection, plan)
             keys_before = _violations(connection, plan.check_keys)
-            views_before = broken_views(connection) if plan.rebuild else {}
+            views_before = broken_views(connection, plan.views)
             for statement in plan.statements:
                 try:
                     connection.execute(statement)
                 except (apsw.SQLError, apsw.ConstraintError) as exc:
                     raise StructureError(f"{first_line(statement)}: {sqlite_message(exc)}. Nothing was changed.") from exc
             _check_keys(connection, plan, keys_before)
-            if plan.rebuild:
-                _check_views(connection, views_before)
+            _check_views(connection, plan, views_before)
     finally:
         if plan.rebuild and enforced:
             connection.execute("PRAGMA foreign_keys = ON")
@@ -89,8 +88,8 @@ def _check_keys(connection: apsw.Connection, plan: Plan, before: set[tuple]) -> 
     )
 
 
-def _check_views(connection: apsw.Connection, before: dict[str, str]) -> None:
-    after = broken_views(connection)
+def _check_views(connection: apsw.Connection, plan: Plan, before: dict[str, str]) -> None:
+    after = broken_views(connection, plan.views)
     newly = sorted(set(after) - set(before))
     if newly:
         raise StructureError(

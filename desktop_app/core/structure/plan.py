@@ -62,6 +62,21 @@ class Snapshot:
     def views_using(self, name: str) -> list[SchemaObject]:
         return [o for o in self.objects if o.type == "view" and o.sql and name.lower() in _names(o.sql)]
 
+    def dependent_views(self, name: str) -> tuple[str, ...]:
+        """The views that read `name`, directly or through other views: those a change of it may break."""
+        found: list[str] = []
+        reached = {name.lower()}
+        grew = True
+        while grew:
+            grew = False
+            for view in (o for o in self.objects if o.type == "view" and o.sql and o.name.lower() not in reached):
+                assert view.sql is not None
+                if reached & _names(view.sql):
+                    found.append(view.name)
+                    reached.add(view.name.lower())
+                    grew = True
+        return tuple(found)
+
     def children(self, table: str) -> list[SchemaObject]:
         """Other tables whose foreign keys point at `table`."""
         return [o for o in self.objects if o.type == "table" and o.sql and o.name.lower() != table.lower()
@@ -90,6 +105,7 @@ class Plan:
     schema_version: int | None = None  # refused when the schema moved on since the plan was made
     notes: tuple[str, ...] = field(default=())  # what else the change touches, for the confirmation
     confirm: bool = False  # asked before it runs even when it can be undone (a drop)
+    views: tuple[str, ...] = ()  # views that read the changed table: each must still work after
 
     @property
     def sql(self) -> str:
@@ -146,7 +162,8 @@ def plan_modify(snap: Snapshot, current: Table, wanted: Table) -> Plan:
         if not native:
             raise StructureError(f"Nothing to change in {current.name}.")
         undo = Plan(f"Undo: {_describe(current, wanted)}", tuple(back))
-        return _rehearsed(snap, Plan(_describe(current, wanted), tuple(native), undo=undo, schema_version=snap.version))
+        return _rehearsed(snap, Plan(_describe(current, wanted), tuple(native), undo=undo, schema_version=snap.version,
+                                     views=snap.dependent_views(current.name)))
     return _rebuild(snap, current, wanted, renamed, native)
 
 
@@ -221,7 +238,8 @@ def _column_text(table: Table, column: Column) -> str:
 def _rebuild(snap: Snapshot, current: Table, wanted: Table, renamed: Table, native: list[str]) -> Plan:
     name = quote_name(wanted.name)
     temporary = _free_name(snap, f"new_{wanted.name}")
-    after_renames = _rehearse(snap, native)
+    views = snap.dependent_views(current.name)
+    after_renames = _rehearse(snap, native, views)
     if native:
         wanted = _follow_renames(current, wanted, after_renames)
     dropped = [c.name for c in renamed.columns if not any(w.source and w.name == c.name for w in wanted.columns)]
@@ -254,7 +272,7 @@ def _rebuild(snap: Snapshot, current: Table, wanted: Table, renamed: Table, nati
     plan = Plan(
         f"Rebuild table {wanted.name}", tuple(s for s in statements if s), no_undo=REBUILD_NO_UNDO,
         rebuild=wanted.name, check_keys=(wanted.name, *(o.name for o in snap.children(current.name))),
-        schema_version=snap.version, notes=tuple(notes),
+        schema_version=snap.version, notes=tuple(notes), views=views,
     )
     return _rehearsed(snap, plan)
 
@@ -327,9 +345,9 @@ def plan_drop_now(connection: apsw.Connection, name: str) -> Plan:
 
 
 # Rehearsal on an empty copy of the schema -----------------------------------------------------------------
-def _rehearse(snap: Snapshot, statements: list[str] | tuple[str, ...]) -> list[SchemaObject]:
+def _rehearse(snap: Snapshot, statements: list[str] | tuple[str, ...], views: tuple[str, ...] = ()) -> list[SchemaObject]:
     """Run `statements` on an in-memory copy of the schema (no rows); the schema after them, or
-    StructureError with SQLite's words, or naming a view they break."""
+    StructureError with SQLite's words, or naming one of `views` they break."""
     replica = apsw.Connection(":memory:")
     try:
         for obj in snap.objects:
@@ -337,16 +355,17 @@ def _rehearse(snap: Snapshot, statements: list[str] | tuple[str, ...]) -> list[S
                 # A virtual table whose module this process lacks fails here: the change cannot touch it anyway.
                 with contextlib.suppress(apsw.Error):
                     replica.execute(obj.sql)
-        broken = broken_views(replica)
+        broken = broken_views(replica, views)
         for statement in statements:
             try:
                 replica.execute(statement)
             except apsw.Error as exc:
                 raise StructureError(f"{first_line(statement)}: {sqlite_message(exc)}") from exc
-        newly = sorted(set(broken_views(replica)) - set(broken))
+        after = broken_views(replica, views)
+        newly = sorted(set(after) - set(broken))
         if newly:
             raise StructureError(
-                f"The view {newly[0]} would no longer work after this change ({broken_views(replica)[newly[0]]}): "
+                f"The view {newly[0]} would no longer work after this change ({after[newly[0]]}): "
                 "drop or change the view first."
             )
         return schema_objects(replica)
@@ -355,14 +374,14 @@ def _rehearse(snap: Snapshot, statements: list[str] | tuple[str, ...]) -> list[S
 
 
 def _rehearsed(snap: Snapshot, plan: Plan) -> Plan:
-    _rehearse(snap, plan.statements)
+    _rehearse(snap, plan.statements, plan.views)
     return plan
 
 
-def broken_views(connection: apsw.Connection) -> dict[str, str]:
-    """{view: SQLite's error} for every view that cannot be read now."""
+def broken_views(connection: apsw.Connection, views: tuple[str, ...]) -> dict[str, str]:
+    """{view: SQLite's error} for each of `views` that cannot be read now (LIMIT 0: compiled, not run)."""
     broken: dict[str, str] = {}
-    for (name,) in connection.execute("SELECT name FROM sqlite_schema WHERE type = 'view'").fetchall():
+    for name in views:
         try:
             connection.execute(f"SELECT * FROM {quote_name(str(name))} LIMIT 0").fetchall()
         except apsw.Error as exc:
