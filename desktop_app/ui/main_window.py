@@ -408,6 +408,7 @@ class MainWindow(QMainWindow):
         self.console.database_changed_by_query.connect(self.schema.refresh)
         self.schema.sql_to_console.connect(self._sql_to_console)
         self.console.chart_requested.connect(self.chart_query)
+        self.menuBar().insertMenu(self.menus["tools"].menuAction(), self.console.file_menu)  # tabs, .sql files
         self.plot.chart_live_requested.connect(self.chart_query)
         self.numbers.series_changed.connect(lambda series: self.dashboard.set_series(series_table.with_queries(series)))
         self.numbers.alerts_changed.connect(self.dashboard.show_alerts)

@@ -196,8 +196,10 @@ class ConsolePanel(QWidget):
 
     def _build_menus(self) -> None:
         self.new_tab_action = self._shortcut("New Tab", ["Ctrl+T"], lambda: self.new_tab())
-        self.close_tab_action = QAction("Close Tab (Ctrl+W)", self)
-        self.close_tab_action.triggered.connect(lambda: self.close_tab())
+        # Ctrl+W and Ctrl+Space are the editor's own keys (sql_editor.py: the window's Ctrl+W closes the
+        # database elsewhere); these actions show them in the menu and the shortcut list.
+        self.close_tab_action = self._menu_only("Close Tab", "Ctrl+W", lambda: self.close_tab())
+        self.complete_action = self._menu_only("Complete Name", "Ctrl+Space", lambda: self.editor.show_completions())
         self.open_file_action = QAction("Open SQL File…", self)
         self.open_file_action.triggered.connect(self.ask_open_file)
         self.save_action = self._shortcut("Save", ["Ctrl+S"], lambda: self.save())
@@ -206,8 +208,8 @@ class ConsolePanel(QWidget):
         self.execute_file_action.setToolTip("Run a .sql file statement by statement, in one transaction")
         self.execute_file_action.triggered.connect(self.ask_execute_file)
         self.file_menu = QMenu("&Query", self)
-        for action in (self.new_tab_action, self.close_tab_action, None, self.open_file_action, self.save_action,
-                       self.save_as_action, None, self.execute_file_action):
+        for action in (self.new_tab_action, self.close_tab_action, self.complete_action, None, self.open_file_action,
+                       self.save_action, self.save_as_action, None, self.execute_file_action):
             if action is None:
                 self.file_menu.addSeparator()
             else:
@@ -220,6 +222,14 @@ class ConsolePanel(QWidget):
         self.saved_menu.aboutToShow.connect(self._fill_saved_menu)
         self.saved_button = self._menu_button("Saved", "savedQueriesButton", self.saved_menu)
         self._fill_saved_menu()
+
+    def _menu_only(self, text: str, key: str, slot: Callable[[], object]) -> QAction:
+        """An action whose key the focused editor handles itself: shown, never taken from the window."""
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(key))
+        action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # only while its menu has the focus
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
 
     @staticmethod
     def _menu_button(text: str, name: str, menu: QMenu) -> QToolButton:

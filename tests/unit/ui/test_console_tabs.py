@@ -242,6 +242,8 @@ def test_ctrl_w_in_the_editor_closes_the_tab_not_the_database(qtbot, window, db_
     qtbot.keyClick(console.editor, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
     assert console.query_tabs.count() == 1
     assert window.workspace.session is not None  # still open
+    menus = [action.text() for action in window.menuBar().actions()]
+    assert "&Query" in menus and console.execute_file_action in console.file_menu.actions()
 
 
 def test_bad_stored_state_is_ignored(qtbot, settings: AppSettings, scripted, open_session, db_path: Path) -> None:
