@@ -232,6 +232,8 @@ class TableDialog(StructureDialog):
         self.grid.insertRow(row)
         name = QTableWidgetItem(column.name)
         name.setData(COLUMN_ROLE, original)
+        if column.generated:  # kept as it is: shown, not edited here
+            name.setToolTip(f"Generated: {column.generated}")
         self.grid.setItem(row, NAME, name)
         for index, text in ((DEFAULT, column.default), (CHECK, column.check), (COLLATE, column.collate),
                             (REFERENCES, references_text(column.references)), (OTHER, column.extra)):

@@ -442,9 +442,11 @@ def _literal(text: str) -> str:
 
 
 def first_line(statement: str) -> str:
+    """A statement's head for an error message: `CREATE TABLE new_t`, not its whole column list."""
     line = statement.strip().splitlines()[0] if statement.strip() else statement
+    line = line.removesuffix(" (").removesuffix("(")
     return line if len(line) <= 80 else line[:77] + "…"
 
 
 def sqlite_message(exc: apsw.Error) -> str:
-    return str(exc).split(": ", 1)[-1]
+    return str(exc).removeprefix(f"{type(exc).__name__}: ")

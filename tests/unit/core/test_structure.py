@@ -187,6 +187,28 @@ def test_a_rebuild_with_a_rename_and_a_type_change_on_a_without_rowid_table(db: 
         db.execute('INSERT INTO "Order ""Lines""" VALUES (2, 1, -1)')
 
 
+def test_a_trigger_and_a_view_follow_a_rename_made_in_the_same_rebuild(db: apsw.Connection) -> None:
+    current = read_table(db, "b")
+    note = replace(current.columns[2], name="remark", type="VARCHAR(40)")
+    wanted = replace(current, columns=(current.columns[0], note, current.columns[1]))  # extra dropped
+    plan = run(db, lambda snap: plan_modify(snap, current, wanted))
+    assert plan.rebuild == "b"
+    assert "new.remark" in rows(db, "SELECT sql FROM sqlite_schema WHERE name = 'b_logged'")[0][0]
+    db.execute("DELETE FROM log; INSERT INTO b(c_id, remark) VALUES (1, 'third')")
+    assert rows(db, "SELECT what FROM log") == [("third",)]
+    assert rows(db, "SELECT * FROM b_notes ORDER BY id") == [(1, "first"), (2, "second"), (3, "third")]
+    assert columns(db, "b")[1] == ("remark", "VARCHAR(40)", 0, "'n/a'", 0)
+
+
+def test_a_new_not_null_column_without_default_fails_in_words_on_a_table_with_rows(db: apsw.Connection) -> None:
+    current = read_table(db, "c")
+    wanted = replace(current, columns=(Column("code", "TEXT", not_null=True), *current.columns))
+    plan = plan_modify(snapshot(db), current, wanted)
+    with pytest.raises(StructureError, match=r"^INSERT INTO new_c .*NOT NULL constraint failed: new_c.code. Nothing was changed"):
+        apply(db, plan)
+    assert [c[0] for c in columns(db, "c")] == ["id", "name"]
+
+
 def test_a_rebuild_keeps_foreign_keys_on_when_they_were_on(db: apsw.Connection) -> None:
     db.execute("PRAGMA foreign_keys = ON")
     current = read_table(db, "b")
