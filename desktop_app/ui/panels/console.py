@@ -490,6 +490,8 @@ class ConsolePanel(QWidget):
 
     def _let_go(self) -> None:
         """The panel is being deleted: stop listening to the session (no widget is touched)."""
+        if self._catalog_task is not None:
+            self._catalog_task.cancel()
         if self._session is not None:
             self._session.events.schema_changed.disconnect(self._on_schema)
             self._session = None

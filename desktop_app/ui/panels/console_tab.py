@@ -89,7 +89,7 @@ class QueryTab(QWidget):
         self._allow_writes = allow_writes
         self.name = title  # what the user calls it (a file-backed tab shows its file name)
         self.file: Path | None = None
-        self._saved_text = ""  # the file's text as last read or written
+        self._saved_text: str | None = ""  # the file's text as last read or written (None: not known)
         self._session: Session | None = None
         self._task: asyncio.Task | None = None
         self._generation = 0
@@ -176,7 +176,7 @@ class QueryTab(QWidget):
     @property
     def modified(self) -> bool:
         """The text differs from its file's (always False for a tab with no file)."""
-        return self.file is not None and self.editor.toPlainText() != self._saved_text
+        return self.file is not None and (self._saved_text is None or self.editor.toPlainText() != self._saved_text)
 
     def title(self) -> str:
         if self.file is None:
@@ -199,9 +199,8 @@ class QueryTab(QWidget):
         self.editor.setPlainText(state.text)
         if state.file is not None:
             self.file = Path(state.file)
-            # The file's text is not read back on reopen (no file work on the GUI thread): "modified"
-            # is what was stored.
-            self._saved_text = "\0unknown" if state.modified else state.text
+            # The file is not read back on reopen: a tab stored as modified stays so until it is saved.
+            self._saved_text = None if state.modified else state.text
         self.title_changed.emit()
 
     # Look -------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from desktop_app.core.errors import DatabaseReadOnly
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.panels.console import ConsolePanel
 from desktop_app.ui.settings import AppSettings
-from tests.unit.ui.conftest import open_in
+from tests.unit.ui.conftest import open_in, resolve
 
 pytestmark = pytest.mark.gui
 
@@ -253,3 +253,18 @@ def test_bad_stored_state_is_ignored(qtbot, settings: AppSettings, scripted, ope
     panel.set_session(open_session(db_path))
     assert titles(panel) == ["Query 1"]
     panel.set_session(None)
+
+
+def test_following_the_workspace_the_tabs_are_kept_when_the_file_closes(
+    qtbot, workspace, settings: AppSettings, scripted, db_path: Path
+) -> None:
+    panel = ConsolePanel(settings, scripted, workspace=workspace)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.catalog_loaded, timeout=5000) as blocker:
+        resolve(qtbot, workspace.open(db_path))
+    assert blocker.args[0].tables["readings"] == ("id", "device", "value")
+    panel.new_tab("SELECT max(value) FROM readings", title="Peak")
+    resolve(qtbot, workspace.close())
+    assert panel.status_label.text() == "No database open."
+    kept = settings.console_state_for(db_path)
+    assert [tab["title"] for tab in kept["tabs"]] == ["Query 1", "Peak"] and kept["current"] == 1
