@@ -320,9 +320,11 @@ class TableDialog(StructureDialog):
         return found
 
     def table(self) -> Table:
-        return Table(self.name_edit.text().strip(), tuple(self.columns()), self.constraints,
+        columns = self.columns()
+        renames = {c.source.lower(): c.name for c in columns if c.source}  # a composite key's order follows
+        return Table(self.name_edit.text().strip(), tuple(columns), self.constraints,
                      strict=self.strict_box.isChecked(), without_rowid=self.without_rowid_box.isChecked(),
-                     key_order=self.key_order)
+                     key_order=tuple(renames.get(name.lower(), name) for name in self.key_order))
 
     def make_plan_maker(self) -> Callable[[], Plan]:
         wanted, snapshot, current = self.table(), self.snapshot, self.current

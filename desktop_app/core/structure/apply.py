@@ -33,7 +33,8 @@ class ForeignKeyViolation(StructureError):
 
 def apply(connection: apsw.Connection, plan: Plan) -> None:
     """Run `plan`, all or nothing. StructureError (or a typed PulseError) says why nothing changed."""
-    enforced = bool(connection.execute("PRAGMA foreign_keys").fetchall()[0][0])
+    enforced = bool(pragma_int(connection, "foreign_keys"))
+    legacy = pragma_int(connection, "legacy_alter_table")  # a rebuild turns it on for one step
     if plan.rebuild and enforced:
         connection.execute("PRAGMA foreign_keys = OFF")
     try:
@@ -51,6 +52,8 @@ def apply(connection: apsw.Connection, plan: Plan) -> None:
     finally:
         if plan.rebuild and enforced:
             connection.execute("PRAGMA foreign_keys = ON")
+        if pragma_int(connection, "legacy_alter_table") != legacy:  # a failure between its ON and OFF
+            connection.execute(f"PRAGMA legacy_alter_table = {legacy}")
 
 
 def _check_still_valid(connection: apsw.Connection, plan: Plan) -> None:

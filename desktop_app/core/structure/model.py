@@ -71,9 +71,15 @@ class Table:
 
     @property
     def primary_key(self) -> tuple[str, ...]:
-        keyed = [c.name for c in self.columns if c.primary_key]
-        ordered = [name for name in self.key_order if name in keyed]
-        return (*ordered, *(name for name in keyed if name not in ordered))
+        keyed = {c.name.lower(): c.name for c in self.columns if c.primary_key}
+        ordered = list(dict.fromkeys(keyed[name.lower()] for name in self.key_order if name.lower() in keyed))
+        return (*ordered, *(name for name in keyed.values() if name not in ordered))
+
+    def with_names(self, names: dict[str, str]) -> Table:
+        """The table with columns renamed ({old: new}, any case), a composite key's order following them."""
+        lower = {old.lower(): new for old, new in names.items()}
+        return replace(self, columns=tuple(replace(c, name=lower.get(c.name.lower(), c.name)) for c in self.columns),
+                       key_order=tuple(lower.get(name.lower(), name) for name in self.key_order))
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name.lower() == name.lower()), None)

@@ -141,8 +141,7 @@ def plan_rename_column(snap: Snapshot, table: str, old: str, new: str) -> Plan:
     current = _current(snap, table)
     if current.column(old) is None:
         raise StructureError(f"{table} has no column named {old}.")
-    wanted = replace(current, columns=tuple(replace(c, name=new) if c.name == old else c for c in current.columns))
-    return plan_modify(snap, current, wanted)
+    return plan_modify(snap, current, current.with_names({old: new}))
 
 
 def plan_modify(snap: Snapshot, current: Table, wanted: Table) -> Plan:
@@ -152,9 +151,7 @@ def plan_modify(snap: Snapshot, current: Table, wanted: Table) -> Plan:
     create_table_sql(wanted)  # checks the definition (names, types, keys) first
     renames = _column_renames(current, wanted)
     native, back = _native_renames(current, wanted, renames)
-    renamed = Table(wanted.name, tuple(
-        replace(c, name=dict(renames).get(c.name, c.name)) for c in current.columns
-    ), current.constraints, current.strict, current.without_rowid, current.key_order)
+    renamed = current.renamed(wanted.name).with_names(dict(renames))
     added = _added_at_end(renamed, wanted)
     if added is not None:
         native += [f"ALTER TABLE {quote_name(wanted.name)} ADD COLUMN {_column_text(wanted, c)}" for c in added]

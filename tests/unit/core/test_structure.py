@@ -25,6 +25,7 @@ from desktop_app.core.structure.model import (
 from desktop_app.core.structure.parse import parse_table, read_table
 from desktop_app.core.structure.plan import (
     REBUILD_NO_UNDO,
+    Plan,
     plan_create_index,
     plan_create_table,
     plan_drop,
@@ -209,6 +210,15 @@ def test_a_new_not_null_column_without_default_fails_in_words_on_a_table_with_ro
     assert [c[0] for c in columns(db, "c")] == ["id", "name"]
 
 
+def test_renaming_a_column_of_a_composite_key_keeps_its_order_and_is_native(db: apsw.Connection) -> None:
+    table = Table("pairs", (Column("a", "TEXT", primary_key=True), Column("b", "INT", primary_key=True)),
+                  without_rowid=True, key_order=("B", "a"))
+    run(db, lambda snap: plan_create_table(snap, table))
+    plan = run(db, lambda snap: plan_rename_column(snap, "pairs", "b", "second"))
+    assert plan.statements == ("ALTER TABLE pairs RENAME COLUMN b TO second",)
+    assert rows(db, "SELECT name FROM pragma_table_info('pairs') WHERE pk > 0 ORDER BY pk") == [("second",), ("a",)]
+
+
 def test_a_rebuild_keeps_foreign_keys_on_when_they_were_on(db: apsw.Connection) -> None:
     db.execute("PRAGMA foreign_keys = ON")
     current = read_table(db, "b")
@@ -242,6 +252,15 @@ def test_a_rebuild_that_breaks_a_foreign_key_rolls_back_and_leaves_the_file_iden
     assert [c[0] for c in columns(connection, "a")] == ["id", "b_id", "amount"]
     connection.close()
     assert hashlib.sha256(shop.read_bytes()).hexdigest() == before
+
+
+def test_a_failure_midway_leaves_the_connections_settings_as_they_were(db: apsw.Connection) -> None:
+    db.execute("PRAGMA foreign_keys = ON")
+    broken = Plan("Rebuild table log", ("PRAGMA legacy_alter_table = ON", "ALTER TABLE missing RENAME TO log"), rebuild="log")
+    with pytest.raises(StructureError, match="no such table: missing"):
+        apply(db, broken)
+    assert rows(db, "PRAGMA legacy_alter_table") == [(0,)]
+    assert rows(db, "PRAGMA foreign_keys") == [(1,)]
 
 
 def test_a_plan_made_before_another_change_is_refused(db: apsw.Connection) -> None:
