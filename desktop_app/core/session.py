@@ -72,6 +72,9 @@ if TYPE_CHECKING:
     from desktop_app.core.audit import AuditReport, Finding
     from desktop_app.core.export import ExportResult
     from desktop_app.core.foreign_keys import ForeignKeyReport
+    from desktop_app.core.importer import ImportOptions, ImportProgress, ImportResult
+    from desktop_app.core.importer import Plan as ImportPlan
+    from desktop_app.core.importer import Preview as ImportPreview
     from desktop_app.core.postgres.migrate import MigrateResult
     from desktop_app.core.space import SpaceReport
     from desktop_app.core.sql_script import ScriptProgress, ScriptResult
@@ -785,6 +788,43 @@ class Session:
         return self._writer_worker().submit(
             "sql_file", lambda job: self._on_writer(job, self._own_job(work)), progress=progress
         )
+
+    # Import (core/importer): a file into a table, in one transaction on the one write connection ---------------
+    async def inspect_import(self, path: Path, options: ImportOptions) -> ImportPreview:
+        """How `path` would be imported and its first rows (core/importer), read off the loop thread. Never one
+        of the open database's own files: Python's open() on those would drop SQLite's locks."""
+        from desktop_app.core.importer import inspect_file  # noqa: PLC0415 (loaded with the first import)
+        from desktop_app.core.sql_files import refuse_database_files  # noqa: PLC0415
+
+        def work() -> ImportPreview:
+            refuse_database_files(path, self.path)
+            return inspect_file(path, options)
+
+        return await asyncio.get_running_loop().run_in_executor(None, work)
+
+    def import_file(
+        self,
+        plan: ImportPlan,
+        table: str | None,
+        *,
+        append: bool = False,
+        progress: Callable[[ImportProgress], None] | None = None,
+    ) -> Job[ImportResult]:
+        """Run `plan` on the write thread (`await job`); `progress` runs on the loop thread; `job.cancel()`
+        rolls everything back. Its commit is the app's own: the caller refreshes the schema."""
+        from desktop_app.core.importer import run_import  # noqa: PLC0415 (loaded with the first import)
+        from desktop_app.core.sql_files import refuse_database_files  # noqa: PLC0415
+
+        if self._closing or self.database is None:
+            raise PulseError("The database was closed.")
+        if self.database.read_only:
+            raise DatabaseReadOnly(f"{self.path.name} was opened read-only; reopen it read-write to import into it.")
+        refuse_database_files(plan.path, self.path)
+
+        def work(job: Job[ImportResult], connection: apsw.Connection) -> ImportResult:
+            return run_import(connection, plan, table, append=append, progress=job.report, cancelled=job.cancel_event.is_set)
+
+        return self._writer_worker().submit("import", lambda j: self._on_writer(j, self._own_job(work)), progress=progress)
 
 
 def _settle(future: asyncio.Future, result: object = None, error: BaseException | None = None) -> None:

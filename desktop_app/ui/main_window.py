@@ -54,6 +54,8 @@ from desktop_app.core.session import Session
 from desktop_app.core.workspace import Sampled, Workspace
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
+from desktop_app.ui.import_dialog import KINDS as IMPORT_KINDS
+from desktop_app.ui.import_dialog import open_import
 from desktop_app.ui.layout_modes import LayoutModes
 from desktop_app.ui.maintenance import MaintenanceActions, human_bytes
 from desktop_app.ui.settings import AppSettings, Preferences
@@ -303,6 +305,13 @@ class MainWindow(QMainWindow):
             "&Quick Check", lambda: self.show_check("quick"), tip="PRAGMA quick_check: integrity without index contents"
         )
         self.database_actions += [self.pragmas_action, self.foreign_key_check_action, self.quick_check_action]
+        # File ▸ Import ▸ CSV/TSV…, JSON…, SQL script… (ui/import_dialog.py): writes, so only on a read-write open
+        self.import_actions = {
+            kind: self._action(label, functools.partial(self.ask_import, kind), tip="Import a file into the open database")
+            for kind, (label, _filter) in IMPORT_KINDS.items()
+        }
+        self.database_actions += self.import_actions.values()
+        self.write_actions += self.import_actions.values()
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -315,6 +324,8 @@ class MainWindow(QMainWindow):
         self._fill_recent_menu()
         file_menu.addSeparator()
         file_menu.addAction(self.close_action)
+        self.import_menu = file_menu.addMenu("&Import")
+        self.import_menu.addActions(list(self.import_actions.values()))
         file_menu.addSeparator()
         file_menu.addAction(self.preferences_action)
         file_menu.addSeparator()
@@ -581,6 +592,11 @@ class MainWindow(QMainWindow):
         self.docks["schema"].show()
         self.docks["schema"].raise_()
         self.schema.browser.open_row(table, (rowid,))
+
+    def ask_import(self, kind: str) -> None:
+        """File ▸ Import ▸ `kind`: pick a file, then the import dialog (preview, types, progress, Cancel)."""
+        if self.session is not None:
+            open_import(self.session, kind, self.dialogs, self)
 
     def ask_copy_to_postgres(self) -> QDialog | None:
         """Tools ▸ Copy to PostgreSQL…: a non-modal dialog that copies the open file from one snapshot."""

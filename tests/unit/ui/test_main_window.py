@@ -29,8 +29,9 @@ def menu_texts(menu) -> list[str]:
 
 def test_menus_toolbar_and_shortcuts(window) -> None:
     assert menu_texts(window.menus["file"]) == [
-        "Open…", "Open Read-Only…", "New Database…", "Open Recent", "Close", "Preferences…", "Quit"
+        "Open…", "Open Read-Only…", "New Database…", "Open Recent", "Close", "Import", "Preferences…", "Quit"
     ]
+    assert menu_texts(window.import_menu) == ["CSV/TSV…", "JSON…", "SQL script…"]
     assert menu_texts(window.menus["tools"]) == [
         "Backup…", "Checkpoint", "VACUUM", "VACUUM INTO…", "Integrity Check", "Quick Check", "Foreign Key Check",
         "Optimize", "Pragmas…", "Copy to PostgreSQL…",

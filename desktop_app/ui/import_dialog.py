@@ -1,0 +1,324 @@
+"""File ▸ Import: a CSV/TSV, JSON or SQL file into the open database (core/importer), with a preview.
+
+The preview is the first rows as they will be read; it is read again (off the GUI thread, through
+`Session.inspect_import`) whenever the format, encoding, delimiter or header choice changes. Column types
+are chosen in the preview's first row. Import runs as a job on the session's one write connection, in one
+transaction, with a progress bar; Cancel (or closing the dialog) rolls it back. Refused on a read-only open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.errors import PulseError, QueryInterrupted
+from desktop_app.core.importer import (
+    FORMATS,
+    ImportOptions,
+    ImportProgress,
+    ImportResult,
+    Plan,
+    Preview,
+    default_table_name,
+)
+from desktop_app.core.importer.columns import TYPES
+from desktop_app.core.session import Session
+from desktop_app.core.worker import Job
+from desktop_app.ui.aio import spawn
+from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
+
+# File ▸ Import ▸ ...: (menu label, file filter)
+KINDS = {
+    "csv": ("&CSV/TSV…", "CSV and TSV files (*.csv *.tsv *.tab *.txt);;All files (*)"),
+    "json": ("&JSON…", "JSON files (*.json *.ndjson *.jsonl);;All files (*)"),
+    "sql": ("&SQL script…", "SQL scripts (*.sql);;All files (*)"),
+}
+DETECT = "Detect"
+ENCODINGS = (DETECT, "utf-8", "utf-16", "cp1252", "latin-1")
+DELIMITERS = {DETECT: None, "Comma": ",", "Semicolon": ";", "Tab": "\t", "Pipe": "|"}
+HEADERS = {DETECT: None, "First row is the header": True, "No header": False}
+PROGRESS_STEPS = 1000
+
+
+def open_import(session: Session, kind: str, dialogs: Dialogs | ScriptedDialogs, parent: QWidget) -> None:
+    """File ▸ Import ▸ `kind`: pick a file, then show the dialog for it."""
+    label, file_filter = KINDS[kind]
+    dialogs.ask_open_path(
+        f"Import {label.replace('&', '').rstrip('…')}",
+        lambda path: ImportDialog(session, path, parent=parent).open(),
+        file_filter=file_filter,
+    )
+
+
+class ImportDialog(QDialog):
+    previewed = Signal(object)  # Preview, or the PulseError that stopped it
+    finished_import = Signal(object)  # ImportResult, or the PulseError that ended it
+
+    def __init__(self, session: Session, path: Path | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import")
+        self.setObjectName("importDialog")
+        self.resize(820, 560)
+        self.session = session
+        self.path = path
+        self.preview: Preview | None = None
+        self.job: Job[ImportResult] | None = None
+        self._generation = 0  # drops a preview that a newer choice has overtaken
+        self.dialogs = Dialogs(self)
+
+        self.file_label = QLabel(str(path) if path else "No file chosen")
+        choose = QPushButton("Choose…")
+        choose.clicked.connect(self._choose)
+        self.format_box = self._combo([DETECT, *FORMATS])
+        self.encoding_box = self._combo(list(ENCODINGS))
+        self.delimiter_box = self._combo(list(DELIMITERS))
+        self.header_box = self._combo(list(HEADERS))
+        self.empty_null = QCheckBox("Empty fields are NULL")
+        self.empty_null.setChecked(True)
+        self.one_transaction = QCheckBox("Run in one transaction (its own BEGIN/COMMIT folded in)")
+        self.one_transaction.setChecked(True)
+        self.detected = QLabel("")
+        self.detected.setObjectName("importDetected")
+        self.table_edit = QLineEdit(default_table_name(path) if path else "")
+        self.new_table = QRadioButton("New table")
+        self.existing_table = QRadioButton("Add to the existing table")
+        self.new_table.setChecked(True)
+        mode = QButtonGroup(self)
+        mode.addButton(self.new_table)
+        mode.addButton(self.existing_table)
+        self.grid = QTableWidget()
+        self.grid.setObjectName("importPreview")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.status = QLabel("")
+        self.status.setObjectName("importStatus")
+        self.status.setWordWrap(True)
+        self.import_button = QPushButton("Import")
+        self.import_button.setObjectName("importRun")
+        self.import_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Close")
+        self.cancel_button.clicked.connect(self.cancel)
+
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.file_label, 1)
+        file_row.addWidget(choose)
+        table_row = QHBoxLayout()
+        table_row.addWidget(self.table_edit, 1)
+        table_row.addWidget(self.new_table)
+        table_row.addWidget(self.existing_table)
+        form = QFormLayout()
+        form.addRow("File", file_row)
+        form.addRow("Format", self.format_box)
+        form.addRow("Encoding", self.encoding_box)
+        form.addRow("Delimiter", self.delimiter_box)
+        form.addRow("Header", self.header_box)
+        form.addRow("", self.empty_null)
+        form.addRow("", self.one_transaction)
+        form.addRow("Table", table_row)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.import_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.detected)
+        layout.addWidget(self.grid, 1)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+
+        for box in (self.format_box, self.encoding_box, self.delimiter_box, self.header_box):
+            box.currentIndexChanged.connect(self.refresh_preview)
+        self.empty_null.toggled.connect(self.refresh_preview)
+        self.import_button.setEnabled(False)
+        if session.read_only:
+            self.status.setText(f"{session.path.name} is open read-only: reopen it read-write to import into it.")
+        if path is not None:
+            self.refresh_preview()
+
+    @staticmethod
+    def _combo(items: list[str]) -> QComboBox:
+        box = QComboBox()
+        box.addItems(items)
+        return box
+
+    # Preview ---------------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def options(self) -> ImportOptions:
+        fmt = self.format_box.currentText()
+        encoding = self.encoding_box.currentText()
+        return ImportOptions(
+            format=None if fmt == DETECT else fmt,
+            encoding=None if encoding == DETECT else encoding,
+            delimiter=DELIMITERS[self.delimiter_box.currentText()],
+            header=HEADERS[self.header_box.currentText()],
+            empty_is_null=self.empty_null.isChecked(),
+            one_transaction=self.one_transaction.isChecked(),
+        )
+
+    def _choose(self) -> None:
+        self.dialogs.ask_open_path("Import a file", self.set_path, file_filter="All files (*)")
+
+    def set_path(self, path: Path) -> None:
+        self.path = path
+        self.file_label.setText(str(path))
+        self.table_edit.setText(default_table_name(path))
+        self.refresh_preview()
+
+    def refresh_preview(self) -> None:
+        if self.path is None or self.running:
+            return
+        self._generation += 1
+        self.import_button.setEnabled(False)
+        self.status.setText("Reading the first rows…")
+        spawn(self._read_preview(self.path, self.options(), self._generation))
+
+    async def _read_preview(self, path: Path, options: ImportOptions, generation: int) -> None:
+        outcome: Preview | PulseError
+        try:
+            outcome = await self.session.inspect_import(path, options)
+        except PulseError as exc:
+            outcome = exc
+        if generation != self._generation:
+            return  # a newer choice is being read
+        if isinstance(outcome, PulseError):
+            self.preview = None
+            self.grid.clear()
+            self.grid.setRowCount(0)
+            self.grid.setColumnCount(0)
+            self.detected.setText("")
+            self.status.setText(f"Cannot import this file: {outcome}")
+        else:
+            self._show(outcome)
+        self.previewed.emit(outcome)
+
+    def _show(self, preview: Preview) -> None:
+        self.preview = preview
+        plan = preview.plan
+        script = plan.format == "sql"
+        self.detected.setText(f"Read as: {plan.describe()}")
+        for widget in (self.table_edit, self.new_table, self.existing_table):
+            widget.setEnabled(not script)
+        self.delimiter_box.setEnabled(plan.format in ("csv", "tsv"))
+        self.header_box.setEnabled(plan.format in ("csv", "tsv"))
+        self.one_transaction.setEnabled(script)
+        self.grid.clear()
+        self.grid.setColumnCount(len(preview.headings))
+        self.grid.setHorizontalHeaderLabels(preview.headings)
+        typed = 0 if script else 1  # a first row of type choices
+        self.grid.setRowCount(len(preview.rows) + typed)
+        if typed:
+            self.grid.setVerticalHeaderLabels(["type", *(str(n) for n in range(1, len(preview.rows) + 1))])
+            for index, column in enumerate(plan.columns):
+                box = self._combo(list(TYPES))
+                box.setCurrentText(column.type)
+                box.setObjectName(f"importType:{column.name}")
+                self.grid.setCellWidget(0, index, box)
+        for row, values in enumerate(preview.rows, start=typed):
+            for index, value in enumerate(values):
+                self.grid.setItem(row, index, QTableWidgetItem("NULL" if value is None else str(value)))
+        self.grid.resizeColumnsToContents()
+        self.import_button.setEnabled(not self.session.read_only)
+        self.status.setText(
+            f"{self.session.path.name} is open read-only: reopen it read-write to import into it."
+            if self.session.read_only
+            else "Check the preview and the column types, then Import."
+        )
+
+    def set_type(self, column: str, kind: str) -> None:
+        box = self.grid.findChild(QComboBox, f"importType:{column}")
+        if box is None:
+            raise KeyError(column)
+        box.setCurrentText(kind)
+
+    def plan(self) -> Plan:
+        """The previewed plan with the types chosen in the preview."""
+        assert self.preview is not None
+        plan = self.preview.plan
+        types = {}
+        for index, column in enumerate(plan.columns):
+            box = self.grid.cellWidget(0, index)
+            if isinstance(box, QComboBox):
+                types[column.name] = box.currentText()
+        return plan.with_types(types)
+
+    # Import ----------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.preview is None or self.running:
+            return
+        plan = self.plan()
+        table = None if plan.format == "sql" else self.table_edit.text().strip()
+        try:
+            self.job = self.session.import_file(
+                plan, table, append=self.existing_table.isChecked(), progress=self._show_progress
+            )
+        except PulseError as exc:
+            self.status.setText(f"Import failed: {exc}")
+            return
+        self.import_button.setEnabled(False)
+        self.cancel_button.setText("Cancel")
+        self.progress.setValue(0)
+        self.status.setText("Importing…")
+        spawn(self._run(self.job))
+
+    def _show_progress(self, progress: ImportProgress) -> None:
+        if progress.bytes_total:
+            self.progress.setValue(int(PROGRESS_STEPS * progress.bytes_done / progress.bytes_total))
+        unit = "statements" if self.preview is not None and self.preview.plan.format == "sql" else "rows"
+        self.status.setText(f"Importing: {progress.rows:,} {unit}…")
+
+    async def _run(self, job: Job[ImportResult]) -> None:
+        outcome: ImportResult | PulseError
+        try:
+            outcome = await job
+        except PulseError as exc:
+            outcome = exc
+        self.job = None
+        self.cancel_button.setText("Close")
+        self.import_button.setEnabled(True)
+        if isinstance(outcome, ImportResult):
+            self.progress.setValue(PROGRESS_STEPS)
+            self.status.setText(outcome.summary())
+            with contextlib.suppress(PulseError):  # the database closed meanwhile: nothing to refresh
+                await self.session.refresh_schema()  # the new table shows in the schema tree
+        elif isinstance(outcome, QueryInterrupted):
+            self.progress.setValue(0)
+            self.status.setText("Import cancelled: nothing was imported, the database is as it was.")
+        else:
+            self.status.setText(f"Import failed, nothing was imported: {outcome}")
+        self.finished_import.emit(outcome)
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText("Cancelling…")
+        else:
+            self.reject()
+
+    def done(self, result: int) -> None:
+        """Closing the dialog cancels a running import (rolled back)."""
+        if self.job is not None:
+            self.job.cancel()
+        super().done(result)

@@ -1,0 +1,145 @@
+"""File ▸ Import: the dialog previews as the choices change, imports as a job with progress, cancels with a
+rollback, and refuses a read-only open."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import apsw
+import pytest
+
+from desktop_app.core.errors import DatabaseReadOnly, QueryInterrupted
+from desktop_app.core.importer import ImportResult
+from desktop_app.core.importer import plan as plan_module
+from desktop_app.ui.import_dialog import ImportDialog
+
+from .conftest import open_in
+
+pytestmark = pytest.mark.gui
+
+
+def rows(path: Path, sql: str) -> list[tuple]:
+    connection = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+def make_dialog(qtbot, session, path: Path) -> tuple[ImportDialog, list]:
+    dialog = ImportDialog(session, path)
+    qtbot.addWidget(dialog)
+    previews: list = []
+    dialog.previewed.connect(previews.append)
+    qtbot.waitUntil(lambda: bool(previews), timeout=10_000)
+    return dialog, previews
+
+
+def finish(qtbot, dialog: ImportDialog) -> object:
+    outcomes: list = []
+    dialog.finished_import.connect(outcomes.append)
+    dialog.start()
+    qtbot.waitUntil(lambda: bool(outcomes), timeout=20_000)
+    return outcomes[0]
+
+
+def test_the_preview_follows_the_choices_and_the_types_chosen_are_created(
+    qtbot, open_session, db_path: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "prices.txt"
+    source.write_text("1;007;2,5\n2;010;3,5\n")
+    session = open_session(db_path)
+    dialog, previews = make_dialog(qtbot, session, source)
+    assert dialog.detected.text() == "Read as: CSV, semicolon-separated, no header, UTF-8"
+    assert [dialog.grid.horizontalHeaderItem(i).text() for i in range(3)] == ["column_1", "column_2", "column_3"]
+    assert dialog.grid.item(1, 1).text() == "007"
+    dialog.header_box.setCurrentText("First row is the header")
+    qtbot.waitUntil(lambda: len(previews) == 2 and dialog.grid.horizontalHeaderItem(1).text() == "007", timeout=10_000)
+    assert dialog.grid.rowCount() == 2  # the type row and one data row
+    dialog.header_box.setCurrentText("No header")
+    qtbot.waitUntil(lambda: len(previews) == 3, timeout=10_000)
+    dialog.set_type("column_1", "TEXT")
+    dialog.table_edit.setText("prices")
+    result = finish(qtbot, dialog)
+    assert isinstance(result, ImportResult) and result.rows == 2
+    assert dialog.progress.value() == dialog.progress.maximum()
+    assert "Imported 2 rows into the new table prices" in dialog.status.text()
+    assert rows(db_path, "SELECT column_1, typeof(column_1), column_2, column_3 FROM prices") == [
+        ("1", "text", "007", "2,5"), ("2", "text", "010", "3,5")
+    ]
+    qtbot.waitUntil(lambda: any(o.name == "prices" for o in session.schema), timeout=10_000)
+
+
+def test_a_bad_row_fails_naming_its_line_and_nothing_is_written(qtbot, open_session, db_path: Path, tmp_path: Path) -> None:
+    source = tmp_path / "bad.csv"
+    source.write_text("a,b\n1,2\n3\n")
+    session = open_session(db_path)
+    dialog, _ = make_dialog(qtbot, session, source)
+    outcome = finish(qtbot, dialog)
+    assert "Line 3: expected 2 fields, got 1" in str(outcome)
+    assert dialog.status.text().startswith("Import failed, nothing was imported")
+    assert rows(db_path, "SELECT count(*) FROM sqlite_schema WHERE name = 'bad'") == [(0,)]
+
+
+def test_cancel_while_importing_rolls_back(
+    qtbot, open_session, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan_module, "ROWS_PER_TICK", 100)
+    source = tmp_path / "many.csv"
+    source.write_text("n,label\n" + "".join(f"{i},row {i}\n" for i in range(200_000)))
+    session = open_session(db_path)
+    dialog, _ = make_dialog(qtbot, session, source)
+    before = hashlib.sha256(db_path.read_bytes()).hexdigest()
+    shown = dialog._show_progress
+
+    def cancel_at_first_progress(progress) -> None:  # the job is mid-file: 100 of 200,000 rows
+        shown(progress)
+        dialog.cancel()
+
+    dialog._show_progress = cancel_at_first_progress  # type: ignore[method-assign]
+    outcome = finish(qtbot, dialog)
+    assert isinstance(outcome, QueryInterrupted)
+    assert dialog.status.text() == "Import cancelled: nothing was imported, the database is as it was."
+    assert rows(db_path, "SELECT count(*) FROM sqlite_schema WHERE name = 'many'") == [(0,)]
+    assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before
+
+
+def test_an_sql_script_previews_its_statements_and_runs(qtbot, open_session, db_path: Path, tmp_path: Path) -> None:
+    source = tmp_path / "load.sql"
+    source.write_text("CREATE TABLE s(n);\n\nINSERT INTO s VALUES (1);\n")
+    session = open_session(db_path)
+    dialog, _ = make_dialog(qtbot, session, source)
+    assert [dialog.grid.item(1, 0).text(), dialog.grid.item(1, 1).text()] == ["3", "INSERT INTO s VALUES (1);"]
+    assert not dialog.table_edit.isEnabled()
+    result = finish(qtbot, dialog)
+    assert isinstance(result, ImportResult) and result.rows == 2
+    assert rows(db_path, "SELECT n FROM s") == [(1,)]
+
+
+def test_a_read_only_open_is_refused(qtbot, open_session, db_path: Path, tmp_path: Path) -> None:
+    source = tmp_path / "a.csv"
+    source.write_text("a\n1\n")
+    session = open_session(db_path, read_only=True)
+    dialog, _ = make_dialog(qtbot, session, source)
+    assert not dialog.import_button.isEnabled()
+    assert "open read-only" in dialog.status.text()
+    with pytest.raises(DatabaseReadOnly):
+        session.import_file(dialog.plan(), "a")
+
+
+def test_the_file_menu_opens_the_dialog_only_when_writable(qtbot, window, scripted, db_path: Path, tmp_path: Path) -> None:
+    source = tmp_path / "a.csv"
+    source.write_text("a\n1\n")
+    open_in(qtbot, window, db_path, read_only=True)
+    assert not window.import_actions["csv"].isEnabled()
+    window.close_database()
+    open_in(qtbot, window, db_path)
+    assert window.import_actions["csv"].isEnabled()
+    assert window.import_actions["sql"] in window.import_menu.actions()
+    scripted.paths.append(source)
+    window.import_actions["csv"].trigger()
+    dialog = window.findChild(ImportDialog)
+    assert dialog is not None and dialog.isVisible() and dialog.path == source
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+    dialog.reject()
