@@ -222,6 +222,8 @@ class ConsolePanel(QWidget):
         self.saved_menu.aboutToShow.connect(self._fill_saved_menu)
         self.saved_button = self._menu_button("Saved", "savedQueriesButton", self.saved_menu)
         self._fill_saved_menu()
+        self.file_menu.addSeparator()
+        self.file_menu.addMenu(self.saved_menu)
 
     def _menu_only(self, text: str, key: str, slot: Callable[[], object]) -> QAction:
         """An action whose key the focused editor handles itself: shown, never taken from the window."""
