@@ -145,6 +145,31 @@ def test_a_table_read_back_creates_the_same_table(db: apsw.Connection) -> None:
     assert read_table(db, ODD).columns[2].extra == "CONSTRAINT positive CHECK (qty > 0)"
 
 
+@pytest.mark.parametrize("sql", [
+    "CREATE TABLE [Order Details] ([OrderID] INTEGER NOT NULL, [UnitPrice] NUMERIC NOT NULL DEFAULT 0, "
+    "PRIMARY KEY (\"OrderID\",\"UnitPrice\"), CHECK ([UnitPrice]>=(0)), "
+    "FOREIGN KEY ([OrderID]) REFERENCES [Orders] ([OrderID]) ON DELETE NO ACTION ON UPDATE NO ACTION)",
+    "CREATE TABLE t (a INTEGER PRIMARY KEY ASC, b TEXT NOT NULL ON CONFLICT REPLACE, c NULL, "
+    "d DOUBLE PRECISION DEFAULT -1.5e3, e AS (a*2) VIRTUAL, f GENERATED ALWAYS AS (b||'x') STORED)",
+    "CREATE TABLE t (a, b, c, CONSTRAINT pk PRIMARY KEY (a), CONSTRAINT u UNIQUE (b, c) ON CONFLICT IGNORE)",
+    "CREATE TABLE IF NOT EXISTS main.\"x y\" (\"a\"\"b\" TEXT DEFAULT 'it''s, (ok)' CHECK (\"a\"\"b\" <> ''), "
+    "z INT REFERENCES \"x y\" ON DELETE SET DEFAULT NOT DEFERRABLE, w BLOB DEFAULT x'00ff')",
+    "CREATE TABLE t(a INTEGER CONSTRAINT k PRIMARY KEY, b TEXT CONSTRAINT nn NOT NULL DEFAULT (datetime('now')) COLLATE NOCASE)",
+    "create table t(a integer primary key autoincrement, b unique not null check(b>0) references t(a) match simple on update cascade)",
+    "CREATE TABLE t(-- a comment\n a INTEGER /* another */ PRIMARY KEY, b ANY) STRICT",
+])
+def test_definitions_as_people_write_them_read_back_to_the_same_table(sql: str) -> None:
+    def shape(connection: apsw.Connection) -> tuple:
+        name = str(connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite%'").fetchall()[0][0])
+        return tuple(rows(connection, f"SELECT * FROM pragma_{pragma}(?)", name)
+                     for pragma in ("table_xinfo", "foreign_key_list", "index_list"))
+
+    original, copy = apsw.Connection(":memory:"), apsw.Connection(":memory:")
+    original.execute(sql)
+    copy.execute(create_table_sql(parse_table(sql)))
+    assert shape(copy) == shape(original)
+
+
 # ALTER TABLE and the rebuild ------------------------------------------------------------------------------------
 def test_a_column_rename_carries_the_view_the_trigger_and_the_index(db: apsw.Connection) -> None:
     plan = run(db, lambda snap: plan_rename_column(snap, "b", "note", "remark"))
