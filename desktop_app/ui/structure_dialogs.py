@@ -40,7 +40,14 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import PulseError
 from desktop_app.core.structure.model import COMMON_TYPES, FK_ACTIONS, STRICT_TYPES, Column, Index, Table
 from desktop_app.core.structure.parse import parse_references, parse_table, references_text
-from desktop_app.core.structure.plan import Plan, Snapshot, plan_create_index, plan_create_table, plan_modify
+from desktop_app.core.structure.plan import (
+    NothingToChange,
+    Plan,
+    Snapshot,
+    plan_create_index,
+    plan_create_table,
+    plan_modify,
+)
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.sql_highlighter import SqlHighlighter
 
@@ -119,15 +126,20 @@ class StructureDialog(QDialog):
         spawn(self._preview(self._generation))
 
     async def _preview(self, generation: int) -> None:
+        plan: Plan | None = None
+        error = note = ""
         try:
             make = self.make_plan_maker()
-            plan: Plan | None = await self.session.browse(lambda _connection: make())
-            error = ""
+            plan = await self.session.browse(lambda _connection: make())
+        except NothingToChange as exc:  # not a mistake: the dialog was just opened
+            note = str(exc)
         except PulseError as exc:
-            plan, error = None, str(exc)
+            error = str(exc)
         if generation != self._generation:
             return
         self.show_plan(plan, error)
+        if note:
+            self.notes.setText(note)
 
     def make_plan_maker(self) -> Callable[[], Plan]:
         """Read the widgets now (GUI thread) and return what makes the plan from them (any thread)."""

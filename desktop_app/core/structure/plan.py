@@ -40,6 +40,11 @@ from desktop_app.core.structure.model import (
 )
 from desktop_app.core.structure.parse import parse_table
 
+
+class NothingToChange(StructureError):
+    """The wanted definition is the table's own: a Modify dialog that was just opened."""
+
+
 REBUILD_NO_UNDO = (
     "A table rebuild cannot be undone here: it replaces the table. Make a backup first (Tools ▸ Backup) if unsure."
 )
@@ -157,7 +162,7 @@ def plan_modify(snap: Snapshot, current: Table, wanted: Table) -> Plan:
         native += [f"ALTER TABLE {quote_name(wanted.name)} ADD COLUMN {_column_text(wanted, c)}" for c in added]
         back = [f"ALTER TABLE {quote_name(wanted.name)} DROP COLUMN {quote_name(c.name)}" for c in reversed(added)] + back
         if not native:
-            raise StructureError(f"Nothing to change in {current.name}.")
+            raise NothingToChange(f"{current.name} is as the definition says: nothing to change yet.")
         undo = Plan(f"Undo: {_describe(current, wanted)}", tuple(back))
         return _rehearsed(snap, Plan(_describe(current, wanted), tuple(native), undo=undo, schema_version=snap.version,
                                      views=snap.dependent_views(current.name)))

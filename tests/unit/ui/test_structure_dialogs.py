@@ -136,6 +136,8 @@ def test_modify_table_reorders_columns_with_a_confirmed_rebuild_and_the_view_sti
     trigger(menu, "Modify Table…")
     dialog = opened_dialog(qtbot, panel, TableDialog)
     assert [dialog.grid.item(r, NAME).text() for r in range(dialog.grid.rowCount())] == ["id", "device", "value"]
+    qtbot.waitUntil(lambda: "nothing to change yet" in dialog.notes.text(), timeout=5000)
+    assert dialog.error.text() == "" and not dialog.apply_button.isEnabled()
     dialog.grid.setCurrentCell(2, NAME)
     dialog.findChild(type(dialog.apply_button), "moveUp").click()
     wait_for_plan(qtbot, dialog, "INSERT INTO new_readings (id, value, device) SELECT id, value, device FROM readings")
