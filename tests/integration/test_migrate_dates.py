@@ -85,3 +85,16 @@ def test_the_cli_lists_a_column_left_as_text_with_its_first_bad_value(tmp_path: 
     assert [item["first"] for item in report["untranslated"] if item["name"] == "events.bad"] == ["'yesterday' at rowid 7"]
     text = run_cli("migrate", str(db), "--to", pg_url, "--schema", "again", "--convert-dates")
     assert "not translated: column events.bad: declared DATETIME but 2 values are not ISO-8601" in text.stdout
+
+
+def test_a_date_column_holding_a_number_or_an_impossible_day_stays_text_with_the_value_named(
+        tmp_path: Path, pg_url: str) -> None:
+    db = make(tmp_path / "odd.db", "CREATE TABLE t(id INTEGER PRIMARY KEY, stamp DATETIME, day DATE)",
+              ("INSERT INTO t VALUES (?, ?, ?)", [(1, 1700000000, "2024-02-29"), (2, "2024-01-01 10:00", "2023-02-29"),
+                                                  (3, None, "2024-03-01")]))
+    result = Migration(db, pg_url, convert_dates=True).run()
+    assert result.verified and result.tables[0].columns == {"id": "bigint", "stamp": "text", "day": "text"}
+    notes = {item["name"]: (item["values"], item["first"]) for item in result.untranslated}
+    assert notes == {"t.stamp": (1, "1700000000 at rowid 1"), "t.day": (1, "'2023-02-29' at rowid 2")}
+    assert query(pg_url, "SELECT stamp, day FROM t ORDER BY id") == [
+        ("1700000000", "2024-02-29"), ("2024-01-01 10:00", "2023-02-29"), (None, "2024-03-01")]
