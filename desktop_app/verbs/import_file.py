@@ -74,7 +74,6 @@ def run_import_verb(args: argparse.Namespace) -> int:
     created_db = not args.db.exists()
     database = create_database(args.db) if created_db else open_database(args.db, read_only=False)
     connection = database.connect_write()
-    connection.execute("PRAGMA cache_size = -65536")  # 64 MiB for this connection only: the file is not changed
     show = Progress(enabled=not args.json)
     try:
         result = run_import(connection, plan, table, append=args.append, progress=show)
