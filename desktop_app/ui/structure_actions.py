@@ -84,6 +84,7 @@ class StructureActions(QObject):
         self.undo_stack.clear()
         if self.dialog is not None:
             self.dialog.close()
+            self.dialog.deleteLater()
             self.dialog = None
         self.update_actions()
 
@@ -161,8 +162,9 @@ class StructureActions(QObject):
             self._show(IndexDialog(session, snap, table, self.parent_widget))
 
     def _show(self, dialog: StructureDialog) -> None:
-        if self.dialog is not None:
+        if self.dialog is not None:  # one at a time: the previous one goes (kept until now for its state)
             self.dialog.close()
+            self.dialog.deleteLater()
         self.dialog = dialog
         dialog.on_apply = self._confirm_and_run
         dialog.show()
@@ -170,6 +172,8 @@ class StructureActions(QObject):
     def rename(self, name: str) -> None:
         if self._writable() is None:
             return
+        if self.rename_dialog is not None:
+            self.rename_dialog.deleteLater()
         dialog = QInputDialog(self.parent_widget)
         dialog.setWindowTitle(f"Rename {name}")
         dialog.setLabelText(f"New name for the table {name} (views, triggers and foreign keys follow):")
