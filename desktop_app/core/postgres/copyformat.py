@@ -215,6 +215,9 @@ ENCODERS: dict[str, Callable[[object], bytes]] = {
 # The common Python class of each type's values: the generated fast loop packs those directly.
 _FAST_CLASS = {"INTEGER": "int", "REAL": "float", "TEXT": "str", "ANY": "str", "BLOB": "bytes", "BOOLEAN": "int",
                "DATE": "str", "TIMESTAMP": "str", "TIMESTAMPTZ": "str"}
+# The fast loops' date encoders, for values already known to be str: each distinct text packed once (a
+# table's dates repeat), its field bytes kept; a refused one is not kept, so it raises every time.
+_TEXT_ENCODERS = {kind: lru_cache(maxsize=65536)(ENCODERS[kind]) for kind in ("DATE", "TIMESTAMP", "TIMESTAMPTZ")}
 # Packed in the fast loop by calling their encoder (which may refuse).
 _CALLED = ("NUMERIC", "BOOLEAN", "DATE", "TIMESTAMP", "TIMESTAMPTZ")
 
@@ -251,7 +254,7 @@ class RowEncoder:
                     parts.append(f"{name}({', '.join(args)})")
                     fmt, args = ">", []
                 name = f"E{len(parts)}"
-                namespace[name] = ENCODERS[kind]
+                namespace[name] = _TEXT_ENCODERS.get(kind, ENCODERS[kind])
                 parts.append(f"{name}({value})")
                 continue
             if kind in ("INTEGER", "REAL"):
@@ -304,7 +307,7 @@ class RowEncoder:
             usual = f"{value}.__class__ in NUMBERS" if kind == "NUMERIC" else f"{value}.__class__ is {_FAST_CLASS[kind]}"
             checks.append(f"({value} is None or {usual})")
             if kind in _CALLED:
-                namespace[f"F_{value}"] = ENCODERS[kind]
+                namespace[f"F_{value}"] = _TEXT_ENCODERS.get(kind, ENCODERS[kind])
                 packed = f"F_{value}({value})"
             elif kind in ("INTEGER", "REAL"):
                 packed = f"{'BIGINT' if kind == 'INTEGER' else 'DOUBLE'}(8, {value})"
