@@ -26,6 +26,7 @@ FROM_ENDERS = frozenset({
     "WHERE", "GROUP", "ORDER", "LIMIT", "HAVING", "ON", "USING", "SET", "VALUES", "UNION", "EXCEPT",
     "INTERSECT", "WINDOW", "RETURNING", "SELECT",
 })
+WINDOW_CHARS = 3_000  # of a long script, the text either side of the cursor that is read
 PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 IDENTIFIER_TAIL = re.compile(r"[\w$]*\Z")
 TOKEN = re.compile(
@@ -222,7 +223,23 @@ def quote_if_needed(name: str) -> str:
 
 def complete(catalog: Catalog, text: str, position: int, *, forced: bool = True) -> Completion:
     """What to offer at `position` in `text`. `forced` (Ctrl+Space) offers even for an empty word; typing
-    offers after a dot, or after two characters of a word. Nothing inside a string or a comment."""
+    offers after a dot, or after two characters of a word. Nothing inside a string or a comment. Only the
+    lines around the cursor are read (WINDOW_CHARS each way), so a long script costs a keystroke no more."""
+    low, high = _window(text, position)
+    found = _complete(catalog, text[low:high], position - low, forced)
+    return Completion(found.start + low, found.prefix, found.items, found.qualifier) if low else found
+
+
+def _window(text: str, position: int) -> tuple[int, int]:
+    """Whole lines around `position`, about WINDOW_CHARS each way."""
+    if len(text) <= 2 * WINDOW_CHARS:
+        return 0, len(text)
+    low = text.rfind("\n", 0, max(0, position - WINDOW_CHARS)) + 1  # the start of a line: never mid-string
+    high = text.find("\n", min(len(text), position + WINDOW_CHARS))
+    return low, len(text) if high < 0 else high
+
+
+def _complete(catalog: Catalog, text: str, position: int, forced: bool) -> Completion:
     before = text[:position]
     prefix = IDENTIFIER_TAIL.search(before)
     assert prefix is not None  # the pattern matches the empty string
@@ -231,7 +248,7 @@ def complete(catalog: Catalog, text: str, position: int, *, forced: bool = True)
     statement, inside = statement_around(text, position)
     if inside or word[:1].isdigit():
         return Completion(start, word, [])
-    qualifier = _qualifier(before, start)
+    qualifier = _qualifier(statement, before, start)
     tables, aliases = tables_in_scope(statement)
     if qualifier is not None:
         table = aliases.get(qualifier.casefold(), qualifier)
@@ -255,15 +272,12 @@ def aliases_named(statement: list[Token], aliases: dict[str, str]) -> list[str]:
     return [spelled.get(alias, alias) for alias in aliases]
 
 
-def _qualifier(before: str, start: int) -> str | None:
+def _qualifier(statement: list[Token], before: str, start: int) -> str | None:
     """The name before `start` when the word follows a dot (`a.`, `"My Table".`), else None."""
     if start == 0 or before[start - 1] != ".":
         return None
-    head = before[: start - 1]
-    last = None
-    for token in tokens(head):
-        last = token
-    if last is None or last.end != len(head) or last.kind not in ("word", "quoted"):
+    last = next((token for token in statement if token.end == start - 1), None)
+    if last is None or last.kind not in ("word", "quoted"):
         return None
     return last.name
 

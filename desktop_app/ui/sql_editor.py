@@ -14,7 +14,7 @@ from PySide6.QtCore import QEvent, QStringListModel, Qt, Signal
 from PySide6.QtGui import QFontDatabase, QKeyEvent, QKeySequence, QTextCursor
 from PySide6.QtWidgets import QAbstractItemView, QCompleter, QPlainTextEdit, QWidget
 
-from desktop_app.core.completion import Catalog, Completion, complete
+from desktop_app.core.completion import WINDOW_CHARS, Catalog, Completion, complete
 from desktop_app.ui.sql_highlighter import SqlHighlighter
 
 POPUP_KEYS = frozenset({Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab, Qt.Key.Key_Backtab, Qt.Key.Key_Escape})
@@ -94,8 +94,9 @@ class SqlEditor(QPlainTextEdit):
     # Completion ---------------------------------------------------------------------------------------------
     def show_completions(self, *, forced: bool = True) -> Completion:
         """Open (or refresh) the popup for the word at the cursor; it closes when there is nothing to offer."""
-        cursor = self.textCursor()
-        completion = complete(self._catalog(), self.toPlainText(), cursor.position(), forced=forced)
+        text, position, offset = self._text_around_cursor()
+        found = complete(self._catalog(), text, position, forced=forced)
+        completion = Completion(found.start + offset, found.prefix, found.items, found.qualifier)
         self._completion = completion
         popup = self._popup()
         if not completion.items:
@@ -109,6 +110,26 @@ class SqlEditor(QPlainTextEdit):
         popup.setCurrentIndex(self._model.index(0, 0))
         self.completion_shown.emit(completion)
         return completion
+
+    def _text_around_cursor(self) -> tuple[str, int, int]:
+        """The lines around the cursor (about WINDOW_CHARS each way; a long script is not copied whole on
+        each keystroke), the cursor's position in them, and where they start in the document."""
+        here = self.textCursor()
+        first = last = here.block()
+        before = here.positionInBlock()
+        while before < WINDOW_CHARS and first.previous().isValid():
+            first = first.previous()
+            before += first.length()
+        after = last.length() - here.positionInBlock()
+        while after < WINDOW_CHARS and last.next().isValid():
+            last = last.next()
+            after += last.length()
+        lines = [first.text()]
+        block = first
+        while block != last:
+            block = block.next()
+            lines.append(block.text())
+        return "\n".join(lines), here.position() - first.position(), first.position()
 
     def accept_completion(self, text: str) -> None:
         """Put `text` in place of the word being typed."""

@@ -88,3 +88,15 @@ def test_a_view_that_no_longer_compiles_does_not_hide_the_others(tmp_path: Path)
     connection.close()
     assert catalog.tables["w"] == ("a", "b")
     assert catalog.tables["v"] == ()
+
+
+def test_in_a_long_script_only_the_lines_around_the_cursor_are_read(catalog: Catalog) -> None:
+    filler = "".join(f"INSERT INTO Track(Name) VALUES ('song {n}');\n" for n in range(20_000))  # ~900 KB
+    text = filler + "SELECT t.Na FROM Track t;\n" + filler
+    position = len(filler) + len("SELECT t.Na")
+    found = complete(catalog, text, position, forced=False)
+    assert found.items == ["Name"] and text[found.start : position] == "Na"
+    long_line = "SELECT 'x" + " y" * 10_000 + " Ti"  # one line longer than the window: read whole
+    assert complete(catalog, long_line, len(long_line), forced=False).items == []  # inside the string
+    closed = long_line.replace("'x", "'x'")
+    assert "time" in complete(catalog, closed, len(closed), forced=False).items
