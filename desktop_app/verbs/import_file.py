@@ -79,7 +79,8 @@ def run_import_verb(args: argparse.Namespace) -> int:
         result = run_import(connection, plan, table, append=args.append, progress=show)
     except KeyboardInterrupt:
         show.clear()
-        print("sqlite-pulse: import interrupted: nothing was imported.", file=sys.stderr)
+        made = f" ({args.db} was created and stays, empty)" if created_db else ""
+        print(f"sqlite-pulse: import interrupted: nothing was imported{made}.", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         connection.close()
