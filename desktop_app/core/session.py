@@ -771,10 +771,13 @@ class Session:
         return self._start_job("foreign_key_check", work, progress=progress)
 
     # The console's Execute file: a .sql file statement by statement on the one writer ----------------------
-    def run_sql_file(self, path: Path, *, progress: Callable[[ScriptProgress], None] | None = None) -> Job[ScriptResult]:
-        """Run the file at `path` (read on the write thread as it runs) in one transaction on the one write
-        connection; `progress(ScriptProgress)` on the loop thread. The first error (ScriptError, naming its
-        line) or `job.cancel()` rolls the whole file back. Refused on a read-only open."""
+    def run_sql_file(
+        self, path: Path, *, one_transaction: bool = True, progress: Callable[[ScriptProgress], None] | None = None
+    ) -> Job[ScriptResult]:
+        """Run the file at `path` (read on the write thread as it runs) on the one write connection;
+        `progress(ScriptProgress)` on the loop thread. In one transaction, the first error (ScriptError, naming
+        its line) or `job.cancel()` rolls the whole file back; otherwise it runs as written and what it
+        committed stays. Refused on a read-only open."""
         from desktop_app.core.sql_files import refuse_database_files  # noqa: PLC0415 (loaded with the first file)
         from desktop_app.core.sql_script import run_script_file  # noqa: PLC0415
 
@@ -783,7 +786,9 @@ class Session:
         refuse_database_files(path, self.path)
 
         def work(job: Job[ScriptResult], connection: apsw.Connection) -> ScriptResult:
-            return run_script_file(connection, path, progress=job.report, cancelled=job.cancel_event.is_set)
+            return run_script_file(
+                connection, path, one_transaction=one_transaction, progress=job.report, cancelled=job.cancel_event.is_set
+            )
 
         return self._writer_worker().submit(
             "sql_file", lambda job: self._on_writer(job, self._own_job(work)), progress=progress

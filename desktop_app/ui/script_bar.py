@@ -35,6 +35,7 @@ class ScriptBar(QWidget):
         self.setObjectName("scriptBar")
         self.job: Job[ScriptResult] | None = None
         self.path: Path | None = None
+        self.one_transaction = True
         self.last_progress: ScriptProgress | None = None
         self._started = 0.0
         self.progress = QProgressBar()
@@ -58,16 +59,17 @@ class ScriptBar(QWidget):
     def running(self) -> bool:
         return self.job is not None
 
-    def start(self, session: Session, path: Path) -> asyncio.Task | None:
-        """Run the file at `path`; `finished` or `failed` follows."""
+    def start(self, session: Session, path: Path, *, one_transaction: bool = True) -> asyncio.Task | None:
+        """Run the file at `path` (in one transaction, or as written); `finished` or `failed` follows."""
         if self.job is not None:
             self.failed.emit(PulseError("A file is still running: stop it first."))
             return None
         self.path = path
+        self.one_transaction = one_transaction
         self.last_progress = None
         self._started = time.monotonic()
         try:
-            self.job = session.run_sql_file(path, progress=self._progress)
+            self.job = session.run_sql_file(path, one_transaction=one_transaction, progress=self._progress)
         except PulseError as error:
             self.failed.emit(error)
             return None
@@ -111,10 +113,16 @@ class ScriptBar(QWidget):
     def describe_result(self, result: ScriptResult) -> str:
         name = self.path.name if self.path else "The file"
         changed = f", {result.changes:,} rows changed" if result.changes else ""
-        return f"{name}: {result.statements:,} statements ran in {result.seconds:.1f} s{changed} (one transaction, committed)."
+        how = "one transaction, committed" if result.one_transaction else "as written"
+        return f"{name}: {result.statements:,} statements ran in {result.seconds:.1f} s{changed} ({how})."
 
     def describe_failure(self, error: PulseError) -> str:
+        """What happened, and whether anything the file did before was kept."""
         name = self.path.name if self.path else "The file"
-        if isinstance(error, QueryInterrupted):
-            return f"{name} was stopped: its transaction was rolled back, nothing of it was kept."
-        return f"{name} stopped at an error; nothing of the file was kept (one transaction, rolled back). {error}"
+        stopped = "was stopped" if isinstance(error, QueryInterrupted) else "stopped at an error"
+        if self.one_transaction:
+            kept = "nothing of the file was kept (one transaction, rolled back)"
+        else:
+            kept = "what the statements before it committed was kept (it ran as written; an open transaction was rolled back)"
+        detail = "" if isinstance(error, QueryInterrupted) else f" {error}"
+        return f"{name} {stopped}; {kept}.{detail}"

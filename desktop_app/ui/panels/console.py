@@ -207,9 +207,16 @@ class ConsolePanel(QWidget):
         self.execute_file_action = QAction("Execute SQL File…", self)
         self.execute_file_action.setToolTip("Run a .sql file statement by statement, in one transaction")
         self.execute_file_action.triggered.connect(self.ask_execute_file)
+        self.one_transaction_action = QAction("Execute in One Transaction", self)
+        self.one_transaction_action.setCheckable(True)
+        self.one_transaction_action.setChecked(True)
+        self.one_transaction_action.setToolTip(
+            "On: a failing statement leaves the database as it was. Off: the file runs as written, what it commits stays"
+        )
         self.file_menu = QMenu("&Query", self)
         for action in (self.new_tab_action, self.close_tab_action, self.complete_action, None, self.open_file_action,
-                       self.save_action, self.save_as_action, None, self.execute_file_action):
+                       self.save_action, self.save_as_action, None, self.execute_file_action,
+                       self.one_transaction_action):
             if action is None:
                 self.file_menu.addSeparator()
             else:
@@ -668,8 +675,9 @@ class ConsolePanel(QWidget):
         self.dialogs.ask_open_path("Execute SQL file", lambda path: self.execute_file(path), file_filter=SQL_FILTER)
 
     def execute_file(self, path: Path, *, confirm: bool = True) -> None:
-        """Run the .sql file at `path` on the session's one write connection, in one transaction, with a
-        progress bar and Stop; the first error names its line and nothing of the file is kept."""
+        """Run the .sql file at `path` on the session's one write connection, with a progress bar and Stop;
+        the first error names its line. In one transaction (the default) nothing of the file is kept then;
+        run as written, what it committed before stays."""
         session = self._session
         if session is None:
             self.tab.error_label.setText("Open a database first.")
@@ -680,17 +688,20 @@ class ConsolePanel(QWidget):
             self._show_script_error(str(error), error)
             return
 
+        one_transaction = self.one_transaction_action.isChecked()
+
         def start() -> None:
             if session is self._session:
-                self.script_bar.start(session, path)
+                self.script_bar.start(session, path, one_transaction=one_transaction)
                 self._update_buttons()
 
         if confirm:
+            how = (
+                "It runs in one transaction: if a statement fails, nothing of the file is kept."
+                if one_transaction else "It runs as written: what it commits before a failing statement stays."
+            )
             self.dialogs.confirm(
-                "Execute SQL file",
-                f"Run every statement of {path.name} on {session.path.name}? It runs in one transaction: "
-                "if a statement fails, nothing of the file is kept.",
-                start,
+                "Execute SQL file", f"Run every statement of {path.name} on {session.path.name}? {how}", start,
                 accept_label="Run",
             )
         else:

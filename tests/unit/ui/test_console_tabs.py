@@ -193,6 +193,17 @@ def test_execute_file_stops_at_the_failing_line_and_keeps_nothing(qtbot, console
     assert not console.script_bar.isVisible()
 
 
+def test_execute_file_as_written_keeps_what_ran_before_the_error(qtbot, console: ConsolePanel, db_path: Path, tmp_path: Path) -> None:
+    script = tmp_path / "load.sql"
+    script.write_text("CREATE TABLE extra(name TEXT);\nINSERT INTO extra VALUES ('a');\nINSERT INTO nope VALUES (1);\n")
+    console.one_transaction_action.setChecked(False)
+    with qtbot.waitSignal(console.script_failed, timeout=10_000):
+        console.execute_file(script, confirm=False)
+    text = console.error_label.text()
+    assert "Line 3" in text and "before it committed was kept" in text
+    assert count(db_path, "SELECT count(*) FROM extra") == 1
+
+
 def test_execute_file_runs_every_statement_with_progress(qtbot, console: ConsolePanel, db_path: Path, tmp_path: Path) -> None:
     script = tmp_path / "load.sql"
     script.write_text("".join(f"INSERT INTO readings(device, value) VALUES ('x{i}', {i});\n" for i in range(300)))
