@@ -607,12 +607,13 @@ class Session:
         schema: str | None = None,
         password: str | None = None,
         progress: Callable[[str, int, int], None] | None = None,
+        convert_dates: bool = False,
     ) -> Job[MigrateResult]:
         """Copy every table into PostgreSQL from one snapshot (core/postgres/migrate.py); `progress(table,
         done, total)` on the loop thread; a cancel rolls back the table being copied."""
         from desktop_app.core.postgres.migrate import Migration  # noqa: PLC0415 (psycopg loads only when asked)
 
-        migration = Migration(self.path, url, schema=schema, password=password)
+        migration = Migration(self.path, url, schema=schema, password=password, convert_dates=convert_dates)
         return self._one_off("migrate", migration.run_job, progress=progress)
 
     def analyze_space(self, progress: Callable[[int, int], None] | None = None) -> Job[SpaceReport]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -55,6 +56,9 @@ class CopyToPostgresDialog(QDialog):
         self.password_edit.setPlaceholderText("optional: PGPASSWORD or ~/.pgpass also work")
         self.schema_edit = QLineEdit()
         self.schema_edit.setPlaceholderText("default schema")
+        self.convert_dates_box = QCheckBox("DATE / DATETIME / TIMESTAMP columns of ISO-8601 text become date or timestamp")
+        self.convert_dates_box.setToolTip("Off: dates are copied as their exact text. A column with a value that is "
+                                          "not ISO-8601 stays text and is listed.")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.status = QLabel(f"Copies every table of {self.source.name}, verifies the counts; resumable.")
@@ -67,6 +71,7 @@ class CopyToPostgresDialog(QDialog):
         form.addRow("PostgreSQL URL", self.url_edit)
         form.addRow("Password", self.password_edit)
         form.addRow("Schema", self.schema_edit)
+        form.addRow("Dates", self.convert_dates_box)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.progress)
@@ -89,12 +94,14 @@ class CopyToPostgresDialog(QDialog):
             self.status.setText("Put the password in the Password field (or PGPASSWORD, ~/.pgpass), not in the URL.")
             return
         schema, password = self.schema_edit.text().strip() or None, self.password_edit.text() or None
+        dates = self.convert_dates_box.isChecked()
         try:
             if self.session is not None:
-                self.job = self.session.copy_to_postgres(url, schema=schema, password=password, progress=self._show_progress)
+                self.job = self.session.copy_to_postgres(url, schema=schema, password=password,
+                                                         progress=self._show_progress, convert_dates=dates)
             else:
                 self._worker = Worker("pulse-migrate")
-                migration = Migration(self.source, url, schema=schema, password=password)
+                migration = Migration(self.source, url, schema=schema, password=password, convert_dates=dates)
                 self.job = self._worker.submit("migrate", migration.run_job, progress=self._show_progress)
                 self._worker.stop()  # its thread ends with this one job
         except PulseError as exc:

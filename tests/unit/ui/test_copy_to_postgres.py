@@ -74,3 +74,33 @@ def test_a_failed_table_is_reported_as_not_copied_not_as_verified(qtbot, qloop, 
     assert "1 table(s) FAILED: bad (not copied); the counts of the 1 other table(s) are verified" in first
     assert "counts verified" not in first
     assert rest[0].startswith("Failed: bad — column v, rowid 1: the text is not valid UTF-8")
+
+
+def test_the_dates_box_converts_iso_dates_through_the_windows_session(qtbot, qloop, window, tmp_path: Path,
+                                                                       pg_url: str) -> None:
+    import apsw
+
+    source = tmp_path / "dated.db"
+    connection = apsw.Connection(str(source))
+    connection.execute("CREATE TABLE visits(id INTEGER PRIMARY KEY, day DATE, at DATETIME);"
+                       "INSERT INTO visits(day, at) VALUES ('2024-02-29', '2024-02-29 10:11:12.5'), (NULL, NULL)")
+    connection.close()
+    open_in(qtbot, window, source)
+    dialog = window.ask_copy_to_postgres()
+    assert dialog is not None and dialog.session is not None and not dialog.convert_dates_box.isChecked()
+    outcomes: list = []
+    dialog.finished_copy.connect(outcomes.append)
+    dialog.url_edit.setText(pg_url)
+    dialog.convert_dates_box.setChecked(True)
+
+    async def scenario():
+        dialog.start()
+        await wait_for(lambda: bool(outcomes), 30)
+        dialog.close()
+
+    resolve(qtbot, scenario(), timeout=60_000)
+    assert isinstance(outcomes[0], MigrateResult), outcomes[0]
+    with psycopg.connect(pg_url) as pg:
+        assert pg.execute("SELECT pg_typeof(day)::text, pg_typeof(at)::text, day::text, at::text FROM visits "
+                          "WHERE id = 1").fetchone() == ("date", "timestamp without time zone", "2024-02-29",
+                                                          "2024-02-29 10:11:12.5")
