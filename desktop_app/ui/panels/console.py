@@ -1,10 +1,10 @@
 """Query console: tabs of SQL (each its own editor, results, plan and bytecode), run, cancel, files, saved queries.
 
 The panel holds what the tabs share: the open session, the buttons (they act on the current tab), Allow
-writes, the history, the completion catalog and the menus (File: new/close tab, open/save .sql files,
-Execute file…; Saved: queries saved by name). One tab's work is `console_tab.QueryTab`; the .sql files are
-read and written off the GUI thread. The open tabs and the saved queries are kept per database in the app's
-settings (never in the database file) and come back when the file is opened again.
+writes, the history, the completion catalog and the Query menu (tabs; .sql files and Execute SQL File… in
+console_files.py; queries saved by name in console_saved.py). One tab's work is `console_tab.QueryTab`.
+The open tabs are kept per database in the app's settings (never in the database file) and come back
+when the file is opened again.
 
 The completion catalog (tables, their columns, functions) is read on the session's browse thread when the
 file opens and whenever its schema changes; the editor completes from it without asking the database.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence
@@ -35,17 +34,18 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.completion import Catalog, read_catalog
-from desktop_app.core.errors import DatabaseReadOnly, PulseError
+from desktop_app.core.errors import PulseError
 from desktop_app.core.query import PlanNode, QueryResult, SchemaObject
-from desktop_app.core.saved_queries import ConsoleState, SavedQuery, renamed, with_query, without_query
+from desktop_app.core.saved_queries import ConsoleState
 from desktop_app.core.session import Session
-from desktop_app.core.sql_files import read_sql_file, write_sql_file
 from desktop_app.core.workspace import Workspace
 from desktop_app.ui import theme
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 from desktop_app.ui.models.result_model import ResultModel
 from desktop_app.ui.panels import follow_workspace
+from desktop_app.ui.panels.console_files import ConsoleFiles, console_shortcut
+from desktop_app.ui.panels.console_saved import SavedQueriesMenu
 from desktop_app.ui.panels.console_tab import (
     PLACEHOLDER_SQL,
     TAB_BYTECODE,
@@ -55,16 +55,11 @@ from desktop_app.ui.panels.console_tab import (
     ShownResult,
     count_nodes,
 )
-from desktop_app.ui.script_bar import ScriptBar
 from desktop_app.ui.settings import AppSettings
 from desktop_app.ui.sql_editor import SqlEditor
 
-if TYPE_CHECKING:
-    from desktop_app.core.sql_script import ScriptResult
-
 __all__ = ["PLACEHOLDER_SQL", "TAB_BYTECODE", "TAB_PLAN", "TAB_RESULTS", "ConsolePanel", "count_nodes"]
 
-SQL_FILTER = "SQL files (*.sql);;All files (*)"
 SAVE_STATE_AFTER_MS = 1000  # typing is kept in the settings a second after it pauses
 
 
@@ -77,10 +72,6 @@ class ConsolePanel(QWidget):
     chart_requested = Signal(str)  # the statement, to become a query series
     exported = Signal(object)  # Path
     catalog_loaded = Signal(object)  # Catalog
-    file_saved = Signal(object)  # Path
-    file_opened = Signal(object)  # Path
-    script_finished = Signal(object)  # ScriptResult
-    script_failed = Signal(object)  # PulseError
 
     def __init__(
         self,
@@ -119,7 +110,8 @@ class ConsolePanel(QWidget):
         self.history.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.history.setToolTip("Statements run before (kept across sessions)")
 
-        self.run_action = self._shortcut("Run", ["Ctrl+Return", "Ctrl+Enter"], lambda: self.run())
+        self.run_action = console_shortcut(self, QAction("Run", self), "Ctrl+Return", "Ctrl+Enter")
+        self.run_action.triggered.connect(lambda: self.run())
         self.cancel_action = QAction("Cancel query", self)
         # Escape anywhere in the window cancels: the action is enabled only while a statement runs, so
         # Escape keeps its other meanings the rest of the time.
@@ -150,10 +142,13 @@ class ConsolePanel(QWidget):
         new_tab_button.clicked.connect(lambda: self.new_tab())
         self.query_tabs.setCornerWidget(new_tab_button, Qt.Corner.TopRightCorner)
 
-        self.script_bar = ScriptBar()
-        self.script_bar.finished.connect(self._script_finished)
-        self.script_bar.failed.connect(self._script_failed)
-
+        self.files = ConsoleFiles(self, dialogs)
+        self.saved_menu = SavedQueriesMenu(
+            settings, dialogs, database=lambda: self._session.path if self._session is not None else None,
+            current=lambda: (self.tab.name, self.statement_text().strip()),
+            open_query=lambda query: self.new_tab(query.sql, title=query.name),
+            say=self._say, parent=self,
+        )
         self._build_menus()
 
         buttons = QHBoxLayout()
@@ -171,7 +166,7 @@ class ConsolePanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(buttons)
         layout.addWidget(self.query_tabs, 1)
-        layout.addWidget(self.script_bar)
+        layout.addWidget(self.files.script_bar)
 
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -185,52 +180,25 @@ class ConsolePanel(QWidget):
         if workspace is not None:  # each file the workspace opens (or closes) arrives here by itself
             follow_workspace(self, workspace, self.set_session, self._let_go)
 
-    def _shortcut(self, text: str, keys: list[str], slot: Callable[[], object]) -> QAction:
-        """An action whose keys work anywhere inside the console."""
-        action = QAction(text, self)
-        action.setShortcuts([QKeySequence(key) for key in keys])
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        action.triggered.connect(lambda _checked=False: slot())
-        self.addAction(action)
-        return action
-
     def _build_menus(self) -> None:
-        self.new_tab_action = self._shortcut("New Tab", ["Ctrl+T"], lambda: self.new_tab())
+        self.new_tab_action = console_shortcut(self, QAction("New Tab", self), "Ctrl+T")
+        self.new_tab_action.triggered.connect(lambda: self.new_tab())
         # Ctrl+W and Ctrl+Space are the editor's own keys (sql_editor.py: the window's Ctrl+W closes the
         # database elsewhere); these actions show them in the menu and the shortcut list.
         self.close_tab_action = self._menu_only("Close Tab", "Ctrl+W", lambda: self.close_tab())
         self.complete_action = self._menu_only("Complete Name", "Ctrl+Space", lambda: self.editor.show_completions())
-        self.open_file_action = QAction("Open SQL File…", self)
-        self.open_file_action.triggered.connect(self.ask_open_file)
-        self.save_action = self._shortcut("Save", ["Ctrl+S"], lambda: self.save())
-        self.save_as_action = self._shortcut("Save As…", ["Ctrl+Shift+S"], lambda: self.save_as())
-        self.execute_file_action = QAction("Execute SQL File…", self)
-        self.execute_file_action.setToolTip("Run a .sql file statement by statement, in one transaction")
-        self.execute_file_action.triggered.connect(self.ask_execute_file)
-        self.one_transaction_action = QAction("Execute in One Transaction", self)
-        self.one_transaction_action.setCheckable(True)
-        self.one_transaction_action.setChecked(True)
-        self.one_transaction_action.setToolTip(
-            "On: a failing statement leaves the database as it was. Off: the file runs as written, what it commits stays"
-        )
+        files = self.files
         self.file_menu = QMenu("&Query", self)
-        for action in (self.new_tab_action, self.close_tab_action, self.complete_action, None, self.open_file_action,
-                       self.save_action, self.save_as_action, None, self.execute_file_action,
-                       self.one_transaction_action):
+        for action in (self.new_tab_action, self.close_tab_action, self.complete_action, None, files.open_action,
+                       files.save_action, files.save_as_action, None, files.execute_action,
+                       files.one_transaction_action, None):
             if action is None:
                 self.file_menu.addSeparator()
             else:
                 self.file_menu.addAction(action)
-        self.file_button = self._menu_button("File", "fileMenuButton", self.file_menu)
-
-        self.save_query_action = QAction("Save Query As…", self)
-        self.save_query_action.triggered.connect(self.ask_save_query)
-        self.saved_menu = QMenu("&Saved Queries", self)
-        self.saved_menu.aboutToShow.connect(self._fill_saved_menu)
-        self.saved_button = self._menu_button("Saved", "savedQueriesButton", self.saved_menu)
-        self._fill_saved_menu()
-        self.file_menu.addSeparator()
         self.file_menu.addMenu(self.saved_menu)
+        self.file_button = self._menu_button("File", "fileMenuButton", self.file_menu)
+        self.saved_button = self._menu_button("Saved", "savedQueriesButton", self.saved_menu)
 
     def _menu_only(self, text: str, key: str, slot: Callable[[], object]) -> QAction:
         """An action whose key the focused editor handles itself: shown, never taken from the window."""
@@ -323,6 +291,13 @@ class ConsolePanel(QWidget):
     @property
     def busy(self) -> bool:
         return self.tab.busy
+
+    @property
+    def session(self) -> Session | None:
+        return self._session
+
+    def _say(self, text: str) -> None:
+        self.tab.status_label.setText(text)
 
     def current_result(self) -> ShownResult | None:
         """The active tab's result (columns and the rows its grid holds), or None before a run."""
@@ -478,7 +453,7 @@ class ConsolePanel(QWidget):
             self.save_state()
             previous.events.schema_changed.disconnect(self._on_schema)
         self._session = session
-        self.script_bar.cancel()
+        self.files.script_bar.cancel()
         if self._catalog_task is not None:
             self._catalog_task.cancel()
         self.catalog = Catalog()
@@ -533,13 +508,8 @@ class ConsolePanel(QWidget):
         self.chart_button.setEnabled(self._session is not None)
         self.cancel_button.setEnabled(busy)
         self.cancel_action.setEnabled(busy)
-        self.save_query_action.setEnabled(self._session is not None)
-        writable = self._session is not None and not self._session.read_only
-        self.execute_file_action.setEnabled(writable and not self.script_bar.running)
-        self.execute_file_action.setToolTip(
-            "Run a .sql file statement by statement, in one transaction" if writable or self._session is None
-            else "This database is open read-only: reopen it read-write to run a script"
-        )
+        self.saved_menu.save_action.setEnabled(self._session is not None)
+        self.files.update_actions()
 
     # History ----------------------------------------------------------------------------------------------
     def _load_history(self) -> None:
@@ -557,167 +527,3 @@ class ConsolePanel(QWidget):
         if sql:
             self.editor.setPlainText(sql)
             self.editor.setFocus()
-
-    # Saved queries ----------------------------------------------------------------------------------------
-    def saved_queries(self) -> list[SavedQuery]:
-        return self._settings.saved_queries_for(self._session.path) if self._session is not None else []
-
-    def _set_saved(self, queries: list[SavedQuery]) -> None:
-        if self._session is not None:
-            self._settings.set_saved_queries_for(self._session.path, queries)
-
-    def ask_save_query(self) -> None:
-        if self._session is None:
-            self.tab.status_label.setText("Open a database first: saved queries are kept per database.")
-            return
-        sql = self.statement_text().strip()
-        self.dialogs.ask_text("Save query as", "Name:", lambda name: self.save_query(name, sql), text=self.tab.name)
-
-    def save_query(self, name: str, sql: str) -> None:
-        """Keep `sql` under `name` for this database (replacing a query of that name)."""
-        if self._session is None or not name.strip() or not sql.strip():
-            return
-        self._set_saved(with_query(self.saved_queries(), SavedQuery(name.strip(), sql)))
-        self.tab.status_label.setText(f"Saved as “{name.strip()}”.")
-
-    def open_saved_query(self, name: str) -> QueryTab | None:
-        query = next((item for item in self.saved_queries() if item.name == name), None)
-        return None if query is None else self.new_tab(query.sql, title=query.name)
-
-    def delete_saved_query(self, name: str) -> None:
-        self._set_saved(without_query(self.saved_queries(), name))
-
-    def rename_saved_query(self, old: str, new: str) -> None:
-        if new.strip():
-            self._set_saved(renamed(self.saved_queries(), old, new.strip()))
-
-    def _fill_saved_menu(self) -> None:
-        menu = self.saved_menu
-        menu.clear()
-        menu.addAction(self.save_query_action)
-        queries = self.saved_queries()
-        if not queries:
-            return
-        menu.addSeparator()
-        rename_menu = QMenu("Rename", menu)
-        delete_menu = QMenu("Delete", menu)
-        for query in queries:
-            name = query.name
-            menu.addAction(name).triggered.connect(lambda _=False, name=name: self.open_saved_query(name))
-            rename_menu.addAction(name).triggered.connect(lambda _=False, name=name: self._ask_rename_saved(name))
-            delete_menu.addAction(name).triggered.connect(lambda _=False, name=name: self._ask_delete_saved(name))
-        menu.addSeparator()
-        menu.addMenu(rename_menu)
-        menu.addMenu(delete_menu)
-
-    def _ask_rename_saved(self, name: str) -> None:
-        self.dialogs.ask_text("Rename saved query", "Name:", lambda new: self.rename_saved_query(name, new), text=name)
-
-    def _ask_delete_saved(self, name: str) -> None:
-        self.dialogs.confirm(
-            "Delete saved query", f"Delete the saved query “{name}”?", lambda: self.delete_saved_query(name),
-            accept_label="Delete",
-        )
-
-    # .sql files (read and written off the GUI thread) -----------------------------------------------------
-    def _database_path(self) -> Path | None:
-        return self._session.path if self._session is not None else None
-
-    def ask_open_file(self) -> None:
-        self.dialogs.ask_open_path("Open SQL file", lambda path: self.open_file(path), file_filter=SQL_FILTER)
-
-    def open_file(self, path: Path) -> asyncio.Task:
-        """Open `path` in a tab of its own (the current one when it is empty and unnamed)."""
-
-        async def load() -> None:
-            try:
-                text = await asyncio.to_thread(read_sql_file, path, database=self._database_path())
-            except PulseError as error:
-                self.tab.error_label.setText(str(error))
-                self.tab.error_label.show()
-                return
-            self.new_tab().attach_file(path, text)
-            self.file_opened.emit(path)
-
-        return spawn(load())
-
-    def save(self, tab: QueryTab | None = None) -> asyncio.Task | None:
-        """Save the tab to its file (Save As… when it has none)."""
-        tab = tab or self.tab
-        if tab.file is None:
-            self.save_as(tab)
-            return None
-        return self._write(tab, tab.file)
-
-    def save_as(self, tab: QueryTab | None = None) -> None:
-        target = tab or self.tab
-        suggested = target.file.name if target.file else f"{target.name}.sql"
-        self.dialogs.ask_save_path("Save SQL file", lambda path: self._write(target, path), suggested=suggested, file_filter=SQL_FILTER)
-
-    def _write(self, tab: QueryTab, path: Path) -> asyncio.Task:
-        text = tab.editor.toPlainText()
-
-        async def write() -> None:
-            try:
-                await asyncio.to_thread(write_sql_file, path, text, database=self._database_path())
-            except PulseError as error:
-                tab.error_label.setText(str(error))
-                tab.error_label.show()
-                return
-            tab.attach_file(path, text)
-            tab.status_label.setText(f"Saved {path}.")
-            self.file_saved.emit(path)
-
-        return spawn(write())
-
-    # Execute file -----------------------------------------------------------------------------------------
-    def ask_execute_file(self) -> None:
-        self.dialogs.ask_open_path("Execute SQL file", lambda path: self.execute_file(path), file_filter=SQL_FILTER)
-
-    def execute_file(self, path: Path, *, confirm: bool = True) -> None:
-        """Run the .sql file at `path` on the session's one write connection, with a progress bar and Stop;
-        the first error names its line. In one transaction (the default) nothing of the file is kept then;
-        run as written, what it committed before stays."""
-        session = self._session
-        if session is None:
-            self.tab.error_label.setText("Open a database first.")
-            self.tab.error_label.show()
-            return
-        if session.read_only:
-            error = DatabaseReadOnly(f"{session.path.name} is open read-only, so a script cannot change it: reopen it read-write.")
-            self._show_script_error(str(error), error)
-            return
-
-        one_transaction = self.one_transaction_action.isChecked()
-
-        def start() -> None:
-            if session is self._session:
-                self.script_bar.start(session, path, one_transaction=one_transaction)
-                self._update_buttons()
-
-        if confirm:
-            how = (
-                "It runs in one transaction: if a statement fails, nothing of the file is kept."
-                if one_transaction else "It runs as written: what it commits before a failing statement stays."
-            )
-            self.dialogs.confirm(
-                "Execute SQL file", f"Run every statement of {path.name} on {session.path.name}? {how}", start,
-                accept_label="Run",
-            )
-        else:
-            start()
-
-    def _script_finished(self, result: ScriptResult) -> None:
-        self._update_buttons()
-        self.tab.status_label.setText(self.script_bar.describe_result(result))
-        self.database_changed_by_query.emit()
-        self.script_finished.emit(result)
-
-    def _script_failed(self, error: PulseError) -> None:
-        self._update_buttons()
-        self._show_script_error(self.script_bar.describe_failure(error), error)
-
-    def _show_script_error(self, text: str, error: PulseError) -> None:
-        self.tab.error_label.setText(text)
-        self.tab.error_label.show()
-        self.script_failed.emit(error)

@@ -361,14 +361,14 @@ class QueryTab(QWidget):
 
     def _start(self, kind: str, sql: str | None) -> Session | None:
         if self._session is None:
-            self._show_error("Open a database first.")
+            self.show_error("Open a database first.")
             return None
         if self._busy:
             self.status_label.setText("A statement is still running: cancel it first.")
             return None
         text = (sql if sql is not None else self.statement_text()).strip()
         if not text:
-            self._show_error("There is no SQL to run.")
+            self.show_error("There is no SQL to run.")
             return None
         self._current_sql = text
         self._generation += 1
@@ -444,10 +444,10 @@ class QueryTab(QWidget):
             self.status_label.setText(f"Cancelled after {self._clock.elapsed():,} ms.")
         else:
             self.status_label.setText("Failed.")
-            self._show_error(str(error))
+            self.show_error(str(error))
         self.query_failed.emit(error)
 
-    def _show_error(self, text: str) -> None:
+    def show_error(self, text: str) -> None:
         self.error_label.setText(text)
         self.error_label.show()
 
@@ -479,7 +479,7 @@ class QueryTab(QWidget):
     def export(self, fmt: str) -> None:
         """Run the shown result's statement again and stream ALL its rows to a file (not the rows loaded)."""
         if self._session is None or not self._result_sql or not self.result_model.columns:
-            self._show_error("Run a query first: there is nothing to export.")
+            self.show_error("Run a query first: there is nothing to export.")
             return
         if self.export_bar.running:
             self.status_label.setText("An export is still running: cancel it first.")
@@ -499,7 +499,7 @@ class QueryTab(QWidget):
     def _export_failed(self, error: PulseError) -> None:
         self.status_label.setText(describe_failure(error))
         if not isinstance(error, QueryInterrupted):
-            self._show_error(str(error))
+            self.show_error(str(error))
 
 
 def count_nodes(nodes: list[PlanNode]) -> int:

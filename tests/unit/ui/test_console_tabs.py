@@ -86,7 +86,7 @@ def test_tabs_and_their_text_come_back_when_the_file_is_opened_again(
     console.new_tab("SELECT count(*) FROM readings", title="Counts")
     script = tmp_path / "report.sql"
     script.write_text("SELECT 3;\n")
-    qtbot.waitUntil(console.open_file(script).done, timeout=5000)
+    qtbot.waitUntil(console.files.open(script).done, timeout=5000)
     console.editor.setPlainText("SELECT 4;\n")  # changed, not saved
     console.query_tabs.setCurrentIndex(1)
     console.set_session(None)  # the file closes: its tabs are kept for it
@@ -117,7 +117,7 @@ def test_another_file_gets_its_own_tabs(qtbot, console: ConsolePanel, open_sessi
 def test_saved_queries_open_rename_and_delete_per_database(qtbot, console: ConsolePanel, scripted, settings, db_path: Path) -> None:
     console.editor.setPlainText("SELECT device, count(*) FROM readings GROUP BY device")
     scripted.texts.append("Per device")
-    console.save_query_action.trigger()
+    console.saved_menu.save_action.trigger()
     assert [query.name for query in settings.saved_queries_for(db_path)] == ["Per device"]
     console.saved_menu.aboutToShow.emit()
     opened = next(action for action in console.saved_menu.actions() if action.text() == "Per device")
@@ -125,12 +125,15 @@ def test_saved_queries_open_rename_and_delete_per_database(qtbot, console: Conso
     assert titles(console) == ["Query 1", "Per device"]
     assert console.editor.toPlainText() == "SELECT device, count(*) FROM readings GROUP BY device"
 
-    console.rename_saved_query("Per device", "Devices")
-    console.delete_saved_query("Nothing of that name")
+    console.saved_menu.rename("Per device", "Devices")
+    console.saved_menu.aboutToShow.emit()  # filled again: the old entries go, Save Query As… stays
+    entries = [action.text() for action in console.saved_menu.actions() if action.text()]
+    assert entries == ["Save Query As…", "Devices", "Rename", "Delete"]
+    console.saved_menu.delete("Nothing of that name")
     assert [(q.name, q.sql) for q in settings.saved_queries_for(db_path)] == [
         ("Devices", "SELECT device, count(*) FROM readings GROUP BY device")
     ]
-    console.delete_saved_query("Devices")
+    console.saved_menu.delete("Devices")
     assert settings.saved_queries_for(db_path) == []
     assert count(db_path, "SELECT count(*) FROM sqlite_schema") == 2  # the table and its index: nothing added
 
@@ -139,8 +142,8 @@ def test_open_edit_save_and_confirm_closing_unsaved_changes(qtbot, console: Cons
     script = tmp_path / "q.sql"
     script.write_text("SELECT 1;\n", encoding="utf-8")
     scripted.paths.append(script)
-    with qtbot.waitSignal(console.file_opened, timeout=5000):
-        console.open_file_action.trigger()
+    with qtbot.waitSignal(console.files.file_opened, timeout=5000):
+        console.files.open_action.trigger()
     assert titles(console)[-1] == "q.sql"
     console.editor.setFocus()
     qtbot.waitUntil(console.editor.hasFocus, timeout=2000)
@@ -151,25 +154,25 @@ def test_open_edit_save_and_confirm_closing_unsaved_changes(qtbot, console: Cons
     qtbot.keyClick(console.editor, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
     assert scripted.confirmations == ["Close tab"] and titles(console)[-1] == "q.sql *"  # kept
 
-    with qtbot.waitSignal(console.file_saved, timeout=5000):
+    with qtbot.waitSignal(console.files.file_saved, timeout=5000):
         qtbot.keyClick(console.editor, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
     assert script.read_text(encoding="utf-8") == "-- xSELECT 1;\n"
     assert titles(console)[-1] == "q.sql"
 
     other = tmp_path / "copy.sql"
     scripted.paths.append(other)
-    with qtbot.waitSignal(console.file_saved, timeout=5000):
-        console.save_as_action.trigger()
+    with qtbot.waitSignal(console.files.file_saved, timeout=5000):
+        console.files.save_as_action.trigger()
     assert titles(console)[-1] == "copy.sql" and other.read_text(encoding="utf-8") == "-- xSELECT 1;\n"
 
 
 def test_the_database_itself_is_never_opened_as_a_sql_file(qtbot, console: ConsolePanel, db_path: Path, tmp_path: Path) -> None:
-    qtbot.waitUntil(console.open_file(db_path).done, timeout=5000)
+    qtbot.waitUntil(console.files.open(db_path).done, timeout=5000)
     assert "open database's own file" in console.error_label.text()
     assert titles(console) == ["Query 1"]
     binary = tmp_path / "image.sql"
     binary.write_bytes(b"SELECT 1;\n\xff\xfe")
-    qtbot.waitUntil(console.open_file(binary).done, timeout=5000)
+    qtbot.waitUntil(console.files.open(binary).done, timeout=5000)
     assert "line 2: not UTF-8" in console.error_label.text()
 
 
@@ -183,22 +186,22 @@ def test_execute_file_stops_at_the_failing_line_and_keeps_nothing(qtbot, console
         "INSERT INTO extra(name) VALUES ('b');\n"
     )
     scripted.paths.append(script)
-    with qtbot.waitSignal(console.script_failed, timeout=10_000) as blocker:
-        console.execute_file_action.trigger()
+    with qtbot.waitSignal(console.files.script_failed, timeout=10_000) as blocker:
+        console.files.execute_action.trigger()
     assert scripted.confirmations == ["Execute SQL file"]
     assert getattr(blocker.args[0], "line", None) == 4
     text = console.error_label.text()
     assert "Line 4" in text and "no_such_table" in text and "nothing of the file was kept" in text
     assert count(db_path, "SELECT count(*) FROM sqlite_schema WHERE name = 'extra'") == 0
-    assert not console.script_bar.isVisible()
+    assert not console.files.script_bar.isVisible()
 
 
 def test_execute_file_as_written_keeps_what_ran_before_the_error(qtbot, console: ConsolePanel, db_path: Path, tmp_path: Path) -> None:
     script = tmp_path / "load.sql"
     script.write_text("CREATE TABLE extra(name TEXT);\nINSERT INTO extra VALUES ('a');\nINSERT INTO nope VALUES (1);\n")
-    console.one_transaction_action.setChecked(False)
-    with qtbot.waitSignal(console.script_failed, timeout=10_000):
-        console.execute_file(script, confirm=False)
+    console.files.one_transaction_action.setChecked(False)
+    with qtbot.waitSignal(console.files.script_failed, timeout=10_000):
+        console.files.execute(script, confirm=False)
     text = console.error_label.text()
     assert "Line 3" in text and "before it committed was kept" in text
     assert count(db_path, "SELECT count(*) FROM extra") == 1
@@ -207,11 +210,11 @@ def test_execute_file_as_written_keeps_what_ran_before_the_error(qtbot, console:
 def test_execute_file_runs_every_statement_with_progress(qtbot, console: ConsolePanel, db_path: Path, tmp_path: Path) -> None:
     script = tmp_path / "load.sql"
     script.write_text("".join(f"INSERT INTO readings(device, value) VALUES ('x{i}', {i});\n" for i in range(300)))
-    with qtbot.waitSignal(console.script_finished, timeout=10_000) as blocker:
-        console.execute_file(script, confirm=False)
+    with qtbot.waitSignal(console.files.script_finished, timeout=10_000) as blocker:
+        console.files.execute(script, confirm=False)
     assert blocker.args[0].statements == 300
-    assert console.script_bar.last_progress is not None
-    assert console.script_bar.last_progress.bytes_done == script.stat().st_size
+    assert console.files.script_bar.last_progress is not None
+    assert console.files.script_bar.last_progress.bytes_done == script.stat().st_size
     assert "300 statements ran" in console.status_label.text()
     assert count(db_path, "SELECT count(*) FROM readings") == 800
 
@@ -222,21 +225,21 @@ def test_execute_file_can_be_stopped_and_rolls_back(qtbot, console: ConsolePanel
         "INSERT INTO readings(device, value) VALUES ('first', 0);\n"
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n;\n"
     )
-    console.execute_file(script, confirm=False)
-    qtbot.waitUntil(lambda: console.script_bar.isVisible(), timeout=5000)
-    with qtbot.waitSignal(console.script_failed, timeout=5000):
-        console.script_bar.stop_button.click()
+    console.files.execute(script, confirm=False)
+    qtbot.waitUntil(lambda: console.files.script_bar.isVisible(), timeout=5000)
+    with qtbot.waitSignal(console.files.script_failed, timeout=5000):
+        console.files.script_bar.stop_button.click()
     assert "was stopped" in console.error_label.text()
     assert count(db_path, "SELECT count(*) FROM readings WHERE device = 'first'") == 0
 
 
 def test_execute_file_is_refused_on_a_read_only_open(qtbot, console: ConsolePanel, open_session, db_path: Path, tmp_path: Path) -> None:
     console.set_session(open_session(db_path, read_only=True))
-    assert not console.execute_file_action.isEnabled()
+    assert not console.files.execute_action.isEnabled()
     script = tmp_path / "w.sql"
     script.write_text("DELETE FROM readings;\n")
-    with qtbot.waitSignal(console.script_failed, timeout=5000) as blocker:
-        console.execute_file(script, confirm=False)
+    with qtbot.waitSignal(console.files.script_failed, timeout=5000) as blocker:
+        console.files.execute(script, confirm=False)
     assert isinstance(blocker.args[0], DatabaseReadOnly)
     assert "read-only" in console.error_label.text()
     assert count(db_path, "SELECT count(*) FROM readings") == 500
@@ -254,7 +257,7 @@ def test_ctrl_w_in_the_editor_closes_the_tab_not_the_database(qtbot, window, db_
     assert console.query_tabs.count() == 1
     assert window.workspace.session is not None  # still open
     menus = [action.text() for action in window.menuBar().actions()]
-    assert "&Query" in menus and console.execute_file_action in console.file_menu.actions()
+    assert "&Query" in menus and console.files.execute_action in console.file_menu.actions()
 
 
 def test_bad_stored_state_is_ignored(qtbot, settings: AppSettings, scripted, open_session, db_path: Path) -> None:
