@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def test_the_cli_lists_a_column_left_as_text_with_its_first_bad_value(tmp_path: 
 
 def test_a_date_column_holding_a_number_or_an_impossible_day_stays_text_with_the_value_named(
         tmp_path: Path, pg_url: str) -> None:
-    db = make(tmp_path / "odd.db", "CREATE TABLE t(id INTEGER PRIMARY KEY, stamp DATETIME, day DATE)",
+    db = make(tmp_path / "odd.db", "CREATE TABLE t(id INTEGER PRIMARY KEY, stamp DATETIME, day DATE DEFAULT CURRENT_DATE)",
               ("INSERT INTO t VALUES (?, ?, ?)", [(1, 1700000000, "2024-02-29"), (2, "2024-01-01 10:00", "2023-02-29"),
                                                   (3, None, "2024-03-01")]))
     result = Migration(db, pg_url, convert_dates=True).run()
@@ -98,3 +99,5 @@ def test_a_date_column_holding_a_number_or_an_impossible_day_stays_text_with_the
     assert notes == {"t.stamp": (1, "1700000000 at rowid 1"), "t.day": (1, "'2023-02-29' at rowid 2")}
     assert query(pg_url, "SELECT stamp, day FROM t ORDER BY id") == [
         ("1700000000", "2024-02-29"), ("2024-01-01 10:00", "2023-02-29"), (None, "2024-03-01")]
+    query(pg_url, "INSERT INTO t(id) VALUES (4) RETURNING id")  # the DEFAULT follows the column back to text
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", query(pg_url, "SELECT day FROM t WHERE id = 4")[0][0])

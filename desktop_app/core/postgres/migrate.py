@@ -566,6 +566,10 @@ class Migration:
                 if note["values"]:
                     column.pg_type = "text"
                     plan.notes.append(note)
+                    # Its DEFAULT again for text (the time now as SQLite's text, a literal as itself): whatever
+                    # translated for a date column translates for text.
+                    plan.defaults = [(name, sqlite_ddl.default(written, "text") if name == column.name else value,
+                                      written) for name, value, written in plan.defaults]
                     reverted = True
         return reverted
 
