@@ -197,7 +197,7 @@ class ConsolePanel(QWidget):
             else:
                 self.file_menu.addAction(action)
         self.file_menu.addMenu(self.saved_menu)
-        self.file_button = self._menu_button("File", "fileMenuButton", self.file_menu)
+        self.file_button = self._menu_button("Query", "queryMenuButton", self.file_menu)
         self.saved_button = self._menu_button("Saved", "savedQueriesButton", self.saved_menu)
 
     def _menu_only(self, text: str, key: str, slot: Callable[[], object]) -> QAction:
