@@ -9,13 +9,15 @@ transaction, with a progress bar; Cancel (or closing the dialog) rolls it back. 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
+    QCompleter,
     QDialog,
     QFormLayout,
     QHBoxLayout,
@@ -59,14 +61,25 @@ HEADERS = {DETECT: None, "First row is the header": True, "No header": False}
 PROGRESS_STEPS = 1000
 
 
-def open_import(session: Session, kind: str, dialogs: Dialogs | ScriptedDialogs, parent: QWidget) -> None:
-    """File ▸ Import ▸ `kind`: pick a file, then show the dialog for it."""
+def open_import(
+    session: Session,
+    kind: str,
+    dialogs: Dialogs | ScriptedDialogs,
+    parent: QWidget,
+    on_imported: Callable[[], object] | None = None,
+) -> None:
+    """File ▸ Import ▸ `kind`: pick a file, then show the dialog for it; `on_imported()` after each import that
+    committed (the window reloads what it shows: the import's commit is the app's own, so no data_changed)."""
     label, file_filter = KINDS[kind]
-    dialogs.ask_open_path(
-        f"Import {label.replace('&', '').rstrip('…')}",
-        lambda path: ImportDialog(session, path, parent=parent).open(),
-        file_filter=file_filter,
-    )
+
+    def show(path: Path) -> None:
+        dialog = ImportDialog(session, path, parent=parent)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        if on_imported is not None:
+            dialog.finished_import.connect(lambda outcome: on_imported() if isinstance(outcome, ImportResult) else None)
+        dialog.open()
+
+    dialogs.ask_open_path(f"Import {label.replace('&', '').rstrip('…')}", show, file_filter=file_filter)
 
 
 class ImportDialog(QDialog):
@@ -99,6 +112,7 @@ class ImportDialog(QDialog):
         self.detected = QLabel("")
         self.detected.setObjectName("importDetected")
         self.table_edit = QLineEdit(default_table_name(path) if path else "")
+        self.table_edit.setCompleter(QCompleter([o.name for o in session.schema if o.type == "table"], self))
         self.new_table = QRadioButton("New table")
         self.existing_table = QRadioButton("Add to the existing table")
         self.new_table.setChecked(True)

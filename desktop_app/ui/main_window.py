@@ -596,7 +596,7 @@ class MainWindow(QMainWindow):
     def ask_import(self, kind: str) -> None:
         """File ▸ Import ▸ `kind`: pick a file, then the import dialog (preview, types, progress, Cancel)."""
         if self.session is not None:
-            open_import(self.session, kind, self.dialogs, self)
+            open_import(self.session, kind, self.dialogs, self, on_imported=self.refresh)
 
     def ask_copy_to_postgres(self) -> QDialog | None:
         """Tools ▸ Copy to PostgreSQL…: a non-modal dialog that copies the open file from one snapshot."""

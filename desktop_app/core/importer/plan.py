@@ -152,6 +152,8 @@ def inspect_file(path: Path | str, options: ImportOptions = ImportOptions(), *, 
     if fmt not in FORMATS:
         raise ImportFailed(f"Unknown format {fmt!r}: choose one of {', '.join(FORMATS)}.")
     encoding = chosen_encoding(options.encoding, sample) if options.encoding else detect_encoding(sample)
+    if b"\x00" in sample and not encoding.codec.startswith(("utf-16", "utf-32")):
+        raise ImportFailed(f"{path.name} holds NUL bytes: it is a binary file (a database, an image…), not text.")
     plan = Plan(path, fmt, encoding, empty_is_null=options.empty_is_null, one_transaction=options.one_transaction)
     if fmt == "sql":
         return _inspect_script(plan, preview_rows)

@@ -191,3 +191,8 @@ def test_undecodable_text_and_empty_files_are_clear_errors(tmp_path: Path, targe
         inspect_file(late, ImportOptions(encoding="klingon"))
     with pytest.raises(ImportFailed, match="Cannot read"):
         inspect_file(tmp_path / "missing.csv")
+
+
+def test_a_binary_file_is_refused_before_it_is_read_as_text(tmp_path: Path, target: apsw.Connection) -> None:
+    with pytest.raises(ImportFailed, match="holds NUL bytes: it is a binary file"):
+        inspect_file(Path(target.filename), ImportOptions(format="csv"))

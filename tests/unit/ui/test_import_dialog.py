@@ -142,4 +142,6 @@ def test_the_file_menu_opens_the_dialog_only_when_writable(qtbot, window, script
     dialog = window.findChild(ImportDialog)
     assert dialog is not None and dialog.isVisible() and dialog.path == source
     qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+    assert isinstance(finish(qtbot, dialog), ImportResult)
+    qtbot.waitUntil(lambda: any(o.name == "a" for o in window.session.schema), timeout=10_000)
     dialog.reject()
