@@ -142,7 +142,8 @@ class ConsolePanel(QWidget):
         new_tab_button.clicked.connect(lambda: self.new_tab())
         self.query_tabs.setCornerWidget(new_tab_button, Qt.Corner.TopRightCorner)
 
-        self.files = ConsoleFiles(self, dialogs)
+        self.files = ConsoleFiles(self, dialogs, self)
+        self.files.database_changed.connect(self.database_changed_by_query)
         self.saved_menu = SavedQueriesMenu(
             settings, dialogs, database=lambda: self._session.path if self._session is not None else None,
             current=lambda: (self.tab.name, self.statement_text().strip()),

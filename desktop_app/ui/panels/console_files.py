@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -26,7 +26,6 @@ from desktop_app.ui.script_bar import ScriptBar
 
 if TYPE_CHECKING:
     from desktop_app.core.sql_script import ScriptResult
-    from desktop_app.ui.panels.console import ConsolePanel
 
 SQL_FILTER = "SQL files (*.sql);;All files (*)"
 
@@ -39,21 +38,35 @@ def console_shortcut(widget: QWidget, action: QAction, *keys: str) -> QAction:
     return action
 
 
+class Console(Protocol):
+    """What the files need of the console: its session, its current tab, a new tab."""
+
+    @property
+    def session(self) -> Session | None: ...
+
+    @property
+    def tab(self) -> QueryTab: ...
+
+    def new_tab(self, text: str | None = None, *, title: str | None = None) -> QueryTab: ...
+
+
 class ConsoleFiles(QObject):
     file_opened = Signal(object)  # Path
     file_saved = Signal(object)  # Path
     script_finished = Signal(object)  # ScriptResult
     script_failed = Signal(object)  # PulseError
+    database_changed = Signal()  # a script ran: its changes are the app's own, so nothing else says so
 
-    def __init__(self, console: ConsolePanel, dialogs: Dialogs | ScriptedDialogs) -> None:
-        super().__init__(console)
+    def __init__(self, console: Console, dialogs: Dialogs | ScriptedDialogs, parent: QWidget) -> None:
+        """`parent`: the console's widget (Save and Save As… keys work inside it)."""
+        super().__init__(parent)
         self._console = console
         self._dialogs = dialogs
         self.open_action = QAction("Open SQL File…", self)
         self.open_action.triggered.connect(self.ask_open)
-        self.save_action = console_shortcut(console, QAction("Save", self), "Ctrl+S")
+        self.save_action = console_shortcut(parent, QAction("Save", self), "Ctrl+S")
         self.save_action.triggered.connect(lambda: self.save())
-        self.save_as_action = console_shortcut(console, QAction("Save As…", self), "Ctrl+Shift+S")
+        self.save_as_action = console_shortcut(parent, QAction("Save As…", self), "Ctrl+Shift+S")
         self.save_as_action.triggered.connect(lambda: self.save_as())
         self.execute_action = QAction("Execute SQL File…", self)
         self.execute_action.triggered.connect(self.ask_execute)
@@ -169,12 +182,12 @@ class ConsoleFiles(QObject):
     def _script_finished(self, result: ScriptResult) -> None:
         self.update_actions()
         self._console.tab.status_label.setText(self.script_bar.describe_result(result))
-        self._console.database_changed_by_query.emit()
+        self.database_changed.emit()
         self.script_finished.emit(result)
 
     def _script_failed(self, error: PulseError) -> None:
         self.update_actions()
-        self._console.database_changed_by_query.emit()  # run as written, part of it may have stayed
+        self.database_changed.emit()  # run as written, part of it may have stayed
         self._show_failure(self.script_bar.describe_failure(error), error)
 
     def _show_failure(self, text: str, error: PulseError) -> None:

@@ -210,7 +210,10 @@ def test_execute_file_as_written_keeps_what_ran_before_the_error(qtbot, console:
 def test_execute_file_runs_every_statement_with_progress(qtbot, console: ConsolePanel, db_path: Path, tmp_path: Path) -> None:
     script = tmp_path / "load.sql"
     script.write_text("".join(f"INSERT INTO readings(device, value) VALUES ('x{i}', {i});\n" for i in range(300)))
-    with qtbot.waitSignal(console.files.script_finished, timeout=10_000) as blocker:
+    with (
+        qtbot.waitSignal(console.database_changed_by_query, timeout=10_000),  # the schema view re-reads
+        qtbot.waitSignal(console.files.script_finished, timeout=10_000) as blocker,
+    ):
         console.files.execute(script, confirm=False)
     assert blocker.args[0].statements == 300
     assert console.files.script_bar.last_progress is not None
