@@ -1,4 +1,4 @@
-"""`sqlite-pulse import DB FILE [--table T] [--create|--append] ...`: a CSV/TSV, NDJSON/JSON or SQL file into
+"""`sqlite-pulse import DB FILE [--table T] [--create|--append] [--type COLUMN=TYPE] ...`: a CSV/TSV, NDJSON/JSON or SQL file into
 a database (created with production settings when it does not exist), in one transaction (core/importer).
 
 Format, encoding, delimiter and header are detected unless given; what was detected is printed with the
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from desktop_app.core.importer import ImportProgress
+    from desktop_app.core.importer import ImportProgress, Plan
 
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130
@@ -46,6 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     header.add_argument("--no-header", dest="header", action="store_false", default=None, help="the first row is data")
     header.add_argument("--header", dest="header", action="store_true", help="the first row names the columns")
     verb.add_argument("--encoding", metavar="E", help="text encoding (default: detected: UTF-8, UTF-16, cp1252)")
+    verb.add_argument(
+        "--type", action="append", default=[], metavar="COLUMN=TYPE",
+        help="a column's type instead of the inferred one: INTEGER, REAL or TEXT (repeat)",
+    )
     verb.add_argument("--keep-empty", action="store_true", help="CSV: an empty field is '' (default: NULL)")
     verb.add_argument(
         "--as-written", action="store_true", help="SQL: run the script with its own transactions, not in one"
@@ -67,7 +71,7 @@ def run_import_verb(args: argparse.Namespace) -> int:
         empty_is_null=not args.keep_empty,
         one_transaction=not args.as_written,
     )
-    plan = inspect_file(args.file, options, preview_rows=0).plan
+    plan = with_types(inspect_file(args.file, options, preview_rows=0).plan, args.type)
     if plan.format == "sql" and (args.table or args.append):
         raise ImportFailed("An SQL script names its own tables: leave out --table and --append.")
     table = args.table or default_table_name(args.file)
@@ -93,6 +97,23 @@ def run_import_verb(args: argparse.Namespace) -> int:
     print(f"{args.file.name}: {plan.describe()}.")
     print(result.summary())
     return EXIT_OK
+
+
+def with_types(plan: Plan, choices: list[str]) -> Plan:
+    """The plan with each --type COLUMN=TYPE applied; an unknown column or type is a clear error."""
+    from desktop_app.core.errors import ImportFailed
+
+    types = {}
+    names = {column.name for column in plan.columns}
+    for choice in choices:
+        name, _, kind = choice.partition("=")
+        if name not in names:
+            raise ImportFailed(f"--type {choice}: the file has no column {name!r} (it has {', '.join(sorted(names))}).")
+        types[name] = kind
+    try:
+        return plan.with_types(types)
+    except ValueError as exc:
+        raise ImportFailed(f"--type: {exc}.") from exc
 
 
 class Progress:

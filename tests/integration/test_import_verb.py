@@ -67,6 +67,15 @@ def test_an_sql_file_of_1000_statements_and_one_failing_on_its_line(tmp_path: Pa
     assert pulse("query", db, "select count(*) from sqlite_schema").stdout.splitlines()[1] == "1"
 
 
+def test_a_type_can_be_chosen(tmp_path: Path) -> None:
+    db, source = tmp_path / "t.db", tmp_path / "codes.csv"
+    source.write_text("code,n\n12,1\n34,2\n")
+    assert pulse("import", db, source, "--type", "code=TEXT", "--type", "n=REAL").returncode == 0
+    assert pulse("query", db, "select typeof(code), typeof(n) from codes").stdout.splitlines()[1] == "text,real"
+    assert_clean_failure(pulse("import", db, source, "--table", "x", "--type", "nope=TEXT"), "no column 'nope'")
+    assert_clean_failure(pulse("import", db, source, "--table", "x", "--type", "n=BLOBBY"), "unknown column type")
+
+
 def test_usage_errors_are_one_line(tmp_path: Path) -> None:
     script = tmp_path / "x.sql"
     script.write_text("SELECT 1;")

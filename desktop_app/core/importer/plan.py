@@ -292,15 +292,16 @@ def _import_delimited(
     report: Callable[[ImportProgress], None],
     cancelled: Callable[[], bool],
 ) -> tuple[int, tuple[str, ...]]:
-    done = [0]
+    done = 0
     with delimited.open_text(plan.path, plan.encoding) as text, one_transaction(connection, cancelled) as cursor:
         targets = _prepare(connection, plan, table, append, named=plan.header)
         raw = cast(BinaryIO, text.buffer)
 
         def tick(rows: int) -> None:
+            nonlocal done
             if cancelled():
                 raise QueryInterrupted("Cancelled.")
-            done[0] = rows
+            done = rows
             report(ImportProgress(rows, raw.tell(), size))
 
         rows = delimited.DelimitedRows(text, delimiter=plan.delimiter, header=plan.header, width=len(targets))
@@ -310,8 +311,8 @@ def _import_delimited(
             )
         except (apsw.ConstraintError, apsw.MismatchError, apsw.TooBigError) as exc:
             raise ImportFailed(f"Line {rows.line}: {exc}.") from exc
-    report(ImportProgress(done[0], size, size))
-    return done[0], ()
+    report(ImportProgress(done, size, size))
+    return done, ()
 
 
 def _import_records(
