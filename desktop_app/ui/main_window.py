@@ -178,6 +178,7 @@ class MainWindow(QMainWindow):
         self.health: HealthPanel = HealthPanel(workspace=self.workspace, dialogs=self.dialogs)
         self.dead_letters: DeadLettersPanel = DeadLettersPanel(workspace=self.workspace, dialogs=self.dialogs)
         self.plot: PlotPanel = PlotPanel(self.dialogs)
+        self.plot.add_source("Plot the console's result", self.console_rows, "Run a query in the console first.")
         self.plot.add_source("Plot the open table's rows", self.table_rows, "Open a table in the Schema panel first.")
         self._fill_docks()
         self.schema.browser.table_export.dialogs = self.dialogs
@@ -432,6 +433,17 @@ class MainWindow(QMainWindow):
         self.numbers.open_editor(sql=sql)
 
     # Plot: the rows a grid holds, drawn in the Plot dock -------------------------------------------------
+    def console_rows(self) -> PlotSource | None:
+        """The active console tab's result: every row received (up to the display limit), with its SQL."""
+        from desktop_app.ui.panels.plot import PlotSource  # noqa: PLC0415 (loaded by build_panels)
+
+        shown = self.console.current_result()
+        if shown is None:
+            return None
+        rows = list(self.console.result_model.received_rows())
+        cut = ", cut at the display limit" if shown.truncated else ""
+        return PlotSource(f"Query result ({len(rows):,} rows{cut})", shown.columns, rows, shown.sql)
+
     def table_rows(self) -> PlotSource | None:
         """The data view's rows as loaded (the page or pages shown), to plot."""
         from desktop_app.ui.panels.plot import PlotSource  # noqa: PLC0415 (loaded by build_panels)

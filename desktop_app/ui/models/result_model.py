@@ -21,6 +21,10 @@ class ResultModel(RowsModel):
     def received_count(self) -> int:
         return len(self._received)
 
+    def received_rows(self) -> list[tuple]:
+        """Every row received, scrolled into view or not (a plot draws them all)."""
+        return self._received
+
     def add_page(self, page: ResultPage) -> None:
         if page.columns and page.columns != self._columns and not self._received:
             self._set_columns(page.columns)

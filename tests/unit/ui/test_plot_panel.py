@@ -116,8 +116,22 @@ def test_the_window_plots_the_open_tables_rows_and_charts_a_query_live(qtbot, wi
     xs, ys = window.plot.items[0].getData()
     assert len(xs) == grid.model.rowCount() and ys[1] == 0.5  # the fixture's value is id's predecessor * 0.5
 
+    console_button = window.plot.source_buttons["Plot the console's result"]
+    many = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) SELECT i, i * i AS sq FROM n"
+    with qtbot.waitSignal(window.console.query_finished, timeout=10_000):
+        window.console.run(many)
+    qtbot.waitUntil(lambda: not window.console.busy, timeout=10_000)
+    console_button.click()
+    assert window.plot.source.sql == many and window.plot.chosen_ys() == ["sq"]
+    assert window.plot.source.title == "Query result (2,000 rows)"  # all received, not only those scrolled to
+    assert window.plot.data.total == 2000
+
     sql = "SELECT device, count(*) FROM readings GROUP BY device"
-    window.show_plot(PlotSource("Query result", ["device", "count(*)"], [("dev0", 72)], sql), "")
+    with qtbot.waitSignal(window.console.query_finished, timeout=10_000):
+        window.console.run(sql)
+    qtbot.waitUntil(lambda: not window.console.busy, timeout=10_000)
+    console_button.click()
+    assert window.plot.kind == "bar" and window.plot.data.categories == [f"dev{i}" for i in range(7)]
     window.plot.live_button.click()
     editor = window.numbers.editor
     assert editor is not None and editor.sql.toPlainText() == sql
