@@ -18,6 +18,7 @@ from desktop_app.core.completion import WINDOW_CHARS, Catalog, Completion, compl
 from desktop_app.ui.sql_highlighter import SqlHighlighter
 
 POPUP_KEYS = frozenset({Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab, Qt.Key.Key_Backtab, Qt.Key.Key_Escape})
+RUN_KEYS = frozenset({Qt.Key.Key_Return, Qt.Key.Key_Enter})
 CLOSE_TAB = QKeySequence("Ctrl+W")
 POPUP_ROWS = 12
 
@@ -28,6 +29,7 @@ def _sequence(event: QKeyEvent) -> QKeySequence:
 
 class SqlEditor(QPlainTextEdit):
     close_requested = Signal()  # Ctrl+W
+    run_requested = Signal()  # Ctrl+Enter while the popup has the keyboard (the Run shortcut does not see it)
     completion_shown = Signal(object)  # the Completion the popup shows
 
     def __init__(self, catalog: Callable[[], Catalog], parent: QWidget | None = None) -> None:
@@ -74,7 +76,11 @@ class SqlEditor(QPlainTextEdit):
         if _sequence(event) == CLOSE_TAB:
             self.close_requested.emit()
             return
-        if self.popup_visible and event.key() in POPUP_KEYS and not event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+        if self.popup_visible and event.key() in POPUP_KEYS:
+            if event.modifiers() & Qt.KeyboardModifier.ControlModifier and event.key() in RUN_KEYS:
+                self.hide_completions()
+                self.run_requested.emit()
+                return
             event.ignore()  # the completer takes it: Tab and Enter accept, Escape closes
             return
         if event.key() == Qt.Key.Key_Space and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
@@ -130,6 +136,9 @@ class SqlEditor(QPlainTextEdit):
             block = block.next()
             lines.append(block.text())
         return "\n".join(lines), here.position() - first.position(), first.position()
+
+    def hide_completions(self) -> None:
+        self._popup().hide()
 
     def accept_completion(self, text: str) -> None:
         """Put `text` in place of the word being typed."""

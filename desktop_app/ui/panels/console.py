@@ -347,6 +347,7 @@ class ConsolePanel(QWidget):
         tab.busy_changed.connect(lambda _busy: self._update_buttons())
         tab.title_changed.connect(lambda: self._retitle(tab))
         tab.editor.close_requested.connect(lambda: self.close_tab(self.query_tabs.indexOf(tab)))
+        tab.editor.run_requested.connect(lambda: self.run())
         if text is not None:
             tab.editor.setPlainText(text)
         if hasattr(self, "_font_sizes"):

@@ -370,6 +370,7 @@ class QueryTab(QWidget):
         if not text:
             self.show_error("There is no SQL to run.")
             return None
+        self.editor.hide_completions()
         self._current_sql = text
         self._generation += 1
         self.error_label.hide()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import apsw
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QTextCursor
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QKeyEvent, QTextCursor
 
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.panels.console import ConsolePanel
@@ -83,6 +83,21 @@ def test_two_characters_open_it_enter_takes_the_first_and_escape_closes(qtbot, c
     qtbot.keyClick(console.editor.completer.popup(), Qt.Key.Key_Escape)
     assert not console.editor.popup_visible
     assert console.editor.toPlainText() == "SELECT * FROM Track WHERE Na"
+
+
+def test_ctrl_enter_runs_even_while_the_popup_is_open(qtbot, console: ConsolePanel) -> None:
+    type_into(qtbot, console, "SELECT Ti", "tle FROM Album")
+    console.editor.show_completions()
+    assert console.editor.popup_visible
+    with qtbot.waitSignal(console.query_finished, timeout=5000):
+        qtbot.keyClick(console.editor.completer.popup(), Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert not console.editor.popup_visible and console.result_model.columns == ["Title"]
+    # Where the popup grabs the keyboard, the completer hands the key to the editor itself (no shortcut).
+    console.editor.show_completions()
+    press = QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    with qtbot.waitSignal(console.query_finished, timeout=5000):
+        console.editor.event(press)
+    assert not console.editor.popup_visible and console.editor.toPlainText() == "SELECT Title FROM Album"
 
 
 def test_ctrl_space_offers_everything_that_fits(qtbot, console: ConsolePanel) -> None:
