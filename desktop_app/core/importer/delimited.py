@@ -10,6 +10,7 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from desktop_app.core.errors import ImportFailed
 from desktop_app.core.importer.columns import INTEGER_TEXT, REAL_TEXT, text_type
@@ -17,6 +18,7 @@ from desktop_app.core.importer.encoding import Encoding
 
 DELIMITERS = ",;\t|"
 SNIFF_CHARS = 64 * 1024
+SNIFF_LINES = 50
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 csv.field_size_limit(256 * 1024 * 1024)  # a long text cell is data, not an error (the default is 128 KiB)
 
@@ -32,8 +34,8 @@ def open_text(path: Path, encoding: Encoding) -> io.TextIOWrapper:
 def detect_delimiter(sample: str) -> str:
     """Among , ; tab |: the one found the same number of times on the most lines (the most fields on a tie),
     csv.Sniffer's choice when it is as steady (it knows quoting), else comma."""
-    complete = sample[: sample.rfind("\n") + 1] or sample
-    lines = [line for line in complete.splitlines()[:50] if line.strip()]
+    lines = [line for line in sample.splitlines()[:SNIFF_LINES] if line.strip()]
+    complete = "\n".join(lines) + "\n"  # csv.Sniffer's cost grows with every line it is given
 
     def steadiness(delimiter: str) -> tuple[int, int]:
         """(lines with its usual count, that count); (0, 0) when it is absent."""
@@ -72,10 +74,28 @@ def sample_rows(text: io.TextIOWrapper, delimiter: str, limit: int) -> list[list
                 rows.append(row)
                 if len(rows) >= limit:
                     break
-    except (csv.Error, UnicodeDecodeError) as exc:
+    except csv.Error as exc:
         if not rows:
             raise ImportFailed(f"Line {reader.line_num + 1} cannot be read: {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        if not rows:
+            raise undecodable(text, exc) from exc
     return rows
+
+
+def undecodable(text: io.TextIOWrapper, error: UnicodeDecodeError) -> ImportFailed:
+    """The error naming the line of the first byte that is not text in the file's encoding. The decoder
+    works ahead of the csv reader (a chunk at a time), so the line is counted from the byte's offset."""
+    source = cast(BinaryIO, text.buffer)
+    offset = source.tell() - len(error.object) + error.start
+    source.seek(0)
+    line, read = 1, 0
+    while read < offset and (chunk := source.read(min(1 << 20, offset - read))):
+        line += chunk.count(b"\n")
+        read += len(chunk)
+    return ImportFailed(
+        f"Line {line}: these bytes are not {text.encoding} text ({error.reason}); choose the file's encoding."
+    )
 
 
 def column_types(rows: list[list[str]], width: int) -> list[str]:
@@ -114,8 +134,5 @@ class DelimitedRows:
         except csv.Error as exc:
             raise ImportFailed(f"Line {reader.line_num}: {exc}.") from exc
         except UnicodeDecodeError as exc:
-            raise ImportFailed(
-                f"Near line {reader.line_num + 1}: these bytes are not {self._text.encoding} text ({exc.reason}); "
-                "choose the file's encoding."
-            ) from exc
+            raise undecodable(self._text, exc) from exc
         tick(rows)

@@ -185,8 +185,11 @@ def test_undecodable_text_and_empty_files_are_clear_errors(tmp_path: Path, targe
     with pytest.raises(ImportFailed, match="has no rows"):
         inspect_file(write(tmp_path / "empty.csv", ""))
     late = write(tmp_path / "late.csv", "a\n" + "x\n" * 40_000 + "caf\u00e9\n", "cp1252")  # past the sample: UTF-8 assumed
-    with pytest.raises(ImportFailed, match="not utf-8 text"):
+    with pytest.raises(ImportFailed, match="^Line 40002: these bytes are not utf-8 text"):
         run_import(target, inspect_file(late).plan, "late")
+    early = write(tmp_path / "early.csv", "a\n" + "x\n" * 3 + "caf\u00e9\n", "cp1252")
+    with pytest.raises(ImportFailed, match="^Line 5: these bytes are not utf-8 text"):
+        inspect_file(early, ImportOptions(encoding="utf-8"))
     with pytest.raises(ImportFailed, match="Unknown text encoding"):
         inspect_file(late, ImportOptions(encoding="klingon"))
     with pytest.raises(ImportFailed, match="Cannot read"):
