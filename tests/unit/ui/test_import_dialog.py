@@ -58,7 +58,12 @@ def test_the_preview_follows_the_choices_and_the_types_chosen_are_created(
     qtbot.waitUntil(lambda: len(previews) == 2 and dialog.grid.horizontalHeaderItem(1).text() == "007", timeout=10_000)
     assert dialog.grid.rowCount() == 2  # the type row and one data row
     dialog.header_box.setCurrentText("No header")
-    qtbot.waitUntil(lambda: len(previews) == 3, timeout=10_000)
+    dialog.encoding_box.setCurrentText("latin-1")
+    qtbot.waitUntil(lambda: dialog.detected.text().endswith("no header, latin-1 (as asked)"), timeout=10_000)
+    dialog.delimiter_box.setCurrentText("Comma")
+    qtbot.waitUntil(lambda: dialog.grid.columnCount() == 2, timeout=10_000)  # 1;007;2 | 5
+    dialog.delimiter_box.setCurrentText("Detect")
+    qtbot.waitUntil(lambda: dialog.grid.columnCount() == 3, timeout=10_000)
     dialog.set_type("column_1", "TEXT")
     dialog.table_edit.setText("prices")
     result = finish(qtbot, dialog)
