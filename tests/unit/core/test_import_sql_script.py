@@ -3,6 +3,7 @@ cancel and errors that name the line; one transaction unless asked otherwise."""
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from desktop_app.core import sql_script
 from desktop_app.core.errors import PulseError, QueryInterrupted
+from desktop_app.core.query import strip_leading_trivia
 from desktop_app.core.sql_script import (
     ScriptError,
     ScriptProgress,
@@ -186,3 +188,36 @@ def test_a_sqlite3_dump_round_trips(tmp_path: Path) -> None:
 def test_a_shell_dot_command_is_named_as_such() -> None:
     with pytest.raises(ScriptError, match="^Line 2: this is a sqlite3 shell command"):
         run_statements(apsw.Connection(":memory:"), split_script("SELECT 1;\n.mode csv\nSELECT 2;"))
+
+
+FRAGMENTS = [
+    "INSERT INTO \"a;b\" VALUES ('it''s;', x'3b');",
+    "/* ; */ SELECT 1 AS \"x;\";",
+    "-- a comment; with semicolons;\n",
+    "SELECT `q;` FROM (SELECT 1 AS `q;`) ;;",
+    "CREATE TRIGGER IF NOT EXISTS t{n} AFTER INSERT ON \"a;b\" BEGIN\n"
+    "  UPDATE \"a;b\" SET x = CASE WHEN new.x = 'end;' THEN 'END' ELSE x END; -- ;\n  SELECT 1; END;",
+    "SELECT 'two\nlines;';",
+    "\n\n",
+    "SELECT [y;z] FROM \"a;b\" WHERE x = 'BEGIN' ;",
+]
+
+
+def normalized(statements: list[str]) -> list[str]:
+    return [text for text in (strip_leading_trivia(s).rstrip().rstrip(";").rstrip() for s in statements) if text]
+
+
+def test_statements_are_the_ones_sqlite_itself_runs() -> None:
+    """Differential: for scripts made of awkward pieces, the split equals what SQLite prepares statement by
+    statement when handed the whole script (apsw's exec tracer sees each)."""
+    chance = random.Random(3)
+    for trial in range(40):
+        pieces = [chance.choice(FRAGMENTS).format(n=trial * 100 + i) for i in range(chance.randrange(1, 12))]
+        script = "CREATE TABLE \"a;b\"(x TEXT, [y;z] TEXT);" + chance.choice([" ", "\n", ""]).join(pieces)
+        traced: list[str] = []
+        cursor = apsw.Connection(":memory:").cursor()
+        cursor.exec_trace = lambda _cursor, sql, _bindings, seen=traced: seen.append(sql) or True
+        for _row in cursor.execute(script):
+            pass
+        assert normalized([s.sql for s in split_script(script)]) == normalized(traced), script
+
