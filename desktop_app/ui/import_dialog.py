@@ -8,6 +8,7 @@ transaction, with a progress bar; Cancel (or closing the dialog) rolls it back. 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
@@ -96,6 +97,8 @@ class ImportDialog(QDialog):
         self.preview: Preview | None = None
         self.job: Job[ImportResult] | None = None
         self._generation = 0  # drops a preview that a newer choice has overtaken
+        self._preview_task: asyncio.Task | None = None
+        self._delete_when_done = False
         self.dialogs = Dialogs(self)
 
         self.file_label = QLabel(str(path) if path else "No file chosen")
@@ -207,7 +210,7 @@ class ImportDialog(QDialog):
         self._generation += 1
         self.import_button.setEnabled(False)
         self.status.setText("Reading the first rows…")
-        spawn(self._read_preview(self.path, self.options(), self._generation))
+        self._preview_task = spawn(self._read_preview(self.path, self.options(), self._generation))
 
     async def _read_preview(self, path: Path, options: ImportOptions, generation: int) -> None:
         outcome: Preview | PulseError
@@ -323,6 +326,8 @@ class ImportDialog(QDialog):
         else:
             self.status.setText(f"Import failed, nothing was imported: {outcome}")
         self.finished_import.emit(outcome)
+        if self._delete_when_done:
+            self.deleteLater()
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -332,7 +337,12 @@ class ImportDialog(QDialog):
             self.reject()
 
     def done(self, result: int) -> None:
-        """Closing the dialog cancels a running import (rolled back)."""
+        """Closing the dialog cancels a running import (rolled back) and a preview being read. A dialog that
+        deletes itself on close waits for the import's end to do so: its ending still updates the widgets."""
+        if self._preview_task is not None:
+            self._preview_task.cancel()
         if self.job is not None:
             self.job.cancel()
+            self._delete_when_done = self.testAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
         super().done(result)

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import apsw
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWidget
 
 from desktop_app.core.errors import DatabaseReadOnly, QueryInterrupted
 from desktop_app.core.importer import ImportResult
 from desktop_app.core.importer import plan as plan_module
-from desktop_app.ui.import_dialog import ImportDialog
+from desktop_app.ui.import_dialog import ImportDialog, open_import
 
 from .conftest import open_in
 
@@ -108,6 +110,40 @@ def test_cancel_while_importing_rolls_back(
     assert dialog.status.text() == "Import cancelled: nothing was imported, the database is as it was."
     assert rows(db_path, "SELECT count(*) FROM sqlite_schema WHERE name = 'many'") == [(0,)]
     assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before
+
+
+def test_closing_the_dialog_mid_import_rolls_back(
+    qtbot, open_session, scripted, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan_module, "ROWS_PER_TICK", 100)
+    source = tmp_path / "many.csv"
+    source.write_text("n\n" + "".join(f"{i}\n" for i in range(200_000)))
+    session = open_session(db_path)
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    scripted.paths.append(source)
+    open_import(session, "csv", scripted, parent)
+    dialog = parent.findChild(ImportDialog)
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+    outcomes: list = []
+    dialog.finished_import.connect(outcomes.append)
+    shown = dialog._show_progress
+
+    deletes_on_close: list[bool] = []
+
+    def close_at_first_progress(progress) -> None:
+        shown(progress)
+        dialog.reject()
+        deletes_on_close.append(dialog.testAttribute(Qt.WidgetAttribute.WA_DeleteOnClose))
+
+    dialog._show_progress = close_at_first_progress  # type: ignore[method-assign]
+    dialog.start()
+    # The dialog deletes itself on close, but only once its import has ended: the ending still updates its
+    # widgets and emits (on a deleted dialog that raises, and pytest-qt fails the test on the excepthook).
+    qtbot.waitUntil(lambda: bool(outcomes), timeout=20_000)
+    assert isinstance(outcomes[0], QueryInterrupted)
+    assert deletes_on_close == [False]  # closed while running: deleted later, by the import's ending
+    assert rows(db_path, "SELECT count(*) FROM sqlite_schema WHERE name = 'many'") == [(0,)]
 
 
 def test_an_sql_script_previews_its_statements_and_runs(qtbot, open_session, db_path: Path, tmp_path: Path) -> None:
