@@ -67,7 +67,7 @@ def looks_like_header(rows: list[list[str]]) -> bool:
 def sample_rows(text: io.TextIOWrapper, delimiter: str, limit: int) -> list[list[str]]:
     """Up to `limit` non-blank records from the start of the file."""
     rows: list[list[str]] = []
-    reader = csv.reader(text, delimiter=delimiter)
+    reader = csv.reader(text, delimiter=delimiter, strict=True)  # as the import reads it
     try:
         for row in reader:
             if row:
@@ -76,7 +76,7 @@ def sample_rows(text: io.TextIOWrapper, delimiter: str, limit: int) -> list[list
                     break
     except csv.Error as exc:
         if not rows:
-            raise ImportFailed(f"Line {reader.line_num + 1} cannot be read: {exc}.") from exc
+            raise ImportFailed(f"Line {max(reader.line_num, 1)} cannot be read: {exc}.") from exc
     except UnicodeDecodeError as exc:
         if not rows:
             raise undecodable(text, exc) from exc

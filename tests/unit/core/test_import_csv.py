@@ -199,3 +199,11 @@ def test_undecodable_text_and_empty_files_are_clear_errors(tmp_path: Path, targe
 def test_a_binary_file_is_refused_before_it_is_read_as_text(tmp_path: Path, target: apsw.Connection) -> None:
     with pytest.raises(ImportFailed, match="holds NUL bytes: it is a binary file"):
         inspect_file(Path(target.filename), ImportOptions(format="csv"))
+
+
+def test_a_stray_quote_is_an_error_naming_its_line(tmp_path: Path, target: apsw.Connection) -> None:
+    source = write(tmp_path / "quotes.csv", 'a,b\n1,"two"\n3,"fo"ur\n')
+    with pytest.raises(ImportFailed, match="^Line 3: ',' expected after '\"'"):
+        run_import(target, inspect_file(source).plan, "quotes")
+    with pytest.raises(ImportFailed, match="^Line 1 cannot be read"):
+        inspect_file(write(tmp_path / "first.csv", '"a"b,c\n'))
