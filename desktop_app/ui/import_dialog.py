@@ -238,8 +238,8 @@ class ImportDialog(QDialog):
         self.detected.setText(f"Read as: {plan.describe()}")
         for widget in (self.table_edit, self.new_table, self.existing_table):
             widget.setEnabled(not script)
-        for widget in (self.delimiter_box, self.header_box, self.empty_null):
-            widget.setEnabled(plan.format in ("csv", "tsv"))
+        for option in (self.delimiter_box, self.header_box, self.empty_null):
+            option.setEnabled(plan.format in ("csv", "tsv"))
         self.one_transaction.setEnabled(script)
         self.grid.clear()
         self.grid.setColumnCount(len(preview.headings))
