@@ -176,7 +176,7 @@ def test_the_console_results_copy_and_view_too(qtbot, console: ConsolePanel) -> 
     view.setFocus()
     QTest.keyClick(view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     assert QGuiApplication.clipboard().text() == "AEFCQ/8="
-    viewer = console.result_tools.view_current()
+    viewer = console.tab.result_tools.view_current()
     assert viewer is not None and viewer.hex.toPlainText().startswith("00000000  00 41 42 43 ff")
     viewer.close()
 
@@ -298,11 +298,11 @@ def test_console_exports_every_row_past_the_display_limit(qtbot, console: Consol
     out = tmp_path / "all.csv"
     scripted.paths.append(out)
     console.export_csv_button.click()
-    assert console.export_bar.isVisible() and console.export_bar.cancel_button.isEnabled()
+    assert console.tab.export_bar.isVisible() and console.tab.export_bar.cancel_button.isEnabled()
     with qtbot.waitSignal(console.exported, timeout=60_000):
         pass
-    assert not console.export_bar.isVisible()
-    assert console.export_bar.rows_written == BIG_ROWS  # progress reached the end
+    assert not console.tab.export_bar.isVisible()
+    assert console.tab.export_bar.rows_written == BIG_ROWS  # progress reached the end
     with out.open(newline="") as handle:
         rows = list(csv.reader(handle))
     assert len(rows) == BIG_ROWS + 1 and rows[-1] == [str(BIG_ROWS), str(BIG_ROWS % 1000), f'row "{BIG_ROWS}",']
@@ -317,7 +317,7 @@ def test_console_export_cancel_leaves_no_file(qtbot, console: ConsolePanel, scri
     folder.mkdir()
     scripted.paths.append(folder / "endless.ndjson")
     console.export_ndjson_button.click()
-    bar = console.export_bar
+    bar = console.tab.export_bar
     qtbot.waitUntil(lambda: bar.rows_written > 0, timeout=20_000)
     qtbot.waitUntil(lambda: "rows ·" in bar.label.text(), timeout=5000)  # the progress line counts rows
     with qtbot.waitSignal(bar.failed, timeout=20_000) as blocker:
