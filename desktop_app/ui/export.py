@@ -14,19 +14,18 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
-from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton, QWidget
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QLabel, QMenu, QProgressBar, QPushButton, QWidget
 
 from desktop_app.core.errors import PulseError, QueryInterrupted
 from desktop_app.core.keyset import BrowseSpec, where_clause
 from desktop_app.core.query import quote_identifier
 from desktop_app.core.session import Session
-from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
+from desktop_app.ui.widgets.job_bar import JobBar
 
 if TYPE_CHECKING:  # the export machinery loads when an export starts (through the session)
     from desktop_app.core.export import ExportResult
-    from desktop_app.core.worker import Job
     from desktop_app.ui.models.table_model import TableModel
 
 FILE_FILTERS = {
@@ -62,20 +61,18 @@ def suggested_name(stem: str, fmt: str) -> str:
     return f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"
 
 
-class ExportBar(QWidget):
-    """One export at a time for one grid: `start(...)`, a progress line with Cancel, then a signal."""
+class ExportBar(JobBar):
+    """One export at a time for one grid: `start(...)`, a progress line with Cancel, then a signal:
+    `finished` with an ExportResult, or `failed` with a PulseError (QueryInterrupted when cancelled)."""
 
-    finished = Signal(object)  # ExportResult
-    failed = Signal(object)  # PulseError (QueryInterrupted when cancelled)
+    cancelling_text = "Cancelling the export…"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("exportBar")
-        self.job: Job[ExportResult] | None = None
         self.rows_written = 0  # set by the job's progress (on this thread), shown by the timer
         self._started = 0.0
         self._destination: Path | None = None
-        self.label = QLabel("")
         self.label.setObjectName("exportProgress")
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)  # the total is not known without counting, and we do not count
@@ -84,20 +81,10 @@ class ExportBar(QWidget):
         self.cancel_button = QPushButton("Cancel export")
         self.cancel_button.setObjectName("cancelExport")
         self.cancel_button.setToolTip("Stop the export; no file is left behind")
-        self.cancel_button.clicked.connect(self.cancel)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.busy)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.cancel_button)
+        self._arrange(self.busy, self.cancel_button)
         self._timer = QTimer(self)
         self._timer.setInterval(PROGRESS_EVERY_MS)
         self._timer.timeout.connect(self._show_progress)
-        self.hide()
-
-    @property
-    def running(self) -> bool:
-        return self.job is not None
 
     def start(self, session: Session, sql: str, destination: Path, *, fmt: str, bindings: tuple = ()) -> asyncio.Task | None:
         """Export every row of `sql` to `destination`; `finished` or `failed` follows."""
@@ -109,19 +96,13 @@ class ExportBar(QWidget):
         self._destination = destination
         fmt = format_for(destination, fmt)
         try:
-            self.job = session.export(sql, destination, fmt=fmt, bindings=bindings, progress=self._progress)
+            job = session.export(sql, destination, fmt=fmt, bindings=bindings, progress=self._progress)
         except PulseError as error:
             self.failed.emit(error)
             return None
         self.label.setText(f"Exporting to {destination.name} as {fmt.upper()}…")
-        self.show()
         self._timer.start()
-        return spawn(self._wait(self.job))
-
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.label.setText("Cancelling the export…")
+        return self._run(job)
 
     def _progress(self, rows: int) -> None:  # the GUI thread, via the job
         self.rows_written = rows
@@ -131,24 +112,9 @@ class ExportBar(QWidget):
             seconds = time.monotonic() - self._started
             self.label.setText(f"Exporting to {self._destination.name}: {self.rows_written:,} rows · {seconds:.1f} s")
 
-    async def _wait(self, job: Job[ExportResult]) -> None:
-        try:
-            result: ExportResult = await job
-        except PulseError as error:
-            self._done()
-            self.failed.emit(error)
-            return
-        except BaseException:  # cancelled with its task, or a bug (it goes on to the excepthook)
-            job.cancel()
-            self._done()
-            raise
-        self._done()
-        self.finished.emit(result)
-
     def _done(self) -> None:
-        self.job = None
+        super()._done()
         self._timer.stop()
-        self.hide()
 
 
 def describe_result(result: ExportResult) -> str:

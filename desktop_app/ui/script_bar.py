@@ -12,28 +12,26 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QProgressBar, QPushButton, QWidget
 
 from desktop_app.core.errors import PulseError, QueryInterrupted
 from desktop_app.core.session import Session
-from desktop_app.ui.aio import spawn
+from desktop_app.ui.widgets.job_bar import JobBar
 
 if TYPE_CHECKING:
     from desktop_app.core.sql_script import ScriptProgress, ScriptResult
-    from desktop_app.core.worker import Job
 
 PERCENT_STEPS = 1000  # the bar's resolution: bytes are scaled to this, a file may be larger than an int32
 
 
-class ScriptBar(QWidget):
-    finished = Signal(object)  # ScriptResult
-    failed = Signal(object)  # PulseError (QueryInterrupted when stopped)
+class ScriptBar(JobBar):
+    """`finished` carries a ScriptResult; `failed` a PulseError (QueryInterrupted when stopped)."""
+
+    cancelling_text = "Stopping: rolling back…"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("scriptBar")
-        self.job: Job[ScriptResult] | None = None
         self.path: Path | None = None
         self.one_transaction = True
         self.last_progress: ScriptProgress | None = None
@@ -42,22 +40,11 @@ class ScriptBar(QWidget):
         self.progress.setObjectName("scriptProgress")
         self.progress.setRange(0, 0)
         self.progress.setMaximumWidth(200)
-        self.label = QLabel("")
         self.label.setObjectName("scriptLabel")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setObjectName("stopScript")
         self.stop_button.setToolTip("Stop the file: its transaction is rolled back, nothing of it is kept")
-        self.stop_button.clicked.connect(self.cancel)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.stop_button)
-        self.hide()
-
-    @property
-    def running(self) -> bool:
-        return self.job is not None
+        self._arrange(self.progress, self.stop_button)
 
     def start(self, session: Session, path: Path, *, one_transaction: bool = True) -> asyncio.Task | None:
         """Run the file at `path` (in one transaction, or as written); `finished` or `failed` follows."""
@@ -69,19 +56,13 @@ class ScriptBar(QWidget):
         self.last_progress = None
         self._started = time.monotonic()
         try:
-            self.job = session.run_sql_file(path, one_transaction=one_transaction, progress=self._progress)
+            job = session.run_sql_file(path, one_transaction=one_transaction, progress=self._progress)
         except PulseError as error:
             self.failed.emit(error)
             return None
         self.progress.setRange(0, 0)
         self.label.setText(f"Running {path.name}…")
-        self.show()
-        return spawn(self._wait(self.job))
-
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.label.setText("Stopping: rolling back…")
+        return self._run(job)
 
     def _progress(self, progress: ScriptProgress) -> None:  # the GUI thread, via the job
         self.last_progress = progress
@@ -91,24 +72,6 @@ class ScriptBar(QWidget):
         seconds = time.monotonic() - self._started
         name = self.path.name if self.path else "the file"
         self.label.setText(f"Running {name}: {progress.statements:,} statements · {seconds:.1f} s")
-
-    async def _wait(self, job: Job[ScriptResult]) -> None:
-        try:
-            result: ScriptResult = await job
-        except PulseError as error:
-            self._done()
-            self.failed.emit(error)
-            return
-        except BaseException:  # cancelled with its task, or a bug (it goes on to the excepthook)
-            job.cancel()
-            self._done()
-            raise
-        self._done()
-        self.finished.emit(result)
-
-    def _done(self) -> None:
-        self.job = None
-        self.hide()
 
     def describe_result(self, result: ScriptResult) -> str:
         name = self.path.name if self.path else "The file"

@@ -1,0 +1,75 @@
+"""A progress line under a view that runs one session `Job` at a time: progress, a label, a cancel button.
+
+`JobBar` owns the job's lifetime: `_run(job)` shows the bar and awaits the job; the bar hides when it ends and
+`finished` (the job's result) or `failed` (a `PulseError`, `QueryInterrupted` when cancelled) follows. A
+subclass starts its own kind of job, lays out its widgets with `_arrange` and says what cancelling shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+
+from desktop_app.core.errors import PulseError
+from desktop_app.ui.aio import spawn
+
+if TYPE_CHECKING:
+    from desktop_app.core.worker import Job
+
+
+class JobBar(QWidget):
+    finished = Signal(object)  # the job's result
+    failed = Signal(object)  # PulseError (QueryInterrupted when cancelled)
+
+    cancelling_text = "Cancelling…"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.job: Job[Any] | None = None
+        self.label = QLabel("")
+
+    def _arrange(self, progress: QWidget, button: QPushButton) -> None:
+        """Progress on the left, the label taking the room, the button (which cancels) on the right."""
+        button.clicked.connect(self.cancel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(progress)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(button)
+        self.hide()
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.label.setText(self.cancelling_text)
+
+    def _run(self, job: Job[Any]) -> asyncio.Task:
+        """Show the bar and await `job` in the background."""
+        self.job = job
+        self.show()
+        return spawn(self._wait(job))
+
+    async def _wait(self, job: Job[Any]) -> None:
+        try:
+            result = await job
+        except PulseError as error:
+            self._done()
+            self.failed.emit(error)
+            return
+        except BaseException:  # cancelled with its task, or a bug (it goes on to the excepthook)
+            job.cancel()
+            self._done()
+            raise
+        self._done()
+        self.finished.emit(result)
+
+    def _done(self) -> None:
+        self.job = None
+        self.hide()
