@@ -2,6 +2,7 @@
 
 A file the console opens or saves is never the open database or one of its -wal/-shm/-journal files:
 opening and closing one of those with Python's open() would drop the locks SQLite holds on it.
+`refuse_database_files` is that check for every file the app reads or writes beside the database.
 """
 
 from __future__ import annotations
@@ -15,17 +16,27 @@ MAX_EDITOR_BYTES = 20 << 20  # bigger scripts are for Execute file…, which str
 SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
 
 
-def refuse_database_files(path: Path, database: Path | None) -> None:
-    """Raise PulseError when `path` is the open database or one of its side files (compared by inode)."""
+def refuse_database_files(
+    path: Path,
+    database: Path | None,
+    message: str = "{name} is the open database's own file; choose a .sql text file.",
+) -> None:
+    """Raise PulseError(`message`, its `{name}` the file's name) when `path` is the open database or one of its
+    side files: the same file (by inode), or the same name once resolved (a -wal or -journal not there yet)."""
     if database is None:
         return
+    target = path.expanduser().resolve()
     for suffix in SQLITE_SIDE_FILES:
         other = Path(f"{database}{suffix}")
-        try:
-            if os.path.samefile(path, other):
-                raise PulseError(f"{path.name} is the open database's own file; choose a .sql text file.")
-        except OSError:  # one of them does not exist: not the same file
-            continue
+        if target == other.resolve() or _same_file(path, other):
+            raise PulseError(message.format(name=target.name))
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # one of them does not exist: not the same file
+        return False
 
 
 def read_sql_file(path: Path, *, database: Path | None = None) -> str:

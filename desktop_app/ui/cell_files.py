@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 
 from desktop_app.core.errors import MAX_VALUE_BYTES, PulseError
+from desktop_app.core.sql_files import refuse_database_files
 from desktop_app.ui.aio import spawn
 
 if TYPE_CHECKING:
@@ -54,12 +55,7 @@ def cell_bytes(value: object) -> bytes:
     return (repr(value) if isinstance(value, float) else str(value)).encode("utf-8")
 
 
-def refuse_database_files(path: Path, database: Path) -> None:
-    """The open database and its -wal, -shm and -journal are SQLite's: this process never open()s them."""
-    target = path.expanduser().resolve()
-    own = {Path(f"{database}{suffix}").resolve() for suffix in ("", "-wal", "-shm", "-journal")}
-    if target in own:
-        raise CellFileError(f"{target.name} is a file of the open database: choose another file.")
+NOT_A_DATABASE_FILE = "{name} is a file of the open database: choose another file."
 
 
 def write_file(path: Path, data: bytes) -> int:
@@ -118,9 +114,9 @@ class CellFiles(QObject):
 
     async def _export(self, path: Path, data: bytes, database: Path) -> None:
         try:
-            refuse_database_files(path, database)
+            refuse_database_files(path, database, NOT_A_DATABASE_FILE)
             written = await asyncio.get_running_loop().run_in_executor(None, write_file, path, data)
-        except CellFileError as error:
+        except PulseError as error:
             self._say(f"⚠ {error}")
             return
         except OSError as exc:
@@ -154,9 +150,9 @@ class CellFiles(QObject):
         if model is None:
             return
         try:
-            refuse_database_files(path, model.session.path)
+            refuse_database_files(path, model.session.path, NOT_A_DATABASE_FILE)
             data = await asyncio.get_running_loop().run_in_executor(None, read_file, path)
-        except CellFileError as error:
+        except PulseError as error:  # CellFileError, or one of the database's own files
             self._say(f"⚠ {error}")
             return
         if model is self.grid.model:  # still the same table: the edit path writes it (undoable)
