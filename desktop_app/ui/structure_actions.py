@@ -196,42 +196,58 @@ class StructureActions(QObject):
         try:
             plan = await session.browse(make)
         except PulseError as error:
-            self._failed(title, error)
+            if session is self.session:
+                self._failed(title, error)
             return
-        self._confirm_and_run(None, plan)
+        if session is self.session:  # another file opened meanwhile: the plan was made for this one
+            self._confirm_and_run(None, plan, session)
 
-    def _confirm_and_run(self, dialog: StructureDialog | None, plan: Plan) -> None:
-        """Run `plan`; a drop, or a change that cannot be undone, is confirmed first, saying so."""
+    def _confirm_and_run(self, dialog: StructureDialog | None, plan: Plan, session: Session | None = None) -> None:
+        """Run `plan` on the file it was made for; a drop, or a change that cannot be undone, is confirmed first,
+        saying so."""
+        target = session if session is not None else dialog.session if dialog is not None else self.session
+        if target is None:
+            return
         if plan.undo is not None and not plan.confirm:
-            spawn(self._run(plan, dialog))
+            spawn(self._run(plan, dialog, target))
             return
         text = "\n".join((f"{plan.title}?", *plan.notes, plan.undo_text(), "", plan.sql))
         label = "Drop" if plan.confirm else "Apply"
-        self.dialogs.confirm(plan.title, text, lambda: spawn(self._run(plan, dialog)), accept_label=label)
+        self.dialogs.confirm(plan.title, text, lambda: spawn(self._run(plan, dialog, target)), accept_label=label)
 
-    async def _run(self, plan: Plan, dialog: StructureDialog | None) -> None:
-        session = self.session
-        if session is None:
+    async def _run(self, plan: Plan, dialog: StructureDialog | None, session: Session) -> None:
+        """Run `plan` on `session`. The dialog may be deleted and another file opened while it runs: then the
+        outcome goes to the status bar and the undo stack (now another file's) is left alone."""
+        if session is not self.session:
+            self.message.emit(f"{plan.title}: not done, {session.path.name} is no longer the open file.")
             return
         if dialog is not None:
             dialog.running()
         try:
             await change(session, plan)
         except PulseError as error:
-            if dialog is not None:
-                dialog.failed(error, await self._fresh_snapshot(session, dialog))
-                self.failed.emit(error)
-            else:
+            if dialog is not None and not dialog.deleted:
+                snap = await self._fresh_snapshot(session, dialog)
+                if not dialog.deleted:
+                    dialog.failed(error, snap)
+                    self.failed.emit(error)
+                    return
+            if session is self.session:
                 self._failed(plan.title, error)
+            else:
+                self.message.emit(f"{plan.title} failed: {error}")
+            return
+        if dialog is not None and not dialog.deleted:
+            dialog.applied.emit(plan)
+            dialog.close()
+        if dialog is not None and dialog is self.dialog:
+            self.dialog = None
+        if session is not self.session:
+            self.message.emit(f"{plan.title}: done in {session.path.name}.")
             return
         if plan.undo is not None:
             self.undo_stack.append(plan.undo)
             del self.undo_stack[:-UNDO_DEPTH]
-        if dialog is not None:
-            dialog.applied.emit(plan)
-            dialog.close()
-            if dialog is self.dialog:
-                self.dialog = None
         self.update_actions()
         self.message.emit(f"{plan.title}: done." + (" Structure ▸ Undo puts it back." if plan.undo else ""))
         self.changed.emit(plan)

@@ -78,6 +78,12 @@ class StructureDialog(QDialog):
         self._apply_failed = False
         self.on_apply: Callable[[StructureDialog, Plan], None] | None = None
         self._generation = 0
+        self.deleted = False  # set when Qt deletes it: a job ending later leaves its widgets alone
+
+        def deleted(*_args: object) -> None:
+            self.deleted = True
+
+        self.destroyed.connect(deleted)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(PREVIEW_DELAY_MS)
@@ -135,7 +141,7 @@ class StructureDialog(QDialog):
             note = str(exc)
         except PulseError as exc:
             error = str(exc)
-        if generation != self._generation:
+        if generation != self._generation or self.deleted:
             return
         self.show_plan(plan, error)
         if note:

@@ -196,3 +196,47 @@ def test_the_window_has_a_structure_menu(window) -> None:
     assert titles.index("&Structure") == titles.index("&View") - 1
     assert not window.schema.structure.create_table_action.isEnabled()  # no file open
     assert isinstance(window.schema.structure.dialogs, ScriptedDialogs)
+
+
+def test_a_change_ending_after_its_dialog_and_file_are_gone_touches_neither(
+    qtbot, panel: SchemaPanel, open_session, tmp_path: Path, monkeypatch
+) -> None:
+    """Another file opens while Create Table runs: the dialog is deleted, and the change's end neither reaches
+    it nor leaves an undo entry that would run on the file now open."""
+    import asyncio
+
+    from desktop_app.core.database import create_database
+    from desktop_app.ui import structure_actions
+
+    gate: asyncio.Future = asyncio.get_running_loop().create_future()
+    ran: list[asyncio.Task] = []
+
+    async def slow_change(session, plan) -> None:
+        await gate
+
+    def spawn(coro):
+        task = asyncio.ensure_future(coro)
+        ran.append(task)
+        return task
+
+    monkeypatch.setattr(structure_actions, "change", slow_change)
+    monkeypatch.setattr(structure_actions, "spawn", spawn)
+    panel.structure.create_table()
+    qtbot.waitUntil(lambda: ran and ran[-1].done(), timeout=5000)
+    dialog = panel.structure.dialog
+    assert isinstance(dialog, TableDialog)
+    dialog.name_edit.setText("fresh")
+    wait_for_plan(qtbot, dialog, "CREATE TABLE fresh")
+    dialog.apply_button.click()
+    running = ran[-1]
+    gone: list[object] = []
+    dialog.destroyed.connect(lambda *_: gone.append(True))
+    other = tmp_path / "other.db"
+    create_database(other).connect_write().close()
+    panel.structure.set_session(open_session(other))
+    qtbot.waitUntil(lambda: bool(gone), timeout=5000)
+    gate.set_result(None)
+    qtbot.waitUntil(running.done, timeout=5000)
+    assert running.exception() is None
+    assert panel.structure.undo_stack == []
+    assert not panel.structure.undo_action.isEnabled()
