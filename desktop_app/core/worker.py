@@ -73,6 +73,14 @@ class Job(Generic[T]):
     def __await__(self) -> Generator[Any, None, T]:
         return self.future.__await__()
 
+    async def outcome(self) -> T | PulseError:
+        """The result, or the PulseError that ended the job (QueryInterrupted when cancelled); anything else,
+        a bug or the awaiting task's cancellation, is raised."""
+        try:
+            return await self
+        except PulseError as exc:
+            return exc
+
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.name}>"
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QLabel,
@@ -31,9 +30,10 @@ from desktop_app.core.postgres.url import has_password, mask_url
 from desktop_app.core.session import Session
 from desktop_app.core.worker import Job, Worker
 from desktop_app.ui.aio import spawn
+from desktop_app.ui.dialogs import JobDialog
 
 
-class CopyToPostgresDialog(QDialog):
+class CopyToPostgresDialog(JobDialog):
     finished_copy = Signal(object)  # MigrateResult, or the PulseError that ended it
 
     def __init__(self, source: Session | Path, parent: QWidget | None = None) -> None:
@@ -80,10 +80,6 @@ class CopyToPostgresDialog(QDialog):
         self.copy_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
 
-    @property
-    def running(self) -> bool:
-        return self.job is not None
-
     def start(self) -> None:
         url = self.url_edit.text().strip()
         if not is_server_target(url):
@@ -112,11 +108,7 @@ class CopyToPostgresDialog(QDialog):
         spawn(self._run(self.job))
 
     async def _run(self, job: Job[MigrateResult]) -> None:
-        outcome: MigrateResult | PulseError
-        try:
-            outcome = await job
-        except PulseError as exc:
-            outcome = exc
+        outcome = await job.outcome()
         self.job = None
         self.copy_button.setEnabled(True)
         if isinstance(outcome, MigrateResult):
@@ -136,13 +128,6 @@ class CopyToPostgresDialog(QDialog):
     def _show_progress(self, table: str, done: int, total: int) -> None:
         self.progress.setValue(int(1000 * done / total) if total else 1000)
         self.status.setText(f"{table}: {done:,} of {total:,} rows")
-
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.status.setText("Cancelling…")
-        else:
-            self.reject()
 
     def done(self, result: int) -> None:
         """Closing the dialog stops a copy running on its own worker (a session's copy is the session's)."""

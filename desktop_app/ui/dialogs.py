@@ -11,9 +11,21 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QProgressDialog, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QProgressDialog,
+    QWidget,
+)
+
+if TYPE_CHECKING:
+    from desktop_app.core.worker import Job
 
 DB_FILTER = "SQLite databases (*.db *.sqlite *.sqlite3 *.db3);;All files (*)"
 
@@ -123,6 +135,25 @@ class _QtProgress(Progress):
         self.dialog.canceled.disconnect()
         self.dialog.close()
         self.dialog.deleteLater()
+
+
+class JobDialog(QDialog):
+    """A dialog that runs one job at a time (`job` while it runs) and says how it goes in `status`: its Cancel
+    button cancels the job, or closes the dialog when none is running."""
+
+    job: Job[Any] | None
+    status: QLabel
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText("Cancelling…")
+        else:
+            self.reject()
 
 
 @dataclass

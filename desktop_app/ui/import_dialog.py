@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QCompleter,
-    QDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -47,7 +46,7 @@ from desktop_app.core.importer.columns import TYPES
 from desktop_app.core.session import Session
 from desktop_app.core.worker import Job
 from desktop_app.ui.aio import spawn
-from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
+from desktop_app.ui.dialogs import Dialogs, JobDialog, ScriptedDialogs
 
 # File ▸ Import ▸ ...: (menu label, file filter)
 KINDS = {
@@ -83,7 +82,7 @@ def open_import(
     dialogs.ask_open_path(f"Import {label.replace('&', '').rstrip('…')}", show, file_filter=file_filter)
 
 
-class ImportDialog(QDialog):
+class ImportDialog(JobDialog):
     previewed = Signal(object)  # Preview, or the PulseError that stopped it
     finished_import = Signal(object)  # ImportResult, or the PulseError that ended it
 
@@ -179,10 +178,6 @@ class ImportDialog(QDialog):
         return box
 
     # Preview ---------------------------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self.job is not None
-
     def options(self) -> ImportOptions:
         fmt = self.format_box.currentText()
         encoding = self.encoding_box.currentText()
@@ -307,11 +302,7 @@ class ImportDialog(QDialog):
         self.status.setText(f"Importing: {progress.rows:,} {unit}…")
 
     async def _run(self, job: Job[ImportResult]) -> None:
-        outcome: ImportResult | PulseError
-        try:
-            outcome = await job
-        except PulseError as exc:
-            outcome = exc
+        outcome = await job.outcome()
         self.job = None
         self.cancel_button.setText("Close")
         self.import_button.setEnabled(True)
@@ -328,13 +319,6 @@ class ImportDialog(QDialog):
         self.finished_import.emit(outcome)
         if self._delete_when_done:
             self.deleteLater()
-
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.status.setText("Cancelling…")
-        else:
-            self.reject()
 
     def done(self, result: int) -> None:
         """Closing the dialog cancels a running import (rolled back) and a preview being read. A dialog that
