@@ -82,6 +82,12 @@ def open_import(
     dialogs.ask_open_path(f"Import {label.replace('&', '').rstrip('…')}", show, file_filter=file_filter)
 
 
+async def _refresh_schema(session: Session) -> None:
+    """The new table shows in the schema tree (the import's commit is the app's own: no event says so)."""
+    with contextlib.suppress(PulseError):  # the database closed meanwhile: nothing to refresh
+        await session.refresh_schema()
+
+
 class ImportDialog(JobDialog):
     previewed = Signal(object)  # Preview, or the PulseError that stopped it
     finished_import = Signal(object)  # ImportResult, or the PulseError that ended it
@@ -309,8 +315,7 @@ class ImportDialog(JobDialog):
         if isinstance(outcome, ImportResult):
             self.progress.setValue(PROGRESS_STEPS)
             self.status.setText(outcome.summary())
-            with contextlib.suppress(PulseError):  # the database closed meanwhile: nothing to refresh
-                await self.session.refresh_schema()  # the new table shows in the schema tree
+            spawn(_refresh_schema(self.session))  # not awaited here: the dialog may be closed and deleted meanwhile
         elif isinstance(outcome, QueryInterrupted):
             self.progress.setValue(0)
             self.status.setText("Import cancelled: nothing was imported, the database is as it was.")

@@ -133,8 +133,9 @@ def test_closing_the_dialog_mid_import_rolls_back(
 
     def close_at_first_progress(progress) -> None:
         shown(progress)
-        dialog.reject()
-        deletes_on_close.append(dialog.testAttribute(Qt.WidgetAttribute.WA_DeleteOnClose))
+        if not deletes_on_close:  # more reports may arrive before the cancel reaches the write thread
+            dialog.reject()
+            deletes_on_close.append(dialog.testAttribute(Qt.WidgetAttribute.WA_DeleteOnClose))
 
     dialog._show_progress = close_at_first_progress  # type: ignore[method-assign]
     dialog.start()
@@ -144,6 +145,46 @@ def test_closing_the_dialog_mid_import_rolls_back(
     assert isinstance(outcomes[0], QueryInterrupted)
     assert deletes_on_close == [False]  # closed while running: deleted later, by the import's ending
     assert rows(db_path, "SELECT count(*) FROM sqlite_schema WHERE name = 'many'") == [(0,)]
+
+
+def test_closing_the_dialog_as_its_import_commits_reports_the_end_without_touching_it(
+    qtbot, open_session, scripted, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closed just after the commit, while the schema is read again: the dialog goes at once, and what is
+    left of the import's ending (the schema reload, the window's on_imported) still runs."""
+    import asyncio
+
+    source = tmp_path / "few.csv"
+    source.write_text("n\n1\n2\n")
+    session = open_session(db_path)
+    gate: asyncio.Future = asyncio.get_running_loop().create_future()
+    reloads: list[bool] = []
+    refresh = session.refresh_schema
+
+    async def slow_refresh() -> None:
+        reloads.append(False)
+        await gate
+        await refresh()
+        reloads.append(True)
+
+    monkeypatch.setattr(session, "refresh_schema", slow_refresh)
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    scripted.paths.append(source)
+    imported: list[bool] = []
+    open_import(session, "csv", scripted, parent, on_imported=lambda: imported.append(True))
+    dialog = parent.findChild(ImportDialog)
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+    gone: list[bool] = []
+    dialog.destroyed.connect(lambda *_: gone.append(True))
+    dialog.start()
+    qtbot.waitUntil(lambda: bool(reloads), timeout=10_000)
+    dialog.reject()
+    qtbot.waitUntil(lambda: bool(gone), timeout=5000)
+    gate.set_result(None)
+    qtbot.waitUntil(lambda: reloads == [False, True], timeout=5000)
+    assert imported == [True]
+    assert rows(db_path, "SELECT count(*) FROM few") == [(2,)]
 
 
 def test_an_sql_script_previews_its_statements_and_runs(qtbot, open_session, db_path: Path, tmp_path: Path) -> None:
