@@ -42,6 +42,8 @@ SAMPLE_ROWS = 1000  # rows read to infer types and, for JSON, to gather the keys
 PREVIEW_ROWS = 20
 ROWS_PER_TICK = 4096  # rows between a progress report and a cancel check
 JSON_BATCH = 2000
+# A row the table refuses (a constraint, a STRICT type, a value too big): the import fails naming its line.
+ROW_ERRORS = (apsw.ConstraintError, apsw.MismatchError, apsw.TooBigError)
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,15 @@ def _from_script(progress: ScriptProgress) -> ImportProgress:
     return ImportProgress(progress.statements, progress.bytes_done, progress.bytes_total)
 
 
+def _between_batches(
+    cancelled: Callable[[], bool], report: Callable[[ImportProgress], None], progress: ImportProgress
+) -> None:
+    """Stop here if cancelled (the transaction rolls back), else report how far the import got."""
+    if cancelled():
+        raise QueryInterrupted("Cancelled.")
+    report(progress)
+
+
 def _prepare(connection: apsw.Connection, plan: Plan, table: str, append: bool, *, named: bool) -> list[str]:
     """The table's columns the file's columns go to (the table created first, unless appending)."""
     if append:
@@ -299,17 +310,15 @@ def _import_delimited(
 
         def tick(rows: int) -> None:
             nonlocal done
-            if cancelled():
-                raise QueryInterrupted("Cancelled.")
             done = rows
-            report(ImportProgress(rows, raw.tell(), size))
+            _between_batches(cancelled, report, ImportProgress(rows, raw.tell(), size))
 
         rows = delimited.DelimitedRows(text, delimiter=plan.delimiter, header=plan.header, width=len(targets))
         try:
             cursor.executemany(
                 insert_sql(table, targets, empty_is_null=plan.empty_is_null), rows.read(every=ROWS_PER_TICK, tick=tick)
             )
-        except (apsw.ConstraintError, apsw.MismatchError, apsw.TooBigError) as exc:
+        except ROW_ERRORS as exc:
             raise ImportFailed(f"Line {rows.line}: {exc}.") from exc
     report(ImportProgress(done, size, size))
     return done, ()
@@ -358,11 +367,9 @@ def _import_records(
                 batch.append(tuple(json_records.cell(record.get(key)) for key in keys))
                 if len(batch) >= JSON_BATCH:
                     flush()
-                    if cancelled():
-                        raise QueryInterrupted("Cancelled.")
-                    report(ImportProgress(done, read, size))
+                    _between_batches(cancelled, report, ImportProgress(done, read, size))
             flush()
-        except (apsw.ConstraintError, apsw.MismatchError, apsw.TooBigError) as exc:
+        except ROW_ERRORS as exc:
             raise ImportFailed(f"{where(number)}: {exc}.") from exc
     report(ImportProgress(done, size, size))
     return done, tuple(added)
