@@ -105,6 +105,22 @@ def workspace(qtbot, qloop) -> Iterator[Any]:
 
 
 @pytest.fixture
+def rich_db(db_path: Path) -> Path:
+    """readings(id, device, value) with an index, a view on device and a trigger (the schema and structure
+    tests' database)."""
+    from desktop_app.core.database import connect_write
+
+    connection = connect_write(db_path)
+    connection.execute(
+        "CREATE VIEW busy_devices AS SELECT device, count(*) AS n FROM readings GROUP BY device;"
+        "CREATE TABLE audit(at TEXT, what TEXT);"
+        "CREATE TRIGGER readings_audit AFTER INSERT ON readings BEGIN INSERT INTO audit VALUES (datetime(), 'insert'); END;"
+    )
+    connection.close()
+    return db_path
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> AppSettings:
     return AppSettings.at(tmp_path / "settings" / "pulse.ini")
 

@@ -12,18 +12,6 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def rich_db(db_path: Path) -> Path:
-    connection = connect_write(db_path)
-    connection.execute(
-        "CREATE VIEW busy_devices AS SELECT device, count(*) AS n FROM readings GROUP BY device;"
-        "CREATE TABLE audit(at TEXT, what TEXT);"
-        "CREATE TRIGGER readings_audit AFTER INSERT ON readings BEGIN INSERT INTO audit VALUES (datetime(), 'insert'); END;"
-    )
-    connection.close()
-    return db_path
-
-
-@pytest.fixture
 def schema(qtbot, open_session, rich_db: Path) -> Iterator[SchemaPanel]:
     panel = SchemaPanel()
     qtbot.addWidget(panel)

@@ -20,19 +20,6 @@ from tests.unit.ui.test_schema import groups
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def rich_db(db_path: Path) -> Path:
-    """readings(id, device, value) with an index, a view on device and a trigger."""
-    connection = connect_write(db_path)
-    connection.execute(
-        "CREATE VIEW busy_devices AS SELECT device, count(*) AS n FROM readings GROUP BY device;"
-        "CREATE TABLE audit(at TEXT, what TEXT);"
-        "CREATE TRIGGER readings_audit AFTER INSERT ON readings BEGIN INSERT INTO audit VALUES (datetime(), 'insert'); END;"
-    )
-    connection.close()
-    return db_path
-
-
 def make_panel(qtbot, session) -> SchemaPanel:
     panel = SchemaPanel()
     qtbot.addWidget(panel)
