@@ -16,18 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from measure import cached, fill_table
+from measure import cached, fill_table, rows_per_second, run_measured
 
-ROOT = Path(__file__).resolve().parents[1]
 TABLE = '"Order Details"'
 SQL = f"SELECT * FROM {TABLE}"
 
@@ -61,41 +56,9 @@ def cached_database(rows: int) -> Path:
     return cached(f"order-details-{rows}.db", lambda partial: build(partial, rows), f"building {rows:,} rows in")
 
 
-def run_measured(command: list[str], stdout_path: Path | None = None) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one child process, from wait4's rusage of that very child."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    stdout = stdout_path.open("wb") if stdout_path else subprocess.DEVNULL
-    try:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE, env=env)
-        _pid, status, usage = os.wait4(process.pid, 0)
-        elapsed = time.perf_counter() - started
-    finally:
-        if stdout_path:
-            stdout.close()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    error = process.stderr.read().decode(errors="replace")
-    process.stderr.close()
-    if process.returncode != 0:
-        raise SystemExit(f"{command[0]} failed ({process.returncode}): {error.strip()}")
-    return elapsed, usage.ru_maxrss / 1024
-
-
 def measure(name: str, command: list[str], rows: int, repeat: int, stdout_path: Path | None = None) -> dict:
     runs = [run_measured(command, stdout_path) for _ in range(repeat)]
-    seconds = statistics.median(elapsed for elapsed, _rss in runs)
-    result = {
-        "name": name,
-        "rows_per_s": round(rows / seconds),
-        "seconds": round(seconds, 3),
-        "peak_rss_mb": round(max(rss for _elapsed, rss in runs), 1),
-        "runs": len(runs),
-    }
-    print(
-        f"  {name:<44} {result['rows_per_s']:>10,} rows/s  {seconds:6.2f} s  peak RSS {result['peak_rss_mb']:6.1f} MB",
-        flush=True,
-    )
-    return result
+    return rows_per_second(name, runs, rows, width=44)
 
 
 def count_csv_records(path: Path) -> int:

@@ -21,14 +21,12 @@ import csv
 import json
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 import apsw
-from export import run_measured
-from measure import cached
+from measure import cached, rows_per_second, run_measured
 
 COLUMNS = ["id", "sku", "qty", "price", "city", "note", "ts", "flag"]
 
@@ -68,19 +66,7 @@ def measure(name: str, command: list[str], db: Path, rows: int, repeat: int) -> 
         runs.append(run_measured(command))
         if (found := count_rows(db)) != rows:
             raise SystemExit(f"{name} imported {found:,} rows, expected {rows:,}")
-    seconds = statistics.median(elapsed for elapsed, _rss in runs)
-    result = {
-        "name": name,
-        "rows_per_s": round(rows / seconds),
-        "seconds": round(seconds, 3),
-        "peak_rss_mb": round(max(rss for _elapsed, rss in runs), 1),
-        "runs": len(runs),
-    }
-    print(
-        f"  {name:<52} {result['rows_per_s']:>10,} rows/s  {seconds:6.2f} s  peak RSS {result['peak_rss_mb']:6.1f} MB",
-        flush=True,
-    )
-    return result
+    return rows_per_second(name, runs, rows, width=52)
 
 
 def main() -> None:
