@@ -44,7 +44,8 @@ class ScriptError(QueryError):
     """A statement of the script failed (or cannot run as asked); `line` is where it starts."""
 
     def __init__(self, message: str, *, line: int, text: str) -> None:
-        super().__init__(f"Line {line}: {message} (in: {text})")
+        # One line: SQLite quotes an unterminated string with its newline
+        super().__init__(f"Line {line}: {message.strip().replace(chr(10), chr(92) + 'n')} (in: {text})")
         self.line = line
         self.text = text
 

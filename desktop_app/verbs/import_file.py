@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_import_verb(args: argparse.Namespace) -> int:
     from desktop_app.core.database import create_database, open_database
-    from desktop_app.core.errors import ImportFailed
+    from desktop_app.core.errors import ImportFailed, PulseError
     from desktop_app.core.importer import ImportOptions, default_table_name, inspect_file, run_import
 
     options = ImportOptions(
@@ -86,6 +86,9 @@ def run_import_verb(args: argparse.Namespace) -> int:
         made = f" ({args.db} was created and stays, empty)" if created_db else ""
         print(f"sqlite-pulse: import interrupted: nothing was imported{made}.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except PulseError as exc:
+        show.clear()  # a progress line on the terminal is not left in front of the message
+        raise ImportFailed(failure(exc, args.file, plan, args.db, created_db=created_db)) from exc
     finally:
         connection.close()
     show.clear()
@@ -97,6 +100,21 @@ def run_import_verb(args: argparse.Namespace) -> int:
     print(f"{args.file.name}: {plan.describe()}.")
     print(result.summary())
     return EXIT_OK
+
+
+def failure(error: Exception, source: Path, plan: Plan, db: Path, *, created_db: bool) -> str:
+    """The error, the file it is in, and what it left: nothing (one transaction), or with an SQL script run
+    as written, what its statements before the error committed."""
+    text = str(error).strip()
+    if not text.endswith("."):
+        text += "."
+    if plan.format == "sql" and not plan.one_transaction:
+        left = "What the statements before it committed stays (the script ran as written)."
+    elif created_db:
+        left = f"Nothing was imported ({db} was created and stays, empty)."
+    else:
+        left = f"Nothing was imported: {db.name} is as it was."
+    return f"{source.name}: {text} {left}"
 
 
 def with_types(plan: Plan, choices: list[str]) -> Plan:

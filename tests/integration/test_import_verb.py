@@ -82,3 +82,32 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
     assert_clean_failure(pulse("import", tmp_path / "t.db", script, "--table", "t"), "names its own tables")
     assert_clean_failure(pulse("import", tmp_path / "t.db", tmp_path / "missing.csv"), "Cannot read")
     assert not (tmp_path / "t.db").exists()
+
+
+def test_a_failure_names_the_file_and_what_it_left(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    script = tmp_path / "load.sql"
+    script.write_text("CREATE TABLE e(a);\nINSERT INTO e VALUES (1);\nINSERT INTO nope VALUES (2);\n")
+    assert_clean_failure(
+        pulse("import", db, script),
+        f"load.sql: Line 3: no such table: nope (in: INSERT INTO nope VALUES (2);). Nothing was imported ({db} was "
+        "created and stays, empty).",
+    )
+    assert_clean_failure(
+        pulse("import", db, script, "--as-written"),
+        "load.sql: Line 3: no such table: nope (in: INSERT INTO nope VALUES (2);). What the statements before it "
+        "committed stays (the script ran as written).",
+    )
+    assert pulse("query", db, "select a from e").stdout.splitlines() == ["a", "1"]
+    broken = tmp_path / "broken.csv"
+    broken.write_text('a,b\n1,2\n3,"x\n4,5\n')
+    assert_clean_failure(
+        pulse("import", db, broken), "broken.csv: Line 3: the row starting here opens a quote (\") that is never closed"
+    )
+    assert_clean_failure(pulse("import", db, broken), "Nothing was imported: t.db is as it was.")
+    wide = tmp_path / "wide.tsv"
+    wide.write_bytes("name\tn\nZo\u00eb\t1\n".encode("utf-16-le"))  # no byte order mark
+    result = pulse("import", db, wide)
+    assert result.returncode == 0, result.stderr
+    assert "UTF-16 LE (no byte order mark)" in result.stdout
+    assert "Imported 1 row into the new table wide" in result.stdout

@@ -160,6 +160,15 @@ def test_a_rollback_in_the_script_is_refused_in_one_transaction_and_honoured_as_
     assert (result.statements, result.folded) == (5, 0)
 
 
+def test_an_unterminated_string_is_a_one_line_error() -> None:
+    """SQLite quotes the token with the newline that follows it; the message stays on one line."""
+    connection = apsw.Connection(":memory:")
+    with pytest.raises(ScriptError) as caught:
+        run_statements(connection, split_script("CREATE TABLE t(a);\nINSERT INTO t VALUES ('open);\n"))
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith("Line 2: unrecognized token: \"'open);\\n\"")
+
+
 def test_as_written_a_failure_keeps_what_was_committed_and_drops_an_open_transaction() -> None:
     connection = apsw.Connection(":memory:")
     script = "CREATE TABLE t(a);\nINSERT INTO t VALUES (1);\nBEGIN;\nINSERT INTO t VALUES (2);\nSELECT nope;"
