@@ -119,19 +119,28 @@ class DelimitedRows:
     def read(self, *, every: int, tick: Callable[[int], None]) -> Iterator[list[str]]:
         """The rows; `tick(rows)` after each `every` rows and at the end (it may raise to stop)."""
         reader, width, rows = self._reader, self._width, 0
+        ended = 0  # the line the last record ended on: the next one starts after it
         try:
             if self._header:
                 next((row for row in reader if row), None)
+                ended = reader.line_num
             for row in reader:
                 if len(row) != width:
                     if not row:
+                        ended = reader.line_num
                         continue
                     raise ImportFailed(f"Line {reader.line_num}: expected {width} fields, got {len(row)}.")
                 yield row
+                ended = reader.line_num
                 rows += 1
                 if rows % every == 0:
                     tick(rows)
         except csv.Error as exc:
+            if reader.dialect.strict and "unexpected end of data" in str(exc):  # a quote never closed
+                raise ImportFailed(
+                    f'Line {ended + 1}: the row starting here opens a quote (") that is never closed, so the rest '
+                    f"of the file (to line {reader.line_num}) would be one field."
+                ) from exc
             raise ImportFailed(f"Line {reader.line_num}: {exc}.") from exc
         except UnicodeDecodeError as exc:
             raise undecodable(self._text, exc) from exc

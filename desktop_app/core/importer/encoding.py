@@ -36,6 +36,9 @@ def detect_encoding(sample: bytes) -> Encoding:
         return Encoding("utf-8-sig", "UTF-8 with BOM")
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return Encoding("utf-16", "UTF-16")
+    bomless = _utf16_without_bom(sample)
+    if bomless:
+        return Encoding(bomless, f"UTF-16 {bomless[-2:].upper()} (no byte order mark)")
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)  # a character cut at the end is fine
         return Encoding("utf-8", "UTF-8")
@@ -46,6 +49,22 @@ def detect_encoding(sample: bytes) -> Encoding:
         return Encoding("cp1252", "Windows-1252 (the file is not UTF-8)")
     except UnicodeDecodeError:
         return Encoding("latin-1", "Latin-1 (the file is not UTF-8)")
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when the sample reads as mostly-Latin UTF-16 written without a byte order
+    mark (every other byte NUL, the others not), as some exporters write it; else None."""
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    for codec, nuls, text in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if nuls.count(0) >= 0.9 * len(nuls) and text.count(0) <= 0.1 * len(text):
+            try:
+                codecs.getincrementaldecoder(codec)().decode(sample, final=False)
+            except UnicodeDecodeError:
+                return None
+            return codec
+    return None
 
 
 def chosen_encoding(name: str, sample: bytes) -> Encoding:

@@ -115,7 +115,7 @@ class ImportResult:
             return f"Ran {self.rows:,} statements in {self.seconds:.2f} s{rate}{folded}."
         into = "into the new table" if self.created else "into"
         added = f"; columns added for keys found later: {', '.join(self.added_columns)}" if self.added_columns else ""
-        return f"Imported {self.rows:,} rows {into} {self.table} in {self.seconds:.2f} s{rate}{added}."
+        return f"Imported {self.rows:,} row{'' if self.rows == 1 else 's'} {into} {self.table} in {self.seconds:.2f} s{rate}{added}."
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)

@@ -111,6 +111,8 @@ def test_tsv_and_encodings_are_read_and_reported(tmp_path: Path, target: apsw.Co
         "utf8.tsv": ("utf-8", "UTF-8"),
         "bom.tsv": ("utf-8-sig", "UTF-8 with BOM"),
         "wide.tsv": ("utf-16", "UTF-16"),
+        "wide-le.tsv": ("utf-16-le", "UTF-16 LE (no byte order mark)"),  # as some exporters write it
+        "wide-be.tsv": ("utf-16-be", "UTF-16 BE (no byte order mark)"),
         "latin.tsv": ("cp1252", "Windows-1252 (the file is not UTF-8)"),
     }
     for name, (codec, label) in cases.items():
@@ -207,3 +209,15 @@ def test_a_stray_quote_is_an_error_naming_its_line(tmp_path: Path, target: apsw.
         run_import(target, inspect_file(source).plan, "quotes")
     with pytest.raises(ImportFailed, match="^Line 1 cannot be read"):
         inspect_file(write(tmp_path / "first.csv", '"a"b,c\n'))
+
+
+def test_a_quote_never_closed_names_the_line_its_row_starts_on(tmp_path: Path, target: apsw.Connection) -> None:
+    source = write(tmp_path / "open.csv", 'a,b\n1,2\n\n3,"x\n4,5\n6,7\n')
+    with pytest.raises(ImportFailed, match=r'^Line 4: the row starting here opens a quote \(\"\) that is never closed.*line 6'):
+        run_import(target, inspect_file(source).plan, "open")
+    assert rows(target, "SELECT count(*) FROM sqlite_schema") == [(0,)]
+
+
+def test_the_summary_counts_one_row_as_one(tmp_path: Path, target: apsw.Connection) -> None:
+    result = run_import(target, inspect_file(write(tmp_path / "one.csv", "a\n1\n")).plan, "one")
+    assert result.summary().startswith("Imported 1 row into the new table one in ")
