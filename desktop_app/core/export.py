@@ -41,6 +41,7 @@ from desktop_app.core import errors
 from desktop_app.core.cells import blob_text, json_keys
 from desktop_app.core.errors import PulseError, QueryError, QueryInterrupted
 from desktop_app.core.query import ScriptTracer, has_statement, strip_leading_trivia
+from desktop_app.core.sql_files import refuse_database_files
 
 FORMATS = ("csv", "json", "ndjson")
 CHUNK_ROWS = 2048
@@ -78,7 +79,11 @@ def export_to_file(
 ) -> ExportResult:
     """Export to `destination` through a temporary file in the same folder, renamed into place on success."""
     destination = Path(destination).expanduser().absolute()
-    _refuse_database_files(connection, destination)
+    refuse_database_files(  # writing the export over the database (or its WAL) would destroy it
+        destination,
+        Path(connection.filename).absolute() if connection.filename else None,
+        "{name} is the database's own file; export to another file.",
+    )
     if not destination.parent.is_dir():
         raise PulseError(f"The folder {destination.parent} does not exist.")
     try:
@@ -246,16 +251,6 @@ def _cancel_check(cancel: Cancel) -> Callable[[], bool]:
     if isinstance(cancel, threading.Event):
         return cancel.is_set
     return cancel
-
-
-def _refuse_database_files(connection: apsw.Connection, destination: Path) -> None:
-    """Writing the export over the database (or its WAL) would destroy it; say so instead."""
-    database = Path(connection.filename).absolute() if connection.filename else None
-    if database is None:
-        return
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        if destination == Path(f"{database}{suffix}"):
-            raise PulseError(f"{destination.name} is the database's own file; export to another file.")
 
 
 def _umask() -> int:
