@@ -8,6 +8,7 @@ opening and closing one of those with Python's open() would drop the locks SQLit
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from desktop_app.core.errors import PulseError
@@ -39,18 +40,30 @@ def _same_file(path: Path, other: Path) -> bool:
         return False
 
 
+def read_bounded(
+    path: Path, limit: int, too_big: Callable[[int], str], error: type[PulseError] = PulseError
+) -> bytes:
+    """The bytes of the file at `path`, refused before reading when it is larger than `limit` (`too_big(size)`
+    says why) and when it grew past it while read; the refusals and an OSError are raised as `error`."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise error(too_big(size))
+        data = path.read_bytes()
+    except OSError as exc:
+        raise error(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    if len(data) > limit:  # it grew meanwhile
+        raise error(f"{path.name} grew past {limit:,} bytes while it was read.")
+    return data
+
+
 def read_sql_file(path: Path, *, database: Path | None = None) -> str:
     """The text of the .sql file at `path` (UTF-8, a byte order mark dropped)."""
     refuse_database_files(path, database)
-    try:
-        size = path.stat().st_size
-        if size > MAX_EDITOR_BYTES:
-            raise PulseError(
-                f"{path.name} is {size >> 20} MiB, too big to edit here; use Execute file… to run it."
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PulseError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    data = read_bounded(
+        path, MAX_EDITOR_BYTES,
+        lambda size: f"{path.name} is {size >> 20} MiB, too big to edit here; use Execute file… to run it.",
+    )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

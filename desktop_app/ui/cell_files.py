@@ -10,7 +10,6 @@ open database's own files are never chosen: opening and closing them here would 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -19,7 +18,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 
 from desktop_app.core.errors import MAX_VALUE_BYTES, PulseError
-from desktop_app.core.sql_files import refuse_database_files
+from desktop_app.core.sql_files import read_bounded, refuse_database_files
 from desktop_app.ui.aio import spawn
 
 if TYPE_CHECKING:
@@ -65,18 +64,11 @@ def write_file(path: Path, data: bytes) -> int:
 
 def read_file(path: Path, limit: int = MAX_VALUE_BYTES) -> bytes:
     """The file's bytes, refused (before reading) when it is larger than `limit`."""
-    try:
-        size = os.stat(path).st_size
-        if size > limit:
-            raise CellFileError(
-                f"{path.name} is {size:,} bytes; a cell holds at most {limit:,} bytes ({limit >> 20} MiB) here."
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CellFileError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-    if len(data) > limit:  # it grew meanwhile
-        raise CellFileError(f"{path.name} grew past {limit:,} bytes while it was read.")
-    return data
+    return read_bounded(
+        path, limit,
+        lambda size: f"{path.name} is {size:,} bytes; a cell holds at most {limit:,} bytes ({limit >> 20} MiB) here.",
+        CellFileError,
+    )
 
 
 class CellFiles(QObject):
