@@ -105,6 +105,36 @@ def workspace(qtbot, qloop) -> Iterator[Any]:
 
 
 @pytest.fixture
+def data_view(qtbot, open_session, scripted: ScriptedDialogs):
+    """`data_view(path)` -> a shown 1000×600 DataView (its table export asking `scripted`) on a session of
+    `path`; each lets go of its session at the end, before the sessions close."""
+    from desktop_app.ui.panels.data_view import DataView
+
+    views: list[DataView] = []
+
+    def make(path: Path) -> DataView:
+        view = DataView()
+        view.table_export.dialogs = scripted
+        qtbot.addWidget(view)
+        view.resize(1000, 600)
+        view.show()
+        view.set_session(open_session(path))
+        views.append(view)
+        return view
+
+    yield make
+    for view in views:
+        view.set_session(None)
+
+
+def open_table(qtbot, grid, name: str) -> None:
+    """Open `name` in the DataView `grid` and wait for its first rows and its column filter boxes."""
+    grid.open_table(name)
+    qtbot.waitUntil(lambda: grid.model is not None and grid.model.rowCount() > 0 and not grid.model.fetching, timeout=5000)
+    qtbot.waitUntil(lambda: len(grid.header.editors) == len(grid.model.columns), timeout=5000)
+
+
+@pytest.fixture
 def rich_db(db_path: Path) -> Path:
     """readings(id, device, value) with an index, a view on device and a trigger (the schema and structure
     tests' database)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from PySide6.QtWidgets import QAbstractSlider
 from desktop_app.core.database import connect_write
 from desktop_app.ui.panels.data_view import DataView, about
 
-from .conftest import open_in
+from .conftest import open_in, open_table
 
 pytestmark = pytest.mark.gui
 ODD = 'order "details" 2'
@@ -45,14 +44,8 @@ def grid_db(db_path: Path) -> Path:
 
 
 @pytest.fixture
-def grid(qtbot, open_session, grid_db: Path) -> Iterator[DataView]:
-    view = DataView()
-    qtbot.addWidget(view)
-    view.resize(1000, 600)
-    view.show()
-    view.set_session(open_session(grid_db))
-    yield view
-    view.set_session(None)
+def grid(data_view, grid_db: Path) -> DataView:
+    return data_view(grid_db)
 
 
 def reference(grid_db: Path, sql: str, values: tuple = ()) -> list[tuple]:
@@ -61,12 +54,6 @@ def reference(grid_db: Path, sql: str, values: tuple = ()) -> list[tuple]:
         return connection.execute(sql, values).fetchall()
     finally:
         connection.close()
-
-
-def open_table(qtbot, grid: DataView, name: str) -> None:
-    grid.open_table(name)
-    qtbot.waitUntil(lambda: grid.model is not None and grid.model.rowCount() > 0 and not grid.model.fetching, timeout=5000)
-    qtbot.waitUntil(lambda: len(grid.header.editors) == len(grid.model.columns), timeout=5000)
 
 
 def settle(qtbot, grid: DataView) -> None:

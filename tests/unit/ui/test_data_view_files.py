@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,16 +28,11 @@ def blob_db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def grid(qtbot, open_session, blob_db: Path, scripted: ScriptedDialogs) -> Iterator[DataView]:
-    view = DataView()
-    qtbot.addWidget(view)
-    view.show()
-    view.table_export.dialogs = scripted
-    view.set_session(open_session(blob_db))
+def grid(qtbot, data_view, blob_db: Path) -> DataView:
+    view = data_view(blob_db)
     view.open_table("files")
     qtbot.waitUntil(lambda: view.model is not None and view.model.rowCount() == 2 and not view.model.fetching, timeout=5000)
-    yield view
-    view.set_session(None)
+    return view
 
 
 def stored(blob_db: Path, row_id: int) -> object:

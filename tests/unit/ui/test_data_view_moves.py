@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,8 @@ from PySide6.QtTest import QTest
 
 from desktop_app.core.database import connect_write, create_database
 from desktop_app.ui.panels.data_view import DataView
+
+from .conftest import open_table
 
 pytestmark = pytest.mark.gui
 
@@ -43,24 +44,12 @@ def chain_db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def grid(qtbot, open_session, chain_db: Path) -> Iterator[DataView]:
-    view = DataView()
-    qtbot.addWidget(view)
-    view.resize(1000, 600)
-    view.show()
-    view.set_session(open_session(chain_db))
-    yield view
-    view.set_session(None)
+def grid(data_view, chain_db: Path) -> DataView:
+    return data_view(chain_db)
 
 
 def settled(qtbot, grid: DataView) -> None:
     qtbot.waitUntil(lambda: grid.model is not None and not grid.model.fetching and grid.model.rowCount() > 0, timeout=5000)
-
-
-def open_table(qtbot, grid: DataView, name: str) -> None:
-    grid.open_table(name)
-    settled(qtbot, grid)
-    qtbot.waitUntil(lambda: len(grid.header.editors) == len(grid.model.columns), timeout=5000)
 
 
 def ctrl_click(qtbot, grid: DataView, row: int, column: str) -> None:

@@ -60,15 +60,8 @@ def cells_db(db_path: Path) -> Path:
 
 
 @pytest.fixture
-def grid(qtbot, open_session, cells_db: Path, scripted: ScriptedDialogs) -> Iterator[DataView]:
-    view = DataView()
-    view.table_export.dialogs = scripted
-    qtbot.addWidget(view)
-    view.resize(1000, 600)
-    view.show()
-    view.set_session(open_session(cells_db))
-    yield view
-    view.set_session(None)
+def grid(data_view, cells_db: Path) -> DataView:
+    return data_view(cells_db)
 
 
 @pytest.fixture
