@@ -23,6 +23,15 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return home
 
 
+def read_rows(path: Path, sql: str) -> list[tuple]:
+    """The rows of `sql` on the file at `path`, through a read-only connection of its own."""
+    connection = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """A fresh WAL database made by our own `create_database`, with a small `readings` table."""

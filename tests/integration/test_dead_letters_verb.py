@@ -12,6 +12,7 @@ import apsw
 import pytest
 
 from desktop_app.core.database import create_database
+from tests.conftest import read_rows
 from tests.integration.test_inspect_verbs import assert_clean_failure
 
 MESSAGES = [
@@ -31,14 +32,6 @@ def pulse(*args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "desktop_app", *map(str, args)], capture_output=True, text=True, timeout=60, env=env
     )
-
-
-def query(path: Path, sql: str) -> list[tuple]:
-    connection = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
 
 
 @pytest.fixture
@@ -94,26 +87,26 @@ def test_replay_after_the_fix_writes_rows_and_marks_letters(ingested: Path) -> N
     report = json.loads(result.stdout)
     assert (report["selected"], report["written"], report["still_dead"]) == (3, 2, 1)
     assert list(report["reasons"]) == ["not valid JSON"]
-    assert query(ingested, "SELECT count(*) FROM readings") == [(3,)]
-    statuses = dict(query(ingested, "SELECT status, count(*) FROM pulse_dead_letters GROUP BY status"))
+    assert read_rows(ingested, "SELECT count(*) FROM readings") == [(3,)]
+    statuses = dict(read_rows(ingested, "SELECT status, count(*) FROM pulse_dead_letters GROUP BY status"))
     assert statuses == {"open": 1, "replayed": 2}
     # Nothing is replayed twice.
     again = pulse("dead-letters", ingested, "replay", "--reason", "column type")
     assert again.returncode == 0 and "nothing replayed" in again.stdout
-    assert query(ingested, "SELECT count(*) FROM readings") == [(3,)]
+    assert read_rows(ingested, "SELECT count(*) FROM readings") == [(3,)]
 
 
 def test_resolve_then_purge(ingested: Path) -> None:
     result = pulse("dead-letters", ingested, "resolve", "--reason", "json", "--note", "a broken test client")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Resolved 1 letter."
-    assert query(ingested, "SELECT note FROM pulse_dead_letters WHERE status = 'resolved'") == [("a broken test client",)]
+    assert read_rows(ingested, "SELECT note FROM pulse_dead_letters WHERE status = 'resolved'") == [("a broken test client",)]
     dry = pulse("dead-letters", ingested, "purge", "--json")
     assert json.loads(dry.stdout) == {"would_delete": 1, "deleted": 0}
-    assert query(ingested, "SELECT count(*) FROM pulse_dead_letters") == [(3,)]
+    assert read_rows(ingested, "SELECT count(*) FROM pulse_dead_letters") == [(3,)]
     done = pulse("dead-letters", ingested, "purge", "--yes", "--json")
     assert done.returncode == 0 and json.loads(done.stdout) == {"deleted": 1}
-    assert query(ingested, "SELECT count(*) FROM pulse_dead_letters WHERE status = 'open'") == [(2,)]
+    assert read_rows(ingested, "SELECT count(*) FROM pulse_dead_letters WHERE status = 'open'") == [(2,)]
     older = pulse("dead-letters", ingested, "purge", "--status", "replayed", "--older-than", "7d", "--yes")
     assert older.returncode == 0 and "Deleted 0 replayed letters" in older.stdout
 
@@ -130,12 +123,12 @@ def test_an_old_file_is_read_as_it_is_and_migrated_by_a_write(tmp_path: Path) ->
     assert [letter["id"] for letter in json.loads(listed.stdout)["letters"]] == [1]
     shown = pulse("dead-letters", path, "show", 1)
     assert "hex dump" in shown.stdout and "00 ff 10" in shown.stdout
-    assert [name for (name,) in query(path, "SELECT name FROM pragma_table_info('pulse_dead_letters')")][-1] == "raw"
+    assert [name for (name,) in read_rows(path, "SELECT name FROM pragma_table_info('pulse_dead_letters')")][-1] == "raw"
 
     resolved = pulse("dead-letters", path, "resolve", "--ids", "1", "--note", "seen")
     assert resolved.returncode == 0, resolved.stderr
     assert resolved.stderr.strip() == "sqlite-pulse: added status and note columns to pulse_dead_letters"
-    assert query(path, "SELECT id, raw, status, note FROM pulse_dead_letters") == [(1, b"\x00\xff\x10", "resolved", "seen")]
+    assert read_rows(path, "SELECT id, raw, status, note FROM pulse_dead_letters") == [(1, b"\x00\xff\x10", "resolved", "seen")]
 
 
 @pytest.mark.parametrize(

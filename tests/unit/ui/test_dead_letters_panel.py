@@ -13,6 +13,7 @@ from desktop_app.core.ingest.mapping import MessageMapper, parse_columns
 from desktop_app.core.workspace import Workspace
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.panels.dead_letters import DeadLettersPanel
+from tests.conftest import read_rows
 from tests.unit.core.test_dead_letters import OLD_DEAD_LETTER_SQL, ingest
 from tests.unit.ui.conftest import resolve
 
@@ -39,14 +40,6 @@ def panel(qtbot, workspace: Workspace, scripted: ScriptedDialogs) -> DeadLetters
     widget.resize(900, 600)
     widget.show()
     return widget
-
-
-def query(path: Path, sql: str) -> list[tuple]:
-    connection = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
 
 
 def open_file(qtbot, workspace: Workspace, panel: DeadLettersPanel, path: Path, *, read_only: bool = False) -> None:
@@ -97,7 +90,7 @@ def test_replay_selected_after_the_fix(qtbot, workspace: Workspace, panel: DeadL
     result = blocker.args[0]
     assert scripted.confirmations == ["Replay dead letters"]
     assert (result.selected, result.written, result.still_dead) == (2, 1, 1)
-    assert query(letters_file, "SELECT device, temp FROM readings ORDER BY rowid") == [("a", 1), ("b", "warm")]
+    assert read_rows(letters_file, "SELECT device, temp FROM readings ORDER BY rowid") == [("a", 1), ("b", "warm")]
     qtbot.waitUntil(lambda: [letter.reason.split(":")[0] for letter in panel.letters] == [
         "binary message where text (JSON) is expected"], timeout=10_000)  # the list shows what is still open
     assert "1 written as rows, 1 still dead" in panel.notice_label.text()
@@ -115,13 +108,13 @@ def test_resolve_needs_a_note_then_purge(qtbot, workspace: Workspace, panel: Dea
     with qtbot.waitSignal(panel.resolved, timeout=10_000) as blocker:
         panel.resolve_button.click()
     assert blocker.args == [1]
-    assert query(letters_file, f"SELECT status, note FROM pulse_dead_letters WHERE id = {binary}") == [
+    assert read_rows(letters_file, f"SELECT status, note FROM pulse_dead_letters WHERE id = {binary}") == [
         ("resolved", "noise from a test client")]
     qtbot.waitUntil(lambda: binary not in [letter.id for letter in panel.letters], timeout=10_000)  # "open" listed
     with qtbot.waitSignal(panel.purged, timeout=10_000) as purged:
         panel.purge_button.click()
     assert purged.args == [1] and scripted.confirmations == ["Purge resolved dead letters"]
-    assert query(letters_file, "SELECT count(*) FROM pulse_dead_letters") == [(1,)]
+    assert read_rows(letters_file, "SELECT count(*) FROM pulse_dead_letters") == [(1,)]
 
 
 def test_an_old_file_is_migrated_only_after_the_confirmation(qtbot, workspace: Workspace, panel: DeadLettersPanel,
@@ -141,12 +134,12 @@ def test_an_old_file_is_migrated_only_after_the_confirmation(qtbot, workspace: W
     scripted.confirm_answer = False
     panel.resolve_button.click()
     assert scripted.confirmations == ["Resolve dead letters"]
-    columns = [name for (name,) in query(path, "SELECT name FROM pragma_table_info('pulse_dead_letters')")]
+    columns = [name for (name,) in read_rows(path, "SELECT name FROM pragma_table_info('pulse_dead_letters')")]
     assert "status" not in columns  # declined: the file is as it was
     scripted.confirm_answer = True
     with qtbot.waitSignal(panel.resolved, timeout=10_000):
         panel.resolve_button.click()
-    assert query(path, "SELECT id, raw, status, note FROM pulse_dead_letters") == [(1, b"x{", "resolved", "seen")]
+    assert read_rows(path, "SELECT id, raw, status, note FROM pulse_dead_letters") == [(1, b"x{", "resolved", "seen")]
     qtbot.waitUntil(lambda: not panel.needs_migration, timeout=10_000)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import apsw
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
@@ -15,18 +14,11 @@ from desktop_app.core.errors import DatabaseReadOnly, QueryInterrupted
 from desktop_app.core.importer import ImportResult
 from desktop_app.core.importer import plan as plan_module
 from desktop_app.ui.import_dialog import ImportDialog, open_import
+from tests.conftest import read_rows
 
 from .conftest import open_in
 
 pytestmark = pytest.mark.gui
-
-
-def rows(path: Path, sql: str) -> list[tuple]:
-    connection = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
 
 
 def make_dialog(qtbot, session, path: Path) -> tuple[ImportDialog, list]:
@@ -72,7 +64,7 @@ def test_the_preview_follows_the_choices_and_the_types_chosen_are_created(
     assert isinstance(result, ImportResult) and result.rows == 2
     assert dialog.progress.value() == dialog.progress.maximum()
     assert "Imported 2 rows into the new table prices" in dialog.status.text()
-    assert rows(db_path, "SELECT column_1, typeof(column_1), column_2, column_3 FROM prices") == [
+    assert read_rows(db_path, "SELECT column_1, typeof(column_1), column_2, column_3 FROM prices") == [
         ("1", "text", "007", "2,5"), ("2", "text", "010", "3,5")
     ]
     qtbot.waitUntil(lambda: any(o.name == "prices" for o in session.schema), timeout=10_000)
@@ -86,7 +78,7 @@ def test_a_bad_row_fails_naming_its_line_and_nothing_is_written(qtbot, open_sess
     outcome = finish(qtbot, dialog)
     assert "Line 3: expected 2 fields, got 1" in str(outcome)
     assert dialog.status.text().startswith("Import failed, nothing was imported")
-    assert rows(db_path, "SELECT count(*) FROM sqlite_schema WHERE name = 'bad'") == [(0,)]
+    assert read_rows(db_path, "SELECT count(*) FROM sqlite_schema WHERE name = 'bad'") == [(0,)]
 
 
 def test_cancel_while_importing_rolls_back(
@@ -108,7 +100,7 @@ def test_cancel_while_importing_rolls_back(
     outcome = finish(qtbot, dialog)
     assert isinstance(outcome, QueryInterrupted)
     assert dialog.status.text() == "Import cancelled: nothing was imported, the database is as it was."
-    assert rows(db_path, "SELECT count(*) FROM sqlite_schema WHERE name = 'many'") == [(0,)]
+    assert read_rows(db_path, "SELECT count(*) FROM sqlite_schema WHERE name = 'many'") == [(0,)]
     assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before
 
 
@@ -144,7 +136,7 @@ def test_closing_the_dialog_mid_import_rolls_back(
     qtbot.waitUntil(lambda: bool(outcomes), timeout=20_000)
     assert isinstance(outcomes[0], QueryInterrupted)
     assert deletes_on_close == [False]  # closed while running: deleted later, by the import's ending
-    assert rows(db_path, "SELECT count(*) FROM sqlite_schema WHERE name = 'many'") == [(0,)]
+    assert read_rows(db_path, "SELECT count(*) FROM sqlite_schema WHERE name = 'many'") == [(0,)]
 
 
 def test_closing_the_dialog_as_its_import_commits_reports_the_end_without_touching_it(
@@ -184,7 +176,7 @@ def test_closing_the_dialog_as_its_import_commits_reports_the_end_without_touchi
     gate.set_result(None)
     qtbot.waitUntil(lambda: reloads == [False, True], timeout=5000)
     assert imported == [True]
-    assert rows(db_path, "SELECT count(*) FROM few") == [(2,)]
+    assert read_rows(db_path, "SELECT count(*) FROM few") == [(2,)]
 
 
 def test_an_sql_script_previews_its_statements_and_runs(qtbot, open_session, db_path: Path, tmp_path: Path) -> None:
@@ -196,7 +188,7 @@ def test_an_sql_script_previews_its_statements_and_runs(qtbot, open_session, db_
     assert not dialog.table_edit.isEnabled()
     result = finish(qtbot, dialog)
     assert isinstance(result, ImportResult) and result.rows == 2
-    assert rows(db_path, "SELECT n FROM s") == [(1,)]
+    assert read_rows(db_path, "SELECT n FROM s") == [(1,)]
 
 
 def test_a_read_only_open_is_refused(qtbot, open_session, db_path: Path, tmp_path: Path) -> None:
