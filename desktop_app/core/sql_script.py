@@ -230,7 +230,7 @@ def run_statements(
                     folded += 1
                     continue
             if one_transaction and not began and word != "PRAGMA":
-                connection.execute("BEGIN")
+                connection.execute("BEGIN IMMEDIATE")  # a read, then a write, would not wait for another writer
                 began = True
             _execute(cursor, statement)
             count += 1

@@ -79,7 +79,7 @@ def one_transaction(connection: apsw.Connection, cancelled: Callable[[], bool]) 
     cursor = connection.cursor()
     connection.set_progress_handler(cancelled, CANCEL_CHECK_INSTRUCTIONS)
     try:
-        connection.execute("BEGIN")
+        connection.execute("BEGIN IMMEDIATE")  # the write lock first: another writer is waited for (busy timeout)
         yield cursor
         cursor.close(force=True)
         connection.set_progress_handler(None)

@@ -221,3 +221,19 @@ def test_a_quote_never_closed_names_the_line_its_row_starts_on(tmp_path: Path, t
 def test_the_summary_counts_one_row_as_one(tmp_path: Path, target: apsw.Connection) -> None:
     result = run_import(target, inspect_file(write(tmp_path / "one.csv", "a\n1\n")).plan, "one")
     assert result.summary().startswith("Imported 1 row into the new table one in ")
+
+
+def test_an_import_waits_for_another_writer_to_finish(tmp_path: Path, target: apsw.Connection) -> None:
+    """Its transaction takes the write lock first, so the busy timeout applies (reading the schema first and
+    then writing would fail at once: SQLite does not wait to upgrade a read to a write)."""
+    import threading
+
+    other = connect_write(Path(target.filename))
+    other.execute("BEGIN IMMEDIATE; CREATE TABLE other(x)")
+    threading.Timer(0.3, lambda: other.execute("COMMIT")).start()
+    try:
+        result = run_import(target, inspect_file(write(tmp_path / "n.csv", "n\n1\n2\n")).plan, "n")
+    finally:
+        other.close()
+    assert result.rows == 2
+    assert rows(target, "SELECT name FROM sqlite_schema ORDER BY name") == [("n",), ("other",)]

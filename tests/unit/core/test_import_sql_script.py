@@ -230,3 +230,21 @@ def test_statements_are_the_ones_sqlite_itself_runs() -> None:
             pass
         assert normalized([s.sql for s in split_script(script)]) == normalized(traced), script
 
+
+
+def test_a_script_that_reads_first_waits_for_another_writer(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    setup = apsw.Connection(str(path))
+    setup.execute("PRAGMA journal_mode=WAL").fetchall()
+    setup.execute("CREATE TABLE t(a, b)")
+    setup.close()
+    other = apsw.Connection(str(path))
+    other.execute("BEGIN IMMEDIATE; INSERT INTO t VALUES (1, 'other')")
+    connection = apsw.Connection(str(path))
+    connection.set_busy_timeout(5000)
+    threading.Timer(0.3, lambda: other.execute("COMMIT")).start()
+    try:
+        run_statements(connection, split_script("SELECT count(*) FROM t; INSERT INTO t VALUES (2, 'script');"))
+    finally:
+        other.close()
+    assert table(connection) == [(1, "other"), (2, "script")]
