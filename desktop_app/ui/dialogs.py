@@ -11,7 +11,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -24,8 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-if TYPE_CHECKING:
-    from desktop_app.core.worker import Job
+from desktop_app.ui.widgets.job_bar import OneJob
 
 DB_FILTER = "SQLite databases (*.db *.sqlite *.sqlite3 *.db3);;All files (*)"
 
@@ -137,22 +135,14 @@ class _QtProgress(Progress):
         self.dialog.deleteLater()
 
 
-class JobDialog(QDialog):
+class JobDialog(OneJob, QDialog):
     """A dialog that runs one job at a time (`job` while it runs) and says how it goes in `status`: its Cancel
     button cancels the job, or closes the dialog when none is running."""
 
-    job: Job[Any] | None
     status: QLabel
 
-    @property
-    def running(self) -> bool:
-        return self.job is not None
-
     def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.status.setText("Cancelling…")
-        else:
+        if not self.cancel_job(self.status, "Cancelling…"):
             self.reject()
 
 

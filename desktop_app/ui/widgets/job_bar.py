@@ -1,5 +1,8 @@
 """A progress line under a view that runs one session `Job` at a time: progress, a label, a cancel button.
 
+`OneJob` is what it shares with the dialogs that run a job (dialogs.JobDialog): `job` while one runs,
+`running`, and cancelling it with a word to the user.
+
 `JobBar` owns the job's lifetime: `_run(job)` shows the bar and awaits the job; the bar hides when it ends and
 `finished` (the job's result) or `failed` (a `PulseError`, `QueryInterrupted` when cancelled) follows. A
 subclass starts its own kind of job, lays out its widgets with `_arrange` and says what cancelling shows.
@@ -20,7 +23,25 @@ if TYPE_CHECKING:
     from desktop_app.core.worker import Job
 
 
-class JobBar(QWidget):
+class OneJob:
+    """A widget running one job at a time: `job` while it runs."""
+
+    job: Job[Any] | None
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def cancel_job(self, label: QLabel, saying: str) -> bool:
+        """Cancel the running job and say `saying` in `label`; False when none is running."""
+        if self.job is None:
+            return False
+        self.job.cancel()
+        label.setText(saying)
+        return True
+
+
+class JobBar(OneJob, QWidget):
     finished = Signal(object)  # the job's result
     failed = Signal(object)  # PulseError (QueryInterrupted when cancelled)
 
@@ -28,7 +49,7 @@ class JobBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.job: Job[Any] | None = None
+        self.job = None
         self.label = QLabel("")
 
     def _arrange(self, progress: QWidget, button: QPushButton) -> None:
@@ -41,14 +62,8 @@ class JobBar(QWidget):
         layout.addWidget(button)
         self.hide()
 
-    @property
-    def running(self) -> bool:
-        return self.job is not None
-
     def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.label.setText(self.cancelling_text)
+        self.cancel_job(self.label, self.cancelling_text)
 
     def _run(self, job: Job[Any]) -> asyncio.Task:
         """Show the bar and await `job` in the background."""
