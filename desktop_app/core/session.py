@@ -803,7 +803,7 @@ class Session:
         from desktop_app.core.sql_files import refuse_database_files  # noqa: PLC0415
 
         def work() -> ImportPreview:
-            refuse_database_files(path, self.path)
+            refuse_database_files(path, self.path, IMPORT_OWN_FILE)
             return inspect_file(path, options)
 
         return await asyncio.get_running_loop().run_in_executor(None, work)
@@ -825,12 +825,15 @@ class Session:
             raise PulseError("The database was closed.")
         if self.database.read_only:
             raise DatabaseReadOnly(f"{self.path.name} was opened read-only; reopen it read-write to import into it.")
-        refuse_database_files(plan.path, self.path)
+        refuse_database_files(plan.path, self.path, IMPORT_OWN_FILE)
 
         def work(job: Job[ImportResult], connection: apsw.Connection) -> ImportResult:
             return run_import(connection, plan, table, append=append, progress=job.report, cancelled=job.cancel_event.is_set)
 
         return self._writer_worker().submit("import", lambda j: self._on_writer(j, self._own_job(work)), progress=progress)
+
+
+IMPORT_OWN_FILE = "{name} is the open database's own file: choose the CSV, JSON or SQL file to import."
 
 
 def _settle(future: asyncio.Future, result: object = None, error: BaseException | None = None) -> None:

@@ -219,3 +219,10 @@ def test_the_file_menu_opens_the_dialog_only_when_writable(qtbot, window, script
     assert isinstance(finish(qtbot, dialog), ImportResult)
     qtbot.waitUntil(lambda: any(o.name == "a" for o in window.session.schema), timeout=10_000)
     dialog.reject()
+
+
+def test_the_open_database_itself_is_refused_as_a_file_to_import(qtbot, open_session, db_path: Path) -> None:
+    session = open_session(db_path)
+    dialog, previews = make_dialog(qtbot, session, db_path)
+    assert "open database's own file: choose the CSV, JSON or SQL file to import" in str(previews[0])
+    assert not dialog.import_button.isEnabled() and "Cannot import this file" in dialog.status.text()
