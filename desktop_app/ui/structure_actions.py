@@ -86,6 +86,10 @@ class StructureActions(QObject):
             self.dialog.close()
             self.dialog.deleteLater()
             self.dialog = None
+        if self.rename_dialog is not None:  # its answer would rename a table of the next file
+            self.rename_dialog.close()
+            self.rename_dialog.deleteLater()
+            self.rename_dialog = None
         self.update_actions()
 
     def reason(self) -> str:

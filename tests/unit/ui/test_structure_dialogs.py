@@ -116,6 +116,10 @@ def test_rename_from_the_context_menu_and_undo(qtbot, panel: SchemaPanel) -> Non
     assert "audit trail" in (item_named(panel, "readings_audit").data(0, OBJECT_ROLE).sql or "")  # the trigger follows
     panel.structure.undo()
     qtbot.waitUntil(lambda: "audit" in groups(panel)["Tables"], timeout=5000)
+    trigger(panel.context_menu(item_named(panel, "audit")), "Rename…")
+    assert panel.structure.rename_dialog is not None
+    panel.structure.set_session(None)  # another file: a rename asked for this one goes with it
+    assert panel.structure.rename_dialog is None
 
 
 def test_modify_table_reorders_columns_with_a_confirmed_rebuild_and_the_view_still_works(qtbot, panel: SchemaPanel) -> None:
