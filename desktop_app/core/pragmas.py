@@ -90,6 +90,13 @@ CONNECTION_NOTE = (
 )
 
 
+LEAVING_WAL = (
+    "journal_mode stays WAL: SQLite leaves WAL only when no other connection has the file open, and this app keeps "
+    "read connections open while it shows the file (other programs may too). Close the file here, then run "
+    "PRAGMA journal_mode=DELETE in the sqlite3 shell."
+)
+
+
 @dataclass(frozen=True)
 class PragmaValue:
     pragma: Pragma
@@ -123,16 +130,20 @@ def set_value(connection: apsw.Connection, name: str, text: str) -> str:
     try:
         if name == "page_size" and _word(connection, "journal_mode") == "wal":
             raise PragmaError(
-                "page_size cannot change while the file is in WAL mode: switch journal_mode to DELETE, "
-                "change page_size, VACUUM, then switch back to WAL."
+                "page_size cannot change while the file is in WAL mode: with the file closed here, switch "
+                "journal_mode to DELETE, change page_size and VACUUM (in the sqlite3 shell), then switch back to WAL."
             )
         rows = connection.execute(f"PRAGMA main.{name} = {value}").fetchall()
+    except apsw.BusyError as exc:
+        if name == "journal_mode" and value != "wal":
+            raise PragmaError(LEAVING_WAL) from exc
+        raise errors.translate(exc, connection.filename) from exc
     except apsw.Error as exc:
         raise errors.translate(exc, connection.filename) from exc
     if name == "journal_mode":
         now = str(rows[0][0]).lower() if rows else ""
         if now != value:
-            raise PragmaError(f"SQLite kept journal_mode {now.upper()}: another connection may still use the file.")
+            raise PragmaError(LEAVING_WAL if now == "wal" else f"SQLite kept journal_mode {now.upper()}.")
         return f"journal_mode is now {now.upper()}."
     if name == "page_size":
         return f"page_size {value} takes effect when VACUUM rebuilds the file (Tools ▸ VACUUM)."

@@ -47,3 +47,17 @@ def test_stored_values_change_only_as_declared(db_path: Path) -> None:
     shown = values(db_path)
     assert shown["user_version"] == "42" and shown["application_id"] == "-7"
     assert shown["journal_mode"] == "wal"
+
+
+def test_leaving_wal_while_another_connection_reads_says_how_to_do_it(db_path: Path) -> None:
+    """The app's own read connections keep the file open while it is shown: the switch cannot happen there."""
+    reader = connect_read(db_path)
+    reader.execute("SELECT count(*) FROM sqlite_schema").fetchall()  # an idle WAL reader, as the app keeps
+    writer = connect_write(db_path)
+    try:
+        with pytest.raises(PragmaError, match="journal_mode stays WAL.*Close the file here"):
+            pragmas.set_value(writer, "journal_mode", "delete")
+    finally:
+        writer.close()
+        reader.close()
+    assert values(db_path)["journal_mode"] == "wal"
