@@ -151,7 +151,7 @@ class StructureActions(QObject):
                 lambda c: (snapshot(c), read_table(c, name) if name is not None else None)
             )
         except PulseError as error:
-            self._failed(f"Cannot modify {name}", error)
+            self._failed(f"Cannot modify {name}" if name is not None else "Cannot create a table", error)
             return
         if session is self.session:
             self._show(TableDialog(session, snap, current, self.parent_widget))
