@@ -44,7 +44,7 @@ def target_columns(connection: apsw.Connection, table: str, columns: Sequence[Co
     missing = [column.name for column in columns if column.name.lower() not in by_name]
     if missing:
         raise ImportFailed(
-            f"{table} has no column {', '.join(missing)} (it has {', '.join(have)}). Rename the file's columns, "
+            f"{table} has no column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (it has {', '.join(have)}). Rename the file's columns, "
             "or import into a new table."
         )
     return [by_name[column.name.lower()] for column in columns]

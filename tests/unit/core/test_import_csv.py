@@ -140,7 +140,7 @@ def test_appending_matches_columns_by_name_and_refuses_a_mismatch_before_writing
     run_import(target, inspect_file(write(tmp_path / "a.csv", "name,id\nann,7\n")).plan, "T", append=True)
     assert rows(target, "SELECT * FROM t") == [(7, "ann", 0.0)]
     wrong = write(tmp_path / "b.csv", "name,age,colour\nbob,3,red\n")
-    with pytest.raises(ImportFailed, match="t has no column age, colour"):
+    with pytest.raises(ImportFailed, match="t has no columns age, colour"):
         run_import(target, inspect_file(wrong).plan, "t", append=True)
     with pytest.raises(ImportFailed, match="exists already"):
         run_import(target, inspect_file(wrong).plan, "t")
