@@ -52,9 +52,14 @@ def target_columns(connection: apsw.Connection, table: str, columns: Sequence[Co
 
 def create_table(connection: apsw.Connection, table: str, columns: Sequence[Column]) -> None:
     if existing_columns(connection, table) is not None:
-        raise ImportFailed(f"A table named {table} exists already: add the rows to it (--append), or choose another name.")
+        raise ImportFailed(
+            f"A table named {table} exists already: add the rows to it (--append; in the window, Add to the "
+            "existing table), or choose another name."
+        )
     if not table.strip():
         raise ImportFailed("The table needs a name.")
+    if table.lower().startswith("sqlite_"):
+        raise ImportFailed(f"{table}: names starting with sqlite_ are reserved for SQLite itself; choose another name.")
     body = ", ".join(f"{quote_identifier(column.name)} {column.type}" for column in columns)
     connection.execute(f"CREATE TABLE {quote_identifier(table)} ({body})")
 

@@ -237,3 +237,8 @@ def test_an_import_waits_for_another_writer_to_finish(tmp_path: Path, target: ap
         other.close()
     assert result.rows == 2
     assert rows(target, "SELECT name FROM sqlite_schema ORDER BY name") == [("n",), ("other",)]
+
+
+def test_a_table_name_sqlite_reserves_is_refused_in_words(tmp_path: Path, target: apsw.Connection) -> None:
+    with pytest.raises(ImportFailed, match="^sqlite_stuff: names starting with sqlite_ are reserved for SQLite itself"):
+        run_import(target, inspect_file(write(tmp_path / "n.csv", "n\n1\n")).plan, "sqlite_stuff")
