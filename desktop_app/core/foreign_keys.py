@@ -9,7 +9,7 @@ statements on a connection its caller owns.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -149,19 +149,19 @@ def check(
             raise errors.QueryInterrupted("Cancelled.")
         keys = {key.id: key for key in foreign_keys(connection, table)}
         try:
-            rows = cast(list[tuple[str, int | None, str, int]], connection.execute(
+            # Row by row: past MAX_VIOLATIONS only counted (a table of broken rows is not held in memory)
+            rows = cast(Iterable[tuple[str, int | None, str, int]], connection.execute(
                 f"PRAGMA foreign_key_check({quote_identifier(table)})"
-            ).fetchall())
+            ))
+            for _table, rowid, parent, key_id in rows:
+                if len(violations) >= MAX_VIOLATIONS:
+                    more += 1
+                    continue
+                violations.append(Violation(table, rowid, str(parent), keys.get(key_id)))
         except apsw.SQLError as exc:  # a foreign key mismatch: name it, check the other tables
             problems.append(f"{table}: {str(exc).removeprefix('SQLError: ')}")
-            rows = []
         except apsw.Error as exc:
             raise errors.translate(exc, connection.filename) from exc
-        for _table, rowid, parent, key_id in rows:
-            if len(violations) >= MAX_VIOLATIONS:
-                more += 1
-                continue
-            violations.append(Violation(table, rowid, str(parent), keys.get(key_id)))
         if progress is not None:
             progress(done + 1, len(tables))
     return ForeignKeyReport(violations, len(tables), problems, more)

@@ -68,3 +68,30 @@ def test_the_check_lists_each_row_that_refers_to_no_row(fk_db: Path) -> None:
     assert found == [("child", 11, "parent"), ("child", 12, "pair")]
     assert not report.ok and report.tables == 1 and steps == [(1, 1)]
     assert "child row 12: px, py → pair(x, y) has no matching row" in [v.describe() for v in report.violations]
+
+
+def test_violations_past_the_limit_are_counted_not_listed_and_a_mismatch_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "many.db"
+    create_database(path)
+    connection = connect_write(path)
+    connection.execute(
+        """
+        CREATE TABLE p(id INTEGER PRIMARY KEY, label TEXT);
+        CREATE TABLE c(id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p);
+        CREATE TABLE odd(label TEXT REFERENCES p(label));
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 250) INSERT INTO c SELECT i, i FROM n;
+        """
+    )
+    connection.close()
+    monkeypatch.setattr(foreign_keys, "MAX_VIOLATIONS", 100)
+    reader = connect_read(path)
+    try:
+        report = foreign_keys.check(reader)
+    finally:
+        reader.close()
+    assert (len(report.violations), report.more) == (100, 150)
+    assert [v.rowid for v in report.violations[:3]] == [1, 2, 3]
+    assert len(report.problems) == 1 and report.problems[0].startswith("odd: foreign key mismatch")
+    assert "250 row(s)" in report.describe() and "1 key(s) could not be checked" in report.describe()
