@@ -32,7 +32,7 @@ def target_columns(connection: apsw.Connection, table: str, columns: Sequence[Co
     naming what does not match."""
     have = existing_columns(connection, table)
     if have is None:
-        raise ImportFailed(f"There is no table {table} to add rows to; create it (--create) instead.")
+        raise ImportFailed(f"There is no table {table} to add rows to; create it instead (--create; in the window, New table).")
     if not named:
         if len(columns) != len(have):
             raise ImportFailed(
