@@ -210,6 +210,7 @@ def run_statements(
     changes_before = connection.total_changes()
     count = folded = 0
     began = False
+    unended: Statement | None = None  # the script's own BEGIN not yet matched by its COMMIT (one transaction)
     last_report = started
     connection.set_progress_handler(cancelled, CANCEL_CHECK_INSTRUCTIONS)
     cursor = connection.cursor()
@@ -228,6 +229,7 @@ def run_statements(
                     )
                 if word != "ROLLBACK":
                     folded += 1
+                    unended = statement if word == "BEGIN" else None
                     continue
             if one_transaction and not began and word != "PRAGMA":
                 connection.execute("BEGIN IMMEDIATE")  # a read, then a write, would not wait for another writer
@@ -238,6 +240,13 @@ def run_statements(
             if progress is not None and now - last_report >= PROGRESS_EVERY_S:
                 last_report = now
                 progress(ScriptProgress(count, statement.end_byte, total_bytes))
+        if unended is not None:  # as written, SQLite (and the sqlite3 shell) would roll it back at the end
+            raise ScriptError(
+                "this BEGIN is never committed (the file ends first), so nothing of it would be kept; end the "
+                "script with COMMIT",
+                line=unended.line,
+                text=unended.first_line,
+            )
         if began:
             connection.execute("COMMIT")
         elif not connection.get_autocommit():

@@ -160,6 +160,16 @@ def test_a_rollback_in_the_script_is_refused_in_one_transaction_and_honoured_as_
     assert (result.statements, result.folded) == (5, 0)
 
 
+def test_a_begin_never_committed_keeps_nothing_in_one_transaction_as_when_run_as_written() -> None:
+    connection = apsw.Connection(":memory:")
+    script = "CREATE TABLE t(a, b);\nBEGIN;\nINSERT INTO t VALUES (1, 'x');\nCOMMIT;\nBEGIN TRANSACTION;\nINSERT INTO t VALUES (2, 'y');\n"
+    with pytest.raises(ScriptError, match=r"^Line 5: this BEGIN is never committed .*end the script with COMMIT"):
+        run_statements(connection, split_script(script))
+    assert table(connection, "SELECT count(*) FROM sqlite_schema") == [(0,)] and connection.get_autocommit()
+    result = run_statements(connection, split_script(script + "END;\n"))
+    assert (table(connection), result.folded) == ([(1, "x"), (2, "y")], 4)
+
+
 def test_an_unterminated_string_is_a_one_line_error() -> None:
     """SQLite quotes the token with the newline that follows it; the message stays on one line."""
     connection = apsw.Connection(":memory:")
