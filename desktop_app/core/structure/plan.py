@@ -318,6 +318,8 @@ def plan_drop(snap: Snapshot, name: str, *, has_rows: bool = False) -> Plan:
         raise StructureError(
             f"{obj.name} was made by a UNIQUE or PRIMARY KEY constraint of {obj.tbl_name}: modify the table instead."
         )
+    if obj.name.lower() == "sqlite_sequence":
+        raise StructureError("sqlite_sequence is SQLite's own table (AUTOINCREMENT's counters): it cannot be dropped.")
     statement = f"DROP {obj.type.upper()} {quote_name(obj.name)}"
     if obj.type != "table":
         undo = Plan(f"Create {obj.type} {obj.name} again", (obj.sql,))

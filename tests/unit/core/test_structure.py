@@ -364,3 +364,12 @@ def test_a_read_only_open_refuses_every_change(shop: Path) -> None:
     connection = connect_write(shop)
     assert rows(connection, "SELECT name FROM sqlite_schema WHERE name = 'log'") == [("log",)]
     connection.close()
+
+
+def test_sqlite_sequence_is_refused_before_any_confirmation_and_sqlite_stat1_may_go() -> None:
+    connection = apsw.Connection(":memory:")
+    connection.execute("CREATE TABLE t(id INTEGER PRIMARY KEY AUTOINCREMENT, v); INSERT INTO t(v) VALUES (1); ANALYZE")
+    with pytest.raises(StructureError, match="sqlite_sequence is SQLite's own table"):
+        plan_drop(snapshot(connection), "sqlite_sequence")
+    apply(connection, plan_drop(snapshot(connection), "sqlite_stat1", has_rows=True))
+    assert connection.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_stat1'").fetchall() == [(0,)]
