@@ -71,7 +71,12 @@ def run_import_verb(args: argparse.Namespace) -> int:
         empty_is_null=not args.keep_empty,
         one_transaction=not args.as_written,
     )
-    plan = with_types(inspect_file(args.file, options, preview_rows=0).plan, args.type)
+    try:
+        inspected = inspect_file(args.file, options, preview_rows=0)
+    except PulseError as exc:  # "Line 3: ..." says which file too
+        text = str(exc)
+        raise ImportFailed(text if args.file.name in text else f"{args.file.name}: {text}") from exc
+    plan = with_types(inspected.plan, args.type)
     if plan.format == "sql" and (args.table or args.append):
         raise ImportFailed("An SQL script names its own tables: leave out --table and --append.")
     table = args.table or default_table_name(args.file)

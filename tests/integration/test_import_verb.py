@@ -105,6 +105,7 @@ def test_a_failure_names_the_file_and_what_it_left(tmp_path: Path) -> None:
         pulse("import", db, broken), "broken.csv: Line 3: the row starting here opens a quote (\") that is never closed"
     )
     assert_clean_failure(pulse("import", db, broken), "Nothing was imported: t.db is as it was.")
+    assert_clean_failure(pulse("import", db, broken, "--format", "ndjson"), "broken.csv: Line 1 is not valid JSON")
     wide = tmp_path / "wide.tsv"
     wide.write_bytes("name\tn\nZo\u00eb\t1\n".encode("utf-16-le"))  # no byte order mark
     result = pulse("import", db, wide)
