@@ -290,7 +290,11 @@ class TableDialog(StructureDialog):
         target = row + step
         if row < 0 or not 0 <= target < self.grid.rowCount():
             return
-        columns = self.columns()
+        try:
+            columns = self.columns()
+        except PulseError as error:  # a reference being typed: the grid stays as it is until it reads
+            self.error.setText(f"⚠ {error}")
+            return
         originals = [self._original(r) for r in range(self.grid.rowCount())]
         columns[row], columns[target] = columns[target], columns[row]
         originals[row], originals[target] = originals[target], originals[row]

@@ -231,3 +231,20 @@ def test_a_change_ending_after_its_dialog_and_file_are_gone_touches_neither(
     assert running.exception() is None
     assert panel.structure.undo_stack == []
     assert not panel.structure.undo_action.isEnabled()
+
+
+def test_moving_a_column_while_a_reference_cannot_be_read_keeps_the_grid_and_says_why(qtbot, panel: SchemaPanel) -> None:
+    from desktop_app.ui.structure_dialogs import REFERENCES
+
+    panel.structure.create_table()
+    dialog = opened_dialog(qtbot, panel, TableDialog)
+    dialog.name_edit.setText("fresh")
+    row = dialog.add_row(None)
+    dialog.grid.item(row, NAME).setText("parent_id")
+    dialog.grid.item(row, REFERENCES).setText("(")  # not a reference yet: still being typed
+    qtbot.waitUntil(lambda: "reference" in dialog.error.text(), timeout=5000)
+    dialog.grid.setCurrentCell(row, NAME)
+    dialog.move_row(-1)  # a button's slot: the error shows, nothing is raised to the excepthook
+    assert [dialog.grid.item(r, NAME).text() for r in range(dialog.grid.rowCount())] == ["id", "parent_id"]
+    assert dialog.grid.item(1, REFERENCES).text() == "("
+    assert "reference" in dialog.error.text()
