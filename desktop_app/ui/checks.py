@@ -116,6 +116,8 @@ class ChecksDialog(QDialog):
         super().keyPressEvent(event)
 
     def _progress(self, done: int, total: int) -> None:
+        if self._session is None:  # closed (deleted): a report sent before the cancel reached the job has no bar
+            return
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
 
