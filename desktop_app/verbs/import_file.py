@@ -88,8 +88,12 @@ def run_import_verb(args: argparse.Namespace) -> int:
         result = run_import(connection, plan, table, append=args.append, progress=show)
     except KeyboardInterrupt:
         show.clear()
-        made = f" ({args.db} was created and stays, empty)" if created_db else ""
-        print(f"sqlite-pulse: import interrupted: nothing was imported{made}.", file=sys.stderr)
+        if plan.format == "sql" and not plan.one_transaction:
+            left = "what the script's statements committed before it stays (it ran as written)"
+        else:
+            made = f" ({args.db} was created and stays, empty)" if created_db else ""
+            left = f"nothing was imported{made}"
+        print(f"sqlite-pulse: import interrupted: {left}.", file=sys.stderr)
         return EXIT_INTERRUPTED
     except PulseError as exc:
         show.clear()  # a progress line on the terminal is not left in front of the message

@@ -112,3 +112,45 @@ def test_a_failure_names_the_file_and_what_it_left(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "UTF-16 LE (no byte order mark)" in result.stdout
     assert "Imported 1 row into the new table wide" in result.stdout
+
+
+def test_ctrl_c_in_a_script_run_as_written_says_its_commits_stay(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import apsw
+
+    db, script = tmp_path / "t.db", tmp_path / "slow.sql"
+    script.write_text(
+        "CREATE TABLE kept(a);\nINSERT INTO kept VALUES (1);\n"
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n;\n"  # endless
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "desktop_app", "import", str(db), str(script), "--as-written"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+
+    def committed() -> bool:  # the first two statements: the endless one runs after them
+        if not db.exists():
+            return False
+        reader = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            return bool(reader.execute("SELECT 1 FROM sqlite_schema WHERE name = 'kept'").fetchall())
+        except apsw.BusyError:
+            return False
+        finally:
+            reader.close()
+
+    deadline = time.monotonic() + 30
+    while not committed() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert err.strip() == (
+        "sqlite-pulse: import interrupted: what the script's statements committed before it stays (it ran as written)."
+    )
+    assert pulse("query", db, "select a from kept").stdout.splitlines() == ["a", "1"]
