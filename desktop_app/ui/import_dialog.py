@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def open_import(
         dialog = ImportDialog(session, path, parent=parent)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         if on_imported is not None:
-            dialog.finished_import.connect(lambda outcome: on_imported() if isinstance(outcome, ImportResult) else None)
+            dialog.finished_import.connect(lambda _outcome: on_imported() if dialog.kept_some else None)
         dialog.open()
 
     dialogs.ask_open_path(f"Import {label.replace('&', '').rstrip('…')}", show, file_filter=file_filter)
@@ -104,6 +105,7 @@ class ImportDialog(JobDialog):
         self._generation = 0  # drops a preview that a newer choice has overtaken
         self._preview_task: asyncio.Task | None = None
         self._delete_when_done = False
+        self.kept_some = False  # the last import ended with something committed (a script run as written may have)
         self.dialogs = Dialogs(self)
 
         self.file_label = QLabel(str(path) if path else "No file chosen")
@@ -272,7 +274,8 @@ class ImportDialog(JobDialog):
         box.setCurrentText(kind)
 
     def plan(self) -> Plan:
-        """The previewed plan with the types chosen in the preview."""
+        """The previewed plan with the types chosen in the preview and the transaction choice as it is now (it
+        does not change the preview, so the preview's plan may predate it)."""
         assert self.preview is not None
         plan = self.preview.plan
         types = {}
@@ -280,7 +283,7 @@ class ImportDialog(JobDialog):
             box = self.grid.cellWidget(0, index)
             if isinstance(box, QComboBox):
                 types[column.name] = box.currentText()
-        return plan.with_types(types)
+        return dataclasses.replace(plan.with_types(types), one_transaction=self.one_transaction.isChecked())
 
     # Import ----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -299,7 +302,7 @@ class ImportDialog(JobDialog):
         self.cancel_button.setText("Cancel")
         self.progress.setValue(0)
         self.status.setText("Importing…")
-        spawn(self._run(self.job))
+        spawn(self._run(self.job, as_written=plan.format == "sql" and not plan.one_transaction))
 
     def _show_progress(self, progress: ImportProgress) -> None:
         if progress.bytes_total:
@@ -307,7 +310,9 @@ class ImportDialog(JobDialog):
         unit = "statements" if self.preview is not None and self.preview.plan.format == "sql" else "rows"
         self.status.setText(f"Importing: {progress.rows:,} {unit}…")
 
-    async def _run(self, job: Job[ImportResult]) -> None:
+    async def _run(self, job: Job[ImportResult], *, as_written: bool = False) -> None:
+        """The import's end, said as it is: with a script run as written, what it committed before an error or
+        a cancel stays (and the window reloads, as after a whole import)."""
         outcome = await job.outcome()
         self.job = None
         self.cancel_button.setText("Close")
@@ -316,11 +321,18 @@ class ImportDialog(JobDialog):
             self.progress.setValue(PROGRESS_STEPS)
             self.status.setText(outcome.summary())
             spawn(_refresh_schema(self.session))  # not awaited here: the dialog may be closed and deleted meanwhile
+        elif as_written:
+            stopped = "cancelled" if isinstance(outcome, QueryInterrupted) else f"failed: {outcome}"
+            self.status.setText(
+                f"Import {stopped}. What the script's statements committed before that stays (it ran as written)."
+            )
+            spawn(_refresh_schema(self.session))
         elif isinstance(outcome, QueryInterrupted):
             self.progress.setValue(0)
             self.status.setText("Import cancelled: nothing was imported, the database is as it was.")
         else:
             self.status.setText(f"Import failed, nothing was imported: {outcome}")
+        self.kept_some = isinstance(outcome, ImportResult) or as_written
         self.finished_import.emit(outcome)
         if self._delete_when_done:
             self.deleteLater()

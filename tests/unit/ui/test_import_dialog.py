@@ -226,3 +226,25 @@ def test_the_open_database_itself_is_refused_as_a_file_to_import(qtbot, open_ses
     dialog, previews = make_dialog(qtbot, session, db_path)
     assert "open database's own file: choose the CSV, JSON or SQL file to import" in str(previews[0])
     assert not dialog.import_button.isEnabled() and "Cannot import this file" in dialog.status.text()
+
+
+def test_a_script_run_as_written_that_fails_says_its_commits_stay_and_the_window_reloads(
+    qtbot, open_session, scripted, db_path: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "load.sql"
+    source.write_text("CREATE TABLE s(n);\nINSERT INTO s VALUES (1);\nINSERT INTO nope VALUES (2);\n")
+    session = open_session(db_path)
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    scripted.paths.append(source)
+    reloads: list[bool] = []
+    open_import(session, "sql", scripted, parent, on_imported=lambda: reloads.append(True))
+    dialog = parent.findChild(ImportDialog)
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+    dialog.one_transaction.setChecked(False)
+    outcome = finish(qtbot, dialog)
+    assert "Line 3: no such table: nope" in str(outcome)
+    assert dialog.status.text().startswith("Import failed: Line 3: no such table: nope")
+    assert "What the script's statements committed before that stays (it ran as written)." in dialog.status.text()
+    assert reloads == [True]
+    assert read_rows(db_path, "SELECT n FROM s") == [(1,)]
