@@ -422,6 +422,7 @@ class MainWindow(QMainWindow):
         self.console.chart_requested.connect(self.chart_query)
         self.menuBar().insertMenu(self.menus["tools"].menuAction(), self.console.file_menu)  # tabs, .sql files
         self.plot.chart_live_requested.connect(self.chart_query)
+        self.console.plot_button.clicked.connect(lambda: self.show_plot(self.console_rows(), "Run a query first."))
         self.numbers.series_changed.connect(lambda series: self.dashboard.set_series(series_table.with_queries(series)))
         self.numbers.alerts_changed.connect(self.dashboard.show_alerts)
         self.dashboard.welcome.dismissed.connect(lambda: self.settings.set_welcome_dismissed(True))

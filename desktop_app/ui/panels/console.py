@@ -102,6 +102,9 @@ class ConsolePanel(QWidget):
         self.chart_button.setObjectName("chartQuery")
         self.chart_button.setToolTip("Sample the statement live: a chart and a tile on the dashboard, with an alert if you like")
         self.chart_button.clicked.connect(lambda: self.chart_requested.emit(self.statement_text().strip()))
+        self.plot_button = QPushButton("Plot…")  # the window shows the result in its Plot panel
+        self.plot_button.setObjectName("plotResult")
+        self.plot_button.setToolTip("Draw the result's rows as a line, scatter or bar chart")
         self.allow_writes = QCheckBox("Allow writes")
         self.allow_writes.setToolTip("Statements that change the database only run when this is on")
         self.history = QComboBox()
@@ -156,7 +159,7 @@ class ConsolePanel(QWidget):
         buttons.setContentsMargins(0, 0, 0, 0)
         for widget in (
             self.run_button, self.cancel_button, self.plan_button, self.bytecode_button, self.chart_button,
-            self.allow_writes, self.file_button, self.saved_button,
+            self.plot_button, self.allow_writes, self.file_button, self.saved_button,
         ):
             buttons.addWidget(widget)
         buttons.addStretch(1)

@@ -130,7 +130,8 @@ def test_the_window_plots_the_open_tables_rows_and_charts_a_query_live(qtbot, wi
     with qtbot.waitSignal(window.console.query_finished, timeout=10_000):
         window.console.run(sql)
     qtbot.waitUntil(lambda: not window.console.busy, timeout=10_000)
-    console_button.click()
+    window.console.plot_button.click()  # the console's own Plot… button: the Plot dock comes forward
+    assert not window.docks["plot"].isHidden()
     assert window.plot.kind == "bar" and window.plot.data.categories == [f"dev{i}" for i in range(7)]
     window.plot.live_button.click()
     editor = window.numbers.editor
