@@ -212,7 +212,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["console"], self.docks["space"])
         self.tabifyDockWidget(self.docks["console"], self.docks["health"])
         self.tabifyDockWidget(self.docks["console"], self.docks["dead_letters"])
-        self.tabifyDockWidget(self.docks["console"], self.docks["plot"])
+        self.tabifyDockWidget(self.docks["ingest"], self.docks["plot"])  # beside the console: a query and its plot
         self.docks["console"].raise_()
         self.docks["ingest"].raise_()
 

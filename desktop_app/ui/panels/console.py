@@ -109,7 +109,7 @@ class ConsolePanel(QWidget):
         self.allow_writes.setToolTip("Statements that change the database only run when this is on")
         self.history = QComboBox()
         self.history.setObjectName("queryHistory")
-        self.history.setMinimumContentsLength(8)
+        self.history.setMinimumContentsLength(16)
         self.history.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.history.setToolTip("Statements run before (kept across sessions)")
 
@@ -139,11 +139,6 @@ class ConsolePanel(QWidget):
         self.query_tabs.tabBarDoubleClicked.connect(self._ask_rename_tab)
         self.query_tabs.currentChanged.connect(self._current_changed)
         self.query_tabs.tabBar().tabMoved.connect(lambda *_: self._state_changed())
-        new_tab_button = QToolButton()
-        new_tab_button.setText("+")
-        new_tab_button.setToolTip("New query tab (Ctrl+T)")
-        new_tab_button.clicked.connect(lambda: self.new_tab())
-        self.query_tabs.setCornerWidget(new_tab_button, Qt.Corner.TopRightCorner)
 
         self.files = ConsoleFiles(self, dialogs, self)
         self.files.database_changed.connect(self.database_changed_by_query)
@@ -154,17 +149,30 @@ class ConsolePanel(QWidget):
             say=self._say, parent=self,
         )
         self._build_menus()
+        new_tab_button = QToolButton()
+        new_tab_button.setText("+")
+        new_tab_button.setToolTip("New query tab (Ctrl+T)")
+        new_tab_button.clicked.connect(lambda: self.new_tab())
+        # Files, saved queries and history sit beside the tabs, so the buttons' row fits a console that has
+        # half the window's width.
+        corner = QWidget()
+        corner_layout = QHBoxLayout(corner)
+        corner_layout.setContentsMargins(0, 0, 0, 0)
+        corner_layout.addWidget(self.file_button)
+        corner_layout.addWidget(self.saved_button)
+        corner_layout.addWidget(QLabel("History:"))
+        corner_layout.addWidget(self.history, 1)
+        corner_layout.addWidget(new_tab_button)
+        self.query_tabs.setCornerWidget(corner, Qt.Corner.TopRightCorner)
 
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         for widget in (
             self.run_button, self.cancel_button, self.plan_button, self.bytecode_button, self.chart_button,
-            self.plot_button, self.allow_writes, self.file_button, self.saved_button,
+            self.plot_button, self.allow_writes,
         ):
             buttons.addWidget(widget)
         buttons.addStretch(1)
-        buttons.addWidget(QLabel("History:"))
-        buttons.addWidget(self.history, 1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)

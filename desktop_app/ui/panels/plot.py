@@ -73,7 +73,7 @@ class PlotPanel(QWidget):
         self.y_list = QListWidget()
         self.y_list.setObjectName("plotY")
         self.y_list.setToolTip("The columns to draw, one curve each (only columns of numbers are offered)")
-        self.y_list.setMaximumWidth(220)
+        self.y_list.setMaximumWidth(160)
         self.kind_box = QComboBox()
         self.kind_box.setObjectName("plotKind")
         for text, kind in KINDS:
@@ -104,7 +104,9 @@ class PlotPanel(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.y_list)
         splitter.addWidget(self.chart_area)
+        splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
+        splitter.setSizes([150, 600])  # the chart takes the width the column list does not need
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.title)
@@ -161,7 +163,7 @@ class PlotPanel(QWidget):
         self.kind_box.setCurrentIndex(self.kind_box.findData("bar" if category else "line"))
         for widget in (self.x_box, self.kind_box, self.y_list):
             widget.blockSignals(False)
-        self.title.setText(f"{source.title}: {len(rows):,} rows")
+        self.title.setText(source.title)  # it says how many rows (and whether they were cut)
         self.message.setText("")
         self._update_buttons()
         self.redraw()
