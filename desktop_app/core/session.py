@@ -66,6 +66,7 @@ from desktop_app.core.query import (
     run_script,
 )
 from desktop_app.core.query_series import QueryRunner, QuerySeries, QueryValue, check_sql
+from desktop_app.core.undo import UndoHistory
 from desktop_app.core.worker import Job, Worker
 
 if TYPE_CHECKING:
@@ -143,6 +144,8 @@ class Session:
         self.query_values: dict[str, QueryValue] = {}  # the latest run of each query series
         self.table_growth: dict[str, TableGrowth] = {}  # estimated rows and inserts/min per rowid table
         self.alerts = Alerts()
+        # The grid's edits and the Structure menu's changes, one history (core/undo.py), emptied on close
+        self.undo_history = UndoHistory(self.write, self.refresh_schema)
         self._queries_runner = QueryRunner()  # runs on the sampler thread, on its read connection
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sampler_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pulse-sampler")
@@ -301,6 +304,7 @@ class Session:
         if self._announced:
             return
         self._announced = True
+        self.undo_history.clear()
         self.events.closed.emit(self)
         self.events.disconnect_all()
 

@@ -187,6 +187,8 @@ class MainWindow(QMainWindow):
         self.schema.structure.message.connect(self.show_status)
         self.menus["structure"] = self.schema.structure.menu
         self.menuBar().insertMenu(self.menus["view"].menuAction(), self.schema.structure.menu)
+        self.schema.structure.undo_action.changed.connect(self._follow_undo)
+        self._follow_undo()
         self.panels_built = True
         self._connect()
         self.apply_preferences(self.preferences, save=False)
@@ -260,6 +262,10 @@ class MainWindow(QMainWindow):
         self.close_action = self._action("&Close", self.close_database, QKeySequence.StandardKey.Close, "Close the database")
         self.quit_action = self._action("&Quit", self.close, "Ctrl+Q")
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        # Edit ▸ Undo: the open database's one history (grid edits and structure changes), run by the Structure
+        # menu's undo (ui/structure_actions.py); its text and state follow that action.
+        self.undo_action = self._action("Nothing to undo", lambda: self.schema.structure.undo(), QKeySequence.StandardKey.Undo)
+        self.undo_action.setEnabled(False)
 
         m = self.maintenance
         self.backup_action = self._action("&Backup…", m.backup, "Ctrl+Shift+B", "Copy the live database (online backup)")
@@ -332,6 +338,9 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
 
+        edit_menu = bar.addMenu("&Edit")
+        edit_menu.addAction(self.undo_action)
+
         tools = bar.addMenu("&Tools")
         tools.addAction(self.backup_action)
         self.checkpoint_menu = tools.addMenu("Check&point")
@@ -361,7 +370,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.shortcuts_action)
         help_menu.addSeparator()
         help_menu.addAction(self.about_action)
-        self.menus = {"file": file_menu, "tools": tools, "view": view, "help": help_menu}
+        self.menus = {"file": file_menu, "edit": edit_menu, "tools": tools, "view": view, "help": help_menu}
 
     def _build_toolbar(self) -> None:
         toolbar = self.addToolBar("Maintenance")
@@ -574,6 +583,15 @@ class MainWindow(QMainWindow):
             self.database_opened.emit(session.database)
         elif previous is not None:
             self.database_closed.emit()
+
+    def _follow_undo(self) -> None:
+        """Edit ▸ Undo shows what Structure ▸ Undo would undo (the same history), and whether it can."""
+        source = self.schema.structure.undo_action
+        text = source.text().replace("&", "")
+        self.undo_action.setText("Nothing to undo" if text == "Undo" else text)  # no file, or read-only
+        self.undo_action.setEnabled(source.isEnabled())
+        self.undo_action.setToolTip(source.toolTip())
+        self.undo_action.setStatusTip(source.toolTip())
 
     def close_database(self) -> asyncio.Task:
         """Close the open file (and stop the ingest): every view empties at once, the rest ends off the GUI."""

@@ -3,8 +3,9 @@
 Everything reads the schema on the session's browse thread and writes through `core.structure.apply.change`
 (the session's one write connection), awaited in coroutines on the qasync loop; no dialog runs `exec()`.
 A change that cannot be undone (a table rebuild, dropping a table with rows) is confirmed first, and the
-confirmation says so. Undo (Structure ▸ Undo) runs the last change's inverse; the stack belongs to the open
-file and is emptied when another file opens. On a read-only open every entry is disabled and says why.
+confirmation says so. A change that can be undone goes on the open database's one undo history
+(`session.undo_history`, core/undo.py), with the grid's edits: Structure ▸ Undo, like Edit ▸ Undo and the
+grid's Ctrl+Z, undoes the last of either. On a read-only open every entry is disabled and says why.
 """
 
 from __future__ import annotations
@@ -16,26 +17,27 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QInputDialog, QMenu, QWidget
 
-from desktop_app.core.errors import DatabaseLocked, PulseError
+from desktop_app.core.errors import PulseError
 from desktop_app.core.query import SchemaObject
-from desktop_app.core.structure.apply import change
+from desktop_app.core.structure.apply import apply, change
 from desktop_app.core.structure.parse import read_table
 from desktop_app.core.structure.plan import Plan, Snapshot, plan_drop_now, plan_rename_table, snapshot
+from desktop_app.core.undo import UndoEntry, UndoHistory
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 from desktop_app.ui.structure_dialogs import IndexDialog, StructureDialog, TableDialog
+from desktop_app.ui.table_edit import Subscriptions
 
 if TYPE_CHECKING:
     import apsw
 
     from desktop_app.core.session import Session
 
-UNDO_DEPTH = 50
-
 
 class StructureActions(QObject):
     message = Signal(str)  # what happened, for the status bar
     changed = Signal(object)  # Plan, once it ran
+    undone = Signal(object)  # UndoEntry, once undone from here (or Edit ▸ Undo)
     failed = Signal(object)  # PulseError
 
     def __init__(self, parent: QWidget, dialogs: Dialogs | ScriptedDialogs | None = None) -> None:
@@ -43,7 +45,8 @@ class StructureActions(QObject):
         self.parent_widget = parent
         self.dialogs: Dialogs | ScriptedDialogs = dialogs if dialogs is not None else Dialogs(parent)
         self.session: Session | None = None
-        self.undo_stack: list[Plan] = []
+        self.history: UndoHistory | None = None  # the open database's (edits and structure changes)
+        self._following = Subscriptions(self)
         self.dialog: StructureDialog | None = None  # the open Create/Modify dialog
         self.rename_dialog: QInputDialog | None = None
         self.selected: Callable[[], SchemaObject | None] = lambda: None  # the schema tree's current object
@@ -58,7 +61,7 @@ class StructureActions(QObject):
                                           lambda: self._on_selected(self.rename))
         self.drop_action = self._action("&Drop…", "Drop the selected table, view, index or trigger",
                                         lambda: self._on_selected(self.drop))
-        self.undo_action = self._action("&Undo Structure Change", "Nothing to undo", lambda: self.undo())
+        self.undo_action = self._action("&Undo", "Nothing to undo", lambda: self.undo())
         self.menu = QMenu("&Structure", parent)
         self.menu.setObjectName("structureMenu")
         self.menu.setToolTipsVisible(True)
@@ -79,9 +82,12 @@ class StructureActions(QObject):
 
     # State ------------------------------------------------------------------------------------------------
     def set_session(self, session: Session | None) -> None:
-        """Follow the open file: its undo stack starts empty, a dialog for the previous one closes."""
+        """Follow the open file (and its undo history); a dialog for the previous one closes."""
         self.session = session
-        self.undo_stack.clear()
+        self._following.clear()
+        self.history = session.undo_history if session is not None else None
+        if self.history is not None:
+            self._following.connect(self.history.events.changed, self._on_history)
         if self.dialog is not None:
             self.dialog.close()
             self.dialog.deleteLater()
@@ -107,9 +113,17 @@ class StructureActions(QObject):
                        self.drop_action, self.undo_action):
             action.setEnabled(not why)
             action.setToolTip(why or str(action.data()))
-        if not why:
-            self.undo_action.setEnabled(bool(self.undo_stack))
-            self.undo_action.setToolTip(f"Undo: {self.undo_stack[-1].title}" if self.undo_stack else "Nothing to undo")
+        history = self.history
+        if not why and history is not None:
+            refusal = history.refusal()
+            self.undo_action.setText(f"&{history.text()}")
+            self.undo_action.setEnabled(not refusal)
+            self.undo_action.setToolTip(refusal or f"{history.text()} (an edit or a structure change, the last first)")
+        else:
+            self.undo_action.setText("&Undo")
+
+    def _on_history(self, _history: UndoHistory) -> None:
+        self.update_actions()
 
     def _selected_table(self) -> str | None:
         obj = self.selected()
@@ -246,12 +260,15 @@ class StructureActions(QObject):
             dialog.close()
         if dialog is not None and dialog is self.dialog:
             self.dialog = None
+        undo = plan.undo
+        if undo is not None and not session.closed:  # on the history of the file it ran on, open or not
+            session.undo_history.push(UndoEntry(
+                plan.title, lambda connection: apply(connection, undo), kind="structure",
+                table=plan.rebuild or None, schema=True,
+            ))
         if session is not self.session:
             self.message.emit(f"{plan.title}: done in {session.path.name}.")
             return
-        if plan.undo is not None:
-            self.undo_stack.append(plan.undo)
-            del self.undo_stack[:-UNDO_DEPTH]
         self.update_actions()
         self.message.emit(f"{plan.title}: done." + (" Structure ▸ Undo puts it back." if plan.undo else ""))
         self.changed.emit(plan)
@@ -269,23 +286,25 @@ class StructureActions(QObject):
         return snap
 
     def undo(self) -> None:
+        """Undo the open database's last change, an edit or a structure change (Structure ▸ Undo, Edit ▸ Undo)."""
         session = self._writable()
-        if session is None or not self.undo_stack:
+        if session is None:
             return
-        spawn(self._undo(session, self.undo_stack.pop()))
+        why = session.undo_history.refusal()
+        if why:
+            self.dialogs.show_error("Nothing undone", why)
+            return
+        spawn(self._undo(session))
 
-    async def _undo(self, session: Session, plan: Plan) -> None:
-        self.update_actions()
+    async def _undo(self, session: Session) -> None:
         try:
-            await change(session, plan)
+            entry = await session.undo_history.undo()  # a view showing what it touched reloads by itself
         except PulseError as error:
-            if isinstance(error, DatabaseLocked) and session is self.session:
-                self.undo_stack.append(plan)  # another writer held the lock: it can be tried again
-            self.update_actions()
-            self._failed("Cannot undo", error)
+            if session is self.session:
+                self._failed("Cannot undo", error)
             return
-        self.message.emit(f"Undone: {plan.title}.")
-        self.changed.emit(plan)
+        self.message.emit(f"Undone: {entry.title}.")
+        self.undone.emit(entry)
 
     def _failed(self, title: str, error: PulseError) -> None:
         self.dialogs.show_error(title, str(error))

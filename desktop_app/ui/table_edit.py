@@ -1,6 +1,11 @@
 """Changing a table from the data grid, only on purpose: *Allow edits*, then edit a cell, add or delete rows,
 undo (Ctrl+Z).
 
+Each committed change goes on the open database's one undo history (`session.undo_history`, core/undo.py),
+the one the Structure menu's changes go on too: Ctrl+Z in the grid, its Undo button and Edit ▸ Undo all undo
+the last of either, whichever table it touched (rows are addressed by key; the grid reloads when it shows the
+table). Undoing an edit is a change to rows, so it needs Allow edits ticked, like the edit did.
+
 With the box off (the default on every open), on a database opened read-only, or on a view or virtual table,
 nothing is editable and the box's tooltip says why. Each change is one transaction on the session's write
 connection (`Session.write`, core/edit.py), addressed by the row's key (`TableModel.row_key`). A change
@@ -21,7 +26,8 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidg
 
 from desktop_app.core import edit
 from desktop_app.core.edit import Change
-from desktop_app.core.errors import DatabaseLocked, PulseError
+from desktop_app.core.errors import PulseError
+from desktop_app.core.undo import UndoEntry, UndoFailed, UndoHistory
 from desktop_app.ui.aio import spawn
 
 if TYPE_CHECKING:
@@ -32,7 +38,9 @@ if TYPE_CHECKING:
     from PySide6.QtGui import QAction
     from PySide6.QtWidgets import QTableView
 
+    from desktop_app.core.events import Emitter
     from desktop_app.core.keyset import Relation
+    from desktop_app.core.session import Session
     from desktop_app.ui.models.table_model import TableModel
 
 
@@ -45,6 +53,9 @@ class EditableTable(Protocol):
     table_opened: SignalInstance
     model: TableModel | None
 
+    @property
+    def session(self) -> Session | None: ...
+
     def addAction(self, action: QAction) -> None: ...  # noqa: N802 (Qt's name)
 
 def _relation(model: TableModel) -> Relation:
@@ -56,18 +67,18 @@ def _relation(model: TableModel) -> Relation:
 ModelIndex = QModelIndex | QPersistentModelIndex  # what Qt hands a model's data() and flags()
 FAILED_BACKGROUND = QColor("#fdecea")
 PENDING_BACKGROUND = QColor("#fff4ce")
-UNDO_DEPTH = 50
 
 
 class TableEditor(QObject):
     changed = Signal(object)  # Change, once committed
-    undone = Signal(object)  # Change, once undone
+    undone = Signal(object)  # UndoEntry, once undone (from the grid or Edit ▸ Undo; an edit or a structure change)
     failed = Signal(object)  # PulseError
 
     def __init__(self, data_view: EditableTable) -> None:
         super().__init__(data_view)  # type: ignore[arg-type]  # the data view is a QObject
         self.data_view = data_view
-        self.undo_stack: list[Change] = []
+        self._history: UndoHistory | None = None  # the open database's, followed for the Undo button
+        self._following = Subscriptions(self)
         self.pending: dict[tuple, str] = {}  # (key, column) -> the text being written, or kept after a failure
         self.errors: dict[tuple, str] = {}  # (key, column) -> why it failed
         self.writing = 0
@@ -93,9 +104,9 @@ class TableEditor(QObject):
         row.addWidget(self.discard_button)
 
         view = data_view.view
-        self.undo_action = QAction("Undo last change", view)
-        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
-        self.undo_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        # Ctrl+Z in the grid arrives as a key press (see eventFilter), not as a second shortcut that would
+        # make the window's Edit ▸ Undo ambiguous.
+        self.undo_action = QAction("Undo last change\tCtrl+Z", view)
         self.undo_action.triggered.connect(lambda _checked=False: self.undo())
         data_view.addAction(self.undo_action)
         self.null_action = QAction("Set to NULL", view)
@@ -107,6 +118,17 @@ class TableEditor(QObject):
         self._update()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        # Ctrl+Z with the grid focused: this grid's undo (same history as Edit ▸ Undo, its messages shown here).
+        if (
+            event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress)
+            and isinstance(event, QKeyEvent)
+            and event.matches(QKeySequence.StandardKey.Undo)
+            and self.data_view.session is not None
+        ):
+            event.accept()
+            if event.type() == QEvent.Type.KeyPress:
+                self.undo()
+            return True
         # F2 on a grid that cannot be edited: say why instead of doing nothing.
         if (
             event.type() == QEvent.Type.KeyPress
@@ -150,10 +172,28 @@ class TableEditor(QObject):
     def editable(self) -> bool:
         return not self.reason()
 
+    def history(self) -> UndoHistory | None:
+        """The open database's undo history (edits and structure changes), followed for its changes."""
+        session = self.data_view.session
+        history = session.undo_history if session is not None and not session.read_only else None
+        if history is not self._history:
+            self._following.clear()
+            self._history = history
+            if history is not None:
+                history.edits_allowed = self.allow_box.isChecked()
+                self._following.connect(history.events.changed, self._on_history)
+                self._following.connect(history.events.undone, self._on_undone)
+        return history
+
+    def _on_history(self, _history: UndoHistory) -> None:
+        self._update()
+
     def extra_actions(self) -> list[QAction]:
         on = self.editable
-        for action in (self.null_action, self.delete_action, self.undo_action):
-            action.setEnabled(on and (action is not self.undo_action or bool(self.undo_stack)))
+        for action in (self.null_action, self.delete_action):
+            action.setEnabled(on)
+        history = self.history()
+        self.undo_action.setEnabled(history is not None and not history.refusal())
         return [self.null_action, self.delete_action, self.undo_action]
 
     def _on_table_opened(self, _name: str) -> None:
@@ -161,14 +201,16 @@ class TableEditor(QObject):
         if model is not None:
             model.editor = self
             model.page_loaded.connect(lambda _n: self._update())  # the relation is known with the first page
-        self.undo_stack.clear()
         self.pending.clear()
         self.errors.clear()
         self.allow_box.setChecked(False)
         self.message.setText("")
         self._update()
 
-    def _on_allow(self, _on: bool) -> None:
+    def _on_allow(self, on: bool) -> None:
+        history = self.history()
+        if history is not None:
+            history.edits_allowed = on
         self._update()
         view = self.data_view.view
         view.viewport().update()
@@ -189,10 +231,11 @@ class TableEditor(QObject):
                 button.setToolTip(why)
         self.add_button.setToolTip(why or "Insert a row (defaults; NOT NULL columns get 0 or '')")
         self.delete_button.setToolTip(why or "Delete the selected rows (Ctrl+Z undoes)")
-        self.undo_button.setEnabled(not why and bool(self.undo_stack) and not self.writing)
-        self.undo_button.setToolTip(
-            f"Undo: {self.undo_stack[-1].describe()} (Ctrl+Z)" if self.undo_stack else "Nothing to undo"
-        )
+        history = self.history()
+        refusal = history.refusal() if history is not None else "Nothing to undo."
+        self.undo_button.setEnabled(not refusal and not self.writing)
+        self.undo_button.setToolTip(refusal if history is None or not len(history) else
+                                    f"{history.text()} (Ctrl+Z)" + (f": {refusal}" if refusal else ""))
         self.discard_button.setVisible(bool(self.errors))
 
     # The model's questions --------------------------------------------------------------------------------
@@ -293,12 +336,35 @@ class TableEditor(QObject):
         self._write(model, lambda connection: edit.delete_rows(connection, relation, keys))
 
     def undo(self) -> None:
-        model = self.model
-        if model is None or not self.undo_stack or not self._allowed():
+        """Undo the open database's last change (an edit of any table, or a structure change)."""
+        session = self.data_view.session
+        if session is not None and session.read_only:
+            self._say(f"{session.path.name} is open read-only: there is nothing to undo.")
             return
-        change = self.undo_stack.pop()
-        relation = _relation(model)
-        self._write(model, lambda connection: edit.undo(connection, relation, change), undoing=change)
+        history = self.history()
+        why = history.refusal() if history is not None else "Nothing to undo."
+        if history is None or why:
+            self._say(why)
+            return
+        spawn(self._undo(history))
+
+    async def _undo(self, history: UndoHistory) -> None:
+        try:
+            await history.undo()  # success: `_on_undone` says so and reloads
+        except PulseError as error:
+            if history is self._history:
+                self._say(f"⚠ {error}", error=True)
+                if isinstance(error, UndoFailed) and isinstance(error.__cause__, edit.EditConflict) and self.model is not None:
+                    self.model.refresh()
+                self.failed.emit(error)
+
+    def _on_undone(self, entry: UndoEntry) -> None:
+        """An entry of this database was undone (here or from Edit ▸ Undo): show it if it touched this table."""
+        self._say(f"Undone: {entry.title}.")
+        model = self.model
+        if model is not None and (entry.schema or entry.table == model.table):
+            model.refresh()
+        self.undone.emit(entry)
 
     def discard(self) -> None:
         """Drop the text of failed edits: the cells show what the table holds."""
@@ -317,29 +383,35 @@ class TableEditor(QObject):
         return not why
 
     # Writing ----------------------------------------------------------------------------------------------
-    def _write(self, model: TableModel, work: Callable[[apsw.Connection], Change | None], *, cell: tuple | None = None, then_last: bool = False, undoing: Change | None = None) -> None:
+    def _write(self, model: TableModel, work: Callable[[apsw.Connection], Change], *, cell: tuple | None = None, then_last: bool = False) -> None:
         self.writing += 1
         self._update()
-        spawn(self._run(model, work, cell, then_last, undoing))
+        spawn(self._run(model, work, cell, then_last))
 
-    async def _run(self, model: TableModel, work: Callable[[apsw.Connection], Change | None], cell: tuple | None, then_last: bool, undoing: Change | None) -> None:
+    async def _run(self, model: TableModel, work: Callable[[apsw.Connection], Change], cell: tuple | None, then_last: bool) -> None:
+        relation = _relation(model)
         try:
             result = await model.session.write(work)
         except PulseError as error:
             if model is self.model:
-                self._failed(model, error, cell, undoing)
+                self._failed(model, error, cell)
             return
         finally:
             self.writing -= 1
-            self._update()
+        if not model.session.closed:  # committed: undoable from the database's history, whatever is shown now
+            model.session.undo_history.push(UndoEntry(
+                title_of(result),
+                lambda connection: edit.undo(connection, relation, result),
+                kind="edit",
+                table=result.table,
+            ))
+        self._update()
         if model is self.model:
-            self._succeeded(model, result, cell, then_last, undoing)
+            self._succeeded(model, result, cell, then_last)
 
-    def _failed(self, model: TableModel, error: PulseError, cell: tuple | None, undoing: Change | None) -> None:
+    def _failed(self, model: TableModel, error: PulseError, cell: tuple | None) -> None:
         if cell is not None:
             self.errors[cell] = str(error)  # the cell keeps the user's text, marked, for correction
-        elif undoing is not None and isinstance(error, DatabaseLocked):
-            self.undo_stack.append(undoing)  # another writer held the lock: the undo can be tried again
         hint = " Edit the cell again to correct it, or Discard." if cell is not None else ""
         self._say(f"⚠ {error}{hint}", error=True)
         if isinstance(error, edit.EditConflict):
@@ -348,17 +420,11 @@ class TableEditor(QObject):
         self._update()
         _repaint(model)
 
-    def _succeeded(self, model: TableModel, result: Change | None, cell: tuple | None, then_last: bool, undoing: Change | None) -> None:
+    def _succeeded(self, model: TableModel, result: Change, cell: tuple | None, then_last: bool) -> None:
         if cell is not None:
             self.pending.pop(cell, None)
-        if undoing is not None:
-            self._say(f"Undone: {undoing.describe()}.")
-            self.undone.emit(undoing)
-        elif result is not None:
-            self.undo_stack.append(result)
-            del self.undo_stack[:-UNDO_DEPTH]
-            self._say(f"Saved: {result.describe()} (Ctrl+Z undoes).")
-            self.changed.emit(result)
+        self._say(f"Saved: {result.describe()} (Ctrl+Z undoes).")
+        self.changed.emit(result)
         if then_last and model.spec is not None and model.spec.sort is None and not model.spec.conditions:
             model.last_page()  # a new row has the highest key: show it
         else:
@@ -368,6 +434,37 @@ class TableEditor(QObject):
     def _say(self, text: str, *, error: bool = False) -> None:
         self.message.setText(text)
         self.message.setStyleSheet("color: #a61b1b" if error else "")
+
+
+class Subscriptions:
+    """Callbacks on core events (a session's), dropped when `owner` goes: a session can outlive a widget."""
+
+    def __init__(self, owner: QObject) -> None:
+        self._connected: list[tuple[Emitter, Callable[..., object]]] = []
+        owner.destroyed.connect(lambda *_args: self.clear())
+
+    def connect(self, emitter: Emitter, callback: Callable[..., object]) -> None:
+        emitter.connect(callback)
+        self._connected.append((emitter, callback))
+
+    def clear(self) -> None:
+        for emitter, callback in self._connected:
+            emitter.disconnect(callback)
+        self._connected.clear()
+
+
+def title_of(change: Change) -> str:
+    """An undo entry's title: "Edit Album row 3 Title", "Add row 7 to Album", "Delete 2 rows from Album"."""
+    def key(values: tuple) -> str:
+        return str(values[0]) if len(values) == 1 else "(" + ", ".join(map(str, values)) + ")"
+
+    if change.kind == "update":
+        return f"Edit {change.table} row {key(change.keys[0])} {change.column}"
+    if change.kind == "insert":
+        return f"Add row {key(change.keys[0])} to {change.table}"
+    if len(change.keys) == 1:
+        return f"Delete row {key(change.keys[0])} from {change.table}"
+    return f"Delete {len(change.keys):,} rows from {change.table}"
 
 
 def _repaint(model: TableModel) -> None:
