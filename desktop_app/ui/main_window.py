@@ -769,6 +769,7 @@ class MainWindow(QMainWindow):
         for action in self.findChildren(QAction):
             keys = ", ".join(key.toString(QKeySequence.SequenceFormat.NativeText) for key in action.shortcuts())
             text = action.text().replace("&", "").rstrip("…").strip()
+            text = "Undo (the last edit or structure change)" if action is self.undo_action else text
             if keys and text and text not in found:
                 found[text] = keys
         return sorted(found.items(), key=lambda item: item[0].lower())
