@@ -68,6 +68,7 @@ class UndoHistory:
         self.entries: list[UndoEntry] = []
         self.events = UndoEvents()
         self.running: UndoEntry | None = None  # the entry being undone
+        self.saving = 0  # changes on their way to the writer: their entries are not on the history yet
         self._edits_allowed = False
 
     @property
@@ -83,6 +84,15 @@ class UndoHistory:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def begin_saving(self) -> None:
+        """A change is on its way to the writer: Undo waits for it (it would undo the change before it)."""
+        self.saving += 1
+        self.events.changed.emit(self)
+
+    def end_saving(self) -> None:
+        self.saving -= 1
+        self.events.changed.emit(self)
 
     def push(self, entry: UndoEntry) -> None:
         self.entries.append(entry)
@@ -102,6 +112,8 @@ class UndoHistory:
         entry = self.last()
         if self.running is not None:
             return f"Still undoing {self.running.title}."
+        if self.saving:
+            return "A change is still being saved: undo it once it is."
         if entry is None:
             return "Nothing to undo."
         if entry.kind == "edit" and not self.edits_allowed:

@@ -235,25 +235,31 @@ class StructureActions(QObject):
 
     async def _run(self, plan: Plan, dialog: StructureDialog | None, session: Session) -> None:
         """Run `plan` on `session`. The dialog may be deleted and another file opened while it runs: then the
-        outcome goes to the status bar and the undo stack (now another file's) is left alone."""
+        outcome goes to the status bar, and its undo entry to the history of the file it ran on."""
         if session is not self.session:
             self.message.emit(f"{plan.title}: not done, {session.path.name} is no longer the open file.")
             return
         if dialog is not None:
             dialog.running()
+        failure: PulseError | None = None
+        session.undo_history.begin_saving()  # Undo waits for this change's entry
         try:
             await change(session, plan)
-        except PulseError as error:
+        except PulseError as exc:
+            failure = exc
+        finally:
+            session.undo_history.end_saving()
+        if failure is not None:
             if dialog is not None and not dialog.deleted:
                 snap = await self._fresh_snapshot(session, dialog)
                 if not dialog.deleted:
-                    dialog.failed(error, snap)
-                    self.failed.emit(error)
+                    dialog.failed(failure, snap)
+                    self.failed.emit(failure)
                     return
             if session is self.session:
-                self._failed(plan.title, error)
+                self._failed(plan.title, failure)
             else:
-                self.message.emit(f"{plan.title} failed: {error}")
+                self.message.emit(f"{plan.title} failed: {failure}")
             return
         if dialog is not None and not dialog.deleted:
             dialog.applied.emit(plan)

@@ -389,7 +389,8 @@ class TableEditor(QObject):
         spawn(self._run(model, work, cell, then_last))
 
     async def _run(self, model: TableModel, work: Callable[[apsw.Connection], Change], cell: tuple | None, then_last: bool) -> None:
-        relation = _relation(model)
+        relation, history = _relation(model), model.session.undo_history
+        history.begin_saving()
         try:
             result = await model.session.write(work)
         except PulseError as error:
@@ -398,8 +399,9 @@ class TableEditor(QObject):
             return
         finally:
             self.writing -= 1
+            history.end_saving()
         if not model.session.closed:  # committed: undoable from the database's history, whatever is shown now
-            model.session.undo_history.push(UndoEntry(
+            history.push(UndoEntry(
                 title_of(result),
                 lambda connection: edit.undo(connection, relation, result),
                 kind="edit",

@@ -47,6 +47,13 @@ def test_last_first_bounded_and_edits_need_allow_edits() -> None:
     assert ran[2:] == ["d", "c"] and history.text() == "Nothing to undo"
     with pytest.raises(UndoRefused, match="Nothing to undo"):
         asyncio.run(history.undo())
+    history.push(entry("e", ran))
+    history.begin_saving()  # a change on its way: undoing "e" now would undo the change before it
+    with pytest.raises(UndoRefused, match="still being saved"):
+        asyncio.run(history.undo())
+    history.end_saving()
+    asyncio.run(history.undo())
+    assert ran[-1] == "e"
 
 
 def test_a_locked_undo_stays_on_top_and_a_conflict_is_taken_off_saying_so() -> None:
