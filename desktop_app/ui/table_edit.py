@@ -359,10 +359,12 @@ class TableEditor(QObject):
                 self.failed.emit(error)
 
     def _on_undone(self, entry: UndoEntry) -> None:
-        """An entry of this database was undone (here or from Edit ▸ Undo): show it if it touched this table."""
+        """An entry of this database was undone (here or from Edit ▸ Undo): show it if it touched this table (a
+        structure change's undo re-reads the schema, and a table whose columns changed is opened afresh by the
+        schema panel)."""
         self._say(f"Undone: {entry.title}.")
         model = self.model
-        if model is not None and (entry.schema or entry.table == model.table):
+        if model is not None and not entry.schema and entry.table == model.table:
             model.refresh()
         self.undone.emit(entry)
 
