@@ -276,7 +276,7 @@ class StructureActions(QObject):
             self.message.emit(f"{plan.title}: done in {session.path.name}.")
             return
         self.update_actions()
-        self.message.emit(f"{plan.title}: done." + (" Structure ▸ Undo puts it back." if plan.undo else ""))
+        self.message.emit(f"{plan.title}: done." + (" Edit ▸ Undo (Ctrl+Z) puts it back." if plan.undo else ""))
         self.changed.emit(plan)
 
     async def _fresh_snapshot(self, session: Session, dialog: StructureDialog) -> Snapshot | None:

@@ -117,7 +117,7 @@ class Plan:
         return "".join(f"{statement};\n" for statement in self.statements)
 
     def undo_text(self) -> str:
-        return "Undo puts it back (Structure ▸ Undo)." if self.undo is not None else self.no_undo
+        return "Undo puts it back (Edit ▸ Undo, Ctrl+Z)." if self.undo is not None else self.no_undo
 
 
 # Creating -------------------------------------------------------------------------------------------------
