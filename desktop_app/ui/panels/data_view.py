@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QStyle,
     QTableView,
     QVBoxLayout,
@@ -188,6 +189,9 @@ class DataView(QWidget):
         self.where_label.setObjectName("whereClause")
         self.where_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.where_label.setStyleSheet("font-family: monospace")
+        # A long clause (a search names every column) is cut at the panel's edge, not let widen the panel past
+        # its dock (which pushed the search box out of view); the whole clause is its tooltip and SQL → console.
+        self.where_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.filter_error_label = QLabel("")
         self.filter_error_label.setObjectName("filterError")
         self.filter_error_label.setStyleSheet("color: #d93025")
@@ -331,6 +335,7 @@ class DataView(QWidget):
         self.escape_action.setEnabled(False)
         self.filter_error_label.hide()
         self.where_label.setText("")
+        self.where_label.setToolTip("")
         self.current_table = None
         self.estimated_rows = None
         self._update_controls()
@@ -433,6 +438,7 @@ class DataView(QWidget):
     def _show_where(self) -> None:
         where, values = where_clause(self.filters())
         self.where_label.setText(f"WHERE {inline(where, values)}" if where else "")
+        self.where_label.setToolTip(self.where_label.text())
         self._update_controls()
 
     # Model events -----------------------------------------------------------------------------------------
