@@ -60,6 +60,9 @@ NAME, TYPE, PK, NN, UQ, AI, DEFAULT, CHECK, COLLATE, REFERENCES, ON_DELETE, ON_U
 FLAGS = {PK: "primary_key", NN: "not_null", UQ: "unique", AI: "autoincrement"}
 TIPS = {PK: "Primary key (tick several for a composite key)", NN: "NOT NULL", UQ: "UNIQUE", AI: "AUTOINCREMENT",
         REFERENCES: "Foreign key: parent or parent(column)", OTHER: "Other constraints, as written"}
+# Column widths: a tick needs little room, a name, an expression or a reference more (Other stretches).
+WIDTHS = {NAME: 130, TYPE: 116, PK: 36, NN: 36, UQ: 36, AI: 36, DEFAULT: 100, CHECK: 110, COLLATE: 66,
+          REFERENCES: 150, ON_DELETE: 100, ON_UPDATE: 100, OTHER: 80}
 COLUMN_ROLE = Qt.ItemDataRole.UserRole  # on a row's Name item: the Column it started from (None: new)
 PREVIEW_DELAY_MS = 150
 ERROR_STYLE = "color: #a61b1b"
@@ -208,7 +211,11 @@ class TableDialog(StructureDialog):
             if header is not None:
                 header.setToolTip(tip)
         self.grid.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.grid.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header = self.grid.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for index, width in WIDTHS.items():  # every column in view at the default size, References included
+            self.grid.setColumnWidth(index, width)
         for column in current.columns if current else (Column("id", "INTEGER", primary_key=True, source=""),):
             self.add_row(column if current else None, template=column)
         self.grid.itemChanged.connect(lambda _item: self.changed())
@@ -238,7 +245,7 @@ class TableDialog(StructureDialog):
         self.layout_.addLayout(row)
         if self.constraints:
             self.layout_.addWidget(QLabel("Table constraints kept as written: " + "; ".join(self.constraints)))
-        self.resize(980, 640)
+        self.resize(1180, 640)
         self.finish_layout()
 
     # The grid ---------------------------------------------------------------------------------------------
