@@ -97,7 +97,7 @@ class ImportDialog(JobDialog):
         super().__init__(parent)
         self.setWindowTitle("Import")
         self.setObjectName("importDialog")
-        self.resize(820, 560)
+        self.resize(860, 680)  # the form takes ~260 px: the preview keeps room for a dozen rows
         self.session = session
         self.path = path
         self.preview: Preview | None = None
@@ -110,6 +110,7 @@ class ImportDialog(JobDialog):
 
         self.file_label = QLabel(str(path) if path else "No file chosen")
         choose = QPushButton("Choose…")
+        choose.setAutoDefault(False)  # Enter in the form imports (below), it does not open a file chooser
         choose.clicked.connect(self._choose)
         self.format_box = self._combo([DETECT, *FORMATS])
         self.encoding_box = self._combo(list(ENCODINGS))
@@ -133,11 +134,13 @@ class ImportDialog(JobDialog):
         self.grid.setObjectName("importPreview")
         self.progress = QProgressBar()
         self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.hide()  # until an import runs: at rest it looked like an empty text field
         self.status = QLabel("")
         self.status.setObjectName("importStatus")
         self.status.setWordWrap(True)
         self.import_button = QPushButton("Import")
         self.import_button.setObjectName("importRun")
+        self.import_button.setDefault(True)
         self.import_button.clicked.connect(self.start)
         self.cancel_button = QPushButton("Close")
         self.cancel_button.clicked.connect(self.cancel)
@@ -260,6 +263,7 @@ class ImportDialog(JobDialog):
             for index, value in enumerate(values):
                 self.grid.setItem(row, index, QTableWidgetItem("NULL" if value is None else str(value)))
         self.grid.resizeColumnsToContents()
+        self.grid.resizeRowsToContents()  # rows as tall as their text (the type row as its boxes): more rows in view
         self.import_button.setEnabled(not self.session.read_only)
         self.status.setText(
             f"{self.session.path.name} is open read-only: reopen it read-write to import into it."
@@ -301,6 +305,7 @@ class ImportDialog(JobDialog):
         self.import_button.setEnabled(False)
         self.cancel_button.setText("Cancel")
         self.progress.setValue(0)
+        self.progress.show()
         self.status.setText("Importing…")
         spawn(self._run(self.job, as_written=plan.format == "sql" and not plan.one_transaction))
 
