@@ -63,6 +63,7 @@ class PragmasDialog(QDialog):
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.apply_button = QPushButton("Apply changes")
         self.apply_button.setObjectName("applyPragmas")
+        self.apply_button.setDefault(True)  # Enter in a value applies it (it read the values again, losing the edit)
         self.apply_button.clicked.connect(lambda _checked=False: self.apply_changes())
         self.reload_button = QPushButton("Read again")
         self.reload_button.clicked.connect(lambda _checked=False: self.reload())
