@@ -1,10 +1,13 @@
-"""How long turning a console-sized result into plot curves takes on the GUI thread, against value-by-value.
+"""How long turning a console-sized result into plot curves takes (on the plot panel's worker thread), against
+value-by-value.
 
 A result of 100,000 rows (the console's display limit) with a number x and two REAL y columns, one with
 NULLs. Measured in the same run:
   - baseline: each value converted by `plot_data.number` in Python, NULLs dropped, sorted, downsampled;
   - `plot_data.build`: the columns converted by numpy, the same curves.
-The two must give the same points. Prints the median of a few runs of each and the ratio.
+The two must give the same points. Prints the median of a few runs of each and the ratio, and the median of
+`plot_data.prepare` (a first plot: columns read, x parsed, curves built) of as many rows with an ISO-time x,
+the work the panel keeps off the GUI thread.
 
     python bench/plot_build.py [--rows 100000] [--repeat 5]
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -58,6 +62,13 @@ def main() -> None:
     numpy_way = median_seconds(lambda: plot_data.build(columns, rows, "x", ["a", "b"]), args.repeat)
     print(f"{args.rows:,} rows, two curves: value by value {baseline * 1000:.0f} ms, "
           f"plot_data.build {numpy_way * 1000:.0f} ms: {baseline / numpy_way:.1f}x faster")
+
+    start = datetime(2024, 1, 1)
+    timed = [((start + timedelta(seconds=i)).isoformat(" "), float(i % 97)) for i in range(args.rows)]
+    prepared = plot_data.prepare(["t", "n"], timed)
+    assert prepared.data is not None and prepared.data.x_kind == "time", "the ISO times were not read as times"
+    first_plot = median_seconds(lambda: plot_data.prepare(["t", "n"], timed), args.repeat)
+    print(f"{args.rows:,} rows, ISO-time x: plot_data.prepare {first_plot * 1000:.0f} ms (on a worker thread)")
 
 
 if __name__ == "__main__":

@@ -197,6 +197,33 @@ def build(
     return PlotData(x, kind, curves, categories, skipped, summed)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A result's first plot: its number columns (the y choices), the x and ys picked, the kind to draw it
+    as (bars for a text x) and its curves, or why there are none."""
+
+    numeric: list[str]
+    x: str
+    ys: list[str]
+    kind: Literal["line", "bar"]
+    data: PlotData | None
+    problem: str | None = None
+
+
+def prepare(columns: Sequence[str], rows: Sequence[Sequence[object]], *, max_points: int = MAX_POINTS) -> Prepared:
+    """What the plot panel shows first for `rows`: x is the first column and y the other columns of numbers
+    (else y is the first column against the row number). All the per-row work of a first plot, in one call
+    a worker thread can run."""
+    numeric = numeric_columns(columns, rows)
+    x = columns[0] if len(columns) > 1 and any(name != columns[0] for name in numeric) else ROW_NUMBER
+    ys = [name for name in numeric if name != x]
+    try:
+        data = build(columns, rows, x, ys, max_points=max_points)
+    except PlotError as error:
+        return Prepared(numeric, x, ys, "line", None, str(error))
+    return Prepared(numeric, x, ys, "bar" if data.x_kind == "category" else "line", data)
+
+
 def downsample(x: np.ndarray, y: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """At most `limit` points: consecutive buckets each keep their lowest and highest point, in order."""
     count = len(y)

@@ -565,6 +565,7 @@ class MainWindow(QMainWindow):
             self.layouts.detach()
         self.last_sample = None
         self.dashboard.clear()
+        self.plot.forget()  # its rows (and Chart live's query) were the previous file's
         self.dashboard.welcome.hide()  # the demo's note goes with the demo's file (show_welcome follows)
         if session is None:
             self.setWindowTitle(APP_TITLE)

@@ -1,13 +1,17 @@
 """Plot: the rows of a query result (or of the open table's page) as a line, scatter or bar chart.
 
 The rows are those the grid holds when Plot is asked for: a snapshot, drawn once, not re-run. Which points
-to draw is core/plot_data.py's business (x as numbers, ISO times or categories, NULLs out, downsampling);
-this panel picks the columns, draws with pyqtgraph (imported on the first plot, not with the window), saves
-the chart as a PNG, and hands a query of the right shape to the live series editor ("Chart live…").
+to draw is core/plot_data.py's business (x as numbers, ISO times or categories, NULLs out, downsampling),
+and it runs on a worker thread (100,000 ISO times take a good part of a second to read): the panel says
+"Preparing the plot…", a newer request drops the result of an older one (a generation count), and a panel
+deleted meanwhile cancels its wait. Only the drawing, with pyqtgraph (imported on the first plot, not with
+the window), is on the GUI thread. The panel also saves the chart as a PNG, hands a query of the right
+shape to the live series editor ("Chart live…"), and forgets its rows when the open file changes.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,14 +32,17 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.ui import theme
+from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
 
-if TYPE_CHECKING:  # core/plot_data.py loads numpy: on the first plot, not with the window
-    from desktop_app.core.plot_data import PlotData
+if TYPE_CHECKING:  # core/plot_data.py loads numpy: on the first plot's worker thread, not with the window
+    from desktop_app.core.plot_data import PlotData, Prepared
 
 KINDS = (("Line", "line"), ("Scatter", "scatter"), ("Bar", "bar"))
 PNG_FILTER = "PNG images (*.png)"
 MAX_CATEGORY_LABELS = 40  # past this, every n-th category is labelled so the labels do not overlap
+PREPARING = "Preparing the plot…"
+FORGOTTEN = "The file changed: plot again (the rows plotted were those of the file open before)."
 
 
 @dataclass(frozen=True)
@@ -48,8 +55,26 @@ class PlotSource:
     sql: str | None = None
 
 
+def _prepare(columns: list[str], rows: list[tuple]) -> Prepared:
+    """A worker thread's part of a first plot (numpy is imported here, off the GUI thread, the first time)."""
+    from desktop_app.core import plot_data  # noqa: PLC0415
+
+    return plot_data.prepare(columns, rows)
+
+
+def _build(columns: list[str], rows: list[tuple], x: str, ys: list[str]) -> PlotData | str:
+    """A worker thread's part of a redraw: the curves, or why there are none."""
+    from desktop_app.core import plot_data  # noqa: PLC0415
+
+    try:
+        return plot_data.build(columns, rows, x, ys)
+    except plot_data.PlotError as error:
+        return str(error)
+
+
 class PlotPanel(QWidget):
     chart_live_requested = Signal(str)  # a query of the live series' shape: the window opens the editor
+    plotted = Signal()  # the chart shows the latest request: drawn, or emptied with the reason in the note
 
     def __init__(self, dialogs: Dialogs | ScriptedDialogs, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -61,6 +86,16 @@ class PlotPanel(QWidget):
         self.plot_widget: Any = None  # pyqtgraph.PlotWidget, made on the first plot
         self._pg: Any = None
         self.source_buttons: dict[str, QPushButton] = {}
+        self.building = False  # the data of the latest request is being prepared on a worker thread
+        self._generation = 0  # one more with each request: a result of an older one is dropped
+        tasks: set[asyncio.Task] = set()
+        self._tasks = tasks
+
+        def let_go(*_args: object) -> None:  # runs while Qt destroys the panel: touches no widget
+            for task in list(tasks):
+                task.cancel()
+
+        self.destroyed.connect(let_go)
 
         self.title = QLabel("Nothing plotted yet: Plot a query result in the console, or a table's rows here.")
         self.title.setObjectName("plotTitle")
@@ -117,7 +152,7 @@ class PlotPanel(QWidget):
         layout.addWidget(self.message)
 
         self.x_box.currentIndexChanged.connect(lambda _index: self.redraw())
-        self.kind_box.currentIndexChanged.connect(lambda _index: self.redraw())
+        self.kind_box.currentIndexChanged.connect(lambda _index: self._redraw_kind())
         self.y_list.itemChanged.connect(lambda _item: self.redraw())
         theme.notifier().changed.connect(self.apply_theme)
         self._update_buttons()
@@ -137,36 +172,56 @@ class PlotPanel(QWidget):
         self.set_rows(source)
 
     # Choosing --------------------------------------------------------------------------------------------
-    def set_rows(self, source: PlotSource) -> None:
+    def set_rows(self, source: PlotSource) -> asyncio.Task:
         """Plot `source`: x is its first column and y its other columns of numbers (else y is the first column
-        against the row number); a text x starts as a bar chart."""
-        from desktop_app.core import plot_data  # noqa: PLC0415 (numpy: see TYPE_CHECKING)
-        from desktop_app.core.plot_data import ROW_NUMBER  # noqa: PLC0415
-
+        against the row number); a text x starts as a bar chart. The columns are offered once the worker
+        thread has read them (`plotted` is emitted when the chart is drawn)."""
         self.source = source
-        columns, rows = source.columns, source.rows
-        numeric = plot_data.numeric_columns(columns, rows)
-        x = columns[0] if len(columns) > 1 and any(name != columns[0] for name in numeric) else ROW_NUMBER
-        ys = [name for name in numeric if name != x]
-        for widget in (self.x_box, self.kind_box, self.y_list):
-            widget.blockSignals(True)
-        self.x_box.clear()
-        self.x_box.addItems([ROW_NUMBER, *columns])
-        self.x_box.setCurrentText(x)
-        self.y_list.clear()
-        for name in numeric:
-            item = QListWidgetItem(name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if name in ys else Qt.CheckState.Unchecked)
-            self.y_list.addItem(item)
-        category = x != ROW_NUMBER and plot_data.x_kind([row[columns.index(x)] for row in rows]) == "category"
-        self.kind_box.setCurrentIndex(self.kind_box.findData("bar" if category else "line"))
-        for widget in (self.x_box, self.kind_box, self.y_list):
-            widget.blockSignals(False)
+        self._clear_choices()  # the previous result's columns must not be picked for these rows meanwhile
         self.title.setText(source.title)  # it says how many rows (and whether they were cut)
         self.message.setText("")
         self._update_buttons()
-        self.redraw()
+        return self._start(lambda: _prepare(source.columns, source.rows), self._show_prepared)
+
+    def _show_prepared(self, prepared: Prepared) -> None:
+        from desktop_app.core.plot_data import ROW_NUMBER  # noqa: PLC0415 (loaded by the worker already)
+
+        assert self.source is not None  # a request is dropped when the source goes
+        for widget in (self.x_box, self.kind_box, self.y_list):
+            widget.blockSignals(True)
+        self.x_box.addItems([ROW_NUMBER, *self.source.columns])
+        self.x_box.setCurrentText(prepared.x)
+        for name in prepared.numeric:
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if name in prepared.ys else Qt.CheckState.Unchecked)
+            self.y_list.addItem(item)
+        self.kind_box.setCurrentIndex(self.kind_box.findData(prepared.kind))
+        for widget in (self.x_box, self.kind_box, self.y_list):
+            widget.blockSignals(False)
+        self._show_data(prepared.data if prepared.data is not None else str(prepared.problem))
+
+    def _clear_choices(self) -> None:
+        for widget in (self.x_box, self.y_list):
+            widget.blockSignals(True)
+            widget.clear()
+            widget.blockSignals(False)
+
+    def forget(self) -> None:
+        """The open file changed: the rows plotted (and their query) belong to the file before, so the chart,
+        its columns and its source go, and a plot being prepared is dropped."""
+        if self.source is None:
+            return
+        self._generation += 1
+        self.building = False
+        self.source = None
+        self.data = None
+        self._clear()
+        self._clear_choices()
+        self.title.setText(FORGOTTEN)
+        self.note.setText("")
+        self.message.setText("")
+        self._update_buttons()
 
     def choose(self, x: str, ys: Sequence[str], kind: str = "line") -> None:
         """Pick the axes and the kind as a user would (one redraw)."""
@@ -190,22 +245,49 @@ class PlotPanel(QWidget):
         return str(self.kind_box.currentData())
 
     # Drawing ---------------------------------------------------------------------------------------------
-    def redraw(self) -> None:
-        from desktop_app.core import plot_data  # noqa: PLC0415 (numpy: see TYPE_CHECKING)
-        from desktop_app.core.plot_data import PlotError  # noqa: PLC0415
-
+    def redraw(self) -> asyncio.Task | None:
+        """Build the curves of the chosen columns on a worker thread, then draw them."""
         source = self.source
         if source is None:
-            return
-        try:
-            self.data = plot_data.build(source.columns, source.rows, self.x_box.currentText(), self.chosen_ys())
-        except PlotError as error:
+            return None
+        x, ys = self.x_box.currentText(), self.chosen_ys()
+        return self._start(lambda: _build(source.columns, source.rows, x, ys), self._show_data)
+
+    def _start(self, work: Callable[[], Any], show: Callable[[Any], None]) -> asyncio.Task:
+        """Run `work` on a worker thread and `show` its result here, unless a newer request came meanwhile."""
+        self._generation += 1
+        generation = self._generation
+        self.building = True
+        self.note.setText(PREPARING)
+
+        async def run() -> None:
+            result = await asyncio.to_thread(work)
+            if generation != self._generation:  # superseded (or forgotten): a newer request draws
+                return
+            self.building = False
+            show(result)
+            self.plotted.emit()
+
+        task = spawn(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _show_data(self, data: PlotData | str) -> None:
+        if isinstance(data, str):
             self.data = None
             self._clear()
-            self.note.setText(str(error))
+            self.note.setText(data)
             return
-        self._draw(self.data)
-        self.note.setText(self.data.note())
+        self.data = data
+        self._draw(data)
+        self.note.setText(data.note())
+
+    def _redraw_kind(self) -> None:
+        """Line, scatter or bar: the same curves drawn again (a plot being prepared is drawn as chosen)."""
+        if self.data is not None and not self.building:
+            self._draw(self.data)
+            self.plotted.emit()
 
     def apply_theme(self) -> None:
         """The chart's background, axes and lines follow the light or dark palette."""

@@ -76,3 +76,15 @@ def test_live_chart_needs_one_number_or_label_number() -> None:
     problem = plot_data.live_chart_problem(["x", "a", "b"], [(1, 2, 3)])
     assert problem is not None and "3 columns (x, a, b)" in problem
     assert plot_data.live_chart_problem(["a", "b"], [(1, "text")]) is not None
+
+
+def test_prepare_picks_the_first_plot_a_worker_thread_can_build() -> None:
+    first = plot_data.prepare(["x", "a", "label"], [(2, 4.0, "p"), (1, 1.5, "q")])
+    assert (first.numeric, first.x, first.ys, first.kind, first.problem) == (["x", "a"], "x", ["a"], "line", None)
+    assert first.data is not None and first.data.curves[0].y.tolist() == [1.5, 4.0]
+    bars = plot_data.prepare(["device", "n"], [("a", 1), ("b", 2)])
+    assert (bars.x, bars.ys, bars.kind) == ("device", ["n"], "bar") and bars.data is not None
+    alone = plot_data.prepare(["n"], [(5,), (6,)])
+    assert (alone.x, alone.ys, alone.kind) == (ROW_NUMBER, ["n"], "line")
+    nothing = plot_data.prepare(["name"], [("a",)])
+    assert nothing.data is None and nothing.problem is not None and "at least one column" in nothing.problem
