@@ -51,6 +51,9 @@ class ChecksDialog(QDialog):
         self.status.setObjectName("checkStatus")
         self.status.setWordWrap(True)
         self.progress = QProgressBar()
+        policy = self.progress.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # hidden at rest, its room kept: the buttons stay button-sized
+        self.progress.setSizePolicy(policy)
         self.results = QListWidget()
         self.results.setObjectName("checkResults")
         self.results.itemActivated.connect(self._activated)
@@ -136,6 +139,10 @@ class ChecksDialog(QDialog):
         self.status.setText(said.splitlines()[0] if said else "")
         if isinstance(result, ForeignKeyReport):
             self._list_violations(result)
+            if any(violation.rowid is not None for violation in result.violations):
+                self.status.setText(f"{self.status.text()} Double-click a line (or Enter) to open its row.")
+                self.results.setCurrentRow(0)  # the keyboard's way in: Enter opens the first, arrows move
+                self.results.setFocus()
         elif isinstance(result, CheckResult) and not result.ok:
             self.results.addItems(result.messages)
         self.finished_check.emit(result)
