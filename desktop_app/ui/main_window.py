@@ -771,6 +771,7 @@ class MainWindow(QMainWindow):
             keys = ", ".join(key.toString(QKeySequence.SequenceFormat.NativeText) for key in action.shortcuts())
             text = action.text().replace("&", "").rstrip("…").strip()
             text = "Undo (the last edit or structure change)" if action is self.undo_action else text
+            text = "Close the database" if action is self.close_action else text  # not the console's Close Tab
             if keys and text and text not in found:
                 found[text] = keys
         return sorted(found.items(), key=lambda item: item[0].lower())

@@ -44,7 +44,10 @@ class ShortcutsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
         layout.addWidget(buttons)
-        self.resize(460, 520)
+        self.table.resizeRowsToContents()
+        # Tall enough for every row without scrolling (up to 640 px, which fits a 768-px screen).
+        rows = sum(self.table.rowHeight(row) for row in range(self.table.rowCount()))
+        self.resize(460, min(640, max(320, rows + self.table.horizontalHeader().sizeHint().height() + 70)))
 
     def rows(self) -> list[tuple[str, str]]:
         """(keys, action) as shown, row by row."""
