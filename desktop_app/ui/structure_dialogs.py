@@ -211,9 +211,9 @@ class TableDialog(StructureDialog):
             if header is not None:
                 header.setToolTip(tip)
         self.grid.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        header = self.grid.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+        sections = self.grid.horizontalHeader()
+        sections.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        sections.setStretchLastSection(True)
         for index, width in WIDTHS.items():  # every column in view at the default size, References included
             self.grid.setColumnWidth(index, width)
         for column in current.columns if current else (Column("id", "INTEGER", primary_key=True, source=""),):
