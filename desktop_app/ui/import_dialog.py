@@ -181,6 +181,7 @@ class ImportDialog(JobDialog):
             self.status.setText(f"{session.path.name} is open read-only: reopen it read-write to import into it.")
         if path is not None:
             self.refresh_preview()
+        self.table_edit.setFocus()  # what is most often changed; Enter imports
 
     @staticmethod
     def _combo(items: list[str]) -> QComboBox:
@@ -252,6 +253,7 @@ class ImportDialog(JobDialog):
         self.grid.setHorizontalHeaderLabels(preview.headings)
         typed = 0 if script else 1  # a first row of type choices
         self.grid.setRowCount(len(preview.rows) + typed)
+        previous: QWidget = self.grid
         if typed:
             self.grid.setVerticalHeaderLabels(["type", *(str(n) for n in range(1, len(preview.rows) + 1))])
             for index, column in enumerate(plan.columns):
@@ -259,6 +261,8 @@ class ImportDialog(JobDialog):
                 box.setCurrentText(column.type)
                 box.setObjectName(f"importType:{column.name}")
                 self.grid.setCellWidget(0, index, box)
+                QWidget.setTabOrder(previous, box)  # Tab: the preview, its type boxes left to right, then Import
+                previous = box
         for row, values in enumerate(preview.rows, start=typed):
             for index, value in enumerate(values):
                 self.grid.setItem(row, index, QTableWidgetItem("NULL" if value is None else str(value)))

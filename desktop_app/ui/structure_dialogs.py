@@ -95,6 +95,7 @@ class StructureDialog(QDialog):
         self.preview = QPlainTextEdit()
         self.preview.setObjectName("structureSql")
         self.preview.setReadOnly(True)
+        self.preview.setTabChangesFocus(True)  # Tab goes on to the buttons
         self.preview.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.highlighter = SqlHighlighter(self.preview.document())
         self.notes = QLabel("")
@@ -119,6 +120,9 @@ class StructureDialog(QDialog):
         self.layout_.addWidget(self.notes)
         self.layout_.addWidget(self.error)
         self.layout_.addWidget(self.buttons)
+        cancel = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        if cancel is not None:  # Tab as they stand: Create/Apply, then Cancel
+            QWidget.setTabOrder(self.apply_button, cancel)
         self.update_preview()
 
     def changed(self) -> None:

@@ -120,6 +120,7 @@ class PragmasDialog(QDialog):
         )
         self.table.setRowCount(len(values))
         self.editors = {}
+        previous: QWidget = self.table
         for row, item in enumerate(values):
             pragma = item.pragma
             self.table.setItem(row, 0, _cell(pragma.name))
@@ -131,6 +132,8 @@ class PragmasDialog(QDialog):
                 editor.setToolTip(pragma.about if writable else "Read-only open: nothing here can change.")
                 self.editors[pragma.name] = editor
                 self.table.setCellWidget(row, 1, editor)
+                QWidget.setTabOrder(previous, editor)  # Tab: the values top to bottom, then the buttons
+                previous = editor
             else:
                 self.table.setItem(row, 1, _cell(item.value))
         self.table.resizeColumnsToContents()
