@@ -223,6 +223,7 @@ class TableDialog(StructureDialog):
         for column in current.columns if current else (Column("id", "INTEGER", primary_key=True, source=""),):
             self.add_row(column if current else None, template=column)
         self.grid.itemChanged.connect(lambda _item: self.changed())
+        self.grid.itemChanged.connect(self._follow_reference)
         self.name_edit.textChanged.connect(lambda _text: self.changed())
         self.strict_box.toggled.connect(lambda _on: self.changed())
         self.without_rowid_box.toggled.connect(lambda _on: self.changed())
@@ -277,9 +278,23 @@ class TableDialog(StructureDialog):
         references = column.references
         self.grid.setCellWidget(row, ON_DELETE, self._combo(FK_ACTIONS, references.on_delete if references else ""))
         self.grid.setCellWidget(row, ON_UPDATE, self._combo(FK_ACTIONS, references.on_update if references else ""))
+        self._enable_actions(row)
         self.grid.blockSignals(False)
         self.changed()
         return row
+
+    def _follow_reference(self, item: QTableWidgetItem) -> None:
+        if item.column() == REFERENCES:
+            self._enable_actions(item.row())
+
+    def _enable_actions(self, row: int) -> None:
+        """On delete and On update are choices only for a column that references another table."""
+        referring = bool(self._text(row, REFERENCES))
+        for index in (ON_DELETE, ON_UPDATE):
+            widget = self.grid.cellWidget(row, index)
+            if widget is not None:
+                widget.setEnabled(referring)
+                widget.setToolTip("" if referring else "Set References first: these apply to a foreign key")
 
     def _combo(self, choices: tuple[str, ...], value: str, *, editable: bool = False) -> QComboBox:
         combo = QComboBox()
