@@ -96,6 +96,7 @@ class StructureDialog(QDialog):
         self.preview.setObjectName("structureSql")
         self.preview.setReadOnly(True)
         self.preview.setTabChangesFocus(True)  # Tab goes on to the buttons
+        self.preview.setPlaceholderText("The SQL shows here once the definition is complete.")
         self.preview.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.highlighter = SqlHighlighter(self.preview.document())
         self.notes = QLabel("")
@@ -374,6 +375,15 @@ class TableDialog(StructureDialog):
                      strict=self.strict_box.isChecked(), without_rowid=self.without_rowid_box.isChecked(),
                      key_order=tuple(renames.get(name.lower(), name) for name in self.key_order))
 
+    def show_plan(self, plan: Plan | None, error: str = "") -> None:
+        """A new table's missing name, before one was typed, is where to start, not a mistake: said plainly."""
+        untouched = self.current is None and not self.name_edit.text().strip() and not self.name_edit.isModified()
+        if plan is None and error and untouched:
+            super().show_plan(None, "")
+            self.notes.setText("Name the table and define its columns: the SQL that will run shows as you type.")
+            return
+        super().show_plan(plan, error)
+
     def make_plan_maker(self) -> Callable[[], Plan]:
         wanted, snapshot, current = self.table(), self.snapshot, self.current
         if current is None:
@@ -449,6 +459,14 @@ class IndexDialog(StructureDialog):
         if not self.name_edit.isModified():
             self.name_edit.setText(suggested)
         self.changed()
+
+    def show_plan(self, plan: Plan | None, error: str = "") -> None:
+        """Nothing ticked yet is where to start, not a mistake: said plainly, not in red."""
+        if plan is None and error and not self.checked_columns() and not self.expression_edit.text().strip():
+            super().show_plan(None, "")
+            self.notes.setText("Tick the columns to index (they go in table order), or type an expression: the SQL shows as you go.")
+            return
+        super().show_plan(plan, error)
 
     def make_plan_maker(self) -> Callable[[], Plan]:
         parts = (*self.checked_columns(), *([self.expression_edit.text().strip()] if self.expression_edit.text().strip() else []))
