@@ -132,6 +132,7 @@ class ImportDialog(JobDialog):
         mode.addButton(self.existing_table)
         self.grid = QTableWidget()
         self.grid.setObjectName("importPreview")
+        self.grid.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)  # the file's rows, read: not edited here
         self.progress = QProgressBar()
         self.progress.setRange(0, PROGRESS_STEPS)
         self.progress.hide()  # until an import runs: at rest it looked like an empty text field
@@ -252,6 +253,7 @@ class ImportDialog(JobDialog):
         self.grid.setColumnCount(len(preview.headings))
         self.grid.setHorizontalHeaderLabels(preview.headings)
         typed = 0 if script else 1  # a first row of type choices
+        self.grid.verticalHeader().setVisible(not script)  # a script's rows number themselves (Line)
         self.grid.setRowCount(len(preview.rows) + typed)
         previous: QWidget = self.grid
         if typed:
@@ -272,6 +274,8 @@ class ImportDialog(JobDialog):
         self.status.setText(
             f"{self.session.path.name} is open read-only: reopen it read-write to import into it."
             if self.session.read_only
+            else "Check the statements, then Import."
+            if script
             else "Check the preview and the column types, then Import."
         )
 
