@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -265,9 +266,15 @@ class ImportDialog(JobDialog):
                 self.grid.setCellWidget(0, index, box)
                 QWidget.setTabOrder(previous, box)  # Tab: the preview, its type boxes left to right, then Import
                 previous = box
+        # An empty field is shown as it will be stored: NULL while 'Empty fields are NULL' is ticked.
+        null_empty = plan.format in ("csv", "tsv") and self.empty_null.isChecked()
         for row, values in enumerate(preview.rows, start=typed):
             for index, value in enumerate(values):
-                self.grid.setItem(row, index, QTableWidgetItem("NULL" if value is None else str(value)))
+                null = value is None or (null_empty and value == "")
+                item = QTableWidgetItem("NULL" if null else str(value))
+                if null:
+                    item.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
+                self.grid.setItem(row, index, item)
         self.grid.resizeColumnsToContents()
         self.grid.resizeRowsToContents()  # rows as tall as their text (the type row as its boxes): more rows in view
         self.import_button.setEnabled(not self.session.read_only)
