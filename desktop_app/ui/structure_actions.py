@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from desktop_app.core.session import Session
 
 
+CONFIRM_SQL_LINES = 16  # a confirmation's SQL, at most: the box stays on a 768-px screen
+
 class StructureActions(QObject):
     message = Signal(str)  # what happened, for the status bar
     changed = Signal(object)  # Plan, once it ran
@@ -229,7 +231,13 @@ class StructureActions(QObject):
         if plan.undo is not None and not plan.confirm:
             spawn(self._run(plan, dialog, target))
             return
-        text = "\n".join((f"{plan.title}?", *plan.notes, plan.undo_text(), "", plan.sql))
+        # The SQL: in full beside the dialog's own preview would make the box taller than the screen (a rebuild
+        # recreates every index and trigger), hiding its buttons; so at most CONFIRM_SQL_LINES of it here.
+        lines = plan.sql.splitlines()
+        if len(lines) > CONFIRM_SQL_LINES:
+            where = " (all in the dialog's SQL preview)" if dialog is not None else ""
+            lines = [*lines[:CONFIRM_SQL_LINES], f"… and {len(lines) - CONFIRM_SQL_LINES} more lines{where}"]
+        text = "\n".join((f"{plan.title}?", *plan.notes, plan.undo_text(), "", *lines))
         label = "Drop" if plan.confirm else "Apply"
         self.dialogs.confirm(plan.title, text, lambda: spawn(self._run(plan, dialog, target)), accept_label=label)
 
