@@ -25,7 +25,7 @@ from desktop_app.core.structure.plan import Plan, Snapshot, plan_drop_now, plan_
 from desktop_app.core.undo import UndoEntry, UndoHistory
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
-from desktop_app.ui.structure_dialogs import IndexDialog, StructureDialog, TableDialog
+from desktop_app.ui.structure_dialogs import IndexDialog, StructureDialog, TableDialog, brief_notes
 from desktop_app.ui.table_edit import Subscriptions
 
 if TYPE_CHECKING:
@@ -237,7 +237,7 @@ class StructureActions(QObject):
         if len(lines) > CONFIRM_SQL_LINES:
             where = " (all in the dialog's SQL preview)" if dialog is not None else ""
             lines = [*lines[:CONFIRM_SQL_LINES], f"… and {len(lines) - CONFIRM_SQL_LINES} more lines{where}"]
-        text = "\n".join((f"{plan.title}?", *plan.notes, plan.undo_text(), "", *lines))
+        text = "\n".join((f"{plan.title}?", *brief_notes(plan.notes), plan.undo_text(), "", *lines))
         label = "Drop" if plan.confirm else "Apply"
         self.dialogs.confirm(plan.title, text, lambda: spawn(self._run(plan, dialog, target)), accept_label=label)
 

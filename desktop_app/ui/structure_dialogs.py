@@ -68,6 +68,16 @@ PREVIEW_DELAY_MS = 150
 ERROR_STYLE = "color: #a61b1b"
 
 
+NOTES_SHOWN = 6  # a plan's notes, at most: one per index or trigger of a big table would fill the screen
+
+
+def brief_notes(notes: tuple[str, ...] | list[str]) -> list[str]:
+    """`notes`, the first NOTES_SHOWN of them and how many more when there are more."""
+    if len(notes) <= NOTES_SHOWN + 1:
+        return list(notes)
+    return [*notes[:NOTES_SHOWN], f"… and {len(notes) - NOTES_SHOWN} more like these."]
+
+
 class StructureDialog(QDialog):
     """What the three dialogs share: the SQL preview, the notes, the error line and Apply."""
 
@@ -165,7 +175,7 @@ class StructureDialog(QDialog):
             self.error.setText(f"⚠ {error}" if error else "")
         self.preview.setPlainText(plan.sql if plan is not None else "")
         if plan is not None:
-            self.notes.setText("\n".join((*plan.notes, plan.undo_text())))
+            self.notes.setText("\n".join((*brief_notes(plan.notes), plan.undo_text())))
         self.apply_button.setEnabled(plan is not None)
 
     def _apply(self) -> None:
