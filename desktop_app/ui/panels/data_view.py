@@ -212,7 +212,7 @@ class DataView(QWidget):
         for widget in (self.first_button, self.last_button, self.go_edit, self.count_button, self.follow_box):
             nav.addWidget(widget)
         nav.addStretch(1)
-        nav.addWidget(self.search_edit)
+        nav.addWidget(self.search_edit, 2)  # grows to its 260 px first: its placeholder was cut at the hint's width
         nav.addWidget(self.cancel_button)
         where = QHBoxLayout()
         where.addWidget(self.where_label, 1)
