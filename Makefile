@@ -60,6 +60,9 @@ bench: $(VENV)/.installed
 	QT_QPA_PLATFORM=offscreen $(PY) bench/open_during_stream.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/browse.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/completion.py
+	$(PY) bench/search_pages.py
+	$(PY) bench/plot_build.py
+	$(PY) bench/import_csv.py
 	$(PY) bench/export.py
 	$(PY) bench/space.py
 	$(PY) bench/postgres.py
