@@ -106,7 +106,7 @@ class StructureDialog(QDialog):
         self.preview.setObjectName("structureSql")
         self.preview.setReadOnly(True)
         self.preview.setTabChangesFocus(True)  # Tab goes on to the buttons
-        self.preview.setPlaceholderText("The SQL shows here once the definition is complete.")
+        self.preview.setPlaceholderText("Nothing to run yet: the SQL shows here as you edit.")
         self.preview.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.highlighter = SqlHighlighter(self.preview.document())
         self.notes = QLabel("")
@@ -260,7 +260,11 @@ class TableDialog(StructureDialog):
         row.addStretch(1)
         self.layout_.addLayout(row)
         if self.constraints:
-            self.layout_.addWidget(QLabel("Table constraints kept as written: " + "; ".join(self.constraints)))
+            kept = QLabel("Table constraints kept as written: " + "; ".join(self.constraints))
+            kept.setObjectName("keptConstraints")
+            kept.setWordWrap(True)  # a long CHECK widened the dialog past the screen
+            kept.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.layout_.addWidget(kept)
         self.resize(1180, 640)
         self.finish_layout()
 
