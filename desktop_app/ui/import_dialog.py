@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -109,7 +110,11 @@ class ImportDialog(JobDialog):
         self.kept_some = False  # the last import ended with something committed (a script run as written may have)
         self.dialogs = Dialogs(self)
 
-        self.file_label = QLabel(str(path) if path else "No file chosen")
+        self.file_label = QLabel("No file chosen")
+        # Cut at the dialog's edge rather than widen it past the screen (a long path); the name comes first.
+        self.file_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._show_path(path)
         choose = QPushButton("Choose…")
         choose.setAutoDefault(False)  # Enter in the form imports (below), it does not open a file chooser
         choose.clicked.connect(self._choose)
@@ -209,9 +214,14 @@ class ImportDialog(JobDialog):
 
     def set_path(self, path: Path) -> None:
         self.path = path
-        self.file_label.setText(str(path))
+        self._show_path(path)
         self.table_edit.setText(default_table_name(path))
         self.refresh_preview()
+
+    def _show_path(self, path: Path | None) -> None:
+        if path is not None:
+            self.file_label.setText(f"{path.name}  in  {path.parent}")
+            self.file_label.setToolTip(str(path))
 
     def refresh_preview(self) -> None:
         if self.path is None or self.running:
