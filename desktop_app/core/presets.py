@@ -123,7 +123,8 @@ PULSE_INGEST = Preset(
         ),
         QuerySeries(
             "ingest_lag",
-            f"SELECT {NOW} - {{ledger.committed_at}} FROM {{ledger}} ORDER BY {{ledger.id}} DESC LIMIT 1",
+            # Never below 0: SQLite's clock here is in whole milliseconds, the commit's time is not.
+            f"SELECT max(0, {NOW} - {{ledger.committed_at}}) FROM {{ledger}} ORDER BY {{ledger.id}} DESC LIMIT 1",
             interval=1.0,
             unit="s",
             rule="> 300",  # five minutes without a commit: the stream went quiet or the ingest stopped

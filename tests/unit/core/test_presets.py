@@ -142,6 +142,14 @@ def test_an_empty_ledger_has_no_lag_yet(tmp_path: Path, reader: list[apsw.Connec
     assert (got["ingest_rows"].value, got["ingest_batches"].value, got["ingest_dead_letters"].value) == (0, 0, 0)
 
 
+def test_a_commit_stamped_after_sqlites_clock_is_no_negative_lag(tmp_path: Path, reader: list[apsw.Connection]) -> None:
+    # SQLite's unixepoch('subsec') is in whole milliseconds, the commit's time is not; a clock step does the same.
+    path = tmp_path / "ingest.db"
+    ingest(path, [(time.time() + 5, ['{"a": 1}'])])
+    connection, found = matches_of(path, reader)
+    assert values(connection, found["pulse_ingest"])["ingest_lag"].value == 0.0
+
+
 # -- an event store ---------------------------------------------------------------------------------------
 
 
