@@ -19,8 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import apsw
 
@@ -122,6 +123,36 @@ def shoot(path: Path, output: Path) -> None:
         try:
             with loop:
                 loop.run_until_complete(stage(window, path, output.absolute()))
+        finally:
+            window.shutdown()
+            window.close()
+            asyncio.set_event_loop(None)
+
+
+def in_a_window(stage: Callable[[Any, Path], Awaitable[None]], size: tuple[int, int]) -> None:
+    """`await stage(window, scratch)` in the real main window on a qasync loop: fresh settings in a scratch
+    folder (the welcome already dismissed), the window at the screen's corner; then everything is closed."""
+    import qasync  # after PySide6 on purpose: it binds to the Qt already imported
+
+    from desktop_app.ui.application import create_application
+    from desktop_app.ui.dialogs import ScriptedDialogs
+    from desktop_app.ui.main_window import MainWindow
+    from desktop_app.ui.settings import AppSettings
+
+    app = create_application()
+    with tempfile.TemporaryDirectory(prefix="sqlite-pulse-shot-") as scratch:
+        settings = AppSettings.at(Path(scratch) / "settings.ini")
+        settings.set_welcome_dismissed(True)
+        window = MainWindow(settings, dialogs=ScriptedDialogs(), data_dir=Path(scratch))
+        window.resize(*size)
+        window.move(0, 0)
+        window.show()
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        try:
+            with loop:
+                loop.run_until_complete(stage(window, Path(scratch)))
+                loop.run_until_complete(window.workspace.aclose())
         finally:
             window.shutdown()
             window.close()

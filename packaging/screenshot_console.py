@@ -15,10 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import tempfile
 from pathlib import Path
 
-from screenshot_browse import run_on_a_display, until
+from screenshot_browse import in_a_window, run_on_a_display, until
 
 MONTHLY = """SELECT strftime('%Y-%m-01', InvoiceDate) AS month,
        round(sum(Total) FILTER (WHERE Country = 'USA'), 2) AS usa,
@@ -79,8 +78,11 @@ async def stage(window, path: Path, output: Path) -> None:
     assert with_result is not None
     await with_result
     await until(lambda: console.current_result() is not None)
-    window.plot.show_source(window.console_rows())
-    window.plot.choose("month", ["usa", "canada"], "line")
+    plot = window.plot
+    plot.show_source(window.console_rows())
+    await until(lambda: not plot.building and plot.x_box.count() > 0)  # prepared off the GUI thread
+    plot.choose("month", ["usa", "canada"], "line")
+    await until(lambda: not plot.building and len(plot.items) == 2)
 
     second = console.new_tab(ALIASED, title="Albums")
     cursor = second.editor.textCursor()
@@ -103,32 +105,7 @@ async def stage(window, path: Path, output: Path) -> None:
 
 
 def shoot(output: Path) -> None:
-    import qasync  # after PySide6 on purpose: it binds to the Qt already imported
-
-    from desktop_app.ui.application import create_application
-    from desktop_app.ui.dialogs import ScriptedDialogs
-    from desktop_app.ui.main_window import MainWindow
-    from desktop_app.ui.settings import AppSettings
-
-    app = create_application()
-    with tempfile.TemporaryDirectory(prefix="sqlite-pulse-shot-") as scratch:
-        settings = AppSettings.at(Path(scratch) / "settings.ini")
-        settings.set_welcome_dismissed(True)
-        database = build(Path(scratch) / "music-shop.db")
-        window = MainWindow(settings, dialogs=ScriptedDialogs(), data_dir=Path(scratch))
-        window.resize(1360, 860)
-        window.move(0, 0)
-        window.show()
-        loop = qasync.QEventLoop(app)
-        asyncio.set_event_loop(loop)
-        try:
-            with loop:
-                loop.run_until_complete(stage(window, database, output.absolute()))
-                loop.run_until_complete(window.workspace.aclose())
-        finally:
-            window.shutdown()
-            window.close()
-            asyncio.set_event_loop(None)
+    in_a_window(lambda window, scratch: stage(window, build(scratch / "music-shop.db"), output.absolute()), (1360, 860))
 
 
 def main() -> None:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 from pathlib import Path
 
-from screenshot_browse import run_on_a_display, until
+from screenshot_browse import in_a_window, run_on_a_display, until
 
 SERIES = ("ingest_rows", "ingest_lag")
 
@@ -47,30 +46,7 @@ async def stage(window, output: Path) -> None:
 
 
 def shoot(output: Path) -> None:
-    import qasync  # after PySide6 on purpose: it binds to the Qt already imported
-
-    from desktop_app.ui.application import create_application
-    from desktop_app.ui.dialogs import ScriptedDialogs
-    from desktop_app.ui.main_window import MainWindow
-    from desktop_app.ui.settings import AppSettings
-
-    app = create_application()
-    with tempfile.TemporaryDirectory(prefix="sqlite-pulse-shot-") as scratch:
-        settings = AppSettings.at(Path(scratch) / "settings.ini")
-        settings.set_welcome_dismissed(True)
-        window = MainWindow(settings, dialogs=ScriptedDialogs(), data_dir=Path(scratch))
-        window.resize(1360, 900)
-        window.show()
-        loop = qasync.QEventLoop(app)
-        asyncio.set_event_loop(loop)
-        try:
-            with loop:
-                loop.run_until_complete(stage(window, output.absolute()))
-                loop.run_until_complete(window.workspace.aclose())
-        finally:
-            window.shutdown()
-            window.close()
-            asyncio.set_event_loop(None)
+    in_a_window(lambda window, _scratch: stage(window, output.absolute()), (1360, 900))
 
 
 def main() -> None:
