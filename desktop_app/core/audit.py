@@ -35,6 +35,7 @@ from desktop_app.core.maintenance import (
     optimize_on,
 )
 from desktop_app.core.metrics import NETWORK_FILESYSTEMS, filesystem_type
+from desktop_app.core.words import counted
 
 Severity = Literal["info", "warning", "error"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")  # worst first
@@ -501,7 +502,7 @@ def check_quick_check(ctx: Context) -> list[Finding]:
     lines = [line for problem in problems for line in problem.splitlines()]
     return [Finding(
         "quick-check", "error", "quick_check found damage",
-        f"quick_check reported {len(problems)}{'+' if len(problems) >= QUICK_CHECK_LINES else ''} problem(s):\n"
+        f"quick_check reported {f'{len(problems)}+ problems' if len(problems) >= QUICK_CHECK_LINES else counted(len(problems), 'problem')}:\n"
         + "\n".join(lines[:5]) + ("\n…" if len(lines) > 5 else ""),
         f"Stop writing to it and keep a copy of the file as it is. `sqlite-pulse check {ctx.path}` lists everything; "
         "restore a backup, or salvage the rows with `.recover` in the sqlite3 shell.",

@@ -19,6 +19,7 @@ from desktop_app.core import errors, keyset
 from desktop_app.core.errors import QueryError
 from desktop_app.core.keyset import Cursor, Relation
 from desktop_app.core.query import quote_identifier
+from desktop_app.core.words import counted
 
 MAX_VIOLATIONS = 10_000  # listed by a check; the count goes on
 
@@ -120,10 +121,10 @@ class ForeignKeyReport:
 
     def describe(self) -> str:
         if self.ok:
-            return f"Foreign key check passed: every reference in {self.tables} table(s) points at a row."
+            return f"Foreign key check passed: every reference in {counted(self.tables, 'table')} points at a row."
         found = len(self.violations) + self.more
-        text = f"Foreign key check found {found:,} row(s) whose reference points at no row"
-        return text + (f"; {len(self.problems)} key(s) could not be checked." if self.problems else ".")
+        text = f"Foreign key check found {counted(found, 'row')} whose reference points at no row"
+        return text + (f"; {counted(len(self.problems), 'key')} could not be checked." if self.problems else ".")
 
 
 def check(

@@ -27,6 +27,7 @@ from desktop_app.core.database import (
     pragma,
     roll_back_hot_journal,
 )
+from desktop_app.core.words import counted
 
 CHECKPOINT_MODES = ("passive", "full", "restart", "truncate")
 # Copying every page in one step holds the source's read lock for the whole copy; in WAL mode that does
@@ -132,7 +133,7 @@ class CheckResult:
         shown = lines if most is None else lines[:most]
         more = f"\n… and {len(lines) - len(shown)} more" if len(shown) < len(lines) else ""
         listed = "\n".join(f"  {line}" for line in shown)
-        return f"{note}{kind} found {len(self.messages)} problem(s):\n{listed}{more}"
+        return f"{note}{kind} found {counted(len(self.messages), 'problem')}:\n{listed}{more}"
 
 
 def describe_optimize(statements: list[str]) -> str:
@@ -443,7 +444,7 @@ def _damaged(source: Path, destination: Path, what: str, problems: list[str]) ->
     first = " ".join(problems[0].split())
     return errors.CopyDamaged(
         f"{source.name} is damaged, so the {what} copy is not written to {destination}: quick_check reports "
-        f"{len(problems)}{'+' if len(problems) >= VERIFY_MAX_ERRORS else ''} problem(s), first: {first}. "
+        f"{f'{len(problems)}+ problems' if len(problems) >= VERIFY_MAX_ERRORS else counted(len(problems), 'problem')}, first: {first}. "
         f"Run `sqlite-pulse check {source}` for the full list; `.recover` in the sqlite3 shell can salvage rows."
     )
 

@@ -12,6 +12,8 @@ import signal
 import sys
 from pathlib import Path
 
+from desktop_app.core.words import counted
+
 EXIT_OK = 0
 EXIT_CANCELLED = 1
 EXIT_FAILED = 1  # a table failed (the others were copied): its reason is in the summary and --json
@@ -124,6 +126,6 @@ def run_migrate(args: argparse.Namespace) -> int:
         print(f"{label}: {item['type']} {item['name']}{written}: {item['reason']}")
     print(result.headline())
     if failed:
-        print(f"sqlite-pulse: {len(failed)} table(s) not copied (see above); the others are copied and a rerun "
+        print(f"sqlite-pulse: {counted(len(failed), 'table')} not copied (see above); the others are copied and a rerun "
               "skips them", file=sys.stderr)
     return code

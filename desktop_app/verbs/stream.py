@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from desktop_app.core.words import counted
+
 EXIT_OK = 0
 EXIT_UNWRITTEN = 1  # the run ended with messages that could not be written
 EXIT_NEVER_CONNECTED = 3  # the source never connected (nothing listening, refused, TLS failed, ...)
@@ -220,7 +222,7 @@ def _report(stats: Any, as_json: bool) -> int:
             f"{data['seq_resets']} resets)  {data['seconds']:.1f} s  {data['rows_per_s']:,.0f} rows/s"
         )
         if data.get("sink_reconnects"):
-            print(f"reconnected to the target's server {data['sink_reconnects']} time(s)")
+            print(f"reconnected to the target's server {counted(data['sink_reconnects'], 'time')}")
         if data.get("duplicates") or data.get("redelivered"):
             print(f"duplicates skipped {data.get('duplicates', 0):,}  redelivered by the broker "
                   f"{data.get('redelivered', 0):,}")

@@ -57,7 +57,7 @@ def test_failing_tables_are_reported_with_their_reason_and_the_others_are_copied
     assert "Traceback" not in text.stderr
     assert "good: 100 rows (already copied and verified)" in text.stdout
     assert "bad_utf8: FAILED, not copied: column name, rowid 42: the text is not valid UTF-8" in text.stdout
-    assert "3 table(s) FAILED: bad_utf8, nul_text, null_key" in text.stdout
+    assert "3 tables FAILED: bad_utf8, nul_text, null_key" in text.stdout
     assert "read from a snapshot of the source (a rollback journal" in text.stdout
 
 

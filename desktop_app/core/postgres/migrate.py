@@ -84,6 +84,7 @@ from desktop_app.core.postgres.copyformat import COPY_OPTIONS, HEADER, TRAILER, 
 from desktop_app.core.postgres.snapshot import Cancelled as SnapshotCancelled
 from desktop_app.core.postgres.snapshot import needs_snapshot, open_snapshot
 from desktop_app.core.postgres.url import PostgresError, clean_message, connect, describe, load_driver
+from desktop_app.core.words import counted
 from desktop_app.core.worker import Job
 
 DEFAULT_BATCH_ROWS = 20_000
@@ -141,10 +142,10 @@ class MigrateResult:
         failed = [table.name for table in self.tables if table.status == "failed"]
         skipped = sum(1 for table in self.tables if table.status == "skipped")
         text = (f"copied {self.rows:,} rows into {self.target} schema {self.schema} in {self.seconds:.1f} s "
-                f"({self.rows_per_s:,.0f} rows/s)" + (f", {skipped} table(s) already copied" if skipped else ""))
+                f"({self.rows_per_s:,.0f} rows/s)" + (f", {counted(skipped, 'table')} already copied" if skipped else ""))
         if failed:
-            return (text + f"; {len(failed)} table(s) FAILED: {', '.join(failed)} (not copied); the counts of the "
-                    f"{len(self.tables) - len(failed)} other table(s) are verified")
+            return (text + f"; {counted(len(failed), 'table')} FAILED: {', '.join(failed)} (not copied); the counts of the "
+                    f"{counted(len(self.tables) - len(failed), 'other table')} are verified")
         return text + "; counts verified"
 
     def to_dict(self) -> dict:

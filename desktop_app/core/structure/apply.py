@@ -20,6 +20,7 @@ from desktop_app.core.database import pragma_int
 from desktop_app.core.edit import _transaction
 from desktop_app.core.structure.model import StructureError
 from desktop_app.core.structure.plan import Plan, broken_views, first_line, sqlite_message
+from desktop_app.core.words import counted
 
 if TYPE_CHECKING:
     from desktop_app.core.session import Session
@@ -86,7 +87,7 @@ def _check_keys(connection: apsw.Connection, plan: Plan, before: set[tuple]) -> 
     shown = "; ".join(f"{child} row {rowid} → {parent}" for child, rowid, parent in new[:SHOWN_VIOLATIONS])
     more = f" and {len(new) - SHOWN_VIOLATIONS:,} more" if len(new) > SHOWN_VIOLATIONS else ""
     raise ForeignKeyViolation(
-        f"The change would break {len(new):,} foreign key(s), so nothing was changed: {shown}{more} "
+        f"The change would break {counted(len(new), 'foreign key')}, so nothing was changed: {shown}{more} "
         "(each points at a row that is not there)."
     )
 

@@ -39,6 +39,7 @@ from desktop_app.core.structure.model import (
     create_table_sql,
 )
 from desktop_app.core.structure.parse import parse_table
+from desktop_app.core.words import counted
 
 
 class NothingToChange(StructureError):
@@ -269,7 +270,7 @@ def _rebuild(snap: Snapshot, current: Table, wanted: Table, renamed: Table, nati
         "PRAGMA legacy_alter_table = OFF",
         *attached,
     ]
-    notes = [f"{len(attached)} index(es) and trigger(s) of {wanted.name} are created again."] if attached else []
+    notes = [f"Created again: {counted(len(attached), 'index or trigger', 'indexes and triggers')} of {wanted.name}."] if attached else []
     notes += [f"Column {c} and its values are removed." for c in dropped]
     plan = Plan(
         f"Rebuild table {wanted.name}", tuple(s for s in statements if s), no_undo=REBUILD_NO_UNDO,

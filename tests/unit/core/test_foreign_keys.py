@@ -94,4 +94,4 @@ def test_violations_past_the_limit_are_counted_not_listed_and_a_mismatch_is_name
     assert (len(report.violations), report.more) == (100, 150)
     assert [v.rowid for v in report.violations[:3]] == [1, 2, 3]
     assert len(report.problems) == 1 and report.problems[0].startswith("odd: foreign key mismatch")
-    assert "250 row(s)" in report.describe() and "1 key(s) could not be checked" in report.describe()
+    assert "250 rows" in report.describe() and "1 key could not be checked" in report.describe()

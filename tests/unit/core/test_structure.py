@@ -272,7 +272,7 @@ def test_a_rebuild_that_breaks_a_foreign_key_rolls_back_and_leaves_the_file_iden
     connection.close()
     before = hashlib.sha256(shop.read_bytes()).hexdigest()  # no connection is open on the file here
     connection = connect_write(shop)
-    with pytest.raises(ForeignKeyViolation, match=r"2 foreign key\(s\).*a row 1 → c; a row 2 → c"):
+    with pytest.raises(ForeignKeyViolation, match=r"2 foreign keys.*a row 1 → c; a row 2 → c"):
         apply(connection, plan)
     assert [c[0] for c in columns(connection, "a")] == ["id", "b_id", "amount"]
     connection.close()

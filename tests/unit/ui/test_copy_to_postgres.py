@@ -71,7 +71,7 @@ def test_a_failed_table_is_reported_as_not_copied_not_as_verified(qtbot, qloop, 
 
     resolve(qtbot, scenario(), timeout=60_000)
     first, *rest = dialog.status.text().splitlines()
-    assert "1 table(s) FAILED: bad (not copied); the counts of the 1 other table(s) are verified" in first
+    assert "1 table FAILED: bad (not copied); the counts of the 1 other table are verified" in first
     assert "counts verified" not in first
     assert rest[0].startswith("Failed: bad — column v, rowid 1: the text is not valid UTF-8")
 
