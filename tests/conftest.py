@@ -32,6 +32,19 @@ def read_rows(path: Path, sql: str) -> list[tuple]:
         connection.close()
 
 
+def write_database(path: Path, sql: str, bindings: tuple = ()) -> Path:
+    """A new database at `path`, made by our own `create_database`, with `sql` run on a write connection."""
+    from desktop_app.core.database import connect_write, create_database
+
+    create_database(path)
+    connection = connect_write(path)
+    try:
+        connection.execute(sql, bindings)
+    finally:
+        connection.close()
+    return path
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """A fresh WAL database made by our own `create_database`, with a small `readings` table."""

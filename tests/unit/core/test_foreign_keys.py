@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 
 from desktop_app.core import foreign_keys
-from desktop_app.core.database import connect_read, connect_write, create_database
+from desktop_app.core.database import connect_read
 from desktop_app.core.errors import QueryError, QueryInterrupted
+from tests.conftest import write_database
 
 
 @pytest.fixture
 def fk_db(tmp_path: Path) -> Path:
     path = tmp_path / "fk.db"
-    create_database(path)
-    connection = connect_write(path)
-    connection.execute(
+    return write_database(
+        path,
         """
         PRAGMA foreign_keys = OFF;
         CREATE TABLE parent(id INTEGER PRIMARY KEY, name TEXT);
@@ -30,10 +30,8 @@ def fk_db(tmp_path: Path) -> Path:
         INSERT INTO pair VALUES ('a', 1);
         INSERT INTO plain VALUES ('c1');
         INSERT INTO child VALUES (10, 1, 'a', 1, 'c1'), (11, 99, 'a', 1, 'c1'), (12, 2, 'a', 7, NULL);
-        """
+        """,
     )
-    connection.close()
-    return path
 
 
 def test_keys_and_references_are_found_by_key(fk_db: Path) -> None:
@@ -74,17 +72,15 @@ def test_violations_past_the_limit_are_counted_not_listed_and_a_mismatch_is_name
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "many.db"
-    create_database(path)
-    connection = connect_write(path)
-    connection.execute(
+    write_database(
+        path,
         """
         CREATE TABLE p(id INTEGER PRIMARY KEY, label TEXT);
         CREATE TABLE c(id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p);
         CREATE TABLE odd(label TEXT REFERENCES p(label));
         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 250) INSERT INTO c SELECT i, i FROM n;
-        """
+        """,
     )
-    connection.close()
     monkeypatch.setattr(foreign_keys, "MAX_VIOLATIONS", 100)
     reader = connect_read(path)
     try:

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop_app.core.database import connect_write, create_database
+from desktop_app.core.database import connect_write
 from desktop_app.ui.cell_files import CellFileError, read_file
 from desktop_app.ui.dialogs import ScriptedDialogs
 from desktop_app.ui.panels.data_view import DataView
+from tests.conftest import write_database
 
 pytestmark = pytest.mark.gui
 PAYLOAD = bytes(range(256)) * 400 + b"\x00\xff end"
@@ -19,12 +20,8 @@ PAYLOAD = bytes(range(256)) * 400 + b"\x00\xff end"
 @pytest.fixture
 def blob_db(tmp_path: Path) -> Path:
     path = tmp_path / "blobs.db"
-    create_database(path)
-    connection = connect_write(path)
-    connection.execute("CREATE TABLE files(id INTEGER PRIMARY KEY, name TEXT, data BLOB)")
-    connection.execute("INSERT INTO files VALUES (1, 'héllo wörld', ?), (2, 'two', x'00')", (PAYLOAD,))
-    connection.close()
-    return path
+    return write_database(path, "CREATE TABLE files(id INTEGER PRIMARY KEY, name TEXT, data BLOB);"
+                                "INSERT INTO files VALUES (1, 'héllo wörld', ?), (2, 'two', x'00')", (PAYLOAD,))
 
 
 @pytest.fixture

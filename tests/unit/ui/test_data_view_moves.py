@@ -8,8 +8,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from desktop_app.core.database import connect_write, create_database
+from desktop_app.core.database import connect_write
 from desktop_app.ui.panels.data_view import DataView
+from tests.conftest import write_database
 
 from .conftest import open_table
 
@@ -20,9 +21,8 @@ pytestmark = pytest.mark.gui
 def chain_db(tmp_path: Path) -> Path:
     """a -> b -> c by foreign keys; b has 2,000 rows, c 3,000 (both more than a page); d has a composite key."""
     path = tmp_path / "chain.db"
-    create_database(path)
-    connection = connect_write(path)
-    connection.execute(
+    return write_database(
+        path,
         """
         CREATE TABLE c(id INTEGER PRIMARY KEY, name TEXT, weight REAL);
         CREATE TABLE b(id INTEGER PRIMARY KEY, c_id INTEGER REFERENCES c(id), label TEXT);
@@ -37,10 +37,8 @@ def chain_db(tmp_path: Path) -> Path:
         INSERT INTO pair VALUES ('k', 1, 'one'), ('k', 2, 'two');
         INSERT INTO d VALUES (1, 'k', 2), (2, 'k', 9);
         INSERT INTO c VALUES (5000, 'odd %_'' text', 42.0);
-        """
+        """,
     )
-    connection.close()
-    return path
 
 
 @pytest.fixture

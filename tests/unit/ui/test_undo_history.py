@@ -10,8 +10,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLineEdit
 
-from desktop_app.core.database import connect_write, create_database
 from desktop_app.core.structure.plan import plan_rename_column, snapshot
+from tests.conftest import read_rows, write_database
 
 from .conftest import open_in, resolve
 
@@ -21,24 +21,13 @@ pytestmark = pytest.mark.gui
 @pytest.fixture
 def music_db(tmp_path: Path) -> Path:
     path = tmp_path / "music.db"
-    create_database(path)
-    connection = connect_write(path)
-    connection.execute(
+    return write_database(
+        path,
         "CREATE TABLE album(id INTEGER PRIMARY KEY, name TEXT);"
         "INSERT INTO album VALUES (1, 'Blue'), (2, 'Kind of Blue'), (3, 'Abbey Road');"
         "CREATE TABLE artist(id INTEGER PRIMARY KEY, name TEXT);"
-        "INSERT INTO artist VALUES (1, 'Joni'), (2, 'Miles');"
+        "INSERT INTO artist VALUES (1, 'Joni'), (2, 'Miles');",
     )
-    connection.close()
-    return path
-
-
-def reference(path: Path, sql: str) -> list[tuple]:
-    connection = connect_write(path)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
 
 
 def open_grid(qtbot, window, table: str):
@@ -82,16 +71,16 @@ def test_a_cell_edit_after_a_column_rename_undoes_first_then_the_rename(qtbot, w
     grid = open_grid(qtbot, window, "album")
     qtbot.waitUntil(lambda: "title" in grid.model.columns, timeout=5000)
     edit_cell(qtbot, grid, 2, "title", "Let It Be")
-    assert reference(music_db, "SELECT title FROM album WHERE id = 3") == [("Let It Be",)]
+    assert read_rows(music_db, "SELECT title FROM album WHERE id = 3") == [("Let It Be",)]
     assert window.undo_action.text() == "Undo Edit album row 3 title"
 
     ctrl_z(qtbot, window, grid)  # the edit goes first; the column keeps its new name
-    assert reference(music_db, "SELECT title FROM album WHERE id = 3") == [("Abbey Road",)]
+    assert read_rows(music_db, "SELECT title FROM album WHERE id = 3") == [("Abbey Road",)]
     qtbot.waitUntil(lambda: grid.model.value(2, grid.model.columns.index("title")) == "Abbey Road", timeout=5000)
     qtbot.waitUntil(lambda: window.undo_action.text() == f"Undo {plan.title}", timeout=5000)
 
     ctrl_z(qtbot, window, grid)  # then the rename (a structure entry: no Allow edits needed)
-    assert [row[1] for row in reference(music_db, "PRAGMA table_info(album)")] == ["id", "name"]
+    assert [row[1] for row in read_rows(music_db, "PRAGMA table_info(album)")] == ["id", "name"]
     qtbot.waitUntil(lambda: grid.model is not None and "name" in grid.model.columns, timeout=5000)  # reopened
     assert not window.undo_action.isEnabled() and window.undo_action.text() == "Nothing to undo"
     assert len(session.undo_history) == 0
@@ -102,7 +91,7 @@ def test_an_edit_of_another_table_is_undone_by_key_and_needs_allow_edits(qtbot, 
     open_in(qtbot, window, music_db)
     grid = open_grid(qtbot, window, "album")
     edit_cell(qtbot, grid, 0, "name", "Court and Spark")
-    assert reference(music_db, "SELECT name FROM album WHERE id = 1") == [("Court and Spark",)]
+    assert read_rows(music_db, "SELECT name FROM album WHERE id = 1") == [("Court and Spark",)]
 
     grid = open_grid(qtbot, window, "artist")  # another table: the history stays
     assert not grid.editing.allow_box.isChecked()
@@ -110,13 +99,13 @@ def test_an_edit_of_another_table_is_undone_by_key_and_needs_allow_edits(qtbot, 
     grid.view.setFocus()
     QTest.keyClick(grid.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # refused, saying why
     assert "Allow edits" in grid.editing.message.text()
-    assert reference(music_db, "SELECT name FROM album WHERE id = 1") == [("Court and Spark",)]
+    assert read_rows(music_db, "SELECT name FROM album WHERE id = 1") == [("Court and Spark",)]
 
     grid.editing.allow_box.setChecked(True)
     qtbot.waitUntil(window.undo_action.isEnabled, timeout=5000)
     with qtbot.waitSignal(grid.editing.undone, timeout=10_000):
         window.undo_action.trigger()  # Edit ▸ Undo: the same history
-    assert reference(music_db, "SELECT name FROM album WHERE id = 1") == [("Blue",)]
+    assert read_rows(music_db, "SELECT name FROM album WHERE id = 1") == [("Blue",)]
     assert grid.current_table == "artist"  # the grid stays where it is
     assert "Undone: Edit album row 1 name" in grid.editing.message.text()
     assert window.undo_action.text() == "Nothing to undo"
@@ -137,4 +126,4 @@ def test_the_history_goes_with_the_file(qtbot, window, music_db: Path, db_path: 
     assert not window.undo_action.isEnabled() and window.undo_action.text() == "Nothing to undo"
     assert dict(window.shortcut_list())["Undo (the last edit or structure change)"] == "Ctrl+Z"
     window.undo_action.trigger()  # disabled: nothing happens, nothing fails
-    assert reference(music_db, "SELECT name FROM album WHERE id = 2") == [("Sketches of Spain",)]
+    assert read_rows(music_db, "SELECT name FROM album WHERE id = 2") == [("Sketches of Spain",)]
