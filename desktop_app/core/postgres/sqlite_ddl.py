@@ -95,32 +95,24 @@ def identifier(token: Token) -> str:
 
 def checks(create_sql: str) -> list[Check]:
     """Every CHECK of a CREATE TABLE (column and table constraints), in order."""
-    tokens = tokenize(create_sql)
-    start = next((i for i, token in enumerate(tokens) if token.text == "("), None)
-    if start is None:
-        return []  # CREATE TABLE ... AS SELECT: no constraints
     found: list[Check] = []
-    depth, name, named_at, index = 0, None, -1, start + 1
-    while index < len(tokens):
-        token = tokens[index]
-        if token.text == "(":
-            depth += 1
-        elif token.text == ")":
-            if depth == 0:
-                break
-            depth -= 1
-        elif depth == 0 and token.upper == "CONSTRAINT" and index + 1 < len(tokens):
-            name, named_at = identifier(tokens[index + 1]), index + 2  # names the constraint right after it
-            index += 2
-            continue
-        elif depth == 0 and token.upper == "CHECK" and index + 1 < len(tokens) and tokens[index + 1].text == "(":
-            end = _closing(tokens, index + 1)
-            body = tuple(tokens[index + 2:end])
-            found.append(Check(name if named_at == index else None,
-                               create_sql[body[0].start:body[-1].end] if body else "", body))
-            name, index = None, end + 1
-            continue
-        index += 1
+    for item in _items(tokenize(create_sql)):  # no items for CREATE TABLE ... AS SELECT: no constraints
+        name, named_at, index = None, -1, 0
+        while index < len(item):
+            token = item[index]
+            if token.text == "(":  # a type's size, a DEFAULT's expression, a key's columns: not a CHECK
+                index = _closing(item, index) + 1
+            elif token.upper == "CONSTRAINT" and index + 1 < len(item):
+                name, named_at = identifier(item[index + 1]), index + 2  # names the constraint right after it
+                index += 2
+            elif token.upper == "CHECK" and index + 1 < len(item) and item[index + 1].text == "(":
+                end = _closing(item, index + 1)
+                body = tuple(item[index + 2:end])
+                found.append(Check(name if named_at == index else None,
+                                   create_sql[body[0].start:body[-1].end] if body else "", body))
+                index = end + 1
+            else:
+                index += 1
     return found
 
 
