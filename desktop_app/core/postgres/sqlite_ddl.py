@@ -96,17 +96,17 @@ def identifier(token: Token) -> str:
 def checks(create_sql: str) -> list[Check]:
     """Every CHECK of a CREATE TABLE (column and table constraints), in order."""
     found: list[Check] = []
-    for item in _items(tokenize(create_sql)):  # no items for CREATE TABLE ... AS SELECT: no constraints
+    for item in table_items(tokenize(create_sql)):  # no items for CREATE TABLE ... AS SELECT: no constraints
         name, named_at, index = None, -1, 0
         while index < len(item):
             token = item[index]
             if token.text == "(":  # a type's size, a DEFAULT's expression, a key's columns: not a CHECK
-                index = _closing(item, index) + 1
+                index = closing_parenthesis(item, index) + 1
             elif token.upper == "CONSTRAINT" and index + 1 < len(item):
                 name, named_at = identifier(item[index + 1]), index + 2  # names the constraint right after it
                 index += 2
             elif token.upper == "CHECK" and index + 1 < len(item) and item[index + 1].text == "(":
-                end = _closing(item, index + 1)
+                end = closing_parenthesis(item, index + 1)
                 body = tuple(item[index + 2:end])
                 found.append(Check(name if named_at == index else None,
                                    create_sql[body[0].start:body[-1].end] if body else "", body))
@@ -116,8 +116,9 @@ def checks(create_sql: str) -> list[Check]:
     return found
 
 
-def _items(tokens: list[Token]) -> list[list[Token]]:
-    """The column definitions and table constraints of a CREATE TABLE's parentheses."""
+def table_items(tokens: list[Token]) -> list[list[Token]]:
+    """The column definitions and table constraints of a CREATE TABLE's parentheses (the first pair of
+    `tokens`), each item's tokens without the commas between them."""
     start = next((i for i, token in enumerate(tokens) if token.text == "("), None)
     if start is None:
         return []
@@ -140,13 +141,13 @@ def _items(tokens: list[Token]) -> list[list[Token]]:
 def deferrable_keys(create_sql: str) -> dict[tuple[str, ...], str]:
     """{child columns (lower case): "DEFERRABLE [INITIALLY DEFERRED]"} for the foreign keys declared so."""
     found: dict[tuple[str, ...], str] = {}
-    for item in _items(tokenize(create_sql)):
+    for item in table_items(tokenize(create_sql)):
         words = [t.upper for t in item]
         if "REFERENCES" not in words:
             continue
         head = 2 if words[0] == "CONSTRAINT" else 0
         if words[head:head + 2] == ["FOREIGN", "KEY"] and len(item) > head + 2 and item[head + 2].text == "(":
-            end = _closing(item, head + 2)
+            end = closing_parenthesis(item, head + 2)
             columns = tuple(identifier(t).lower() for t in item[head + 3:end] if t.text != ",")
         elif words[0] not in TABLE_CONSTRAINTS:
             columns = (identifier(item[0]).lower(),)
@@ -160,7 +161,8 @@ def deferrable_keys(create_sql: str) -> dict[tuple[str, ...], str]:
     return found
 
 
-def _closing(tokens: list[Token], open_index: int) -> int:
+def closing_parenthesis(tokens: list[Token], open_index: int) -> int:
+    """The index of the `)` that closes the `(` at `open_index`; Untranslatable when there is none."""
     depth = 0
     for index in range(open_index, len(tokens)):
         if tokens[index].text == "(":
@@ -261,7 +263,7 @@ def _one_comparison_per_term(tokens: tuple[Token, ...] | list[Token]) -> None:
 def default(text: str, pg_type: str) -> str:
     """PostgreSQL text for a column DEFAULT (pragma_table_xinfo's dflt_value) on a column of `pg_type`."""
     tokens = tokenize(text)
-    while len(tokens) >= 2 and tokens[0].text == "(" and _closing(tokens, 0) == len(tokens) - 1:
+    while len(tokens) >= 2 and tokens[0].text == "(" and closing_parenthesis(tokens, 0) == len(tokens) - 1:
         tokens = tokens[1:-1]
     kinds = [t.kind for t in tokens]
     words = [t.upper for t in tokens]

@@ -14,7 +14,14 @@ from dataclasses import replace
 
 import apsw
 
-from desktop_app.core.postgres.sqlite_ddl import Token, Untranslatable, identifier, tokenize
+from desktop_app.core.postgres.sqlite_ddl import (
+    Token,
+    Untranslatable,
+    closing_parenthesis,
+    identifier,
+    table_items,
+    tokenize,
+)
 from desktop_app.core.structure.model import Column, ForeignKey, StructureError, Table
 
 CLAUSES = frozenset({"CONSTRAINT", "PRIMARY", "NOT", "NULL", "UNIQUE", "CHECK", "DEFAULT", "COLLATE", "REFERENCES",
@@ -62,7 +69,7 @@ def parse_table(sql: str) -> Table:
     columns: list[Column] = []
     constraints: list[str] = []
     key_order: tuple[str, ...] = ()
-    for item in _split(tokens[opening + 1:closing]):
+    for item in table_items(tokens):
         if item[0].upper in TABLE_CONSTRAINTS:
             key, column_key = _table_constraint(sql, item, columns)
             if key:
@@ -214,28 +221,11 @@ def _clause_end(item: list[Token], start: int) -> int:
     return index
 
 
-def _split(tokens: list[Token]) -> list[list[Token]]:
-    """The column definitions and table constraints between a CREATE TABLE's parentheses."""
-    items: list[list[Token]] = [[]]
-    depth = 0
-    for token in tokens:
-        if token.kind == "op" and token.text in "()":
-            depth += 1 if token.text == "(" else -1
-        elif token.text == "," and depth == 0:
-            items.append([])
-            continue
-        items[-1].append(token)
-    return [item for item in items if item]
-
-
 def _closing(tokens: list[Token], opening: int) -> int:
-    depth = 0
-    for index in range(opening, len(tokens)):
-        if tokens[index].kind == "op" and tokens[index].text in "()":
-            depth += 1 if tokens[index].text == "(" else -1
-            if depth == 0:
-                return index
-    raise StructureError("The table's definition has unbalanced parentheses.")
+    try:
+        return closing_parenthesis(tokens, opening)
+    except Untranslatable as exc:
+        raise StructureError("The table's definition has unbalanced parentheses.") from exc
 
 
 def _name(token: Token) -> str:
