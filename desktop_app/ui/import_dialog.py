@@ -50,13 +50,8 @@ from desktop_app.core.session import Session
 from desktop_app.core.worker import Job
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, JobDialog, ScriptedDialogs
+from desktop_app.ui.import_kinds import KINDS
 
-# File ▸ Import ▸ ...: (menu label, file filter)
-KINDS = {
-    "csv": ("&CSV/TSV…", "CSV and TSV files (*.csv *.tsv *.tab *.txt);;All files (*)"),
-    "json": ("&JSON…", "JSON files (*.json *.ndjson *.jsonl);;All files (*)"),
-    "sql": ("&SQL script…", "SQL scripts (*.sql);;All files (*)"),
-}
 DETECT = "Detect"
 ENCODINGS = (DETECT, "utf-8", "utf-16", "cp1252", "latin-1")
 DELIMITERS = {DETECT: None, "Comma": ",", "Semicolon": ";", "Tab": "\t", "Pipe": "|"}

@@ -54,8 +54,7 @@ from desktop_app.core.session import Session
 from desktop_app.core.workspace import Sampled, Workspace
 from desktop_app.ui.aio import spawn
 from desktop_app.ui.dialogs import Dialogs, ScriptedDialogs
-from desktop_app.ui.import_dialog import KINDS as IMPORT_KINDS
-from desktop_app.ui.import_dialog import open_import
+from desktop_app.ui.import_kinds import KINDS as IMPORT_KINDS
 from desktop_app.ui.layout_modes import LayoutModes
 from desktop_app.ui.maintenance import MaintenanceActions, human_bytes
 from desktop_app.ui.settings import AppSettings, Preferences
@@ -628,6 +627,8 @@ class MainWindow(QMainWindow):
     def ask_import(self, kind: str) -> None:
         """File ▸ Import ▸ `kind`: pick a file, then the import dialog (preview, types, progress, Cancel)."""
         if self.session is not None:
+            from desktop_app.ui.import_dialog import open_import  # noqa: PLC0415 (the importer loads when asked)
+
             open_import(self.session, kind, self.dialogs, self, on_imported=self.refresh)
 
     def ask_copy_to_postgres(self) -> QDialog | None:
