@@ -788,7 +788,7 @@ class Session:
 
         if self.database is not None:
             require_writable(self.database)
-        refuse_database_files(path, self.path)
+        refuse_database_files(path, self.path)  # said at once; run_script_file refuses it too
 
         def work(job: Job[ScriptResult], connection: apsw.Connection) -> ScriptResult:
             return run_script_file(
@@ -803,7 +803,7 @@ class Session:
     async def inspect_import(self, path: Path, options: ImportOptions) -> ImportPreview:
         """How `path` would be imported and its first rows (core/importer), read off the loop thread. Never one
         of the open database's own files: Python's open() on those would drop SQLite's locks."""
-        from desktop_app.core.importer import inspect_file  # noqa: PLC0415 (loaded with the first import)
+        from desktop_app.core.importer.plan import IMPORT_OWN_FILE, inspect_file  # noqa: PLC0415 (the first import)
         from desktop_app.core.sql_files import refuse_database_files  # noqa: PLC0415
 
         def work() -> ImportPreview:
@@ -822,22 +822,19 @@ class Session:
     ) -> Job[ImportResult]:
         """Run `plan` on the write thread (`await job`); `progress` runs on the loop thread; `job.cancel()`
         rolls everything back. Its commit is the app's own: the caller refreshes the schema."""
-        from desktop_app.core.importer import run_import  # noqa: PLC0415 (loaded with the first import)
+        from desktop_app.core.importer.plan import IMPORT_OWN_FILE, run_import  # noqa: PLC0415 (the first import)
         from desktop_app.core.sql_files import refuse_database_files  # noqa: PLC0415
 
         if self._closing or self.database is None:
             raise PulseError("The database was closed.")
         if self.database.read_only:
             raise DatabaseReadOnly(f"{self.path.name} was opened read-only; reopen it read-write to import into it.")
-        refuse_database_files(plan.path, self.path, IMPORT_OWN_FILE)
+        refuse_database_files(plan.path, self.path, IMPORT_OWN_FILE)  # said at once; run_import refuses it too
 
         def work(job: Job[ImportResult], connection: apsw.Connection) -> ImportResult:
             return run_import(connection, plan, table, append=append, progress=job.report, cancelled=job.cancel_event.is_set)
 
         return self._writer_worker().submit("import", lambda j: self._on_writer(j, self._own_job(work)), progress=progress)
-
-
-IMPORT_OWN_FILE = "{name} is the open database's own file: choose the CSV, JSON or SQL file to import."
 
 
 def _settle(future: asyncio.Future, result: object = None, error: BaseException | None = None) -> None:

@@ -19,12 +19,13 @@ SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
 
 def refuse_database_files(
     path: Path,
-    database: Path | None,
+    database: Path | str | None,
     message: str = "{name} is the open database's own file; choose a .sql text file.",
 ) -> None:
     """Raise PulseError(`message`, its `{name}` the file's name) when `path` is the open database or one of its
-    side files: the same file (by inode), or the same name once resolved (a -wal or -journal not there yet)."""
-    if database is None:
+    side files: the same file (by inode), or the same name once resolved (a -wal or -journal not there yet).
+    No database, or an in-memory one (a connection's filename is then empty), has no files to refuse."""
+    if not database:
         return
     target = path.expanduser().resolve()
     for suffix in SQLITE_SIDE_FILES:

@@ -32,6 +32,7 @@ import apsw
 from desktop_app.core import errors
 from desktop_app.core.errors import PulseError, QueryError, QueryInterrupted
 from desktop_app.core.query import CANCEL_CHECK_INSTRUCTIONS, strip_leading_trivia
+from desktop_app.core.sql_files import refuse_database_files
 
 READ_CHUNK = 1 << 20  # a line is read in pieces of at most this many bytes: a 1 GB one-line script stays flat
 MAX_STATEMENT_CHARS = errors.MAX_VALUE_BYTES  # one statement longer than this is refused, not held in memory
@@ -280,8 +281,10 @@ def run_script_file(
     progress: Callable[[ScriptProgress], None] | None = None,
     cancelled: Callable[[], bool] = _never,
 ) -> ScriptResult:
-    """`run_statements` over the file at `path`, streamed, with its size as the progress total."""
+    """`run_statements` over the file at `path`, streamed, with its size as the progress total. Never one of
+    `connection`'s own files: Python's open() and close() on those would drop SQLite's locks."""
     path = Path(path)
+    refuse_database_files(path, connection.filename)
     with contextlib.closing(read_script(path, encoding=encoding)) as statements:
         return run_statements(
             connection,

@@ -31,7 +31,10 @@ from desktop_app.core.importer.table import (
     one_transaction,
     target_columns,
 )
+from desktop_app.core.sql_files import refuse_database_files
 from desktop_app.core.sql_script import ScriptProgress, read_script, run_script_file
+
+IMPORT_OWN_FILE = "{name} is the open database's own file: choose the CSV, JSON or SQL file to import."
 
 FORMATS = ("csv", "tsv", "json", "ndjson", "sql")
 SUFFIX_FORMATS = {
@@ -249,6 +252,7 @@ def run_import(
     in one transaction. Raises ImportFailed (naming the line), QueryInterrupted on a cancel, or another
     PulseError; the database is then as it was."""
     started = time.perf_counter()
+    refuse_database_files(plan.path, connection.filename, IMPORT_OWN_FILE)  # open() would drop its locks
     size = _check_source(plan.path)
     report = progress or (lambda _progress: None)
     if plan.format == "sql":

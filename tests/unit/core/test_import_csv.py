@@ -3,6 +3,7 @@ leaves the database exactly as it was."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import apsw
 import pytest
 
 from desktop_app.core.database import connect_write, create_database
-from desktop_app.core.errors import ImportFailed, QueryInterrupted
+from desktop_app.core.errors import ImportFailed, PulseError, QueryInterrupted
 from desktop_app.core.importer import ImportOptions, ImportProgress, inspect_file, run_import
 from desktop_app.core.importer import plan as plan_module
 from desktop_app.core.importer.columns import text_type, usable_names
@@ -94,6 +95,15 @@ def test_a_csv_lands_in_a_new_table_with_its_types(tmp_path: Path, target: apsw.
         (2, "12345", 2.0, "two\nlines", "integer", "real"),
         (3, None, 300.0, None, "integer", "real"),
     ]
+
+
+def test_the_connections_own_files_are_never_read_as_the_source(tmp_path: Path, target: apsw.Connection) -> None:
+    # Python's open() and close() on the database or its WAL would drop the connection's locks.
+    plan = inspect_file(write(tmp_path / "one.csv", "a\n1\n")).plan
+    for own in (target.filename, target.filename + "-wal"):
+        with pytest.raises(PulseError, match="open database's own file: choose the CSV, JSON or SQL file"):
+            run_import(target, dataclasses.replace(plan, path=Path(own)), "t")
+    assert rows(target, "SELECT name FROM sqlite_schema WHERE name = 't'") == []
 
 
 def test_options_override_what_is_detected(tmp_path: Path, target: apsw.Connection) -> None:

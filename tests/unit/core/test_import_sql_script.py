@@ -258,3 +258,15 @@ def test_a_script_that_reads_first_waits_for_another_writer(tmp_path: Path) -> N
     finally:
         other.close()
     assert table(connection) == [(1, "other"), (2, "script")]
+
+
+def test_a_script_is_never_read_from_the_connections_own_files(tmp_path: Path) -> None:
+    # Python's open() and close() on the database or its WAL would drop the connection's locks.
+    connection = apsw.Connection(str(tmp_path / "own.db"))
+    try:
+        connection.execute("PRAGMA journal_mode = WAL; CREATE TABLE t(x)")
+        for own in (connection.filename, connection.filename + "-wal"):
+            with pytest.raises(PulseError, match="open database's own file"):
+                sql_script.run_script_file(connection, own)
+    finally:
+        connection.close()
